@@ -1,0 +1,119 @@
+"""The ``llmobs`` command line: one Typer app, one module per command, one error boundary.
+
+Every command module exposes ``register(app)``. :func:`main` is the console script: it
+runs the app and turns typed errors into an exit code and one clear line on stderr
+(``--debug`` or ``LLMOBS_DEBUG=1`` shows the traceback instead).
+"""
+
+from __future__ import annotations
+
+import os
+import sys
+import traceback
+from typing import Annotated
+
+import typer
+
+from llmobs_cli import __version__
+from llmobs_cli.cli import (
+    convert,
+    dashboard,
+    drift,
+    evaluate,
+    generate,
+    init,
+    report,
+    review,
+    sample,
+    validate,
+)
+from llmobs_cli.errors import InputError, LlmobsError
+
+#: Exit code for a bug in llmobs itself (not a gate, not bad input): BSD's EX_SOFTWARE.
+EXIT_INTERNAL = 70
+
+app = typer.Typer(
+    name="llmobs",
+    help=(
+        "LLM observability over trace files: cost and latency, eval-in-prod, drift and a "
+        "dashboard, weighted by each call's sample rate. Runs in cron or CI; no server."
+    ),
+    no_args_is_help=True,
+    add_completion=False,
+    pretty_exceptions_enable=False,
+    context_settings={"help_option_names": ["-h", "--help"], "max_content_width": 100},
+)
+
+
+def _version(value: bool) -> None:
+    if value:
+        typer.echo(f"llmobs {__version__}")
+        raise typer.Exit(0)
+
+
+@app.callback()
+def root(
+    version: Annotated[
+        bool,
+        typer.Option("--version", callback=_version, is_eager=True, help="Print the version and exit."),
+    ] = False,
+    debug: Annotated[
+        bool, typer.Option("--debug", help="Show tracebacks instead of one-line errors.")
+    ] = False,
+) -> None:
+    """Exit codes: 0 ran, nothing fired; 1 a gate, alert, drift or regression fired;
+    2 bad usage, configuration or input; 3 an external service failed after retries."""
+
+
+for _module in (validate, convert, generate, init, report, evaluate, review, drift, sample, dashboard):
+    _module.register(app)
+
+
+def main(argv: list[str] | None = None) -> None:
+    """Console-script entry point with the single error boundary."""
+    args = list(sys.argv[1:] if argv is None else argv)
+    debug = os.environ.get("LLMOBS_DEBUG", "") not in ("", "0", "false") or "--debug" in args
+    args = [a for a in args if a != "--debug"]
+    try:
+        app(args=args, prog_name="llmobs", standalone_mode=False)
+    except typer.Exit as exc:
+        sys.exit(exc.exit_code)
+    except typer.Abort:
+        sys.stderr.write("llmobs: aborted\n")
+        sys.exit(130)
+    except typer.TyperException as exc:
+        # Bad usage (unknown option, missing argument, invalid choice): exit 2.
+        if debug:
+            traceback.print_exc()
+        show = getattr(exc, "show", None)
+        if callable(show):
+            show()
+        else:
+            sys.stderr.write(f"llmobs: {exc.format_message()}\n")
+        sys.exit(2)
+    except LlmobsError as exc:
+        if debug:
+            traceback.print_exc()
+        # Input problems read like compiler errors (file:line: field: problem); the rest
+        # say who is speaking.
+        prefix = "" if isinstance(exc, InputError) else "llmobs: "
+        for line in exc.lines():
+            sys.stderr.write(f"{prefix}{line}\n")
+        sys.exit(exc.exit_code)
+    except KeyboardInterrupt:
+        sys.stderr.write("llmobs: interrupted\n")
+        sys.exit(130)
+    except BrokenPipeError:
+        # Output piped into `head` and closed early: not an error of ours.
+        sys.stderr.close()
+        sys.exit(0)
+    except Exception as exc:
+        if debug:
+            traceback.print_exc()
+        else:
+            sys.stderr.write(
+                f"llmobs: internal error: {type(exc).__name__}: {exc} "
+                "(rerun with --debug for the traceback, and please report it)\n"
+            )
+        sys.exit(EXIT_INTERNAL)
+    sys.exit(0)

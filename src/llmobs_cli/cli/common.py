@@ -1,0 +1,107 @@
+"""Options shared by every command, declared once, and helpers for the thin CLI layer."""
+
+from __future__ import annotations
+
+import sys
+from enum import Enum
+from pathlib import Path
+from typing import Annotated
+
+import typer
+from rich.console import Console
+
+from llmobs_cli.core.config import Config, load_config
+
+#: Messages, progress and tables for people go to stderr unless they are the data.
+err_console = Console(stderr=True, highlight=False, soft_wrap=True)
+out_console = Console(highlight=False, soft_wrap=False)
+
+
+class Format(str, Enum):
+    table = "table"
+    json = "json"
+    markdown = "markdown"
+    csv = "csv"
+
+
+class OnErrorChoice(str, Enum):
+    fail = "fail"
+    skip = "skip"
+
+
+class InputFormat(str, Enum):
+    auto = "auto"
+    canonical = "canonical"
+    parquet = "parquet"
+    otlp = "otlp"
+    openinference = "openinference"
+    langfuse = "langfuse"
+    langsmith = "langsmith"
+    helicone = "helicone"
+
+
+TracesArg = Annotated[
+    list[str],
+    typer.Argument(help="Trace files, directories or globs (JSONL, Parquet, OTLP, ...).", show_default=False),
+]
+FormatOpt = Annotated[
+    Format, typer.Option("--format", "-f", help="Output format: table, json, markdown or csv.")
+]
+ConfigOpt = Annotated[
+    Path | None,
+    typer.Option(
+        "--config", help="Configuration file (default: ./llmobs.yaml when present).", show_default=False
+    ),
+]
+OnErrorOpt = Annotated[
+    OnErrorChoice,
+    typer.Option("--on-error", help="fail: a bad row is exit 2; skip: drop bad rows and go on."),
+]
+FromOpt = Annotated[
+    InputFormat,
+    typer.Option("--from", help="Input format (default: detected from content)."),
+]
+SinceOpt = Annotated[
+    str | None,
+    typer.Option("--since", help="Start: RFC 3339 time or a duration back from now (7d, 24h).", show_default=False),
+]
+UntilOpt = Annotated[
+    str | None,
+    typer.Option("--until", help="End (exclusive): RFC 3339 time or a duration back from now.", show_default=False),
+]
+NowOpt = Annotated[
+    str | None,
+    typer.Option("--now", help="What 'now' is (default: the latest timestamp in the data).", show_default=False),
+]
+RouteFromOpt = Annotated[
+    str | None,
+    typer.Option("--route-from", help="Span attribute or field that names the route (OTLP/OpenInference inputs).", show_default=False),
+]
+
+
+def config_from(path: Path | None) -> Config:
+    return load_config(path)
+
+
+def input_format(value: InputFormat | None) -> str | None:
+    return None if value is None or value == InputFormat.auto else value.value
+
+
+def warn(message: str) -> None:
+    """One message line for people, on stderr."""
+    err_console.print(message, markup=False, highlight=False)
+
+
+def report_skipped(result: object) -> None:
+    """Say on stderr how many rows ``--on-error skip`` dropped and why."""
+    skipped = getattr(result, "skipped", 0)
+    if not skipped:
+        return
+    reasons = getattr(result, "skipped_reasons", {})
+    top = ", ".join(f"{n} x {r}" for r, n in sorted(reasons.items(), key=lambda kv: -kv[1])[:8])
+    warn(f"skipped {skipped} bad row(s): {top}")
+
+
+def write_stdout(text: str) -> None:
+    sys.stdout.write(text if text.endswith("\n") else text + "\n")
+    sys.stdout.flush()

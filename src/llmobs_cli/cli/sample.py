@@ -1,0 +1,7 @@
+"""`llmobs sample` (being built; registers nothing yet)."""
+
+import typer
+
+
+def register(app: typer.Typer) -> None:
+    return None

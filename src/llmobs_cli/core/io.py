@@ -1,0 +1,80 @@
+"""Atomic output: a file is either the old good one or the new complete one, never half.
+
+Everything is written to a temporary file in the target's directory, flushed and fsynced,
+then moved into place with :func:`os.replace` (atomic on POSIX and Windows).
+"""
+
+from __future__ import annotations
+
+import contextlib
+import json
+import os
+import shutil
+import tempfile
+from collections.abc import Callable, Iterator
+from pathlib import Path
+from typing import Any
+
+import polars as pl
+
+from llmobs_cli.errors import UsageError
+
+
+@contextlib.contextmanager
+def atomic_path(target: Path | str, suffix: str = "") -> Iterator[Path]:
+    """Yield a temporary path beside ``target``; move it onto ``target`` on success."""
+    target = Path(target)
+    parent = target.parent if str(target.parent) else Path(".")
+    if not parent.exists():
+        raise UsageError(f"{target}: the directory {parent} does not exist")
+    fd, tmp = tempfile.mkstemp(prefix=f".{target.name}.", suffix=suffix or ".tmp", dir=parent)
+    os.close(fd)
+    tmp_path = Path(tmp)
+    try:
+        yield tmp_path
+        with open(tmp_path, "rb") as fh:
+            os.fsync(fh.fileno())
+        os.replace(tmp_path, target)
+    finally:
+        if tmp_path.exists():
+            tmp_path.unlink()
+
+
+def write_bytes(target: Path | str, data: bytes) -> None:
+    with atomic_path(target) as tmp:
+        tmp.write_bytes(data)
+
+
+def write_text(target: Path | str, text: str) -> None:
+    write_bytes(target, text.encode("utf-8"))
+
+
+def write_json(target: Path | str, obj: Any) -> None:
+    write_text(target, json.dumps(obj, indent=2, default=str, allow_nan=False) + "\n")
+
+
+def write_parquet(target: Path | str, frame: pl.DataFrame) -> None:
+    with atomic_path(target, ".parquet") as tmp:
+        frame.write_parquet(tmp, compression="zstd", statistics=True)
+
+
+def write_dir_atomically(target: Path | str, fill: Callable[[Path], None]) -> None:
+    """Build a directory in a temporary sibling, then swap it into place."""
+    target = Path(target)
+    parent = target.parent if str(target.parent) else Path(".")
+    if not parent.exists():
+        raise UsageError(f"{target}: the directory {parent} does not exist")
+    tmp = Path(tempfile.mkdtemp(prefix=f".{target.name}.", dir=parent))
+    try:
+        fill(tmp)
+        if target.exists():
+            old = Path(tempfile.mkdtemp(prefix=f".{target.name}.old.", dir=parent))
+            old.rmdir()
+            os.replace(target, old)
+            os.replace(tmp, target)
+            shutil.rmtree(old, ignore_errors=True)
+        else:
+            os.replace(tmp, target)
+    finally:
+        if tmp.exists():
+            shutil.rmtree(tmp, ignore_errors=True)

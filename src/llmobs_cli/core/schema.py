@@ -1,0 +1,514 @@
+"""The canonical trace record (CONTRACT.md section 1): Polars schema, aliases, normalisation.
+
+Every reader hands a raw frame (whatever columns the file had) to :func:`normalize`, which
+
+1. maps common aliases onto canonical names (``prompt_tokens`` → ``input_tokens``, an
+   OpenAI-style ``usage`` object, ``start_time`` → ``timestamp``, ...),
+2. folds unknown top-level fields into ``metadata`` (a JSON object string) so nothing is lost,
+3. casts every canonical column to its canonical dtype, recording a problem for every value
+   that does not fit instead of failing the whole file,
+4. fills the defaults (``span_id`` from ``trace_id``, ``route`` ``"default"``, ``status``
+   ``"ok"``, ``sample_rate`` 1.0, ``latency_ms`` from ``end_time``),
+5. checks the record rules (required fields, ranges, ``cached_tokens`` ≤ ``input_tokens``).
+
+Problems are returned as a frame of ``(_row, field, message)``; the reader turns ``_row``
+into ``file:line``. Everything here is vectorised Polars: no Python loop over rows.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterable, Sequence
+from dataclasses import dataclass
+
+import polars as pl
+
+UTC_US = pl.Datetime("us", "UTC")
+MESSAGE = pl.Struct({"role": pl.String, "content": pl.String})
+DOCUMENT = pl.Struct({"id": pl.String, "content": pl.String, "score": pl.Float64})
+
+#: The canonical columns, in output order, with their Polars dtypes. ``params`` and
+#: ``metadata`` are JSON object strings so that any shape survives Parquet round trips.
+#: ``cache_write_tokens`` is an extension (Anthropic-style cache writes, priced apart).
+SCHEMA: dict[str, pl.DataType] = {
+    "trace_id": pl.String(),
+    "span_id": pl.String(),
+    "parent_span_id": pl.String(),
+    "session_id": pl.String(),
+    "user_id": pl.String(),
+    "customer_id": pl.String(),
+    "feature": pl.String(),
+    "timestamp": UTC_US,
+    "latency_ms": pl.Float64(),
+    "end_time": UTC_US,
+    "ttft_ms": pl.Float64(),
+    "route": pl.String(),
+    "environment": pl.String(),
+    "release": pl.String(),
+    "provider": pl.String(),
+    "model": pl.String(),
+    "params": pl.String(),
+    "system": pl.String(),
+    "prompt": pl.String(),
+    "messages": pl.List(MESSAGE),
+    "retrieved": pl.List(DOCUMENT),
+    "response": pl.String(),
+    "finish_reason": pl.String(),
+    "logprobs": pl.List(pl.Float64),
+    "input_tokens": pl.Int64(),
+    "output_tokens": pl.Int64(),
+    "cached_tokens": pl.Int64(),
+    "reasoning_tokens": pl.Int64(),
+    "cache_write_tokens": pl.Int64(),
+    "cost_usd": pl.Float64(),
+    "status": pl.String(),
+    "error": pl.String(),
+    "sample_rate": pl.Float64(),
+    "reference": pl.String(),
+    "metadata": pl.String(),
+    "tags": pl.List(pl.String),
+}
+FIELDS: tuple[str, ...] = tuple(SCHEMA)
+REQUIRED: tuple[str, ...] = ("trace_id", "timestamp", "model")
+TEXT_FIELDS: tuple[str, ...] = (
+    "system",
+    "prompt",
+    "messages",
+    "retrieved",
+    "response",
+    "reference",
+    "logprobs",
+)
+STRING_FIELDS = tuple(k for k, v in SCHEMA.items() if v == pl.String())
+INT_FIELDS = tuple(k for k, v in SCHEMA.items() if v == pl.Int64())
+FLOAT_FIELDS = tuple(k for k, v in SCHEMA.items() if v == pl.Float64())
+TOKEN_FIELDS = ("input_tokens", "output_tokens", "cached_tokens", "reasoning_tokens")
+
+#: Alternative spellings accepted on input, first match wins; the canonical name always
+#: wins over an alias when both are present.
+ALIASES: dict[str, tuple[str, ...]] = {
+    "trace_id": ("traceId", "request_id", "id"),
+    "span_id": ("spanId", "call_id"),
+    "parent_span_id": ("parent_id", "parentSpanId", "parent_run_id"),
+    "session_id": ("session", "sessionId", "conversation_id", "thread_id"),
+    "user_id": ("user", "userId"),
+    "customer_id": ("customer", "tenant_id", "account_id", "org_id"),
+    "timestamp": ("start_time", "startTime", "started_at", "created_at", "time", "ts"),
+    "end_time": ("endTime", "ended_at", "completed_at"),
+    "latency_ms": ("duration_ms", "latency_milliseconds", "elapsed_ms"),
+    "ttft_ms": ("time_to_first_token_ms", "ttft", "first_token_ms"),
+    "route": ("endpoint", "flow"),
+    "environment": ("env",),
+    "release": ("version", "app_version", "deployment"),
+    "provider": ("vendor", "system_name"),
+    "model": ("model_name", "model_id"),
+    "params": ("parameters", "model_parameters", "invocation_parameters"),
+    "system": ("system_prompt", "instructions"),
+    "prompt": ("input", "query", "question", "user_input"),
+    "response": ("output", "completion", "answer"),
+    "retrieved": ("documents", "retrieved_documents", "contexts"),
+    "input_tokens": ("prompt_tokens", "tokens_in", "input_token_count"),
+    "output_tokens": ("completion_tokens", "tokens_out", "output_token_count"),
+    "cached_tokens": ("cache_read_tokens", "cached_input_tokens", "cache_read_input_tokens"),
+    "reasoning_tokens": ("reasoning_output_tokens",),
+    "cache_write_tokens": ("cache_creation_input_tokens", "cache_creation_tokens"),
+    "cost_usd": ("cost", "total_cost", "cost_dollars"),
+    "error": ("error_message", "exception"),
+    "reference": ("expected", "expected_output", "ground_truth", "gold"),
+    "tags": ("labels",),
+}
+
+#: Fields that an OpenAI/Anthropic-style ``usage`` object may carry, by canonical name.
+USAGE_FIELDS: dict[str, tuple[str, ...]] = {
+    "input_tokens": ("input_tokens", "prompt_tokens"),
+    "output_tokens": ("output_tokens", "completion_tokens"),
+    "cached_tokens": ("cached_tokens", "cache_read_input_tokens"),
+    "reasoning_tokens": ("reasoning_tokens",),
+    "cache_write_tokens": ("cache_creation_input_tokens",),
+}
+
+STATUS_VALUES = {
+    "ok": "ok",
+    "success": "ok",
+    "succeeded": "ok",
+    "completed": "ok",
+    "unset": "ok",
+    "error": "error",
+    "failed": "error",
+    "failure": "error",
+    "timeout": "error",
+}
+
+#: Internal bookkeeping columns readers may add; never written out.
+ROW = "_row"
+INTERNAL = (ROW,)
+
+PROBLEM_SCHEMA = {ROW: pl.Int64(), "field": pl.String(), "message": pl.String()}
+
+
+@dataclass
+class Normalized:
+    """A canonical frame plus the problems found while producing it."""
+
+    frame: pl.DataFrame
+    problems: pl.DataFrame  # columns: _row, field, message
+
+
+def empty_frame(columns: Sequence[str] | None = None) -> pl.DataFrame:
+    """An empty canonical frame (all fields, or ``columns``)."""
+    cols = FIELDS if columns is None else columns
+    return pl.DataFrame(schema={c: SCHEMA[c] for c in cols})
+
+
+def _quote(expr: pl.Expr) -> pl.Expr:
+    """A raw value as it appears in a problem message: ``('yesterday')``, shortened."""
+    text = expr.cast(pl.String, strict=False)
+    short = pl.when(text.str.len_chars() > 40).then(text.str.slice(0, 37) + "...").otherwise(text)
+    return pl.concat_str(pl.lit("('"), short, pl.lit("')"))
+
+
+def _as_text(dtype: pl.DataType, name: str) -> pl.Expr:
+    """Any column as text for messages (structs and lists as JSON)."""
+    if isinstance(dtype, pl.Struct):
+        return pl.col(name).struct.json_encode()
+    if isinstance(dtype, (pl.List, pl.Array)):
+        return pl.col(name).cast(pl.List(pl.String), strict=False).list.join(",")
+    return pl.col(name).cast(pl.String, strict=False)
+
+
+def _apply_aliases(df: pl.DataFrame) -> pl.DataFrame:
+    cols = set(df.columns)
+    exprs: list[pl.Expr] = []
+    drop: list[str] = []
+    for canon, aliases in ALIASES.items():
+        present = [a for a in aliases if a in cols and a not in SCHEMA]
+        if not present:
+            continue
+        # Only take text aliases for text fields when they are text (``input`` may be an
+        # object in some dumps; it then stays in metadata rather than failing the row).
+        if SCHEMA[canon] == pl.String() and canon not in ("params",):
+            present = [a for a in present if df.schema[a] == pl.String]
+        if not present:
+            continue
+        parts = ([pl.col(canon)] if canon in cols else []) + [pl.col(a) for a in present]
+        exprs.append(pl.coalesce(parts).alias(canon) if len(parts) > 1 else parts[0].alias(canon))
+        drop.extend(present)
+    if "usage" in cols and isinstance(df.schema["usage"], pl.Struct):
+        fields = {f.name for f in df.schema["usage"].fields}
+        for canon, names in USAGE_FIELDS.items():
+            got = [pl.col("usage").struct.field(n) for n in names if n in fields]
+            if got:
+                base = [pl.col(canon)] if canon in cols else []
+                exprs.append(pl.coalesce([*base, *got]).alias(canon))
+        # OpenAI nests cached and reasoning counts one level deeper.
+        for outer, inner, canon in (
+            ("prompt_tokens_details", "cached_tokens", "cached_tokens"),
+            ("input_tokens_details", "cached_tokens", "cached_tokens"),
+            ("completion_tokens_details", "reasoning_tokens", "reasoning_tokens"),
+            ("output_tokens_details", "reasoning_tokens", "reasoning_tokens"),
+        ):
+            dt = df.schema["usage"]
+            sub = next((f.dtype for f in dt.fields if f.name == outer), None)
+            if isinstance(sub, pl.Struct) and inner in {f.name for f in sub.fields}:
+                base = [pl.col(canon)] if canon in cols else []
+                exprs.append(
+                    pl.coalesce([*base, pl.col("usage").struct.field(outer).struct.field(inner)])
+                    .alias(canon)
+                )
+        drop.append("usage")
+    if not exprs:
+        return df
+    # Later expressions for the same name win; keep the first per name (canonical first).
+    seen: dict[str, pl.Expr] = {}
+    for e in exprs:
+        seen.setdefault(e.meta.output_name(), e)
+    return df.with_columns(list(seen.values())).drop([d for d in drop if d not in seen])
+
+
+def _fold_metadata(df: pl.DataFrame) -> pl.DataFrame:
+    """Move unknown top-level columns into the ``metadata`` JSON object."""
+    extra = [c for c in df.columns if c not in SCHEMA and c not in INTERNAL]
+    meta_dtype = df.schema.get("metadata")
+    if not extra and (meta_dtype is None or meta_dtype == pl.String):
+        return df
+    parts: list[pl.Expr] = []
+    if isinstance(meta_dtype, pl.Struct):
+        parts.extend(pl.col("metadata").struct.field(f.name) for f in meta_dtype.fields)
+    parts.extend(pl.col(c) for c in extra)
+    if meta_dtype == pl.String and extra:
+        # Existing JSON text plus extra columns: decode once, then merge.
+        decoded = df.select(pl.col("metadata").str.json_decode(infer_schema_length=None))
+        if isinstance(decoded.schema["metadata"], pl.Struct):
+            df = df.with_columns(decoded["metadata"])
+            return _fold_metadata(df)
+    if not parts:
+        return df
+    encoded = (
+        pl.when(pl.any_horizontal([p.is_not_null() for p in parts]))
+        .then(pl.struct(parts).struct.json_encode())
+        .otherwise(None)
+    )
+    return df.with_columns(encoded.alias("metadata")).drop(extra)
+
+
+def _problem(df: pl.DataFrame, mask: pl.Expr, field: str, message: pl.Expr | str) -> pl.DataFrame:
+    msg = pl.lit(message) if isinstance(message, str) else message
+    return df.filter(mask).select(
+        pl.col(ROW).cast(pl.Int64), pl.lit(field).alias("field"), msg.alias("message")
+    )
+
+
+def _parse_time(name: str, dtype: pl.DataType) -> pl.Expr:
+    col = pl.col(name)
+    if isinstance(dtype, pl.Datetime):
+        if dtype.time_zone is None:
+            return col.dt.replace_time_zone("UTC").dt.cast_time_unit("us")
+        return col.dt.convert_time_zone("UTC").dt.cast_time_unit("us")
+    if isinstance(dtype, pl.Date):
+        return col.cast(pl.Datetime("us")).dt.replace_time_zone("UTC")
+    if dtype.is_numeric():
+        # Epoch numbers: seconds, milliseconds, microseconds or nanoseconds by magnitude.
+        x = col.cast(pl.Float64)
+        us = (
+            pl.when(x.abs() < 1e11)
+            .then(x * 1e6)
+            .when(x.abs() < 1e14)
+            .then(x * 1e3)
+            .when(x.abs() < 1e17)
+            .then(x)
+            .otherwise(x / 1e3)
+        )
+        return us.cast(pl.Int64).cast(pl.Datetime("us")).dt.replace_time_zone("UTC")
+    text = (
+        col.cast(pl.String)
+        .str.strip_chars()
+        .str.replace(r"^(\d{4}-\d\d-\d\d)[ tT]", "${1}T")
+        .str.replace(r"[zZ]$", "+00:00")
+    )
+    aware = text.str.to_datetime(
+        "%Y-%m-%dT%H:%M:%S%.f%#z", strict=False, time_zone="UTC", time_unit="us"
+    )
+    naive = text.str.to_datetime("%Y-%m-%dT%H:%M:%S%.f", strict=False, time_unit="us")
+    return pl.coalesce(aware, naive.dt.replace_time_zone("UTC"))
+
+
+def _to_json_text(name: str, dtype: pl.DataType) -> pl.Expr | None:
+    col = pl.col(name)
+    if dtype == pl.String:
+        return col
+    if isinstance(dtype, pl.Struct):
+        return col.struct.json_encode()
+    if dtype == pl.Null:
+        return col.cast(pl.String)
+    return None
+
+
+def _cast_struct_list(name: str, dtype: pl.DataType, target: pl.Struct) -> pl.Expr | None:
+    """Cast a list of structs field by field (missing fields null, extra fields dropped)."""
+    if dtype == pl.Null:
+        return pl.col(name).cast(pl.List(target))
+    if not isinstance(dtype, pl.List):
+        return None
+    inner = dtype.inner
+    if inner == pl.Null:
+        return pl.col(name).cast(pl.List(target))
+    if not isinstance(inner, pl.Struct):
+        return None
+    have = {f.name: f.dtype for f in inner.fields}
+    fields = []
+    for f in target.fields:
+        if f.name in have:
+            src = have[f.name]
+            el = pl.element().struct.field(f.name)
+            if f.dtype == pl.String and isinstance(src, (pl.Struct, pl.List)):
+                el = (
+                    el.struct.json_encode()
+                    if isinstance(src, pl.Struct)
+                    else el.cast(pl.List(pl.String), strict=False).list.join("\n")
+                )
+            fields.append(el.cast(f.dtype, strict=False).alias(f.name))
+        else:
+            fields.append(pl.lit(None, dtype=f.dtype).alias(f.name))
+    return pl.col(name).list.eval(pl.struct(fields))
+
+
+def normalize(raw: pl.DataFrame, *, check_required: Iterable[str] = REQUIRED) -> Normalized:
+    """Turn a raw frame into canonical columns plus a frame of problems.
+
+    ``raw`` must carry an ``_row`` column (the row's position in its source, used for
+    messages). Only the canonical columns present in ``raw`` (after aliases) are cast and
+    checked; absent optional columns are added as nulls. ``check_required`` names the
+    required fields whose absence is a problem (readers that project columns pass only
+    those they read).
+    """
+    if ROW not in raw.columns:
+        raw = raw.with_row_index(ROW).with_columns(pl.col(ROW).cast(pl.Int64))
+    df = _fold_metadata(_apply_aliases(raw))
+    problems: list[pl.DataFrame] = []
+    casts: list[pl.Expr] = []
+    for name, target in SCHEMA.items():
+        if name not in df.columns:
+            continue
+        dtype = df.schema[name]
+        if dtype == target:
+            continue
+        col = pl.col(name)
+        expr: pl.Expr | None
+        kind = "a string"
+        if target == UTC_US:
+            expr = _parse_time(name, dtype) if not isinstance(dtype, (pl.Struct, pl.List)) else None
+            kind = "an RFC 3339 time"
+        elif target == pl.String():
+            expr = None if isinstance(dtype, (pl.Struct, pl.List)) else col.cast(pl.String)
+            if name in ("params", "metadata"):
+                expr = _to_json_text(name, dtype)
+                kind = "an object"
+        elif target == pl.Float64():
+            expr = None if isinstance(dtype, (pl.Struct, pl.List)) else col.cast(pl.Float64, strict=False)
+            kind = "a number"
+        elif target == pl.Int64():
+            if isinstance(dtype, (pl.Struct, pl.List)):
+                expr = None
+            else:
+                as_float = col.cast(pl.Float64, strict=False)
+                expr = pl.when(as_float == as_float.floor()).then(as_float.cast(pl.Int64, strict=False))
+            kind = "an integer"
+        elif target == pl.List(pl.String):
+            if dtype == pl.String:
+                expr = pl.when(col.is_null()).then(None).otherwise(pl.concat_list(col))
+            elif isinstance(dtype, pl.List) and not isinstance(dtype.inner, (pl.Struct, pl.List)):
+                expr = col.cast(pl.List(pl.String))
+            else:
+                expr = col.cast(pl.List(pl.String)) if dtype == pl.Null else None
+            kind = "a list of strings"
+        elif target == pl.List(pl.Float64):
+            ok = isinstance(dtype, pl.List) and (dtype.inner.is_numeric() or dtype.inner == pl.Null)
+            expr = col.cast(pl.List(pl.Float64), strict=False) if ok or dtype == pl.Null else None
+            kind = "a list of numbers"
+        elif isinstance(target, pl.List) and isinstance(target.inner, pl.Struct):
+            expr = _cast_struct_list(name, dtype, target.inner)
+            kind = "a list of objects"
+        else:  # pragma: no cover - every schema dtype is handled above
+            expr = col.cast(target, strict=False)
+        if expr is None:
+            problems.append(
+                _problem(df, col.is_not_null(), name, pl.lit(f"expected {kind}, got {dtype}"))
+            )
+            casts.append(pl.lit(None, dtype=target).alias(name))
+            continue
+        casts.append(expr.alias(f"__cast_{name}"))
+    if casts:
+        df = df.with_columns(casts)
+        for name, target in SCHEMA.items():
+            tmp = f"__cast_{name}"
+            if tmp not in df.columns:
+                continue
+            bad = pl.col(name).is_not_null() & pl.col(tmp).is_null()
+            if name in ("timestamp", "end_time"):
+                msg = pl.concat_str(pl.lit("not an RFC 3339 time "), _quote(pl.col(name)))
+            else:
+                kind = {
+                    pl.Float64(): "a number",
+                    pl.Int64(): "an integer",
+                    pl.String(): "a string" if name not in ("params", "metadata") else "an object",
+                }.get(target, "a value of the right type")
+                txt = _as_text(df.schema[name], name)
+                msg = pl.concat_str(pl.lit(f"expected {kind}, got "), _quote(txt))
+            problems.append(_problem(df, bad, name, msg))
+            df = df.drop(name).rename({tmp: name})
+    missing = [c for c in SCHEMA if c not in df.columns]
+    df = df.with_columns([pl.lit(None, dtype=SCHEMA[c]).alias(c) for c in missing])
+    df, rule_problems = _defaults_and_rules(df, set(check_required))
+    problems.extend(rule_problems)
+    frame = df.select([*FIELDS, ROW])
+    # One problem per row and field: an unparseable value is not also reported "missing".
+    prob = (
+        pl.concat(problems).unique([ROW, "field"], keep="first", maintain_order=True).sort(
+            ROW, maintain_order=True
+        )
+        if problems
+        else pl.DataFrame(schema=PROBLEM_SCHEMA)
+    )
+    return Normalized(frame=frame, problems=prob)
+
+
+def _defaults_and_rules(df: pl.DataFrame, required: set[str]) -> tuple[pl.DataFrame, list[pl.DataFrame]]:
+    problems: list[pl.DataFrame] = []
+    c = pl.col
+    status_raw = c("status").str.strip_chars().str.to_lowercase()
+    status_map = status_raw.replace_strict(STATUS_VALUES, default=None, return_dtype=pl.String)
+    problems.append(
+        _problem(
+            df,
+            c("status").is_not_null() & status_map.is_null(),
+            "status",
+            pl.concat_str(pl.lit("expected 'ok' or 'error', got "), _quote(c("status"))),
+        )
+    )
+    derived_latency = (c("end_time") - c("timestamp")).dt.total_microseconds() / 1000.0
+    df = df.with_columns(
+        c("span_id").fill_null(c("trace_id")),
+        c("route").fill_null("default"),
+        pl.when(c("status").is_null())
+        .then(pl.when(c("error").is_not_null()).then(pl.lit("error")).otherwise(pl.lit("ok")))
+        .otherwise(status_map)
+        .alias("status"),
+        c("sample_rate").fill_null(1.0),
+        c("latency_ms").fill_null(derived_latency),
+    )
+    for name in ("trace_id", "model"):
+        if name in required:
+            empty = c(name).is_null() | (c(name).str.strip_chars() == "")
+            problems.append(_problem(df, empty, name, "missing"))
+    if "timestamp" in required:
+        problems.append(_problem(df, c("timestamp").is_null(), "timestamp", "missing"))
+    if "latency_ms" in required:
+        problems.append(
+            _problem(
+                df,
+                c("latency_ms").is_null() & c("end_time").is_null(),
+                "latency_ms",
+                "missing (give latency_ms or end_time)",
+            )
+        )
+    problems.append(
+        _problem(
+            df,
+            c("latency_ms") < 0,
+            "latency_ms",
+            pl.when(c("end_time").is_not_null() & (c("end_time") < c("timestamp")))
+            .then(pl.lit("negative: end_time is before timestamp"))
+            .otherwise(pl.concat_str(pl.lit("must be >= 0, got "), c("latency_ms").cast(pl.String))),
+        )
+    )
+    for name in ("ttft_ms", "cost_usd", *INT_FIELDS):
+        problems.append(
+            _problem(
+                df,
+                c(name) < 0,
+                name,
+                pl.concat_str(pl.lit("must be >= 0, got "), c(name).cast(pl.String)),
+            )
+        )
+    problems.append(
+        _problem(
+            df,
+            (c("sample_rate") <= 0) | (c("sample_rate") > 1) | c("sample_rate").is_nan(),
+            "sample_rate",
+            pl.concat_str(pl.lit("must be in (0, 1], got "), c("sample_rate").cast(pl.String)),
+        )
+    )
+    problems.append(
+        _problem(
+            df,
+            c("cached_tokens") > c("input_tokens"),
+            "cached_tokens",
+            pl.concat_str(
+                pl.lit("greater than input_tokens ("),
+                c("cached_tokens").cast(pl.String),
+                pl.lit(" > "),
+                c("input_tokens").cast(pl.String),
+                pl.lit(")"),
+            ),
+        )
+    )
+    return df, [p for p in problems if p.height]

@@ -1,0 +1,121 @@
+"""Time windows: ``--since/--until``, named rolling windows and ``START..END``.
+
+"now" is ``--now`` when given, else the latest ``timestamp`` in the data (so a dump from
+last year still has a meaningful ``last_week``). Named windows end at the start of the
+window they are compared with: ``--current last_week --baseline last_month`` is the last
+7 days and the 30 days before them. All windows are half-open ``[start, end)`` in UTC;
+``end`` of a window ending at "now" is just after the latest timestamp, so the newest
+call is included.
+"""
+
+from __future__ import annotations
+
+import re
+from dataclasses import dataclass
+from datetime import UTC, datetime, timedelta
+
+from llmobs_cli.errors import UsageError
+
+NAMED: dict[str, timedelta] = {
+    "last_hour": timedelta(hours=1),
+    "last_day": timedelta(days=1),
+    "last_week": timedelta(days=7),
+    "last_month": timedelta(days=30),
+    "last_quarter": timedelta(days=90),
+}
+_DURATION = re.compile(r"^\s*(\d+(?:\.\d+)?)\s*(s|m|min|h|d|w)\s*$", re.IGNORECASE)
+_UNITS = {"s": 1, "m": 60, "min": 60, "h": 3600, "d": 86400, "w": 7 * 86400}
+EPSILON = timedelta(microseconds=1)
+
+
+@dataclass(frozen=True)
+class Window:
+    """A half-open UTC time interval; either bound may be open (None)."""
+
+    start: datetime | None
+    end: datetime | None
+    name: str | None = None
+
+    def as_dict(self) -> dict[str, str | None]:
+        return {
+            "start": self.start.isoformat() if self.start else None,
+            "end": self.end.isoformat() if self.end else None,
+        }
+
+
+def parse_duration(text: str) -> timedelta | None:
+    """``7d``, ``24h``, ``90m``, ``2w`` → timedelta; None if ``text`` is not a duration."""
+    m = _DURATION.match(text)
+    if not m:
+        return None
+    return timedelta(seconds=float(m.group(1)) * _UNITS[m.group(2).lower()])
+
+
+def parse_time(text: str, option: str = "--since") -> datetime:
+    """An RFC 3339 date or time (UTC when no offset) → aware datetime."""
+    raw = text.strip()
+    try:
+        value = datetime.fromisoformat(raw.replace("Z", "+00:00").replace("z", "+00:00"))
+    except ValueError as exc:
+        raise UsageError(
+            f"{option}: not an RFC 3339 time or a duration like 7d/24h ('{text}')"
+        ) from exc
+    return value.replace(tzinfo=UTC) if value.tzinfo is None else value.astimezone(UTC)
+
+
+def resolve_bound(text: str | None, now: datetime, option: str) -> datetime | None:
+    """``--since``/``--until`` value: a time, or a duration back from ``now``."""
+    if text is None or text == "":
+        return None
+    dur = parse_duration(text)
+    if dur is not None:
+        return now - dur
+    return parse_time(text, option)
+
+
+def after(now: datetime) -> datetime:
+    """The exclusive end bound that includes a call stamped exactly at ``now``."""
+    return now + EPSILON
+
+
+def resolve_window(
+    text: str | None,
+    now: datetime,
+    *,
+    end: datetime | None = None,
+    option: str = "--current",
+) -> Window:
+    """A window name, ``START..END``, or a duration (``7d``) ending at ``end`` (default now)."""
+    stop = end if end is not None else after(now)
+    if text is None or text.strip() in ("", "all"):
+        return Window(None, end, "all")
+    raw = text.strip()
+    if raw in NAMED:
+        return Window(stop - NAMED[raw], stop, raw)
+    if ".." in raw:
+        a, b = raw.split("..", 1)
+        start = parse_time(a, option) if a.strip() else None
+        stop2 = (
+            (parse_duration(b) and now - parse_duration(b)) or parse_time(b, option)
+            if b.strip()
+            else None
+        )
+        if start and stop2 and stop2 <= start:
+            raise UsageError(f"{option}: the window ends before it starts ('{text}')")
+        return Window(start, stop2, raw)
+    dur = parse_duration(raw)
+    if dur is not None:
+        return Window(stop - dur, stop, raw)
+    raise UsageError(
+        f"{option}: expected a window name ({', '.join(NAMED)}), START..END, or a duration "
+        f"like 7d (got '{text}')"
+    )
+
+
+def resolve_now(text: str | None, latest: datetime | None) -> datetime:
+    """``--now`` if given, else the latest timestamp in the data, else the clock."""
+    if text:
+        return parse_time(text, "--now")
+    if latest is not None:
+        return latest if latest.tzinfo else latest.replace(tzinfo=UTC)
+    return datetime.now(UTC)
