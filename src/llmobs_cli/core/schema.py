@@ -176,29 +176,31 @@ def _as_text(dtype: pl.DataType, name: str) -> pl.Expr:
 
 
 def _apply_aliases(df: pl.DataFrame) -> pl.DataFrame:
+    """Coalesce each canonical field from its own column, its aliases and ``usage``."""
     cols = set(df.columns)
-    exprs: list[pl.Expr] = []
-    drop: list[str] = []
+    sources: dict[str, list[pl.Expr]] = {}
+    drop: set[str] = set()
+
+    def add(canon: str, expr: pl.Expr) -> None:
+        sources.setdefault(canon, [pl.col(canon)] if canon in cols else []).append(expr)
+
     for canon, aliases in ALIASES.items():
-        present = [a for a in aliases if a in cols and a not in SCHEMA]
-        if not present:
-            continue
-        # Only take text aliases for text fields when they are text (``input`` may be an
-        # object in some dumps; it then stays in metadata rather than failing the row).
-        if SCHEMA[canon] == pl.String() and canon not in ("params",):
-            present = [a for a in present if df.schema[a] == pl.String]
-        if not present:
-            continue
-        parts = ([pl.col(canon)] if canon in cols else []) + [pl.col(a) for a in present]
-        exprs.append(pl.coalesce(parts).alias(canon) if len(parts) > 1 else parts[0].alias(canon))
-        drop.extend(present)
-    if "usage" in cols and isinstance(df.schema["usage"], pl.Struct):
-        fields = {f.name for f in df.schema["usage"].fields}
+        for a in aliases:
+            if a not in cols or a in SCHEMA:
+                continue
+            # Text aliases only count when they are text (``input`` may be an object in
+            # some dumps; it then stays in metadata rather than failing the row).
+            if SCHEMA[canon] == pl.String() and canon != "params" and df.schema[a] != pl.String:
+                continue
+            add(canon, pl.col(a))
+            drop.add(a)
+    usage = df.schema.get("usage")
+    if isinstance(usage, pl.Struct):
+        fields = {f.name: f.dtype for f in usage.fields}
         for canon, names in USAGE_FIELDS.items():
-            got = [pl.col("usage").struct.field(n) for n in names if n in fields]
-            if got:
-                base = [pl.col(canon)] if canon in cols else []
-                exprs.append(pl.coalesce([*base, *got]).alias(canon))
+            for n in names:
+                if n in fields and not isinstance(fields[n], (pl.Struct, pl.List)):
+                    add(canon, pl.col("usage").struct.field(n))
         # OpenAI nests cached and reasoning counts one level deeper.
         for outer, inner, canon in (
             ("prompt_tokens_details", "cached_tokens", "cached_tokens"),
@@ -206,22 +208,17 @@ def _apply_aliases(df: pl.DataFrame) -> pl.DataFrame:
             ("completion_tokens_details", "reasoning_tokens", "reasoning_tokens"),
             ("output_tokens_details", "reasoning_tokens", "reasoning_tokens"),
         ):
-            dt = df.schema["usage"]
-            sub = next((f.dtype for f in dt.fields if f.name == outer), None)
+            sub = fields.get(outer)
             if isinstance(sub, pl.Struct) and inner in {f.name for f in sub.fields}:
-                base = [pl.col(canon)] if canon in cols else []
-                exprs.append(
-                    pl.coalesce([*base, pl.col("usage").struct.field(outer).struct.field(inner)])
-                    .alias(canon)
-                )
-        drop.append("usage")
-    if not exprs:
+                add(canon, pl.col("usage").struct.field(outer).struct.field(inner))
+        drop.add("usage")
+    if not sources:
         return df
-    # Later expressions for the same name win; keep the first per name (canonical first).
-    seen: dict[str, pl.Expr] = {}
-    for e in exprs:
-        seen.setdefault(e.meta.output_name(), e)
-    return df.with_columns(list(seen.values())).drop([d for d in drop if d not in seen])
+    exprs = [
+        (pl.coalesce(parts) if len(parts) > 1 else parts[0]).alias(canon)
+        for canon, parts in sources.items()
+    ]
+    return df.with_columns(exprs).drop([d for d in drop if d not in sources])
 
 
 def _fold_metadata(df: pl.DataFrame) -> pl.DataFrame:
@@ -248,6 +245,19 @@ def _fold_metadata(df: pl.DataFrame) -> pl.DataFrame:
         .otherwise(None)
     )
     return df.with_columns(encoded.alias("metadata")).drop(extra)
+
+
+def _json_kind(dtype: pl.DataType) -> str:
+    """How a user would name a JSON value of this dtype."""
+    if isinstance(dtype, pl.Struct):
+        return "an object"
+    if isinstance(dtype, (pl.List, pl.Array)):
+        return "a list"
+    if dtype == pl.Boolean:
+        return "a boolean"
+    if dtype.is_numeric():
+        return "a number"
+    return "a string"
 
 
 def _problem(df: pl.DataFrame, mask: pl.Expr, field: str, message: pl.Expr | str) -> pl.DataFrame:
@@ -391,7 +401,9 @@ def normalize(raw: pl.DataFrame, *, check_required: Iterable[str] = REQUIRED) ->
             expr = col.cast(target, strict=False)
         if expr is None:
             problems.append(
-                _problem(df, col.is_not_null(), name, pl.lit(f"expected {kind}, got {dtype}"))
+                _problem(
+                    df, col.is_not_null(), name, pl.lit(f"expected {kind}, got {_json_kind(dtype)}")
+                )
             )
             casts.append(pl.lit(None, dtype=target).alias(name))
             continue

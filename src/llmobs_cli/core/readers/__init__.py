@@ -14,6 +14,7 @@ Format readers register in :data:`llmobs_cli.core.readers.formats.READERS`.
 from __future__ import annotations
 
 import glob as globlib
+import re
 from collections import Counter
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass, field
@@ -130,16 +131,17 @@ def load(
         for line in raw.problems:
             reasons[_reason(line)] += 1
         skipped += len(raw.problems)
-        if len(all_problems) < MAX_PROBLEMS:
-            all_problems.extend(raw.problems[: MAX_PROBLEMS - len(all_problems)])
+        found = list(raw.problems)
         if probs.height:
-            if len(all_problems) < MAX_PROBLEMS:
-                head = probs.head(MAX_PROBLEMS - len(all_problems))
-                where = raw.locate(head[ROW].to_list())
-                all_problems.extend(
-                    f"{w}: {f}: {m}"
-                    for w, f, m in zip(where, head["field"], head["message"], strict=True)
-                )
+            head = probs.head(MAX_PROBLEMS)
+            where = raw.locate(head[ROW].to_list())
+            found.extend(
+                f"{w}: {f}: {m}" for w, f, m in zip(where, head["field"], head["message"], strict=True)
+            )
+        # Show problems in file order (parse errors and field errors interleaved by line).
+        found.sort(key=_line_key)
+        all_problems.extend(found[: max(0, MAX_PROBLEMS - len(all_problems))])
+        if probs.height:
             for (f, m), n in _reason_counts(probs):
                 reasons[f"{f}: {m}"] += n
             bad_rows = probs[ROW].unique()
@@ -162,6 +164,12 @@ def load(
         frame = frame.filter(pl.col("timestamp") < until)
     result.frame = frame
     return result
+
+
+def _line_key(problem: str) -> int:
+    """The line (or row) number in a problem string, for ordering."""
+    m = re.match(r"^.*?:(?: row| record)? ?(\d+): ", problem)
+    return int(m.group(1)) if m else 0
 
 
 def _reason_counts(probs: pl.DataFrame) -> list[tuple[tuple[str, str], int]]:

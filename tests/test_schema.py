@@ -1,0 +1,142 @@
+"""Normalisation: aliases, defaults, metadata folding, type handling."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import polars as pl
+
+from llmobs_cli.core.fields import field_expr
+from llmobs_cli.core.readers import load
+from llmobs_cli.core.schema import FIELDS, SCHEMA, normalize
+
+
+def read(tmp_path: Path, *records: dict) -> pl.DataFrame:
+    p = tmp_path / "t.jsonl"
+    p.write_text("\n".join(json.dumps(r) for r in records) + "\n")
+    return load([p]).frame
+
+
+def test_defaults(tmp_path: Path) -> None:
+    df = read(
+        tmp_path,
+        {
+            "trace_id": "t",
+            "timestamp": "2026-01-02T03:04:05.250Z",
+            "end_time": "2026-01-02T03:04:06Z",
+            "model": "m",
+        },
+    )
+    row = df.row(0, named=True)
+    assert row["span_id"] == "t"
+    assert row["route"] == "default"
+    assert row["status"] == "ok"
+    assert row["sample_rate"] == 1.0
+    assert row["latency_ms"] == 750.0
+    assert list(df.columns) == list(FIELDS)
+    assert df.schema == pl.Schema(SCHEMA)
+
+
+def test_error_field_implies_error_status(tmp_path: Path) -> None:
+    df = read(
+        tmp_path,
+        {"trace_id": "t", "timestamp": "2026-01-02T03:04:05Z", "model": "m", "latency_ms": 1, "error": "boom"},
+    )
+    assert df["status"].to_list() == ["error"]
+
+
+def test_aliases_and_usage_object(tmp_path: Path) -> None:
+    df = read(
+        tmp_path,
+        {
+            "trace_id": "t",
+            "start_time": "2026-01-02T03:04:05+02:00",
+            "model": "gpt-4o",
+            "duration_ms": 10,
+            "prompt_tokens": 100,
+            "completion_tokens": 20,
+            "user": "u1",
+        },
+        {
+            "trace_id": "u",
+            "timestamp": "2026-01-02 03:04:05",
+            "model": "gpt-4o",
+            "latency_ms": 5,
+            "usage": {
+                "prompt_tokens": 50,
+                "completion_tokens": 7,
+                "prompt_tokens_details": {"cached_tokens": 30},
+                "completion_tokens_details": {"reasoning_tokens": 3},
+            },
+        },
+    )
+    a, b = df.rows(named=True)
+    assert a["input_tokens"] == 100 and a["output_tokens"] == 20 and a["user_id"] == "u1"
+    assert a["latency_ms"] == 10.0
+    assert a["timestamp"].isoformat() == "2026-01-02T01:04:05+00:00"
+    assert (b["input_tokens"], b["output_tokens"], b["cached_tokens"], b["reasoning_tokens"]) == (50, 7, 30, 3)
+    assert b["timestamp"].isoformat() == "2026-01-02T03:04:05+00:00"
+
+
+def test_canonical_name_wins_over_alias(tmp_path: Path) -> None:
+    df = read(
+        tmp_path,
+        {"trace_id": "t", "timestamp": "2026-01-02T03:04:05Z", "model": "m", "latency_ms": 1, "input_tokens": 5, "prompt_tokens": 9},
+    )
+    assert df["input_tokens"].to_list() == [5]
+
+
+def test_unknown_fields_kept_in_metadata(tmp_path: Path) -> None:
+    df = read(
+        tmp_path,
+        {
+            "trace_id": "t",
+            "timestamp": "2026-01-02T03:04:05Z",
+            "model": "m",
+            "latency_ms": 1,
+            "metadata": {"tier": "pro"},
+            "team": "search",
+        },
+    )
+    meta = json.loads(df["metadata"][0])
+    assert meta == {"tier": "pro", "team": "search"}
+    assert df.select(field_expr("metadata.tier"))["metadata.tier"].to_list() == ["pro"]
+    assert df.select(field_expr("metadata.team"))["metadata.team"].to_list() == ["search"]
+
+
+def test_nested_lists(tmp_path: Path) -> None:
+    df = read(
+        tmp_path,
+        {
+            "trace_id": "t",
+            "timestamp": "2026-01-02T03:04:05Z",
+            "model": "m",
+            "latency_ms": 1,
+            "messages": [{"role": "user", "content": "hi"}],
+            "retrieved": [{"id": 7, "content": "doc", "score": 0.9, "extra": 1}],
+            "tags": "one",
+            "logprobs": [-0.1, -2],
+        },
+    )
+    row = df.row(0, named=True)
+    assert row["messages"] == [{"role": "user", "content": "hi"}]
+    assert row["retrieved"] == [{"id": "7", "content": "doc", "score": 0.9}]
+    assert row["tags"] == ["one"]
+    assert row["logprobs"] == [-0.1, -2.0]
+
+
+def test_epoch_and_parquet_timestamps() -> None:
+    raw = pl.DataFrame(
+        {
+            "trace_id": ["a", "b"],
+            "timestamp": [1767323045, 1767323045123],
+            "model": ["m", "m"],
+            "latency_ms": [1, 2],
+        }
+    )
+    out = normalize(raw)
+    assert out.problems.height == 0
+    ts = out.frame["timestamp"].to_list()
+    assert ts[0].isoformat() == "2026-01-02T03:04:05+00:00"
+    assert ts[1].isoformat() == "2026-01-02T03:04:05.123000+00:00"
