@@ -51,7 +51,7 @@ def to_jsonl_bytes(frame: pl.DataFrame) -> bytes:
         pl.struct(plain).struct.json_encode().alias("_base"),
         *[pl.col(c) for c in objects if c in frame.columns],
     )
-    line = pl.col("_base").str.slice(0, pl.col("_base").str.len_bytes() - 1)
+    line = pl.col("_base").str.slice(0, pl.col("_base").str.len_chars() - 1)
     for c in objects:
         if c in body.columns:
             line = line + pl.when(pl.col(c).is_not_null()).then(
