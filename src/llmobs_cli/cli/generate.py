@@ -1,7 +1,196 @@
-"""`llmobs generate` (being built; registers nothing yet)."""
+"""``llmobs generate``: realistic synthetic traces for demos, tests and benchmarks.
+
+Thin shell over :func:`llmobs_cli.core.generate.write_generated`: parse the options into a
+:class:`DriftSpec` / :class:`RegressionSpec`, make one core call, say what was written on
+stderr. The output format follows the extension (.parquet, .jsonl, .jsonl.gz, .jsonl.zst)
+and is written atomically.
+"""
+
+from __future__ import annotations
+
+from datetime import UTC, datetime
+from pathlib import Path
+from typing import Annotated
 
 import typer
 
+from llmobs_cli.cli import common
+from llmobs_cli.core.generate import (
+    DEFAULT_DRIFT_LANGUAGE,
+    DEFAULT_START,
+    DRIFT_KINDS,
+    LANGUAGES,
+    ROUTES,
+    DriftSpec,
+    RegressionSpec,
+    write_generated,
+)
+from llmobs_cli.errors import UsageError
+
 
 def register(app: typer.Typer) -> None:
-    return None
+    app.command(
+        "generate",
+        help="Write realistic synthetic traces (with optional drift and regression) for demos.",
+    )(generate_cmd)
+
+
+def _date(value: str | None, option: str) -> datetime | None:
+    if value is None:
+        return None
+    text = value.strip().replace("Z", "+00:00")
+    try:
+        dt = datetime.fromisoformat(text)
+    except ValueError:
+        raise UsageError(f"{option}: not a date or RFC 3339 time ('{value}')") from None
+    return dt.replace(tzinfo=UTC) if dt.tzinfo is None else dt.astimezone(UTC)
+
+
+def _pairs(values: list[str], option: str, keys: tuple[str, ...]) -> dict[str, float]:
+    out: dict[str, float] = {}
+    for item in values:
+        for part in item.split(","):
+            part = part.strip()
+            if not part:
+                continue
+            key, sep, num = part.partition("=")
+            key = key.strip()
+            if not sep or key not in keys:
+                raise UsageError(
+                    f"{option}: expected NAME=NUMBER, NAME one of {', '.join(keys)}; got '{part}'"
+                )
+            try:
+                out[key] = float(num)
+            except ValueError:
+                raise UsageError(f"{option}: '{num}' is not a number (in '{part}')") from None
+    return out
+
+
+def generate_cmd(
+    out: Annotated[
+        Path,
+        typer.Argument(
+            help="Output file: .parquet, .jsonl, .jsonl.gz or .jsonl.zst.", show_default=False
+        ),
+    ],
+    rows: Annotated[
+        int, typer.Option("--rows", "-n", min=0, help="Sampled rows to write.")
+    ] = 10_000,
+    seed: Annotated[
+        int, typer.Option("--seed", "-s", help="Random seed (same seed, same file).")
+    ] = 0,
+    days: Annotated[int, typer.Option("--days", min=1, help="Length of the period in days.")] = 42,
+    start: Annotated[
+        str | None,
+        typer.Option(
+            "--start",
+            help=f"Start of the period (date or RFC 3339; default {DEFAULT_START.date()}).",
+            show_default=False,
+        ),
+    ] = None,
+    drift_after: Annotated[
+        str | None,
+        typer.Option(
+            "--drift-after",
+            help="Inject drift into rows from this date/time on.",
+            show_default=False,
+        ),
+    ] = None,
+    drift_kinds: Annotated[
+        str,
+        typer.Option(
+            "--drift-kinds", help=f"Comma list of drift kinds ({', '.join(DRIFT_KINDS)})."
+        ),
+    ] = ",".join(DRIFT_KINDS),
+    drift_length: Annotated[
+        float, typer.Option("--drift-length", help="Drift: multiplier on response length.")
+    ] = 1.3,
+    drift_refusals: Annotated[
+        float,
+        typer.Option("--drift-refusals", help="Drift: absolute increase of the refusal rate."),
+    ] = 0.06,
+    drift_language: Annotated[
+        str,
+        typer.Option("--drift-language", help="Drift: new language mix, LANG=SHARE,..."),
+    ] = ",".join(f"{k}={v}" for k, v in DEFAULT_DRIFT_LANGUAGE.items()),
+    drift_retrieval: Annotated[
+        float, typer.Option("--drift-retrieval", help="Drift: shift of retrieval scores.")
+    ] = -0.15,
+    drift_routes: Annotated[
+        str | None,
+        typer.Option(
+            "--drift-routes",
+            help="Drift: only these routes (comma list; default all).",
+            show_default=False,
+        ),
+    ] = None,
+    regression_after: Annotated[
+        str | None,
+        typer.Option(
+            "--regression-after",
+            help="Inject a release-tied quality regression from this date/time on.",
+            show_default=False,
+        ),
+    ] = None,
+    regression_route: Annotated[
+        str, typer.Option("--regression-route", help=f"Regression route ({', '.join(ROUTES)}).")
+    ] = "search_qa",
+    regression_release: Annotated[
+        str, typer.Option("--regression-release", help="Release name of the regressed version.")
+    ] = "v2.0.0",
+    regression_severity: Annotated[
+        float,
+        typer.Option(
+            "--regression-severity", help="Share of answers made wrong / off-topic / truncated."
+        ),
+    ] = 0.35,
+    rate: Annotated[
+        list[str] | None,
+        typer.Option(
+            "--rate", help="Storage sample rate override, ROUTE=R (repeatable).", show_default=False
+        ),
+    ] = None,
+    to: Annotated[
+        str | None,
+        typer.Option(
+            "--to",
+            help="Output format: parquet or jsonl (default: from the extension).",
+            show_default=False,
+        ),
+    ] = None,
+) -> None:
+    """Generate ROWS sampled trace rows over DAYS days and write them to OUT."""
+    kinds = [k.strip() for k in drift_kinds.split(",") if k.strip()]
+    drift = None
+    if drift_after is not None:
+        routes = [r.strip() for r in drift_routes.split(",") if r.strip()] if drift_routes else None
+        drift = DriftSpec(
+            after=_date(drift_after, "--drift-after"),  # type: ignore[arg-type]
+            response_length=drift_length,
+            refusal_rate=drift_refusals,
+            language=_pairs([drift_language], "--drift-language", LANGUAGES) or None,
+            retrieval_score=drift_retrieval,
+            routes=routes,
+        )
+    regression = None
+    if regression_after is not None:
+        regression = RegressionSpec(
+            after=_date(regression_after, "--regression-after"),  # type: ignore[arg-type]
+            route=regression_route,
+            release=regression_release,
+            severity=regression_severity,
+        )
+    frame = write_generated(
+        out,
+        rows,
+        seed,
+        start=_date(start, "--start"),
+        days=days,
+        drift=drift,
+        regression=regression,
+        route_rates=_pairs(rate or [], "--rate", ROUTES),
+        drift_kinds=kinds,
+        to=to,
+    )
+    calls = float((1.0 / frame["sample_rate"]).sum()) if frame.height else 0.0
+    common.warn(f"wrote {frame.height:,} sampled row(s) (about {calls:,.0f} calls) to {out}")
