@@ -88,7 +88,9 @@ class Browser:
         deadline = time.monotonic() + 30
         while True:
             try:
-                with urllib.request.urlopen(f"http://127.0.0.1:{self.port}/json/list", timeout=2) as r:
+                with urllib.request.urlopen(
+                    f"http://127.0.0.1:{self.port}/json/list", timeout=2
+                ) as r:
                     targets = json.loads(r.read())
                 page = next(t for t in targets if t.get("type") == "page")
                 return websocket.create_connection(
@@ -127,7 +129,9 @@ class Browser:
     def open(self, path: Path) -> None:
         self.events.clear()
         self.call("Page.navigate", url=path.resolve().as_uri())
-        self.wait_for("document.readyState === 'complete' && document.body.hasAttribute('data-rendered')")
+        self.wait_for(
+            "document.readyState === 'complete' && document.body.hasAttribute('data-rendered')"
+        )
         time.sleep(0.3)  # let late console messages arrive
         self.eval("1")
 
@@ -200,7 +204,9 @@ def check_page(browser: Browser, path: Path) -> dict[str, Any]:
 
 
 @needs_browser
-def test_dashboard_with_hostile_text_draws_and_runs_nothing(browser: Browser, tmp_path: Path) -> None:
+def test_dashboard_with_hostile_text_draws_and_runs_nothing(
+    browser: Browser, tmp_path: Path
+) -> None:
     path = tmp_path / "dash.html"
     path.write_text(dashboard_html(dashboard_doc(hostile=True)), encoding="utf-8")
     state = check_page(browser, path)
@@ -255,4 +261,3 @@ def test_sample_dashboard_in_browser(browser: Browser, tmp_path: Path) -> None:
     for section in ("overview", "latency", "cost", "drift", "releases"):
         assert section in state["sections"]
     assert browser.eval("document.querySelectorAll('#chart-latency .annotation-text').length") > 0
-

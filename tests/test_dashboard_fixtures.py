@@ -64,7 +64,12 @@ def report_doc(
         t0 = start + timedelta(days=d)
         for v in values:
             buckets.append(
-                {"start": t0.isoformat(), "end": (t0 + timedelta(days=1)).isoformat(), "key": {field: v}, **metrics(rng)}
+                {
+                    "start": t0.isoformat(),
+                    "end": (t0 + timedelta(days=1)).isoformat(),
+                    "key": {field: v},
+                    **metrics(rng),
+                }
             )
     overall = metrics(rng, 200)
     if unpriced:
@@ -98,9 +103,20 @@ def eval_doc(routes: list[str], *, days: int = 42, seed: int = 1) -> dict[str, A
                     }
                 )
             groups.append(
-                {"key": {"route": r}, "evaluator": ev, "judged": 400, "n_eff": 310.0, "score": 0.8, "ci_low": 0.77, "ci_high": 0.83}
+                {
+                    "key": {"route": r},
+                    "evaluator": ev,
+                    "judged": 400,
+                    "n_eff": 310.0,
+                    "score": 0.8,
+                    "ci_low": 0.77,
+                    "ci_high": 0.83,
+                }
             )
-    cur = {"start": (start + timedelta(days=days - 7)).isoformat(), "end": (start + timedelta(days=days)).isoformat()}
+    cur = {
+        "start": (start + timedelta(days=days - 7)).isoformat(),
+        "end": (start + timedelta(days=days)).isoformat(),
+    }
     regressions = [
         {
             "key": {"route": routes[0]},
@@ -137,8 +153,18 @@ def eval_doc(routes: list[str], *, days: int = 42, seed: int = 1) -> dict[str, A
 
 def drift_doc(category: str = XSS_SVG) -> dict[str, Any]:
     return {
-        "current": {"start": "2026-11-04T00:00:00+00:00", "end": "2026-11-11T00:00:00+00:00", "sampled": 2000, "calls": 90000},
-        "baseline": {"start": "2026-10-05T00:00:00+00:00", "end": "2026-11-04T00:00:00+00:00", "sampled": 8000, "calls": 360000},
+        "current": {
+            "start": "2026-11-04T00:00:00+00:00",
+            "end": "2026-11-11T00:00:00+00:00",
+            "sampled": 2000,
+            "calls": 90000,
+        },
+        "baseline": {
+            "start": "2026-10-05T00:00:00+00:00",
+            "end": "2026-11-04T00:00:00+00:00",
+            "sampled": 8000,
+            "calls": 360000,
+        },
         "features": [
             {
                 "feature": "response_length",
@@ -188,17 +214,49 @@ def drift_doc(category: str = XSS_SVG) -> dict[str, Any]:
 
 def releases_doc(routes: list[str], release: str = XSS_IMG) -> dict[str, Any]:
     at = "2026-11-04T10:00:00+00:00"
-    side_b = {"sampled": 300, "calls": 3000.0, "n_eff": 300.0, "latency_ms": {"p50": 500.0, "p95": 1200.0, "p99": 2000.0}, "cost_per_call_usd": 0.002, "error_rate": 0.01}
-    side_a = {"sampled": 320, "calls": 3200.0, "n_eff": 320.0, "latency_ms": {"p50": 650.0, "p95": 1500.0, "p99": 2600.0}, "cost_per_call_usd": 0.003, "error_rate": 0.02}
+    side_b = {
+        "sampled": 300,
+        "calls": 3000.0,
+        "n_eff": 300.0,
+        "latency_ms": {"p50": 500.0, "p95": 1200.0, "p99": 2000.0},
+        "cost_per_call_usd": 0.002,
+        "error_rate": 0.01,
+    }
+    side_a = {
+        "sampled": 320,
+        "calls": 3200.0,
+        "n_eff": 320.0,
+        "latency_ms": {"p50": 650.0, "p95": 1500.0, "p99": 2600.0},
+        "cost_per_call_usd": 0.003,
+        "error_rate": 0.02,
+    }
     return {
         "window_days": 7.0,
         "changes": [
             {"kind": "release", "route": routes[0], "at": at, "before": "v1.2.0", "after": release},
-            {"kind": "model", "route": routes[1], "at": "2026-10-20T00:00:00+00:00", "before": "gpt-4o", "after": XSS_SCRIPT},
+            {
+                "kind": "model",
+                "route": routes[1],
+                "at": "2026-10-20T00:00:00+00:00",
+                "before": "gpt-4o",
+                "after": XSS_SCRIPT,
+            },
         ],
         "markers": [
-            {"kind": "release", "at": at, "before": "v1.2.0", "after": release, "routes": [routes[0]]},
-            {"kind": "model", "at": "2026-10-20T00:00:00+00:00", "before": "gpt-4o", "after": XSS_SCRIPT, "routes": [routes[1]]},
+            {
+                "kind": "release",
+                "at": at,
+                "before": "v1.2.0",
+                "after": release,
+                "routes": [routes[0]],
+            },
+            {
+                "kind": "model",
+                "at": "2026-10-20T00:00:00+00:00",
+                "before": "gpt-4o",
+                "after": XSS_SCRIPT,
+                "routes": [routes[1]],
+            },
         ],
         "comparisons": [
             {
@@ -212,8 +270,20 @@ def releases_doc(routes: list[str], release: str = XSS_IMG) -> dict[str, Any]:
                 "quality": [
                     {
                         "evaluator": "relevance",
-                        "before": {"judged": 200, "n_eff": 180.0, "score": 0.82, "ci_low": 0.79, "ci_high": 0.85},
-                        "after": {"judged": 190, "n_eff": 170.0, "score": 0.61, "ci_low": 0.56, "ci_high": 0.66},
+                        "before": {
+                            "judged": 200,
+                            "n_eff": 180.0,
+                            "score": 0.82,
+                            "ci_low": 0.79,
+                            "ci_high": 0.85,
+                        },
+                        "after": {
+                            "judged": 190,
+                            "n_eff": 170.0,
+                            "score": 0.61,
+                            "ci_low": 0.56,
+                            "ci_high": 0.66,
+                        },
                         "delta": -0.21,
                         "se": 0.03,
                         "p_value": 1e-9,
@@ -234,9 +304,27 @@ def dashboard_doc(hostile: bool = True) -> dict[str, Any]:
         "sources": ["sample_traces/traces.parquet"],
         "reports": [
             {"id": "route", "label": "route", "report": report_doc("route", routes, seed=1)},
-            {"id": "model", "label": "model", "report": report_doc("model", models, seed=2, unpriced={models[-1]: 120.0})},
-            {"id": "customer_id", "label": "customer", "report": report_doc("customer_id", [f"cust-{i}" for i in range(15)] + ([XSS_LINK] if hostile else []), seed=3)},
-            {"id": "feature", "label": "feature", "report": report_doc("feature", ["qa", "draft", XSS_SVG if hostile else "tags"], seed=4)},
+            {
+                "id": "model",
+                "label": "model",
+                "report": report_doc("model", models, seed=2, unpriced={models[-1]: 120.0}),
+            },
+            {
+                "id": "customer_id",
+                "label": "customer",
+                "report": report_doc(
+                    "customer_id",
+                    [f"cust-{i}" for i in range(15)] + ([XSS_LINK] if hostile else []),
+                    seed=3,
+                ),
+            },
+            {
+                "id": "feature",
+                "label": "feature",
+                "report": report_doc(
+                    "feature", ["qa", "draft", XSS_SVG if hostile else "tags"], seed=4
+                ),
+            },
         ],
         "releases": releases_doc(routes, XSS_IMG if hostile else "v2.0.0"),
         "quality": eval_doc(routes),

@@ -1,0 +1,333 @@
+"""``llmobs dashboard``: one load, then the report, drift, eval and release cores.
+
+The dashboard re-implements no statistic. It reads the traces once, with the union of
+the columns every part needs, and hands the frame to:
+
+* :func:`llmobs_cli.core.report.build_report` — once per dimension (route with every
+  metric; model, route × model, customer and feature for latency, cost and tokens: those
+  get the frame without response text and documents, so refusal and citation matching,
+  which only the route view shows, run once), each with a time series per ``bucket``;
+* the drift core (latest week vs the month before, unless ``drift=False``);
+* the eval core's summary of a saved ``evals.parquet`` (when ``evals`` is given);
+* :mod:`llmobs_cli.core.releases` — release and model changes and their before/after,
+  on calls priced by the same price table as the report.
+
+:func:`build` returns a :class:`DashboardResult`; ``as_dict()`` is what
+:func:`llmobs_cli.render.html.dashboard_html` draws. Pure: no printing, no exit; problems
+are typed errors (exit 2) and, for optional parts that cannot run on this data (too few
+rows for drift, say), a sentence in ``notes``.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass, field
+from datetime import datetime, timedelta
+from pathlib import Path
+from typing import Any, Literal
+
+import polars as pl
+
+from llmobs_cli.core import pricing, releases
+from llmobs_cli.core.config import Config
+from llmobs_cli.core.readers import ReadOptions, load
+from llmobs_cli.core.report import REPORT_COLUMNS, build_report
+from llmobs_cli.core.windows import Window, after, parse_duration, resolve_bound, resolve_now
+from llmobs_cli.errors import InputError, UsageError
+
+Progress = Callable[[str], None]
+
+#: Dimensions drawn besides ``route``: (id, label, fields). A dimension whose fields are
+#: all null in the data is left out (most dumps have no ``feature``).
+DIMENSIONS: tuple[tuple[str, str, tuple[str, ...]], ...] = (
+    ("route", "route", ("route",)),
+    ("model", "model", ("model",)),
+    ("route+model", "route × model", ("route", "model")),
+    ("customer_id", "customer", ("customer_id",)),
+    ("feature", "feature", ("feature",)),
+)
+#: Heavy text columns only the route report (refusals, citations) needs.
+_TEXT = ("response", "retrieved")
+
+
+@dataclass
+class DashboardOptions:
+    """What to draw; defaults match ``configs/llmobs.yaml`` (``dashboard:``)."""
+
+    title: str = "llmobs dashboard"
+    bucket: Literal["hour", "day", "week"] = "day"
+    drift: bool = True
+    drift_current: str = "last_week"
+    drift_baseline: str = "last_month"
+    evals: Path | None = None
+    since: str | None = None
+    until: str | None = None
+    now: str | None = None
+    release_window_days: float = 7.0
+    on_error: Literal["fail", "skip"] = "fail"
+    fmt: str | None = None
+    read_options: ReadOptions | None = None
+    prices: Sequence[str | Path] = ()
+
+
+@dataclass
+class DashboardResult:
+    title: str
+    bucket: str
+    window: Window
+    sources: list[str]
+    reports: list[dict[str, Any]]
+    releases: releases.ReleaseResult
+    drift: dict[str, Any] | None = None
+    quality: dict[str, Any] | None = None
+    notes: list[str] = field(default_factory=list)
+    skipped: int = 0
+    skipped_reasons: dict[str, int] = field(default_factory=dict)
+    drift_fired: bool = False
+    regressions: int = 0
+    alerts: list[dict[str, Any]] = field(default_factory=list)
+
+    @property
+    def fired(self) -> bool:
+        """Something a cron job should act on: drift, a regression or a report alert."""
+        return self.drift_fired or self.regressions > 0 or bool(self.alerts)
+
+    def as_dict(self) -> dict[str, Any]:
+        return {
+            "title": self.title,
+            "bucket": self.bucket,
+            "window": self.window.as_dict(),
+            "sources": list(self.sources),
+            "reports": self.reports,
+            "releases": self.releases.as_dict(),
+            "drift": self.drift,
+            "quality": self.quality,
+            "notes": list(self.notes),
+        }
+
+
+def columns_needed(drift: bool) -> list[str]:
+    """The union of canonical columns the parts read (one projection for the one load)."""
+    cols = [*REPORT_COLUMNS, *releases.COLUMNS, "customer_id", "feature", "release"]
+    if drift:
+        cols += _drift_columns()
+    return list(dict.fromkeys(cols))
+
+
+def _drift_columns() -> list[str]:
+    try:
+        from llmobs_cli.core import drift as drift_core
+    except ImportError:  # the drift layer is optional for the dashboard
+        return []
+    cols = getattr(drift_core, "COLUMNS", None) or getattr(drift_core, "DRIFT_COLUMNS", None)
+    if cols:
+        return list(cols)
+    # Without a declared list, every field a standard feature may read.
+    return [
+        "prompt",
+        "messages",
+        "response",
+        "retrieved",
+        "finish_reason",
+        "input_tokens",
+        "output_tokens",
+        "latency_ms",
+        "cost_usd",
+        "route",
+        "model",
+    ]
+
+
+def _load(
+    paths: Sequence[str | Path], opts: DashboardOptions, columns: list[str]
+) -> tuple[Any, Window]:
+    """One read of the traces, windowed by ``--since/--until`` (relative to ``--now``)."""
+    relative = any(v and parse_duration(v) is not None for v in (opts.since, opts.until))
+    pre_since = pre_until = None
+    if not relative or opts.now:
+        ref = resolve_now(opts.now, None) if opts.now else datetime.now().astimezone()
+        pre_since = resolve_bound(opts.since, ref, "--since")
+        pre_until = resolve_bound(opts.until, ref, "--until")
+    loaded = load(
+        paths,
+        columns=columns,
+        on_error=opts.on_error,
+        fmt=opts.fmt,
+        since=pre_since,
+        until=pre_until,
+        options=opts.read_options,
+    )
+    frame = loaded.frame
+    latest = frame.select(pl.col("timestamp").max()).item() if frame.height else None
+    now = resolve_now(opts.now, latest)
+    start = resolve_bound(opts.since, now, "--since")
+    end = resolve_bound(opts.until, now, "--until")
+    if start is not None and end is not None and end <= start:
+        raise UsageError(
+            f"--until: the window ends before it starts ({end.isoformat()} <= {start.isoformat()})"
+        )
+    if relative and not opts.now:
+        if start is not None:
+            frame = frame.filter(pl.col("timestamp") >= start)
+        if end is not None:
+            frame = frame.filter(pl.col("timestamp") < end)
+    if frame.height == 0:
+        raise InputError(["no trace rows in the selected window: nothing to draw"])
+    first = frame.select(pl.col("timestamp").min()).item()
+    last = frame.select(pl.col("timestamp").max()).item()
+    loaded.frame = frame
+    return loaded, Window(start or first, end or after(last))
+
+
+def _present(frame: pl.DataFrame, fields: tuple[str, ...]) -> bool:
+    return all(f in frame.columns and frame[f].null_count() < frame.height for f in fields)
+
+
+def build(
+    paths: Sequence[str | Path],
+    options: DashboardOptions | None = None,
+    *,
+    config: Config | None = None,
+    progress: Progress | None = None,
+) -> DashboardResult:
+    """Everything the dashboard shows, from trace files (see module doc)."""
+    opts = options or DashboardOptions()
+    cfg = config or Config()
+    say = progress or (lambda _m: None)
+    say(f"reading {len(paths)} path(s)")
+    loaded, window = _load(paths, opts, columns_needed(opts.drift))
+    frame: pl.DataFrame = loaded.frame
+    notes: list[str] = []
+
+    table = pricing.build_price_table(
+        override_files=list(opts.prices),
+        config_file_path=cfg.prices.file,
+        config_models=cfg.prices.models,
+        config_source=cfg.source or "llmobs.yaml",
+    )
+    patterns = _refusal_patterns(cfg)
+
+    # Reports: the full one by route, light ones for the other dimensions.
+    reports: list[dict[str, Any]] = []
+    light = frame.with_columns(
+        *(pl.lit(None, dtype=frame.schema[c]).alias(c) for c in _TEXT if c in frame.columns)
+    )
+    alerts: list[dict[str, Any]] = []
+    for dim_id, label, fields in DIMENSIONS:
+        if not _present(frame, fields):
+            continue
+        say(f"report by {label} per {opts.bucket}")
+        rep = build_report(
+            frame if dim_id == "route" else light,
+            by=list(fields),
+            bucket=opts.bucket,
+            window=window,
+            prices=table,
+            refusal_patterns=patterns,
+            rules=_rules(cfg) if dim_id == "route" else (),
+        )
+        doc = rep.as_dict()
+        if dim_id == "route":
+            alerts = list(doc.get("alerts") or [])
+        reports.append({"id": dim_id, "label": label, "fields": list(fields), "report": doc})
+
+    # Releases on priced calls (the report's price table).
+    say("finding release and model changes")
+    priced = (
+        pricing.with_cost(light.lazy(), table)
+        .with_columns(pl.col(pricing.COST).alias("cost_usd"))
+        .select([c for c in releases.COLUMNS if c in frame.columns])
+    )
+    evals_frame = _read_evals(opts.evals) if opts.evals else None
+    rel = releases.analyse(
+        priced, evals=evals_frame, window=timedelta(days=opts.release_window_days)
+    )
+
+    result = DashboardResult(
+        title=opts.title,
+        bucket=opts.bucket,
+        window=window,
+        sources=list(loaded.sources),
+        reports=reports,
+        releases=rel,
+        notes=notes,
+        skipped=loaded.skipped,
+        skipped_reasons=dict(loaded.skipped_reasons),
+        alerts=alerts,
+    )
+    if opts.drift:
+        say(f"drift: {opts.drift_current} vs {opts.drift_baseline}")
+        _add_drift(result, frame, opts, cfg)
+    if evals_frame is not None:
+        say("summarising judgments")
+        _add_quality(result, evals_frame, opts, cfg)
+    return result
+
+
+# --- parts owned by other cores --------------------------------------------------------------
+
+
+def _refusal_patterns(cfg: Config) -> list[str] | None:
+    try:
+        from llmobs_cli.core.refusals import patterns_from_config
+    except ImportError:  # pragma: no cover - refusals ship with report
+        return None
+    return patterns_from_config(cfg.refusals, cfg.source or "llmobs.yaml")
+
+
+def _rules(cfg: Config) -> list[Any]:
+    if not cfg.alerts:
+        return []
+    from llmobs_cli.core import gates
+
+    return list(gates.parse_rules((), cfg.alerts, cfg.source or "llmobs.yaml"))
+
+
+def _read_evals(path: Path) -> pl.DataFrame:
+    p = Path(path)
+    if not p.exists():
+        raise InputError([f"{p}: no such file (--evals)"])
+    try:
+        frame = pl.read_parquet(p)
+    except Exception as exc:  # polars raises several kinds for a bad file
+        raise InputError([f"{p}: not a readable Parquet file of judgments ({exc})"]) from exc
+    missing = [c for c in ("route", "timestamp", "evaluator", "score") if c not in frame.columns]
+    if missing:
+        raise InputError(
+            [f"{p}: {missing[0]}: missing column (an llmobs eval -o file is expected)"]
+        )
+    return frame
+
+
+def _add_drift(
+    result: DashboardResult, frame: pl.DataFrame, opts: DashboardOptions, cfg: Config
+) -> None:
+    try:
+        from llmobs_cli.core import drift as drift_core
+    except ImportError:
+        result.notes.append("Drift: this build has no drift layer.")
+        return
+    run = drift_core.run_drift
+    res = run(
+        frame,
+        current=opts.drift_current,
+        baseline=opts.drift_baseline,
+        now=opts.now,
+        config=cfg.drift,
+    )
+    doc = res.as_dict()
+    result.drift = doc
+    result.drift_fired = bool(doc.get("drifted"))
+
+
+def _add_quality(
+    result: DashboardResult, evals: pl.DataFrame, opts: DashboardOptions, cfg: Config
+) -> None:
+    from llmobs_cli.core import evaluate
+
+    summary = evaluate.summarize(evals, bucket=opts.bucket, config=cfg.eval)
+    doc = summary.as_dict() if hasattr(summary, "as_dict") else dict(summary)
+    result.quality = doc
+    result.regressions = sum(
+        1 for r in doc.get("regressions") or [] if r.get("regression", True) is not False
+    )
