@@ -75,7 +75,10 @@ def main(argv: list[str] | None = None) -> None:
     debug = os.environ.get("LLMOBS_DEBUG", "") not in ("", "0", "false") or "--debug" in args
     args = [a for a in args if a != "--debug"]
     try:
-        app(args=args, prog_name="llmobs", standalone_mode=False)
+        # Outside standalone mode click returns (not raises) the code of typer.Exit(n).
+        code = app(args=args, prog_name="llmobs", standalone_mode=False)
+        if isinstance(code, int) and code:
+            sys.exit(code)
     except typer.Exit as exc:
         sys.exit(exc.exit_code)
     except typer.Abort:
