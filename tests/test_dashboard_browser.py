@@ -25,7 +25,6 @@ from typing import Any
 import pytest
 
 from llmobs_cli.render.html import dashboard_html, drift_html, eval_html, report_html
-
 from test_dashboard_fixtures import dashboard_doc, drift_doc, eval_doc, report_doc
 
 pytestmark = pytest.mark.browser

@@ -122,9 +122,14 @@ class SampleConfig(Section):
 
 
 class DashboardConfig(Section):
+    """``llmobs dashboard``: what the one HTML file shows by default."""
+
     title: str = "llmobs dashboard"
     bucket: Literal["hour", "day", "week"] = "day"
     drift: bool = True
+    drift_current: str = "last_week"
+    drift_baseline: str = "last_month"
+    release_window_days: float = Field(default=7.0, gt=0, le=365)
 
 
 class Config(Section):

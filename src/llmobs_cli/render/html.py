@@ -290,7 +290,12 @@ def _signed_pct(before: float | None, after: float | None) -> str:
 
 
 def _bucket_rows(report: Mapping[str, Any]) -> Iterable[tuple[str, Any, Mapping[str, Any]]]:
-    """``(time, key, metrics)`` of every bucket entry, flat or nested in ``groups``."""
+    """``(time, key, metrics)`` of every bucket entry.
+
+    Accepts the report core's shape (``{"start", "end", "overall": M, "groups": [M+key]}``,
+    where a report without ``--by`` groups has only ``overall``) and a flat one
+    (``{"start", "key", ...M}`` per bucket and group).
+    """
     for entry in report.get("buckets") or []:
         if not isinstance(entry, Mapping):
             continue
@@ -299,11 +304,33 @@ def _bucket_rows(report: Mapping[str, Any]) -> Iterable[tuple[str, Any, Mapping[
             continue
         nested = entry.get("groups")
         if isinstance(nested, list):
-            for g in nested:
-                if isinstance(g, Mapping):
-                    yield t, g.get("key") or {}, g
+            if nested:
+                for g in nested:
+                    if isinstance(g, Mapping):
+                        yield t, g.get("key") or {}, g
+            elif isinstance(entry.get("overall"), Mapping):
+                yield t, {}, entry["overall"]
         else:
             yield t, entry.get("key") or {}, entry
+
+
+def _bucket_overall(report: Mapping[str, Any]) -> dict[str, Mapping[str, Any]]:
+    """Per bucket time: the bucket's overall metrics (or token totals summed over groups)."""
+    out: dict[str, Mapping[str, Any]] = {}
+    summed: dict[str, dict[str, float]] = {}
+    for entry in report.get("buckets") or []:
+        if not isinstance(entry, Mapping):
+            continue
+        t = _x(entry.get("start") or entry.get("bucket") or entry.get("time"))
+        if t is not None and isinstance(entry.get("overall"), Mapping):
+            out[t] = entry["overall"]
+    if out:
+        return out
+    for t, _, m in _bucket_rows(report):
+        acc = summed.setdefault(t, {})
+        for k in ("input_tokens", "output_tokens", "cached_tokens"):
+            acc[k] = acc.get(k, 0.0) + (_num(m.get(k)) or 0.0)
+    return dict(summed)
 
 
 def ops_series(
@@ -358,18 +385,8 @@ def ops_series(
     return {"t": t_axis, "dims": out_dims, "bucket": bucket}
 
 
-def _tokens_series(overall_report: Mapping[str, Any], t_axis: list[str]) -> dict[str, list[Any]]:
-    by_t: dict[str, Mapping[str, Any]] = {}
-    for t, key, m in _bucket_rows(overall_report):
-        if not key or len({key_label(key)}) == 1:
-            prev = by_t.get(t)
-            if prev is None:
-                by_t[t] = m
-            else:  # several groups per bucket: sum the additive token totals
-                by_t[t] = {
-                    k: (_num(prev.get(k)) or 0.0) + (_num(m.get(k)) or 0.0)
-                    for k in ("input_tokens", "output_tokens", "cached_tokens")
-                }
+def _tokens_series(report: Mapping[str, Any], t_axis: list[str]) -> dict[str, list[Any]]:
+    by_t = _bucket_overall(report)
     inp = [_metric(by_t.get(t), "input_tokens") for t in t_axis]
     cached = [_metric(by_t.get(t), "cached_tokens") for t in t_axis]
     out = [_metric(by_t.get(t), "output_tokens") for t in t_axis]
@@ -462,27 +479,37 @@ def _cost_table(dims: Sequence[tuple[str, str, Mapping[str, Any]]], title: str) 
 
 
 def _unpriced_table(report: Mapping[str, Any] | None) -> dict[str, Any] | None:
+    """Unpriced calls by model: the report's ``unpriced_models`` list, else its model groups."""
     if report is None:
         return None
     rows = []
-    for g in report.get("groups") or []:
-        n = _metric(g, "unpriced_calls")
-        if n:
-            rows.append(
-                [
-                    key_label(g.get("key")),
-                    _cell(human_number(n), "bad"),
-                    human_number(_metric(g, "calls")),
-                ]
-            )
-    listed = report.get("unpriced_models") or report.get("unpriced")
-    if not rows and isinstance(listed, Mapping):
-        rows = [[str(k), _cell(human_number(_num(v)), "bad"), "-"] for k, v in listed.items()]
+    listed = report.get("unpriced_models")
+    if isinstance(listed, list) and listed:
+        for u in listed:
+            if isinstance(u, Mapping):
+                rows.append(
+                    [
+                        "(none)" if u.get("model") is None else str(u.get("model")),
+                        _cell(human_number(_num(u.get("calls"))), "bad"),
+                        human_number(_num(u.get("sampled"))),
+                    ]
+                )
+    else:
+        for g in report.get("groups") or []:
+            n = _metric(g, "unpriced_calls")
+            if n:
+                rows.append(
+                    [
+                        key_label(g.get("key")),
+                        _cell(human_number(n), "bad"),
+                        human_number(_num(g.get("unpriced_sampled"))),
+                    ]
+                )
     if not rows:
         return None
     return _table(
-        "Unpriced calls (no cost_usd in the record and no price for the model)",
-        ["model", "unpriced calls", "calls"],
+        "Unpriced calls (no cost_usd in the record and no price for the model: not counted as $0)",
+        ["model", "unpriced calls (estimated)", "rows sampled"],
         rows,
         num=[False, True, True],
     )
@@ -1034,16 +1061,16 @@ def dashboard_view(dash: Mapping[str, Any]) -> dict[str, Any]:
     bucket = str(dash.get("bucket") or "day")
     ops = ops_series(dims, bucket) if dims else None
     main = dims[0][2] if dims else {}
-    overall = dash.get("overall_report") or main
+    overall = main
     if ops is not None:
-        ops["tokens"] = _tokens_series(overall if overall.get("buckets") else main, ops["t"])
+        ops["tokens"] = _tokens_series(main, ops["t"])
         model_report = next((r for i, _, r in dims if i == "model"), None)
         ops["tables"] = {
             "latency": _latency_table(main, f"Latency by {dims[0][1]} (whole window)"),
             "cost": _cost_table(
                 dims, "Cost totals by route, model, customer and feature (whole window)"
             ),
-            "unpriced": _unpriced_table(model_report),
+            "unpriced": _unpriced_table(main if main.get("unpriced_models") else model_report),
         }
     cards = _ops_cards(overall.get("overall") or {}) if overall else []
     rel = dash.get("releases") or {}

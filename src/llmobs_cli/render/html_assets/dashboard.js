@@ -55,42 +55,65 @@
   };
   var AXIS = {
     ms: { ticksuffix: " ms", tickformat: ",.0f" },
-    usd: { tickprefix: "$", tickformat: ".3~s" },
+    usd: { tickprefix: "$", tickformat: ",.3~r" },
     pct: { tickformat: ".1%" },
     num: { tickformat: ".3~s" },
     score: { tickformat: ".2f", range: [0, 1.02] }
   };
 
   // --- layout pieces -----------------------------------------------------------------
+  // Release/model changes: a vertical line each, a triangle on top carrying the hover
+  // text (on a hidden overlaying axis), and a short label when there are few of them.
+  var MAX_LABELS = 8;
   function markerDecor(markers) {
-    var shapes = [], notes = [];
+    var shapes = [], notes = [], few = (markers || []).length <= MAX_LABELS;
     (markers || []).forEach(function (m, i) {
       var c = MARK[m.kind] || "#555";
       shapes.push({ type: "line", xref: "x", yref: "paper", x0: m.x, x1: m.x, y0: 0, y1: 1,
         line: { color: c, width: 1.5, dash: m.kind === "release" ? "dash" : "dot" } });
-      notes.push({ x: m.x, xref: "x", yref: "paper", y: 1.0 + 0.07 * (i % 3), yanchor: "bottom",
-        text: esc(m.short), hovertext: esc(m.label), showarrow: false,
-        font: { size: 10, color: c } });
+      if (few) {
+        notes.push({ x: m.x, xref: "x", yref: "paper", y: 1.04 + 0.06 * (i % 2), yanchor: "bottom",
+          text: esc(m.short), hovertext: esc(m.label), showarrow: false,
+          font: { size: 10, color: c } });
+      }
     });
     return { shapes: shapes, annotations: notes };
+  }
+  function markerTraces() {
+    var out = [];
+    ["release", "model"].forEach(function (kind) {
+      var ms = (D.markers || []).filter(function (m) { return m.kind === kind; });
+      if (!ms.length) return;
+      out.push({ type: "scatter", mode: "markers", yaxis: "y2", cliponaxis: false,
+        x: ms.map(function (m) { return m.x; }), y: ms.map(function () { return 1; }),
+        name: kind + " change", legendgroup: "markers-" + kind,
+        marker: { symbol: "triangle-down", size: 11, color: MARK[kind] },
+        text: ms.map(function (m) { return esc(m.label); }), hoverinfo: "text" });
+    });
+    return out;
   }
   function baseLayout(title, unit, extra) {
     var deco = markerDecor(D.markers);
     var layout = {
       title: { text: esc(title), font: { size: 14 }, x: 0.01, xanchor: "left", y: 0.98, yanchor: "top" },
-      margin: { l: 64, r: 16, t: 76, b: 40 },
-      hovermode: "x unified",
-      legend: { orientation: "h", y: -0.14, font: { size: 11 } },
-      xaxis: { type: "date", title: { text: "time (UTC)", font: { size: 11 } } },
+      margin: { l: 64, r: 16, t: 80, b: 30 },
+      hovermode: "closest",
+      legend: { orientation: "h", y: -0.1, font: { size: 11 } },
+      xaxis: { type: "date" },
       yaxis: Object.assign({ automargin: true, rangemode: "tozero" }, AXIS[unit] || {}),
+      yaxis2: { overlaying: "y", range: [0, 1], visible: false, fixedrange: true },
       shapes: deco.shapes.slice(),
       annotations: deco.annotations.slice(),
       paper_bgcolor: "#ffffff", plot_bgcolor: "#ffffff"
     };
     return Object.assign(layout, extra || {});
   }
-  function draw(div, traces, layout) {
-    if (!traces.length) {
+  function draw(div, traces, layout, timeChart) {
+    var empty = !traces.length;
+    if (timeChart !== false && layout.xaxis && layout.xaxis.type === "date") {
+      traces = traces.concat(markerTraces());
+    }
+    if (empty) {
       layout.annotations = (layout.annotations || []).concat([{ text: "no data", xref: "paper",
         yref: "paper", x: 0.5, y: 0.5, showarrow: false, font: { size: 14, color: "#888" } }]);
     }
@@ -229,7 +252,7 @@
   }
 
   function renderLatency(ops) {
-    var s = section("latency", "Latency", "Weighted percentiles from the empirical CDF (each row counts 1/sample_rate calls), per " + ops.bucket + ".");
+    var s = section("latency", "Latency", "Weighted percentiles from the empirical CDF (each row counts 1/sample_rate calls), per " + ops.bucket + " (UTC).");
     markerLegend(s);
     var opts = dimOptions(ops, "latency_p50");
     if (!opts.length) { s.appendChild(el("p", "empty", "no latency data")); return; }
@@ -255,7 +278,7 @@
   }
 
   function renderCost(ops) {
-    var s = section("cost", "Cost and tokens", "Population totals (Horvitz–Thompson: Σ cost / sample_rate) per " + ops.bucket + "; $/call over priced calls.");
+    var s = section("cost", "Cost and tokens", "Population totals (Horvitz–Thompson: Σ cost / sample_rate) per " + ops.bucket + " (UTC); $/call over priced calls.");
     markerLegend(s);
     var opts = dimOptions(ops, "cost_usd");
     if (!opts.length) opts = dimOptions(ops, "calls");
