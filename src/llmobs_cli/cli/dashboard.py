@@ -12,7 +12,7 @@ from __future__ import annotations
 
 import sys
 from contextlib import nullcontext
-from enum import Enum
+from enum import StrEnum
 from pathlib import Path
 from typing import Annotated, Any
 
@@ -23,7 +23,7 @@ from llmobs_cli.core import io as atomic
 from llmobs_cli.errors import UsageError
 
 
-class BucketChoice(str, Enum):
+class BucketChoice(StrEnum):
     hour = "hour"
     day = "day"
     week = "week"
