@@ -46,6 +46,7 @@ part; ``reasoning_tokens`` (``o3-mini``) ⊆ ``output_tokens``.
 
 from __future__ import annotations
 
+import json
 import zlib
 from collections.abc import Sequence
 from dataclasses import dataclass
@@ -987,19 +988,19 @@ _REFUSALS: tuple[tuple[str, str, str, str], ...] = (
     (
         "I'm sorry, but I can't help with that.",
         "Lo siento, pero no puedo ayudar con eso.",
-        "Es tut mir leid, aber dabei kann ich nicht helfen.",
+        "Es tut mir leid, aber ich kann dabei nicht helfen.",
         "Je suis désolé, mais je ne peux pas vous aider avec cela.",
     ),
     (
         "I can't assist with that request.",
         "No puedo ayudarte con esa solicitud.",
-        "Bei dieser Anfrage kann ich nicht helfen.",
+        "Tut mir leid, ich kann Ihnen damit nicht helfen.",
         "Je ne peux pas répondre à cette demande.",
     ),
     (
         "Sorry, I'm not able to provide that information.",
         "Lo siento, no puedo proporcionar esa información.",
-        "Leider kann ich diese Information nicht geben.",
+        "Tut mir leid, aber ich kann dir hierbei nicht weiterhelfen.",
         "Désolé, je ne peux pas fournir cette information.",
     ),
     (
@@ -1010,7 +1011,7 @@ _REFUSALS: tuple[tuple[str, str, str, str], ...] = (
     ),
     (
         "As an AI assistant, I cannot answer that question.",
-        "Como asistente de IA, no puedo responder a esa pregunta.",
+        "Como asistente de IA, no puedo ayudar con esa pregunta.",
         "Als KI-Assistent kann ich diese Frage nicht beantworten.",
         "En tant qu'assistant IA, je ne peux pas répondre à cette question.",
     ),
@@ -1217,13 +1218,13 @@ _MAX_FILLERS = 12
 _FILLER_VARIANTS = 24
 _CHARS_PER_TOKEN = 4.0
 
-_ERRORS: tuple[tuple[str, ...], ...] = (
-    # (error message, share); provider-flavoured, the shapes real SDKs log.
-    ("429 Too Many Requests: rate limit exceeded, retry after 2s",),
-    ("500 Internal Server Error: the server had an error while processing your request",),
-    ("503 Service Unavailable: the model is overloaded, please try again later",),
-    ("400 Bad Request: context_length_exceeded",),
-    ("502 Bad Gateway: upstream connect error",),
+#: Error messages in the shapes real SDKs log, with their shares.
+_ERRORS: tuple[str, ...] = (
+    "429 Too Many Requests: rate limit exceeded, retry after 2s",
+    "500 Internal Server Error: the server had an error while processing your request",
+    "503 Service Unavailable: the model is overloaded, please try again later",
+    "400 Bad Request: context_length_exceeded",
+    "502 Bad Gateway: upstream connect error",
 )
 _ERROR_P = np.array([0.45, 0.2, 0.2, 0.05, 0.1])
 
@@ -1612,6 +1613,7 @@ def generate(
     beta_u = rc.random(rows)
     length_noise = rc.lognormal(0.0, 0.45, rows)
     trunc_frac = rc.uniform(0.35, 0.7, rows)
+    round_u = rc.random(rows)
     rq = S("quality")
     u_err, u_to, u_cf, u_ref, u_reg, u_kind, u_nat = (rq.random(rows) for _ in range(7))
     err_kind = _choice_cdf(rq.random(rows), _ERROR_P / _ERROR_P.sum())
@@ -1647,11 +1649,16 @@ def generate(
     core_kb = P.topic_kb[core_topic]
     cite &= core_kb >= 0
     cite_text_len = np.where(cite, 11, 0)  # " [doc-NNN]" plus the period spacing
+    # Fillers make up the rest of a target length; stochastic rounding keeps the expected
+    # length exact, so a drift multiplier scales the mean answer length by that factor.
     target = np.array([r.answer_chars for r in R])[route] * length_noise
+    fixed = P.ack_len[ack_idx] + P.answer_len[core_idx] + cite_text_len
+    fm = P.filler_mean[lang]
+    n_fill = np.floor(np.clip((target - fixed) / fm, 0, None) + round_u)
     if drift is not None:
-        target = target * np.where(d_len, drift.response_length, 1.0)
-    need = target - P.ack_len[ack_idx] - P.answer_len[core_idx] - cite_text_len
-    n_fill = np.clip(np.rint(need / P.filler_mean[lang]), 0, _MAX_FILLERS).astype(np.int64)
+        grown = (drift.response_length * (fixed + n_fill * fm) - fixed) / fm
+        n_fill = np.where(d_len, np.floor(np.clip(grown, 0, None) + round_u), n_fill)
+    n_fill = np.clip(n_fill, 0, _MAX_FILLERS).astype(np.int64)
     fill_idx = (lang * (_MAX_FILLERS + 1) + n_fill) * _FILLER_VARIANTS + fill_var
 
     cols = pl.DataFrame(
@@ -1771,14 +1778,15 @@ def generate(
     latency = np.round(latency, 1)
     ttft = np.round(np.minimum(ttft, latency), 1)
     # Rows that turned into timeouts lose their answer.
+    # Labels as indices into small pools (building string arrays in numpy is slow).
+    Q = QUALITY_LABELS.index
     quality = np.select(
         [is_err | is_to, filtered, refused, wrong, offtopic, truncated],
-        ["error", "filtered", "refusal", "wrong", "offtopic", "truncated"],
-        "good",
+        [Q("error"), Q("filtered"), Q("refusal"), Q("wrong"), Q("offtopic"), Q("truncated")],
+        Q("good"),
     )
-    finish = np.select(
-        [is_err | is_to, filtered, truncated], ["", "content_filter", "length"], "stop"
-    )
+    finish_names = ("stop", "length", "content_filter")
+    finish = np.select([filtered, truncated], [2, 1], 0)
 
     # ---- cost (only the refunds gateway logs it: enterprise price, 10 % off list) --------
     m_in = np.array([m.price_in for m in MODELS])[model]
@@ -1808,7 +1816,6 @@ def generate(
     feat_off = np.cumsum(np.r_[0, feat_n[:-1]])
     params = _params_pool()
     tag_pool = [list(r.tags) + (["beta"] if b else []) for r in R for b in (False, True)]
-    err_text = np.array([e[0] for e in _ERRORS])[err_kind]
     rid = S("ids")
     trace_ids = _hex_ids(rid, rows, 32)
     span_ids = _hex_ids(rid, rows, 16)
@@ -1830,13 +1837,13 @@ def generate(
             "_ttft": ttft,
             "route": _gather(ROUTES, route),
             "release": _gather(release_names, rel_final),
-            "provider": pl.Series(m_provider),
+            "provider": _gather([m.provider for m in MODELS], model),
             "model": _gather([m.name for m in MODELS], model),
             "params": _gather(params, (route * len(MODELS) + model) * 2 + reg.astype(np.int64)),
             "system": _gather(P.systems, sys_idx),
             "prompt": prompt,
             "response": response,
-            "finish_reason": pl.Series(finish),
+            "finish_reason": _gather(finish_names, finish),
             "_in": input_tokens,
             "_out": output_tokens,
             "_cached": cached,
@@ -1846,7 +1853,7 @@ def generate(
             "_with_cost": with_cost,
             "_is_error": is_error,
             "_is_to": is_to,
-            "_err_text": pl.Series(err_text),
+            "_err_text": _gather(_ERRORS, err_kind),
             "sample_rate": np.array([rates[r] for r in ROUTES])[route],
             "_has_ref": (np.array([r.reference_share for r in R])[route] > ref_u),
             "reference": text["reference"],
@@ -1854,12 +1861,12 @@ def generate(
             "_region": _gather(_REGIONS, region_of[cust]),
             "_lang": _gather(LANGUAGES, lang),
             "_topic": _gather(P.topic_names, gtopic),
-            "_quality": pl.Series(quality),
+            "_quality": _gather(QUALITY_LABELS, quality),
             "tags": pl.Series(tag_pool).gather(pl.Series(route * 2 + (beta_u < 0.1))),
             "_multi": multi,
             "_turn": turn,
             "_prev_ok": prev_ok,
-            "_provider_kind": pl.Series(m_provider),
+            "_provider_kind": _gather([m.provider for m in MODELS], model),
             "_reasoning_model": is_reasoning,
         }
     ).with_columns(retrieved.alias("retrieved"))
@@ -1911,15 +1918,15 @@ def generate(
         .alias("error"),
         pl.when(c("_has_ref")).then(c("reference")).otherwise(None).alias("reference"),
         pl.concat_str(
-            pl.lit('{"tier": "'),
+            pl.lit('{"tier":"'),
             c("_tier"),
-            pl.lit('", "region": "'),
+            pl.lit('","region":"'),
             c("_region"),
-            pl.lit('", "lang": "'),
+            pl.lit('","lang":"'),
             c("_lang"),
-            pl.lit('", "topic": "'),
+            pl.lit('","topic":"'),
             c("_topic"),
-            pl.lit('", "quality": "'),
+            pl.lit('","quality":"'),
             c("_quality"),
             pl.lit('"}'),
         ).alias("metadata"),
@@ -1933,22 +1940,24 @@ def generate(
 
 
 def _params_pool() -> list[str]:
-    """``params`` JSON per (route, model, regression release)."""
+    """``params`` JSON per (route, model, regression release), compact like the readers'."""
     pool = []
     for r in ROUTES:
         spec = _ROUTES[r]
         for m in MODELS:
             for reg in (False, True):
                 if m.reasoning:
-                    pool.append(
-                        f'{{"reasoning_effort": "{"low" if reg else "medium"}", '
-                        f'"max_completion_tokens": {spec.max_tokens}}}'
-                    )
+                    obj: dict[str, object] = {
+                        "reasoning_effort": "low" if reg else "medium",
+                        "max_completion_tokens": spec.max_tokens,
+                    }
                 else:
-                    temp = 1.0 if reg else spec.temperature
-                    pool.append(
-                        f'{{"temperature": {temp}, "top_p": 1.0, "max_tokens": {spec.max_tokens}}}'
-                    )
+                    obj = {
+                        "temperature": 1.0 if reg else float(spec.temperature),
+                        "top_p": 1.0,
+                        "max_tokens": spec.max_tokens,
+                    }
+                pool.append(json.dumps(obj, separators=(",", ":")))
     return pool
 
 
