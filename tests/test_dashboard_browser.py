@@ -12,6 +12,7 @@ Needs Debian's ``chromium`` (or ``chromium-browser``/``google-chrome``) and the
 from __future__ import annotations
 
 import json
+import re
 import shutil
 import socket
 import subprocess
@@ -134,6 +135,13 @@ class Browser:
         time.sleep(0.3)  # let late console messages arrive
         self.eval("1")
 
+    def open_raw(self, path: Path) -> None:
+        """Navigate and wait for the load event only (the page may be broken on purpose)."""
+        self.events.clear()
+        self.call("Page.navigate", url=path.resolve().as_uri())
+        self.wait_for("document.readyState === 'complete'")
+        time.sleep(0.3)
+
     def problems(self) -> list[str]:
         out = []
         for e in self.events:
@@ -230,7 +238,9 @@ def test_dashboard_with_hostile_text_draws_and_runs_nothing(
     names = browser.eval(
         "[...document.querySelectorAll('#chart-cost-total .legendtext')].map(e => e.textContent)"
     )
-    assert "(other)" in names and len(names) == 13
+    assert {"release change", "model change"} <= set(names)  # the marker legend entries
+    keys = [n for n in names if not n.endswith(" change")]
+    assert "(other)" in keys and len(keys) == 13
     assert browser.problems() == []
     assert browser.eval("window.__llmobs_pwned === undefined")
 
@@ -260,3 +270,27 @@ def test_sample_dashboard_in_browser(browser: Browser, tmp_path: Path) -> None:
     for section in ("overview", "latency", "cost", "drift", "releases"):
         assert section in state["sections"]
     assert browser.eval("document.querySelectorAll('#chart-latency .annotation-text').length") > 0
+
+
+@needs_browser
+def test_the_harness_sees_an_injection_when_defences_are_removed(
+    browser: Browser, tmp_path: Path
+) -> None:
+    """Proof that the checks above can fail: undo the escaping of the data block and drop
+    the Content-Security-Policy, and the hostile category name runs."""
+    page = dashboard_html(dashboard_doc(hostile=True))
+    start = page.index('<script type="application/json" id="llmobs-data">')
+    end = page.index("</script>", start)
+    raw = page[start:end].replace("\\u003c", "<").replace("\\u003e", ">")
+    broken = page[:start] + raw + page[end:]
+    no_csp = re.sub(r'<meta http-equiv="Content-Security-Policy"[^>]*>', "", broken)
+    path = tmp_path / "broken.html"
+    path.write_text(no_csp, encoding="utf-8")
+    browser.open_raw(path)
+    assert browser.eval(
+        "window.__llmobs_pwned === undefined ? null : String(window.__llmobs_pwned)"
+    )
+    # The policy alone still stops it (defence in depth): the same broken page with CSP.
+    path.write_text(broken, encoding="utf-8")
+    browser.open_raw(path)
+    assert browser.eval("window.__llmobs_pwned === undefined")

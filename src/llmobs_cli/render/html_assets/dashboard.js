@@ -132,7 +132,7 @@
   }
 
   // --- charts ------------------------------------------------------------------------
-  function linesChart(div, title, t, keys, rows, unit) {
+  function linesChart(div, title, t, keys, rows, unit, yextra) {
     var traces = [];
     keys.forEach(function (k, i) {
       var y = rows ? rows[i] : null;
@@ -142,7 +142,9 @@
         text: y.map(function (v) { return esc(k) + ": " + FMT[unit](v); }),
         hoverinfo: "text" });
     });
-    draw(div, traces, baseLayout(title, unit));
+    var layout = baseLayout(title, unit);
+    if (yextra) Object.assign(layout.yaxis, yextra, { rangemode: "normal" });
+    draw(div, traces, layout);
   }
   function stackedBars(div, title, t, keys, rows, unit) {
     var traces = [];
@@ -252,23 +254,28 @@
   }
 
   function renderLatency(ops) {
-    var s = section("latency", "Latency", "Weighted percentiles from the empirical CDF (each row counts 1/sample_rate calls), per " + ops.bucket + " (UTC).");
+    var s = section("latency", "Latency, errors and volume", "Weighted percentiles from the empirical CDF (each row counts 1/sample_rate calls), per " + ops.bucket + " (UTC).");
     markerLegend(s);
     var opts = dimOptions(ops, "latency_p50");
     if (!opts.length) { s.appendChild(el("p", "empty", "no latency data")); return; }
-    var state = { dim: opts[0][0], q: "p95" };
+    var state = { dim: opts[0][0], q: "p95", log: false };
     var ctl = el("div", "controls");
     select(ctl, "by", opts, function (v) { state.dim = v; redraw(); });
     var qs = select(ctl, "percentile", [["p50", "P50"], ["p95", "P95"], ["p99", "P99"]], function (v) { state.q = v; redraw(); });
     qs.value = "p95";
+    select(ctl, "scale", [["linear", "linear"], ["log", "log"]], function (v) { state.log = v === "log"; redraw(); });
     s.appendChild(ctl);
     var grid = el("div", "grid2");
     s.appendChild(grid);
     var c1 = chartDiv(grid, "chart-latency"), c2 = chartDiv(grid, "chart-ttft");
+    var c3 = chartDiv(grid, "chart-errors"), c4 = chartDiv(grid, "chart-calls");
     function redraw() {
       var d = dimById(ops, state.dim), Q = state.q.toUpperCase();
-      linesChart(c1, "Latency " + Q + " by " + d.label, ops.t, d.keys, d.series["latency_" + state.q], "ms");
-      linesChart(c2, "Time to first token " + Q + " by " + d.label, ops.t, d.keys, d.series["ttft_" + state.q], "ms");
+      var scale = state.log ? { type: "log" } : null;
+      linesChart(c1, "Latency " + Q + " by " + d.label, ops.t, d.keys, d.series["latency_" + state.q], "ms", scale);
+      linesChart(c2, "Time to first token " + Q + " by " + d.label, ops.t, d.keys, d.series["ttft_" + state.q], "ms", scale);
+      linesChart(c3, "Error rate by " + d.label, ops.t, d.keys, d.series.error_rate, "pct");
+      stackedBars(c4, "Calls (estimated population) by " + d.label, ops.t, d.keys, d.series.calls, "num");
     }
     redraw();
     if (ops.tables && ops.tables.latency) {
