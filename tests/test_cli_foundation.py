@@ -125,3 +125,16 @@ def test_validate_other_formats(tmp_path: Path, fmt: str) -> None:
     p = jsonl(tmp_path / "t.jsonl", GOOD)
     res = run("validate", str(p), "-f", fmt)
     assert res.returncode == 0 and "gpt-4o" in res.stdout
+
+
+def test_outputs_get_normal_permissions(tmp_path: Path) -> None:
+    import os
+    import stat
+
+    from llmobs_cli.core import io as atomic
+
+    out = tmp_path / "x.json"
+    atomic.write_json(out, {"a": 1})
+    mask = os.umask(0)
+    os.umask(mask)
+    assert stat.S_IMODE(out.stat().st_mode) == 0o666 & ~mask
