@@ -1,7 +1,203 @@
-"""`llmobs report` (being built; registers nothing yet)."""
+"""``llmobs report``: cost and latency by route, model, customer, feature — weighted.
+
+Thin shell: parse options and ``llmobs.yaml`` → :func:`llmobs_cli.core.report.run_report`
+→ render. Exit 1 when a ``--fail-on`` rule or a config alert fires (every firing on stderr
+with rule, group, value and threshold, and in JSON ``alerts``); exit 2 on bad usage,
+configuration or input.
+"""
+
+from __future__ import annotations
+
+import sys
+from contextlib import nullcontext
+from enum import Enum
+from pathlib import Path
+from typing import Annotated, Any
 
 import typer
 
+from llmobs_cli.cli import common
+from llmobs_cli.core import io as atomic
+from llmobs_cli.errors import UsageError
+
+
+class BucketChoice(str, Enum):
+    hour = "hour"
+    day = "day"
+    week = "week"
+
 
 def register(app: typer.Typer) -> None:
-    return None
+    app.command(
+        "report",
+        help=(
+            "Cost and latency (P50/P95/P99, tokens, cache hit rate, $, errors, refusals) by any "
+            "field, weighted by 1/sample_rate. Exit 1 when a --fail-on rule or alert fires."
+        ),
+    )(report_cmd)
+
+
+def report_cmd(
+    traces: common.TracesArg,
+    by: Annotated[
+        str | None,
+        typer.Option(
+            "--by",
+            help="Group by FIELD[,FIELD...]: any record field or metadata.KEY (default: route).",
+            show_default=False,
+        ),
+    ] = None,
+    bucket: Annotated[
+        BucketChoice | None,
+        typer.Option(
+            "--bucket", help="Add a time series per hour, day or week.", show_default=False
+        ),
+    ] = None,
+    fail_on: Annotated[
+        list[str] | None,
+        typer.Option(
+            "--fail-on",
+            help='Exit 1 when "METRIC OP VALUE" holds, e.g. "latency_ms.p99 > 2000" or '
+            '"route=chat:error_rate >= 0.05". Repeatable.',
+            show_default=False,
+        ),
+    ] = None,
+    prices: Annotated[
+        list[Path] | None,
+        typer.Option(
+            "--prices",
+            help="Price file (YAML, prices.yaml shape) that overrides or extends the table. Repeatable.",
+            show_default=False,
+        ),
+    ] = None,
+    output: Annotated[
+        Path | None,
+        typer.Option(
+            "--output",
+            "-o",
+            help="Also write the report to PATH (.json, .parquet, .csv, .md or .html).",
+            show_default=False,
+        ),
+    ] = None,
+    since: common.SinceOpt = None,
+    until: common.UntilOpt = None,
+    now: common.NowOpt = None,
+    fmt: common.FormatOpt = common.Format.table,
+    config: common.ConfigOpt = None,
+    on_error: common.OnErrorOpt = common.OnErrorChoice.fail,
+    source_format: common.FromOpt = common.InputFormat.auto,
+    route_from: common.RouteFromOpt = None,
+) -> None:
+    """Cost and latency of LLM calls, true under sampling."""
+    from llmobs_cli.core import gates, pricing
+    from llmobs_cli.core.fields import parse_fields
+    from llmobs_cli.core.readers import ReadOptions
+    from llmobs_cli.core.refusals import patterns_from_config
+    from llmobs_cli.core.report import run_report
+
+    cfg = common.config_from(config)
+    source = cfg.source or "llmobs.yaml"
+    fields = (
+        parse_fields(by, "--by")
+        if by is not None
+        else parse_fields(",".join(cfg.report.by), "report.by")
+    )
+    writer = _writer(output) if output is not None else None
+    rules = gates.parse_rules(fail_on or (), cfg.alerts, source)
+    table = pricing.build_price_table(
+        override_files=list(prices or ()),
+        config_file_path=cfg.prices.file,
+        config_models=cfg.prices.models,
+        config_source=source,
+    )
+    patterns = patterns_from_config(cfg.refusals, source)
+
+    with _progress() as say:
+        loaded = run_report(
+            traces,
+            by=fields,
+            bucket=bucket.value if bucket else None,
+            since=since,
+            until=until,
+            now=now,
+            on_error=on_error.value,
+            fmt=common.input_format(source_format),
+            options=ReadOptions(route_from=route_from),
+            prices=table,
+            refusal_patterns=patterns,
+            quantiles=tuple(cfg.report.percentiles),
+            rules=rules,
+            progress=say,
+        )
+    common.report_skipped(loaded)
+    rep = loaded.report
+    from llmobs_cli.render import report as render
+
+    for line in render.unpriced_lines(rep):
+        common.warn(line)
+    if writer is not None and output is not None:
+        writer(rep, output)
+    if fmt == common.Format.json:
+        common.write_stdout(render.json_report(rep))
+    elif fmt == common.Format.markdown:
+        common.write_stdout(render.markdown_report(rep))
+    elif fmt == common.Format.csv:
+        common.write_stdout(render.csv_report(rep))
+    else:
+        common.out_console.print(render.rich_report(rep))
+    for line in render.alert_lines(rep):
+        common.warn(line)
+    if rep.fired:
+        raise typer.Exit(1)
+
+
+def _writer(path: Path) -> Any:
+    """The writer for ``-o PATH`` by extension; checked before any work is done."""
+    from llmobs_cli.render import report as render
+
+    name = path.name.lower()
+    parent = path.parent if str(path.parent) else Path(".")
+    if not parent.exists():
+        raise UsageError(f"--output: the directory {parent} does not exist")
+    if name.endswith(".json"):
+        return lambda rep, p: atomic.write_json(p, rep.as_dict())
+    if name.endswith(".parquet"):
+        return lambda rep, p: atomic.write_parquet(p, rep.frame())
+    if name.endswith(".csv"):
+        return lambda rep, p: atomic.write_text(p, render.csv_report(rep))
+    if name.endswith(".md"):
+        return lambda rep, p: atomic.write_text(p, render.markdown_report(rep))
+    if name.endswith((".html", ".htm")):
+        html = _html_renderer()
+        return lambda rep, p: atomic.write_text(p, html(rep.as_dict()))
+    raise UsageError(
+        f"--output: unknown extension of '{path}' (use .json, .parquet, .csv, .md or .html)"
+    )
+
+
+def _html_renderer() -> Any:
+    try:
+        from llmobs_cli.render.html import report_html
+    except ImportError as exc:
+        raise UsageError(
+            "--output: html output needs llmobs_cli.render.html.report_html (the dashboard module), "
+            f"which cannot be imported here ({exc})"
+        ) from exc
+    return report_html
+
+
+def _progress() -> Any:
+    """A Rich status spinner on stderr when it is a terminal; silent otherwise."""
+    if not sys.stderr.isatty():
+        return nullcontext(lambda _msg: None)
+    return _Spinner()
+
+
+class _Spinner:
+    def __enter__(self) -> Any:
+        self._status = common.err_console.status("llmobs report: starting")
+        self._status.__enter__()
+        return lambda msg: self._status.update(f"llmobs report: {msg}")
+
+    def __exit__(self, *exc: object) -> None:
+        self._status.__exit__(*exc)

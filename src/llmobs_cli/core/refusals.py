@@ -90,11 +90,14 @@ class _RefusalsSection(Protocol):
 
 
 def combined_pattern(patterns: Sequence[str] | None = None) -> str:
-    """One case-insensitive alternation of ``patterns`` (default: the shipped list)."""
+    """One case-insensitive alternation of ``patterns`` (default: the shipped list), with
+    ASCII word boundaries."""
     pats = list(PATTERNS if patterns is None else patterns)
     if not pats:
         return ""
-    return "(?i)" + "|".join(f"(?:{p})" for p in pats)
+    # ASCII word boundaries: Unicode-aware \b keeps Rust's regex engine off its fast DFA
+    # (measured 12x slower on a million responses) and the phrasings are ASCII-bounded.
+    return "(?i)" + "|".join(f"(?:{p})" for p in pats).replace(r"\b", r"(?-u:\b)")
 
 
 def refusal_expr(
