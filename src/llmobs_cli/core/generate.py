@@ -844,7 +844,7 @@ _OPENERS: dict[str, tuple[tuple[str, str, str, str], ...]] = {
     ),
     "kb": (
         ("", "", "", ""),
-        ("Hi, ", "Hola, ", "Hallo, ", "Bonjour, "),
+        ("Hello! ", "¡Hola! ", "Hallo! ", "Bonjour ! "),
         (
             "I could not find this in the docs. ",
             "No lo encontré en la ayuda. ",
@@ -1320,10 +1320,14 @@ class _Streams:
         )
 
 
+_HEX_PAIRS = np.array([f"{i:02x}".encode() for i in range(256)], dtype="S2")
+
+
 def _hex_ids(rng: np.random.Generator, n: int, width: int) -> np.ndarray:
-    """``n`` random lowercase hex strings of ``width`` characters (vectorised)."""
-    digits = np.frombuffer(b"0123456789abcdef", dtype="S1")
-    return digits[rng.integers(0, 16, size=(n, width))].view(f"S{width}").ravel()
+    """``n`` random lowercase hex strings of ``width`` (even) characters, vectorised:
+    random bytes mapped through a 256-entry table of hex pairs."""
+    raw = rng.integers(0, 256, size=(n, width // 2), dtype=np.uint8)
+    return _HEX_PAIRS[raw].view(f"S{width}").ravel()
 
 
 def _gather(pool: Sequence[str], idx: np.ndarray) -> pl.Series:
@@ -1965,11 +1969,10 @@ def _messages(frame: pl.DataFrame) -> pl.Series:
     """The input conversation on later turns of multi-turn routes.
 
     ``[previous user, previous assistant, user]`` (the system message is in ``system``;
-    the first turn's conversation is just ``prompt``, so it stays null). Built in Arrow:
-    the candidate columns are laid end to end and one ``take`` picks the present ones in
-    row order; offsets come from the per-row counts.
+    the first turn's conversation is just ``prompt``, so it stays null). Built in Arrow on
+    the rows that have one: the candidate columns are laid end to end and one ``take``
+    picks the present ones in row order; offsets come from the per-row counts.
     """
-    n = frame.height
     c = pl.col
     parts = frame.select(
         c("prompt").shift(1).alias("prev_prompt"),
@@ -1979,20 +1982,22 @@ def _messages(frame: pl.DataFrame) -> pl.Series:
         (c("_prev_ok") & c("response").shift(1).is_not_null()).alias("prev_ok"),
     )
     later = parts["later"].to_numpy()
-    present = np.stack([later, later & parts["prev_ok"].to_numpy(), later], axis=1)
+    sub = parts.filter(pl.col("later"))
+    m = sub.height
+    present = np.stack([np.ones(m, bool), sub["prev_ok"].to_numpy(), np.ones(m, bool)], axis=1)
     rows_idx, slot = np.nonzero(present)
-    take = pa.array(slot.astype(np.int64) * n + rows_idx)
+    take = pa.array(slot.astype(np.int64) * m + rows_idx)
     content = pa.concat_arrays(
         [
-            parts[name].to_arrow().cast(pa.large_string())
+            sub[name].to_arrow().cast(pa.large_string())
             for name in ("prev_prompt", "prev_response", "prompt")
         ]
     ).take(take)
-    roles = pa.array(
-        np.array(["user", "assistant", "user"], dtype=object)[slot], type=pa.large_string()
-    )
+    roles = pa.array(["user", "assistant", "user"], type=pa.large_string()).take(pa.array(slot))
     values = pa.StructArray.from_arrays([roles, content], names=["role", "content"])
-    offsets = pa.array(np.r_[0, np.cumsum(present.sum(axis=1))].astype(np.int64))
+    counts = np.zeros(frame.height, dtype=np.int64)
+    counts[later] = present.sum(axis=1)
+    offsets = pa.array(np.r_[0, np.cumsum(counts)].astype(np.int64))
     lists = pa.LargeListArray.from_arrays(offsets, values, mask=pa.array(~later))
     return pl.Series("messages", lists).cast(pl.List(MESSAGE))
 
@@ -2026,8 +2031,9 @@ def _retrieved(
     k = np.where(rag, n_docs, 0)
     mask = np.arange(kmax)[None, :] < k[:, None]
     flat_topic = topic[mask]
-    ids = pa.array(np.array(P.doc_ids, dtype=object)[flat_topic], type=pa.string())
-    content = pa.array(np.array(P.docs, dtype=object)[flat_topic], type=pa.string())
+    pick = pa.array(flat_topic)
+    ids = pa.array(P.doc_ids, type=pa.string()).take(pick)
+    content = pa.array(P.docs, type=pa.string()).take(pick)
     values = pa.StructArray.from_arrays(
         [ids, content, pa.array(scores[mask], type=pa.float64())], names=["id", "content", "score"]
     )
