@@ -190,3 +190,14 @@ def test_expand_paths_errors(tmp_path: Path) -> None:
     (tmp_path / "empty").mkdir()
     with pytest.raises(InputError, match="directory holds no trace files"):
         expand_paths([tmp_path / "empty"])
+
+
+def test_parquet_latency_from_end_time_when_missing(tmp_path: Path) -> None:
+    q = tmp_path / "b.parquet"
+    rows = [
+        rec(trace_id="a", latency_ms=5.0, end_time="2026-01-02T03:04:06Z"),
+        rec(trace_id="b", latency_ms=None, end_time="2026-01-02T03:04:07Z"),
+    ]
+    pl.DataFrame(rows).write_parquet(q)
+    df = load([q], columns=["latency_ms"]).frame
+    assert df["latency_ms"].to_list() == [5.0, 2000.0]

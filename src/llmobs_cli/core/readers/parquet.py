@@ -42,6 +42,12 @@ def source_columns(available: Iterable[str], wanted: Iterable[str] | None) -> li
             keep.add("usage")
     if "latency_ms" in want:
         keep.update(c for c in ("end_time", *ALIASES["end_time"], "timestamp") if c in have)
+        # end_time only fills missing latencies: skip it when latency_ms itself is there
+        # and end_time was not asked for (read_parquet fetches it if latencies are missing).
+        if ("latency_ms" in have or any(a in have for a in ALIASES["latency_ms"])) and (
+            "end_time" not in want
+        ):
+            keep.difference_update(("end_time", *ALIASES["end_time"]))
     if "span_id" in want and "trace_id" in have:
         keep.add("trace_id")
     if "status" in want and "error" in have:
@@ -52,6 +58,21 @@ def source_columns(available: Iterable[str], wanted: Iterable[str] | None) -> li
             known.update(aliases)
         keep.update(c for c in have if c not in known and c != ROW)
     return [c for c in have if c in keep]
+
+
+def _late_end_time(
+    available: list[str], cols: list[str], wanted: Iterable[str] | None, frame: pl.DataFrame
+) -> list[str]:
+    """The end-time columns to fetch because some latencies are missing (rare path)."""
+    if wanted is None or "latency_ms" not in set(wanted):
+        return []
+    ends = [c for c in ("end_time", *ALIASES["end_time"]) if c in available and c not in cols]
+    if not ends:
+        return []
+    lat = [c for c in ("latency_ms", *ALIASES["latency_ms"]) if c in frame.columns]
+    if lat and frame.select(pl.all_horizontal(pl.col(c).is_not_null() for c in lat).all()).item():
+        return []
+    return ends
 
 
 def read_parquet(
@@ -81,6 +102,12 @@ def read_parquet(
             if until is not None:
                 lf = lf.filter(col < until)
         frame = lf.collect()
+        late = _late_end_time(schema.names(), cols, columns, frame)
+        if late:
+            extra = scan(path).select([ROW, *late])
+            if "timestamp" in cols and isinstance(ts, pl.Datetime):
+                extra = extra.join(frame.lazy().select(ROW), on=ROW, how="semi")
+            frame = frame.join(extra.collect(), on=ROW, how="left")
     except InputError:
         raise
     except Exception as exc:
