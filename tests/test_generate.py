@@ -542,7 +542,8 @@ def test_cli_writes_files_and_reports(tmp_path: Path) -> None:
     res = run(
         "generate", str(out), "--rows", "500", "--seed", "3",
         "--days", "10", "--start", "2026-01-01",
-        "--drift-after", "2026-01-08", "--drift-kinds", "length,refusals",
+        "--drift-after", "3d",  # 3 days before the end: 2026-01-08
+        "--drift-kinds", "length,refusals",
         "--regression-after", "2026-01-08T00:00:00Z", "--regression-route", "refunds",
         "--rate", "chat=0.05",
     )  # fmt: skip
@@ -576,8 +577,9 @@ def test_cli_writes_files_and_reports(tmp_path: Path) -> None:
         (["--rate", "chat=2"], "sample rate must be in (0, 1]"),
         (
             ["--drift-after", "yesterday"],
-            "--drift-after: not a date or RFC 3339 time ('yesterday')",
+            "--drift-after: not a date, RFC 3339 time or a duration like 7d ('yesterday')",
         ),
+        (["--start", "soon"], "--start: not a date, RFC 3339 time ('soon')"),
         (
             ["--regression-after", "2026-11-16", "--regression-route", "nope"],
             "regression: unknown route 'nope'",

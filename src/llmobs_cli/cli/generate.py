@@ -8,7 +8,8 @@ and is written atomically.
 
 from __future__ import annotations
 
-from datetime import UTC, datetime
+import re
+from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Annotated
 
@@ -35,14 +36,20 @@ def register(app: typer.Typer) -> None:
     )(generate_cmd)
 
 
-def _date(value: str | None, option: str) -> datetime | None:
+def _date(value: str | None, option: str, end: datetime | None = None) -> datetime | None:
+    """A date / RFC 3339 time, or (when ``end`` is given) a duration back from it (7d, 36h)."""
     if value is None:
         return None
-    text = value.strip().replace("Z", "+00:00")
+    text = value.strip()
+    back = re.fullmatch(r"(\d+)([dh])", text)
+    if back and end is not None:
+        n = int(back.group(1))
+        return end - (timedelta(days=n) if back.group(2) == "d" else timedelta(hours=n))
     try:
-        dt = datetime.fromisoformat(text)
+        dt = datetime.fromisoformat(text.replace("Z", "+00:00"))
     except ValueError:
-        raise UsageError(f"{option}: not a date or RFC 3339 time ('{value}')") from None
+        hint = " or a duration like 7d" if end is not None else ""
+        raise UsageError(f"{option}: not a date, RFC 3339 time{hint} ('{value}')") from None
     return dt.replace(tzinfo=UTC) if dt.tzinfo is None else dt.astimezone(UTC)
 
 
@@ -92,7 +99,7 @@ def generate_cmd(
         str | None,
         typer.Option(
             "--drift-after",
-            help="Inject drift into rows from this date/time on.",
+            help="Inject drift from this date/time on (or a duration before the end: 7d).",
             show_default=False,
         ),
     ] = None,
@@ -128,7 +135,7 @@ def generate_cmd(
         str | None,
         typer.Option(
             "--regression-after",
-            help="Inject a release-tied quality regression from this date/time on.",
+            help="Inject a release-tied regression from this date/time on (or 7d before the end).",
             show_default=False,
         ),
     ] = None,
@@ -161,11 +168,13 @@ def generate_cmd(
 ) -> None:
     """Generate ROWS sampled trace rows over DAYS days and write them to OUT."""
     kinds = [k.strip() for k in drift_kinds.split(",") if k.strip()]
+    start_dt = _date(start, "--start") or DEFAULT_START
+    end = start_dt + timedelta(days=days)
     drift = None
     if drift_after is not None:
         routes = [r.strip() for r in drift_routes.split(",") if r.strip()] if drift_routes else None
         drift = DriftSpec(
-            after=_date(drift_after, "--drift-after"),  # type: ignore[arg-type]
+            after=_date(drift_after, "--drift-after", end),  # type: ignore[arg-type]
             response_length=drift_length,
             refusal_rate=drift_refusals,
             language=_pairs([drift_language], "--drift-language", LANGUAGES) or None,
@@ -175,7 +184,7 @@ def generate_cmd(
     regression = None
     if regression_after is not None:
         regression = RegressionSpec(
-            after=_date(regression_after, "--regression-after"),  # type: ignore[arg-type]
+            after=_date(regression_after, "--regression-after", end),  # type: ignore[arg-type]
             route=regression_route,
             release=regression_release,
             severity=regression_severity,
@@ -184,7 +193,7 @@ def generate_cmd(
         out,
         rows,
         seed,
-        start=_date(start, "--start"),
+        start=start_dt,
         days=days,
         drift=drift,
         regression=regression,
