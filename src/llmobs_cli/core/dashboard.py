@@ -32,6 +32,7 @@ from llmobs_cli.core import pricing, releases
 from llmobs_cli.core.config import Config
 from llmobs_cli.core.readers import ReadOptions, load
 from llmobs_cli.core.report import REPORT_COLUMNS, build_report
+from llmobs_cli.core.weights import W
 from llmobs_cli.core.windows import Window, after, parse_duration, resolve_bound, resolve_now
 from llmobs_cli.errors import InputError, UsageError
 
@@ -46,6 +47,12 @@ DIMENSIONS: tuple[tuple[str, str, tuple[str, ...]], ...] = (
     ("customer_id", "customer", ("customer_id",)),
     ("feature", "feature", ("feature",)),
 )
+#: Dimensions whose latency/TTFT percentiles are drawn over time (route comes from its
+#: full report).
+LATENCY_DIMENSIONS = ("model", "route+model")
+#: Values of a dimension drawn over time; the rest are one ``(other)`` series.
+TOP_KEYS = 12
+OTHER = "(other)"
 #: Heavy text columns only the route report (refusals, citations) needs.
 _TEXT = ("response", "retrieved")
 
@@ -207,40 +214,41 @@ def build(
     )
     patterns = _refusal_patterns(cfg)
 
-    # Reports: the full one by route, light ones for the other dimensions.
-    reports: list[dict[str, Any]] = []
-    light = frame.with_columns(
-        *(pl.lit(None, dtype=frame.schema[c]).alias(c) for c in _TEXT if c in frame.columns)
-    )
-    alerts: list[dict[str, Any]] = []
-    for dim_id, label, fields in DIMENSIONS:
-        if not _present(frame, fields):
-            continue
-        say(f"report by {label} per {opts.bucket}")
-        rep = build_report(
-            frame if dim_id == "route" else light,
-            by=list(fields),
-            bucket=opts.bucket,
-            window=window,
-            prices=table,
-            refusal_patterns=patterns,
-            rules=_rules(cfg) if dim_id == "route" else (),
-        )
-        doc = rep.as_dict()
-        if dim_id == "route":
-            alerts = list(doc.get("alerts") or [])
-        reports.append({"id": dim_id, "label": label, "fields": list(fields), "report": doc})
+    # Reports: the full one by route (the report core as `llmobs report` runs it, with
+    # alerts and sessions); the other dimensions and the releases from one shared
+    # preparation of the rows without their text (below).
+    say(f"report by route per {opts.bucket}")
+    route_report = build_report(
+        frame,
+        by=["route"],
+        bucket=opts.bucket,
+        window=window,
+        prices=table,
+        refusal_patterns=patterns,
+        rules=_rules(cfg),
+    ).as_dict()
+    reports: list[dict[str, Any]] = [
+        {"id": "route", "label": "route", "fields": ["route"], "report": route_report}
+    ]
+    alerts = list(route_report.get("alerts") or [])
+    others = [d for d in DIMENSIONS if d[0] != "route" and _present(frame, d[2])]
+    say("pricing and weighting calls for the other views")
+    prepared = _prepare_light(frame, others, opts.bucket, table, patterns)
+    if others:
+        say("reports by " + ", ".join(label for _, label, _ in others) + f" per {opts.bucket}")
+        reports += _dimension_reports(prepared, others, opts.bucket, window)
 
-    # Releases on priced calls (the report's price table).
+    # Releases on priced calls (the report's price table and weights).
     say("finding release and model changes")
-    priced = (
-        pricing.with_cost(light.lazy(), table)
-        .with_columns(pl.col(pricing.COST).alias("cost_usd"))
-        .select([c for c in releases.COLUMNS if c in frame.columns])
-    )
     evals_frame = _read_evals(opts.evals) if opts.evals else None
     rel = releases.analyse(
-        priced, evals=evals_frame, window=timedelta(days=opts.release_window_days)
+        prepared.select(
+            *(c for c in releases.COLUMNS if c != "cost_usd"),
+            pl.col(pricing.COST).alias("cost_usd"),
+            W,
+        ),
+        evals=evals_frame,
+        window=timedelta(days=opts.release_window_days),
     )
 
     result = DashboardResult(
@@ -262,6 +270,106 @@ def build(
         say("summarising judgments")
         _add_quality(result, evals_frame, opts, cfg)
     return result
+
+
+# --- reports by the other dimensions ---------------------------------------------------------
+
+
+def _prepare_light(
+    frame: pl.DataFrame,
+    dims: list[tuple[str, str, tuple[str, ...]]],
+    bucket: str,
+    table: pricing.PriceTable,
+    patterns: list[str] | None,
+) -> pl.DataFrame:
+    """The report core's row preparation (:func:`report.prepare`: weights, prices, flags,
+    buckets) of the columns the other views read, without response text and documents
+    (refusals and citations are shown by route only, from the full report)."""
+    from llmobs_cli.core import report as rc
+
+    fields = list(dict.fromkeys(f for _, _, fs in dims for f in fs))
+    cols = list(dict.fromkeys([*REPORT_COLUMNS, *releases.COLUMNS, *fields]))
+    slim = frame.select(cols).with_columns(
+        *(pl.lit(None, dtype=frame.schema[c]).alias(c) for c in _TEXT)
+    )
+    lf = rc.prepare(slim.lazy(), by=fields, table=table, refusal_patterns=patterns, bucket=bucket)
+    return lf.collect()
+
+
+def _dimension_reports(
+    prepared: pl.DataFrame,
+    dims: list[tuple[str, str, tuple[str, ...]]],
+    bucket: str,
+    window: Window,
+) -> list[dict[str, Any]]:
+    """Report documents (groups and per-bucket groups) for several dimensions at once.
+
+    Each dimension is two group-bys of the prepared rows with the report core's
+    aggregations (:func:`report.metric_aggs`), turned into metrics objects by
+    :func:`report.to_metrics`, so the figures are the report's. Latency and TTFT
+    percentiles (one sort per group) are computed where the page draws them: per bucket
+    for model and route × model. For the per-bucket series of a dimension with more than
+    :data:`TOP_KEYS` values, all but the most expensive are grouped as ``(other)`` before
+    aggregating: its percentiles are those of its own rows, not a merge.
+    """
+    from llmobs_cli.core import report as rc
+
+    lf = prepared.lazy()
+    qs = rc.QUANTILES
+    aggs = rc.metric_aggs(qs, sessions=False)
+    quantile_names = {"latency_ms__q", "ttft_ms__q"}
+    sums = [a for a in aggs if a.meta.output_name() not in quantile_names]
+    bcol = rc._BUCKET  # the report core's bucket column (set by prepare)
+    group_frames = pl.collect_all([lf.group_by(list(fs)).agg(sums) for _, _, fs in dims])
+    queries = []
+    for (dim_id, _, fs), grouped in zip(dims, group_frames, strict=True):
+        ranked = grouped.sort(["cost_usd", "calls"], descending=True, nulls_last=True)
+        if ranked.height > TOP_KEYS:
+            top = ranked.head(TOP_KEYS).select(fs).with_columns(pl.lit(True).alias("_top"))
+            keyed = lf.join(top.lazy(), on=list(fs), how="left", nulls_equal=True).with_columns(
+                [
+                    pl.when(pl.col("_top"))
+                    .then(pl.col(f).cast(pl.String))
+                    .otherwise(pl.lit(OTHER))
+                    .alias(f)
+                    for f in fs
+                ]
+            )
+        else:
+            keyed = lf
+        wanted = aggs if dim_id in LATENCY_DIMENSIONS else sums
+        queries.append(keyed.group_by([bcol, *fs]).agg(wanted))
+    bucket_frames = pl.collect_all(queries)
+    span = rc.BUCKET_SPAN[bucket]
+    out = []
+    for (dim_id, label, fs), grouped, per_bucket in zip(
+        dims, group_frames, bucket_frames, strict=True
+    ):
+        groups = [
+            {"key": {f: rc._key_value(row[f]) for f in fs}, **rc.to_metrics(row, qs, None)}
+            for row in grouped.iter_rows(named=True)
+        ]
+        groups.sort(key=lambda g: (-(g.get("cost_usd") or 0.0), -(g.get("calls") or 0.0)))
+        by_start: dict[Any, list[dict[str, Any]]] = {}
+        for row in per_bucket.iter_rows(named=True):
+            m = {"key": {f: row[f] for f in fs}, **rc.to_metrics(row, qs, None)}
+            by_start.setdefault(row[bcol], []).append(m)
+        buckets = [
+            {"start": t.isoformat(), "end": (t + span).isoformat(), "groups": by_start[t]}
+            for t in sorted(by_start)
+        ]
+        doc = {
+            "window": window.as_dict(),
+            "by": list(fs),
+            "bucket": bucket,
+            "groups": groups,
+            "buckets": buckets,
+            "folded_into_other": max(0, grouped.height - TOP_KEYS)
+            if grouped.height > TOP_KEYS
+            else 0,
+        }
+        out.append({"id": dim_id, "label": label, "fields": list(fs), "report": doc})
+    return out
 
 
 # --- parts owned by other cores --------------------------------------------------------------

@@ -354,13 +354,18 @@ def ops_series(
             totals[key_label(g.get("key"))] = _metric(g, "calls") or 0.0
         for k, by_t in cells.items():
             totals.setdefault(k, sum(_metric(m, "calls") or 0.0 for m in by_t.values()))
-        order = sorted(cells, key=lambda k: (-totals.get(k, 0.0), k))
-        per_dim.append((dim_id, label, cells, order, len(order)))
+        order = sorted((k for k in cells if k != OTHER), key=lambda k: (-totals.get(k, 0.0), k))
+        folded = int(_num(report.get("folded_into_other")) or 0)
+        if OTHER in cells:  # folded upstream (the dashboard core): keep it last
+            order.append(OTHER)
+        per_dim.append((dim_id, label, cells, order, folded))
     t_axis = sorted(times)
     out_dims = []
-    for dim_id, label, cells, order, n_keys in per_dim:
-        shown = order[:MAX_KEYS]
-        rest = order[MAX_KEYS:]
+    for dim_id, label, cells, order, folded in per_dim:
+        if folded:
+            shown, rest = order, []
+        else:
+            shown, rest = order[:MAX_KEYS], order[MAX_KEYS:]
         series: dict[str, list[list[float | None]]] = {}
         for name in _METRICS:
             rows = [[_metric(cells[k].get(t), name) for t in t_axis] for k in shown]
@@ -373,12 +378,18 @@ def ops_series(
                 )
             series[name] = rows
         keys = shown + ([OTHER] if rest else [])
-        note = (
-            f"{label}: the {len(shown)} largest of {n_keys} by calls are drawn; "
-            f"cost and calls of the other {len(rest)} are summed as {OTHER}."
-            if rest
-            else ""
-        )
+        if folded:
+            note = (
+                f"{label}: the {len(shown) - 1} most expensive are drawn; the other {folded} "
+                f"are one {OTHER} series."
+            )
+        elif rest:
+            note = (
+                f"{label}: the {len(shown)} largest of {len(order)} by calls are drawn; "
+                f"cost and calls of the other {len(rest)} are summed as {OTHER}."
+            )
+        else:
+            note = ""
         out_dims.append(
             {"id": dim_id, "label": label, "keys": keys, "series": series, "note": note}
         )
@@ -435,8 +446,10 @@ def _latency_table(report: Mapping[str, Any], title: str) -> dict[str, Any]:
 def _cost_table(dims: Sequence[tuple[str, str, Mapping[str, Any]]], title: str) -> dict[str, Any]:
     rows = []
     for _, label, report in dims:
-        total = _metric(report.get("overall"), "cost_usd") or 0.0
         groups = sorted(report.get("groups") or [], key=lambda g: -(_metric(g, "cost_usd") or 0.0))
+        total = _metric(report.get("overall"), "cost_usd")
+        if total is None:  # a dimension's document without overall: its groups add up
+            total = sum(_metric(g, "cost_usd") or 0.0 for g in groups)
         for g in groups[:MAX_KEYS]:
             cost = _metric(g, "cost_usd")
             unpriced = _metric(g, "unpriced_calls")

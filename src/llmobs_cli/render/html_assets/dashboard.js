@@ -221,7 +221,7 @@
     p.appendChild(el("span", "release", "dashed = release change"));
     p.appendChild(document.createTextNode(", "));
     p.appendChild(el("span", "model", "dotted = model change"));
-    p.appendChild(document.createTextNode(" (hover the label for details)."));
+    p.appendChild(document.createTextNode("; hover a triangle for the change and its routes."));
     parent.appendChild(p);
   }
   function notes(parent, list) {
