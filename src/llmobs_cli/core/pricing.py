@@ -31,7 +31,7 @@ import re
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass, field
 from datetime import UTC, date, datetime
-from functools import cached_property
+from functools import cached_property, lru_cache
 from pathlib import Path
 from typing import Any, Literal
 
@@ -258,7 +258,13 @@ def read_price_file(path: str | Path) -> list[PriceEntry]:
 
 
 def shipped_entries() -> list[PriceEntry]:
-    return read_price_file(config_file("prices.yaml"))
+    """The shipped table (parsed once per process; entries are treated as immutable)."""
+    return list(_shipped(str(config_file("prices.yaml"))))
+
+
+@lru_cache(maxsize=2)
+def _shipped(path: str) -> tuple[PriceEntry, ...]:
+    return tuple(read_price_file(path))
 
 
 def build_price_table(

@@ -187,7 +187,9 @@ def _weighted_quantile_aggs(value: str, qs: Sequence[float], prefix: str) -> lis
     cw = sw.cum_sum()
     targets = pl.lit(pl.Series([q * (1 - 1e-12) for q in qs], dtype=pl.Float64))
     idx = cw.search_sorted(cw.last() * targets, side="left")
-    return [sv.gather(idx.clip(0, sv.len() - 1)).alias(f"{prefix}__q")]
+    # A trailing null makes an empty group (all values null) give null, not an error.
+    padded = sv.append(pl.lit(None, dtype=pl.Float64))
+    return [padded.gather(idx.clip(0, sv.len())).alias(f"{prefix}__q")]
 
 
 def metric_aggs(qs: Sequence[float], sessions: bool, grouped: bool = True) -> list[pl.Expr]:
@@ -360,6 +362,7 @@ def prepare(
 _MAX_FRAGMENTS = 6
 _QUOTE_CHARS = 48
 _MIN_FRAGMENT = 20
+_TRIM = " .,;:!?"
 
 
 def _with_citations(lf: pl.LazyFrame) -> pl.LazyFrame:
@@ -368,7 +371,8 @@ def _with_citations(lf: pl.LazyFrame) -> pl.LazyFrame:
     A response cites a document when it contains the document's ``id`` (``[doc-12]``,
     ``(source: doc-12)``) or quotes it: it contains the first ``_QUOTE_CHARS`` characters
     of one of the document's first ``_MAX_FRAGMENTS`` fragments (text between ``. : ; ! ?``
-    of at least ``_MIN_FRAGMENT`` characters). Case-insensitive, literal matching.
+    of at least ``_MIN_FRAGMENT`` characters, trimmed of spaces and punctuation).
+    Case-insensitive, literal matching.
     """
     c = pl.col
     idx = "_row_idx"
@@ -409,7 +413,7 @@ def _with_citations(lf: pl.LazyFrame) -> pl.LazyFrame:
         .select(
             idx,
             c("_resp")
-            .str.contains(c("_frag").str.slice(0, _QUOTE_CHARS).str.strip_chars(), literal=True)
+            .str.contains(c("_frag").str.slice(0, _QUOTE_CHARS).str.strip_chars(_TRIM), literal=True)
             .fill_null(False)
             .alias("_hit"),
         )
