@@ -116,7 +116,7 @@ def report_cmd(
         loaded = run_report(
             traces,
             by=fields,
-            bucket=bucket.value if bucket else None,
+            bucket=bucket.value if bucket else cfg.report.bucket,
             since=since,
             until=until,
             now=now,

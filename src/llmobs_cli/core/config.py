@@ -12,7 +12,7 @@ Each command owns its section (``report``, ``eval``/``judge``, ``drift``, ``samp
 from __future__ import annotations
 
 from pathlib import Path
-from typing import Any, Literal
+from typing import Annotated, Any, Literal
 
 import yaml
 from pydantic import BaseModel, ConfigDict, Field, ValidationError
@@ -41,8 +41,13 @@ class AlertRule(Section):
 
 
 class ReportConfig(Section):
-    by: list[str] = Field(default_factory=lambda: ["route"])
-    percentiles: list[float] = Field(default_factory=lambda: [0.5, 0.95, 0.99])
+    """``llmobs report`` defaults: grouping, percentiles (each in (0, 1)), time series."""
+
+    by: list[str] = Field(default_factory=lambda: ["route"], min_length=1)
+    percentiles: list[Annotated[float, Field(gt=0, lt=1)]] = Field(
+        default_factory=lambda: [0.5, 0.95, 0.99], min_length=1
+    )
+    bucket: Literal["hour", "day", "week"] | None = None
 
 
 class PricesConfig(Section):
