@@ -57,13 +57,13 @@ def labels(frame: pl.DataFrame) -> pl.DataFrame:
 
 @pytest.fixture(scope="module")
 def base() -> pl.DataFrame:
-    return generate(40_000, 11)
+    return generate(25_000, 11)
 
 
 @pytest.fixture(scope="module")
 def drifted() -> pl.DataFrame:
     return generate(
-        40_000,
+        25_000,
         11,
         drift=DriftSpec(after=AFTER, language=DRIFT_LANG),
         regression=RegressionSpec(after=AFTER, route="search_qa", release="v2.0.0", severity=0.4),
@@ -155,7 +155,7 @@ def zipf_population() -> np.ndarray:
 
 @pytest.mark.parametrize("overrides", [None, {"chat": 0.02, "refunds": 0.5}])
 def test_sample_rates_and_implied_population_shares(overrides: dict[str, float] | None) -> None:
-    frame = generate(30_000, 8, route_rates=overrides)
+    frame = generate(20_000, 8, route_rates=overrides)
     rates = {**ROUTE_RATES, **(overrides or {})}
     per = frame.group_by("route").agg(
         pl.len().alias("n"),
@@ -420,8 +420,8 @@ def test_drift_is_present_after_and_absent_before(
 
 def test_drift_limited_to_kinds_and_routes() -> None:
     spec = DriftSpec(after=AFTER, language=DRIFT_LANG, routes=["chat"])
-    a = labels(generate(20_000, 2, drift=spec, drift_kinds=["language"]))
-    b = labels(generate(20_000, 2))
+    a = labels(generate(12_000, 2, drift=spec, drift_kinds=["language"]))
+    b = labels(generate(12_000, 2))
     chat = pl.col("route") == "chat"
     # Other routes are untouched, and chat keeps everything but its language (and what the
     # language decides: the text and its token counts).
@@ -497,14 +497,23 @@ def test_regression_only_on_route_and_release_after_date(drifted: pl.DataFrame) 
 # ---- sample_traces and the CLI ----------------------------------------------------------
 
 
-def run(*args: str, cwd: Path | None = None) -> subprocess.CompletedProcess[str]:
+def run(*args: str) -> subprocess.CompletedProcess[str]:
+    """The real console script in a subprocess (used once: the entry point end to end)."""
     return subprocess.run(
-        [sys.executable, "-m", "llmobs_cli", *args],
-        capture_output=True,
-        text=True,
-        cwd=cwd,
-        timeout=120,
+        [sys.executable, "-m", "llmobs_cli", *args], capture_output=True, text=True, timeout=120
     )
+
+
+def cli(capsys: pytest.CaptureFixture[str], *args: str) -> subprocess.CompletedProcess[str]:
+    """``llmobs`` in-process through the same ``main`` (and error boundary) as the script."""
+    from llmobs_cli.cli.app import main
+
+    capsys.readouterr()
+    with pytest.raises(SystemExit) as exit_info:
+        main(list(args))
+    out = capsys.readouterr()
+    code = exit_info.value.code
+    return subprocess.CompletedProcess(list(args), int(code or 0), out.out, out.err)
 
 
 def readme_command() -> list[str]:
@@ -518,13 +527,15 @@ def readme_command() -> list[str]:
     return args[1:]  # drop the output path ($f)
 
 
-def test_sample_traces_match_the_documented_command(tmp_path: Path) -> None:
+def test_sample_traces_match_the_documented_command(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
     pq = load([ROOT / "sample_traces" / "traces.parquet"]).frame
     js = load([ROOT / "sample_traces" / "traces.jsonl"]).frame
     assert_frame_equal(_semantic(pq), _semantic(js))
     assert (ROOT / "sample_traces" / "traces.jsonl").stat().st_size <= 4 * 1024 * 1024
     out = tmp_path / "again.parquet"
-    res = run("generate", str(out), *readme_command())
+    res = cli(capsys, "generate", str(out), *readme_command())
     assert res.returncode == 0, res.stderr
     assert_frame_equal(load([out]).frame, pq)
     # The documented shape: six weeks ending 2026-11-22, drift and a v2.0.0 regression on
@@ -592,15 +603,38 @@ def test_cli_writes_files_and_reports(tmp_path: Path) -> None:
         (["--bogus"], "No such option"),
     ],
 )
-def test_cli_bad_usage_is_exit_2(tmp_path: Path, args: list[str], message: str) -> None:
+def test_cli_bad_usage_is_exit_2(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str], args: list[str], message: str
+) -> None:
     out = tmp_path / "x.parquet"
-    res = run("generate", str(out), *args)
+    res = cli(capsys, "generate", str(out), *args)
     assert res.returncode == 2, res.stderr
     assert message in res.stderr
     assert "Traceback" not in res.stderr
     assert not out.exists()
 
 
-def test_cli_missing_directory_is_exit_2(tmp_path: Path) -> None:
-    res = run("generate", str(tmp_path / "nope" / "x.parquet"), "--rows", "10")
+def test_cli_missing_directory_is_exit_2(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    res = cli(capsys, "generate", str(tmp_path / "nope" / "x.parquet"), "--rows", "10")
     assert res.returncode == 2 and "does not exist" in res.stderr
+
+
+def test_topic_surge_is_opt_in_and_sized() -> None:
+    base_rows = labels(generate(15_000, 6))
+    spec = DriftSpec(after=AFTER, topic_shift=0.3)
+    surged = labels(generate(15_000, 6, drift=spec, drift_kinds=["topic"]))
+    assert_frame_equal(surged.filter(~pl.col("post")), base_rows.filter(~pl.col("post")))
+    # The default drift leaves topics alone (topic_shift is 0 unless asked for).
+    default = labels(generate(15_000, 6, drift=DriftSpec(after=AFTER)))
+    assert_frame_equal(default.select("topic"), base_rows.select("topic"))
+    sq = pl.col("route") == "search_qa"
+    post = surged.filter(sq & pl.col("post"))
+    n_topics = len(gen.KB_TOPICS)
+    # A call moves to the hot topic with probability 0.3, else keeps a uniform topic.
+    expected = 0.3 + 0.7 / n_topics
+    share = float((post["topic"] == "password_reset").mean())
+    assert abs(share - expected) < 4 * np.sqrt(expected * (1 - expected) / post.height)
+    before = float((surged.filter(sq & ~pl.col("post"))["topic"] == "password_reset").mean())
+    assert abs(before - 1 / n_topics) < 0.03

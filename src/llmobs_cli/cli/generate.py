@@ -123,6 +123,10 @@ def generate_cmd(
     drift_retrieval: Annotated[
         float, typer.Option("--drift-retrieval", help="Drift: shift of retrieval scores.")
     ] = -0.15,
+    drift_topic: Annotated[
+        float,
+        typer.Option("--drift-topic", help="Drift: share of calls moved to a hot topic (0 = off)."),
+    ] = 0.0,
     drift_routes: Annotated[
         str | None,
         typer.Option(
@@ -180,6 +184,7 @@ def generate_cmd(
             language=_pairs([drift_language], "--drift-language", LANGUAGES) or None,
             retrieval_score=drift_retrieval,
             routes=routes,
+            topic_shift=drift_topic,
         )
     regression = None
     if regression_after is not None:

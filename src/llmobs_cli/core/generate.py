@@ -32,12 +32,15 @@ by timestamp: rows before ``drift.after``/``regression.after`` are identical wit
 without the injection (tested).
 
 Drift (:class:`DriftSpec`) after ``after``: longer answers (and output tokens), more
-refusals, another language mix, weaker retrieval scores. Prompts are built from
-length-matched translations, and their length does not depend on the drift, so
-``prompt_length`` does not move. Regression (:class:`RegressionSpec`) after ``after`` on
-one route: every row there carries the new ``release`` (its system prompt and a higher
-temperature changed) and a ``severity`` share of answers is wrong against the reference,
-off-topic or truncated (``finish_reason`` ``length``).
+refusals, another language mix, weaker retrieval scores, and (opt-in, ``topic_shift``) a
+surge of one topic per route. Prompts are built from length-matched translations, and
+their length does not depend on these drifts (except the opt-in topic surge, since topics
+differ in length), so ``prompt_length`` does not move.
+
+Regression (:class:`RegressionSpec`) after ``after`` on one route: every row there carries
+the new ``release`` (its system prompt and a higher temperature changed) and a
+``severity`` share of answers is wrong against the reference, off-topic or truncated
+(``finish_reason`` ``length``).
 
 Token conventions follow the contract: ``cached_tokens`` ⊆ ``input_tokens``;
 ``cache_write_tokens`` (Anthropic rows only) ⊆ ``input_tokens`` and disjoint from the cached
@@ -98,7 +101,7 @@ BASE_LANGUAGE: dict[str, float] = {"en": 0.85, "es": 0.06, "de": 0.05, "fr": 0.0
 #: The language mix the CLI injects with ``--drift-after`` (``DriftSpec.language=None``
 #: keeps the base mix).
 DEFAULT_DRIFT_LANGUAGE: dict[str, float] = {"en": 0.60, "es": 0.25, "de": 0.10, "fr": 0.05}
-DRIFT_KINDS: tuple[str, ...] = ("length", "refusals", "language", "retrieval")
+DRIFT_KINDS: tuple[str, ...] = ("length", "refusals", "language", "retrieval", "topic")
 QUALITY_LABELS: tuple[str, ...] = (
     "good",
     "wrong",
@@ -120,6 +123,7 @@ class DriftSpec:
     language: dict[str, float] | None = None  # new language mix; None keeps the base mix
     retrieval_score: float = -0.15  # shift of every retrieval score (top-1 weaker)
     routes: list[str] | None = None  # None = all routes
+    topic_shift: float = 0.0  # share of calls moved to each route's "hot" topic (0 = off)
 
 
 @dataclass
@@ -1210,6 +1214,15 @@ _ROUTES: dict[str, _Route] = {
     ),
 }
 
+#: The topic each route's questions surge to under a ``topic`` drift.
+_HOT_TOPIC: dict[str, str] = {
+    "chat": "python_index",
+    "search_qa": "password_reset",
+    "summarize": "outage",
+    "support_agent": "password_reset",
+    "refunds": "duplicate_charge",
+}
+
 _TIERS = ("free", "pro", "enterprise")
 _REGIONS = ("us-east", "eu-west", "ap-south")
 _N_CUSTOMERS = 400
@@ -1287,6 +1300,8 @@ def _check(drift: DriftSpec | None, regression: RegressionSpec | None) -> None:
             raise UsageError(f"drift: response_length must be > 0, got {drift.response_length}")
         if not -1 <= drift.refusal_rate <= 1:
             raise UsageError(f"drift: refusal_rate must be in [-1, 1], got {drift.refusal_rate}")
+        if not 0 <= drift.topic_shift <= 1:
+            raise UsageError(f"drift: topic_shift must be in [0, 1], got {drift.topic_shift}")
         if not -1 <= drift.retrieval_score <= 1:
             raise UsageError(
                 f"drift: retrieval_score must be in [-1, 1], got {drift.retrieval_score}"
@@ -1572,6 +1587,7 @@ def generate(
     d_len = _drift_mask("length", route, ts)
     d_ref = _drift_mask("refusals", route, ts)
     d_ret = _drift_mask("retrieval", route, ts)
+    d_topic = _drift_mask("topic", route, ts)
     if regression is not None:
         reg = (route == ROUTES.index(regression.route)) & (
             ts >= _epoch_us(_utc(regression.after, "regression.after"))
@@ -1600,6 +1616,12 @@ def generate(
     # ---- content ----------------------------------------------------------------------
     rc = S("content")
     topic_local = (rc.random(rows) * P.topic_count[route]).astype(np.int64)
+    if drift is not None and drift.topic_shift > 0:
+        # A topic surge (say, an incident that makes everyone ask about password resets):
+        # its own stream, so that the other draws stay the same.
+        hot = np.array([[t.name for t in r.topics].index(_HOT_TOPIC[r.name]) for r in R])[route]
+        surge = d_topic & (S("topic_drift").random(rows) < drift.topic_shift)
+        topic_local = np.where(surge, hot, topic_local)
     gtopic = P.topic_offset[route] + topic_local
     other = P.topic_offset[route] + (
         (topic_local + 1 + (rc.random(rows) * (P.topic_count[route] - 1)).astype(np.int64))
