@@ -1,3 +1,4 @@
+# ruff: noqa: E501  (SQL text reads better unbroken)
 """``llmobs report --by route,model`` against the same weighted work in DuckDB.
 
 Both sides run as whole processes (interpreter start, imports, reading the file, the

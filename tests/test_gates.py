@@ -101,9 +101,15 @@ def test_null_metric_does_not_fire() -> None:
         ("latency_ms.p99 >", "--fail-on: cannot parse 'latency_ms.p99 >'"),
         ("latency.p99 > 3", "--fail-on: unknown metric 'latency.p99' in 'latency.p99 > 3'"),
         ("latency_ms.p99 > fast", "--fail-on: 'fast' in 'latency_ms.p99 > fast' is not a number"),
-        ("route:latency_ms.p99 > 3", "--fail-on: scope 'route' in 'route:latency_ms.p99 > 3' must be KEY=VALUE"),
+        (
+            "route:latency_ms.p99 > 3",
+            "--fail-on: scope 'route' in 'route:latency_ms.p99 > 3' must be KEY=VALUE",
+        ),
         ("colour=red:calls > 3", "--fail-on: unknown field 'colour'"),
-        ("error_rate > 2s", "--fail-on: '2s' in 'error_rate > 2s' is a duration but error_rate is not a time in ms"),
+        (
+            "error_rate > 2s",
+            "--fail-on: '2s' in 'error_rate > 2s' is a duration but error_rate is not a time in ms",
+        ),
     ],
 )
 def test_bad_rules_are_usage_errors_naming_the_option(text: str, message: str) -> None:
@@ -113,7 +119,9 @@ def test_bad_rules_are_usage_errors_naming_the_option(text: str, message: str) -
 
 
 def test_config_alerts_are_named_and_errors_name_the_key() -> None:
-    rules = parse_rules([], ["calls > 1", AlertRule(rule="error_rate > 0.1", name="errors")], "my.yaml")
+    rules = parse_rules(
+        [], ["calls > 1", AlertRule(rule="error_rate > 0.1", name="errors")], "my.yaml"
+    )
     assert [r.name for r in rules] == [None, "errors"]
     rep = build_report(frame(), prices=TABLE, rules=rules)
     assert [a["name"] for a in rep.alerts] == [None, "errors"]

@@ -28,7 +28,15 @@ ENTRY = PriceEntry(
     cached_input=0.5,
     cache_write=2.5,
     output=8.0,
-    tiers=[{"above_input_tokens": 100_000, "input": 4.0, "cached_input": 1.0, "cache_write": 5.0, "output": 12.0}],
+    tiers=[
+        {
+            "above_input_tokens": 100_000,
+            "input": 4.0,
+            "cached_input": 1.0,
+            "cache_write": 5.0,
+            "output": 12.0,
+        }
+    ],
 )
 
 
@@ -47,9 +55,15 @@ def cost_of(table: PriceTable, **row: object) -> tuple[float | None, bool]:
     }
     base.update(row)
     schema = {
-        "model": pl.String, "provider": pl.String, "timestamp": pl.Datetime("us", "UTC"),
-        "input_tokens": pl.Int64, "output_tokens": pl.Int64, "cached_tokens": pl.Int64,
-        "cache_write_tokens": pl.Int64, "reasoning_tokens": pl.Int64, "cost_usd": pl.Float64,
+        "model": pl.String,
+        "provider": pl.String,
+        "timestamp": pl.Datetime("us", "UTC"),
+        "input_tokens": pl.Int64,
+        "output_tokens": pl.Int64,
+        "cached_tokens": pl.Int64,
+        "cache_write_tokens": pl.Int64,
+        "reasoning_tokens": pl.Int64,
+        "cost_usd": pl.Float64,
         "status": pl.String,
     }
     df = pl.DataFrame([base], schema=schema)
@@ -61,7 +75,9 @@ TABLE = PriceTable([ENTRY])
 
 
 def test_non_cached_input_and_output() -> None:
-    assert cost_of(TABLE, input_tokens=1000, output_tokens=100)[0] == pytest.approx((1000 * 2 + 100 * 8) / 1e6)
+    assert cost_of(TABLE, input_tokens=1000, output_tokens=100)[0] == pytest.approx(
+        (1000 * 2 + 100 * 8) / 1e6
+    )
 
 
 def test_cached_input_is_within_input_and_discounted() -> None:
@@ -70,13 +86,17 @@ def test_cached_input_is_within_input_and_discounted() -> None:
 
 
 def test_cache_write_priced_apart() -> None:
-    c, _ = cost_of(TABLE, input_tokens=1000, cached_tokens=200, cache_write_tokens=300, output_tokens=10)
+    c, _ = cost_of(
+        TABLE, input_tokens=1000, cached_tokens=200, cache_write_tokens=300, output_tokens=10
+    )
     assert c == pytest.approx((500 * 2.0 + 200 * 0.5 + 300 * 2.5 + 10 * 8.0) / 1e6)
 
 
 def test_missing_cache_prices_bill_as_input() -> None:
     table = PriceTable([PriceEntry(model="m", input=1.0, output=2.0)])
-    c, _ = cost_of(table, input_tokens=1000, cached_tokens=500, cache_write_tokens=100, output_tokens=0)
+    c, _ = cost_of(
+        table, input_tokens=1000, cached_tokens=500, cache_write_tokens=100, output_tokens=0
+    )
     assert c == pytest.approx(1000 * 1.0 / 1e6)
 
 
@@ -115,20 +135,41 @@ def test_no_tokens_is_unpriced_unless_failed() -> None:
 
 def test_effective_dates_price_by_timestamp() -> None:
     table = build_price_table()
-    before = cost_of(table, model="deepseek-chat", timestamp=datetime(2025, 8, 1, tzinfo=UTC), input_tokens=10**6, output_tokens=10**6)[0]
-    after = cost_of(table, model="deepseek-chat", timestamp=datetime(2025, 10, 1, tzinfo=UTC), input_tokens=10**6, output_tokens=10**6)[0]
+    before = cost_of(
+        table,
+        model="deepseek-chat",
+        timestamp=datetime(2025, 8, 1, tzinfo=UTC),
+        input_tokens=10**6,
+        output_tokens=10**6,
+    )[0]
+    after = cost_of(
+        table,
+        model="deepseek-chat",
+        timestamp=datetime(2025, 10, 1, tzinfo=UTC),
+        input_tokens=10**6,
+        output_tokens=10**6,
+    )[0]
     assert before == pytest.approx(0.27 + 1.10)
     assert after == pytest.approx(0.28 + 0.42)
     # Older than the first period: priced at the earliest known price.
-    old = cost_of(table, model="deepseek-chat", timestamp=datetime(2024, 1, 1, tzinfo=UTC), input_tokens=10**6)[0]
+    old = cost_of(
+        table, model="deepseek-chat", timestamp=datetime(2024, 1, 1, tzinfo=UTC), input_tokens=10**6
+    )[0]
     assert old == pytest.approx(0.27)
 
 
 def test_provider_specific_price() -> None:
     table = build_price_table()
-    groq = cost_of(table, model="llama-3.3-70b-versatile", provider="groq", input_tokens=10**6, output_tokens=0)[0]
+    groq = cost_of(
+        table, model="llama-3.3-70b-versatile", provider="groq", input_tokens=10**6, output_tokens=0
+    )[0]
     assert groq == pytest.approx(0.59)
-    together = cost_of(table, model="meta-llama/Llama-3.3-70B-Instruct-Turbo", provider="together", input_tokens=10**6)[0]
+    together = cost_of(
+        table,
+        model="meta-llama/Llama-3.3-70B-Instruct-Turbo",
+        provider="together",
+        input_tokens=10**6,
+    )[0]
     assert together == pytest.approx(0.88)
 
 
@@ -186,16 +227,24 @@ def test_shipped_table_is_complete_and_documented() -> None:
 
 def test_overrides_replace_and_extend(tmp_path: Path) -> None:
     f = tmp_path / "p.yaml"
-    f.write_text("models:\n  - {model: gpt-4o, input: 1, output: 1}\n  - {model: house-llm, match: 'house-.*', input: 3, output: 4}\n")
+    f.write_text(
+        "models:\n  - {model: gpt-4o, input: 1, output: 1}\n"
+        "  - {model: house-llm, match: 'house-.*', input: 3, output: 4}\n"
+    )
     table = build_price_table(override_files=[f])
     assert cost_of(table, model="gpt-4o", input_tokens=10**6)[0] == pytest.approx(1.0)
     assert cost_of(table, model="house-7b", output_tokens=10**6)[0] == pytest.approx(4.0)
     assert cost_of(table, model="gpt-4o-mini", input_tokens=10**6)[0] == pytest.approx(0.15)
     # Precedence: --prices over config models over config file over shipped.
     cfg = tmp_path / "cfg.yaml"
-    cfg.write_text("models: [{model: gpt-4o, input: 7, output: 7}, {model: gpt-4o-mini, input: 5, output: 5}]\n")
+    cfg.write_text(
+        "models: [{model: gpt-4o, input: 7, output: 7},"
+        " {model: gpt-4o-mini, input: 5, output: 5}]\n"
+    )
     layered = build_price_table(
-        override_files=[f], config_file_path=cfg, config_models=[{"model": "gpt-4o-mini", "input": 6, "output": 6}]
+        override_files=[f],
+        config_file_path=cfg,
+        config_models=[{"model": "gpt-4o-mini", "input": 6, "output": 6}],
     )
     assert cost_of(layered, model="gpt-4o", input_tokens=10**6)[0] == pytest.approx(1.0)
     assert cost_of(layered, model="gpt-4o-mini", input_tokens=10**6)[0] == pytest.approx(6.0)
@@ -204,7 +253,10 @@ def test_overrides_replace_and_extend(tmp_path: Path) -> None:
 def test_bad_price_file_names_file_entry_and_key(tmp_path: Path) -> None:
     f = tmp_path / "bad.yaml"
     f.write_text("models:\n  - {model: x, input: -1, output: 1}\n")
-    with pytest.raises(ConfigError, match=r"bad.yaml: models\[0\] \(x\)\.input: Input should be greater than or equal to 0"):
+    with pytest.raises(
+        ConfigError,
+        match=r"bad.yaml: models\[0\] \(x\)\.input: Input should be greater than or equal to 0",
+    ):
         build_price_table(override_files=[f])
     f.write_text("models:\n  - {model: x, input: 1, output: 1, colour: red}\n")
     with pytest.raises(ConfigError, match=r"models\[0\] \(x\)\.colour: unknown key"):
@@ -217,13 +269,26 @@ def test_bad_price_file_names_file_entry_and_key(tmp_path: Path) -> None:
 
 
 def _usage_frame(**cols: list[int | None]) -> pl.DataFrame:
-    names = ("input_tokens", "output_tokens", "cached_tokens", "reasoning_tokens", "cache_write_tokens")
-    return pl.DataFrame({n: cols.get(n, [None]) for n in names}, schema={n: pl.Int64 for n in names})
+    names = (
+        "input_tokens",
+        "output_tokens",
+        "cached_tokens",
+        "reasoning_tokens",
+        "cache_write_tokens",
+    )
+    return pl.DataFrame(
+        {n: cols.get(n, [None]) for n in names}, schema={n: pl.Int64 for n in names}
+    )
 
 
 def test_normalize_usage_per_provider_convention() -> None:
     # Anthropic: input_tokens excludes cache reads and writes.
-    a = normalize_usage(_usage_frame(input_tokens=[20], cached_tokens=[5000], cache_write_tokens=[300], output_tokens=[10]), "anthropic")
+    a = normalize_usage(
+        _usage_frame(
+            input_tokens=[20], cached_tokens=[5000], cache_write_tokens=[300], output_tokens=[10]
+        ),
+        "anthropic",
+    )
     assert a["input_tokens"].item() == 5320
     # Langfuse: input excludes cache reads.
     lf = normalize_usage(_usage_frame(input_tokens=[100], cached_tokens=[400]), "langfuse")

@@ -41,7 +41,9 @@ def canonical(data: dict[str, Any]) -> pl.DataFrame:
     )
 
 
-def random_frame(n: int, seed: int, *, rates: tuple[float, ...] = (1.0, 0.5, 0.25, 0.1)) -> pl.DataFrame:
+def random_frame(
+    n: int, seed: int, *, rates: tuple[float, ...] = (1.0, 0.5, 0.25, 0.1)
+) -> pl.DataFrame:
     """Mixed sample rates within every route, nulls sprinkled in, known models."""
     rng = np.random.default_rng(seed)
     routes = rng.choice(["chat", "search", "refunds"], n)
@@ -81,8 +83,12 @@ def row_cost(df: pl.DataFrame) -> np.ndarray:
     """Independent per-row cost from the two known prices."""
     p = {"gpt-4o-mini": (0.15, 0.075, 0.60), "gpt-4o": (2.5, 1.25, 10.0)}
     out = []
-    for m, i, c, o, s in zip(
-        df["model"], df["input_tokens"], df["cached_tokens"], df["output_tokens"], df["status"], strict=True
+    for m, i, c, o in zip(
+        df["model"],
+        df["input_tokens"],
+        df["cached_tokens"],
+        df["output_tokens"],
+        strict=True,
     ):
         pi, pc, po = p[m]
         out.append(((i - c) * pi + c * pc + o * po) / 1e6)
@@ -93,7 +99,18 @@ def expand(df: pl.DataFrame) -> dict[str, np.ndarray]:
     """The population the weights stand for: each row repeated 1/sample_rate times."""
     w = np.rint(1.0 / df["sample_rate"].to_numpy()).astype(int)
     idx = np.repeat(np.arange(df.height), w)
-    pop = {c: df[c].to_numpy()[idx] for c in ("latency_ms", "ttft_ms", "input_tokens", "cached_tokens", "output_tokens", "status", "response")}
+    pop = {
+        c: df[c].to_numpy()[idx]
+        for c in (
+            "latency_ms",
+            "ttft_ms",
+            "input_tokens",
+            "cached_tokens",
+            "output_tokens",
+            "status",
+            "response",
+        )
+    }
     pop["cost"] = row_cost(df)[idx]
     return pop
 
@@ -110,12 +127,16 @@ def check_against_population(m: dict[str, Any], df: pl.DataFrame) -> None:
         vals = vals[~np.isnan(vals)]
         for q in QS:
             key = f"p{q * 100:g}"
-            assert m[col][key] == pytest.approx(np.percentile(vals, q * 100, method="inverted_cdf")), (col, q)
+            assert m[col][key] == pytest.approx(
+                np.percentile(vals, q * 100, method="inverted_cdf")
+            ), (col, q)
         assert m[col]["mean"] == pytest.approx(vals.mean())
     assert m["input_tokens"] == pytest.approx(pop["input_tokens"].sum())
     assert m["output_tokens"] == pytest.approx(pop["output_tokens"].sum())
     assert m["cached_tokens"] == pytest.approx(pop["cached_tokens"].sum())
-    assert m["cache_hit_rate"] == pytest.approx(pop["cached_tokens"].sum() / pop["input_tokens"].sum())
+    assert m["cache_hit_rate"] == pytest.approx(
+        pop["cached_tokens"].sum() / pop["input_tokens"].sum()
+    )
     assert m["cost_usd"] == pytest.approx(pop["cost"].sum())
     assert m["cost_per_call_usd"] == pytest.approx(pop["cost"].mean())
     err = pop["status"] == "error"
@@ -134,7 +155,9 @@ def test_overall_and_groups_match_expanded_population(seed: int) -> None:
     check_against_population(rep.overall, df)
     assert len(rep.groups) == 6
     for g in rep.groups:
-        sub = df.filter((pl.col("route") == g["key"]["route"]) & (pl.col("model") == g["key"]["model"]))
+        sub = df.filter(
+            (pl.col("route") == g["key"]["route"]) & (pl.col("model") == g["key"]["model"])
+        )
         assert sub["sample_rate"].n_unique() > 1  # mixed rates inside the group
         check_against_population(g, sub)
 
@@ -145,7 +168,9 @@ def test_unweighted_answer_would_differ() -> None:
     rep = build_report(df, by=[], prices=TABLE)
     raw = np.percentile(df["latency_ms"].to_numpy(), 99, method="inverted_cdf")
     assert rep.overall["calls"] != df.height
-    assert rep.overall["latency_ms"]["p99"] != pytest.approx(raw) or rep.overall["calls"] != df.height
+    assert (
+        rep.overall["latency_ms"]["p99"] != pytest.approx(raw) or rep.overall["calls"] != df.height
+    )
 
 
 def test_single_row_group() -> None:
@@ -202,7 +227,11 @@ def test_empty_input_gives_empty_report() -> None:
     assert rep.groups == [] and rep.buckets == []
     o = rep.overall
     assert o["sampled"] == 0 and o["calls"] == 0
-    assert o["latency_ms"]["p99"] is None and o["error_rate"] is None and o["cost_per_call_usd"] is None
+    assert (
+        o["latency_ms"]["p99"] is None
+        and o["error_rate"] is None
+        and o["cost_per_call_usd"] is None
+    )
     d = rep.as_dict()
     assert set(d) >= {"window", "overall", "groups", "buckets", "alerts"}
 
@@ -217,8 +246,18 @@ def test_contract_keys_and_json_safety() -> None:
     rep = build_report(random_frame(100, 5), by=["route"], bucket="day", prices=TABLE)
     d = rep.as_dict()
     contract = {
-        "sampled", "calls", "latency_ms", "ttft_ms", "input_tokens", "output_tokens", "cached_tokens",
-        "cache_hit_rate", "cost_usd", "cost_per_call_usd", "error_rate", "refusal_rate",
+        "sampled",
+        "calls",
+        "latency_ms",
+        "ttft_ms",
+        "input_tokens",
+        "output_tokens",
+        "cached_tokens",
+        "cache_hit_rate",
+        "cost_usd",
+        "cost_per_call_usd",
+        "error_rate",
+        "refusal_rate",
     }
     for m in [d["overall"], *d["groups"], *(b["overall"] for b in d["buckets"])]:
         assert contract <= set(m)
@@ -239,13 +278,17 @@ def test_buckets_match_per_day_subsets() -> None:
     for b in rep.buckets:
         start = datetime.fromisoformat(b["start"])
         assert datetime.fromisoformat(b["end"]) - start == timedelta(days=1)
-        sub = df.filter((pl.col("timestamp") >= start) & (pl.col("timestamp") < start + timedelta(days=1)))
+        sub = df.filter(
+            (pl.col("timestamp") >= start) & (pl.col("timestamp") < start + timedelta(days=1))
+        )
         check_against_population(b["overall"], sub)
         for g in b["groups"]:
             check_against_population(g, sub.filter(pl.col("route") == g["key"]["route"]))
 
 
-@pytest.mark.parametrize(("bucket", "span"), [("hour", timedelta(hours=1)), ("week", timedelta(days=7))])
+@pytest.mark.parametrize(
+    ("bucket", "span"), [("hour", timedelta(hours=1)), ("week", timedelta(days=7))]
+)
 def test_hour_and_week_buckets(bucket: str, span: timedelta) -> None:
     df = random_frame(300, 7)
     rep = build_report(df, by=[], bucket=bucket, prices=TABLE)
@@ -306,7 +349,11 @@ def test_sessions_exact_when_whole_sessions_are_sampled() -> None:
 
 def test_citation_rate_on_calls_with_documents() -> None:
     docs = [
-        {"id": "doc-1", "content": "Refund window: Refunds are accepted within 30 days of purchase.", "score": 0.9},
+        {
+            "id": "doc-1",
+            "content": "Refund window: Refunds are accepted within 30 days of purchase.",
+            "score": 0.9,
+        },
         {"id": "doc-2", "content": "Shipping: Orders ship in two business days.", "score": 0.5},
     ]
     df = canonical(
@@ -356,12 +403,20 @@ def test_rows_and_frame_flatten_every_level() -> None:
     frame = rep.frame()
     assert frame.height == len(rows)
     assert {"latency_ms.p99", "cost_usd", "route", "bucket_start"} <= set(frame.columns)
-    assert frame.filter(pl.col("level") == "overall")["calls"].item() == pytest.approx(rep.overall["calls"])
+    assert frame.filter(pl.col("level") == "overall")["calls"].item() == pytest.approx(
+        rep.overall["calls"]
+    )
 
 
 def test_metric_paths_cover_contract() -> None:
     paths = set(metric_paths())
-    assert {"latency_ms.p99", "ttft_ms.p50", "cost_per_call_usd", "error_rate", "unpriced_calls"} <= paths
+    assert {
+        "latency_ms.p99",
+        "ttft_ms.p50",
+        "cost_per_call_usd",
+        "error_rate",
+        "unpriced_calls",
+    } <= paths
 
 
 def test_report_is_a_dataclass_with_as_dict() -> None:

@@ -65,7 +65,9 @@ def make_population(seed: int = 2024) -> pl.DataFrame:
     t0 = datetime(2026, 5, 4, tzinfo=UTC)
     return pop.with_columns(
         pl.Series("trace_id", [f"t{i}" for i in range(n)]),
-        pl.Series("timestamp", [t0 + timedelta(seconds=int(s)) for s in rng.integers(0, 7 * 86400, n)]),
+        pl.Series(
+            "timestamp", [t0 + timedelta(seconds=int(s)) for s in rng.integers(0, 7 * 86400, n)]
+        ),
         pl.col("route").replace_strict(RATES, return_dtype=pl.Float64).alias("sample_rate"),
     )
 
@@ -83,13 +85,20 @@ def true_cost(pop: pl.DataFrame) -> np.ndarray:
 
 
 @pytest.fixture(scope="module")
-def dumps(tmp_path_factory: pytest.TempPathFactory) -> tuple[pl.DataFrame, pl.DataFrame, dict[str, Path]]:
+def dumps(
+    tmp_path_factory: pytest.TempPathFactory,
+) -> tuple[pl.DataFrame, pl.DataFrame, dict[str, Path]]:
     pop = make_population()
     pop = pop.with_columns(pl.Series("_cost", true_cost(pop)))
     sample = pop.filter(pl.col("u") < pl.col("sample_rate"))
-    dump = sample.drop("u", "_cost").with_columns(
-        *(pl.lit(None, dtype=d).alias(c) for c, d in SCHEMA.items() if c not in sample.columns)
-    ).select(list(SCHEMA)).cast(SCHEMA)
+    dump = (
+        sample.drop("u", "_cost")
+        .with_columns(
+            *(pl.lit(None, dtype=d).alias(c) for c, d in SCHEMA.items() if c not in sample.columns)
+        )
+        .select(list(SCHEMA))
+        .cast(SCHEMA)
+    )
     base = tmp_path_factory.mktemp("population")
     paths = {}
     for ext in ("parquet", "jsonl"):

@@ -21,7 +21,7 @@ from llmobs_cli.core import io as atomic
 from llmobs_cli.errors import UsageError
 
 
-class BucketChoice(str, Enum):
+class BucketChoice(str, Enum):  # noqa: UP042  (Typer choices, as common.Format)
     hour = "hour"
     day = "day"
     week = "week"
@@ -66,7 +66,8 @@ def report_cmd(
         list[Path] | None,
         typer.Option(
             "--prices",
-            help="Price file (YAML, prices.yaml shape) that overrides or extends the table. Repeatable.",
+            help="Price file (YAML, prices.yaml shape) that overrides or extends the table. "
+            "Repeatable.",
             show_default=False,
         ),
     ] = None,
@@ -144,7 +145,21 @@ def report_cmd(
     elif fmt == common.Format.csv:
         common.write_stdout(render.csv_report(rep))
     else:
-        common.out_console.print(render.rich_report(rep))
+        view = render.rich_report(rep)
+        con = common.out_console
+        if con.is_terminal:
+            con.print(view)
+        else:
+            # Piped or redirected: no terminal to fit, so keep every column whole
+            # (Console.print never renders wider than the console, so widen it).
+            from rich.measure import Measurement
+
+            saved = con.width
+            con.width = max(Measurement.get(con, con.options.update(width=1000), view).maximum, 80)
+            try:
+                con.print(view)
+            finally:
+                con.width = saved
     for line in render.alert_lines(rep):
         common.warn(line)
     if rep.fired:
@@ -180,7 +195,8 @@ def _html_renderer() -> Any:
         from llmobs_cli.render.html import report_html
     except ImportError as exc:
         raise UsageError(
-            "--output: html output needs llmobs_cli.render.html.report_html (the dashboard module), "
+            "--output: html output needs llmobs_cli.render.html.report_html "
+            "(the dashboard module), "
             f"which cannot be imported here ({exc})"
         ) from exc
     return report_html

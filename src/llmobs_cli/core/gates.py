@@ -93,20 +93,27 @@ def parse_rule(text: str, where: str = "--fail-on", name: str | None = None) -> 
         for part in scope_txt.split(","):
             if "=" not in part:
                 raise err(
-                    f"{where}: scope '{scope_txt.strip()}' in '{text}' must be KEY=VALUE[,KEY=VALUE...]"
+                    f"{where}: scope '{scope_txt.strip()}' in '{text}' "
+                    "must be KEY=VALUE[,KEY=VALUE...]"
                 )
             k, v = (s.strip() for s in part.split("=", 1))
             if not k or not v:
                 raise err(
-                    f"{where}: scope '{scope_txt.strip()}' in '{text}' must be KEY=VALUE[,KEY=VALUE...]"
+                    f"{where}: scope '{scope_txt.strip()}' in '{text}' "
+                    "must be KEY=VALUE[,KEY=VALUE...]"
                 )
             try:
                 check_field(k, where)
             except UsageError as exc:
                 raise err(str(exc)) from exc
             scope.append((k, v))
+    if not _METRIC.match(metric):
+        raise err(
+            f"{where}: cannot parse '{text}' (expected \"METRIC OP VALUE\", e.g. "
+            '"latency_ms.p99 > 2000" or "route=chat:error_rate >= 0.05")'
+        )
     known = known_metrics()
-    if not _METRIC.match(metric) or metric not in known:
+    if metric not in known:
         hint = ", ".join(k for k in known if k.startswith(metric.split(".")[0])) or ", ".join(
             [
                 "latency_ms.p99",

@@ -413,7 +413,9 @@ def _with_citations(lf: pl.LazyFrame) -> pl.LazyFrame:
         .select(
             idx,
             c("_resp")
-            .str.contains(c("_frag").str.slice(0, _QUOTE_CHARS).str.strip_chars(_TRIM), literal=True)
+            .str.contains(
+                c("_frag").str.slice(0, _QUOTE_CHARS).str.strip_chars(_TRIM), literal=True
+            )
             .fill_null(False)
             .alias("_hit"),
         )
@@ -555,10 +557,7 @@ def build_report(
         ]
 
     overall_rows = grouped(0, [])
-    if overall_rows:
-        overall = overall_rows[0][1]
-    else:
-        overall = {"key": {}, **to_metrics({}, qs, None)}
+    overall = overall_rows[0][1] if overall_rows else {"key": {}, **to_metrics({}, qs, None)}
     overall.pop("key")
     li = 1
     groups: list[dict[str, Any]] = []

@@ -10,6 +10,7 @@ from __future__ import annotations
 import csv
 import io
 import json
+import math
 from collections.abc import Sequence
 from typing import Any
 
@@ -33,6 +34,16 @@ def _get(m: dict[str, Any], path: str) -> Any:
     return cur
 
 
+def _usd(x: float | None) -> str:
+    """Dollars without scientific notation: $0.000605 rather than $6.05e-04."""
+    if x is None or x != x:
+        return "-"
+    if x != 0 and abs(x) < 0.01:
+        digits = min(-math.floor(math.log10(abs(x))) + 2, 10)
+        return f"${x:.{digits}f}"
+    return human_usd(x)
+
+
 def _int(x: Any) -> str:
     return "-" if x is None else f"{int(x):,}"
 
@@ -41,26 +52,26 @@ def _columns(rep: Report) -> list[Column]:
     o = rep.overall
     cols: list[Column] = [
         ("sampled", "sampled", _int),
-        ("calls (est.)", "calls", human_number),
+        ("calls\n(est.)", "calls", human_number),
     ]
     if abs((o.get("n_eff") or 0) - (o.get("sampled") or 0)) > 0.5:
         cols.append(("n_eff", "n_eff", lambda x: human_number(round(x)) if x is not None else "-"))
     qs = list(o.get("latency_ms", {}).keys())
-    cols += [(f"latency {q}", f"latency_ms.{q}", human_ms) for q in qs if q != "mean"]
+    cols += [(f"latency\n{q}", f"latency_ms.{q}", human_ms) for q in qs if q != "mean"]
     if _get(o, "ttft_ms.p50") is not None:
-        cols.append(("ttft p50", "ttft_ms.p50", human_ms))
+        cols.append(("ttft\np50", "ttft_ms.p50", human_ms))
     cols += [
-        ("input tok", "input_tokens", human_number),
-        ("output tok", "output_tokens", human_number),
+        ("input\ntokens", "input_tokens", human_number),
+        ("output\ntokens", "output_tokens", human_number),
     ]
     if o.get("cache_hit_rate") is not None:
-        cols.append(("cache hit", "cache_hit_rate", human_pct))
+        cols.append(("cache\nhit", "cache_hit_rate", human_pct))
     cols += [
-        ("cost", "cost_usd", human_usd),
-        ("$/call", "cost_per_call_usd", human_usd),
+        ("cost", "cost_usd", _usd),
+        ("$/call", "cost_per_call_usd", _usd),
     ]
     if o.get("cost_per_session_usd") is not None:
-        cols.append(("$/session", "cost_per_session_usd", human_usd))
+        cols.append(("$/session", "cost_per_session_usd", _usd))
     cols += [
         ("errors", "error_rate", human_pct),
         ("refusals", "refusal_rate", human_pct),
@@ -85,8 +96,11 @@ def _table(
     caption: str | None = None,
 ) -> Table:
     t = Table(title=title, title_justify="left", caption=caption, caption_justify="left")
-    for f in by or ["group"]:
-        t.add_column(f, style="bold", overflow="fold")
+    for i, f in enumerate(by or ["group"]):
+        width = max(
+            [len(f), 3, *(len(_key_text(g["key"])[i]) for g in groups if len(g["key"]) > i)]
+        )
+        t.add_column(f, style="bold", no_wrap=True, min_width=min(width, 40))
     for header, _, _ in cols:
         t.add_column(header, justify="right", no_wrap=True)
     for g in groups:
@@ -101,8 +115,7 @@ def _table(
 def rich_report(rep: Report) -> Group:
     """The terminal view: groups (most expensive first) and an ``all`` row; buckets."""
     cols = _columns(rep)
-    w = rep.window
-    span = f"{w.start.isoformat() if w.start else '…'} → {w.end.isoformat() if w.end else '…'}"
+    span = _span(rep)
     caption = (
         "calls = estimated population (each row weighted by 1/sample_rate); sampled = rows "
         "in the dump. Percentiles from the weighted CDF."
@@ -120,24 +133,9 @@ def rich_report(rep: Report) -> Group:
         )
     ]
     if rep.buckets:
-        bcols = [
-            c
-            for c in cols
-            if c[0]
-            in (
-                "sampled",
-                "calls (est.)",
-                "latency p50",
-                "latency p95",
-                "latency p99",
-                "cost",
-                "$/call",
-                "errors",
-                "refusals",
-                "cache hit",
-                "unpriced",
-            )
-        ]
+        keep = {"sampled", "calls", "latency_ms.p50", "latency_ms.p95", "latency_ms.p99"}
+        keep |= {"cost_usd", "cost_per_call_usd", "error_rate", "refusal_rate", "cache_hit_rate"}
+        bcols = [c for c in cols if c[1] in keep or c[1] == "unpriced_calls"]
         bt = Table(title=f"per {rep.bucket}", title_justify="left")
         bt.add_column(rep.bucket or "bucket", style="bold", no_wrap=True)
         for header, _, _ in bcols:
@@ -151,9 +149,16 @@ def rich_report(rep: Report) -> Group:
     return Group(*parts)
 
 
+def _span(rep: Report) -> str:
+    w = rep.window
+    a = w.start.strftime("%Y-%m-%d %H:%M") if w.start else "…"
+    b = w.end.strftime("%Y-%m-%d %H:%M") if w.end else "…"
+    return f"{a} → {b} UTC"
+
+
 def markdown_report(rep: Report) -> str:
     cols = _columns(rep)
-    headers = [*(rep.by or ["group"]), *(h for h, _, _ in cols)]
+    headers = [*(rep.by or ["group"]), *(h.replace("\n", " ") for h, _, _ in cols)]
     rows = [[*_key_text(g["key"]), *(fmt(_get(g, p)) for _, p, fmt in cols)] for g in rep.groups]
     rows.append(
         [
@@ -162,12 +167,11 @@ def markdown_report(rep: Report) -> str:
             *(fmt(_get(rep.overall, p)) for _, p, fmt in cols),
         ]
     )
-    w = rep.window
     out = [
         f"### llmobs report by {', '.join(rep.by) or 'nothing'}",
         "",
-        f"Window: {w.start.isoformat() if w.start else '…'} → {w.end.isoformat() if w.end else '…'}. "
-        "`calls` is the estimated population (rows weighted by 1/sample_rate); `sampled` the rows in the dump.",
+        f"Window: {_span(rep)}. `calls` is the estimated population (rows weighted by "
+        "1/sample_rate); `sampled` the rows in the dump.",
         "",
         markdown_table(headers, rows),
     ]
@@ -188,7 +192,7 @@ def markdown_report(rep: Report) -> str:
                 human_number(b["overall"].get("calls")),
                 human_ms(_get(b["overall"], "latency_ms.p50")),
                 human_ms(_get(b["overall"], "latency_ms.p99")),
-                human_usd(b["overall"].get("cost_usd")),
+                _usd(b["overall"].get("cost_usd")),
                 human_pct(b["overall"].get("error_rate")),
             ]
             for b in rep.buckets
@@ -259,7 +263,8 @@ def alert_lines(rep: Report) -> list[str]:
     for a in rep.alerts:
         name = f" [{a['name']}]" if a.get("name") else ""
         out.append(
-            f"ALERT{name} {a['rule']}: {_key_label(a.get('key'))} {a['metric']} = {_num(a['value'])} "
+            f"ALERT{name} {a['rule']}: {_key_label(a.get('key'))} "
+            f"{a['metric']} = {_num(a['value'])} "
             f"{a['op']} {_num(a['threshold'])}"
         )
     return out
@@ -271,12 +276,14 @@ def unpriced_lines(rep: Report) -> list[str]:
         return []
     o = rep.overall
     top = ", ".join(
-        f"{u['model'] if u['model'] is not None else '(no model)'} ({human_number(u['calls'])} calls, {u['sampled']:,} sampled)"
+        f"{u['model'] if u['model'] is not None else '(no model)'} "
+        f"({human_number(u['calls'])} calls, {u['sampled']:,} sampled)"
         for u in rep.unpriced_models[:10]
     )
     more = f" and {len(rep.unpriced_models) - 10} more" if len(rep.unpriced_models) > 10 else ""
     return [
-        f"warning: {human_number(o.get('unpriced_calls'))} estimated calls ({o.get('unpriced_sampled', 0):,} sampled rows) "
-        f"have no cost_usd and no price: {top}{more}. Their cost is NOT in cost_usd; add the models "
+        f"warning: {human_number(o.get('unpriced_calls'))} estimated calls "
+        f"({o.get('unpriced_sampled', 0):,} sampled rows) have no cost_usd and no price: "
+        f"{top}{more}. Their cost is NOT in cost_usd; add the models "
         "with --prices FILE or prices: in llmobs.yaml."
     ]
