@@ -265,32 +265,20 @@ def test_sample_dashboard_in_browser(browser: Browser, tmp_path: Path) -> None:
     if not SAMPLE.exists():
         pytest.skip(f"{SAMPLE} is not in the tree yet")
     path = tmp_path / "sample.html"
-    render_sample_dashboard(path)
+    doc = render_sample_dashboard(path)
     state = check_page(browser, path)
-    for section in ("overview", "latency", "cost", "drift", "releases"):
-        assert section in state["sections"]
-    assert browser.eval("document.querySelectorAll('#chart-latency .annotation-text').length") > 0
-
-
-@needs_browser
-def test_the_harness_sees_an_injection_when_defences_are_removed(
-    browser: Browser, tmp_path: Path
-) -> None:
-    """Proof that the checks above can fail: undo the escaping of the data block and drop
-    the Content-Security-Policy, and the hostile category name runs."""
-    page = dashboard_html(dashboard_doc(hostile=True))
-    start = page.index('<script type="application/json" id="llmobs-data">')
-    end = page.index("</script>", start)
-    raw = page[start:end].replace("\\u003c", "<").replace("\\u003e", ">")
-    broken = page[:start] + raw + page[end:]
-    no_csp = re.sub(r'<meta http-equiv="Content-Security-Policy"[^>]*>', "", broken)
-    path = tmp_path / "broken.html"
-    path.write_text(no_csp, encoding="utf-8")
-    browser.open_raw(path)
-    assert browser.eval(
-        "window.__llmobs_pwned === undefined ? null : String(window.__llmobs_pwned)"
-    )
-    # The policy alone still stops it (defence in depth): the same broken page with CSP.
-    path.write_text(broken, encoding="utf-8")
-    browser.open_raw(path)
-    assert browser.eval("window.__llmobs_pwned === undefined")
+    expected = ["overview", "latency", "cost", "releases"]
+    if doc["drift"] is not None:
+        expected.insert(3, "drift")
+    assert state["sections"] == expected
+    # The sample's releases are drawn on the time charts (one triangle per marker).
+    n_markers = len(doc["releases"]["markers"])
+    assert n_markers > 0
+    for chart in ("chart-latency", "chart-cost-total", "chart-tokens"):
+        drawn = browser.eval(
+            f"(() => {{ const g = document.getElementById('{chart}');"
+            " const t = g.data.filter(d => d.name === 'release change')[0];"
+            " return [t ? t.x.length : 0, g.layout.shapes.length,"
+            " g.querySelectorAll('.shapelayer path').length]; })()"
+        )
+        assert drawn == [n_markers, n_markers, n_markers], chart

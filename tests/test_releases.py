@@ -222,3 +222,31 @@ def test_analyse_as_dict_is_json_ready() -> None:
     assert '"after": "v2"' in text
     assert doc["comparisons"][0]["before_stats"]["sampled"] > 0
     assert releases.analyse(df.filter(pl.col("release") == "v1")).as_dict()["changes"] == []
+
+
+def test_a_burst_of_one_session_is_not_a_new_model_but_a_switch_is() -> None:
+    # 60 sessions of 5 calls each on a quiet route over 4 weeks; one session (its 30
+    # calls in a burst on day 20) uses another model: by calls it looks like 1/10 of the
+    # traffic that week, by sessions it is one of ~15.
+    rng = np.random.default_rng(21)
+    rows = []
+    for s in range(60):
+        start = T0 + timedelta(hours=int(rng.integers(0, 28 * 24)))
+        rows += [(start + timedelta(minutes=i), f"s{s}", "model-a") for i in range(5)]
+    burst = T0 + timedelta(days=20)
+    rows += [(burst + timedelta(minutes=i), "burst", "model-x") for i in range(30)]
+    ts, sid, model = zip(*rows, strict=True)
+    df = pl.DataFrame(
+        {"timestamp": list(ts), "session_id": list(sid), "model": list(model)}
+    ).with_columns(pl.lit("quiet").alias("route"), pl.lit("v1").alias("release"))
+    assert find_changes(df, kinds=("model",)) == []
+    # Without sessions every call counts alone, and the burst would pass for a new model.
+    assert [c.after for c in find_changes(df.drop("session_id"), kinds=("model",))] == ["model-x"]
+    # A real switch: every session from day 14 on uses model-b.
+    switched = df.with_columns(
+        pl.when(pl.col("timestamp") >= T0 + timedelta(days=14))
+        .then(pl.lit("model-b"))
+        .otherwise(pl.col("model"))
+        .alias("model")
+    )
+    assert [c.after for c in find_changes(switched, kinds=("model",))] == ["model-b"]

@@ -8,8 +8,11 @@ Contract of :func:`find_changes`
     A *change* is the introduction of a value (a ``release``, or a ``model``) on a route:
     its first row, at time ``at``, when the route already had rows in the ``window``
     (default 7 days) before it, and enough of them that the value would have been seen
-    there had it existed (its share of the route's rows in the window from ``at``, times
-    the route's rows in the window before, is at least :data:`MIN_EXPECTED`). So the values
+    there had it existed: with ``s`` its share of the route's sessions in the window
+    from ``at`` (add-one smoothed: ``k/(n+1)``) and ``m`` the route's sessions in the
+    window before, the chance ``(1-s)^m`` of seeing none of it by luck is below
+    :data:`MAX_CHANCE`. Sessions, because the calls of a session share a model and arrive
+    in bursts (a row without ``session_id`` counts as its own session). So the values
     a route starts with are its starting state, and a model used for 2 % of a quiet
     route's calls whose first row happens to come late is not a "new" model. ``before`` is
     the value with the most rows on the route in the window before ``at`` (the version
@@ -66,11 +69,12 @@ COLUMNS: tuple[str, ...] = (
     "status",
     "input_tokens",
     "output_tokens",
+    "session_id",
 )
 
 DEFAULT_WINDOW = timedelta(days=7)
-#: A value must have been expected this many times before its first row to count as new.
-MIN_EXPECTED = 5.0
+#: A value is new when the chance of having missed it before its first row is below this.
+MAX_CHANCE = 0.01
 _PCTS = (0.5, 0.95, 0.99)
 
 
@@ -195,28 +199,36 @@ def find_changes(
     kinds: tuple[Kind, ...] = KINDS,
     *,
     window: timedelta = DEFAULT_WINDOW,
-    min_expected: float = MIN_EXPECTED,
+    max_chance: float = MAX_CHANCE,
 ) -> list[Change]:
     """Every introduction of a ``release``/``model`` value on a route (see module doc)."""
     lf = frame.lazy().filter(pl.col("timestamp").is_not_null())
     lf = lf.with_columns(pl.col("route").fill_null("default"))
+    # Calls of one session share their model and release and come in bursts: count
+    # sessions (a call without one counts alone), not calls, or a burst of one session
+    # would make a value look common.
+    if "session_id" in lf.collect_schema().names():
+        sid = pl.col("session_id")
+        units = sid.drop_nulls().n_unique() + sid.null_count()
+    else:
+        units = pl.len()
     out: list[Change] = []
     for kind in kinds:
         hourly = (
             lf.filter(pl.col(kind).is_not_null())
             .group_by("route", kind, pl.col("timestamp").dt.truncate("1h").alias("_h"))
-            .agg(pl.len().alias("_n"), pl.col("timestamp").min().alias("_first"))
+            .agg(units.alias("_n"), pl.col("timestamp").min().alias("_first"))
             .sort("route", "_h")
             .collect()
         )
         for (route,), part in hourly.group_by("route", maintain_order=True):
-            out.extend(_route_changes(kind, str(route), part, window, min_expected))
+            out.extend(_route_changes(kind, str(route), part, window, max_chance))
     out.sort(key=lambda c: (c.at, c.kind, c.route))
     return out
 
 
 def _route_changes(
-    kind: Kind, route: str, part: pl.DataFrame, window: timedelta, min_expected: float
+    kind: Kind, route: str, part: pl.DataFrame, window: timedelta, max_chance: float
 ) -> list[Change]:
     """Introductions on one route from its hourly counts per value (a small table)."""
     totals = part.group_by("_h").agg(pl.col("_n").sum()).sort("_h")
@@ -244,11 +256,11 @@ def _route_changes(
         vh = vals["_h"].to_numpy() if vals.height else np.array([], dtype="datetime64[us]")
         after_value = int(vals["_n"].to_numpy()[(vh >= h) & (vh < h + win)].sum())
         after_all = route_rows(h, h + win)
-        share = after_value / after_all if after_all else 0.0
-        # How many rows of this value the hours before should have shown, had it been
-        # there all along at its later share: a value that "appears" late only by chance
-        # (a 2 % model on a quiet route) is not an introduction.
-        if share * before_n < min_expected:
+        share = after_value / (after_all + 1)
+        # The chance that the sessions before showed none of this value had it been there
+        # all along at its later share: a value that "appears" late only by luck (a model
+        # serving a few sessions of a quiet route) is not an introduction.
+        if (1.0 - share) ** before_n >= max_chance:
             continue
         prev = (
             part.filter(
