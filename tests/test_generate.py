@@ -18,6 +18,8 @@ from pathlib import Path
 import numpy as np
 import polars as pl
 import pytest
+from hypothesis import HealthCheck, given, settings
+from hypothesis import strategies as st
 from polars.testing import assert_frame_equal
 from scipy import stats
 
@@ -638,3 +640,64 @@ def test_topic_surge_is_opt_in_and_sized() -> None:
     assert abs(share - expected) < 4 * np.sqrt(expected * (1 - expected) / post.height)
     before = float((surged.filter(sq & ~pl.col("post"))["topic"] == "password_reset").mean())
     assert abs(before - 1 / n_topics) < 0.03
+
+
+# ---- properties over arbitrary arguments -----------------------------------------------
+
+
+@settings(
+    max_examples=15, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture]
+)
+@given(
+    rows=st.integers(1, 400),
+    seed=st.integers(0, 2**40),
+    days=st.integers(1, 60),
+    rates=st.dictionaries(st.sampled_from(ROUTES), st.floats(0.001, 1.0), max_size=3),
+    after_day=st.integers(0, 60),
+    length=st.floats(0.5, 2.0),
+    refusals=st.floats(-0.02, 0.5),
+    retrieval=st.floats(-0.5, 0.5),
+    severity=st.floats(0.0, 1.0),
+    fmt=st.sampled_from(["parquet", "jsonl"]),
+)
+def test_any_arguments_give_valid_records_that_round_trip(
+    tmp_path_factory: pytest.TempPathFactory,
+    rows: int,
+    seed: int,
+    days: int,
+    rates: dict[str, float],
+    after_day: int,
+    length: float,
+    refusals: float,
+    retrieval: float,
+    severity: float,
+    fmt: str,
+) -> None:
+    after = DEFAULT_START + timedelta(days=after_day)
+    frame = generate(
+        rows,
+        seed,
+        days=days,
+        route_rates=rates,
+        drift=DriftSpec(
+            after=after,
+            response_length=length,
+            refusal_rate=refusals,
+            retrieval_score=retrieval,
+            language=DRIFT_LANG,
+        ),
+        regression=RegressionSpec(after=after, severity=severity),
+    )
+    assert frame.height == rows
+    assert normalize(frame).problems.height == 0
+    ok = frame.filter(pl.col("status") == "ok")
+    assert (ok["cached_tokens"].fill_null(0) <= ok["input_tokens"]).all()
+    assert (ok["reasoning_tokens"].fill_null(0) <= ok["output_tokens"]).all()
+    scores = frame["retrieved"].list.eval(pl.element().struct.field("score")).explode().drop_nulls()
+    assert scores.is_empty() or (scores.min() >= 0 and scores.max() <= 1)
+    for route, rate in rates.items():
+        assert set(frame.filter(pl.col("route") == route)["sample_rate"]) <= {rate}
+    out = tmp_path_factory.mktemp("rt") / f"t.{fmt}"
+    write_frame(frame, out, fmt)  # type: ignore[arg-type]
+    back = load([out]).frame
+    assert_frame_equal(_semantic(back), _semantic(frame))
