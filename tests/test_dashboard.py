@@ -368,3 +368,45 @@ def test_sample_dashboard_content(tmp_path: Path) -> None:
     if doc["drift"] is not None:
         assert view["drift"]["table"]["rows"]
     assert XSS_IMG not in page  # nothing hostile in the sample, and the fixture is separate
+
+
+def hostile_traces(tmp_path: Path) -> Path:
+    """Generated traces whose route, model, release, customer, feature and prompt hold
+    script and event-handler injections (the release changes half-way, so it is drawn)."""
+    from llmobs_cli.core.generate import generate
+
+    df = generate(1500, seed=9, start=datetime(2026, 10, 12, tzinfo=UTC), days=21)
+    mid = datetime(2026, 10, 22, tzinfo=UTC)
+    df = df.with_columns(
+        pl.when(pl.col("route") == "chat")
+        .then(pl.lit(XSS_SCRIPT))
+        .otherwise(pl.col("route"))
+        .alias("route"),
+        pl.when(pl.col("model") == "gpt-4o")
+        .then(pl.lit(XSS_IMG))
+        .otherwise(pl.col("model"))
+        .alias("model"),
+        pl.when(pl.col("timestamp") >= mid)
+        .then(pl.lit(HOSTILE[2]))
+        .otherwise(pl.lit("v1"))
+        .alias("release"),
+        pl.lit(HOSTILE[3]).alias("customer_id"),
+        pl.lit(XSS_SCRIPT).alias("feature"),
+        (pl.lit(XSS_IMG) + pl.col("prompt")).alias("prompt"),
+    )
+    path = tmp_path / "hostile.parquet"
+    df.write_parquet(path)
+    return path
+
+
+def test_hostile_traces_through_the_whole_pipeline(tmp_path: Path) -> None:
+    from llmobs_cli.core.dashboard import DashboardOptions, build
+
+    result = build([hostile_traces(tmp_path)], DashboardOptions(drift=False))
+    page = H.dashboard_html(result.as_dict())
+    tags = parse(page)
+    assert [t for t, _ in tags.tags].count("script") == 3
+    assert not {"img", "svg", "a", "iframe"} & {t for t, _ in tags.tags}
+    data = data_of(page)
+    assert XSS_SCRIPT in data["ops"]["dims"][0]["keys"]
+    assert any(m["short"].startswith("</script>") for m in data["markers"])

@@ -12,7 +12,6 @@ Needs Debian's ``chromium`` (or ``chromium-browser``/``google-chrome``) and the
 from __future__ import annotations
 
 import json
-import re
 import shutil
 import socket
 import subprocess
@@ -282,3 +281,15 @@ def test_sample_dashboard_in_browser(browser: Browser, tmp_path: Path) -> None:
             " g.querySelectorAll('.shapelayer path').length]; })()"
         )
         assert drawn == [n_markers, n_markers, n_markers], chart
+
+
+@needs_browser
+def test_dashboard_of_hostile_traces_runs_nothing(browser: Browser, tmp_path: Path) -> None:
+    from llmobs_cli.core.dashboard import DashboardOptions, build
+    from test_dashboard import hostile_traces
+
+    result = build([hostile_traces(tmp_path)], DashboardOptions(drift=False))
+    path = tmp_path / "hostile.html"
+    path.write_text(dashboard_html(result.as_dict()), encoding="utf-8")
+    state = check_page(browser, path)
+    assert "<script>window.__llmobs_pwned = 1</script>" in state["text"]
