@@ -133,6 +133,10 @@ def test_rows_zero_and_bad_arguments() -> None:
     assert empty.height == 0 and empty.schema == pl.Schema(SCHEMA)
     with pytest.raises(UsageError, match="rows must be >= 0"):
         generate(-1)
+    with pytest.raises(UsageError, match="seed must be >= 0"):
+        generate(10, -5)
+    with pytest.raises(UsageError, match="days must be >= 1"):
+        generate(10, days=0)
     with pytest.raises(UsageError, match="unknown route 'nope'"):
         generate(10, route_rates={"nope": 0.5})
     with pytest.raises(UsageError, match=r"sample rate must be in \(0, 1\]"):

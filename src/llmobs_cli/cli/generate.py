@@ -84,7 +84,7 @@ def generate_cmd(
         int, typer.Option("--rows", "-n", min=0, help="Sampled rows to write.")
     ] = 10_000,
     seed: Annotated[
-        int, typer.Option("--seed", "-s", help="Random seed (same seed, same file).")
+        int, typer.Option("--seed", "-s", min=0, help="Random seed (same seed, same file).")
     ] = 0,
     days: Annotated[int, typer.Option("--days", min=1, help="Length of the period in days.")] = 42,
     start: Annotated[

@@ -1274,7 +1274,7 @@ def row_shares(route_rates: dict[str, float] | None = None) -> dict[str, float]:
     return {r: v / total for r, v in raw.items()}
 
 
-def _utc(value: datetime | date, what: str) -> datetime:
+def _utc(value: datetime | date) -> datetime:
     if not isinstance(value, datetime):
         value = datetime(value.year, value.month, value.day)
     if value.tzinfo is None:
@@ -1501,6 +1501,8 @@ def generate(
         raise UsageError(f"rows must be >= 0, got {rows}")
     if days < 1:
         raise UsageError(f"days must be >= 1, got {days}")
+    if seed < 0:
+        raise UsageError(f"seed must be >= 0, got {seed}")
     rates = _rates(route_rates)
     _check(drift, regression)
     kinds = set(DRIFT_KINDS if drift_kinds is None else drift_kinds)
@@ -1509,7 +1511,7 @@ def generate(
         raise UsageError(
             f"drift kinds: unknown '{sorted(bad_kind)[0]}' (kinds: {', '.join(DRIFT_KINDS)})"
         )
-    start_dt = _utc(start if start is not None else DEFAULT_START, "start")
+    start_dt = _utc(start if start is not None else DEFAULT_START)
     if rows == 0:
         return pl.DataFrame(schema=SCHEMA)
     P = _pools()
@@ -1572,7 +1574,7 @@ def generate(
     def _drift_mask(kind: str, on: np.ndarray, when: np.ndarray) -> np.ndarray:
         if drift is None or kind not in kinds:
             return np.zeros(len(on), dtype=bool)
-        ok = when >= _epoch_us(_utc(drift.after, "drift.after"))
+        ok = when >= _epoch_us(_utc(drift.after))
         if drift.routes is not None:
             ok &= np.isin(on, [ROUTES.index(r) for r in drift.routes])
         return ok
@@ -1589,9 +1591,7 @@ def generate(
     d_ret = _drift_mask("retrieval", route, ts)
     d_topic = _drift_mask("topic", route, ts)
     if regression is not None:
-        reg = (route == ROUTES.index(regression.route)) & (
-            ts >= _epoch_us(_utc(regression.after, "regression.after"))
-        )
+        reg = (route == ROUTES.index(regression.route)) & (ts >= _epoch_us(_utc(regression.after)))
     else:
         reg = np.zeros(rows, dtype=bool)
 
@@ -1602,7 +1602,6 @@ def generate(
             rel_idx[(route == k) & (ts >= start_us + int(frac * days * _DAY_US))] = j
 
     # Model per session.
-    model = np.zeros(rows, dtype=np.int64)
     s_model = np.zeros(n_sess, dtype=np.int64)
     for k, r in enumerate(ROUTES):
         names = list(ROUTE_MODELS[r])
