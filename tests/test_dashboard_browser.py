@@ -27,7 +27,7 @@ import pytest
 from llmobs_cli.render.html import dashboard_html, drift_html, eval_html, report_html
 from test_dashboard_fixtures import dashboard_doc, drift_doc, eval_doc, report_doc
 
-pytestmark = pytest.mark.browser
+pytestmark = [pytest.mark.browser, pytest.mark.slow]
 
 CHROMIUM = next(
     (p for p in (shutil.which(n) for n in ("chromium", "chromium-browser", "google-chrome")) if p),
