@@ -415,7 +415,10 @@ def _add_drift(
     except ImportError:
         result.notes.append("Drift: this build has no drift layer.")
         return
-    run = drift_core.run_drift
+    run = getattr(drift_core, "run_drift", None)
+    if run is None:
+        result.notes.append("Drift: this build has no drift layer.")
+        return
     res = run(
         frame,
         current=opts.drift_current,
