@@ -522,15 +522,21 @@ def cli(capsys: pytest.CaptureFixture[str], *args: str) -> subprocess.CompletedP
     return subprocess.CompletedProcess(list(args), int(code or 0), out.out, out.err)
 
 
+def generate_args(text: str) -> list[str]:
+    """The ``llmobs generate`` arguments in a shell snippet (after the output path)."""
+    joined = text.replace("\\\n", " ")
+    line = next(ln for ln in joined.splitlines() if "llmobs generate" in ln)
+    return shlex.split(line.split("llmobs generate", 1)[1])[1:]
+
+
 def readme_command() -> list[str]:
-    """The ``llmobs generate`` arguments documented in sample_traces/README.md."""
+    """The arguments documented in sample_traces/README.md, which make.sh must also use."""
     text = (ROOT / "sample_traces" / "README.md").read_text()
     block = re.search(r"```sh\n(.*?)```", text, re.S)
     assert block, "README has no sh block"
-    joined = block.group(1).replace("\\\n", " ")
-    line = next(ln for ln in joined.splitlines() if "llmobs generate" in ln)
-    args = shlex.split(line.split("llmobs generate", 1)[1])
-    return args[1:]  # drop the output path ($f)
+    args = generate_args(block.group(1))
+    assert generate_args((ROOT / "sample_traces" / "make.sh").read_text()) == args
+    return args
 
 
 def test_sample_traces_match_the_documented_command(
