@@ -1718,24 +1718,24 @@ def generate(
         c("refusal"),
         c("reference"),
     )
-    keep_chars = (text["full"].str.len_chars().to_numpy() * trunc_frac).astype(np.int64)
-    text = text.with_columns(
-        c("full").str.slice(0, pl.Series(keep_chars)).str.replace(r"\s+\S*$", "").alias("cut")
-    )
-    response = (
-        text.select(
-            pl.when(pl.Series(answered & ~truncated))
-            .then(c("full"))
-            .when(pl.Series(answered & truncated))
-            .then(c("cut"))
-            .when(pl.Series(refused))
-            .then(c("refusal"))
-            .when(pl.Series(filtered))
-            .then(pl.lit(""))
-            .otherwise(None)
-            .alias("response")
-        )
+    del cols
+    response = text.select(
+        pl.when(pl.Series(answered))
+        .then(c("full"))
+        .when(pl.Series(refused))
+        .then(c("refusal"))
+        .when(pl.Series(filtered))
+        .then(pl.lit(""))
+        .otherwise(None)
+        .alias("response")
     )["response"]
+    # Truncation (a few percent of rows): cut the full answer mid-way, at a word boundary.
+    cut_at = np.flatnonzero(answered & truncated)
+    if cut_at.size:
+        full_cut = text["full"].gather(cut_at)
+        keep = (full_cut.str.len_chars().to_numpy() * trunc_frac[cut_at]).astype(np.int64)
+        cut = full_cut.str.slice(0, pl.Series(keep)).str.replace(r"\s+\S*$", "")
+        response = response.scatter(cut_at, cut)
     resp_len = response.str.len_chars().fill_null(0).to_numpy()
     prompt = text["prompt"]
     prompt_len = prompt.str.len_chars().to_numpy()
