@@ -83,6 +83,17 @@ def _columns(rep: Report) -> list[Column]:
     return cols
 
 
+def _cells(m: dict[str, Any], cols: list[Column]) -> list[str]:
+    """Formatted cells; a cost that leaves out unpriced calls is marked with ``*``."""
+    out = []
+    for _, path, fmt in cols:
+        text = fmt(_get(m, path))
+        if path == "cost_usd" and m.get("unpriced_calls"):
+            text += "*"
+        out.append(text)
+    return out
+
+
 def _key_text(key: dict[str, Any]) -> list[str]:
     return ["(none)" if v is None else str(v) for v in key.values()]
 
@@ -104,11 +115,11 @@ def _table(
     for header, _, _ in cols:
         t.add_column(header, justify="right", no_wrap=True)
     for g in groups:
-        t.add_row(*_key_text(g["key"]), *(fmt(_get(g, path)) for _, path, fmt in cols))
+        t.add_row(*_key_text(g["key"]), *_cells(g, cols))
     if overall is not None:
         t.add_section()
         label = ["all"] + [""] * (max(len(by), 1) - 1)
-        t.add_row(*label, *(fmt(_get(overall, path)) for _, path, fmt in cols), style="bold")
+        t.add_row(*label, *_cells(overall, cols), style="bold")
     return t
 
 
@@ -121,7 +132,7 @@ def rich_report(rep: Report) -> Group:
         "in the dump. Percentiles from the weighted CDF."
     )
     if not rep.overall.get("cost_complete", True):
-        caption += " Cost excludes unpriced calls (see stderr)."
+        caption += " * cost leaves out unpriced calls (listed on stderr)."
     parts: list[Any] = [
         _table(
             f"llmobs report by {', '.join(rep.by) or 'nothing'}  ({span})",
@@ -159,12 +170,12 @@ def _span(rep: Report) -> str:
 def markdown_report(rep: Report) -> str:
     cols = _columns(rep)
     headers = [*(rep.by or ["group"]), *(h.replace("\n", " ") for h, _, _ in cols)]
-    rows = [[*_key_text(g["key"]), *(fmt(_get(g, p)) for _, p, fmt in cols)] for g in rep.groups]
+    rows = [[*_key_text(g["key"]), *_cells(g, cols)] for g in rep.groups]
     rows.append(
         [
             "**all**",
             *[""] * (max(len(rep.by), 1) - 1),
-            *(fmt(_get(rep.overall, p)) for _, p, fmt in cols),
+            *_cells(rep.overall, cols),
         ]
     )
     out = [
