@@ -14,9 +14,9 @@ Syntax: ``[SCOPE:]METRIC OP VALUE``
   Without a scope the rule applies to the overall metrics.
 
 A rule fires when the comparison holds; a metric that is null (no data: a rate with an
-empty denominator, a scope that matches no group) does not fire, and is listed in the
-rule's evaluation as ``value: null``. Every firing is one alert ``{rule, name, scope,
-key, metric, op, value, threshold}``; the CLI exits 1 when there is any.
+empty denominator) or a scope that matches no group does not fire. Every firing is one
+alert ``{rule, name, scope, key, metric, op, value, threshold}``; the CLI exits 1 when
+there is any.
 """
 
 from __future__ import annotations
