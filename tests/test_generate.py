@@ -222,6 +222,11 @@ def test_token_identities_and_providers(base: pl.DataFrame) -> None:
         <= ok["input_tokens"]
     ).all()
     assert (ok["reasoning_tokens"].fill_null(0) <= ok["output_tokens"]).all()
+    # Output fits in the requested max tokens, and uses all of them exactly when cut off.
+    params = ok["params"].str.json_decode(infer_schema_length=None)
+    cap = params.struct.field("max_tokens").fill_null(params.struct.field("max_completion_tokens"))
+    assert cap.null_count() == 0 and (ok["output_tokens"] <= cap).all()
+    assert ((ok["output_tokens"] == cap) == (ok["finish_reason"] == "length")).all()
     provider = {m.name: m.provider for m in MODELS}
     pairs = dict(base.select("model", "provider").unique().iter_rows())
     assert pairs == {m: provider[m] for m in pairs} and len(pairs) >= 6

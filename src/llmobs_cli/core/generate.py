@@ -1762,8 +1762,10 @@ def generate(
     reasoning = np.where(
         is_reasoning, np.rint(rk.lognormal(np.log(380), 0.7, rows)).astype(np.int64), 0
     )
-    output_tokens = np.where(truncated, max_tok, np.minimum(visible + reasoning, max_tok))
-    reasoning = np.minimum(reasoning, output_tokens)
+    # A finished answer fits in max_tokens (reasoning included); a truncated one used them all.
+    visible = np.minimum(visible, max_tok - 1)
+    reasoning = np.minimum(reasoning, np.where(truncated, max_tok, max_tok - 1 - visible))
+    output_tokens = np.where(truncated, max_tok, visible + reasoning)
     # Prompt caching: likelier on later turns of a conversation (the shared prefix).
     hit_p = np.where(multi & (turn > 0), 0.75, 0.35)
     hit = rk.random(rows) < hit_p
