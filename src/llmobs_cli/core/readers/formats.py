@@ -40,6 +40,38 @@ READERS: dict[str, Reader] = {
 }
 SNIFFERS: list[Sniffer] = []
 
+
+def _lazy(module: str, reader: str) -> Reader:
+    """A reader imported on first use (keeps ``import llmobs_cli`` cheap)."""
+
+    def read(path: Path, opts: ReadOptions) -> RawRead:
+        from importlib import import_module
+
+        return getattr(import_module(f"llmobs_cli.core.readers.{module}"), reader)(path, opts)
+
+    return read
+
+
+def _lazy_sniffer(module: str) -> Sniffer:
+    def sniff(path: Path, start: bytes) -> str | None:
+        from importlib import import_module
+
+        return import_module(f"llmobs_cli.core.readers.{module}").sniff(path, start)
+
+    return sniff
+
+
+# Trace formats of other tools (issue 6). Sniffers run in this order: the specific
+# exports first, generic OTel span shapes last.
+READERS.update(
+    otlp=_lazy("otlp", "read_otlp"),
+    openinference=_lazy("otlp", "read_openinference"),
+    langfuse=_lazy("langfuse", "read_langfuse"),
+    langsmith=_lazy("langsmith", "read_langsmith"),
+    helicone=_lazy("helicone", "read_helicone"),
+)
+SNIFFERS.extend(_lazy_sniffer(m) for m in ("langfuse", "langsmith", "helicone", "otlp"))
+
 HEAD_BYTES = 65536
 
 
