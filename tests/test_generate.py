@@ -578,6 +578,11 @@ def test_cli_writes_files_and_reports(tmp_path: Path) -> None:
     assert res.returncode == 0, res.stderr
     assert res.stdout == ""
     assert "wrote 500 sampled row(s)" in res.stderr
+    assert "period 2026-01-01 .. 2026-01-10 (UTC)" in res.stderr
+    assert "drift from 2026-01-08T00:00Z on all routes: length, refusals" in res.stderr
+    assert (
+        "regression from 2026-01-08T00:00Z on refunds: release v2.0.0, severity 0.35" in res.stderr
+    )
     frame = load([out]).frame
     assert frame.height == 500
     assert frame["timestamp"].min() >= datetime(2026, 1, 1, tzinfo=UTC)

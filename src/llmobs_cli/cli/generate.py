@@ -208,3 +208,16 @@ def generate_cmd(
     )
     calls = float((1.0 / frame["sample_rate"]).sum()) if frame.height else 0.0
     common.warn(f"wrote {frame.height:,} sampled row(s) (about {calls:,.0f} calls) to {out}")
+    end_text = f"{start_dt:%Y-%m-%d} .. {end - timedelta(microseconds=1):%Y-%m-%d}"
+    common.warn(f"period {end_text} (UTC)")
+    if drift is not None:
+        active = [k for k in kinds if k != "topic" or drift.topic_shift > 0]
+        if drift.language is None:
+            active = [k for k in active if k != "language"]
+        where = ", ".join(drift.routes) if drift.routes else "all routes"
+        common.warn(f"drift from {drift.after:%Y-%m-%dT%H:%MZ} on {where}: {', '.join(active)}")
+    if regression is not None:
+        common.warn(
+            f"regression from {regression.after:%Y-%m-%dT%H:%MZ} on {regression.route}: "
+            f"release {regression.release}, severity {regression.severity:g}"
+        )
