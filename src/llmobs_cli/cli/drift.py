@@ -1,7 +1,164 @@
-"""`llmobs drift` (being built; registers nothing yet)."""
+"""``llmobs drift``: two-window drift tests on inputs, outputs and retrieval.
+
+Thin shell: parse options and ``llmobs.yaml`` → :func:`llmobs_cli.core.drift.run_drift` →
+render. Exit 1 when any feature drifted (BH-adjusted p < alpha, effect above its floor,
+enough n_eff in both windows); exit 0 otherwise, including "not enough data"; exit 2 on
+bad usage, configuration or input.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Annotated, Any
 
 import typer
 
+from llmobs_cli.cli import common
+from llmobs_cli.core import io as atomic
+from llmobs_cli.errors import UsageError
+
 
 def register(app: typer.Typer) -> None:
-    return None
+    app.command(
+        "drift",
+        help=(
+            "Two-window drift on inputs (prompt length, tokens, language, topic), outputs "
+            "(length, refusals, finish reasons, vocabulary, topics) and retrieval (scores, "
+            "count, calibration), weighted by 1/sample_rate. Exit 1 when a feature drifted."
+        ),
+    )(drift_cmd)
+
+
+def drift_cmd(
+    traces: common.TracesArg,
+    current: Annotated[
+        str,
+        typer.Option(
+            "--current", help="Current window: last_day, last_week, last_month, START..END, 7d."
+        ),
+    ] = "last_week",
+    baseline: Annotated[
+        str,
+        typer.Option(
+            "--baseline",
+            help="Baseline: a window (default last_month = the 30 days before the current "
+            "window), START..END, or a PATH to another dump.",
+        ),
+    ] = "last_month",
+    features: Annotated[
+        str | None,
+        typer.Option(
+            "--features",
+            help="Features to test, comma-separated: standard names, record fields or "
+            "metadata.KEY (default: drift.features, else every standard feature).",
+            show_default=False,
+        ),
+    ] = None,
+    by: Annotated[
+        str | None,
+        typer.Option("--by", help="Also test per group of FIELD (e.g. route).", show_default=False),
+    ] = None,
+    evals: Annotated[
+        Path | None,
+        typer.Option(
+            "--evals",
+            help="Judgments (llmobs eval -o evals.parquet): compare how judged relevance/"
+            "faithfulness follows the top-1 retrieval score.",
+            show_default=False,
+        ),
+    ] = None,
+    output: Annotated[
+        Path | None,
+        typer.Option(
+            "--output", "-o", help="Also write the result (.json, .parquet, .csv or .md).",
+            show_default=False,
+        ),
+    ] = None,
+    now: common.NowOpt = None,
+    fmt: common.FormatOpt = common.Format.table,
+    config: common.ConfigOpt = None,
+    on_error: common.OnErrorOpt = common.OnErrorChoice.fail,
+    source_format: common.FromOpt = common.InputFormat.auto,
+    route_from: common.RouteFromOpt = None,
+) -> None:
+    """Did the traffic change between two windows? Weighted, design-based, BH-corrected."""
+    from llmobs_cli.core.drift import run_drift
+    from llmobs_cli.render import drift as render
+
+    cfg = common.config_from(config)
+    writer = _writer(output) if output is not None else None
+    if evals is not None and not evals.exists():
+        raise UsageError(f"--evals: {evals}: no such file")
+    with common.err_console.status("drift ...") if common.err_console.is_terminal else _null():
+        result = run_drift(
+            traces,
+            current=current,
+            baseline=baseline,
+            now=now,
+            config=cfg,
+            features=features,
+            by=by,
+            evals=evals,
+            on_error=on_error.value,
+            fmt=common.input_format(source_format),
+            route_from=route_from,
+        )
+    if result.skipped_rows:
+        top = ", ".join(
+            f"{n} x {r}" for r, n in sorted(result.skipped_reasons.items(), key=lambda kv: -kv[1])[:8]
+        )
+        common.warn(f"skipped {result.skipped_rows} bad row(s): {top}")
+    if writer is not None and output is not None:
+        writer(result, output)
+    if fmt == common.Format.json:
+        common.write_stdout(render.json_drift(result))
+    elif fmt == common.Format.markdown:
+        common.write_stdout(render.markdown_drift(result))
+    elif fmt == common.Format.csv:
+        common.write_stdout(render.csv_drift(result))
+    else:
+        _print_wide(render.rich_drift(result))
+    if result.fired:
+        raise typer.Exit(1)
+
+
+class _null:
+    def __enter__(self) -> None:
+        return None
+
+    def __exit__(self, *exc: object) -> None:
+        return None
+
+
+def _print_wide(view: Any) -> None:
+    con = common.out_console
+    if con.is_terminal:
+        con.print(view)
+        return
+    from rich.measure import Measurement
+
+    saved = con.width
+    con.width = max(Measurement.get(con, con.options.update(width=1000), view).maximum, 80)
+    try:
+        con.print(view)
+    finally:
+        con.width = saved
+
+
+def _writer(path: Path) -> Any:
+    """The writer for ``-o PATH`` by extension; checked before any work is done."""
+    from llmobs_cli.render import drift as render
+
+    name = path.name.lower()
+    parent = path.parent if str(path.parent) else Path(".")
+    if not parent.exists():
+        raise UsageError(f"--output: the directory {parent} does not exist")
+    if name.endswith(".json"):
+        return lambda res, p: atomic.write_text(p, render.json_drift(res) + "\n")
+    if name.endswith(".parquet"):
+        return lambda res, p: atomic.write_parquet(p, render.frame(res))
+    if name.endswith(".csv"):
+        return lambda res, p: atomic.write_text(p, render.csv_drift(res))
+    if name.endswith(".md"):
+        return lambda res, p: atomic.write_text(p, render.markdown_drift(res))
+    raise UsageError(f"--output: unknown extension of '{path}' (use .json, .parquet, .csv or .md)")

@@ -1,0 +1,200 @@
+"""Renderers of a :class:`~llmobs_cli.core.drift.DriftResult`: Rich table, Markdown, CSV,
+JSON, and the flat frame behind ``-o drift.parquet``.
+
+One line per feature a person understands::
+
+    response_length  median 812 -> 1015 chars (+25%)  KS D=0.09  p<1e-10  DRIFT
+"""
+
+from __future__ import annotations
+
+import csv
+import io
+import json
+from typing import Any
+
+import polars as pl
+from rich.console import Group
+from rich.table import Table
+from rich.text import Text
+
+from llmobs_cli.core.drift import DriftResult
+from llmobs_cli.render.tables import markdown_table
+
+HEADERS = ("feature", "group", "baseline -> current", "effect", "p (BH)", "n_eff b/c", "verdict")
+
+
+def p_text(p: float | None) -> str:
+    if p is None:
+        return "-"
+    if p < 1e-10:
+        return "p<1e-10"
+    if p < 1e-3:
+        return f"p={p:.0e}"
+    return f"p={p:.2g}"
+
+
+def effect_text(row: dict[str, Any]) -> str:
+    e = row.get("effect_size")
+    if e is None:
+        return "-"
+    name = row.get("effect_name")
+    if name == "ks_d":
+        return f"KS D={e:.2f}"
+    if name == "pp":
+        return f"|Δ|={e:.1f} pp"
+    if name == "js_distance":
+        return f"JS={e:.2f}"
+    if name == "slope_change":
+        return f"|Δslope|={e:.2f}"
+    return f"{name}={e:.3g}"
+
+
+def group_text(group: dict[str, Any] | None) -> str:
+    if not group:
+        return "all"
+    return ",".join(f"{k}={v}" for k, v in group.items())
+
+
+def _verdict(row: dict[str, Any]) -> str:
+    return "DRIFT" if row["drifted"] else str(row["status"])
+
+
+def line(row: dict[str, Any]) -> str:
+    """The one-line verdict of a row (used by the table, the markdown and the tests)."""
+    p = row.get("p_adjusted") if row.get("p_adjusted") is not None else row.get("p_value")
+    parts = [row["feature"]]
+    if row["group"]:
+        parts[0] += f" [{group_text(row['group'])}]"
+    parts += [row.get("summary") or "-", effect_text(row), p_text(p), _verdict(row)]
+    return "  ".join(parts)
+
+
+def _window_text(name: str, w: dict[str, Any]) -> str:
+    span = f"{(w['start'] or '…')[:19]} .. {(w['end'] or '…')[:19]}"
+    src = f" from {w['source']}" if w.get("source") else ""
+    return (
+        f"{name}: {span}{src}  {w['sampled']:,} rows sampled, ~{w['calls']:,.0f} calls, "
+        f"n_eff {w['n_eff']:,.0f}"
+    )
+
+
+def _cells(row: dict[str, Any]) -> list[str]:
+    p = row.get("p_adjusted") if row.get("p_adjusted") is not None else row.get("p_value")
+    return [
+        row["feature"],
+        group_text(row["group"]),
+        row.get("summary") or "-",
+        effect_text(row),
+        p_text(p),
+        f"{row['n_eff_baseline']:,.0f}/{row['n_eff_current']:,.0f}",
+        _verdict(row),
+    ]
+
+
+def rich_drift(result: DriftResult) -> Group:
+    doc = result.as_dict()
+    table = Table(show_header=True, header_style="bold", box=None, pad_edge=False)
+    for h in HEADERS:
+        table.add_column(h, no_wrap=h in ("feature", "effect", "p (BH)", "verdict"))
+    for row in doc["features"]:
+        cells = _cells(row)
+        style = "bold red" if row["drifted"] else ("dim" if row["status"] != "ok" else "")
+        table.add_row(*cells[:-1], Text(cells[-1], style=style))
+    head = [
+        Text(_window_text("baseline", doc["baseline"])),
+        Text(_window_text("current ", doc["current"])),
+        Text(
+            f"drift = BH-adjusted p < {doc['alpha']:g} and effect >= its floor and "
+            f"n_eff >= {doc['min_n_eff']:g} in both windows",
+            style="dim",
+        ),
+    ]
+    tail = [Text(f"note: {n}", style="dim") for n in doc["notes"]]
+    verdict = (
+        Text(f"DRIFT in: {', '.join(doc['drifted'])}", style="bold red")
+        if doc["drifted"]
+        else Text("no drift", style="green")
+    )
+    return Group(*head, table, *tail, verdict)
+
+
+def markdown_drift(result: DriftResult) -> str:
+    doc = result.as_dict()
+    out = [
+        "## Drift",
+        "",
+        f"- {_window_text('baseline', doc['baseline'])}",
+        f"- {_window_text('current', doc['current'])}",
+        "",
+        markdown_table(HEADERS, [_cells(r) for r in doc["features"]]),
+        "",
+    ]
+    out += [f"- note: {n}" for n in doc["notes"]]
+    out.append(
+        f"\n**Drifted:** {', '.join(doc['drifted'])}" if doc["drifted"] else "\n**No drift.**"
+    )
+    return "\n".join(out) + "\n"
+
+
+def frame(result: DriftResult) -> pl.DataFrame:
+    """One row per test, nested values as JSON text (for ``-o .parquet`` and CSV)."""
+    doc = result.as_dict()
+    recs = []
+    for r in doc["features"]:
+        recs.append(
+            {
+                "feature": r["feature"],
+                "group": json.dumps(r["group"]) if r["group"] else None,
+                "kind": r["kind"],
+                "test": r["test"],
+                "statistic": r["statistic"],
+                "p_value": r["p_value"],
+                "p_adjusted": r["p_adjusted"],
+                "effect_size": r["effect_size"],
+                "effect_name": r["effect_name"],
+                "threshold": r["threshold"],
+                "drifted": r["drifted"],
+                "status": r["status"],
+                "summary": r["summary"],
+                "sampled_baseline": r["sampled_baseline"],
+                "sampled_current": r["sampled_current"],
+                "calls_baseline": r["calls_baseline"],
+                "calls_current": r["calls_current"],
+                "n_eff_baseline": r["n_eff_baseline"],
+                "n_eff_current": r["n_eff_current"],
+                "baseline": json.dumps(r["baseline"]) if r["baseline"] is not None else None,
+                "current": json.dumps(r["current"]) if r["current"] is not None else None,
+                "baseline_start": doc["baseline"]["start"],
+                "baseline_end": doc["baseline"]["end"],
+                "current_start": doc["current"]["start"],
+                "current_end": doc["current"]["end"],
+            }
+        )
+    schema = {
+        "feature": pl.String, "group": pl.String, "kind": pl.String, "test": pl.String,
+        "statistic": pl.Float64, "p_value": pl.Float64, "p_adjusted": pl.Float64,
+        "effect_size": pl.Float64, "effect_name": pl.String, "threshold": pl.Float64,
+        "drifted": pl.Boolean, "status": pl.String, "summary": pl.String,
+        "sampled_baseline": pl.Int64, "sampled_current": pl.Int64,
+        "calls_baseline": pl.Float64, "calls_current": pl.Float64,
+        "n_eff_baseline": pl.Float64, "n_eff_current": pl.Float64,
+        "baseline": pl.String, "current": pl.String,
+        "baseline_start": pl.String, "baseline_end": pl.String,
+        "current_start": pl.String, "current_end": pl.String,
+    }
+    return pl.DataFrame(recs, schema=schema)
+
+
+def csv_drift(result: DriftResult) -> str:
+    fr = frame(result)
+    buf = io.StringIO()
+    writer = csv.writer(buf, lineterminator="\n")
+    writer.writerow(fr.columns)
+    for rec in fr.iter_rows():
+        writer.writerow(["" if v is None else v for v in rec])
+    return buf.getvalue()
+
+
+def json_drift(result: DriftResult) -> str:
+    return json.dumps(result.as_dict(), indent=2, allow_nan=False, default=str)
