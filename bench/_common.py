@@ -44,7 +44,9 @@ def run_once(cmd: Sequence[str]) -> tuple[float, float]:
     return wall, max(before, after) / 1024
 
 
-def alternate(a: tuple[str, Sequence[str]], b: tuple[str, Sequence[str]], runs: int = 5) -> tuple[Timing, Timing, list[float]]:
+def alternate(
+    a: tuple[str, Sequence[str]], b: tuple[str, Sequence[str]], runs: int = 5
+) -> tuple[Timing, Timing, list[float]]:
     """Run A and B alternately after one warm-up each; per-pair ratios A/B."""
     run_once(a[1])
     run_once(b[1])
@@ -74,8 +76,19 @@ def generated(rows: int, seed: int = 7, days: int = 60) -> Path:
     path = DATA / f"traces_{rows}_{days}d.parquet"
     if not path.exists():
         subprocess.run(
-            [sys.executable, "-m", "llmobs_cli", "generate", str(path), "--rows", str(rows),
-             "--seed", str(seed), "--days", str(days)],
+            [
+                sys.executable,
+                "-m",
+                "llmobs_cli",
+                "generate",
+                str(path),
+                "--rows",
+                str(rows),
+                "--seed",
+                str(seed),
+                "--days",
+                str(days),
+            ],
             check=True,
         )
     return path

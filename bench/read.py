@@ -20,7 +20,7 @@ LLMOBS = (
 )
 DUCKDB = (
     "import duckdb\n"
-    "print(duckdb.sql(\"SELECT count(*), sum(latency_ms) FROM read_parquet({path!r})\").fetchall())\n"
+    'print(duckdb.sql("SELECT count(*), sum(latency_ms) FROM read_parquet({path!r})").fetchall())\n'
 )
 
 

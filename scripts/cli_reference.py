@@ -32,7 +32,12 @@ def help_text(args: list[str]) -> str:
     from llmobs_cli.cli.app import app
 
     runner = CliRunner()
-    env = {"COLUMNS": "100", "NO_COLOR": "1", "TERM": "dumb", "_TYPER_FORCE_DISABLE_TERMINAL": "1"}
+    env = {
+        "COLUMNS": "100",
+        "NO_COLOR": "1",
+        "TERM": "dumb",
+        "_TYPER_FORCE_DISABLE_TERMINAL": "1",
+    }
     result = runner.invoke(app, [*args, "--help"], env=env, prog_name="llmobs")
     return "\n".join(line.rstrip() for line in result.output.splitlines()).strip()
 

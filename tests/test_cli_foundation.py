@@ -2,7 +2,10 @@
 
 from __future__ import annotations
 
+import contextlib
+import io
 import json
+import os
 import subprocess
 import sys
 from pathlib import Path
@@ -11,13 +14,33 @@ import polars as pl
 import pytest
 
 from llmobs_cli import __version__
+from llmobs_cli.cli.app import main
 
 GOOD = {"trace_id": "t1", "timestamp": "2026-01-02T03:04:05Z", "model": "gpt-4o", "latency_ms": 120}
 
 
 def run(*args: str, cwd: Path | None = None) -> subprocess.CompletedProcess[str]:
+    """Run the CLI in-process through its real entry point (error boundary included)."""
+    out, err = io.StringIO(), io.StringIO()
+    old = os.getcwd()
+    code = 0
+    try:
+        if cwd is not None:
+            os.chdir(cwd)
+        with contextlib.redirect_stdout(out), contextlib.redirect_stderr(err):
+            try:
+                main(list(args))
+            except SystemExit as exc:
+                code = int(exc.code or 0)
+    finally:
+        os.chdir(old)
+    return subprocess.CompletedProcess(list(args), code, out.getvalue(), err.getvalue())
+
+
+def run_process(*args: str) -> subprocess.CompletedProcess[str]:
+    """The same through ``python -m llmobs_cli`` in a fresh process."""
     return subprocess.run(
-        [sys.executable, "-m", "llmobs_cli", *args], capture_output=True, text=True, cwd=cwd, timeout=120
+        [sys.executable, "-m", "llmobs_cli", *args], capture_output=True, text=True, timeout=120
     )
 
 
@@ -27,14 +50,27 @@ def jsonl(path: Path, *records: dict | str) -> Path:
 
 
 def test_version_and_help() -> None:
-    assert run("--version").stdout.strip() == f"llmobs {__version__}"
+    assert run_process("--version").stdout.strip() == f"llmobs {__version__}"
     out = run("--help").stdout
-    for cmd in ("validate", "convert", "generate", "init", "report", "eval", "drift", "sample", "dashboard", "review"):
+    for cmd in (
+        "validate",
+        "convert",
+        "generate",
+        "init",
+        "report",
+        "eval",
+        "drift",
+        "sample",
+        "dashboard",
+        "review",
+    ):
         assert f" {cmd} " in out, cmd
 
 
 def test_validate_ok_json(tmp_path: Path) -> None:
-    p = jsonl(tmp_path / "t.jsonl", GOOD, {**GOOD, "trace_id": "t2", "route": "chat", "sample_rate": 0.5})
+    p = jsonl(
+        tmp_path / "t.jsonl", GOOD, {**GOOD, "trace_id": "t2", "route": "chat", "sample_rate": 0.5}
+    )
     res = run("validate", str(p), "--format", "json")
     assert res.returncode == 0, res.stderr
     data = json.loads(res.stdout)
@@ -44,7 +80,7 @@ def test_validate_ok_json(tmp_path: Path) -> None:
 
 def test_validate_bad_input_exit_2_without_traceback(tmp_path: Path) -> None:
     p = jsonl(tmp_path / "t.jsonl", GOOD, {**GOOD, "timestamp": "yesterday"})
-    res = run("validate", str(p))
+    res = run_process("validate", str(p))
     assert res.returncode == 2
     assert res.stderr.splitlines() == [f"{p}:2: timestamp: not an RFC 3339 time ('yesterday')"]
     assert "Traceback" not in res.stderr and res.stdout == ""
@@ -59,7 +95,7 @@ def test_on_error_skip_says_how_many(tmp_path: Path) -> None:
 
 
 def test_debug_shows_traceback(tmp_path: Path) -> None:
-    res = run("--debug", "validate", str(tmp_path / "missing.jsonl"))
+    res = run_process("--debug", "validate", str(tmp_path / "missing.jsonl"))
     assert res.returncode == 2 and "Traceback" in res.stderr
 
 
@@ -75,7 +111,13 @@ def test_convert_parquet_jsonl_and_partitions(tmp_path: Path) -> None:
     p = jsonl(
         tmp_path / "t.jsonl",
         GOOD,
-        {**GOOD, "trace_id": "t2", "timestamp": "2026-01-03T00:00:00Z", "metadata": {"k": 1}, "extra": "x"},
+        {
+            **GOOD,
+            "trace_id": "t2",
+            "timestamp": "2026-01-03T00:00:00Z",
+            "metadata": {"k": 1},
+            "extra": "x",
+        },
     )
     out = tmp_path / "out.parquet"
     assert run("convert", str(p), "-o", str(out)).returncode == 0
@@ -114,7 +156,9 @@ def test_init_and_config_errors(tmp_path: Path) -> None:
     (tmp_path / "llmobs.yaml").write_text("drift:\n  alpha: lots\n")
     res = run("validate", str(p), cwd=tmp_path)
     assert res.returncode == 2
-    assert res.stderr.strip().startswith(f"llmobs: {tmp_path}/llmobs.yaml: drift.alpha: input should be a valid number")
+    assert res.stderr.strip().startswith(
+        f"llmobs: {tmp_path}/llmobs.yaml: drift.alpha: input should be a valid number"
+    )
     (tmp_path / "llmobs.yaml").write_text("reprot:\n  by: [route]\n")
     res = run("validate", str(p), cwd=tmp_path)
     assert res.stderr.strip() == f"llmobs: {tmp_path}/llmobs.yaml: reprot: unknown key"

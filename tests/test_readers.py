@@ -55,11 +55,18 @@ def test_good_jsonl_reads_all_rows(tmp_path: Path) -> None:
 @pytest.mark.parametrize(
     ("line", "expected"),
     [
-        ("{not json", "t.jsonl:2: (line): invalid JSON (Expecting property name enclosed in double quotes at column 2)"),
+        (
+            "{not json",
+            "t.jsonl:2: (line): invalid JSON "
+            "(Expecting property name enclosed in double quotes at column 2)",
+        ),
         ("[1, 2]", "t.jsonl:2: (line): not a JSON object (got list)"),
         ('"text"', "t.jsonl:2: (line): not a JSON object (got str)"),
         (rec(timestamp="yesterday"), "t.jsonl:2: timestamp: not an RFC 3339 time ('yesterday')"),
-        ({"timestamp": "2026-01-02T03:04:05Z", "model": "m", "latency_ms": 1}, "t.jsonl:2: trace_id: missing"),
+        (
+            {"timestamp": "2026-01-02T03:04:05Z", "model": "m", "latency_ms": 1},
+            "t.jsonl:2: trace_id: missing",
+        ),
         (rec(model=None), "t.jsonl:2: model: missing"),
         ({"trace_id": "x", "model": "m", "latency_ms": 1}, "t.jsonl:2: timestamp: missing"),
         (rec(latency_ms=None), "t.jsonl:2: latency_ms: missing (give latency_ms or end_time)"),
@@ -69,9 +76,15 @@ def test_good_jsonl_reads_all_rows(tmp_path: Path) -> None:
         (rec(input_tokens=2.5), "t.jsonl:2: input_tokens: expected an integer, got ('2.5')"),
         (rec(sample_rate=0), "t.jsonl:2: sample_rate: must be in (0, 1], got 0.0"),
         (rec(sample_rate=1.5), "t.jsonl:2: sample_rate: must be in (0, 1], got 1.5"),
-        (rec(input_tokens=10, cached_tokens=11), "t.jsonl:2: cached_tokens: greater than input_tokens (11 > 10)"),
+        (
+            rec(input_tokens=10, cached_tokens=11),
+            "t.jsonl:2: cached_tokens: greater than input_tokens (11 > 10)",
+        ),
         (rec(status="weird"), "t.jsonl:2: status: expected 'ok' or 'error', got ('weird')"),
-        (rec(end_time="2026-01-02T03:04:04Z", latency_ms=None), "t.jsonl:2: latency_ms: negative: end_time is before timestamp"),
+        (
+            rec(end_time="2026-01-02T03:04:04Z", latency_ms=None),
+            "t.jsonl:2: latency_ms: negative: end_time is before timestamp",
+        ),
         (rec(params=[1, 2]), "t.jsonl:2: params: expected an object, got a list"),
     ],
 )
@@ -146,7 +159,9 @@ def test_parquet_directory_glob_and_hive(tmp_path: Path) -> None:
     for day in ("2026-01-01", "2026-01-02"):
         d = tmp_path / "lake" / f"date={day}"
         d.mkdir(parents=True)
-        pl.DataFrame([rec(trace_id=day, timestamp=f"{day}T10:00:00Z")]).write_parquet(d / "p.parquet")
+        pl.DataFrame([rec(trace_id=day, timestamp=f"{day}T10:00:00Z")]).write_parquet(
+            d / "p.parquet"
+        )
     df = load([tmp_path / "lake"]).frame
     assert sorted(df["trace_id"].to_list()) == ["2026-01-01", "2026-01-02"]
     assert "date" not in df.columns or df["metadata"].null_count() == df.height
@@ -180,7 +195,9 @@ def test_time_window_filter(tmp_path: Path) -> None:
     pl.DataFrame(rows).with_columns(
         pl.col("timestamp").str.to_datetime(time_zone="UTC")
     ).write_parquet(q)
-    df = load([q], since=datetime(2026, 1, 2, tzinfo=UTC), until=datetime(2026, 1, 4, tzinfo=UTC)).frame
+    df = load(
+        [q], since=datetime(2026, 1, 2, tzinfo=UTC), until=datetime(2026, 1, 4, tzinfo=UTC)
+    ).frame
     assert df["trace_id"].to_list() == ["t2", "t3"]
 
 

@@ -14,7 +14,9 @@ from hypothesis import strategies as st
 from llmobs_cli.core.convert import write_frame
 from llmobs_cli.core.readers import load
 
-text = st.text(st.characters(blacklist_categories=("Cs",), blacklist_characters="\x00"), max_size=30)
+text = st.text(
+    st.characters(blacklist_categories=("Cs",), blacklist_characters="\x00"), max_size=30
+)
 ident = st.text("abcdef0123456789-", min_size=1, max_size=12)
 tokens = st.integers(0, 10**6)
 
@@ -30,7 +32,7 @@ def record(draw: st.DrawFn) -> dict:
         "latency_ms": draw(st.floats(0, 1e6, allow_nan=False)),
     }
     optional = {
-        "route": st.sampled_from(["chat", "search_qa", "r\"q"]),
+        "route": st.sampled_from(["chat", "search_qa", 'r"q']),
         "sample_rate": st.floats(1e-4, 1.0, allow_nan=False),
         "input_tokens": st.just(inp),
         "cached_tokens": st.integers(0, inp),
@@ -41,7 +43,8 @@ def record(draw: st.DrawFn) -> dict:
         "cost_usd": st.floats(0, 10, allow_nan=False),
         "tags": st.lists(text, max_size=3),
         "retrieved": st.lists(
-            st.fixed_dictionaries({"id": ident, "content": text, "score": st.floats(0, 1)}), max_size=3
+            st.fixed_dictionaries({"id": ident, "content": text, "score": st.floats(0, 1)}),
+            max_size=3,
         ),
         "metadata": st.dictionaries(st.sampled_from(["tier", "region", "k"]), text, max_size=2),
     }

@@ -41,7 +41,13 @@ def test_defaults(tmp_path: Path) -> None:
 def test_error_field_implies_error_status(tmp_path: Path) -> None:
     df = read(
         tmp_path,
-        {"trace_id": "t", "timestamp": "2026-01-02T03:04:05Z", "model": "m", "latency_ms": 1, "error": "boom"},
+        {
+            "trace_id": "t",
+            "timestamp": "2026-01-02T03:04:05Z",
+            "model": "m",
+            "latency_ms": 1,
+            "error": "boom",
+        },
     )
     assert df["status"].to_list() == ["error"]
 
@@ -75,14 +81,26 @@ def test_aliases_and_usage_object(tmp_path: Path) -> None:
     assert a["input_tokens"] == 100 and a["output_tokens"] == 20 and a["user_id"] == "u1"
     assert a["latency_ms"] == 10.0
     assert a["timestamp"].isoformat() == "2026-01-02T01:04:05+00:00"
-    assert (b["input_tokens"], b["output_tokens"], b["cached_tokens"], b["reasoning_tokens"]) == (50, 7, 30, 3)
+    assert (b["input_tokens"], b["output_tokens"], b["cached_tokens"], b["reasoning_tokens"]) == (
+        50,
+        7,
+        30,
+        3,
+    )
     assert b["timestamp"].isoformat() == "2026-01-02T03:04:05+00:00"
 
 
 def test_canonical_name_wins_over_alias(tmp_path: Path) -> None:
     df = read(
         tmp_path,
-        {"trace_id": "t", "timestamp": "2026-01-02T03:04:05Z", "model": "m", "latency_ms": 1, "input_tokens": 5, "prompt_tokens": 9},
+        {
+            "trace_id": "t",
+            "timestamp": "2026-01-02T03:04:05Z",
+            "model": "m",
+            "latency_ms": 1,
+            "input_tokens": 5,
+            "prompt_tokens": 9,
+        },
     )
     assert df["input_tokens"].to_list() == [5]
 

@@ -12,7 +12,13 @@ from hypothesis import strategies as st
 from scipy import stats
 
 from llmobs_cli.core import weights as W
-from llmobs_cli.core.windows import after, parse_duration, resolve_bound, resolve_now, resolve_window
+from llmobs_cli.core.windows import (
+    after,
+    parse_duration,
+    resolve_bound,
+    resolve_now,
+    resolve_window,
+)
 from llmobs_cli.errors import UsageError
 
 NOW = datetime(2026, 11, 22, 12, 0, tzinfo=UTC)
@@ -27,10 +33,14 @@ def test_named_windows_chain() -> None:
 
 def test_explicit_and_duration_windows() -> None:
     w = resolve_window("2026-11-01..2026-11-08", NOW)
-    assert w.start == datetime(2026, 11, 1, tzinfo=UTC) and w.end == datetime(2026, 11, 8, tzinfo=UTC)
+    assert w.start == datetime(2026, 11, 1, tzinfo=UTC) and w.end == datetime(
+        2026, 11, 8, tzinfo=UTC
+    )
     assert resolve_window("3d", NOW).start == after(NOW) - timedelta(days=3)
     assert resolve_bound("24h", NOW, "--since") == NOW - timedelta(hours=24)
-    assert resolve_bound("2026-11-01T00:00:00+01:00", NOW, "--since") == datetime(2026, 10, 31, 23, tzinfo=UTC)
+    assert resolve_bound("2026-11-01T00:00:00+01:00", NOW, "--since") == datetime(
+        2026, 10, 31, 23, tzinfo=UTC
+    )
     assert parse_duration("2w") == timedelta(days=14) and parse_duration("soon") is None
     with pytest.raises(UsageError, match="ends before it starts"):
         resolve_window("2026-11-08..2026-11-01", NOW)
@@ -44,10 +54,16 @@ def test_explicit_and_duration_windows() -> None:
 
 @settings(max_examples=60, deadline=None)
 @given(
-    st.lists(st.tuples(st.integers(0, 1000), st.sampled_from([1, 2, 4, 10, 100])), min_size=1, max_size=60),
+    st.lists(
+        st.tuples(st.integers(0, 1000), st.sampled_from([1, 2, 4, 10, 100])),
+        min_size=1,
+        max_size=60,
+    ),
     st.sampled_from([0.5, 0.9, 0.95, 0.99, 0.01]),
 )
-def test_weighted_quantile_matches_expanded_population(rows: list[tuple[int, int]], q: float) -> None:
+def test_weighted_quantile_matches_expanded_population(
+    rows: list[tuple[int, int]], q: float
+) -> None:
     x = np.array([r[0] for r in rows], dtype=float)
     w = np.array([r[1] for r in rows], dtype=float)
     expanded = np.repeat(x, w.astype(int))
@@ -59,7 +75,9 @@ def test_weighted_quantile_matches_expanded_population(rows: list[tuple[int, int
 
 
 def test_quantile_aggs_ignores_nulls_and_groups() -> None:
-    df = pl.DataFrame({"g": ["a", "a", "a", "b"], "v": [1.0, None, 3.0, 7.0], "_w": [1.0, 100.0, 1.0, 2.0]})
+    df = pl.DataFrame(
+        {"g": ["a", "a", "a", "b"], "v": [1.0, None, 3.0, 7.0], "_w": [1.0, 100.0, 1.0, 2.0]}
+    )
     out = df.group_by("g").agg(W.quantile_aggs("v", [0.5])).sort("g")
     assert out["v_p50"].to_list() == [1.0, 7.0]
 

@@ -55,7 +55,9 @@ def _version(value: bool) -> None:
 def root(
     version: Annotated[
         bool,
-        typer.Option("--version", callback=_version, is_eager=True, help="Print the version and exit."),
+        typer.Option(
+            "--version", callback=_version, is_eager=True, help="Print the version and exit."
+        ),
     ] = False,
     debug: Annotated[
         bool, typer.Option("--debug", help="Show tracebacks instead of one-line errors.")
@@ -65,7 +67,18 @@ def root(
     2 bad usage, configuration or input; 3 an external service failed after retries."""
 
 
-for _module in (validate, convert, generate, init, report, evaluate, review, drift, sample, dashboard):
+for _module in (
+    validate,
+    convert,
+    generate,
+    init,
+    report,
+    evaluate,
+    review,
+    drift,
+    sample,
+    dashboard,
+):
     _module.register(app)
 
 

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import sys
-from enum import Enum
+from enum import StrEnum
 from pathlib import Path
 from typing import Annotated
 
@@ -17,19 +17,19 @@ err_console = Console(stderr=True, highlight=False, soft_wrap=True)
 out_console = Console(highlight=False, soft_wrap=False)
 
 
-class Format(str, Enum):
+class Format(StrEnum):
     table = "table"
     json = "json"
     markdown = "markdown"
     csv = "csv"
 
 
-class OnErrorChoice(str, Enum):
+class OnErrorChoice(StrEnum):
     fail = "fail"
     skip = "skip"
 
 
-class InputFormat(str, Enum):
+class InputFormat(StrEnum):
     auto = "auto"
     canonical = "canonical"
     parquet = "parquet"
@@ -42,7 +42,9 @@ class InputFormat(str, Enum):
 
 TracesArg = Annotated[
     list[str],
-    typer.Argument(help="Trace files, directories or globs (JSONL, Parquet, OTLP, ...).", show_default=False),
+    typer.Argument(
+        help="Trace files, directories or globs (JSONL, Parquet, OTLP, ...).", show_default=False
+    ),
 ]
 FormatOpt = Annotated[
     Format, typer.Option("--format", "-f", help="Output format: table, json, markdown or csv.")
@@ -50,7 +52,9 @@ FormatOpt = Annotated[
 ConfigOpt = Annotated[
     Path | None,
     typer.Option(
-        "--config", help="Configuration file (default: ./llmobs.yaml when present).", show_default=False
+        "--config",
+        help="Configuration file (default: ./llmobs.yaml when present).",
+        show_default=False,
     ),
 ]
 OnErrorOpt = Annotated[
@@ -63,19 +67,35 @@ FromOpt = Annotated[
 ]
 SinceOpt = Annotated[
     str | None,
-    typer.Option("--since", help="Start: RFC 3339 time or a duration back from now (7d, 24h).", show_default=False),
+    typer.Option(
+        "--since",
+        help="Start: RFC 3339 time or a duration back from now (7d, 24h).",
+        show_default=False,
+    ),
 ]
 UntilOpt = Annotated[
     str | None,
-    typer.Option("--until", help="End (exclusive): RFC 3339 time or a duration back from now.", show_default=False),
+    typer.Option(
+        "--until",
+        help="End (exclusive): RFC 3339 time or a duration back from now.",
+        show_default=False,
+    ),
 ]
 NowOpt = Annotated[
     str | None,
-    typer.Option("--now", help="What 'now' is (default: the latest timestamp in the data).", show_default=False),
+    typer.Option(
+        "--now",
+        help="What 'now' is (default: the latest timestamp in the data).",
+        show_default=False,
+    ),
 ]
 RouteFromOpt = Annotated[
     str | None,
-    typer.Option("--route-from", help="Span attribute or field that names the route (OTLP/OpenInference inputs).", show_default=False),
+    typer.Option(
+        "--route-from",
+        help="Span attribute or field that names the route (OTLP/OpenInference inputs).",
+        show_default=False,
+    ),
 ]
 
 

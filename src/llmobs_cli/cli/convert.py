@@ -13,16 +13,37 @@ from llmobs_cli.core.readers import ReadOptions
 
 
 def register(app: typer.Typer) -> None:
-    app.command("convert", help="Convert traces (any supported format) to canonical Parquet or JSONL.")(
-        convert_cmd
-    )
+    app.command(
+        "convert", help="Convert traces (any supported format) to canonical Parquet or JSONL."
+    )(convert_cmd)
 
 
 def convert_cmd(
     traces: common.TracesArg,
-    out: Annotated[Path, typer.Option("--output", "-o", help="Output file (.parquet, .jsonl[.gz|.zst]) or directory with --partition-by.")],
-    to: Annotated[str | None, typer.Option("--to", help="Output format: parquet or jsonl (default: from the extension).", show_default=False)] = None,
-    partition_by: Annotated[str | None, typer.Option("--partition-by", help="'date': write hive folders date=YYYY-MM-DD/.", show_default=False)] = None,
+    out: Annotated[
+        Path,
+        typer.Option(
+            "--output",
+            "-o",
+            help="Output file (.parquet, .jsonl[.gz|.zst]) or directory with --partition-by.",
+        ),
+    ],
+    to: Annotated[
+        str | None,
+        typer.Option(
+            "--to",
+            help="Output format: parquet or jsonl (default: from the extension).",
+            show_default=False,
+        ),
+    ] = None,
+    partition_by: Annotated[
+        str | None,
+        typer.Option(
+            "--partition-by",
+            help="'date': write hive folders date=YYYY-MM-DD/.",
+            show_default=False,
+        ),
+    ] = None,
     config: common.ConfigOpt = None,
     on_error: common.OnErrorOpt = common.OnErrorChoice.fail,
     source_format: common.FromOpt = common.InputFormat.auto,

@@ -14,9 +14,9 @@ from llmobs_cli.render.tables import key_value_table, render_markdown_kv
 
 
 def register(app: typer.Typer) -> None:
-    app.command("validate", help="Check trace files against the record contract (exit 0 valid, 2 invalid).")(
-        validate_cmd
-    )
+    app.command(
+        "validate", help="Check trace files against the record contract (exit 0 valid, 2 invalid)."
+    )(validate_cmd)
 
 
 def validate_cmd(

@@ -61,11 +61,15 @@ class RefusalsConfig(Section):
 
 
 class JudgeConfig(Section):
+    """The LLM judge: endpoint, model, concurrency, retries (backoff in seconds), prices."""
+
     model: str = "gpt-4o-mini"
     base_url: str | None = None
     concurrency: int = Field(default=8, ge=1, le=256)
     timeout_s: float = Field(default=60.0, gt=0)
     max_retries: int = Field(default=6, ge=0, le=20)
+    backoff_base_s: float = Field(default=0.5, ge=0)
+    backoff_max_s: float = Field(default=30.0, ge=0)
     max_cost_usd: float | None = Field(default=None, ge=0)
     input_price_per_million: float | None = Field(default=None, ge=0)
     output_price_per_million: float | None = Field(default=None, ge=0)
@@ -86,8 +90,11 @@ class ReferenceConfig(Section):
 
 
 class CriterionConfig(Section):
+    """A user judge criterion: a prompt file (.yaml or .md with front matter), relative
+    to the configuration file; ``applies_to`` overrides the file's own value."""
+
     prompt: str
-    applies_to: Literal["all", "retrieved", "reference"] = "all"
+    applies_to: Literal["all", "retrieved", "reference"] | None = None
 
 
 class EvalConfig(Section):
@@ -103,6 +110,7 @@ class EvalConfig(Section):
     reference: ReferenceConfig = Field(default_factory=ReferenceConfig)
     self_consistency: SelfConsistencyConfig = Field(default_factory=SelfConsistencyConfig)
     borderline: tuple[float, float] = (0.4, 0.6)
+    bucket: Literal["hour", "day", "week"] | None = None
 
 
 class FeatureThreshold(Section):

@@ -7,7 +7,6 @@ Output is atomic: a file is written to a temporary sibling and moved into place;
 from __future__ import annotations
 
 import gzip
-import io
 from collections.abc import Sequence
 from pathlib import Path
 from typing import Literal
@@ -63,14 +62,18 @@ def to_jsonl_bytes(frame: pl.DataFrame) -> bytes:
     return ("\n".join(lines.to_list()) + "\n").encode("utf-8")
 
 
-def write_frame(frame: pl.DataFrame, out: Path, fmt: OutFormat, partition_by: str | None = None) -> None:
+def write_frame(
+    frame: pl.DataFrame, out: Path, fmt: OutFormat, partition_by: str | None = None
+) -> None:
     """Write canonical rows atomically; ``partition_by="date"`` writes hive folders."""
     frame = frame.select(FIELDS)
     if partition_by is not None:
         if partition_by != "date":
             raise UsageError(f"--partition-by: only 'date' is supported (got '{partition_by}')")
         if fmt != "parquet":
-            raise UsageError("--partition-by date writes Parquet; give an output directory, not .jsonl")
+            raise UsageError(
+                "--partition-by date writes Parquet; give an output directory, not .jsonl"
+            )
 
         def fill(tmp: Path) -> None:
             parted = frame.with_columns(pl.col("timestamp").dt.date().alias("date"))

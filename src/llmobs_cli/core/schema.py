@@ -373,14 +373,20 @@ def normalize(raw: pl.DataFrame, *, check_required: Iterable[str] = REQUIRED) ->
                 expr = _to_json_text(name, dtype)
                 kind = "an object"
         elif target == pl.Float64():
-            expr = None if isinstance(dtype, (pl.Struct, pl.List)) else col.cast(pl.Float64, strict=False)
+            expr = (
+                None
+                if isinstance(dtype, (pl.Struct, pl.List))
+                else col.cast(pl.Float64, strict=False)
+            )
             kind = "a number"
         elif target == pl.Int64():
             if isinstance(dtype, (pl.Struct, pl.List)):
                 expr = None
             else:
                 as_float = col.cast(pl.Float64, strict=False)
-                expr = pl.when(as_float == as_float.floor()).then(as_float.cast(pl.Int64, strict=False))
+                expr = pl.when(as_float == as_float.floor()).then(
+                    as_float.cast(pl.Int64, strict=False)
+                )
             kind = "an integer"
         elif target == pl.List(pl.String):
             if dtype == pl.String:
@@ -434,16 +440,18 @@ def normalize(raw: pl.DataFrame, *, check_required: Iterable[str] = REQUIRED) ->
     frame = df.select([*FIELDS, ROW])
     # One problem per row and field: an unparseable value is not also reported "missing".
     prob = (
-        pl.concat(problems).unique([ROW, "field"], keep="first", maintain_order=True).sort(
-            ROW, maintain_order=True
-        )
+        pl.concat(problems)
+        .unique([ROW, "field"], keep="first", maintain_order=True)
+        .sort(ROW, maintain_order=True)
         if problems
         else pl.DataFrame(schema=PROBLEM_SCHEMA)
     )
     return Normalized(frame=frame, problems=prob)
 
 
-def _defaults_and_rules(df: pl.DataFrame, required: set[str]) -> tuple[pl.DataFrame, list[pl.DataFrame]]:
+def _defaults_and_rules(
+    df: pl.DataFrame, required: set[str]
+) -> tuple[pl.DataFrame, list[pl.DataFrame]]:
     problems: list[pl.DataFrame] = []
     c = pl.col
     status_raw = c("status").str.strip_chars().str.to_lowercase()
@@ -489,7 +497,9 @@ def _defaults_and_rules(df: pl.DataFrame, required: set[str]) -> tuple[pl.DataFr
             "latency_ms",
             pl.when(c("end_time").is_not_null() & (c("end_time") < c("timestamp")))
             .then(pl.lit("negative: end_time is before timestamp"))
-            .otherwise(pl.concat_str(pl.lit("must be >= 0, got "), c("latency_ms").cast(pl.String))),
+            .otherwise(
+                pl.concat_str(pl.lit("must be >= 0, got "), c("latency_ms").cast(pl.String))
+            ),
         )
     )
     for name in ("ttft_ms", "cost_usd", *INT_FIELDS):

@@ -48,8 +48,12 @@ def summarize(result: LoadResult) -> ValidationSummary:
         ).row(0, named=True)
     else:
         agg = {"start": None, "end": None, "calls": 0.0}
-    routes = dict(df.group_by("route").len().sort(["len", "route"], descending=[True, False]).iter_rows())
-    models = dict(df.group_by("model").len().sort(["len", "model"], descending=[True, False]).iter_rows())
+    routes = dict(
+        df.group_by("route").len().sort(["len", "route"], descending=[True, False]).iter_rows()
+    )
+    models = dict(
+        df.group_by("model").len().sort(["len", "model"], descending=[True, False]).iter_rows()
+    )
     return ValidationSummary(
         rows=df.height,
         calls=float(agg["calls"] or 0.0),

@@ -19,7 +19,9 @@ def key_value_table(title: str, rows: Sequence[tuple[str, str]]) -> Table:
 
 def md_escape(text: object) -> str:
     """Text safe inside a Markdown table cell."""
-    return str(text).replace("|", "\\|").replace("\n", " ").replace("<", "&lt;").replace(">", "&gt;")
+    return (
+        str(text).replace("|", "\\|").replace("\n", " ").replace("<", "&lt;").replace(">", "&gt;")
+    )
 
 
 def render_markdown_kv(title: str, rows: Sequence[tuple[str, str]]) -> str:

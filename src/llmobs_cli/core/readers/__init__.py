@@ -104,7 +104,10 @@ def load(
     wanted = None if columns is None else _with_dependencies(columns)
     opts = options or ReadOptions()
     opts = ReadOptions(
-        columns=wanted, since=since, until=until, route_from=opts.route_from,
+        columns=wanted,
+        since=since,
+        until=until,
+        route_from=opts.route_from,
         include_embeddings=opts.include_embeddings,
     )
     frames: list[pl.DataFrame] = []
@@ -117,12 +120,16 @@ def load(
         kind = fmt or detect_format(path)
         reader = READERS.get(kind)
         if reader is None:
-            raise UsageError(f"--from: unknown format '{kind}' (known: {', '.join(sorted(READERS))})")
+            raise UsageError(
+                f"--from: unknown format '{kind}' (known: {', '.join(sorted(READERS))})"
+            )
         raw: RawRead = reader(path, opts)
         result.sources.append(str(path))
         result.formats[str(path)] = kind
-        required = REQUIRED + ("latency_ms",) if wanted is None else tuple(
-            f for f in (*REQUIRED, "latency_ms") if f in wanted
+        required = (
+            (*REQUIRED, "latency_ms")
+            if wanted is None
+            else tuple(f for f in (*REQUIRED, "latency_ms") if f in wanted)
         )
         norm = normalize(raw.frame, check_required=required)
         frame = norm.frame
@@ -136,7 +143,8 @@ def load(
             head = probs.head(MAX_PROBLEMS)
             where = raw.locate(head[ROW].to_list())
             found.extend(
-                f"{w}: {f}: {m}" for w, f, m in zip(where, head["field"], head["message"], strict=True)
+                f"{w}: {f}: {m}"
+                for w, f, m in zip(where, head["field"], head["message"], strict=True)
             )
         # Show problems in file order (parse errors and field errors interleaved by line).
         found.sort(key=_line_key)
@@ -154,8 +162,10 @@ def load(
     result.skipped_reasons = reasons
     if problem_count and on_error == "fail":
         raise InputError(all_problems, total=problem_count)
-    frame = pl.concat(frames, how="vertical") if frames else empty_frame().with_columns(
-        pl.lit(None, dtype=pl.Int64).alias(ROW)
+    frame = (
+        pl.concat(frames, how="vertical")
+        if frames
+        else empty_frame().with_columns(pl.lit(None, dtype=pl.Int64).alias(ROW))
     )
     frame = frame.drop(ROW)
     if since is not None:

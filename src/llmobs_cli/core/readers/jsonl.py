@@ -55,7 +55,9 @@ def _diagnose(path: Path, data: bytes) -> tuple[list[str], list[int], list[bytes
         try:
             obj = json.loads(text)
         except json.JSONDecodeError as exc:
-            problems.append(f"{name}:{lineno}: (line): invalid JSON ({exc.msg} at column {exc.colno})")
+            problems.append(
+                f"{name}:{lineno}: (line): invalid JSON ({exc.msg} at column {exc.colno})"
+            )
             continue
         if not isinstance(obj, dict):
             problems.append(
@@ -103,7 +105,9 @@ def _frame_from_objects(
     rows = []
     for raw in good:
         obj = json.loads(raw)
-        rows.append({k: v if not isinstance(v, (dict, list)) else json.dumps(v) for k, v in obj.items()})
+        rows.append(
+            {k: v if not isinstance(v, (dict, list)) else json.dumps(v) for k, v in obj.items()}
+        )
     try:
         return pl.DataFrame(rows, infer_schema_length=None)
     except Exception as exc2:  # pragma: no cover - defensive

@@ -117,5 +117,7 @@ def read_parquet(
     if "date" in frame.columns and (columns is None) and isinstance(frame.schema["date"], pl.Date):
         frame = frame.drop("date")
     return RawRead(
-        frame=frame.with_columns(pl.col(ROW).cast(pl.Int64)), locate=row_locator(path), fmt="parquet"
+        frame=frame.with_columns(pl.col(ROW).cast(pl.Int64)),
+        locate=row_locator(path),
+        fmt="parquet",
     )
