@@ -26,6 +26,7 @@ from datetime import datetime, timedelta
 from pathlib import Path
 from typing import Any, Literal
 
+import numpy as np
 import polars as pl
 
 from llmobs_cli.core import pricing, releases
@@ -53,6 +54,9 @@ LATENCY_DIMENSIONS = ("model", "route+model")
 #: Values of a dimension drawn over time; the rest are one ``(other)`` series.
 TOP_KEYS = 12
 OTHER = "(other)"
+_ADVERB = {"hour": "hourly", "day": "daily", "week": "weekly"}
+#: Median judgments per bucket below which quality is drawn per week.
+MIN_JUDGED = 10
 #: Heavy text columns only the route report (refusals, citations) needs.
 _TEXT = ("response", "retrieved")
 
@@ -265,7 +269,7 @@ def build(
     )
     if opts.drift:
         say(f"drift: {opts.drift_current} vs {opts.drift_baseline}")
-        _add_drift(result, frame, opts, cfg)
+        _add_drift(result, frame, opts, cfg, table, say)
     if evals_frame is not None:
         say("summarising judgments")
         _add_quality(result, evals_frame, opts, cfg)
@@ -392,23 +396,19 @@ def _rules(cfg: Config) -> list[Any]:
 
 
 def _read_evals(path: Path) -> pl.DataFrame:
-    p = Path(path)
-    if not p.exists():
-        raise InputError([f"{p}: no such file (--evals)"])
-    try:
-        frame = pl.read_parquet(p)
-    except Exception as exc:  # polars raises several kinds for a bad file
-        raise InputError([f"{p}: not a readable Parquet file of judgments ({exc})"]) from exc
-    missing = [c for c in ("route", "timestamp", "evaluator", "score") if c not in frame.columns]
-    if missing:
-        raise InputError(
-            [f"{p}: {missing[0]}: missing column (an llmobs eval -o file is expected)"]
-        )
-    return frame
+    """A saved ``evals.parquet`` (the eval core's reader: clear errors for other files)."""
+    from llmobs_cli.core import evaluate
+
+    return evaluate.read_evals(path)
 
 
 def _add_drift(
-    result: DashboardResult, frame: pl.DataFrame, opts: DashboardOptions, cfg: Config
+    result: DashboardResult,
+    frame: pl.DataFrame,
+    opts: DashboardOptions,
+    cfg: Config,
+    table: pricing.PriceTable,
+    say: Progress,
 ) -> None:
     try:
         from llmobs_cli.core import drift as drift_core
@@ -424,7 +424,9 @@ def _add_drift(
         current=opts.drift_current,
         baseline=opts.drift_baseline,
         now=opts.now,
-        config=cfg.drift,
+        config=cfg,
+        price_table=table,
+        progress=say,
     )
     doc = res.as_dict()
     result.drift = doc
@@ -436,9 +438,25 @@ def _add_quality(
 ) -> None:
     from llmobs_cli.core import evaluate
 
-    summary = evaluate.summarize(evals, bucket=opts.bucket, config=cfg.eval)
-    doc = summary.as_dict() if hasattr(summary, "as_dict") else dict(summary)
+    def run(bucket: str) -> dict[str, Any]:
+        summary = evaluate.summarize(
+            evals,
+            by=("route",),
+            bucket=bucket,
+            alpha=cfg.eval.alpha,
+            min_drop=cfg.eval.min_drop,
+        )
+        return summary.as_dict()
+
+    doc = run(opts.bucket)
+    # A judge budget spread over days leaves a handful of judgments per day and route:
+    # bands that wide say nothing, so such a series is drawn per week instead.
+    judged = [b.get("judged") or 0 for b in doc.get("buckets") or []]
+    if opts.bucket in ("hour", "day") and judged and float(np.median(judged)) < MIN_JUDGED:
+        doc = run("week")
+        doc.setdefault("notes", []).append(
+            f"Scores are drawn per week: a median of {float(np.median(judged)):g} judgments "
+            f"per {opts.bucket} and route is too few for an {_ADVERB[opts.bucket]} series."
+        )
     result.quality = doc
-    result.regressions = sum(
-        1 for r in doc.get("regressions") or [] if r.get("regression", True) is not False
-    )
+    result.regressions = len(doc.get("regressions") or [])

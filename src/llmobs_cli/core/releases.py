@@ -404,6 +404,9 @@ def _quality(
     ev = evals
     if "error" in ev.columns:
         ev = ev.filter(pl.col("error").is_null())
+    # Human labels are not a probability sample (reviewers get the high-stakes, borderline
+    # and disputed calls): they are not scores of a release.
+    ev = ev.filter(pl.col("evaluator") != "human")
     weight = pl.col("weight") if "weight" in ev.columns else pl.lit(1.0)
     ev = ev.filter(pl.col("score").is_not_null()).with_columns(
         weight.cast(pl.Float64).alias(W),

@@ -646,27 +646,38 @@ def quality_view(evals: Mapping[str, Any]) -> dict[str, Any]:
             )
         charts.append({"evaluator": ev, "series": lines})
 
-    regs = [r for r in evals.get("regressions") or [] if isinstance(r, Mapping)]
+    # ``tests`` (every test, the eval core's summary) or ``regressions`` (the contract).
+    regs = [
+        r for r in (evals.get("tests") or evals.get("regressions") or []) if isinstance(r, Mapping)
+    ]
     flagged = [r for r in regs if r.get("regression", True) is not False]
     marks = []
     windows: list[list[str]] = []
+    # The current window of a window test (the eval core's ``windows``), shaded.
+    wins = evals.get("windows") if isinstance(evals.get("windows"), Mapping) else {}
+    cur_win = wins.get("current")
+    if flagged and "baseline" in wins and isinstance(cur_win, Mapping):
+        ws, we = _x(cur_win.get("start")), _x(cur_win.get("end"))
+        if ws and we:
+            windows.append([ws, we])
     for r in flagged:
         key = key_label(r.get("key") or {})
         ev = str(r.get("evaluator") or "score")
         cur = r.get("current") if isinstance(r.get("current"), Mapping) else {}
-        y = _num(_get(r, ("current_score",), ("current", "score"), ("score",)))
+        y = _num(_get(r, ("current_score",), ("current", "score"), ("current",), ("score",)))
         x = None
         start, end = _x(_get(cur, ("start",))), _x(_get(cur, ("end",)))
-        if start and end:
+        if start and end and [start, end] not in windows:
             windows.append([start, end])
         cells = series.get(ev, {}).get(key, {})
-        if cells:
-            last = max(cells)
-            x = last
-            if y is None:
-                y = _num(cells[last].get("score"))
-        elif start and end:
-            x = end
+        span = windows[0] if windows else None
+        if span is not None:  # the test's current score, at the middle of its window
+            a, b = datetime.fromisoformat(span[0]), datetime.fromisoformat(span[1])
+            x = (a + (b - a) / 2).strftime("%Y-%m-%d %H:%M:%S")
+        elif cells:
+            x = max(cells)
+        if y is None and cells:
+            y = _num(cells[max(cells)].get("score"))
         if x is not None and y is not None:
             marks.append({"evaluator": ev, "key": key, "x": x, "y": y})
     if not charts:  # no time series: one point per group at the window's end
@@ -697,8 +708,8 @@ def quality_view(evals: Mapping[str, Any]) -> dict[str, Any]:
             [
                 key_label(r.get("key") or {}),
                 str(r.get("evaluator") or "-"),
-                _score(_get(r, ("baseline_score",), ("baseline", "score"))),
-                _score(_get(r, ("current_score",), ("current", "score"))),
+                _score(_get(r, ("baseline_score",), ("baseline", "score"), ("baseline",))),
+                _score(_get(r, ("current_score",), ("current", "score"), ("current",))),
                 _signed(_num(r.get("delta"))),
                 _pvalue(_get(r, ("p_adjusted",), ("q_value",), ("p_value",))),
                 _score(r.get("mde")),
@@ -714,6 +725,7 @@ def quality_view(evals: Mapping[str, Any]) -> dict[str, Any]:
             f"{human_number(_num(judge.get('failed')))} failed, "
             f"cost {human_usd(_num(judge.get('cost_usd')))}."
         )
+    notes += [str(n) for n in evals.get("notes") or [] if isinstance(n, str)]
     if not charts:
         notes.append("No time series in the judgments (a single window): see the table.")
     return {
@@ -765,6 +777,7 @@ def _distribution(entry: Mapping[str, Any]) -> dict[str, Any] | None:
     """Normalise one feature's baseline/current distribution to labels and two share lists."""
     dist = entry.get("distribution") if isinstance(entry.get("distribution"), Mapping) else entry
     base, cur = dist.get("baseline"), dist.get("current")
+    edges: Any = None
     if isinstance(base, Mapping) and isinstance(cur, Mapping) and not dist.get("labels"):
         # {"baseline": {label: share}, "current": {label: share}}
         labels = list(dict.fromkeys([*base.keys(), *cur.keys()]))
@@ -773,6 +786,8 @@ def _distribution(entry: Mapping[str, Any]) -> dict[str, Any] | None:
     else:
         labels = dist.get("labels") or dist.get("categories")
         edges = dist.get("edges") or dist.get("bins")
+        if labels is not None:
+            edges = None
         if labels is None and isinstance(edges, list) and len(edges) >= 2:
             labels = [f"{_edge(a)}–{_edge(b)}" for a, b in itertools.pairwise(edges)]
     if not isinstance(labels, list) or not isinstance(base, list) or not isinstance(cur, list):
@@ -785,7 +800,12 @@ def _distribution(entry: Mapping[str, Any]) -> dict[str, Any] | None:
     if sb > 1.0001 or sc > 1.0001:  # counts or weights: turn into shares
         b = [v / sb if sb else 0.0 for v in b]
         c = [v / sc if sc else 0.0 for v in c]
-    return {"labels": [str(x) for x in labels], "baseline": b, "current": c}
+    names = [str(x) for x in labels]
+    if edges is not None:
+        # Bins empty in both windows (a discrete feature on fine bins) carry nothing.
+        keep = [i for i in range(len(names)) if b[i] > 0 or c[i] > 0] or list(range(len(names)))
+        names, b, c = [names[i] for i in keep], [b[i] for i in keep], [c[i] for i in keep]
+    return {"labels": names, "baseline": b, "current": c}
 
 
 def _edge(x: Any) -> str:

@@ -340,7 +340,7 @@
         var col = color(i);
         var bx = sr.t.concat(sr.t.slice().reverse());
         var by = sr.hi.concat(sr.lo.slice().reverse());
-        traces.push({ type: "scatter", x: bx, y: by, fill: "toself", fillcolor: alpha(col, 0.15),
+        traces.push({ type: "scatter", mode: "lines", x: bx, y: by, fill: "toself", fillcolor: alpha(col, 0.15),
           line: { width: 0 }, hoverinfo: "skip", showlegend: false, legendgroup: "g" + i });
         traces.push({ type: "scatter", mode: "lines+markers", x: sr.t, y: sr.score, name: esc(sr.key),
           legendgroup: "g" + i, line: { color: col, width: 2 }, marker: { size: 5 },
@@ -350,11 +350,11 @@
       });
       var marks = (q.regression_marks || []).filter(function (m) { return m.evaluator === c.evaluator; });
       if (marks.length) {
-        traces.push({ type: "scatter", mode: "markers+text", x: marks.map(function (m) { return m.x; }),
-          y: marks.map(function (m) { return m.y; }), name: "regression",
+        traces.push({ type: "scatter", mode: "markers", x: marks.map(function (m) { return m.x; }),
+          y: marks.map(function (m) { return m.y; }), name: "regression (current window score)",
           marker: { symbol: "x", size: 14, color: "#c62828", line: { width: 2 } },
-          text: marks.map(function (m) { return "regression: " + esc(m.key); }), textposition: "bottom center",
-          textfont: { color: "#c62828", size: 10 }, hoverinfo: "text" });
+          text: marks.map(function (m) { return "regression: " + esc(m.key) + " " + FMT.score(m.y); }),
+          hoverinfo: "text" });
       }
       var layout = baseLayout("Score: " + c.evaluator + " (95% band; hover for n)", "score");
       layout.yaxis.rangemode = "normal";
