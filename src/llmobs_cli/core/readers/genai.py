@@ -217,6 +217,9 @@ def message_list(value: Any) -> list[dict[str, str | None]] | None:
         role = m.get("role")
         if "parts" in m:
             content = _only_text(m["parts"])
+            parts = m["parts"] if isinstance(m["parts"], list) else []
+            if parts and all(isinstance(p, dict) and p.get("type") == "tool_call_response" for p in parts):
+                role = "tool"  # tool results sent back (some SDKs label them "user")
         elif "content" in m:
             content = _only_text(m["content"]) if isinstance(m["content"], list) else text_of(m["content"])
         elif "message" in m and isinstance(m["message"], dict):

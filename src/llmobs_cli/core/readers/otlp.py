@@ -43,11 +43,17 @@ from llmobs_cli.core.schema import DOCUMENT, ROW
 try:  # orjson is optional: 2-3x faster, but rejects integers beyond 64 bits
     import orjson
 
+    # Integers beyond 64 bits (decimal trace ids) must not become floats: json for those.
+    _BIG_INT = re.compile(rb"[:\[,]\s*-?\d{20,}\s*[,}\]]")
+
     def _loads(data: bytes | str) -> Any:
+        raw = data.encode() if isinstance(data, str) else data
+        if _BIG_INT.search(raw):
+            return json.loads(raw)
         try:
-            return orjson.loads(data)
+            return orjson.loads(raw)
         except orjson.JSONDecodeError:
-            return json.loads(data)
+            return json.loads(raw)
 
 except ImportError:  # pragma: no cover - depends on the environment
     _loads = json.loads
