@@ -1,7 +1,437 @@
-"""`llmobs evaluate` (being built; registers nothing yet)."""
+"""``llmobs eval`` and ``llmobs eval summarize``: eval-in-prod with an LLM judge.
+
+Thin shell: options + ``llmobs.yaml`` → :func:`llmobs_cli.core.evaluate.run_eval` (or
+:func:`~llmobs_cli.core.evaluate.summarize` over saved results) → render.
+
+``eval`` is ONE command that dispatches on its first argument: ``llmobs eval TRACES...``
+judges traces; ``llmobs eval summarize EVALS.parquet...`` re-aggregates saved judgments
+without calling anyone. (A Typer/click group cannot take positional TRACES and
+subcommands at once; a file literally named ``summarize`` can be judged as ``./summarize``.)
+
+Environment read here and nowhere else: ``LLMOBS_CACHE_DIR`` (cache directory when
+``--cache-dir`` is not given). ``OPENAI_API_KEY``/``OPENAI_BASE_URL`` are read by the
+``openai`` client itself, as it documents them. Exit codes: 0 ran, no regression; 1 a
+regression fired; 2 bad usage/config/input; 3 the judge endpoint failed (auth, quota, or
+still failing after retries) — partial results are written and cached.
+"""
+
+from __future__ import annotations
+
+import os
+from contextlib import contextmanager
+from enum import Enum
+from pathlib import Path
+from typing import Annotated, Any
 
 import typer
 
+from llmobs_cli.cli import common
+from llmobs_cli.errors import ServiceError, UsageError
+
+
+class BucketChoice(str, Enum):  # noqa: UP042  (Typer choices, as common.Format)
+    hour = "hour"
+    day = "day"
+    week = "week"
+
+
+class AllocationChoice(str, Enum):  # noqa: UP042
+    equal = "equal"
+    neyman = "neyman"
+
+
+HELP = (
+    "Judge a stratified, weighted sample of traces with an LLM judge (any OpenAI-compatible "
+    "endpoint), reference answers and self-consistency; weighted scores with 95 % intervals "
+    "per group; regression tests between windows (exit 1 on a regression).\n\n"
+    "Also: llmobs eval summarize EVALS.parquet [--by F] [--bucket day] [--format F] "
+    "re-aggregates saved judgments (no judge call)."
+)
+
 
 def register(app: typer.Typer) -> None:
-    return None
+    app.command("eval", help=HELP)(eval_cmd)
+
+
+def default_cache_dir() -> Path:
+    env = os.environ.get("LLMOBS_CACHE_DIR")
+    if env:
+        return Path(env)
+    import platformdirs
+
+    return Path(platformdirs.user_cache_dir("llmobs")) / "judgments"
+
+
+def eval_cmd(
+    traces: Annotated[
+        list[str],
+        typer.Argument(
+            help="Trace files, directories or globs; or 'summarize' followed by evals.parquet "
+            "file(s).",
+            show_default=False,
+        ),
+    ],
+    by: Annotated[
+        str | None,
+        typer.Option(
+            "--by", help="Group by FIELD[,FIELD...] (default: eval.by, route).", show_default=False
+        ),
+    ] = None,
+    budget: Annotated[
+        int | None,
+        typer.Option(
+            "--budget",
+            min=1,
+            help="Traces judged per route and window (default: eval.budget).",
+            show_default=False,
+        ),
+    ] = None,
+    max_cost: Annotated[
+        float | None,
+        typer.Option(
+            "--max-cost",
+            min=0.0,
+            help="Stop cleanly before the judge cost (USD) would exceed this.",
+            show_default=False,
+        ),
+    ] = None,
+    dry_run: Annotated[
+        bool, typer.Option("--dry-run", help="Print the plan and cost estimate; no judge call.")
+    ] = False,
+    current: Annotated[
+        str | None,
+        typer.Option(
+            "--current",
+            help="Window to judge (default: all rows; last_week with --baseline).",
+            show_default=False,
+        ),
+    ] = None,
+    baseline: Annotated[
+        str | None,
+        typer.Option(
+            "--baseline",
+            help="Also judge this window and test every group for a regression (e.g. last_month).",
+            show_default=False,
+        ),
+    ] = None,
+    cache_dir: Annotated[
+        Path | None,
+        typer.Option(
+            "--cache-dir",
+            help="Judgment cache (default: $LLMOBS_CACHE_DIR, else the user cache directory).",
+            show_default=False,
+        ),
+    ] = None,
+    output: Annotated[
+        Path | None,
+        typer.Option(
+            "--output", "-o", help="Write one row per judgment to PATH.parquet.", show_default=False
+        ),
+    ] = None,
+    base_url: Annotated[
+        str | None,
+        typer.Option(
+            "--base-url",
+            help="Judge endpoint (default: judge.base_url, else OPENAI_BASE_URL).",
+            show_default=False,
+        ),
+    ] = None,
+    judge_model: Annotated[
+        str | None,
+        typer.Option(
+            "--judge-model", help="Judge model (default: judge.model).", show_default=False
+        ),
+    ] = None,
+    concurrency: Annotated[
+        int | None,
+        typer.Option(
+            "--concurrency",
+            min=1,
+            max=256,
+            help="Judge calls in flight at most (default: judge.concurrency, 8).",
+            show_default=False,
+        ),
+    ] = None,
+    evaluators: Annotated[
+        str | None,
+        typer.Option(
+            "--evaluators",
+            help="Comma-separated evaluators (default: eval.evaluators).",
+            show_default=False,
+        ),
+    ] = None,
+    self_consistency: Annotated[
+        bool | None,
+        typer.Option(
+            "--self-consistency/--no-self-consistency",
+            help="Re-ask each input N "
+            "times and score agreement (default: eval.self_consistency.enabled).",
+            show_default=False,
+        ),
+    ] = None,
+    allocation: Annotated[
+        AllocationChoice | None,
+        typer.Option(
+            "--allocation", help="equal (same judgments per route) or neyman.", show_default=False
+        ),
+    ] = None,
+    min_drop: Annotated[
+        float | None,
+        typer.Option(
+            "--min-drop",
+            min=0.0,
+            max=1.0,
+            help="Smallest score drop that counts as a regression (default: eval.min_drop, 0.05).",
+            show_default=False,
+        ),
+    ] = None,
+    bucket: Annotated[
+        BucketChoice | None,
+        typer.Option(
+            "--bucket", help="Add a quality time series per hour, day or week.", show_default=False
+        ),
+    ] = None,
+    no_progress: Annotated[
+        bool, typer.Option("--no-progress", help="No progress bar on stderr.")
+    ] = False,
+    since: common.SinceOpt = None,
+    until: common.UntilOpt = None,
+    now: common.NowOpt = None,
+    fmt: common.FormatOpt = common.Format.table,
+    config: common.ConfigOpt = None,
+    on_error: common.OnErrorOpt = common.OnErrorChoice.fail,
+    source_format: common.FromOpt = common.InputFormat.auto,
+    route_from: common.RouteFromOpt = None,
+) -> None:
+    """Eval-in-prod: weighted judge scores with intervals, and regression tests."""
+    from llmobs_cli.core.fields import parse_fields
+
+    cfg = common.config_from(config)
+    fields = (
+        parse_fields(by, "--by")
+        if by is not None
+        else parse_fields(",".join(cfg.eval.by), "eval.by")
+    ) or ["route"]
+    if traces and traces[0] == "summarize":
+        _summarize(traces[1:], fields, bucket, fmt, cfg, min_drop, output)
+        return
+    opts = build_options(
+        cfg,
+        fields,
+        budget=budget,
+        max_cost=max_cost,
+        dry_run=dry_run,
+        current=current,
+        baseline=baseline,
+        base_url=base_url,
+        judge_model=judge_model,
+        concurrency=concurrency,
+        evaluators=evaluators,
+        self_consistency=self_consistency,
+        allocation=allocation.value if allocation else None,
+        min_drop=min_drop,
+        bucket=bucket.value if bucket else None,
+        since=since,
+        until=until,
+        now=now,
+    )
+    if output is not None and output.suffix.lower() != ".parquet":
+        raise UsageError(f"--output: expected a .parquet path for judgments (got '{output}')")
+    from llmobs_cli.core.evaluate import run_eval
+    from llmobs_cli.core.readers import ReadOptions
+
+    cache = cache_dir if cache_dir is not None else default_cache_dir()
+    with _progress(disabled=no_progress or dry_run) as progress:
+        run = run_eval(
+            traces,
+            opts,
+            cache_dir=cache,
+            progress=progress,
+            on_error=on_error.value,
+            fmt=common.input_format(source_format),
+            read_options=ReadOptions(route_from=route_from),
+        )
+    common.report_skipped(run)
+    from llmobs_cli.render import evaluate as render
+
+    if run.dry_run:
+        common.write_stdout(render.plan(run, fmt.value))
+        return
+    if run.stopped:
+        common.warn(
+            f"llmobs eval: {run.stopped}; the rest was not judged (rerun with a higher "
+            "--max-cost: cached judgments cost nothing)"
+        )
+    if output is not None:
+        from llmobs_cli.core import io as atomic
+
+        atomic.write_parquet(output, run.frame)
+    common.write_stdout(render.summary(run.summary, fmt.value))
+    for line in render.regression_lines(run.summary):
+        common.warn(line)
+    if run.fatal:
+        raise ServiceError(
+            f"judge endpoint: {run.fatal} (partial results kept"
+            + (f" in {output}" if output else "")
+            + "; cached judgments are "
+            "reused on rerun)"
+        )
+    if run.summary.regressions:
+        raise typer.Exit(1)
+
+
+def build_options(cfg: Any, fields: list[str], **o: Any) -> Any:
+    """Merge options over ``llmobs.yaml``'s ``judge``/``eval`` sections."""
+    from llmobs_cli.core import pricing
+    from llmobs_cli.core.evaluate import EvalOptions
+    from llmobs_cli.core.judges.client import ClientSettings
+    from llmobs_cli.core.judges.prompts import load_criterion
+
+    j, e = cfg.judge, cfg.eval
+    model = o["judge_model"] or j.model
+    pin, pout = j.input_price_per_million, j.output_price_per_million
+    if pin is None or pout is None:
+        entries = pricing.build_price_table(
+            config_file_path=cfg.prices.file,
+            config_models=cfg.prices.models,
+            config_source=cfg.source or "llmobs.yaml",
+        ).resolve(model, None)
+        if entries:
+            pin = entries[-1].input if pin is None else pin
+            pout = entries[-1].output if pout is None else pout
+    max_cost = o["max_cost"] if o["max_cost"] is not None else j.max_cost_usd
+    if (pin is None or pout is None) and max_cost is not None:
+        raise UsageError(
+            f"--max-cost: no price for judge model '{model}' (set judge.input_price_per_million "
+            "and judge.output_price_per_million in llmobs.yaml)"
+        )
+    base = Path(cfg.source).parent if cfg.source else Path.cwd()
+    criteria = {
+        name: load_criterion(
+            (base / c.prompt) if not Path(c.prompt).is_absolute() else Path(c.prompt),
+            name=name,
+            applies_to=c.applies_to,
+        )
+        for name, c in e.criteria.items()
+    }
+    names = (
+        [s.strip() for s in o["evaluators"].split(",") if s.strip()]
+        if o["evaluators"]
+        else list(e.evaluators)
+    )
+    for name in criteria:
+        if name not in names and o["evaluators"] is None:
+            names.append(name)  # a criterion configured in eval.criteria is used by default
+    sc = e.self_consistency
+    return EvalOptions(
+        by=fields,
+        budget=o["budget"] or e.budget,
+        route_budgets={
+            r: rc.eval_budget for r, rc in cfg.routes.items() if rc.eval_budget is not None
+        },
+        high_stakes=cfg.high_stakes_routes(),
+        allocation=o["allocation"] or e.allocation,
+        evaluators=names,
+        criteria=criteria,
+        reference_method=e.reference.method,
+        numeric_tolerance=e.reference.numeric_tolerance,
+        self_consistency=sc.enabled if o["self_consistency"] is None else o["self_consistency"],
+        sc_samples=sc.samples,
+        sc_temperature=sc.temperature,
+        sc_model=sc.model,
+        sc_base_url=sc.base_url,
+        sc_threshold=sc.disagreement_threshold,
+        judge_model=model,
+        client=ClientSettings(
+            # OPENAI_BASE_URL as the openai client defines it, resolved here so the cache
+            # key names the endpoint without creating a client.
+            base_url=o["base_url"] or j.base_url or os.environ.get("OPENAI_BASE_URL") or None,
+            timeout_s=j.timeout_s,
+            max_retries=j.max_retries,
+            concurrency=o["concurrency"] or j.concurrency,
+            backoff_base_s=j.backoff_base_s,
+            backoff_max_s=j.backoff_max_s,
+            input_price_per_million=pin or 0.0,
+            output_price_per_million=pout or 0.0,
+            max_cost_usd=max_cost,
+        ),
+        current=o["current"],
+        baseline=o["baseline"],
+        since=o["since"],
+        until=o["until"],
+        now=o["now"],
+        min_drop=o["min_drop"] if o["min_drop"] is not None else e.min_drop,
+        alpha=e.alpha,
+        bucket=o["bucket"] or e.bucket,
+        borderline=e.borderline,
+        dry_run=o["dry_run"],
+    )
+
+
+def _summarize(
+    files: list[str],
+    fields: list[str],
+    bucket: BucketChoice | None,
+    fmt: common.Format,
+    cfg: Any,
+    min_drop: float | None,
+    output: Path | None,
+) -> None:
+    import polars as pl
+
+    from llmobs_cli.core.evaluate import read_evals, summarize
+    from llmobs_cli.render import evaluate as render
+
+    if not files:
+        raise UsageError("llmobs eval summarize: give one or more evals.parquet files")
+    frame = pl.concat([read_evals(f) for f in files], how="diagonal_relaxed")
+    summary = summarize(
+        frame,
+        fields,
+        bucket.value if bucket else cfg.eval.bucket,
+        alpha=cfg.eval.alpha,
+        min_drop=min_drop if min_drop is not None else cfg.eval.min_drop,
+    )
+    if output is not None:
+        from llmobs_cli.core import io as atomic
+
+        if output.suffix.lower() != ".json":
+            raise UsageError("--output: eval summarize writes a .json summary")
+        atomic.write_json(output, summary.as_dict())
+    common.write_stdout(render.summary(summary, fmt.value))
+    for line in render.regression_lines(summary):
+        common.warn(line)
+    if summary.regressions:
+        raise typer.Exit(1)
+
+
+@contextmanager
+def _progress(disabled: bool) -> Any:
+    """A Rich progress bar on stderr (done, cached, failed, $) fed by the core's callback."""
+    con = common.err_console
+    if disabled or not con.is_terminal:
+        yield None
+        return
+    from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
+
+    bar = Progress(
+        TextColumn("judging"),
+        BarColumn(),
+        MofNCompleteColumn(),
+        TextColumn("{task.fields[info]}"),
+        TimeElapsedColumn(),
+        console=con,
+        transient=True,
+    )
+    task = bar.add_task("judge", total=None, info="")
+
+    def update(done: int, cached: int, failed: int, cost: float, total: int) -> None:
+        bar.update(
+            task,
+            completed=done,
+            total=total,
+            info=f"cached {cached} · failed {failed} · ${cost:.4f}",
+        )
+
+    with bar:
+        yield update

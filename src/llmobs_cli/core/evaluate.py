@@ -40,13 +40,13 @@ import polars as pl
 from llmobs_cli.core import regression as reg
 from llmobs_cli.core.judges.cache import JudgmentCache, cache_key, endpoint_id
 from llmobs_cli.core.judges.client import (
+    DEFAULT_BASE_URL,
     ClientSettings,
     JudgeRunner,
     Outcome,
     Progress,
     RunResult,
     Task,
-    client_endpoint,
     make_client,
 )
 from llmobs_cli.core.judges.consistency import agreement, input_messages
@@ -474,12 +474,13 @@ def evaluate_frame(
         if sel.height
         else []
     )
-    client = client_factory(opts.client) if pend else None
-    endpoint = endpoint_id(client_endpoint(client)) if client is not None else ""
+    # Clients are created lazily (only when a task is not cached): see JudgeRunner.
+    client = (lambda: client_factory(opts.client)) if pend else None
+    endpoint = endpoint_id(opts.client.base_url or DEFAULT_BASE_URL)
     sc_client = None
     if use_sc and opts.sc_base_url and pend:
         sc_settings = ClientSettings(**{**opts.client.__dict__, "base_url": opts.sc_base_url})
-        sc_client = client_factory(sc_settings)
+        sc_client = lambda: client_factory(sc_settings)  # noqa: E731
     sc_inputs: dict[int, list[dict[str, str]] | None] = {}
     for p in pend:
         rec = records[p.row]

@@ -229,20 +229,31 @@ def make_client(settings: ClientSettings) -> Any:
         raise
 
 
-def client_endpoint(client: Any) -> str:
-    return str(getattr(client, "base_url", "") or "")
+#: The endpoint the ``openai`` client uses when neither the settings nor
+#: ``OPENAI_BASE_URL`` name one (the CLI resolves the variable; the core reads no env).
+DEFAULT_BASE_URL = "https://api.openai.com/v1"
 
 
 class JudgeRunner:
     """Runs tasks concurrently against one client; see the module docstring."""
 
     def __init__(self, client: Any, settings: ClientSettings, cache: JudgmentCache) -> None:
-        self.client = client
+        """``client`` is an ``AsyncOpenAI`` or a zero-argument factory of one, called only
+        when some task is not cached (a fully cached rerun never imports ``openai``)."""
+        self._client = client
         self.s = settings
         self.cache = cache
         self.mode = "json_schema"
         self._rng = random.Random(settings.seed)
-        self._secret = settings.api_key or getattr(client, "api_key", None)
+        self._secret = settings.api_key
+
+    @property
+    def client(self) -> Any:
+        if callable(self._client) and not hasattr(self._client, "chat"):
+            self._client = self._client()
+        if self._secret is None:
+            self._secret = getattr(self._client, "api_key", None)
+        return self._client
 
     def estimate_cost(self, task: Task) -> float:
         return (
@@ -311,7 +322,7 @@ class JudgeRunner:
             await asyncio.gather(*(one(i) for i in pending))
         finally:
             writer.shutdown(wait=True)
-            close = getattr(self.client, "close", None)
+            close = getattr(self._client, "close", None) if hasattr(self._client, "chat") else None
             if close is not None:
                 with contextlib.suppress(Exception):
                     await close()
@@ -530,6 +541,7 @@ def _rejects_schema(exc: Any) -> bool:
 
 
 __all__ = [
+    "DEFAULT_BASE_URL",
     "ClientSettings",
     "FatalError",
     "JudgeRunner",
@@ -537,7 +549,6 @@ __all__ = [
     "Progress",
     "RunResult",
     "Task",
-    "client_endpoint",
     "make_client",
     "retry_after_seconds",
     "scrub",

@@ -1,0 +1,351 @@
+"""Renderers of ``llmobs eval`` results: JSON (the contract), Rich table, Markdown, CSV.
+
+JSON is :meth:`EvalSummary.as_dict` — ``groups``, ``regressions``, ``judge`` as in
+CONTRACT.md, plus ``tests`` (every comparison), ``overall`` (standardised to one stratum
+mix), ``baseline_groups``, ``buckets``, ``agreement``, ``plan`` and ``windows``.
+"""
+
+from __future__ import annotations
+
+import csv
+import io
+import json
+import math
+from typing import Any
+
+from rich.console import Console, Group
+from rich.table import Table
+from rich.text import Text
+
+from llmobs_cli.core.evaluate import EvalRun, EvalSummary
+from llmobs_cli.render.tables import human_number, human_usd, markdown_table
+
+
+def _clean(obj: Any) -> Any:
+    if isinstance(obj, float):
+        return None if math.isnan(obj) or math.isinf(obj) else obj
+    if isinstance(obj, dict):
+        return {k: _clean(v) for k, v in obj.items()}
+    if isinstance(obj, (list, tuple)):
+        return [_clean(v) for v in obj]
+    return obj
+
+
+def to_json(obj: Any) -> str:
+    return json.dumps(_clean(obj), indent=2, default=str, ensure_ascii=False)
+
+
+def _key(key: dict[str, Any]) -> str:
+    return ", ".join(f"{v}" for v in key.values()) or "(all)"
+
+
+def _f(x: float | None, digits: int = 3) -> str:
+    return "—" if x is None else f"{x:.{digits}f}"
+
+
+def _ci(g: dict[str, Any]) -> str:
+    if g.get("ci_low") is None:
+        return "—"
+    return f"[{g['ci_low']:.3f}, {g['ci_high']:.3f}]"
+
+
+GROUP_HEAD = ["group", "evaluator", "judged", "n_eff", "calls", "score", "95% CI", "errors"]
+
+
+def _group_rows(summary: EvalSummary) -> list[list[str]]:
+    return [
+        [
+            _key(g["key"]),
+            g["evaluator"],
+            str(g["judged"]),
+            human_number(g["n_eff"]),
+            human_number(g["calls"]),
+            _f(g["score"]),
+            _ci(g),
+            "—" if g["error_rate"] is None else f"{g['errors']} ({g['error_rate']:.1%})",
+        ]
+        for g in summary.groups
+    ]
+
+
+TEST_HEAD = ["group", "evaluator", "baseline", "current", "Δ", "SE", "p", "q", "MDE", "verdict"]
+
+
+def _verdict(t: Any) -> str:
+    if t.regression:
+        return "REGRESSION"
+    if t.underpowered:
+        return "underpowered"
+    return "ok"
+
+
+def _test_rows(summary: EvalSummary) -> list[list[str]]:
+    rows = []
+    for t in summary.tests:
+        label = _key(t.key)
+        if t.kind == "release":
+            label += f" (vs {t.extra.get('baseline_release')})"
+        rows.append(
+            [
+                label,
+                t.evaluator,
+                _f(t.baseline),
+                _f(t.current),
+                f"{t.delta:+.3f}",
+                _f(t.se),
+                _f(t.p_value, 4),
+                _f(t.q_value, 4),
+                _f(t.mde),
+                _verdict(t),
+            ]
+        )
+    return rows
+
+
+def summary(s: EvalSummary, fmt: str) -> str:
+    if fmt == "json":
+        return to_json(s.as_dict())
+    if fmt == "markdown":
+        return markdown(s)
+    if fmt == "csv":
+        return csv_groups(s)
+    return _rich_text(rich_summary(s))
+
+
+def markdown(s: EvalSummary) -> str:
+    parts = ["## Eval scores (weighted, 95 % CI)", "", markdown_table(GROUP_HEAD, _group_rows(s))]
+    if s.tests:
+        parts += ["", "## Regression tests", "", markdown_table(TEST_HEAD, _test_rows(s))]
+    if s.agreement:
+        parts += [
+            "",
+            "## Judge–human agreement",
+            "",
+            markdown_table(
+                ["evaluator", "pairs", "agreement", "Cohen's κ"],
+                [
+                    [a["evaluator"], str(a["pairs"]), _f(a["agreement"]), _f(a["kappa"])]
+                    for a in s.agreement
+                ],
+            ),
+        ]
+    j = s.judge
+    parts += [
+        "",
+        f"Judge: {j.calls} calls, {j.cached} cached, {j.failed} failed, {human_usd(j.cost_usd)}",
+    ]
+    return "\n".join(parts) + "\n"
+
+
+def csv_groups(s: EvalSummary) -> str:
+    buf = io.StringIO()
+    keys = list(s.by)
+    w = csv.writer(buf, lineterminator="\n")
+    w.writerow(
+        [
+            *keys,
+            "evaluator",
+            "judged",
+            "errors",
+            "error_rate",
+            "n_eff",
+            "calls",
+            "score",
+            "ci_low",
+            "ci_high",
+        ]
+    )
+    for g in s.groups:
+        w.writerow(
+            [
+                *(g["key"].get(k) for k in keys),
+                g["evaluator"],
+                g["judged"],
+                g["errors"],
+                g["error_rate"],
+                g["n_eff"],
+                g["calls"],
+                g["score"],
+                g["ci_low"],
+                g["ci_high"],
+            ]
+        )
+    return buf.getvalue()
+
+
+def rich_summary(s: EvalSummary) -> Group:
+    items: list[Any] = []
+    t = Table(title="Eval scores (weighted, 95 % CI)", title_justify="left")
+    for h in GROUP_HEAD:
+        t.add_column(h, justify="left" if h in ("group", "evaluator") else "right")
+    for row in _group_rows(s):
+        t.add_row(*row)
+    items.append(t)
+    if s.overall:
+        o = Table(title="Overall (standardised to the current stratum mix)", title_justify="left")
+        for h in ("evaluator", "current", "baseline", "Δ"):
+            o.add_column(h, justify="left" if h == "evaluator" else "right")
+        for r in s.overall:
+            cur = r.get("current", {})
+            base = r.get("baseline")
+            o.add_row(
+                r["evaluator"],
+                _f(cur.get("score")),
+                _f(base.get("score")) if base else "—",
+                f"{r['delta']:+.3f}" if r.get("delta") is not None else "—",
+            )
+        items.append(o)
+    if s.tests:
+        r = Table(title="Regression tests (one-sided, BH-corrected)", title_justify="left")
+        for h in TEST_HEAD:
+            r.add_column(h, justify="left" if h in ("group", "evaluator", "verdict") else "right")
+        for row in _test_rows(s):
+            style = "bold red" if row[-1] == "REGRESSION" else None
+            r.add_row(*row, style=style)
+        items.append(r)
+    if s.agreement:
+        a = Table(title="Judge–human agreement", title_justify="left")
+        for h in ("evaluator", "pairs", "agreement", "Cohen's κ", "J✗H✗", "J✗H✓", "J✓H✗", "J✓H✓"):
+            a.add_column(h, justify="left" if h == "evaluator" else "right")
+        for x in s.agreement:
+            c = x["confusion"]
+            a.add_row(
+                x["evaluator"],
+                str(x["pairs"]),
+                _f(x["agreement"]),
+                _f(x["kappa"]),
+                str(c["judge_fail_human_fail"]),
+                str(c["judge_fail_human_pass"]),
+                str(c["judge_pass_human_fail"]),
+                str(c["judge_pass_human_pass"]),
+            )
+        items.append(a)
+    j = s.judge
+    items.append(
+        Text(
+            f"judge {j.model}: {j.calls} calls, {j.cached} cached, {j.failed} failed, "
+            f"{human_usd(j.cost_usd)}" + (f"; {j.skipped} not judged" if j.skipped else "")
+        )
+    )
+    for n in s.notes:
+        items.append(Text(n))
+    return Group(*items)
+
+
+def _rich_text(renderable: Any) -> str:
+    con = Console(
+        file=io.StringIO(), width=140, highlight=False, force_terminal=False, color_system=None
+    )
+    con.print(renderable)
+    return con.file.getvalue()  # type: ignore[attr-defined]
+
+
+PLAN_HEAD = [
+    "window",
+    "stratum",
+    "calls",
+    "rows",
+    "traces",
+    "eval rate",
+    "traces judged",
+    "judgments",
+    "est. tokens in/out",
+    "est. cost",
+]
+
+
+def plan(run: EvalRun, fmt: str) -> str:
+    rows = run.summary.plan
+    total = sum(r["est_cost_usd"] for r in rows)
+    if fmt == "json":
+        return to_json(
+            {
+                "dry_run": True,
+                "plan": rows,
+                "estimated_cost_usd": total,
+                "price_known": run.price_known,
+                "windows": run.summary.windows,
+                "groups": [],
+                "regressions": [],
+                "judge": {"calls": 0, "cached": 0, "failed": 0, "cost_usd": 0.0},
+            }
+        )
+    table_rows = [
+        [
+            r["window"],
+            ", ".join(f"{v}" for v in r["key"].values())
+            + (" (high stakes)" if r["high_stakes"] else ""),
+            human_number(r["calls"]),
+            str(r["rows"]),
+            str(r["traces"]),
+            f"{r['eval_rate']:.4g}",
+            str(r["selected_traces"]),
+            str(r["judgments"]),
+            f"{r['est_input_tokens']:,} / {r['est_output_tokens']:,}",
+            human_usd(r["est_cost_usd"]),
+        ]
+        for r in rows
+    ]
+    note = (
+        f"Dry run: no judge call made. Estimated judge cost {human_usd(total)}"
+        + ("" if run.price_known else " (judge model not priced: set judge prices)")
+        + "."
+    )
+    if fmt == "markdown":
+        return markdown_table(PLAN_HEAD, table_rows) + "\n\n" + note + "\n"
+    if fmt == "csv":
+        buf = io.StringIO()
+        w = csv.writer(buf, lineterminator="\n")
+        w.writerow(
+            [
+                "window",
+                "stratum",
+                "calls",
+                "rows",
+                "traces",
+                "eval_rate",
+                "selected_traces",
+                "judgments",
+                "est_input_tokens",
+                "est_output_tokens",
+                "est_cost_usd",
+            ]
+        )
+        for r in rows:
+            w.writerow(
+                [
+                    r["window"],
+                    r["stratum"],
+                    r["calls"],
+                    r["rows"],
+                    r["traces"],
+                    r["eval_rate"],
+                    r["selected_traces"],
+                    r["judgments"],
+                    r["est_input_tokens"],
+                    r["est_output_tokens"],
+                    r["est_cost_usd"],
+                ]
+            )
+        return buf.getvalue()
+    t = Table(title="Eval plan", title_justify="left")
+    for h in PLAN_HEAD:
+        t.add_column(h, justify="left" if h in ("window", "stratum") else "right")
+    for row in table_rows:
+        t.add_row(*row)
+    return _rich_text(Group(t, Text(note)))
+
+
+def regression_lines(s: EvalSummary) -> list[str]:
+    out = []
+    for t in s.regressions:
+        vs = (
+            f" vs release {t.extra.get('baseline_release')}"
+            if t.kind == "release"
+            else " vs baseline"
+        )
+        out.append(
+            f"regression: {_key(t.key)} {t.evaluator}: {t.baseline:.3f} → {t.current:.3f} "
+            f"(Δ {t.delta:+.3f}{vs}, q={t.q_value:.4f})"
+        )
+    return out
