@@ -292,11 +292,35 @@ def _expected_release_changes(df: pl.DataFrame) -> set[tuple[str, str]]:
     return out
 
 
-def render_sample_dashboard(path: Path, drift: bool = True) -> dict[str, Any]:
+def sample_evals(path: Path) -> Path:
+    """Judgments of the sample by the reference comparison (no judge endpoint needed):
+    ``llmobs eval --current last_week --baseline last_month`` with the ``reference``
+    evaluator only."""
+    from llmobs_cli.core.evaluate import EvalOptions, run_eval
+
+    def no_judge(_settings: Any) -> Any:
+        raise AssertionError("the reference comparison calls no judge")
+
+    run = run_eval(
+        [SAMPLE],
+        EvalOptions(
+            evaluators=["reference"], current="last_week", baseline="last_month", budget=400
+        ),
+        cache_dir=path.parent / "judge-cache",
+        client_factory=no_judge,
+    )
+    run.frame.write_parquet(path)
+    return path
+
+
+def render_sample_dashboard(path: Path, drift: bool = True, evals: bool = True) -> dict[str, Any]:
     """The sample dashboard (``sample_traces/traces.parquet``) written to ``path``."""
     from llmobs_cli.core.dashboard import DashboardOptions, build
 
-    result = build([SAMPLE], DashboardOptions(title="llmobs sample dashboard", drift=drift))
+    ev = sample_evals(path.parent / "evals.parquet") if evals else None
+    result = build(
+        [SAMPLE], DashboardOptions(title="llmobs sample dashboard", drift=drift, evals=ev)
+    )
     doc = result.as_dict()
     path.write_text(H.dashboard_html(doc), encoding="utf-8")
     return doc
@@ -365,8 +389,17 @@ def test_sample_dashboard_content(tmp_path: Path) -> None:
     for key in ("latency_p50", "cost_usd", "cache_hit_rate"):
         assert any(v is not None for row in view["ops"]["dims"][0]["series"][key] for v in row)
     assert view["releases"]["compare_table"]["rows"]
-    if doc["drift"] is not None:
-        assert view["drift"]["table"]["rows"]
+    # Drift of the last week (injected in the sample) against the month before.
+    assert doc["drift"] is not None and doc["drift"]["drifted"]
+    assert view["drift"]["distributions"]
+    assert len(view["drift"]["distributions"]) == len(doc["drift"]["drifted"])
+    # Quality: the search_qa v2.0.0 regression is flagged and marked; its release's
+    # before/after quality shows the drop.
+    assert any(r["key"] == {"route": "search_qa"} for r in doc["quality"]["regressions"])
+    assert any(m["key"] == "search_qa" for m in view["quality"]["regression_marks"])
+    (v2,) = [c for c in doc["releases"]["comparisons"] if c["after"] == "v2.0.0"]
+    (ref,) = [q for q in v2["quality"] if q["evaluator"] == "reference"]
+    assert ref["delta"] < 0
     assert XSS_IMG not in page  # nothing hostile in the sample, and the fixture is separate
 
 

@@ -266,10 +266,15 @@ def test_sample_dashboard_in_browser(browser: Browser, tmp_path: Path) -> None:
     path = tmp_path / "sample.html"
     doc = render_sample_dashboard(path)
     state = check_page(browser, path)
-    expected = ["overview", "latency", "cost", "releases"]
-    if doc["drift"] is not None:
-        expected.insert(3, "drift")
-    assert state["sections"] == expected
+    assert state["sections"] == ["overview", "latency", "cost", "quality", "drift", "releases"]
+    # Each section shows data: a drawn chart with at least one trace, or table rows.
+    for section in ("latency", "cost", "quality", "drift"):
+        n = browser.eval(
+            f"document.querySelectorAll('#{section} .chart .scatterlayer .trace,"
+            f" #{section} .chart .barlayer .trace').length"
+        )
+        assert n > 0, section
+    assert browser.eval("document.querySelectorAll('#releases tbody tr').length") > 10
     # The sample's releases are drawn on the time charts (one triangle per marker).
     n_markers = len(doc["releases"]["markers"])
     assert n_markers > 0
