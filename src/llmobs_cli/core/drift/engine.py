@@ -70,7 +70,7 @@ MAX_CATEGORIES = 20
 #: Tokens whose shares make up ``response_vocabulary``.
 VOCAB_TOKENS = 30
 OTHER = "(other)"
-BASE_COLUMNS = ("timestamp", "sample_rate", "route", "status")
+BASE_COLUMNS = ("timestamp", "sample_rate", "route", "status", "session_id", "trace_id")
 #: Every canonical column some default feature may read (the dashboard's projection).
 COLUMNS: tuple[str, ...] = tuple(
     dict.fromkeys([*BASE_COLUMNS, *columns_for([STANDARD[f] for f in DEFAULT_FEATURES])])
@@ -370,9 +370,29 @@ class _Context:
         self.say = say
         self.win = both[WIN].to_numpy()
         self.w = both[W].to_numpy().astype(np.float64)
+        self.cl = self._clusters()
         self.groups = self._groups()
         self.distributions: dict[str, dict[str, Any]] = {}
         self._sub: np.ndarray | None = None
+
+    # -- clusters ----------------------------------------------------------------------
+    def _clusters(self) -> np.ndarray | None:
+        """Integer cluster id per row: the session, else the trace (rows of one session
+        share language, topic and style, so they are not independent draws)."""
+        keys = [c for c in ("session_id", "trace_id") if c in self.both.columns]
+        if not keys or self.both.height == 0:
+            return None
+        key = pl.coalesce(
+            [pl.col(c).cast(pl.String) for c in keys]
+            + [pl.int_range(pl.len()).cast(pl.String).alias("_r")]
+        )
+        ids = self.both.select(key.rank("dense").alias("c"))["c"].to_numpy().astype(np.int64)
+        if np.unique(ids).size == ids.size:
+            return None  # every row its own cluster: the row formulas are exact
+        return ids
+
+    def _cl(self, mask: np.ndarray) -> np.ndarray | None:
+        return None if self.cl is None else self.cl[mask]
 
     # -- groups ------------------------------------------------------------------------
     def _groups(self) -> list[tuple[dict[str, Any], np.ndarray]]:
@@ -526,6 +546,7 @@ class _Context:
                     (xb, wb), (xc, wc),
                     rng=rng_for(self.cfg.seed, spec.name, str(group)),
                     replicates=self.cfg.bootstrap,
+                    clusters=None if self.cl is None else (self._cl(b), self._cl(c)),
                 )
                 _fill(row, res)
                 row["baseline"] = {"median": res.extras["median_baseline"],
@@ -560,11 +581,11 @@ class _Context:
             if b.sum() >= 1 and c.sum() >= 1:
                 if counts is not None:
                     mat, tot = counts
-                    sb = from_counts(mat[b], wb, tot[b])
-                    sc = from_counts(mat[c], wc, tot[c])
+                    sb = from_counts(mat[b], wb, tot[b], self._cl(b))
+                    sc = from_counts(mat[c], wc, tot[c], self._cl(c))
                 else:
-                    sb = from_codes(codes[b], wb, k)
-                    sc = from_codes(codes[c], wc, k)
+                    sb = from_codes(codes[b], wb, k, self._cl(b))
+                    sc = from_codes(codes[c], wc, k, self._cl(c))
                 res = TESTS[BY_KIND[spec.kind if not rate else "rate"]](sb, sc, rate=rate)
                 _fill(row, res)
                 pb, pc = sb.shares, sc.shares

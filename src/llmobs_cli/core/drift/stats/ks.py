@@ -77,14 +77,79 @@ def wasserstein(xs_distinct: np.ndarray, diff: np.ndarray) -> float:
     return float(np.sum(np.abs(diff[:-1]) * np.diff(xs_distinct)))
 
 
+def _cluster_deff(xs: np.ndarray, w: np.ndarray, cl: np.ndarray) -> float:
+    """Design effect of clustering on the weighted ECDF of one window, averaged over the
+    quartile cuts: ``Σ_cluster (Σ_i w_i (1{x_i ≤ c} − F(c)))² / Σ_i w_i² (1{x_i ≤ c} − F(c))²``."""
+    keep = w > 0
+    x, ww, c = xs[keep], w[keep], cl[keep]
+    if x.size < 2:
+        return 1.0
+    _u, inv = np.unique(c, return_inverse=True)
+    if _u.size == x.size:
+        return 1.0
+    num = den = 0.0
+    tot = ww.sum()
+    for q in (0.25, 0.5, 0.75):
+        cut = np.quantile(x, q)
+        ind = (x <= cut).astype(np.float64)
+        f = float(np.sum(ww * ind) / tot)
+        u = ww * (ind - f)
+        num += float(np.sum(np.bincount(inv, u) ** 2))
+        den += float(np.sum(u * u))
+    return max(num / den, 1.0) if den > 0 else 1.0
+
+
 def null_scale(
     xs: np.ndarray,
     a: np.ndarray,
     b: np.ndarray,
     rng: np.random.Generator,
     replicates: int,
+    clusters: np.ndarray | None = None,
 ) -> float:
-    """Bootstrap estimate of the null scale ``s`` of ``D`` (see module docstring)."""
+    """Bootstrap estimate of the null scale ``s`` of ``D`` (see module docstring).
+
+    ``clusters`` (an id per sorted row, ids distinct between the windows) makes the
+    multipliers per cluster: rows of one session move together. On the binned path the
+    per-bin draws cannot carry a cluster's cross-bin covariance, so the scale is inflated
+    by each window's clustering design effect of the ECDF instead.
+    """
+    n = xs.size
+    if clusters is not None and n <= ROW_LIMIT:
+        _u, inv = np.unique(clusters, return_inverse=True)
+        last = np.r_[xs[1:] != xs[:-1], True]
+        f1 = np.cumsum(a)[last] / a.sum()
+        f2 = np.cumsum(b)[last] / b.sum()
+        out = np.empty(replicates)
+        chunk = max(1, 4_000_000 // max(n, 1))
+        for lo in range(0, replicates, chunk):
+            hi = min(replicates, lo + chunk)
+            m = rng.poisson(1.0, size=(hi - lo, _u.size)).astype(np.float64)[:, inv]
+            ca = np.cumsum(m * a, axis=1)[:, last]
+            cb = np.cumsum(m * b, axis=1)[:, last]
+            ta = np.maximum(ca[:, -1:], 1e-300)
+            tb = np.maximum(cb[:, -1:], 1e-300)
+            out[lo:hi] = np.max(np.abs((ca / ta - f1) - (cb / tb - f2)), axis=1)
+        return float(np.median(out)) / _K_MEDIAN
+    base = _null_scale_rows(xs, a, b, rng, replicates)
+    if clusters is None:
+        return base
+    # Inflate each window's variance by its design effect (variances add).
+    va = float(np.sum(a * a)) / a.sum() ** 2
+    vb = float(np.sum(b * b)) / b.sum() ** 2
+    da = _cluster_deff(xs, a, clusters)
+    db = _cluster_deff(xs, b, clusters)
+    ratio = (va * da + vb * db) / (va + vb) if va + vb > 0 else 1.0
+    return base * float(np.sqrt(ratio))
+
+
+def _null_scale_rows(
+    xs: np.ndarray,
+    a: np.ndarray,
+    b: np.ndarray,
+    rng: np.random.Generator,
+    replicates: int,
+) -> float:
     n = xs.size
     if n <= ROW_LIMIT:
         last = np.r_[xs[1:] != xs[:-1], True]
@@ -152,14 +217,21 @@ def ks_test(
     *,
     rng: np.random.Generator,
     replicates: int = 200,
+    clusters: tuple[np.ndarray, np.ndarray] | None = None,
 ) -> TestResult:
-    """Weighted KS: ``base``/``cur`` are ``(values, weights)`` without nulls."""
-    x1, w1 = (np.asarray(v, dtype=np.float64) for v in base)
-    x2, w2 = (np.asarray(v, dtype=np.float64) for v in cur)
-    xs, a, b, _ = _prep(x1, w1, x2, w2)
+    """Weighted KS: ``base``/``cur`` are ``(values, weights)`` without nulls; ``clusters``
+    an integer cluster id per row of each (sessions), for cluster-robust p-values."""
+    x1, w1 = (np.asarray(v, dtype=np.float64) for v in base[:2])
+    x2, w2 = (np.asarray(v, dtype=np.float64) for v in cur[:2])
+    xs, a, b, order = _prep(x1, w1, x2, w2)
     xd, diff = _ecdf_diff(xs, a, b)
     d = float(np.max(np.abs(diff))) if diff.size else math.nan
-    scale = null_scale(xs, a, b, rng, replicates)
+    cl = None
+    if clusters is not None:
+        c1, c2 = (np.asarray(c, dtype=np.int64) for c in clusters)
+        # Distinct ids per window: a session cut by the window boundary is two clusters.
+        cl = np.concatenate([c1 * 2, c2 * 2 + 1])[order]
+    scale = null_scale(xs, a, b, rng, replicates, cl)
     if scale <= 0:
         p = 1.0 if d <= 1e-12 else 0.0
     else:

@@ -53,20 +53,44 @@ class ShareStats:
         return self.s / self.t if self.t > 0 else np.full_like(self.s, np.nan)
 
 
-def from_codes(codes: np.ndarray, w: np.ndarray, k: int) -> ShareStats:
-    """Statistics of one category per row: ``codes`` in ``[0, k)``."""
+def from_codes(
+    codes: np.ndarray, w: np.ndarray, k: int, clusters: np.ndarray | None = None
+) -> ShareStats:
+    """Statistics of one category per row: ``codes`` in ``[0, k)``.
+
+    ``clusters`` (an integer id per row, e.g. the session) makes the covariance
+    cluster-robust: rows of one session share a language or a topic, so they are not
+    independent draws; the linearised terms are summed per cluster before squaring.
+    """
     codes = np.asarray(codes, dtype=np.int64)
     w = np.asarray(w, dtype=np.float64)
+    if clusters is not None:
+        onehot = sparse.csr_matrix(
+            (np.ones(codes.size), (np.arange(codes.size), codes)), shape=(codes.size, k)
+        )
+        return from_counts(onehot, w, np.ones(codes.size), clusters)
     s = np.bincount(codes, w, k)
     q = np.bincount(codes, w * w, k)
     return ShareStats(s, float(s.sum()), np.diag(q), q, float(q.sum()))
 
 
-def from_counts(counts: sparse.spmatrix | np.ndarray, w: np.ndarray, t: np.ndarray) -> ShareStats:
-    """Statistics of per-row unit counts (``counts`` n×K, ``t`` the row's total units)."""
+def from_counts(
+    counts: sparse.spmatrix | np.ndarray,
+    w: np.ndarray,
+    t: np.ndarray,
+    clusters: np.ndarray | None = None,
+) -> ShareStats:
+    """Statistics of per-row unit counts (``counts`` n×K, ``t`` the row's total units);
+    with ``clusters``, cluster-robust (rows summed per cluster with their weights)."""
     w = np.asarray(w, dtype=np.float64)
     t = np.asarray(t, dtype=np.float64)
     c = sparse.csr_matrix(counts, dtype=np.float64)
+    if clusters is not None:
+        _u, cl = np.unique(np.asarray(clusters), return_inverse=True)
+        agg = sparse.csr_matrix((w, (cl, np.arange(w.size))), shape=(_u.size, w.size))
+        c = sparse.csr_matrix(agg @ c)
+        t = np.asarray(agg @ t).ravel()
+        w = np.ones(_u.size)
     s = np.asarray(c.T @ w).ravel()
     w2 = w * w
     cw = sparse.diags(w2) @ c
