@@ -555,6 +555,9 @@ def extract(span: Span, route: str | None, retrieved: list[dict[str, Any]] | Non
     elif isinstance(fr, str) and fr:
         finish = fr
     finish = finish or a.get("ai.response.finishReason") or look.get("__event_finish")
+    if finish is None and isinstance(a.get("output.value"), str) and '"finish_reason"' in a["output.value"]:
+        # OpenInference keeps the raw provider response in output.value
+        _, finish = _output_text(loads_maybe(a["output.value"]))
 
     # --- tokens
     inp = to_int(
