@@ -443,3 +443,64 @@ def test_hostile_traces_through_the_whole_pipeline(tmp_path: Path) -> None:
     data = data_of(page)
     assert XSS_SCRIPT in data["ops"]["dims"][0]["keys"]
     assert any(m["short"].startswith("</script>") for m in data["markers"])
+
+
+def test_dimension_views_equal_the_report_by_that_dimension(tmp_path: Path) -> None:
+    """The shared pass for model, route × model, customer and feature gives the report
+    core's own figures (it uses the report's preparation and aggregations): compared with
+    ``build_report(by=[...], bucket="day")`` on the same rows."""
+    from llmobs_cli.core import dashboard as dash
+    from llmobs_cli.core import pricing
+    from llmobs_cli.core.report import build_report
+    from llmobs_cli.core.windows import Window
+
+    path, _ = _traces(tmp_path, rows=1200)
+    from llmobs_cli.core.readers import load
+
+    frame = load([path], columns=dash.columns_needed(False)).frame
+    table = pricing.build_price_table()
+    dims = [d for d in dash.DIMENSIONS if d[0] != "route"]
+    prepared = dash._prepare_light(frame, dims, "day", table, None)
+    window = Window(None, None)
+    docs = {d["id"]: d["report"] for d in dash._dimension_reports(prepared, dims, "day", window)}
+    keys = (
+        "calls",
+        "sampled",
+        "cost_usd",
+        "cost_per_call_usd",
+        "input_tokens",
+        "cache_hit_rate",
+        "error_rate",
+        "unpriced_calls",
+    )
+    for dim_id, _, fields in dims:
+        ref = build_report(frame, by=list(fields), bucket="day", prices=table).as_dict()
+        got = docs[dim_id]
+        ref_groups = {json.dumps(g["key"], default=str): g for g in ref["groups"]}
+        assert len(got["groups"]) == len(ref_groups)
+        for g in got["groups"]:
+            r = ref_groups[json.dumps(g["key"], default=str)]
+            for k in keys:
+                if r[k] is None:
+                    assert g[k] is None, (dim_id, g["key"], k)
+                else:
+                    assert g[k] == pytest.approx(r[k], rel=1e-9, abs=1e-12), (dim_id, g["key"], k)
+        if dim_id in dash.LATENCY_DIMENSIONS:
+            ref_b = {
+                (b["start"], json.dumps(g["key"], default=str)): g
+                for b in ref["buckets"]
+                for g in b["groups"]
+            }
+            n = 0
+            for b in got["buckets"]:
+                for g in b["groups"]:
+                    if H.OTHER in g["key"].values():
+                        continue
+                    r = ref_b[(b["start"], json.dumps(g["key"], default=str))]
+                    for col in ("latency_ms", "ttft_ms"):
+                        for q in ("p50", "p95", "p99"):  # same rows, same order statistic
+                            assert g[col][q] == r[col][q]
+                        assert g[col]["mean"] == pytest.approx(r[col]["mean"], rel=1e-9)
+                    assert g["cost_usd"] == pytest.approx(r["cost_usd"], rel=1e-9)
+                    n += 1
+            assert n > 0

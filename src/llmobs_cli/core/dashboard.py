@@ -297,7 +297,7 @@ def _prepare_light(
         *(pl.lit(None, dtype=frame.schema[c]).alias(c) for c in _TEXT)
     )
     lf = rc.prepare(slim.lazy(), by=fields, table=table, refusal_patterns=patterns, bucket=bucket)
-    return lf.collect()
+    return lf.with_columns(rc.row_terms()).collect()
 
 
 def _dimension_reports(
@@ -320,7 +320,7 @@ def _dimension_reports(
 
     lf = prepared.lazy()
     qs = rc.QUANTILES
-    aggs = rc.metric_aggs(qs, sessions=False)
+    aggs = rc.metric_aggs(qs)
     quantile_names = {"latency_ms__q", "ttft_ms__q"}
     sums = [a for a in aggs if a.meta.output_name() not in quantile_names]
     bcol = rc._BUCKET  # the report core's bucket column (set by prepare)
