@@ -551,7 +551,9 @@ class SpanAccumulator:
         df = df.with_row_index("_i")
         left = df.select("_i", "trace_id", pl.col("timestamp").dt.epoch("ns").alias("_t")).sort("_t")
         right = ret.filter(pl.col("end_ns").is_not_null()).sort("end_ns")
-        asof = left.join_asof(right, left_on="_t", right_on="end_ns", by="trace_id", strategy="backward")
+        asof = left.join_asof(
+            right, left_on="_t", right_on="end_ns", by="trace_id", strategy="backward", check_sortedness=False
+        )
         first = ret.group_by("trace_id", maintain_order=True).agg(pl.col("docs").first().alias("_first"))
         docs = (
             asof.join(first, on="trace_id", how="left")
