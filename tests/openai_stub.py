@@ -133,7 +133,7 @@ def completion_body(request: dict[str, Any], reply: Reply) -> dict[str, Any]:
 @dataclass
 class RecordedRequest:
     path: str
-    headers: dict[str, str]
+    headers: dict[str, str]  # names in lower case
     json: dict[str, Any]
     time: float
 
@@ -184,7 +184,8 @@ class OpenAIStub:
                 except json.JSONDecodeError:
                     self._send(400, json.dumps(_error_body("bad JSON", "invalid")).encode(), {})
                     return
-                rec = RecordedRequest(path, dict(self.headers.items()), payload, time.time())
+                headers = {k.lower(): v for k, v in self.headers.items()}  # lower-case names
+                rec = RecordedRequest(path, headers, payload, time.time())
                 with stub._lock:
                     stub.requests.append(rec)
                 try:
@@ -234,7 +235,10 @@ class OpenAIStub:
             self.requests.clear()
 
     def start(self) -> OpenAIStub:
-        self._thread = threading.Thread(target=self._server.serve_forever, daemon=True)
+        # A short poll interval makes shutdown() (fixture teardown) fast.
+        self._thread = threading.Thread(
+            target=self._server.serve_forever, kwargs={"poll_interval": 0.02}, daemon=True
+        )
         self._thread.start()
         return self
 
