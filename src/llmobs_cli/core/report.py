@@ -192,44 +192,61 @@ def _weighted_quantile_aggs(value: str, qs: Sequence[float], prefix: str) -> lis
     return [padded.gather(idx.clip(0, sv.len())).alias(f"{prefix}__q")]
 
 
-def metric_aggs(qs: Sequence[float], sessions: bool, grouped: bool = True) -> list[pl.Expr]:
-    """The aggregations behind every metrics object (one pass over the rows).
+def _row_terms() -> dict[str, pl.Expr]:
+    """Per-row terms whose group sums make every non-quantile metric.
+
+    Computed once per row (then materialised), so each level's aggregation is plain sums
+    — the cheapest group_by there is — and merges exactly across partitions.
+    """
+    c = pl.col
+    w = c(W)
+
+    def where(cond: pl.Expr, value: pl.Expr = w) -> pl.Expr:
+        return pl.when(cond).then(value)
+
+    terms: dict[str, pl.Expr] = {"calls": w, "_w2": w * w}
+    for col in ("latency_ms", "ttft_ms"):
+        terms[f"_{col}_wy"] = w * c(col)
+        terms[f"_{col}_w"] = where(c(col).is_not_null())
+    for tok in TOKEN_KINDS:
+        terms[tok] = w * c(tok)
+    terms |= {
+        "_cached_hit": where(c("input_tokens").is_not_null(), w * c("cached_tokens")),
+        "_n_cached": c("cached_tokens").is_not_null().cast(pl.UInt32),
+        "cost_usd": w * c(pricing.COST),
+        "_priced_calls": where(~c(pricing.UNPRICED)),
+        "unpriced_calls": where(c(pricing.UNPRICED)),
+        "unpriced_sampled": c(pricing.UNPRICED).cast(pl.UInt32),
+        "_errors": where(c(_ERR)),
+        "_ok": where(c(_OK)),
+        "_refusals": where(c(_OK) & c(_REF)),
+        "_rag": where(c(_CITE).is_not_null()),
+        "_cited": where(c(_CITE).fill_null(False)),
+        "_session_cost": where(c("session_id").is_not_null(), w * c(pricing.COST)),
+    }
+    return terms
+
+
+_TERM = "_t:"
+
+
+def row_terms() -> list[pl.Expr]:
+    """The expressions adding the per-row terms (columns prefixed ``_t:``)."""
+    return [e.alias(_TERM + name) for name, e in _row_terms().items()]
+
+
+def metric_aggs(qs: Sequence[float], grouped: bool = True) -> list[pl.Expr]:
+    """The aggregations behind every metrics object, over rows carrying :func:`row_terms`.
 
     ``grouped`` False gives the same for a ``select`` over all rows (list-valued
     aggregations are imploded there)."""
     c = pl.col
-    w = c(W)
-    aggs: list[pl.Expr] = [
-        pl.len().alias("sampled"),
-        w.sum().alias("calls"),
-        (w * w).sum().alias("_w2"),
-    ]
+    aggs: list[pl.Expr] = [pl.len().alias("sampled")]
+    aggs += [c(_TERM + name).sum().alias(name) for name in _row_terms()]
     for col in ("latency_ms", "ttft_ms"):
         qx = _weighted_quantile_aggs(col, qs, col)
         aggs += qx if grouped else [e.implode() for e in qx]
-        aggs.append((w * c(col)).sum().alias(f"_{col}_wy"))
-        aggs.append(w.filter(c(col).is_not_null()).sum().alias(f"_{col}_w"))
-    for tok in TOKEN_KINDS:
-        aggs.append((w * c(tok)).sum().alias(tok))
-    aggs += [
-        (w * c("cached_tokens")).filter(c("input_tokens").is_not_null()).sum().alias("_cached_hit"),
-        c("cached_tokens").is_not_null().sum().alias("_n_cached"),
-        (w * c(pricing.COST)).sum().alias("cost_usd"),
-        w.filter(~c(pricing.UNPRICED)).sum().alias("_priced_calls"),
-        w.filter(c(pricing.UNPRICED)).sum().alias("unpriced_calls"),
-        c(pricing.UNPRICED).sum().alias("unpriced_sampled"),
-        w.filter(c(_ERR)).sum().alias("_errors"),
-        w.filter(c(_OK)).sum().alias("_ok"),
-        w.filter(c(_OK) & c(_REF)).sum().alias("_refusals"),
-        w.filter(c(_CITE).is_not_null()).sum().alias("_rag"),
-        w.filter(c(_CITE).fill_null(False)).sum().alias("_cited"),
-        c("timestamp").min().alias("_first"),
-        c("timestamp").max().alias("_last"),
-    ]
-    if sessions:
-        aggs.append(
-            (w * c(pricing.COST)).filter(c("session_id").is_not_null()).sum().alias("_session_cost")
-        )
+    aggs += [c("timestamp").min().alias("_first"), c("timestamp").max().alias("_last")]
     return aggs
 
 
@@ -429,22 +446,16 @@ _AGG_INPUTS: tuple[str, ...] = (
     "timestamp",
     "latency_ms",
     "ttft_ms",
-    *TOKEN_KINDS,
     "model",
     "session_id",
-    pricing.COST,
     pricing.UNPRICED,
-    _ERR,
-    _OK,
-    _REF,
-    _CITE,
 )
 
 
 def _aggregate_lazy(lf: pl.LazyFrame, keys: list[str], qs: Sequence[float]) -> pl.LazyFrame:
     if keys:
-        return lf.group_by(keys).agg(metric_aggs(qs, sessions=True))
-    return lf.select(metric_aggs(qs, sessions=True, grouped=False))
+        return lf.group_by(keys).agg(metric_aggs(qs))
+    return lf.select(metric_aggs(qs, grouped=False))
 
 
 def _session_stats_lazy(lf: pl.LazyFrame, keys: list[str]) -> pl.LazyFrame:
@@ -519,7 +530,7 @@ def build_report(
     # Keep only what the aggregations read and materialise it once: every level reads it
     # (Polars 2's streaming engine would otherwise recompute the flags per level).
     needed = [*all_keys, *([_BUCKET] if bucket else []), *_AGG_INPUTS]
-    lf = lf.select(list(dict.fromkeys(needed))).collect().lazy()
+    lf = lf.select(*dict.fromkeys(needed), *row_terms()).collect().lazy()
     qs = tuple(quantiles)
     keys = list(by)
 

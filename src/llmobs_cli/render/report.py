@@ -35,10 +35,10 @@ def _get(m: dict[str, Any], path: str) -> Any:
 
 
 def _usd(x: float | None) -> str:
-    """Dollars without scientific notation: $0.000605 rather than $6.05e-04."""
+    """Dollars with three significant digits below $1 ($0.000605, $0.900), cents above."""
     if x is None or x != x:
         return "-"
-    if x != 0 and abs(x) < 0.01:
+    if x != 0 and abs(x) < 1:
         digits = min(-math.floor(math.log10(abs(x))) + 2, 10)
         return f"${x:.{digits}f}"
     return human_usd(x)
