@@ -151,7 +151,10 @@ class SampleResult:
 
 def apply_plan(lf: pl.LazyFrame, plan: SamplePlan, mixed: pl.DataFrame | None = None) -> pl.LazyFrame:
     """Keep whole traces by hash and re-weight (lazy; row-local except the small ``mixed`` join)."""
-    lf = lf.with_columns(plan.rate_expr().alias(KEEP))
+    # Canonical defaults, in case a Parquet dump left them null.
+    lf = lf.with_columns(
+        pl.col("sample_rate").fill_null(1.0), pl.col("route").fill_null("default")
+    ).with_columns(plan.rate_expr().alias(KEEP))
     if mixed is not None and mixed.height:
         lf = lf.join(mixed.lazy(), on="trace_id", how="left").with_columns(
             pl.coalesce("_trace_rate", KEEP).alias(KEEP)
@@ -170,7 +173,8 @@ def apply_plan(lf: pl.LazyFrame, plan: SamplePlan, mixed: pl.DataFrame | None = 
 def _mixed_traces(lf: pl.LazyFrame, plan: SamplePlan) -> pl.DataFrame:
     """Traces whose calls span routes with different rates → their largest rate."""
     return (
-        lf.select("trace_id", plan.rate_expr().alias(KEEP))
+        lf.select("trace_id", pl.col("route").fill_null("default"))
+        .select("trace_id", plan.rate_expr().alias(KEEP))
         .group_by("trace_id")
         .agg(pl.col(KEEP).max().alias("_trace_rate"), pl.col(KEEP).n_unique().alias("_n"))
         .filter(pl.col("_n") > 1)
@@ -180,7 +184,8 @@ def _mixed_traces(lf: pl.LazyFrame, plan: SamplePlan) -> pl.DataFrame:
 
 
 def _route_summary(before: pl.LazyFrame, after: pl.LazyFrame, plan: SamplePlan) -> list[dict[str, object]]:
-    agg = [pl.len().alias("rows"), (1.0 / pl.col("sample_rate")).sum().alias("calls")]
+    agg = [pl.len().alias("rows"), (1.0 / pl.col("sample_rate").fill_null(1.0)).sum().alias("calls")]
+    before = before.with_columns(pl.col("route").fill_null("default"))
     b = before.group_by("route").agg(agg).collect(engine="streaming")
     a = after.group_by("route").agg(agg).collect(engine="streaming")
     table = b.join(a, on="route", how="left", suffix="_kept").sort("route")
