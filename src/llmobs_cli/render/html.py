@@ -960,7 +960,7 @@ def releases_view(rel: Mapping[str, Any]) -> dict[str, Any]:
             "Before / after (operations)",
             ["route", "change", "at", "calls", "P50", "P95", "P99", "$/call", "errors"],
             cmp_rows,
-            wrap=[True, True],
+            wrap=[],
         )
         if cmp_rows
         else None,
@@ -974,7 +974,7 @@ def releases_view(rel: Mapping[str, Any]) -> dict[str, Any]:
             ["route", "change", "evaluator", "before", "after", "Δ", "p"],
             q_rows,
             num=[False, False, False, False, False, True, True],
-            wrap=[True, True],
+            wrap=[],
         )
         if q_rows
         else None,
@@ -1101,7 +1101,7 @@ def dashboard_view(dash: Mapping[str, Any]) -> dict[str, Any]:
         ops["tables"] = {
             "latency": _latency_table(main, f"Latency by {dims[0][1]} (whole window)"),
             "cost": _cost_table(
-                dims, "Cost totals by route, model, customer and feature (whole window)"
+                dims, "Totals over the whole window, by the dimension chosen above"
             ),
             "unpriced": _unpriced_table(main if main.get("unpriced_models") else model_report),
         }

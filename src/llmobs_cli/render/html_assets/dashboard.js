@@ -304,6 +304,7 @@
       linesChart(c2, "Cost per call by " + d.label, ops.t, d.keys, d.series.cost_per_call_usd, "usd");
       linesChart(c4, "Cache hit rate (cached ÷ input tokens) by " + d.label, ops.t, d.keys, d.series.cache_hit_rate, "pct");
       if (d.note) dimNote.textContent = d.note; else dimNote.textContent = "";
+      drawCostTable();
     }
     var tok = ops.tokens || {};
     var tt = [], names = [["uncached_input", "input (not cached)"], ["cached", "input (cached)"], ["output", "output"]];
@@ -314,10 +315,22 @@
     draw(c3, tt, baseLayout("Tokens (population estimate)", "num", { barmode: "stack" }));
     var dimNote = el("p", "note");
     s.appendChild(dimNote);
+    var costTable = null;
+    // The totals table follows the "by" choice (its first column names the dimension).
+    function drawCostTable() {
+      if (!costTable) return;
+      var spec = ops.tables.cost, label = dimById(ops, state.dim).label;
+      var rows = spec.rows.filter(function (r) { return r[0] === label; });
+      var shown = Object.assign({}, spec, { rows: rows.length ? rows : spec.rows });
+      costTable.textContent = "";
+      costTable.appendChild(table(shown));
+    }
     redraw();
     if (ops.tables && ops.tables.cost) {
       s.appendChild(el("h3", "", ops.tables.cost.title));
-      s.appendChild(table(ops.tables.cost));
+      costTable = el("div");
+      s.appendChild(costTable);
+      drawCostTable();
     }
     if (ops.tables && ops.tables.unpriced) {
       s.appendChild(el("h3", "", ops.tables.unpriced.title));
