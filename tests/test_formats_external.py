@@ -76,8 +76,12 @@ def test_langfuse_usage_and_cost_totals() -> None:
     # Usage: these exports have no cached/reasoning split except gemini (reasoning inside
     # output: 6 + 2055 == total 2061), so input/output equal the plain keys; the old
     # schema (no usageDetails) gives inputUsage/outputUsage.
-    want_in = sum((o.get("usageDetails") or {}).get("input", o.get("inputUsage") or 0) for o, _ in gens)
-    want_out = sum((o.get("usageDetails") or {}).get("output", o.get("outputUsage") or 0) for o, _ in gens)
+    want_in = sum(
+        (o.get("usageDetails") or {}).get("input", o.get("inputUsage") or 0) for o, _ in gens
+    )
+    want_out = sum(
+        (o.get("usageDetails") or {}).get("output", o.get("outputUsage") or 0) for o, _ in gens
+    )
     assert f["input_tokens"].sum() == want_in
     assert f["output_tokens"].sum() == want_out
     gem = f.filter(pl.col("model") == "gemini-2.5-flash", pl.col("route") == "GenerateContent")
@@ -147,9 +151,12 @@ def test_any_agent_traces() -> None:
     assert f.height == 25
     assert f["model"].unique().to_list() == ["mistral/mistral-small-latest"]
     assert f["input_tokens"].sum() == sum(s["attributes"]["gen_ai.usage.input_tokens"] for s in llm)
-    assert f["output_tokens"].sum() == sum(s["attributes"]["gen_ai.usage.output_tokens"] for s in llm)
+    assert f["output_tokens"].sum() == sum(
+        s["attributes"]["gen_ai.usage.output_tokens"] for s in llm
+    )
     want_cost = sum(
-        s["attributes"].get("gen_ai.usage.input_cost", 0) + s["attributes"].get("gen_ai.usage.output_cost", 0)
+        s["attributes"].get("gen_ai.usage.input_cost", 0)
+        + s["attributes"].get("gen_ai.usage.output_cost", 0)
         for s in llm
     )
     assert f["cost_usd"].sum() == pytest.approx(want_cost, rel=1e-9)
@@ -158,10 +165,15 @@ def test_any_agent_traces() -> None:
     assert set(f["span_id"].to_list()) == want_ids
     assert set(f["trace_id"].to_list()) == {format(s["context"]["trace_id"], "032x") for s in llm}
     # route: the root span (invoke_agent) name of each trace
-    roots = {s["name"] for s in spans if s["attributes"].get("gen_ai.operation.name") == "invoke_agent"}
+    roots = {
+        s["name"] for s in spans if s["attributes"].get("gen_ai.operation.name") == "invoke_agent"
+    }
     assert set(f["route"].unique().to_list()) <= roots
     # latency from nanosecond start/end
-    lat = {format(s["context"]["span_id"], "016x"): (s["end_time"] - s["start_time"]) / 1e6 for s in llm}
+    lat = {
+        format(s["context"]["span_id"], "016x"): (s["end_time"] - s["start_time"]) / 1e6
+        for s in llm
+    }
     for sid, ms in f.select("span_id", "latency_ms").iter_rows():
         assert ms == pytest.approx(lat[sid])
     # resource attributes addressable as metadata
@@ -176,7 +188,7 @@ def test_any_agent_prompt_text() -> None:
     f = load([str(EXT / "any-agent-traces" / "OPENAI_trace.json")]).frame
     row = f.filter(pl.col("span_id") == format(first["context"]["span_id"], "016x"))
     assert row["prompt"][0] == [m["content"] for m in msgs if m["role"] == "user"][-1]
-    assert row["system"][0] == [m["content"] for m in msgs if m["role"] == "system"][0]
+    assert row["system"][0] == next(m["content"] for m in msgs if m["role"] == "system")
     assert [m["role"] for m in row["messages"][0]] == [m["role"] for m in msgs]
 
 
@@ -191,7 +203,9 @@ def test_vercel_ai_sdk_spans() -> None:
     assert f.height == 4
     assert sorted(f["span_id"].to_list()) == sorted(s["spanContext"]["spanId"] for s in llm)
     assert f["input_tokens"].sum() == sum(s["attributes"]["gen_ai.usage.input_tokens"] for s in llm)
-    assert f["output_tokens"].sum() == sum(s["attributes"]["gen_ai.usage.output_tokens"] for s in llm)
+    assert f["output_tokens"].sum() == sum(
+        s["attributes"]["gen_ai.usage.output_tokens"] for s in llm
+    )
     assert set(f["model"].to_list()) == {s["attributes"]["gen_ai.response.model"] for s in llm}
     assert set(f["provider"].to_list()) == {"openai"}
     for s in llm:
@@ -204,7 +218,9 @@ def test_vercel_ai_sdk_spans() -> None:
         msgs = json.loads(a["ai.prompt.messages"])
         assert row["prompt"][0] == msgs[-1]["content"][0]["text"]
     stream = f.filter(pl.col("span_id") == llm[-1]["spanContext"]["spanId"])
-    assert stream["ttft_ms"][0] == pytest.approx(llm[-1]["attributes"]["ai.response.msToFirstChunk"])
+    assert stream["ttft_ms"][0] == pytest.approx(
+        llm[-1]["attributes"]["ai.response.msToFirstChunk"]
+    )
     # the embedding span is a record only when asked for
     with_emb = load([str(VERCEL)], options=ReadOptions(include_embeddings=True)).frame
     assert with_emb.height == 5
@@ -223,7 +239,9 @@ def test_attribute_dicts(path: Path) -> None:
     f = n.frame
     assert f.height == 1 and n.problems.height == 0
     assert f["model"][0] == attrs.get("gen_ai.response.model", attrs.get("llm.model_name"))
-    assert f["input_tokens"][0] == attrs.get("gen_ai.usage.input_tokens", attrs.get("llm.token_count.prompt"))
+    assert f["input_tokens"][0] == attrs.get(
+        "gen_ai.usage.input_tokens", attrs.get("llm.token_count.prompt")
+    )
     assert f["output_tokens"][0] == attrs.get(
         "gen_ai.usage.output_tokens", attrs.get("llm.token_count.completion")
     )

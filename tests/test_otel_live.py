@@ -40,7 +40,8 @@ from google.protobuf.json_format import MessageToJson
 which, base_url, out_dir, plan = sys.argv[1], sys.argv[2], sys.argv[3], json.loads(sys.argv[4])
 exporter = InMemorySpanExporter()
 provider = TracerProvider(resource=Resource.create({
-    "service.name": "live-" + which, "service.version": "1.2.3", "deployment.environment.name": "ci"}))
+    "service.name": "live-" + which, "service.version": "1.2.3",
+    "deployment.environment.name": "ci"}))
 provider.add_span_processor(SimpleSpanProcessor(exporter))
 if which == "genai":
     from opentelemetry.instrumentation.openai_v2 import OpenAIInstrumentor
@@ -54,7 +55,8 @@ for call in plan:
     with tracer.start_as_current_span(call["route"]):
         client.chat.completions.create(
             model=call["model"],
-            messages=[{"role": "system", "content": call["system"]}, {"role": "user", "content": call["prompt"]}],
+            messages=[{"role": "system", "content": call["system"]},
+                      {"role": "user", "content": call["prompt"]}],
             temperature=0.2, max_tokens=64,
         )
 spans = list(exporter.get_finished_spans())
@@ -67,11 +69,36 @@ with open(f"{out_dir}/{which}.pretty.json", "w") as fh:  # one pretty document
 """
 
 PLAN = [
-    {"route": "answer_question", "model": "gpt-4o-mini", "system": "Be brief.", "prompt": "What is the capital of France?"},
-    {"route": "answer_question", "model": "gpt-4o-mini", "system": "Be brief.", "prompt": "How tall is Mont Blanc?"},
-    {"route": "summarize", "model": "gpt-4o", "system": "Summarise.", "prompt": "Summarise: the cat sat on the mat."},
-    {"route": "answer_question", "model": "gpt-4o", "system": "Be brief.", "prompt": "Who wrote Faust?"},
-    {"route": "summarize", "model": "gpt-4o-mini", "system": "Summarise.", "prompt": "Summarise: rain in Spain."},
+    {
+        "route": "answer_question",
+        "model": "gpt-4o-mini",
+        "system": "Be brief.",
+        "prompt": "What is the capital of France?",
+    },
+    {
+        "route": "answer_question",
+        "model": "gpt-4o-mini",
+        "system": "Be brief.",
+        "prompt": "How tall is Mont Blanc?",
+    },
+    {
+        "route": "summarize",
+        "model": "gpt-4o",
+        "system": "Summarise.",
+        "prompt": "Summarise: the cat sat on the mat.",
+    },
+    {
+        "route": "answer_question",
+        "model": "gpt-4o",
+        "system": "Be brief.",
+        "prompt": "Who wrote Faust?",
+    },
+    {
+        "route": "summarize",
+        "model": "gpt-4o-mini",
+        "system": "Summarise.",
+        "prompt": "Summarise: rain in Spain.",
+    },
 ]
 
 
@@ -85,7 +112,11 @@ def _responder(req: dict[str, Any]) -> dict[str, Any]:
         "created": 1_760_000_000,
         "model": req["model"],
         "choices": [
-            {"index": 0, "message": {"role": "assistant", "content": f"Answer to: {prompt}"}, "finish_reason": "stop"}
+            {
+                "index": 0,
+                "message": {"role": "assistant", "content": f"Answer to: {prompt}"},
+                "finish_reason": "stop",
+            }
         ],
         "usage": {
             "prompt_tokens": 20 + n,
@@ -114,7 +145,10 @@ def _run(which: str, stub: Any, tmp: Path) -> None:
     }
     proc = subprocess.run(
         [sys.executable, "-c", WORKER, which, stub.base_url, str(tmp), json.dumps(PLAN)],
-        env=env, capture_output=True, text=True, timeout=120,
+        env=env,
+        capture_output=True,
+        text=True,
+        timeout=120,
     )
     assert proc.returncode == 0, proc.stderr[-3000:]
     assert len(stub.requests) == len(PLAN)
@@ -161,7 +195,9 @@ def _check(frame: pl.DataFrame, which: str) -> None:
 
 @pytest.mark.slow
 @pytest.mark.parametrize("which", ["genai", "openinference"])
-def test_live_spans_read_back(which: str, openai_stub: Any, tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+def test_live_spans_read_back(
+    which: str, openai_stub: Any, tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
     _run(which, openai_stub, tmp_path)
     b64 = tmp_path / f"{which}.otlp.jsonl"
     hexed = tmp_path / f"{which}.hex.jsonl"
@@ -175,7 +211,11 @@ def test_live_spans_read_back(which: str, openai_stub: Any, tmp_path: Path, caps
         _check(res.frame, which)
         frames.append(res.frame.sort("span_id"))
     # base64 and hex ids decode to the same canonical ids
-    assert frames[0]["span_id"].to_list() == frames[1]["span_id"].to_list() == frames[2]["span_id"].to_list()
+    assert (
+        frames[0]["span_id"].to_list()
+        == frames[1]["span_id"].to_list()
+        == frames[2]["span_id"].to_list()
+    )
 
     # convert → canonical Parquet, then report over it and over the OTLP file directly
     out = tmp_path / "canonical.parquet"

@@ -48,9 +48,14 @@ def population(n_traces: int, seed: int = 7) -> pl.DataFrame:
 
 def canonical(df: pl.DataFrame) -> pl.DataFrame:
     missing = [pl.lit(None, dtype=SCHEMA[c]).alias(c) for c in FIELDS if c not in df.columns]
-    return df.with_columns(missing).with_columns(
-        pl.col("span_id").fill_null(pl.col("trace_id")), pl.col("status").fill_null("ok")
-    ).select(FIELDS).cast(SCHEMA)  # type: ignore[arg-type]
+    return (
+        df.with_columns(missing)
+        .with_columns(
+            pl.col("span_id").fill_null(pl.col("trace_id")), pl.col("status").fill_null("ok")
+        )
+        .select(FIELDS)
+        .cast(SCHEMA)
+    )  # type: ignore[arg-type]
 
 
 def test_parse_rates_and_plan_precedence() -> None:
@@ -59,7 +64,10 @@ def test_parse_rates_and_plan_precedence() -> None:
         with pytest.raises(UsageError):
             parse_rates([bad])
     cfg = Config(
-        routes={"refunds": RouteConfig(stakes="high", keep_rate=0.2), "chat": RouteConfig(keep_rate=0.05, drop_text=True)},
+        routes={
+            "refunds": RouteConfig(stakes="high", keep_rate=0.2),
+            "chat": RouteConfig(keep_rate=0.05, drop_text=True),
+        },
         sample=SampleConfig(default_rate=0.5),
     )
     plan = build_plan(cfg)
@@ -82,7 +90,12 @@ def test_whole_traces_stable_hash_and_weights(tmp_path: Path, source: str) -> No
         from llmobs_cli.core.convert import to_jsonl_bytes
 
         src.write_bytes(to_jsonl_bytes(pop))
-    plan = SamplePlan(rates={"chat": 0.1, "search_qa": 0.5}, default_rate=1.0, high_stakes={"refunds"}, drop_text=True)
+    plan = SamplePlan(
+        rates={"chat": 0.1, "search_qa": 0.5},
+        default_rate=1.0,
+        high_stakes={"refunds"},
+        drop_text=True,
+    )
     out = tmp_path / "out.parquet"
     res = sample([str(src)], out, plan)
     assert res.streamed is (source == "parquet")
@@ -90,13 +103,16 @@ def test_whole_traces_stable_hash_and_weights(tmp_path: Path, source: str) -> No
     # independent selection: u from the scalar reference, rate by route
     rate = {"chat": 0.1, "search_qa": 0.5, "refunds": 1.0}
     keep = {
-        t for t, r in pop.select("trace_id", "route").unique().iter_rows()
+        t
+        for t, r in pop.select("trace_id", "route").unique().iter_rows()
         if scalar_uniform(t, SAMPLE_SALT) < rate[r]
     }
     want = pop.filter(pl.col("trace_id").is_in(sorted(keep)))
     assert sorted(got["span_id"].to_list()) == sorted(want["span_id"].to_list())
     # weights multiplied by the keep rate
-    joined = got.join(pop.select("span_id", pl.col("sample_rate").alias("sr0"), "route"), on="span_id")
+    joined = got.join(
+        pop.select("span_id", pl.col("sample_rate").alias("sr0"), "route"), on="span_id"
+    )
     expect = joined["sr0"] * joined["route"].replace_strict(rate, return_dtype=pl.Float64)
     assert np.allclose(joined["sample_rate"].to_numpy(), expect.to_numpy())
     # text dropped for routine routes only; numbers kept everywhere
@@ -138,15 +154,30 @@ def test_mixed_route_trace_stays_whole(tmp_path: Path) -> None:
 
 
 @pytest.mark.slow
-def test_weighted_figures_match_within_sampling_error(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+def test_weighted_figures_match_within_sampling_error(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
     """The bar: report on the sampled dump estimates the unsampled dump's totals."""
     pop = canonical(population(20000, seed=11))
     src = tmp_path / "full.parquet"
     pop.write_parquet(src)
     out = tmp_path / "sampled.parquet"
     rates = {"chat": 0.05, "search_qa": 0.2}
-    code = _cli(["sample", str(src), "-o", str(out), "--rate", "chat=0.05", "--rate", "search_qa=0.2",
-                 "--format", "json"], capsys)
+    code = _cli(
+        [
+            "sample",
+            str(src),
+            "-o",
+            str(out),
+            "--rate",
+            "chat=0.05",
+            "--rate",
+            "search_qa=0.2",
+            "--format",
+            "json",
+        ],
+        capsys,
+    )
     assert code == 0
     capsys.readouterr()
     reports = {}
@@ -157,15 +188,29 @@ def test_weighted_figures_match_within_sampling_error(tmp_path: Path, capsys: py
     # weighted total; estimated here from the population itself (numpy, independent).
     w = (1.0 / pop["sample_rate"]).to_numpy()
     p = pop["route"].replace_strict({**rates, "refunds": 1.0}, return_dtype=pl.Float64).to_numpy()
-    per_trace = pl.DataFrame({
-        "t": pop["trace_id"], "p": p, "calls": w, "inp": w * pop["input_tokens"].to_numpy(),
-    }).group_by("t").agg(pl.col("p").first(), pl.col("calls").sum(), pl.col("inp").sum())
+    per_trace = (
+        pl.DataFrame(
+            {
+                "t": pop["trace_id"],
+                "p": p,
+                "calls": w,
+                "inp": w * pop["input_tokens"].to_numpy(),
+            }
+        )
+        .group_by("t")
+        .agg(pl.col("p").first(), pl.col("calls").sum(), pl.col("inp").sum())
+    )
     pt = per_trace["p"].to_numpy()
     for metric, col in (("calls", "calls"), ("input_tokens", "inp")):
         truth = per_trace[col].sum()
         se = float(np.sqrt(((1 - pt) / pt * per_trace[col].to_numpy() ** 2).sum()))
         assert reports["full"][metric] == pytest.approx(truth, rel=1e-9)
-        assert abs(reports["sampled"][metric] - truth) < 4 * se, (metric, reports["sampled"][metric], truth, se)
+        assert abs(reports["sampled"][metric] - truth) < 4 * se, (
+            metric,
+            reports["sampled"][metric],
+            truth,
+            se,
+        )
         assert se > 0
     assert reports["sampled"]["sampled"] < 0.3 * reports["full"]["sampled"]
 
@@ -183,7 +228,9 @@ def test_cli_outputs_and_errors(tmp_path: Path, capsys: pytest.CaptureFixture[st
     src = tmp_path / "in.parquet"
     pop.write_parquet(src)
     out = tmp_path / "out.jsonl"
-    code = _cli(["sample", str(src), "-o", str(out), "--default-rate", "0.5", "--format", "json"], capsys)
+    code = _cli(
+        ["sample", str(src), "-o", str(out), "--default-rate", "0.5", "--format", "json"], capsys
+    )
     assert code == 0
     doc = json.loads(capsys.readouterr().out)
     assert doc["rows_out"] == len(out.read_text().splitlines())
@@ -195,11 +242,31 @@ def test_cli_outputs_and_errors(tmp_path: Path, capsys: pytest.CaptureFixture[st
     assert "--rate: expected ROUTE=RATE" in capsys.readouterr().err
     assert _cli(["sample", str(src), "-o", str(tmp_path / "none" / "x.parquet")], capsys) == 2
     cfg = tmp_path / "llmobs.yaml"
-    cfg.write_text("routes:\n  chat:\n    keep_rate: 0.1\n    drop_text: true\nsample:\n  default_rate: 0.5\n")
-    assert _cli(["sample", str(src), "-o", str(tmp_path / "c.parquet"), "--config", str(cfg), "--format", "json"], capsys) == 0
+    cfg.write_text(
+        "routes:\n  chat:\n    keep_rate: 0.1\n    drop_text: true\nsample:\n  default_rate: 0.5\n"
+    )
+    assert (
+        _cli(
+            [
+                "sample",
+                str(src),
+                "-o",
+                str(tmp_path / "c.parquet"),
+                "--config",
+                str(cfg),
+                "--format",
+                "json",
+            ],
+            capsys,
+        )
+        == 0
+    )
     doc = json.loads(capsys.readouterr().out)
     rates = {r["route"]: (r["keep_rate"], r["text_dropped"]) for r in doc["routes"]}
     assert rates["chat"] == (0.1, True) and rates["search_qa"] == (0.5, False)
     kept = pl.read_parquet(tmp_path / "c.parquet")
-    assert kept.filter(pl.col("route") == "chat")["response"].null_count() == kept.filter(pl.col("route") == "chat").height
+    assert (
+        kept.filter(pl.col("route") == "chat")["response"].null_count()
+        == kept.filter(pl.col("route") == "chat").height
+    )
     assert all(c in kept.columns for c in TEXT_FIELDS)

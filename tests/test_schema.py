@@ -158,3 +158,31 @@ def test_epoch_and_parquet_timestamps() -> None:
     ts = out.frame["timestamp"].to_list()
     assert ts[0].isoformat() == "2026-01-02T03:04:05+00:00"
     assert ts[1].isoformat() == "2026-01-02T03:04:05.123000+00:00"
+
+
+def test_metadata_keeps_each_rows_own_keys(tmp_path: Path) -> None:
+    base = {"trace_id": "t", "timestamp": "2026-01-02T03:04:05Z", "model": "m", "latency_ms": 1}
+    df = read(
+        tmp_path,
+        {**base, "metadata": {"a": 1}, "params": {"temperature": 0.2}},
+        {**base, "metadata": {"b": [1, 2]}, "team": "x", "params": {"reasoning_effort": "low"}},
+        {**base, "team": "y"},
+        base,
+    )
+    metas = [json.loads(m) if m else None for m in df["metadata"]]
+    assert metas == [{"a": 1}, {"b": [1, 2], "team": "x"}, {"team": "y"}, None]
+    params = [json.loads(p) if p else None for p in df["params"]]
+    assert params == [{"temperature": 0.2}, {"reasoning_effort": "low"}, None, None]
+
+
+def test_metadata_must_be_an_object(tmp_path: Path) -> None:
+    import pytest
+
+    from llmobs_cli.errors import InputError
+
+    p = tmp_path / "t.jsonl"
+    base = {"trace_id": "t", "timestamp": "2026-01-02T03:04:05Z", "model": "m", "latency_ms": 1}
+    p.write_text(json.dumps({**base, "metadata": "tier=pro"}) + "\n")
+    with pytest.raises(InputError) as exc:
+        load([p])
+    assert str(exc.value) == f"{p}:1: metadata: expected an object, got ('tier=pro')"

@@ -20,24 +20,41 @@ from llmobs_cli.render.tables import markdown_table
 def register(app: typer.Typer) -> None:
     app.command(
         "sample",
-        help="Keep a stable share of traces per route (whole traces), multiply sample_rate by it, optionally drop text.",
+        help=(
+            "Keep a stable share of traces per route (whole traces), multiply sample_rate "
+            "by it, optionally drop text."
+        ),
     )(sample_cmd)
 
 
 def sample_cmd(
     traces: common.TracesArg,
-    out: Annotated[Path, typer.Option("--output", "-o", help="Output file: .parquet or .jsonl[.gz|.zst].")],
+    out: Annotated[
+        Path, typer.Option("--output", "-o", help="Output file: .parquet or .jsonl[.gz|.zst].")
+    ],
     rate: Annotated[
         list[str] | None,
-        typer.Option("--rate", help="Keep rate of a route, ROUTE=R with R in (0, 1]; repeatable.", show_default=False),
+        typer.Option(
+            "--rate",
+            help="Keep rate of a route, ROUTE=R with R in (0, 1]; repeatable.",
+            show_default=False,
+        ),
     ] = None,
     default_rate: Annotated[
         float | None,
-        typer.Option("--default-rate", help="Keep rate of routes without one (default: sample.default_rate, 1.0).", show_default=False),
+        typer.Option(
+            "--default-rate",
+            help="Keep rate of routes without one (default: sample.default_rate, 1.0).",
+            show_default=False,
+        ),
     ] = None,
     drop_text: Annotated[
         bool | None,
-        typer.Option("--drop-text/--keep-text", help="Drop prompts/responses/documents of routine (not high-stakes) routes; numbers stay.", show_default=False),
+        typer.Option(
+            "--drop-text/--keep-text",
+            help="Drop prompts/responses/documents of routine routes; numbers stay.",
+            show_default=False,
+        ),
     ] = None,
     fmt: common.FormatOpt = common.Format.table,
     config: common.ConfigOpt = None,
@@ -77,8 +94,15 @@ def render(result: SampleResult, fmt: common.Format) -> None:
         common.write_stdout(buf.getvalue())
         return
     shown = [
-        [r["route"], f"{r['keep_rate']:g}", f"{r['rows_in']:,}", f"{r['rows_out']:,}", f"{r['calls_in']:,.0f}",
-         f"{r['calls_out']:,.0f}", "yes" if r["text_dropped"] else "no"]
+        [
+            r["route"],
+            f"{r['keep_rate']:g}",
+            f"{r['rows_in']:,}",
+            f"{r['rows_out']:,}",
+            f"{r['calls_in']:,.0f}",
+            f"{r['calls_out']:,.0f}",
+            "yes" if r["text_dropped"] else "no",
+        ]
         for r in result.routes
     ]
     if fmt == common.Format.markdown:

@@ -1163,9 +1163,13 @@ def summarize(
         ("stratum", None),
         ("cached", False),
         ("criterion", None),
+        ("judge_model", None),
+        ("judge_cost_usd", 0.0),
+        ("attempts", 0),
     ):
         if col not in frame.columns:
-            frame = frame.with_columns(pl.lit(default).alias(col))
+            dtype = JUDGMENT_SCHEMA[col]
+            frame = frame.with_columns(pl.lit(default, dtype).alias(col))
     if frame.height and frame["stratum"].null_count() == frame.height:
         frame = frame.with_columns(pl.col("route").alias("stratum"))
     keys = _key_cols(frame, by) if frame.height else list(by)

@@ -113,7 +113,11 @@ def build_plan(
     for name in high:
         merged[name] = 1.0
     merged.update(rates or {})
-    default = _rate(default_rate, "--default-rate") if default_rate is not None else config.sample.default_rate
+    default = (
+        _rate(default_rate, "--default-rate")
+        if default_rate is not None
+        else config.sample.default_rate
+    )
     return SamplePlan(
         rates=merged,
         default_rate=default,
@@ -149,24 +153,27 @@ class SampleResult:
         }
 
 
-def apply_plan(lf: pl.LazyFrame, plan: SamplePlan, mixed: pl.DataFrame | None = None) -> pl.LazyFrame:
+def apply_plan(
+    lf: pl.LazyFrame, plan: SamplePlan, mixed: pl.DataFrame | None = None
+) -> pl.LazyFrame:
     """Keep whole traces by hash and re-weight (lazy; row-local except the small ``mixed`` join)."""
     # Canonical defaults, in case a Parquet dump left them null.
     lf = lf.with_columns(
         pl.col("sample_rate").fill_null(1.0), pl.col("route").fill_null("default")
     ).with_columns(plan.rate_expr().alias(KEEP))
     if mixed is not None and mixed.height:
-        lf = lf.join(mixed.lazy(), on="trace_id", how="left").with_columns(
-            pl.coalesce("_trace_rate", KEEP).alias(KEEP)
-        ).drop("_trace_rate")
+        lf = (
+            lf.join(mixed.lazy(), on="trace_id", how="left")
+            .with_columns(pl.coalesce("_trace_rate", KEEP).alias(KEEP))
+            .drop("_trace_rate")
+        )
     u = pl.col("trace_id").map_batches(
         lambda s: pl.Series(s.name, stable_uniform(s, SAMPLE_SALT)), return_dtype=pl.Float64
     )
     drop = plan.drop_expr()
     text = [pl.when(drop).then(None).otherwise(pl.col(c)).alias(c) for c in TEXT_FIELDS]
-    return (
-        lf.filter(u < pl.col(KEEP))
-        .with_columns((pl.col("sample_rate") * pl.col(KEEP)).alias("sample_rate"), *text)
+    return lf.filter(u < pl.col(KEEP)).with_columns(
+        (pl.col("sample_rate") * pl.col(KEEP)).alias("sample_rate"), *text
     )
 
 
@@ -183,8 +190,13 @@ def _mixed_traces(lf: pl.LazyFrame, plan: SamplePlan) -> pl.DataFrame:
     )
 
 
-def _route_summary(before: pl.LazyFrame, after: pl.LazyFrame, plan: SamplePlan) -> list[dict[str, object]]:
-    agg = [pl.len().alias("rows"), (1.0 / pl.col("sample_rate").fill_null(1.0)).sum().alias("calls")]
+def _route_summary(
+    before: pl.LazyFrame, after: pl.LazyFrame, plan: SamplePlan
+) -> list[dict[str, object]]:
+    agg = [
+        pl.len().alias("rows"),
+        (1.0 / pl.col("sample_rate").fill_null(1.0)).sum().alias("calls"),
+    ]
     before = before.with_columns(pl.col("route").fill_null("default"))
     b = before.group_by("route").agg(agg).collect(engine="streaming")
     a = after.group_by("route").agg(agg).collect(engine="streaming")
@@ -200,7 +212,8 @@ def _route_summary(before: pl.LazyFrame, after: pl.LazyFrame, plan: SamplePlan) 
                 "calls_in": calls,
                 "calls_out": calls_kept or 0.0,
                 "text_dropped": bool(
-                    route not in plan.high_stakes and (plan.drop_text or route in plan.drop_text_routes)
+                    route not in plan.high_stakes
+                    and (plan.drop_text or route in plan.drop_text_routes)
                 ),
             }
         )
@@ -232,7 +245,10 @@ def sample(
     files = expand_paths(paths)
     out_fmt = output_format(out)
     if fmt is None and out_fmt == "parquet" and _canonical_parquet(files):
-        sources = [str(next(p.rglob("*.parquet")).parent) + "/**/*.parquet" if p.is_dir() else str(p) for p in files]
+        sources = [
+            str(next(p.rglob("*.parquet")).parent) + "/**/*.parquet" if p.is_dir() else str(p)
+            for p in files
+        ]
         lf = pl.scan_parquet(sources, hive_partitioning=False).select(FIELDS)
         mixed = _mixed_traces(lf, plan)
         kept = apply_plan(lf, plan, mixed).select(FIELDS)

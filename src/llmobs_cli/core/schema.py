@@ -222,29 +222,45 @@ def _apply_aliases(df: pl.DataFrame) -> pl.DataFrame:
 
 
 def _fold_metadata(df: pl.DataFrame) -> pl.DataFrame:
-    """Move unknown top-level columns into the ``metadata`` JSON object."""
+    """Move unknown top-level columns into the ``metadata`` JSON object.
+
+    Built as JSON text so that a row gets exactly its own keys: an extra column that is
+    null on a row adds nothing to that row's metadata.
+    """
     extra = [c for c in df.columns if c not in SCHEMA and c not in INTERNAL]
     meta_dtype = df.schema.get("metadata")
     if not extra and (meta_dtype is None or meta_dtype == pl.String):
         return df
-    parts: list[pl.Expr] = []
+    meta: pl.Expr | None = None
     if isinstance(meta_dtype, pl.Struct):
-        parts.extend(pl.col("metadata").struct.field(f.name) for f in meta_dtype.fields)
-    parts.extend(pl.col(c) for c in extra)
-    if meta_dtype == pl.String and extra:
-        # Existing JSON text plus extra columns: decode once, then merge.
-        decoded = df.select(pl.col("metadata").str.json_decode(infer_schema_length=None))
-        if isinstance(decoded.schema["metadata"], pl.Struct):
-            df = df.with_columns(decoded["metadata"])
-            return _fold_metadata(df)
-    if not parts:
-        return df
-    encoded = (
-        pl.when(pl.any_horizontal([p.is_not_null() for p in parts]))
-        .then(pl.struct(parts).struct.json_encode())
-        .otherwise(None)
-    )
-    return df.with_columns(encoded.alias("metadata")).drop(extra)
+        meta = pl.col("metadata").struct.json_encode()
+    elif meta_dtype == pl.String:
+        meta = pl.col("metadata")
+    elif meta_dtype is not None and meta_dtype != pl.Null:
+        return df.drop(extra) if not extra else df  # wrong type: reported by the cast step
+    if not extra:
+        return df.with_columns(meta.alias("metadata")) if meta is not None else df
+    members = [
+        pl.when(pl.col(c).is_not_null()).then(
+            pl.struct(pl.col(c)).struct.json_encode().str.strip_prefix("{").str.strip_suffix("}")
+        )
+        for c in extra
+    ]
+    extras = pl.concat_str(members, separator=",", ignore_nulls=True)
+    has_extras = extras.is_not_null() & (extras != "")
+    if meta is None:
+        merged = pl.when(has_extras).then(pl.concat_str(pl.lit("{"), extras, pl.lit("}")))
+    else:
+        body = meta.str.strip_chars().str.strip_suffix("}").str.strip_chars_end()
+        empty_meta = meta.is_null() | (body.str.strip_chars() == "{")
+        merged = (
+            pl.when(~has_extras)
+            .then(meta)
+            .when(empty_meta)
+            .then(pl.concat_str(pl.lit("{"), extras, pl.lit("}")))
+            .otherwise(pl.concat_str(body, pl.lit(","), extras, pl.lit("}")))
+        )
+    return df.with_columns(merged.alias("metadata")).drop(extra)
 
 
 def _json_kind(dtype: pl.DataType) -> str:
@@ -464,6 +480,16 @@ def _defaults_and_rules(
             pl.concat_str(pl.lit("expected 'ok' or 'error', got "), _quote(c("status"))),
         )
     )
+    for name in ("params", "metadata"):
+        text = c(name).str.strip_chars_start()
+        problems.append(
+            _problem(
+                df,
+                c(name).is_not_null() & ~text.str.starts_with("{"),
+                name,
+                pl.concat_str(pl.lit("expected an object, got "), _quote(c(name))),
+            )
+        )
     derived_latency = (c("end_time") - c("timestamp")).dt.total_microseconds() / 1000.0
     df = df.with_columns(
         c("span_id").fill_null(c("trace_id")),

@@ -340,7 +340,8 @@ class JudgeRunner:
 
     def _backoff(self, attempt: int, retry_after: float | None) -> float:
         if retry_after is not None:
-            return min(retry_after, self.s.backoff_max_s * 4) * (1 + 0.1 * self._rng.random())
+            # The server knows best; cap only absurd values (at 60 s, or backoff_max_s).
+            return min(retry_after, max(self.s.backoff_max_s, 60.0)) * (1 + 0.1 * self._rng.random())
         base = min(self.s.backoff_max_s, self.s.backoff_base_s * 2 ** (attempt - 1))
         return base * (0.5 + self._rng.random())  # jitter: 0.5x..1.5x
 

@@ -160,15 +160,23 @@ def text_of(value: Any) -> str | None:
         return json.dumps(value)
     if isinstance(value, dict):
         for key in ("text", "content", "value"):
-            if key in value and isinstance(value[key], (str, list, dict)) and value.get("type") not in (
-                "tool_call",
-                "tool_call_response",
-                "function_call",
+            if (
+                key in value
+                and isinstance(value[key], (str, list, dict))
+                and value.get("type")
+                not in (
+                    "tool_call",
+                    "tool_call_response",
+                    "function_call",
+                )
             ):
                 return text_of(value[key])
         if value.get("type") in ("tool_call", "function_call", "tool_use"):
             return json.dumps(
-                {"tool_call": value.get("name"), "arguments": value.get("arguments", value.get("input"))},
+                {
+                    "tool_call": value.get("name"),
+                    "arguments": value.get("arguments", value.get("input")),
+                },
                 ensure_ascii=False,
             )
         if value.get("type") == "tool_call_response":
@@ -186,7 +194,8 @@ def _only_text(parts: Any) -> str | None:
         texts = [
             text_of(p)
             for p in parts
-            if not isinstance(p, dict) or p.get("type") in (None, "text", "output_text", "input_text")
+            if not isinstance(p, dict)
+            or p.get("type") in (None, "text", "output_text", "input_text")
         ]
         texts = [t for t in texts if t]
         if texts:
@@ -218,10 +227,16 @@ def message_list(value: Any) -> list[dict[str, str | None]] | None:
         if "parts" in m:
             content = _only_text(m["parts"])
             parts = m["parts"] if isinstance(m["parts"], list) else []
-            if parts and all(isinstance(p, dict) and p.get("type") == "tool_call_response" for p in parts):
+            if parts and all(
+                isinstance(p, dict) and p.get("type") == "tool_call_response" for p in parts
+            ):
                 role = "tool"  # tool results sent back (some SDKs label them "user")
         elif "content" in m:
-            content = _only_text(m["content"]) if isinstance(m["content"], list) else text_of(m["content"])
+            content = (
+                _only_text(m["content"])
+                if isinstance(m["content"], list)
+                else text_of(m["content"])
+            )
         elif "message" in m and isinstance(m["message"], dict):
             return message_list([x.get("message") for x in value if isinstance(x, dict)])
         else:
@@ -238,7 +253,9 @@ def split_messages(
     """(system, prompt = last user turn, messages)."""
     if not msgs:
         return None, None, msgs
-    system = "\n".join(m["content"] or "" for m in msgs if m["role"] in ("system", "developer")) or None
+    system = (
+        "\n".join(m["content"] or "" for m in msgs if m["role"] in ("system", "developer")) or None
+    )
     prompt = next((m["content"] for m in reversed(msgs) if m["role"] == "user"), None)
     return system, prompt, msgs
 
@@ -296,7 +313,9 @@ def flatten_obj(obj: Any, prefix: str = "") -> dict[str, Any]:
     if isinstance(obj, dict):
         for k, v in obj.items():
             key = f"{prefix}.{k}" if prefix else str(k)
-            if isinstance(v, dict) or (isinstance(v, list) and v and all(isinstance(x, dict) for x in v)):
+            if isinstance(v, dict) or (
+                isinstance(v, list) and v and all(isinstance(x, dict) for x in v)
+            ):
                 out.update(flatten_obj(v, key))
             else:
                 out[key] = v
@@ -339,7 +358,9 @@ def classify(span: Span) -> str:
         if vercel.endswith(".doEmbed"):
             return "embedding"
         return "other"
-    if any(k in a for k in ("gen_ai.request.model", "gen_ai.response.model", "llm.model_name")) and any(
+    if any(
+        k in a for k in ("gen_ai.request.model", "gen_ai.response.model", "llm.model_name")
+    ) and any(
         k.startswith(("gen_ai.usage.", "llm.token_count.", "gen_ai.prompt", "gen_ai.completion"))
         for k in a
     ):
@@ -438,9 +459,9 @@ def _output_text(value: Any) -> tuple[str | None, str | None]:
             value = [value]
         else:
             text = value.get("text", value.get("content"))
-            return text_of(text) if text is not None else json.dumps(value, ensure_ascii=False), value.get(
-                "finish_reason"
-            )
+            return text_of(text) if text is not None else json.dumps(
+                value, ensure_ascii=False
+            ), value.get("finish_reason")
     if isinstance(value, list):
         texts: list[str] = []
         finish = None
@@ -461,23 +482,37 @@ def _output_text(value: Any) -> tuple[str | None, str | None]:
 
 
 def _provider(a: dict[str, Any]) -> str | None:
-    p = _first(a, "gen_ai.provider.name", "gen_ai.system", "llm.provider", "llm.system", "ai.model.provider")
+    p = _first(
+        a,
+        "gen_ai.provider.name",
+        "gen_ai.system",
+        "llm.provider",
+        "llm.system",
+        "ai.model.provider",
+    )
     if isinstance(p, str):
         # Vercel writes "openai.responses", "openai.chat"; GenAI "az.ai.openai" stays.
-        if p.startswith(("openai.", "anthropic.", "google.", "mistral.")) and "ai.model.provider" in a:
+        if (
+            p.startswith(("openai.", "anthropic.", "google.", "mistral."))
+            and "ai.model.provider" in a
+        ):
             p = p.split(".", 1)[0]
         return p
     return None
 
 
-def extract(span: Span, route: str | None, retrieved: list[dict[str, Any]] | None) -> dict[str, Any]:
+def extract(
+    span: Span, route: str | None, retrieved: list[dict[str, Any]] | None
+) -> dict[str, Any]:
     """One canonical raw record from an LLM (or embedding) span."""
     a = span.attrs
     ev = _event_content(span) if span.events else {}
     look = {**ev, **a} if ev else a
 
     # --- model / provider
-    model = _first(a, "gen_ai.response.model", "llm.model_name", "ai.response.model", "gen_ai.request.model")
+    model = _first(
+        a, "gen_ai.response.model", "llm.model_name", "ai.response.model", "gen_ai.request.model"
+    )
     if model is None:
         model = _first(a, "ai.model.id")
     request_model = a.get("gen_ai.request.model") or a.get("ai.model.id")
@@ -555,7 +590,11 @@ def extract(span: Span, route: str | None, retrieved: list[dict[str, Any]] | Non
     elif isinstance(fr, str) and fr:
         finish = fr
     finish = finish or a.get("ai.response.finishReason") or look.get("__event_finish")
-    if finish is None and isinstance(a.get("output.value"), str) and '"finish_reason"' in a["output.value"]:
+    if (
+        finish is None
+        and isinstance(a.get("output.value"), str)
+        and '"finish_reason"' in a["output.value"]
+    ):
         # OpenInference keeps the raw provider response in output.value
         _, finish = _output_text(loads_maybe(a["output.value"]))
 
@@ -642,7 +681,9 @@ def extract(span: Span, route: str | None, retrieved: list[dict[str, Any]] | Non
         error = span.status_message or a.get("error.type")
         for name, _t, ea in span.events:
             if name == "exception" and ea.get("exception.message"):
-                error = error or f"{ea.get('exception.type', 'exception')}: {ea['exception.message']}"
+                error = (
+                    error or f"{ea.get('exception.type', 'exception')}: {ea['exception.message']}"
+                )
         error = error or "error"
 
     # --- context fields
@@ -677,8 +718,18 @@ def extract(span: Span, route: str | None, retrieved: list[dict[str, Any]] | Non
         "trace_id": span.trace_id,
         "span_id": span.span_id,
         "parent_span_id": span.parent_id,
-        "session_id": _str(_first(a, "gen_ai.conversation.id", "session.id", "session_id", "ai.telemetry.metadata.sessionId")),
-        "user_id": _str(_first(a, "user.id", "enduser.id", "gen_ai.user.id", "ai.telemetry.metadata.userId")),
+        "session_id": _str(
+            _first(
+                a,
+                "gen_ai.conversation.id",
+                "session.id",
+                "session_id",
+                "ai.telemetry.metadata.sessionId",
+            )
+        ),
+        "user_id": _str(
+            _first(a, "user.id", "enduser.id", "gen_ai.user.id", "ai.telemetry.metadata.userId")
+        ),
         "timestamp": None if start is None else start // 1000,
         "end_time": None if end is None else end // 1000,
         "latency_ms": None if start is None or end is None else (end - start) / 1e6,
@@ -767,7 +818,9 @@ def records_from_spans(
     for trace_spans in by_trace.values():
         kinds = [classify(s) for s in trace_spans]
         wanted = [
-            (s, k) for s, k in zip(trace_spans, kinds, strict=True) if k == "llm" or (include_embeddings and k == "embedding")
+            (s, k)
+            for s, k in zip(trace_spans, kinds, strict=True)
+            if k == "llm" or (include_embeddings and k == "embedding")
         ]
         if not wanted:
             continue
@@ -782,14 +835,22 @@ def records_from_spans(
                 route = _route_value(s, route_from) or _route_value(root, route_from)
                 if route is None:
                     for other in trace_spans:
-                        route = _route_value(other, route_from) if route_from not in ("name", "span.name") else None
+                        route = (
+                            _route_value(other, route_from)
+                            if route_from not in ("name", "span.name")
+                            else None
+                        )
                         if route:
                             break
             else:
                 route = root.name or None
             docs = None
             if retrievers:
-                before = [r for r in retrievers if r.end_ns is not None and s.start_ns is not None and r.end_ns <= s.start_ns]
+                before = [
+                    r
+                    for r in retrievers
+                    if r.end_ns is not None and s.start_ns is not None and r.end_ns <= s.start_ns
+                ]
                 chosen = before[-1] if before else retrievers[0]
                 docs = documents(chosen) or None
             records.append(extract(s, route, docs))
@@ -801,7 +862,9 @@ def _root(spans: list[Span]) -> Span:
     ids = {s.span_id for s in spans}
     roots = [s for s in spans if not s.parent_id or s.parent_id not in ids]
     pool = roots or spans
-    return min(pool, key=lambda s: (s.parent_id is not None, s.start_ns if s.start_ns is not None else 0))
+    return min(
+        pool, key=lambda s: (s.parent_id is not None, s.start_ns if s.start_ns is not None else 0)
+    )
 
 
 def frame_from_records(records: Iterable[dict[str, Any]], n: int | None = None) -> pl.DataFrame:
@@ -810,6 +873,9 @@ def frame_from_records(records: Iterable[dict[str, Any]], n: int | None = None) 
     cols = {name: [r.get(name) for r in recs] for name in RAW_SCHEMA}
     df = pl.DataFrame(cols, schema=RAW_SCHEMA)
     df = df.with_columns(
-        [pl.col(c).cast(pl.Datetime("us")).dt.replace_time_zone("UTC").cast(UTC_US) for c in TIME_COLUMNS]
+        [
+            pl.col(c).cast(pl.Datetime("us")).dt.replace_time_zone("UTC").cast(UTC_US)
+            for c in TIME_COLUMNS
+        ]
     )
     return df.with_row_index(ROW).with_columns(pl.col(ROW).cast(pl.Int64))

@@ -52,10 +52,18 @@ def record(r: dict[str, Any], route_from: str | None) -> dict[str, Any]:
     start = _ns(r.get("request_created_at"))
     delay = to_float(r.get("delay_ms"))
     end = _ns(r.get("response_created_at"))
-    latency = delay if delay is not None else (None if start is None or end is None else (end - start) / 1e6)
+    latency = (
+        delay
+        if delay is not None
+        else (None if start is None or end is None else (end - start) / 1e6)
+    )
     body = loads_maybe(r.get("request_body")) or {}
     resp = loads_maybe(r.get("response_body")) or {}
-    msgs = genai.message_list(body.get("messages")) if isinstance(body, dict) and body.get("messages") else None
+    msgs = (
+        genai.message_list(body.get("messages"))
+        if isinstance(body, dict) and body.get("messages")
+        else None
+    )
     system, prompt, msgs = genai.split_messages(msgs)
     if isinstance(body, dict) and body.get("system") and not system:
         system = genai.text_of(body["system"])
@@ -68,11 +76,18 @@ def record(r: dict[str, Any], route_from: str | None) -> dict[str, Any]:
             ch = resp["choices"][0] if resp["choices"] else {}
             finish = finish or (ch.get("finish_reason") if isinstance(ch, dict) else None)
         elif "content" in resp:  # Anthropic
-            response = genai._only_text(resp["content"]) if isinstance(resp["content"], list) else genai.text_of(resp["content"])
+            response = (
+                genai._only_text(resp["content"])
+                if isinstance(resp["content"], list)
+                else genai.text_of(resp["content"])
+            )
             finish = resp.get("stop_reason")
     provider = genai._str(r.get("provider"))
     inp, out = to_int(r.get("prompt_tokens")), to_int(r.get("completion_tokens"))
-    cached, write = to_int(r.get("prompt_cache_read_tokens")), to_int(r.get("prompt_cache_write_tokens"))
+    cached, write = (
+        to_int(r.get("prompt_cache_read_tokens")),
+        to_int(r.get("prompt_cache_write_tokens")),
+    )
     anthropic = bool(provider and "anthropic" in provider.lower())
     if inp is not None and (anthropic or (cached or 0) > inp):
         inp += (cached or 0) + (write or 0)
@@ -80,24 +95,63 @@ def record(r: dict[str, Any], route_from: str | None) -> dict[str, Any]:
     error = None
     if status_code is not None and status_code >= 400:
         err = resp.get("error") if isinstance(resp, dict) else None
-        error = genai.text_of(err.get("message") if isinstance(err, dict) else err) or f"HTTP {status_code}"
+        error = (
+            genai.text_of(err.get("message") if isinstance(err, dict) else err)
+            or f"HTTP {status_code}"
+        )
     route = _prop(props, route_from) if route_from else None
     if route is None and route_from:
         route = r.get(route_from)
     route = route or _prop(props, "route") or r.get("request_path") or None
-    params = {k: v for k, v in body.items() if k in ("temperature", "top_p", "max_tokens", "max_completion_tokens", "seed", "stop", "presence_penalty", "frequency_penalty")} if isinstance(body, dict) else {}
+    params = (
+        {
+            k: v
+            for k, v in body.items()
+            if k
+            in (
+                "temperature",
+                "top_p",
+                "max_tokens",
+                "max_completion_tokens",
+                "seed",
+                "stop",
+                "presence_penalty",
+                "frequency_penalty",
+            )
+        }
+        if isinstance(body, dict)
+        else {}
+    )
     metadata = {k: v for k, v in props.items()}
-    for k in ("request_path", "target_url", "country_code", "cache_reference_id", "prompt_id", "prompt_version", "response_status"):
+    for k in (
+        "request_path",
+        "target_url",
+        "country_code",
+        "cache_reference_id",
+        "prompt_id",
+        "prompt_version",
+        "response_status",
+    ):
         if r.get(k) not in (None, ""):
             metadata.setdefault(f"helicone.{k}", r[k])
-    model = r.get("response_model") or r.get("model") or r.get("request_model") or (body.get("model") if isinstance(body, dict) else None)
+    model = (
+        r.get("response_model")
+        or r.get("model")
+        or r.get("request_model")
+        or (body.get("model") if isinstance(body, dict) else None)
+    )
     ttft = to_float(r.get("time_to_first_token"))
     return {
-        "trace_id": genai._str((_prop(props, "session-id", "session_id") and r.get("request_id")) or r.get("request_id")),
+        "trace_id": genai._str(
+            (_prop(props, "session-id", "session_id") and r.get("request_id"))
+            or r.get("request_id")
+        ),
         "span_id": genai._str(r.get("request_id")),
         "parent_span_id": None,
         "session_id": genai._str(_prop(props, "session-id", "session_id")),
-        "user_id": genai._str(r.get("request_user_id") or r.get("helicone_user") or _prop(props, "user-id")),
+        "user_id": genai._str(
+            r.get("request_user_id") or r.get("helicone_user") or _prop(props, "user-id")
+        ),
         "timestamp": None if start is None else start // 1000,
         "end_time": None,
         "latency_ms": latency,
@@ -108,12 +162,20 @@ def record(r: dict[str, Any], route_from: str | None) -> dict[str, Any]:
         "provider": provider.lower() if provider else None,
         "model": genai._str(model),
         "params": json.dumps(params) if params else None,
-        "system": system, "prompt": prompt, "messages": msgs, "retrieved": None,
-        "response": response, "finish_reason": genai._str(finish),
-        "input_tokens": inp, "output_tokens": out, "cached_tokens": cached, "reasoning_tokens": None,
+        "system": system,
+        "prompt": prompt,
+        "messages": msgs,
+        "retrieved": None,
+        "response": response,
+        "finish_reason": genai._str(finish),
+        "input_tokens": inp,
+        "output_tokens": out,
+        "cached_tokens": cached,
+        "reasoning_tokens": None,
         "cache_write_tokens": write,
         "cost_usd": to_float(r.get("cost", r.get("costUSD"))),
-        "status": "error" if error else "ok", "error": error,
+        "status": "error" if error else "ok",
+        "error": error,
         "metadata": json.dumps(metadata, default=str) if metadata else None,
         "tags": None,
     }
@@ -133,6 +195,10 @@ def read_helicone(path: Path, opts: Any) -> RawRead:
 
 def sniff(path: Path, head: bytes) -> str | None:
     h = head[:65536]
-    if b"request_created_at" in h and (b"delay_ms" in h or b"request_id" in h) and b"prompt_tokens" in h:
+    if (
+        b"request_created_at" in h
+        and (b"delay_ms" in h or b"request_id" in h)
+        and b"prompt_tokens" in h
+    ):
         return "helicone"
     return None

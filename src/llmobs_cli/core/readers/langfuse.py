@@ -57,7 +57,15 @@ def _ns(value: Any) -> int | None:
         return int(dt.timestamp()) * 1_000_000_000 + dt.microsecond * 1000
     if isinstance(value, (int, float)):
         x = float(value)
-        return int(x * 1e9) if x < 1e11 else int(x * 1e6) if x < 1e14 else int(x * 1e3) if x < 1e17 else int(x)
+        return (
+            int(x * 1e9)
+            if x < 1e11
+            else int(x * 1e6)
+            if x < 1e14
+            else int(x * 1e3)
+            if x < 1e17
+            else int(x)
+        )
     s = str(value).strip().replace(" ", "T", 1).replace("Z", "+00:00")
     try:
         dt = datetime.fromisoformat(s)
@@ -76,10 +84,24 @@ def normalise_usage(usage: dict[str, Any]) -> dict[str, int | None]:
     base_in = u.get("input", u.get("prompt_tokens", u.get("promptTokens")))
     base_out = u.get("output", u.get("completion_tokens", u.get("completionTokens")))
     total = u.get("total", u.get("total_tokens", u.get("totalTokens")))
-    base_keys = {"input", "output", "total", "prompt_tokens", "completion_tokens", "total_tokens",
-                 "promptTokens", "completionTokens", "totalTokens", "unit"}
-    in_details = {k: v for k, v in u.items() if k not in base_keys and k.startswith(("input", "prompt"))}
-    out_details = {k: v for k, v in u.items() if k not in base_keys and k.startswith(("output", "completion"))}
+    base_keys = {
+        "input",
+        "output",
+        "total",
+        "prompt_tokens",
+        "completion_tokens",
+        "total_tokens",
+        "promptTokens",
+        "completionTokens",
+        "totalTokens",
+        "unit",
+    }
+    in_details = {
+        k: v for k, v in u.items() if k not in base_keys and k.startswith(("input", "prompt"))
+    }
+    out_details = {
+        k: v for k, v in u.items() if k not in base_keys and k.startswith(("output", "completion"))
+    }
     din, dout = sum(in_details.values()), sum(out_details.values())
     bi, bo = base_in or 0, base_out or 0
     # Which breakdown convention: details disjoint from input/output (sum to total) or subsets.
@@ -89,11 +111,21 @@ def normalise_usage(usage: dict[str, Any]) -> dict[str, int | None]:
             if bi + bo + (din if a else 0) + (dout if b else 0) == total:
                 in_disjoint, out_disjoint = a, b
                 break
-    cached = sum(v for k, v in in_details.items() if "cache_read" in k or "cached" in k) if in_details else None
-    cache_write = sum(v for k, v in in_details.items() if "cache_creation" in k or "cache_write" in k) if any(
-        "cache_creation" in k or "cache_write" in k for k in in_details
-    ) else None
-    reasoning = sum(v for k, v in out_details.items() if "reasoning" in k) if any("reasoning" in k for k in out_details) else None
+    cached = (
+        sum(v for k, v in in_details.items() if "cache_read" in k or "cached" in k)
+        if in_details
+        else None
+    )
+    cache_write = (
+        sum(v for k, v in in_details.items() if "cache_creation" in k or "cache_write" in k)
+        if any("cache_creation" in k or "cache_write" in k for k in in_details)
+        else None
+    )
+    reasoning = (
+        sum(v for k, v in out_details.items() if "reasoning" in k)
+        if any("reasoning" in k for k in out_details)
+        else None
+    )
     inp = None if base_in is None and not in_details else bi + (din if in_disjoint else 0)
     out = None if base_out is None and not out_details else bo + (dout if out_disjoint else 0)
     if cached is not None and not any("cache_read" in k or "cached" in k for k in in_details):
@@ -139,7 +171,9 @@ def record(o: dict[str, Any], trace: dict[str, Any], route_from: str | None) -> 
     """One canonical raw record from a GENERATION observation (snake_case keys)."""
     start, end = _ns(o.get("start_time")), _ns(o.get("end_time"))
     meta = loads_maybe(o.get("metadata"))
-    metadata: dict[str, Any] = dict(meta) if isinstance(meta, dict) else ({"metadata": meta} if meta else {})
+    metadata: dict[str, Any] = (
+        dict(meta) if isinstance(meta, dict) else ({"metadata": meta} if meta else {})
+    )
     latency = None
     if start is not None and end is not None:
         latency = (end - start) / 1e6
@@ -204,14 +238,25 @@ def record(o: dict[str, Any], trace: dict[str, Any], route_from: str | None) -> 
         "release": genai._str(trace.get("release", o.get("release"))),
         "provider": None,
         "model": genai._str(o.get("model") or o.get("provided_model_name")),
-        "params": json.dumps(params, ensure_ascii=False, default=str) if isinstance(params, dict) and params else None,
+        "params": json.dumps(params, ensure_ascii=False, default=str)
+        if isinstance(params, dict) and params
+        else None,
         "system": system,
         "prompt": prompt,
         "messages": msgs,
         "retrieved": None,
         "response": response,
         "finish_reason": genai._str(finish),
-        **{k: usage.get(k) for k in ("input_tokens", "output_tokens", "cached_tokens", "reasoning_tokens", "cache_write_tokens")},
+        **{
+            k: usage.get(k)
+            for k in (
+                "input_tokens",
+                "output_tokens",
+                "cached_tokens",
+                "reasoning_tokens",
+                "cache_write_tokens",
+            )
+        },
         "cost_usd": cost,
         "status": "error" if level == "ERROR" else "ok",
         "error": genai._str(o.get("status_message")) if level == "ERROR" else None,
@@ -265,7 +310,12 @@ def read_langfuse(path: Path, opts: Any) -> RawRead:
     where: list[str] = []
     problems: list[str] = []
     low = path.name.lower()
-    if path.is_dir() or low.endswith((".parquet", ".pq")) or low.endswith(".csv") or low.endswith(".csv.gz"):
+    if (
+        path.is_dir()
+        or low.endswith((".parquet", ".pq"))
+        or low.endswith(".csv")
+        or low.endswith(".csv.gz")
+    ):
         if low.endswith((".csv", ".csv.gz")):
             import io
 
@@ -276,7 +326,9 @@ def read_langfuse(path: Path, opts: Any) -> RawRead:
         for i, (o, t) in enumerate(rows):
             if str(o.get("type", "")).upper() == "GENERATION":
                 recs.append(record(o, t, route_from))
-                where.append(f"{name}: row {i + 1}" if not low.endswith(".csv") else f"{name}:{i + 2}")
+                where.append(
+                    f"{name}: row {i + 1}" if not low.endswith(".csv") else f"{name}:{i + 2}"
+                )
     else:
         for doc, loc in _documents(path):
             if isinstance(doc, Exception):
@@ -297,7 +349,9 @@ def read_langfuse(path: Path, opts: Any) -> RawRead:
 
 def sniff(path: Path, head: bytes) -> str | None:
     if head == b"PAR1":
-        return "langfuse" if _parquet_has(path, {"parent_observation_id", "usage_details"}) else None
+        return (
+            "langfuse" if _parquet_has(path, {"parent_observation_id", "usage_details"}) else None
+        )
     h = head[:65536]
     if b'"observations"' in h and b'"trace"' in h:
         return "langfuse"

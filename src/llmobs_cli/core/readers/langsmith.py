@@ -68,7 +68,12 @@ def _messages(inputs: Any) -> list[dict[str, str | None]] | None:
             if isinstance(m, dict) and "kwargs" in m:  # serialized LangChain message
                 kw = m["kwargs"]
                 cls = (m.get("id") or [""])[-1]
-                role = {"SystemMessage": "system", "HumanMessage": "user", "AIMessage": "assistant", "ToolMessage": "tool"}.get(cls, kw.get("type"))
+                role = {
+                    "SystemMessage": "system",
+                    "HumanMessage": "user",
+                    "AIMessage": "assistant",
+                    "ToolMessage": "tool",
+                }.get(cls, kw.get("type"))
                 out.append({"role": role, "content": genai.text_of(kw.get("content"))})
             else:
                 out.extend(genai.message_list([m]) or [])
@@ -80,7 +85,9 @@ def _messages(inputs: Any) -> list[dict[str, str | None]] | None:
     return None
 
 
-def record(run: dict[str, Any], root: dict[str, Any] | None, route_from: str | None) -> dict[str, Any]:
+def record(
+    run: dict[str, Any], root: dict[str, Any] | None, route_from: str | None
+) -> dict[str, Any]:
     start, end = _ns(run.get("start_time")), _ns(run.get("end_time"))
     meta = _meta(run)
     extra = loads_maybe(run.get("extra")) or {}
@@ -92,12 +99,18 @@ def record(run: dict[str, Any], root: dict[str, Any] | None, route_from: str | N
     ctd = loads_maybe(run.get("completion_token_details")) or {}
     inp, out = to_int(run.get("prompt_tokens")), to_int(run.get("completion_tokens"))
     cached = to_int(ptd.get("cache_read")) if isinstance(ptd, dict) else None
-    cache_write = to_int(ptd.get("cache_creation", ptd.get("cache_write"))) if isinstance(ptd, dict) else None
+    cache_write = (
+        to_int(ptd.get("cache_creation", ptd.get("cache_write"))) if isinstance(ptd, dict) else None
+    )
     if cached is not None and inp is not None and cached > inp:
         inp += cached + (cache_write or 0)
     cost = to_float(run.get("total_cost"))
-    if cost is None and (run.get("prompt_cost") is not None or run.get("completion_cost") is not None):
-        cost = (to_float(run.get("prompt_cost")) or 0.0) + (to_float(run.get("completion_cost")) or 0.0)
+    if cost is None and (
+        run.get("prompt_cost") is not None or run.get("completion_cost") is not None
+    ):
+        cost = (to_float(run.get("prompt_cost")) or 0.0) + (
+            to_float(run.get("completion_cost")) or 0.0
+        )
     ftt = _ns(run.get("first_token_time"))
     status = str(run.get("status") or ("error" if run.get("error") else "success")).lower()
     route = (root or run).get("name")
@@ -116,7 +129,9 @@ def record(run: dict[str, Any], root: dict[str, Any] | None, route_from: str | N
         "trace_id": genai._str(run.get("trace_id") or run.get("id")),
         "span_id": genai._str(run.get("id")),
         "parent_span_id": genai._str(run.get("parent_run_id")),
-        "session_id": genai._str(meta.get("thread_id") or meta.get("session_id") or meta.get("conversation_id")),
+        "session_id": genai._str(
+            meta.get("thread_id") or meta.get("session_id") or meta.get("conversation_id")
+        ),
         "user_id": genai._str(meta.get("user_id")),
         "timestamp": None if start is None else start // 1000,
         "end_time": None if end is None else end // 1000,
@@ -128,11 +143,18 @@ def record(run: dict[str, Any], root: dict[str, Any] | None, route_from: str | N
         "provider": genai._str(meta.get("ls_provider")),
         "model": genai._str(meta.get("ls_model_name") or inv.get("model") or inv.get("model_name")),
         "params": json.dumps(params, default=str) if params else None,
-        "system": system, "prompt": prompt, "messages": msgs, "retrieved": None,
-        "response": response, "finish_reason": genai._str(finish),
-        "input_tokens": inp, "output_tokens": out, "cached_tokens": cached,
+        "system": system,
+        "prompt": prompt,
+        "messages": msgs,
+        "retrieved": None,
+        "response": response,
+        "finish_reason": genai._str(finish),
+        "input_tokens": inp,
+        "output_tokens": out,
+        "cached_tokens": cached,
         "reasoning_tokens": to_int(ctd.get("reasoning")) if isinstance(ctd, dict) else None,
-        "cache_write_tokens": cache_write, "cost_usd": cost,
+        "cache_write_tokens": cache_write,
+        "cost_usd": cost,
         "status": "error" if status == "error" else "ok",
         "error": genai._str(run.get("error")),
         "metadata": json.dumps(metadata, default=str) if metadata else None,
@@ -168,9 +190,15 @@ def read_langsmith(path: Path, opts: Any) -> RawRead:
 
 def sniff(path: Path, head: bytes) -> str | None:
     h = head[:65536]
-    if b'"run_type"' in h and (b'"dotted_order"' in h or b'"parent_run_id"' in h or b'"inputs"' in h):
+    if b'"run_type"' in h and (
+        b'"dotted_order"' in h or b'"parent_run_id"' in h or b'"inputs"' in h
+    ):
         return "langsmith"
     first = h.split(b"\n", 1)[0]
-    if b"run_type" in first and b"parent_run_id" in first and not first.lstrip().startswith((b"{", b"[")):
+    if (
+        b"run_type" in first
+        and b"parent_run_id" in first
+        and not first.lstrip().startswith((b"{", b"["))
+    ):
         return "langsmith"
     return None

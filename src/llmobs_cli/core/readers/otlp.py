@@ -173,9 +173,18 @@ def time_ns(value: Any, field: str) -> int | None:
 
 
 _STATUS = {
-    "0": None, "1": "ok", "2": "error", "unset": None, "ok": "ok", "error": "error",
-    "status_code_unset": None, "status_code_ok": "ok", "status_code_error": "error",
-    "statuscode.unset": None, "statuscode.ok": "ok", "statuscode.error": "error",
+    "0": None,
+    "1": "ok",
+    "2": "error",
+    "unset": None,
+    "ok": "ok",
+    "error": "error",
+    "status_code_unset": None,
+    "status_code_ok": "ok",
+    "status_code_error": "error",
+    "statuscode.unset": None,
+    "statuscode.ok": "ok",
+    "statuscode.error": "error",
 }
 
 
@@ -201,7 +210,13 @@ def _events(raw: Any, path: str) -> list[tuple[str, int | None, dict[str, Any]]]
         if not isinstance(e, dict):
             continue
         t = e.get("timeUnixNano", e.get("time_unix_nano", e.get("timestamp", e.get("time"))))
-        out.append((str(e.get("name", "")), time_ns(t, f"{path}.events[{i}].time"), attributes(e.get("attributes"))))
+        out.append(
+            (
+                str(e.get("name", "")),
+                time_ns(t, f"{path}.events[{i}].time"),
+                attributes(e.get("attributes")),
+            )
+        )
     return out
 
 
@@ -210,7 +225,12 @@ def otlp_spans(doc: dict[str, Any], where: str) -> Iterator[Span]:
     rss = _get(doc, "resourceSpans", "resource_spans") or []
     for ri, rs in enumerate(rss):
         resource = attributes((rs.get("resource") or {}).get("attributes"))
-        sss = rs.get("scopeSpans") or rs.get("scope_spans") or rs.get("instrumentationLibrarySpans") or []
+        sss = (
+            rs.get("scopeSpans")
+            or rs.get("scope_spans")
+            or rs.get("instrumentationLibrarySpans")
+            or []
+        )
         for si, ss in enumerate(sss):
             scope = (ss.get("scope") or ss.get("instrumentationLibrary") or {}).get("name")
             for pi, sp in enumerate(ss.get("spans") or []):
@@ -222,10 +242,17 @@ def otlp_spans(doc: dict[str, Any], where: str) -> Iterator[Span]:
                 yield Span(
                     trace_id=trace,
                     span_id=norm_id(_get(sp, "spanId", "span_id"), 8, f"{path}.spanId"),
-                    parent_id=norm_id(_get(sp, "parentSpanId", "parent_span_id"), 8, f"{path}.parentSpanId"),
+                    parent_id=norm_id(
+                        _get(sp, "parentSpanId", "parent_span_id"), 8, f"{path}.parentSpanId"
+                    ),
                     name=str(sp.get("name", "")),
-                    start_ns=time_ns(_get(sp, "startTimeUnixNano", "start_time_unix_nano"), f"{path}.startTimeUnixNano"),
-                    end_ns=time_ns(_get(sp, "endTimeUnixNano", "end_time_unix_nano"), f"{path}.endTimeUnixNano"),
+                    start_ns=time_ns(
+                        _get(sp, "startTimeUnixNano", "start_time_unix_nano"),
+                        f"{path}.startTimeUnixNano",
+                    ),
+                    end_ns=time_ns(
+                        _get(sp, "endTimeUnixNano", "end_time_unix_nano"), f"{path}.endTimeUnixNano"
+                    ),
                     attrs=attributes(sp.get("attributes")),
                     events=_events(sp.get("events"), path),
                     resource=resource,
@@ -244,15 +271,27 @@ def sdk_span(sp: dict[str, Any], where: str, path: str) -> Span:
     parent_raw = sp.get("parent_id", sp.get("parentSpanId", sp.get("parent_span_id")))
     if parent_raw is None and isinstance(parent, dict):
         parent_raw = _get(parent, "spanId", "span_id")
-    trace = norm_id(_get(ctx, "traceId", "trace_id") or sp.get("traceId") or sp.get("trace_id"), 16, f"{path}.context.trace_id")
+    trace = norm_id(
+        _get(ctx, "traceId", "trace_id") or sp.get("traceId") or sp.get("trace_id"),
+        16,
+        f"{path}.context.trace_id",
+    )
     if trace is None:
         raise SpanError(f"{path}.context.trace_id", "missing")
-    st, msg = status_of(sp.get("status") if "status" in sp else {"code": sp.get("status_code"), "message": sp.get("status_message")})
+    st, msg = status_of(
+        sp.get("status")
+        if "status" in sp
+        else {"code": sp.get("status_code"), "message": sp.get("status_message")}
+    )
     res = sp.get("resource") or {}
-    res_attrs = attributes(res.get("attributes") if isinstance(res, dict) and "attributes" in res else res)
+    res_attrs = attributes(
+        res.get("attributes") if isinstance(res, dict) and "attributes" in res else res
+    )
     return Span(
         trace_id=trace,
-        span_id=norm_id(_get(ctx, "spanId", "span_id") or sp.get("spanId"), 8, f"{path}.context.span_id"),
+        span_id=norm_id(
+            _get(ctx, "spanId", "span_id") or sp.get("spanId"), 8, f"{path}.context.span_id"
+        ),
         parent_id=norm_id(parent_raw, 8, f"{path}.parent_id"),
         name=str(sp.get("name", "")),
         start_ns=time_ns(_get(sp, "startTime", "start_time"), f"{path}.start_time"),
@@ -272,7 +311,10 @@ def sdk_span(sp: dict[str, Any], where: str, path: str) -> Span:
 
 def _flat_attrs(attrs: dict[str, Any]) -> dict[str, Any]:
     """Phoenix nests attributes (``{"llm": {"model_name": ...}}``); flatten to dotted keys."""
-    if not any(isinstance(v, dict) or (isinstance(v, list) and v and isinstance(v[0], dict)) for v in attrs.values()):
+    if not any(
+        isinstance(v, dict) or (isinstance(v, list) and v and isinstance(v[0], dict))
+        for v in attrs.values()
+    ):
         return attrs
     return genai.flatten_obj(attrs)
 
@@ -283,7 +325,11 @@ def phoenix_row_span(row: dict[str, Any], where: str) -> Span:
     for k, v in row.items():
         if k.startswith("attributes.") and v is not None:
             key = k[len("attributes.") :]
-            v = genai.loads_maybe(v) if key in ("llm.input_messages", "llm.output_messages", "retrieval.documents") else v
+            v = (
+                genai.loads_maybe(v)
+                if key in ("llm.input_messages", "llm.output_messages", "retrieval.documents")
+                else v
+            )
             if isinstance(v, dict) or (isinstance(v, list) and v and isinstance(v[0], dict)):
                 attrs.update(genai.flatten_obj(v, key))
             else:
@@ -318,9 +364,14 @@ def _iso(v: Any) -> Any:
 def is_attribute_dict(doc: dict[str, Any]) -> bool:
     """A bare span-attribute dict (``gen_ai.*``/``llm.*`` keys, no span structure)."""
     keys = list(doc)[:200]
-    return bool(keys) and any(
-        k.startswith(("gen_ai.", "llm.", "openinference.", "ai.")) for k in keys
-    ) and not any(k in doc for k in ("resourceSpans", "spans", "context", "spanContext", "trace", "observations"))
+    return (
+        bool(keys)
+        and any(k.startswith(("gen_ai.", "llm.", "openinference.", "ai.")) for k in keys)
+        and not any(
+            k in doc
+            for k in ("resourceSpans", "spans", "context", "spanContext", "trace", "observations")
+        )
+    )
 
 
 def attribute_span(doc: dict[str, Any], where: str) -> Span:
@@ -328,13 +379,23 @@ def attribute_span(doc: dict[str, Any], where: str) -> Span:
     digest = hashlib.sha256(json.dumps(doc, sort_keys=True, default=str).encode()).hexdigest()
     attrs = {k: v for k, v in doc.items() if k not in ("input", "output")}
     return Span(
-        trace_id=digest[:32], span_id=digest[32:48], parent_id=None, name=str(doc.get("gen_ai.operation.name", "")),
-        start_ns=None, end_ns=None, attrs=attrs, where=where,
+        trace_id=digest[:32],
+        span_id=digest[32:48],
+        parent_id=None,
+        name=str(doc.get("gen_ai.operation.name", "")),
+        start_ns=None,
+        end_ns=None,
+        attrs=attrs,
+        where=where,
     )
 
 
 def is_sdk_span(obj: Any) -> bool:
-    return isinstance(obj, dict) and ("context" in obj or "spanContext" in obj or "span_context" in obj) and "name" in obj
+    return (
+        isinstance(obj, dict)
+        and ("context" in obj or "spanContext" in obj or "span_context" in obj)
+        and "name" in obj
+    )
 
 
 def spans_of(doc: Any, where: str) -> Iterator[Span]:
@@ -355,7 +416,10 @@ def spans_of(doc: Any, where: str) -> Iterator[Span]:
         elif is_attribute_dict(doc):
             yield attribute_span(doc, where)
         else:
-            raise SpanError("(document)", "not an OTLP/JSON document or span (no resourceSpans, spans or context)")
+            raise SpanError(
+                "(document)",
+                "not an OTLP/JSON document or span (no resourceSpans, spans or context)",
+            )
     elif isinstance(doc, list):
         for i, sp in enumerate(doc):
             yield from _one(sp, where, f"[{i}]")
@@ -406,7 +470,11 @@ def iter_documents(path: Path) -> Iterator[tuple[Any | None, str, str | None]]:
                     try:
                         yield _loads(line), f"{name}:{i}", None
                     except (ValueError, UnicodeDecodeError) as exc:
-                        yield None, f"{name}:{i}", f"{name}:{i}: (line): invalid JSON ({_short(exc)})"
+                        yield (
+                            None,
+                            f"{name}:{i}",
+                            f"{name}:{i}: (line): invalid JSON ({_short(exc)})",
+                        )
             return
     data = read_bytes(path)
     try:
@@ -436,7 +504,11 @@ def iter_documents(path: Path) -> Iterator[tuple[Any | None, str, str | None]]:
         try:
             obj, pos = dec.raw_decode(text, pos)
         except ValueError as exc:
-            yield None, f"{name}:{lineno}", f"{name}:{lineno}: (document): invalid JSON ({_short(exc)})"
+            yield (
+                None,
+                f"{name}:{lineno}",
+                f"{name}:{lineno}: (document): invalid JSON ({_short(exc)})",
+            )
             return
         yield obj, f"{name}:{lineno}", None
 
@@ -490,7 +562,9 @@ class SpanAccumulator:
         ctx["parent_id"].append(span.parent_id)
         ctx["name"].append(span.name)
         ctx["start_ns"].append(span.start_ns)
-        ctx["route_value"].append(genai._route_value(span, self.route_from) if self.route_from else None)
+        ctx["route_value"].append(
+            genai._route_value(span, self.route_from) if self.route_from else None
+        )
         if kind == "retriever":
             docs = genai.documents(span)
             if docs:
@@ -507,7 +581,9 @@ class SpanAccumulator:
     def flush(self) -> None:
         if self._records:
             frame = genai.frame_from_records(self._records).drop(ROW)
-            self.frames.append(frame.with_columns(pl.Series("_own_route", self._own_route, dtype=pl.String)))
+            self.frames.append(
+                frame.with_columns(pl.Series("_own_route", self._own_route, dtype=pl.String))
+            )
             self._records, self._own_route = [], []
 
     def finish(self) -> pl.DataFrame:
@@ -517,7 +593,9 @@ class SpanAccumulator:
             return genai.frame_from_records([])
         df = pl.concat(self.frames, how="vertical")
         ctx = pl.DataFrame(self._ctx, schema=CONTEXT_SCHEMA)
-        ids = ctx.select("trace_id", pl.col("span_id").alias("parent_id"), pl.lit(True).alias("_known"))
+        ids = ctx.select(
+            "trace_id", pl.col("span_id").alias("parent_id"), pl.lit(True).alias("_known")
+        )
         roots = (
             ctx.join(ids, on=["trace_id", "parent_id"], how="left")
             .with_columns(_is_root=pl.col("_known").is_null())
@@ -525,7 +603,11 @@ class SpanAccumulator:
             .sort(["trace_id", pl.col("parent_id").is_not_null(), "start_ns"], nulls_last=False)
             .group_by("trace_id", maintain_order=True)
             .first()
-            .select("trace_id", pl.col("name").alias("_root_name"), pl.col("route_value").alias("_root_value"))
+            .select(
+                "trace_id",
+                pl.col("name").alias("_root_name"),
+                pl.col("route_value").alias("_root_value"),
+            )
         )
         df = df.join(roots, on="trace_id", how="left")
         if self.route_from:
@@ -534,9 +616,11 @@ class SpanAccumulator:
                 .group_by("trace_id", maintain_order=True)
                 .agg(pl.col("route_value").first().alias("_any_value"))
             )
-            df = df.join(any_value_, on="trace_id", how="left").with_columns(
-                route=pl.coalesce("_own_route", "_root_value", "_any_value")
-            ).drop("_any_value")
+            df = (
+                df.join(any_value_, on="trace_id", how="left")
+                .with_columns(route=pl.coalesce("_own_route", "_root_value", "_any_value"))
+                .drop("_any_value")
+            )
         else:
             df = df.with_columns(route=pl.col("_root_name").replace("", None))
         df = df.drop("_own_route", "_root_name", "_root_value")
@@ -549,15 +633,23 @@ class SpanAccumulator:
     def _join_documents(df: pl.DataFrame, ret: pl.DataFrame) -> pl.DataFrame:
         """The latest retriever of the trace that ended before the call, else its first."""
         df = df.with_row_index("_i")
-        left = df.select("_i", "trace_id", pl.col("timestamp").dt.epoch("ns").alias("_t")).sort("_t")
+        left = df.select("_i", "trace_id", pl.col("timestamp").dt.epoch("ns").alias("_t")).sort(
+            "_t"
+        )
         right = ret.filter(pl.col("end_ns").is_not_null()).sort("end_ns")
         asof = left.join_asof(
-            right, left_on="_t", right_on="end_ns", by="trace_id", strategy="backward", check_sortedness=False
+            right,
+            left_on="_t",
+            right_on="end_ns",
+            by="trace_id",
+            strategy="backward",
+            check_sortedness=False,
         )
-        first = ret.group_by("trace_id", maintain_order=True).agg(pl.col("docs").first().alias("_first"))
-        docs = (
-            asof.join(first, on="trace_id", how="left")
-            .select("_i", pl.coalesce("docs", "_first").alias("_docs"))
+        first = ret.group_by("trace_id", maintain_order=True).agg(
+            pl.col("docs").first().alias("_first")
+        )
+        docs = asof.join(first, on="trace_id", how="left").select(
+            "_i", pl.coalesce("docs", "_first").alias("_docs")
         )
         return (
             df.join(docs, on="_i", how="left")
@@ -567,7 +659,9 @@ class SpanAccumulator:
         )
 
 
-def read_spans_file(path: Path, route_from: str | None, include_embeddings: bool, fmt: str) -> RawRead:
+def read_spans_file(
+    path: Path, route_from: str | None, include_embeddings: bool, fmt: str
+) -> RawRead:
     """Read any OTel-shaped file (see the module docstring) into a raw record frame."""
     acc = SpanAccumulator(route_from, include_embeddings)
     problems: list[str] = []
@@ -619,7 +713,9 @@ def read_openinference(path: Path, opts: Any) -> RawRead:
     )
 
 
-_SDK_CONTEXT = re.compile(rb'"(?:context|spanContext|span_context)"\s*:\s*\{[^{}]*"(?:trace_?[iI]d|span_?[iI]d)"')
+_SDK_CONTEXT = re.compile(
+    rb'"(?:context|spanContext|span_context)"\s*:\s*\{[^{}]*"(?:trace_?[iI]d|span_?[iI]d)"'
+)
 
 
 def sniff(path: Path, head: bytes) -> str | None:
@@ -639,9 +735,13 @@ def sniff(path: Path, head: bytes) -> str | None:
     if _SDK_CONTEXT.search(h):
         return "otlp"
     stripped = h.lstrip()
-    if stripped.startswith(b"{") and (b'"gen_ai.' in h or b'"llm.' in h) and b'"observations"' not in h:
-        # a bare attribute dict (or span list) with GenAI/OpenInference keys
-        if b'"trace_id"' not in h and b'"model"' not in h[:200]:
-            return "otlp"
+    # a bare attribute dict with GenAI/OpenInference keys (not a canonical record)
+    if (
+        stripped.startswith(b"{")
+        and (b'"gen_ai.' in h or b'"llm.' in h)
+        and b'"observations"' not in h
+        and b'"trace_id"' not in h
+        and b'"model"' not in h[:200]
+    ):
+        return "otlp"
     return None
-

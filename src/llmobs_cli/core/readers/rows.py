@@ -17,7 +17,9 @@ import polars as pl
 from llmobs_cli.core.readers.base import display_name, read_bytes
 
 
-def read_rows(path: Path, list_keys: Sequence[str] = ("data",)) -> tuple[list[dict[str, Any]], list[str], list[str]]:
+def read_rows(
+    path: Path, list_keys: Sequence[str] = ("data",)
+) -> tuple[list[dict[str, Any]], list[str], list[str]]:
     """(rows, where each row came from, problems for unreadable lines)."""
     name = display_name(path)
     low = path.name.lower()

@@ -27,6 +27,7 @@ from dataclasses import dataclass
 
 import numpy as np
 from scipy import sparse, stats
+from threadpoolctl import threadpool_limits
 
 from llmobs_cli.core.drift.stats import TestResult, register
 
@@ -147,8 +148,10 @@ def wald_statistic(base: ShareStats, cur: ShareStats) -> tuple[float, int]:
     scale = np.sqrt(np.clip(np.diag(vs), 1e-300, None))
     corr = vs / np.outer(scale, scale)
     z = ds / scale
-    pinv = np.linalg.pinv(corr, rcond=1e-10, hermitian=True)
-    rank = int(np.linalg.matrix_rank(corr, tol=1e-10, hermitian=True))
+    # A K×K eigen-decomposition: BLAS threads only add contention (seconds on a busy box).
+    with threadpool_limits(limits=1, user_api="blas"):
+        pinv = np.linalg.pinv(corr, rcond=1e-10, hermitian=True)
+        rank = int(np.linalg.matrix_rank(corr, tol=1e-10, hermitian=True))
     x2 = float(z @ pinv @ z)
     return max(x2, 0.0), rank
 
