@@ -88,16 +88,18 @@ def test_regression_false_alarm_rate_and_p_value_size_on_equal_windows() -> None
 
 @pytest.mark.slow
 def test_regression_power_on_a_known_drop() -> None:
-    found = other = 0
+    found, fdp = 0, []
     for seed in range(40):
         cur, _ = simulate(2000 + seed, budget=150, drop={"qa": 0.2}, window="current")
         base, _ = simulate(7000 + seed, budget=150, window="baseline")
         s = summarize(pl.concat([cur, base]))
         flagged = {t.key["route"] for t in s.regressions}
         found += "qa" in flagged
-        other += bool(flagged - {"qa"})
+        fdp.append(len(flagged - {"qa"}) / max(len(flagged), 1))
     assert found / 40 >= 0.85
-    assert other / 40 <= 0.1
+    # BH controls the false discovery rate (E[false / flagged]) at α = 0.05, not the
+    # chance of any false flag; allow simulation noise.
+    assert float(np.mean(fdp)) <= 0.1
 
 
 def test_drop_test_mde_and_bh_match_scipy() -> None:
