@@ -275,7 +275,7 @@ class JudgeRunner:
                 result.cached += 1
             else:
                 pending.append(i)
-        state = {"done": result.cached, "reserved": 0.0}
+        state = {"done": result.cached, "reserved": 0.0, "paid": 0}
         if progress:
             progress(state["done"], result.cached, 0, 0.0, total)
         limiter = _Limiter(self.s.concurrency)
@@ -289,7 +289,13 @@ class JudgeRunner:
             try:
                 if stop.is_set():
                     return
-                est = self.estimate_cost(task)
+                # The static estimate (prompt length / 4) can be far off for a model that
+                # counts tokens differently: never estimate below the mean actual cost.
+                done_calls = state["paid"]
+                est = max(
+                    self.estimate_cost(task),
+                    result.cost_usd / done_calls if done_calls else 0.0,
+                )
                 cap = self.s.max_cost_usd
                 if cap is not None and result.cost_usd + state["reserved"] + est > cap:
                     result.stopped = (
@@ -310,6 +316,7 @@ class JudgeRunner:
                 await limiter.release()
             result.outcomes[i] = out
             result.cost_usd += out.cost_usd
+            state["paid"] += 1
             if out.ok:
                 await loop.run_in_executor(writer, self.cache.put, task.key, out.cache_value())
             else:
