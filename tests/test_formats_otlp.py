@@ -497,3 +497,34 @@ def test_broken_line_names_file_line_and_field(tmp_path: Path) -> None:
     with pytest.raises(InputError) as exc2:
         load([str(q)], fmt="otlp")
     assert exc2.value.problems == [f"{q}:1: model: missing"]
+
+
+def test_parallel_byte_ranges_match_sequential(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    import llmobs_cli.core.readers.otlp as otlp
+
+    docs = []
+    for i in range(30):
+        s = span(f"{i + 1:016x}", "chat", {**GENAI, "gen_ai.usage.input_tokens": i + 1}, start_ms=i)
+        s["traceId"] = f"{i + 1:032x}"
+        docs.append(doc([s]))
+    p = tmp_path / "many.jsonl"
+    lines = [json.dumps(d) for d in docs]
+    lines.insert(17, "{broken")
+    p.write_text("\n".join(lines) + "\n")
+    seq = load([str(p)], on_error="skip")
+    monkeypatch.setattr(otlp, "PARALLEL_BYTES", 1)
+    monkeypatch.setattr(otlp, "CHUNK_BYTES", 2000)
+    if (__import__("os").cpu_count() or 1) < 2:
+        pytest.skip("one CPU: no worker processes")
+    par = load([str(p)], on_error="skip")
+    assert par.frame.height == seq.frame.height == 30
+    assert (
+        par.frame["input_tokens"].to_list()
+        == seq.frame["input_tokens"].to_list()
+        == [i + 1 + 1024 for i in range(30)]
+    )  # cache reads > input: added
+    assert par.problems == seq.problems and par.problems[0].startswith(
+        f"{p}:18: (line): invalid JSON"
+    )

@@ -115,6 +115,21 @@ class Span:
 
 # ---------------------------------------------------------------------------- helpers
 
+try:  # orjson writes the metadata/params JSON several times faster
+    import orjson as _orjson
+
+    def dumps(obj: Any) -> str:
+        """Compact JSON text (non-ASCII kept, unknown types as strings)."""
+        try:
+            return _orjson.dumps(obj, default=str).decode()
+        except TypeError:  # e.g. integers beyond 64 bits
+            return json.dumps(obj, ensure_ascii=False, default=str)
+
+except ImportError:  # pragma: no cover - depends on the environment
+
+    def dumps(obj: Any) -> str:
+        return json.dumps(obj, ensure_ascii=False, default=str)
+
 
 def loads_maybe(value: Any) -> Any:
     """A JSON string decoded (when it is one); anything else as is."""
@@ -742,7 +757,7 @@ def extract(
         "release": _str(_first(res, "service.version") or a.get("service.version")),
         "provider": _provider(a),
         "model": _str(model),
-        "params": json.dumps(params, ensure_ascii=False, default=str) if params else None,
+        "params": dumps(params) if params else None,
         "system": system,
         "prompt": prompt,
         "messages": msgs,
@@ -757,7 +772,7 @@ def extract(
         "cost_usd": cost,
         "status": status,
         "error": _str(error),
-        "metadata": json.dumps(metadata, ensure_ascii=False, default=str) if metadata else None,
+        "metadata": dumps(metadata) if metadata else None,
         "tags": [str(t) for t in tags] if isinstance(tags, list) else None,
     }
 

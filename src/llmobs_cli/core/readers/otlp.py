@@ -27,6 +27,7 @@ import base64
 import binascii
 import hashlib
 import json
+import os
 import re
 from collections.abc import Iterator
 from datetime import datetime
@@ -43,22 +44,20 @@ from llmobs_cli.core.schema import DOCUMENT, ROW
 try:  # orjson is optional: 2-3x faster, but rejects integers beyond 64 bits
     import orjson
 
-    # Integers beyond 64 bits (decimal trace ids) must not become floats: json for those.
-    _BIG_INT = re.compile(rb"[:\[,]\s*-?\d{20,}\s*[,}\]]")
-
     def _loads(data: bytes | str) -> Any:
-        raw = data.encode() if isinstance(data, str) else data
-        if _BIG_INT.search(raw):
-            return json.loads(raw)
         try:
-            return orjson.loads(raw)
+            return orjson.loads(data)
         except orjson.JSONDecodeError:
-            return json.loads(raw)
+            return json.loads(data)
 
 except ImportError:  # pragma: no cover - depends on the environment
     _loads = json.loads
 
 BATCH_SPANS = 20000
+
+
+class ExactIntsNeeded(Exception):
+    """A document whose ids are integers too large for orjson (re-parse with json)."""
 
 
 class SpanError(ValueError):
@@ -78,6 +77,10 @@ def norm_id(value: Any, size: int, field: str) -> str | None:
         return None
     if isinstance(value, bool):
         raise SpanError(field, f"expected an id, got {value!r}")
+    if isinstance(value, float):
+        # orjson turns integers beyond 64 bits (decimal trace ids) into floats: the
+        # document is re-parsed exactly with the json module.
+        raise ExactIntsNeeded(field)
     if isinstance(value, int):
         return format(value, f"0{size * 2}x")
     if not isinstance(value, str):
@@ -513,6 +516,23 @@ def iter_documents(path: Path) -> Iterator[tuple[Any | None, str, str | None]]:
         yield obj, f"{name}:{lineno}", None
 
 
+def _exact_document(path: Path, where: str) -> Any:
+    """Re-read one document with the json module (exact big integers)."""
+    name = display_name(path)
+    line = where[len(name) + 1 :] if where.startswith(name + ":") else ""
+    text = read_bytes(path).decode("utf-8", errors="replace")
+    if not line:
+        return json.loads(text)
+    start = int(line)
+    lines = text.split("\n")
+    try:
+        return json.loads(lines[start - 1])
+    except ValueError:
+        # a document starting on that line of concatenated pretty JSON
+        offset = sum(len(ln) + 1 for ln in lines[: start - 1])
+        return json.JSONDecoder().raw_decode(text, offset)[0]
+
+
 def _each_line_json(lines: list[str]) -> bool:
     for ln in lines:
         if ln.strip():
@@ -552,7 +572,8 @@ class SpanAccumulator:
         self._own_route: list[str | None] = []
         self._ctx: dict[str, list[Any]] = {k: [] for k in CONTEXT_SCHEMA}
         self._ret: dict[str, list[Any]] = {k: [] for k in RETRIEVER_SCHEMA}
-        self._own_routes: list[pl.Series] = []
+        self.ctx_frames: list[pl.DataFrame] = []
+        self.ret_frames: list[pl.DataFrame] = []
 
     def add(self, span: Span) -> None:
         kind = genai.classify(span)
@@ -565,6 +586,8 @@ class SpanAccumulator:
         ctx["route_value"].append(
             genai._route_value(span, self.route_from) if self.route_from else None
         )
+        if len(ctx["trace_id"]) >= BATCH_SPANS:
+            self.flush_context()
         if kind == "retriever":
             docs = genai.documents(span)
             if docs:
@@ -586,13 +609,43 @@ class SpanAccumulator:
             )
             self._records, self._own_route = [], []
 
+    def flush_context(self) -> None:
+        """Context rows as compact frames (bounded Python memory)."""
+        if self._ctx["trace_id"]:
+            self.ctx_frames.append(pl.DataFrame(self._ctx, schema=CONTEXT_SCHEMA))
+            self._ctx = {k: [] for k in CONTEXT_SCHEMA}
+        if self._ret["trace_id"]:
+            self.ret_frames.append(pl.DataFrame(self._ret, schema=RETRIEVER_SCHEMA))
+            self._ret = {k: [] for k in RETRIEVER_SCHEMA}
+
+    def state(self) -> tuple[list[pl.DataFrame], list[pl.DataFrame], list[pl.DataFrame], list[str]]:
+        self.flush()
+        self.flush_context()
+        return self.frames, self.ctx_frames, self.ret_frames, self.where
+
+    def merge(
+        self, state: tuple[list[pl.DataFrame], list[pl.DataFrame], list[pl.DataFrame], list[str]]
+    ) -> None:
+        frames, ctx, ret, where = state
+        self.flush()
+        self.flush_context()
+        self.frames.extend(frames)
+        self.ctx_frames.extend(ctx)
+        self.ret_frames.extend(ret)
+        self.where.extend(where)
+
     def finish(self) -> pl.DataFrame:
         """All records, with routes from the trace roots and retriever documents joined."""
         self.flush()
+        self.flush_context()
         if not self.frames:
             return genai.frame_from_records([])
         df = pl.concat(self.frames, how="vertical")
-        ctx = pl.DataFrame(self._ctx, schema=CONTEXT_SCHEMA)
+        ctx = (
+            pl.concat(self.ctx_frames, how="vertical")
+            if self.ctx_frames
+            else pl.DataFrame(schema=CONTEXT_SCHEMA)
+        )
         ids = ctx.select(
             "trace_id", pl.col("span_id").alias("parent_id"), pl.lit(True).alias("_known")
         )
@@ -624,8 +677,8 @@ class SpanAccumulator:
         else:
             df = df.with_columns(route=pl.col("_root_name").replace("", None))
         df = df.drop("_own_route", "_root_name", "_root_value")
-        if self._ret["trace_id"]:
-            ret = pl.DataFrame(self._ret, schema=RETRIEVER_SCHEMA)
+        if self.ret_frames:
+            ret = pl.concat(self.ret_frames, how="vertical")
             df = self._join_documents(df, ret)
         return df.with_row_index(ROW).with_columns(pl.col(ROW).cast(pl.Int64))
 
@@ -659,21 +712,131 @@ class SpanAccumulator:
         )
 
 
+#: JSON-lines files larger than this are parsed by worker processes, one byte range each.
+PARALLEL_BYTES = 64 * 2**20
+CHUNK_BYTES = 32 * 2**20
+
+State = tuple[list[pl.DataFrame], list[pl.DataFrame], list[pl.DataFrame], list[str]]
+
+
+def _line_ranges(path: Path, chunk: int) -> list[tuple[int, int, int]]:
+    """``(start, end, first_line)`` byte ranges cut at newlines."""
+    size = path.stat().st_size
+    out: list[tuple[int, int, int]] = []
+    with path.open("rb") as fh:
+        start, line = 0, 1
+        while start < size:
+            fh.seek(min(start + chunk, size))
+            fh.readline()
+            end = min(fh.tell(), size)
+            fh.seek(start)
+            lines = fh.read(end - start).count(b"\n")
+            out.append((start, end, line))
+            start, line = end, line + lines
+    return out
+
+
+def _range_worker(job: tuple[str, int, int, int, str | None, bool]) -> tuple[State, list[str]]:
+    """Parse one byte range of a JSON-lines file (runs in a worker process)."""
+    name, start, end, first_line, route_from, include_embeddings = job
+    acc = SpanAccumulator(route_from, include_embeddings)
+    problems: list[str] = []
+    with open(name, "rb") as fh:
+        fh.seek(start)
+        data = fh.read(end - start)
+    for i, line in enumerate(data.split(b"\n")):
+        if not line.strip():
+            continue
+        where = f"{name}:{first_line + i}"
+        try:
+            doc = _loads(line)
+        except (ValueError, UnicodeDecodeError) as exc:
+            problems.append(f"{where}: (line): invalid JSON ({_short(exc)})")
+            continue
+        try:
+            try:
+                spans = list(spans_of(doc, where))
+            except ExactIntsNeeded:
+                spans = list(spans_of(json.loads(line), where))
+        except SpanError as exc:
+            problems.append(f"{where}: {exc}")
+            continue
+        for span in spans:
+            acc.add(span)
+    return acc.state(), problems
+
+
+def _read_parallel(
+    path: Path, route_from: str | None, include_embeddings: bool, acc: SpanAccumulator
+) -> list[str]:
+    """Worker processes parse byte ranges; results merge in file order."""
+    import multiprocessing
+    from concurrent.futures import ProcessPoolExecutor
+
+    workers = max(1, min(os.cpu_count() or 1, 8))
+    jobs = [
+        (display_name(path), s, e, first, route_from, include_embeddings)
+        for s, e, first in _line_ranges(path, CHUNK_BYTES)
+    ]
+    problems: list[str] = []
+    # spawn, not fork: forking a process whose Polars thread pool is running can deadlock
+    ctx = multiprocessing.get_context("spawn")
+    with ProcessPoolExecutor(max_workers=workers, mp_context=ctx) as pool:
+        for state, probs in pool.map(_range_worker, jobs):
+            acc.merge(state)
+            problems.extend(probs)
+    return problems
+
+
+def _line_mode(path: Path) -> bool:
+    """Whether the file is JSON lines (its first non-blank line is a whole document)."""
+    if path.name.lower().endswith((".gz", ".zst", ".zstd")):
+        return False
+    with path.open("rb") as fh:
+        for line in fh:
+            if line.strip():
+                try:
+                    _loads(line)
+                    return True
+                except ValueError:
+                    return False
+    return False
+
+
 def read_spans_file(
     path: Path, route_from: str | None, include_embeddings: bool, fmt: str
 ) -> RawRead:
     """Read any OTel-shaped file (see the module docstring) into a raw record frame."""
     acc = SpanAccumulator(route_from, include_embeddings)
     problems: list[str] = []
+    parallel = (os.cpu_count() or 1) > 1 and path.stat().st_size > PARALLEL_BYTES
+    if parallel and _line_mode(path):
+        problems = _read_parallel(path, route_from, include_embeddings, acc)
+        frame = acc.finish()
+        found = acc.where
+        return RawRead(
+            frame=frame,
+            locate=lambda rows: [found[r] if 0 <= r < len(found) else str(path) for r in rows],
+            problems=problems,
+            fmt=fmt,
+        )
     for doc, where, problem in iter_documents(path):
         if problem:
             problems.append(problem)
             continue
         try:
-            for span in spans_of(doc, where):
-                acc.add(span)
+            spans = list(spans_of(doc, where))
+        except ExactIntsNeeded:
+            try:
+                spans = list(spans_of(_exact_document(path, where), where))
+            except SpanError as exc:
+                problems.append(f"{where}: {exc}")
+                continue
         except SpanError as exc:
             problems.append(f"{where}: {exc}")
+            continue
+        for span in spans:
+            acc.add(span)
     frame = acc.finish()
     where = acc.where
     return RawRead(
