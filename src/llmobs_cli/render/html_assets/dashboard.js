@@ -224,6 +224,13 @@
     p.appendChild(document.createTextNode("; hover a triangle for the change and its routes."));
     parent.appendChild(p);
   }
+  function tables(parent, specs) {
+    specs.forEach(function (spec) {
+      if (!spec) return;
+      parent.appendChild(el("h3", "", spec.title));
+      parent.appendChild(table(spec));
+    });
+  }
   function notes(parent, list) {
     (list || []).forEach(function (n) { parent.appendChild(el("p", "note", n)); });
   }
@@ -257,7 +264,11 @@
     var s = section("latency", "Latency, errors and volume", "Weighted percentiles from the empirical CDF (each row counts 1/sample_rate calls), per " + ops.bucket + " (UTC).");
     markerLegend(s);
     var opts = dimOptions(ops, "latency_p50");
-    if (!opts.length) { s.appendChild(el("p", "empty", "no latency data")); return; }
+    if (!opts.length) {
+      s.appendChild(el("p", "empty", ops.t.length ? "no latency data over time" : "no time series (llmobs report --bucket day adds one)"));
+      tables(s, [ops.tables && ops.tables.latency]);
+      return;
+    }
     var state = { dim: opts[0][0], q: "p95", log: false };
     var ctl = el("div", "controls");
     select(ctl, "by", opts, function (v) { state.dim = v; redraw(); });
@@ -289,7 +300,11 @@
     markerLegend(s);
     var opts = dimOptions(ops, "cost_usd");
     if (!opts.length) opts = dimOptions(ops, "calls");
-    if (!opts.length) { s.appendChild(el("p", "empty", "no cost data")); return; }
+    if (!opts.length) {
+      s.appendChild(el("p", "empty", ops.t.length ? "no cost data over time" : "no time series (llmobs report --bucket day adds one)"));
+      tables(s, [ops.tables && ops.tables.cost, ops.tables && ops.tables.unpriced]);
+      return;
+    }
     var state = { dim: opts[0][0] };
     var ctl = el("div", "controls");
     select(ctl, "by", opts, function (v) { state.dim = v; redraw(); });
