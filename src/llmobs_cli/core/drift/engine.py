@@ -33,7 +33,6 @@ from typing import Any
 
 import numpy as np
 import polars as pl
-from threadpoolctl import threadpool_limits
 
 from llmobs_cli.core import windows as win
 from llmobs_cli.core.config import Config, DriftConfig
@@ -48,7 +47,7 @@ from llmobs_cli.core.drift.features import (
     columns_for,
     custom_spec,
 )
-from llmobs_cli.core.drift.stats import BY_KIND, TESTS, TestResult, rng_for
+from llmobs_cli.core.drift.stats import BY_KIND, TESTS, TestResult, rng_for, single_thread_blas
 from llmobs_cli.core.drift.stats.wald_shares import ShareStats, from_codes, from_counts
 from llmobs_cli.core.fields import base_column, field_expr, parse_fields
 from llmobs_cli.core.readers import load
@@ -309,12 +308,14 @@ def run_drift(
     if cur_frame.height == 0 or base_frame.height == 0:
         empty = "current" if cur_frame.height == 0 else "baseline"
         notes.append(f"the {empty} window has no rows: not enough data to test anything")
-    keep = [c for c in dict.fromkeys([*cols, W, WIN]) if c in base_frame.columns]
+    # A precomputed embedding (a list column a caller's frame may carry) feeds topics.
+    extra = ["embedding"] if "embedding" in base_frame.columns else []
+    keep = [c for c in dict.fromkeys([*cols, *extra, W, WIN]) if c in base_frame.columns]
     both = pl.concat([base_frame.select(keep), cur_frame.select(keep)], how="vertical_relaxed")
     say(f"baseline {base_frame.height} rows, current {cur_frame.height} rows")
 
     ctx = _Context(both, cfg, notes, by_fields, refusal_patterns, say)
-    with threadpool_limits(limits=1, user_api="blas"):
+    with single_thread_blas():
         rows: list[dict[str, Any]] = []
         for name in names:
             spec = STANDARD.get(name) or custom_spec(name, _dtype(both, base_column(name)))

@@ -28,7 +28,8 @@ import numpy as np
 import polars as pl
 from scipy import sparse
 from scipy.cluster.vq import kmeans2
-from threadpoolctl import threadpool_limits
+
+from llmobs_cli.core.drift.stats import single_thread_blas
 
 HASH_DIM = 1 << 18
 STOPWORDS = frozenset(
@@ -159,7 +160,7 @@ def _names(toks: pl.DataFrame, doc_label: np.ndarray, k: int) -> list[str]:
 def fit_topics(texts: pl.Series, k: int, seed: int = 0, dims: int = 32) -> Topics:
     """Cluster ``texts`` (both windows pooled) into ``k`` topics."""
     # Small dense algebra: BLAS threads only add contention (1 s per QR on a busy machine).
-    with threadpool_limits(limits=1, user_api="blas"):
+    with single_thread_blas():
         return _fit_topics(texts, k, seed, dims)
 
 
@@ -187,7 +188,7 @@ def _fit_topics(texts: pl.Series, k: int, seed: int, dims: int) -> Topics:
 
 def fit_embeddings(emb: np.ndarray, k: int, seed: int = 0) -> Topics:
     """Cluster precomputed embedding rows (NaN rows get -1)."""
-    with threadpool_limits(limits=1, user_api="blas"):
+    with single_thread_blas():
         return _fit_embeddings(np.asarray(emb, dtype=np.float64), k, seed)
 
 

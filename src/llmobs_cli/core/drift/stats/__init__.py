@@ -55,6 +55,23 @@ def register(name: str, kinds: tuple[str, ...] = ()) -> Callable[[TestFn], TestF
     return deco
 
 
+_CONTROLLER: Any = None
+
+
+def single_thread_blas() -> Any:
+    """Context manager limiting BLAS to one thread for small dense algebra.
+
+    On a busy machine OpenBLAS threads turn a 1 ms decomposition into a second. The
+    controller is built once: scanning the loaded libraries costs ~50 ms.
+    """
+    global _CONTROLLER
+    if _CONTROLLER is None:
+        from threadpoolctl import ThreadpoolController
+
+        _CONTROLLER = ThreadpoolController()
+    return _CONTROLLER.limit(limits=1, user_api="blas")
+
+
 def rng_for(seed: int, *parts: object) -> np.random.Generator:
     """A generator seeded by ``seed`` and a label, so each test draws its own stream."""
     import zlib
@@ -67,4 +84,4 @@ _MODULES = ("ks", "wald_shares", "slope")
 for _m in _MODULES:
     importlib.import_module(f"{__name__}.{_m}")
 
-__all__ = ["BY_KIND", "TESTS", "TestResult", "register", "rng_for"]
+__all__ = ["BY_KIND", "TESTS", "TestResult", "register", "rng_for", "single_thread_blas"]

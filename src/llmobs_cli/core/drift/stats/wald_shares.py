@@ -27,9 +27,8 @@ from dataclasses import dataclass
 
 import numpy as np
 from scipy import sparse, stats
-from threadpoolctl import threadpool_limits
 
-from llmobs_cli.core.drift.stats import TestResult, register
+from llmobs_cli.core.drift.stats import TestResult, register, single_thread_blas
 
 _EPS = 1e-4  # share floor for PSI (log of 0 otherwise)
 
@@ -149,7 +148,7 @@ def wald_statistic(base: ShareStats, cur: ShareStats) -> tuple[float, int]:
     corr = vs / np.outer(scale, scale)
     z = ds / scale
     # A K×K eigen-decomposition: BLAS threads only add contention (seconds on a busy box).
-    with threadpool_limits(limits=1, user_api="blas"):
+    with single_thread_blas():
         pinv = np.linalg.pinv(corr, rcond=1e-10, hermitian=True)
         rank = int(np.linalg.matrix_rank(corr, tol=1e-10, hermitian=True))
     x2 = float(z @ pinv @ z)
