@@ -270,3 +270,36 @@ def test_cli_outputs_and_errors(tmp_path: Path, capsys: pytest.CaptureFixture[st
         == kept.filter(pl.col("route") == "chat").height
     )
     assert all(c in kept.columns for c in TEXT_FIELDS)
+
+
+@pytest.mark.parametrize("suffix", [".parquet", ".jsonl", ".jsonl.gz"])
+def test_batched_jsonl_matches_in_memory(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, suffix: str
+) -> None:
+    import llmobs_cli.core.sample as core
+    from llmobs_cli.core.convert import to_jsonl_bytes
+    from llmobs_cli.core.readers import load
+    from llmobs_cli.errors import InputError
+
+    pop = canonical(population(400))
+    src = tmp_path / "in.jsonl"
+    src.write_bytes(to_jsonl_bytes(pop))
+    plan = SamplePlan(
+        rates={"chat": 0.2, "search_qa": 0.5}, drop_text=True, high_stakes={"refunds"}
+    )
+    whole = sample([str(src)], tmp_path / f"whole{suffix}", plan)
+    monkeypatch.setattr(core, "BATCH_BYTES", 1)
+    monkeypatch.setattr(core, "BATCH_LINES", 97)
+    parts = sample([str(src)], tmp_path / f"parts{suffix}", plan)
+    assert parts.streamed and not whole.streamed
+    a = load([str(tmp_path / f"whole{suffix}")]).frame.sort("span_id")
+    b = load([str(tmp_path / f"parts{suffix}")]).frame.sort("span_id")
+    assert a.equals(b) and a.height == whole.rows_out == parts.rows_out
+    assert whole.routes == parts.routes
+    # a bad line deep in the file is named by its line in the source, not in a batch
+    lines = src.read_text().splitlines()
+    lines[250] = '{"trace_id": "x", "timestamp": "nope", "model": "m", "latency_ms": 1}'
+    src.write_text("\n".join(lines) + "\n")
+    with pytest.raises(InputError) as exc:
+        sample([str(src)], tmp_path / f"bad{suffix}", plan)
+    assert exc.value.problems[0].startswith(f"{src}:251: timestamp: not an RFC 3339 time")

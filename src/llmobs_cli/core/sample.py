@@ -18,28 +18,32 @@ low-volume, high-stakes flows — as a pure function of a dump:
   ``routes.<name>.drop_text``): prompts, messages, documents, responses, references and
   logprobs are nulled for routine routes (never for high-stakes ones).
 
-Streaming: canonical Parquet input is scanned lazily and written with ``sink_parquet``
-(bounded memory; only the ids of traces whose calls span several routes are held);
-other inputs (JSONL, OTLP, vendor exports) are read through the format readers in
-batches of files.
+Streaming: canonical Parquet input is scanned lazily and written with ``sink_parquet``;
+a canonical JSONL file larger than :data:`BATCH_BYTES` is read in batches of lines (two
+passes: the trace/route pairs, then select and write part by part). Either way memory is
+bounded by a batch plus the ids of traces whose calls span routes of different rates.
+Other inputs (small JSONL, OTLP, vendor exports) are read whole through the format readers.
 """
 
 from __future__ import annotations
 
-from collections.abc import Mapping, Sequence
+import re
+import tempfile
+from collections.abc import Iterator, Mapping, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
+from typing import BinaryIO
 
 import polars as pl
 
 from llmobs_cli.core import io as atomic
 from llmobs_cli.core.config import Config
-from llmobs_cli.core.convert import output_format, write_frame
-from llmobs_cli.core.readers import OnError, ReadOptions, expand_paths, load
+from llmobs_cli.core.convert import output_format, to_jsonl_bytes, write_frame
+from llmobs_cli.core.readers import LoadResult, OnError, ReadOptions, expand_paths, load
 from llmobs_cli.core.readers.formats import detect_format
 from llmobs_cli.core.sampling import stable_uniform
-from llmobs_cli.core.schema import FIELDS, SCHEMA, TEXT_FIELDS
-from llmobs_cli.errors import UsageError
+from llmobs_cli.core.schema import FIELDS, SCHEMA, TEXT_FIELDS, empty_frame
+from llmobs_cli.errors import InputError, UsageError
 
 SAMPLE_SALT = "llmobs-sample"
 KEEP = "_keep_rate"
@@ -191,15 +195,18 @@ def _mixed_traces(lf: pl.LazyFrame, plan: SamplePlan) -> pl.DataFrame:
 
 
 def _route_summary(
-    before: pl.LazyFrame, after: pl.LazyFrame, plan: SamplePlan
+    before: pl.LazyFrame, after: pl.LazyFrame, plan: SamplePlan, aggregated: bool = False
 ) -> list[dict[str, object]]:
     agg = [
         pl.len().alias("rows"),
         (1.0 / pl.col("sample_rate").fill_null(1.0)).sum().alias("calls"),
     ]
     before = before.with_columns(pl.col("route").fill_null("default"))
-    b = before.group_by("route").agg(agg).collect(engine="streaming")
-    a = after.group_by("route").agg(agg).collect(engine="streaming")
+    if aggregated:  # already (route, rows, calls)
+        b, a = before.collect(), after.collect()
+    else:
+        b = before.group_by("route").agg(agg).collect(engine="streaming")
+        a = after.group_by("route").agg(agg).collect(engine="streaming")
     table = b.join(a, on="route", how="left", suffix="_kept").sort("route")
     out = []
     for route, rows, calls, kept, calls_kept in table.iter_rows():
@@ -232,6 +239,133 @@ def _canonical_parquet(paths: list[Path]) -> bool:
     return True
 
 
+#: Canonical JSONL files larger than this are sampled in batches of lines (bounded memory).
+BATCH_BYTES = 256 * 2**20
+BATCH_LINES = 200_000
+
+
+def _line_batches(path: Path, lines_per_batch: int) -> Iterator[tuple[int, bytes]]:
+    """``(first_line, bytes)`` batches of a JSON-lines file, cut at newlines."""
+    first, buf, count = 1, [], 0
+    with path.open("rb") as fh:
+        for line in fh:
+            buf.append(line)
+            count += 1
+            if count >= lines_per_batch:
+                yield first, b"".join(buf)
+                first, buf, count = first + count, [], 0
+    if buf:
+        yield first, b"".join(buf)
+
+
+def _load_batch(
+    path: Path, first: int, data: bytes, columns: list[str] | None, on_error: OnError
+) -> LoadResult:
+    """One batch through the canonical reader; problem lines renamed to the source file."""
+    with tempfile.TemporaryDirectory() as tmpdir:
+        tmp = Path(tmpdir) / "batch.jsonl"
+        tmp.write_bytes(data)
+        prefix = re.compile(re.escape(str(tmp)) + r":(\d+)")
+
+        def fix(line: str) -> str:
+            return prefix.sub(lambda m: f"{path}:{int(m.group(1)) + first - 1}", line)
+
+        try:
+            res = load([tmp], columns=columns, on_error=on_error, fmt="canonical")
+        except InputError as exc:
+            raise InputError([fix(p) for p in exc.problems], total=exc.total) from exc
+        res.problems = [fix(p) for p in res.problems]
+        return res
+
+
+def _sample_jsonl_batched(
+    path: Path, out: Path, out_fmt: str, plan: SamplePlan, on_error: OnError
+) -> SampleResult:
+    """Two passes over line batches: traces spanning routes, then select and write."""
+    parts = []
+    for first, data in _line_batches(path, BATCH_LINES):
+        ids = _load_batch(path, first, data, ["trace_id", "route"], "skip").frame
+        parts.append(ids.select("trace_id", "route"))
+    mixed = _mixed_traces(pl.concat(parts).lazy(), plan) if parts else None
+    del parts
+    agg = [pl.len().alias("rows"), (1.0 / pl.col("sample_rate")).sum().alias("calls")]
+    before: list[pl.DataFrame] = []
+    after: list[pl.DataFrame] = []
+    skipped = 0
+    reasons: dict[str, int] = {}
+    suffix = ".parquet" if out_fmt == "parquet" else ".jsonl"
+    with atomic.atomic_path(out, suffix) as tmp:
+        writer = None
+        with open(tmp, "wb") as raw:
+            sink = _compressed(raw, out) if out_fmt == "jsonl" else raw
+            for first, data in _line_batches(path, BATCH_LINES):
+                res = _load_batch(path, first, data, None, on_error)
+                skipped += res.skipped
+                for k, v in res.skipped_reasons.items():
+                    reasons[k] = reasons.get(k, 0) + v
+                kept = apply_plan(res.frame.lazy(), plan, mixed).select(FIELDS).collect()
+                before.append(res.frame.group_by("route").agg(agg))
+                after.append(kept.group_by("route").agg(agg))
+                if out_fmt == "parquet":
+                    import pyarrow.parquet as pq
+
+                    table = kept.to_arrow()
+                    if writer is None:
+                        writer = pq.ParquetWriter(raw, table.schema, compression="zstd")
+                    writer.write_table(table)
+                else:
+                    sink.write(to_jsonl_bytes(kept))
+            if writer is not None:
+                writer.close()
+            elif out_fmt == "parquet":
+                empty_frame().write_parquet(raw)
+            if sink is not raw:
+                sink.close()
+    routes = _summary_from_parts(before, after, plan)
+    res = _result(plan, routes, streamed=True)
+    res.skipped, res.skipped_reasons = skipped, reasons
+    return res
+
+
+def _compressed(raw: BinaryIO, out: Path) -> BinaryIO:
+    """A writer that compresses into ``raw`` as the output name says (or ``raw`` itself)."""
+    name = out.name.lower()
+    if name.endswith(".gz"):
+        import gzip
+
+        return gzip.GzipFile(fileobj=raw, mode="wb")  # type: ignore[return-value]
+    if name.endswith(".zst"):
+        import zstandard
+
+        return zstandard.ZstdCompressor(level=6).stream_writer(raw, closefd=False)  # type: ignore[return-value]
+    return raw
+
+
+def _summary_from_parts(
+    before: list[pl.DataFrame], after: list[pl.DataFrame], plan: SamplePlan
+) -> list[dict[str, object]]:
+    def total(parts: list[pl.DataFrame]) -> pl.LazyFrame:
+        schema = {"route": pl.String(), "rows": pl.UInt32(), "calls": pl.Float64()}
+        frame = pl.concat(parts) if parts else pl.DataFrame(schema=schema)
+        return frame.group_by("route").agg(pl.col("rows").sum(), pl.col("calls").sum()).lazy()
+
+    return _route_summary(total(before), total(after), plan, aggregated=True)
+
+
+def _is_big_canonical_jsonl(files: list[Path], fmt: str | None) -> bool:
+    if len(files) != 1 or fmt not in (None, "canonical"):
+        return False
+    p = files[0]
+    low = p.name.lower()
+    if (
+        p.is_dir()
+        or low.endswith((".gz", ".zst", ".zstd", ".json"))
+        or p.stat().st_size <= BATCH_BYTES
+    ):
+        return False
+    return detect_format(p) == "canonical"
+
+
 def sample(
     paths: Sequence[str | Path],
     out: Path,
@@ -244,11 +378,10 @@ def sample(
     """Sample ``paths`` into ``out`` (canonical Parquet or JSONL, atomic)."""
     files = expand_paths(paths)
     out_fmt = output_format(out)
+    if _is_big_canonical_jsonl(files, fmt):
+        return _sample_jsonl_batched(files[0], out, out_fmt, plan, on_error)
     if fmt is None and out_fmt == "parquet" and _canonical_parquet(files):
-        sources = [
-            str(next(p.rglob("*.parquet")).parent) + "/**/*.parquet" if p.is_dir() else str(p)
-            for p in files
-        ]
+        sources = [str(p) + "/**/*.parquet" if p.is_dir() else str(p) for p in files]
         lf = pl.scan_parquet(sources, hive_partitioning=False).select(FIELDS)
         mixed = _mixed_traces(lf, plan)
         kept = apply_plan(lf, plan, mixed).select(FIELDS)
