@@ -298,26 +298,28 @@ def _sample_jsonl_batched(
         writer = None
         with open(tmp, "wb") as raw:
             sink = _compressed(raw, out) if out_fmt == "jsonl" else raw
-            for first, data in _line_batches(path, BATCH_LINES):
-                res = _load_batch(path, first, data, None, on_error)
-                skipped += res.skipped
-                for k, v in res.skipped_reasons.items():
-                    reasons[k] = reasons.get(k, 0) + v
-                kept = apply_plan(res.frame.lazy(), plan, mixed).select(FIELDS).collect()
-                before.append(res.frame.group_by("route").agg(agg))
-                after.append(kept.group_by("route").agg(agg))
-                if out_fmt == "parquet":
-                    import pyarrow.parquet as pq
+            try:
+                for first, data in _line_batches(path, BATCH_LINES):
+                    res = _load_batch(path, first, data, None, on_error)
+                    skipped += res.skipped
+                    for k, v in res.skipped_reasons.items():
+                        reasons[k] = reasons.get(k, 0) + v
+                    kept = apply_plan(res.frame.lazy(), plan, mixed).select(FIELDS).collect()
+                    before.append(res.frame.group_by("route").agg(agg))
+                    after.append(kept.group_by("route").agg(agg))
+                    if out_fmt == "parquet":
+                        import pyarrow.parquet as pq
 
-                    table = kept.to_arrow()
-                    if writer is None:
-                        writer = pq.ParquetWriter(raw, table.schema, compression="zstd")
-                    writer.write_table(table)
-                else:
-                    sink.write(to_jsonl_bytes(kept))
-            if writer is not None:
-                writer.close()
-            elif out_fmt == "parquet":
+                        table = kept.to_arrow()
+                        if writer is None:
+                            writer = pq.ParquetWriter(raw, table.schema, compression="zstd")
+                        writer.write_table(table)
+                    else:
+                        sink.write(to_jsonl_bytes(kept))
+            finally:
+                if writer is not None:
+                    writer.close()  # also on errors: a dangling writer fails at exit
+            if writer is None and out_fmt == "parquet":
                 empty_frame().write_parquet(raw)
             if sink is not raw:
                 sink.close()
