@@ -217,6 +217,7 @@ def test_vercel_ai_sdk_spans() -> None:
         assert row["response"][0] == a.get("ai.response.text", a.get("ai.response.object"))
         msgs = json.loads(a["ai.prompt.messages"])
         assert row["prompt"][0] == msgs[-1]["content"][0]["text"]
+        assert row["route"][0] == a["ai.telemetry.functionId"]  # the flow's own name
     stream = f.filter(pl.col("span_id") == llm[-1]["spanContext"]["spanId"])
     assert stream["ttft_ms"][0] == pytest.approx(
         llm[-1]["attributes"]["ai.response.msToFirstChunk"]

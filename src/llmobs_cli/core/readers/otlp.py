@@ -596,7 +596,12 @@ class SpanAccumulator:
                 self._ret["docs"].append(docs)
         elif kind == "llm" or (kind == "embedding" and self.include_embeddings):
             self._records.append(genai.extract(span, None, None))
-            self._own_route.append(ctx["route_value"][-1])
+            own = ctx["route_value"][-1]
+            if own is None and not self.route_from:
+                # Vercel AI SDK names the flow itself (its spans often have no parent ids)
+                fid = span.attrs.get("ai.telemetry.functionId")
+                own = str(fid) if fid else None
+            self._own_route.append(own)
             self.where.append(span.where)
             if len(self._records) >= BATCH_SPANS:
                 self.flush()
@@ -675,7 +680,9 @@ class SpanAccumulator:
                 .drop("_any_value")
             )
         else:
-            df = df.with_columns(route=pl.col("_root_name").replace("", None))
+            df = df.with_columns(
+                route=pl.coalesce("_own_route", pl.col("_root_name").replace("", None))
+            )
         df = df.drop("_own_route", "_root_name", "_root_value")
         if self.ret_frames:
             ret = pl.concat(self.ret_frames, how="vertical")
