@@ -101,15 +101,24 @@ def test_schema_is_canonical_and_normalize_finds_nothing(base: pl.DataFrame) -> 
 
 
 def _semantic(frame: pl.DataFrame) -> pl.DataFrame:
-    """JSON object columns compared as objects (the JSONL reader unifies object keys, so
-    a key absent on one row comes back as null)."""
+    """JSON object columns compared as JSON values (the JSONL reader keeps each object's
+    JSON text but may re-serialise it: key order, ``1.0`` written as ``1``)."""
+
+    def num(v: object) -> object:
+        if isinstance(v, bool) or v is None:
+            return v
+        if isinstance(v, (int, float)):
+            return float(v)
+        if isinstance(v, dict):
+            return {k: num(x) for k, x in v.items()}
+        if isinstance(v, list):
+            return [num(x) for x in v]
+        return v
 
     def canon(text: str | None) -> str | None:
         if text is None:
             return None
-        return json.dumps(
-            {k: v for k, v in json.loads(text).items() if v is not None}, sort_keys=True
-        )
+        return json.dumps(num(json.loads(text)), sort_keys=True)
 
     return frame.with_columns(
         pl.col(c).map_elements(canon, return_dtype=pl.String) for c in ("params", "metadata")

@@ -186,3 +186,35 @@ def test_metadata_must_be_an_object(tmp_path: Path) -> None:
     with pytest.raises(InputError) as exc:
         load([p])
     assert str(exc.value) == f"{p}:1: metadata: expected an object, got ('tier=pro')"
+
+
+def test_json_without_nulls_only_touches_object_members() -> None:
+    from hypothesis import given, settings
+    from hypothesis import strategies as st
+
+    from llmobs_cli.core.schema import json_without_nulls
+
+    def strip(v: object) -> object:
+        if isinstance(v, dict):
+            return {k: strip(x) for k, x in v.items() if x is not None}
+        if isinstance(v, list):
+            return [strip(x) for x in v]
+        return v
+
+    tricky = st.sampled_from(['",null', '\\":null,"', "{", "}", '"k":null', "\\"]) | st.text(
+        max_size=5
+    )
+    leaf = st.none() | st.integers() | tricky
+    values = st.recursive(
+        leaf, lambda inner: st.lists(inner, max_size=3) | st.dictionaries(tricky, inner, max_size=3)
+    )
+
+    @settings(max_examples=200, deadline=None)
+    @given(st.dictionaries(tricky, values, max_size=4))
+    def check(obj: dict) -> None:
+        text = json.dumps(obj, separators=(",", ":"))
+        got = pl.DataFrame({"s": [text]}).select(json_without_nulls(pl.col("s")).alias("s")).item()
+        want = strip(obj)
+        assert (json.loads(got) if got is not None else {}) == want
+
+    check()

@@ -233,7 +233,7 @@ def _fold_metadata(df: pl.DataFrame) -> pl.DataFrame:
         return df
     meta: pl.Expr | None = None
     if isinstance(meta_dtype, pl.Struct):
-        meta = pl.col("metadata").struct.json_encode()
+        meta = json_without_nulls(pl.col("metadata").struct.json_encode())
     elif meta_dtype == pl.String:
         meta = pl.col("metadata")
     elif meta_dtype is not None and meta_dtype != pl.Null:
@@ -317,12 +317,32 @@ def _parse_time(name: str, dtype: pl.DataType) -> pl.Expr:
     return pl.coalesce(aware, naive.dt.replace_time_zone("UTC"))
 
 
+_JSON_STRING = r'"(?:[^"\\]|\\.)*"'
+
+
+def json_without_nulls(text: pl.Expr) -> pl.Expr:
+    """Drop ``"key":null`` members from compact JSON (as ``struct.json_encode`` writes it).
+
+    Structs inferred from JSON lines carry the union of every row's keys, so a row gets
+    ``"k":null`` for keys it never had; this gives each row back exactly its own keys.
+    Safe on compact JSON: inside a string value a quote is always escaped, so ``,"`` and
+    ``{"`` followed by a complete string token and ``:null`` only occur as object members.
+    An object left empty becomes null.
+    """
+    out = (
+        text.str.replace_all("," + _JSON_STRING + ":null", "")
+        .str.replace_all(r"\{" + _JSON_STRING + ":null,", "{")
+        .str.replace_all(r"\{" + _JSON_STRING + r":null\}", "{}")
+    )
+    return pl.when((out == "{}") | (out == "null")).then(None).otherwise(out)
+
+
 def _to_json_text(name: str, dtype: pl.DataType) -> pl.Expr | None:
     col = pl.col(name)
     if dtype == pl.String:
         return col
     if isinstance(dtype, pl.Struct):
-        return col.struct.json_encode()
+        return json_without_nulls(col.struct.json_encode())
     if dtype == pl.Null:
         return col.cast(pl.String)
     return None

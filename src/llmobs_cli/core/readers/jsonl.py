@@ -69,26 +69,14 @@ def _diagnose(path: Path, data: bytes) -> tuple[list[str], list[int], list[bytes
     return problems, good_lines, good
 
 
-#: Object fields kept as their JSON text: inferring them as structs would give every row
-#: the union of all rows' keys (``"k": null`` added where a row had no ``k``).
-JSON_TEXT_FIELDS = ("metadata", "params")
-
-
 def _read_ndjson(data: bytes) -> pl.DataFrame:
     if not data.strip():
         return pl.DataFrame()
-    overrides = {f: pl.String for f in JSON_TEXT_FIELDS if f'"{f}"'.encode() in data}
-    while True:
-        try:
-            return pl.read_ndjson(
-                io.BytesIO(data), infer_schema_length=None, schema_overrides=overrides or None
-            )
-        except pl.exceptions.SchemaFieldNotFoundError as exc:
-            # The name occurred only inside some text, not as a key: read it normally.
-            missing = str(exc).strip().splitlines()[0].strip()
-            if missing not in overrides:
-                raise
-            overrides.pop(missing)
+    # Object fields (metadata, params) are inferred as structs holding the union of all
+    # rows' keys; schema.normalize drops the null members again when it encodes them.
+    # (Reading them as String instead would be simpler, but Polars re-serialises such
+    # text with broken escapes.)
+    return pl.read_ndjson(io.BytesIO(data), infer_schema_length=None)
 
 
 def read_jsonl(path: Path) -> RawRead:
