@@ -20,8 +20,9 @@ from test_eval_support import ROUTES, marker_judge, records, write_jsonl
 POP = {"chat": (40000, 0.02, 0.80), "qa": (4000, 0.2, 0.60), "refunds": (400, 1.0, 0.30)}
 
 
-def simulate(seed: int, budget: int = 80, drop: dict[str, float] | None = None,
-             window: str = "current") -> tuple[pl.DataFrame, dict[str, float]]:
+def simulate(
+    seed: int, budget: int = 80, drop: dict[str, float] | None = None, window: str = "current"
+) -> tuple[pl.DataFrame, dict[str, float]]:
     """Population → storage sampling → eval plan → 0/1 judgments; returns (judgments, truth)."""
     rng = np.random.default_rng(seed)
     parts, truth = [], {}
@@ -30,16 +31,28 @@ def simulate(seed: int, budget: int = 80, drop: dict[str, float] | None = None,
         y = rng.random(n) < p
         truth[route] = float(y.mean())  # the finite population's pass rate
         kept = rng.random(n) < sr
-        parts.append(pl.DataFrame({
-            "trace_id": [f"{seed}-{window}-{route}-{i}" for i in np.flatnonzero(kept)],
-            "route": route, "status": "ok", "response": "x", "sample_rate": sr,
-            "y": y[kept].astype(float),
-        }))
+        parts.append(
+            pl.DataFrame(
+                {
+                    "trace_id": [f"{seed}-{window}-{route}-{i}" for i in np.flatnonzero(kept)],
+                    "route": route,
+                    "status": "ok",
+                    "response": "x",
+                    "sample_rate": sr,
+                    "y": y[kept].astype(float),
+                }
+            )
+        )
     plan = make_plan(pl.concat(parts), budget=budget, high_stakes={"refunds"})
     j = plan.selection.select(
-        "trace_id", "route", pl.col(STRATUM).alias("stratum"), "weight",
-        pl.col("trace_id").alias("span_id"), pl.col("y").alias("score"),
-        pl.lit("relevance").alias("evaluator"), pl.lit(None, pl.String).alias("error"),
+        "trace_id",
+        "route",
+        pl.col(STRATUM).alias("stratum"),
+        "weight",
+        pl.col("trace_id").alias("span_id"),
+        pl.col("y").alias("score"),
+        pl.lit("relevance").alias("evaluator"),
+        pl.lit(None, pl.String).alias("error"),
         pl.lit(window).alias("window"),
         pl.lit(None, pl.Datetime("us", "UTC")).alias("timestamp"),
     )
@@ -106,15 +119,23 @@ def test_drop_test_mde_and_bh_match_scipy() -> None:
     rng = np.random.default_rng(3)
     cur = (rng.random(400) < 0.55).astype(float)
     base = (rng.random(500) < 0.62).astype(float)
-    frame = pl.concat([
-        pl.DataFrame({"trace_id": [f"c{i}" for i in range(400)], "score": cur,
-                      "window": "current"}),
-        pl.DataFrame({"trace_id": [f"b{i}" for i in range(500)], "score": base,
-                      "window": "baseline"}),
-    ]).with_columns(pl.lit("r").alias("route"), pl.lit(1.0).alias("weight"),
-                    pl.lit("relevance").alias("evaluator"), pl.lit(None, pl.String).alias("error"),
-                    pl.col("trace_id").alias("span_id"),
-                    pl.lit(None, pl.Datetime("us", "UTC")).alias("timestamp"))
+    frame = pl.concat(
+        [
+            pl.DataFrame(
+                {"trace_id": [f"c{i}" for i in range(400)], "score": cur, "window": "current"}
+            ),
+            pl.DataFrame(
+                {"trace_id": [f"b{i}" for i in range(500)], "score": base, "window": "baseline"}
+            ),
+        ]
+    ).with_columns(
+        pl.lit("r").alias("route"),
+        pl.lit(1.0).alias("weight"),
+        pl.lit("relevance").alias("evaluator"),
+        pl.lit(None, pl.String).alias("error"),
+        pl.col("trace_id").alias("span_id"),
+        pl.lit(None, pl.Datetime("us", "UTC")).alias("timestamp"),
+    )
     t = summarize(frame, min_drop=0.05).tests[0]
     welch = stats.ttest_ind(cur, base, equal_var=False, alternative="less")
     assert t.delta == pytest.approx(cur.mean() - base.mean())
@@ -124,11 +145,14 @@ def test_drop_test_mde_and_bh_match_scipy() -> None:
     assert t.mde == pytest.approx((stats.norm.ppf(0.975) + stats.norm.ppf(0.8)) * se)
     assert t.regression == (t.p_value <= 0.05 and t.delta <= -0.05)  # one test: q = p
     assert t.q_value == pytest.approx(t.p_value)
-    d, s, z, p = reg.drop_test(0.7, 0.02, 0.75, 0.03)
+    _d, _s, _z, p = reg.drop_test(0.7, 0.02, 0.75, 0.03)
     assert p == pytest.approx(stats.norm.cdf(-0.05 / math.sqrt(0.02**2 + 0.03**2)))
-    tests = [reg.Comparison({"r": i}, "e", 0.5, 0.6, 0.01, 0.01, 100, 100, 100, 100,
-                            delta=-0.1, p_value=pv) for i, pv in enumerate([0.001, 0.04, 0.03,
-                                                                             0.5])]
+    tests = [
+        reg.Comparison(
+            {"r": i}, "e", 0.5, 0.6, 0.01, 0.01, 100, 100, 100, 100, delta=-0.1, p_value=pv
+        )
+        for i, pv in enumerate([0.001, 0.04, 0.03, 0.5])
+    ]
     reg.flag(tests, alpha=0.05, min_drop=0.05)
     q = stats.false_discovery_control([0.001, 0.04, 0.03, 0.5], method="bh")
     assert [x.q_value for x in tests] == pytest.approx(list(q))
@@ -139,9 +163,12 @@ def test_end_to_end_through_the_stub(openai_stub, tmp_path) -> None:
     openai_stub.responder = marker_judge
     recs = records(5, per_route=150)
     frame = load([write_jsonl(tmp_path / "t.jsonl", recs)]).frame
-    opts = EvalOptions(budget=60, evaluators=["relevance", "reference"], high_stakes={"refunds"},
-                       client=ClientSettings(base_url=openai_stub.base_url, api_key="sk-x",
-                                             backoff_base_s=0.001))
+    opts = EvalOptions(
+        budget=60,
+        evaluators=["relevance", "reference"],
+        high_stakes={"refunds"},
+        client=ClientSettings(base_url=openai_stub.base_url, api_key="sk-x", backoff_base_s=0.001),
+    )
     run = evaluate_frame(frame, opts, cache_dir=tmp_path / "cache")
     assert run.fatal is None
     by = {g["key"]["route"]: g for g in run.summary.groups if g["evaluator"] == "relevance"}
@@ -156,10 +183,26 @@ def test_end_to_end_through_the_stub(openai_stub, tmp_path) -> None:
     assert set(rows["evaluator"].unique()) == {"relevance"}  # no reference in these rows
     w = rows["weight"].to_numpy()
     assert np.allclose(w, 1 / (rows["sample_rate"] * rows["eval_rate"]).to_numpy())
-    for col in ("trace_id", "route", "timestamp", "model", "release", "evaluator", "score",
-                "sample_rate", "eval_rate", "weight", "judge_model", "explanation",
-                "judge_cost_usd", "error", "prompt_hash", "judge_input_tokens",
-                "judge_latency_ms", "attempts"):
+    for col in (
+        "trace_id",
+        "route",
+        "timestamp",
+        "model",
+        "release",
+        "evaluator",
+        "score",
+        "sample_rate",
+        "eval_rate",
+        "weight",
+        "judge_model",
+        "explanation",
+        "judge_cost_usd",
+        "error",
+        "prompt_hash",
+        "judge_input_tokens",
+        "judge_latency_ms",
+        "attempts",
+    ):
         assert col in rows.columns
     calls = openai_stub.calls
     assert calls == rows.height
@@ -167,7 +210,8 @@ def test_end_to_end_through_the_stub(openai_stub, tmp_path) -> None:
     assert openai_stub.calls == calls  # rerun: zero judge calls
     assert again.summary.judge.cached == rows.height and again.summary.judge.calls == 0
     assert again.frame.drop("cached", "judge_latency_ms").equals(
-        rows.drop("cached", "judge_latency_ms"))
+        rows.drop("cached", "judge_latency_ms")
+    )
 
 
 def test_reference_and_self_consistency(openai_stub, tmp_path) -> None:
@@ -182,19 +226,29 @@ def test_reference_and_self_consistency(openai_stub, tmp_path) -> None:
             return marker_judge(req)
         # two prompts disagree wildly; the rest agree
         q = req["messages"][-1]["content"]
-        return ("completely different thing" + req["messages"][-1]["content"]
-                if q.endswith(" 0 about chat") and len(openai_stub.requests) % 2 else next(answers))
+        return (
+            "completely different thing" + req["messages"][-1]["content"]
+            if q.endswith(" 0 about chat") and len(openai_stub.requests) % 2
+            else next(answers)
+        )
 
     openai_stub.responder = gen
-    opts = EvalOptions(budget=10, evaluators=["reference", "self_consistency"],
-                       self_consistency=True, sc_samples=3, sc_temperature=0.9,
-                       client=ClientSettings(base_url=openai_stub.base_url, api_key="sk-x"))
+    opts = EvalOptions(
+        budget=10,
+        evaluators=["reference", "self_consistency"],
+        self_consistency=True,
+        sc_samples=3,
+        sc_temperature=0.9,
+        client=ClientSettings(base_url=openai_stub.base_url, api_key="sk-x"),
+    )
     run = evaluate_frame(frame, opts, cache_dir=tmp_path / "c")
     ref = run.frame.filter(pl.col("evaluator") == "reference")
     assert set(ref["route"].to_list()) == {"qa"} and (ref["score"] == 1.0).all()
     sc = run.frame.filter(pl.col("evaluator") == "self_consistency")
-    assert sc.height == frame.filter(pl.col("route") != "zzz").select(
-        pl.len()).item() - 0 or sc.height > 0
+    assert (
+        sc.height == frame.filter(pl.col("route") != "zzz").select(pl.len()).item() - 0
+        or sc.height > 0
+    )
     gens = [b for b in openai_stub.bodies() if "response_format" not in b]
     assert all(b["temperature"] == 0.9 for b in gens)
     assert len(gens) == 3 * sc.height

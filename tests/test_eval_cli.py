@@ -25,8 +25,14 @@ ENV = {"OPENAI_API_KEY": "sk-cli-test-key-000000"}
 @pytest.fixture
 def bar_traces(tmp_path: Path) -> Path:
     """4 weeks; from day 21 release v2 on route qa answers 40 % worse."""
-    recs = records(11, per_route=160, days=28, drop={"qa": 0.4},
-                   drop_after=START + timedelta(days=21), release_after="v2")
+    recs = records(
+        11,
+        per_route=160,
+        days=28,
+        drop={"qa": 0.4},
+        drop_after=START + timedelta(days=21),
+        release_after="v2",
+    )
     return write_jsonl(tmp_path / "traces.jsonl", recs)
 
 
@@ -37,14 +43,30 @@ def args(stub, *extra: str) -> list[str]:
 def test_bar_release_tied_drop_is_the_only_regression(openai_stub, bar_traces, tmp_path):
     openai_stub.responder = marker_judge
     out = tmp_path / "evals.parquet"
-    r = run_cli("eval", str(bar_traces), *args(openai_stub), "--budget", "40", "--current",
-                "last_week", "--baseline", "last_month", "--cache-dir", str(tmp_path / "c"),
-                "-o", str(out), "--format", "json", env=ENV)
+    r = run_cli(
+        "eval",
+        str(bar_traces),
+        *args(openai_stub),
+        "--budget",
+        "40",
+        "--current",
+        "last_week",
+        "--baseline",
+        "last_month",
+        "--cache-dir",
+        str(tmp_path / "c"),
+        "-o",
+        str(out),
+        "--format",
+        "json",
+        env=ENV,
+    )
     assert r.returncode == 1, r.stderr
     doc = json.loads(r.stdout)
     assert set(doc) >= {"groups", "regressions", "judge"}
     assert [(x["key"], x["evaluator"]) for x in doc["regressions"]] == [
-        ({"route": "qa"}, "relevance")]
+        ({"route": "qa"}, "relevance")
+    ]
     reg = doc["regressions"][0]
     assert reg["delta"] < -0.2 and reg["q_value"] < 0.05
     for g in doc["groups"]:
@@ -59,9 +81,22 @@ def test_bar_release_tied_drop_is_the_only_regression(openai_stub, bar_traces, t
 
     # a rerun makes no judge call; summarize re-aggregates the saved file to the same answer
     calls = openai_stub.calls
-    r2 = run_cli("eval", str(bar_traces), *args(openai_stub), "--budget", "40", "--current",
-                 "last_week", "--baseline", "last_month", "--cache-dir", str(tmp_path / "c"),
-                 "--format", "json", env=ENV)
+    r2 = run_cli(
+        "eval",
+        str(bar_traces),
+        *args(openai_stub),
+        "--budget",
+        "40",
+        "--current",
+        "last_week",
+        "--baseline",
+        "last_month",
+        "--cache-dir",
+        str(tmp_path / "c"),
+        "--format",
+        "json",
+        env=ENV,
+    )
     assert r2.returncode == 1 and openai_stub.calls == calls
     assert json.loads(r2.stdout)["judge"]["cached"] == calls
     s = run_cli("eval", "summarize", str(out), "--format", "json")
@@ -74,9 +109,20 @@ def test_bar_release_tied_drop_is_the_only_regression(openai_stub, bar_traces, t
 
 def test_by_release_compares_each_release_with_the_previous(openai_stub, bar_traces, tmp_path):
     openai_stub.responder = marker_judge
-    r = run_cli("eval", str(bar_traces), *args(openai_stub), "--budget", "50", "--by",
-                "route,release", "--cache-dir", str(tmp_path / "c"), "--format", "json",
-                env=ENV)
+    r = run_cli(
+        "eval",
+        str(bar_traces),
+        *args(openai_stub),
+        "--budget",
+        "50",
+        "--by",
+        "route,release",
+        "--cache-dir",
+        str(tmp_path / "c"),
+        "--format",
+        "json",
+        env=ENV,
+    )
     doc = json.loads(r.stdout)
     assert r.returncode == 1
     regs = [(x["key"], x["baseline_release"]) for x in doc["regressions"]]
@@ -84,8 +130,17 @@ def test_by_release_compares_each_release_with_the_previous(openai_stub, bar_tra
 
 
 def test_dry_run_makes_no_call(openai_stub, bar_traces):
-    r = run_cli("eval", str(bar_traces), *args(openai_stub), "--dry-run", "--budget", "50",
-                "--format", "json", env=ENV)
+    r = run_cli(
+        "eval",
+        str(bar_traces),
+        *args(openai_stub),
+        "--dry-run",
+        "--budget",
+        "50",
+        "--format",
+        "json",
+        env=ENV,
+    )
     assert r.returncode == 0, r.stderr
     assert openai_stub.calls == 0
     plan = json.loads(r.stdout)
@@ -109,8 +164,20 @@ def test_auth_failure_exits_3_and_keeps_partial_results(openai_stub, bar_traces,
 
     openai_stub.responder = breaks
     out = tmp_path / "partial.parquet"
-    r = run_cli("eval", str(bar_traces), *args(openai_stub), "--budget", "30", "--concurrency",
-                "1", "--cache-dir", str(tmp_path / "c"), "-o", str(out), env=ENV)
+    r = run_cli(
+        "eval",
+        str(bar_traces),
+        *args(openai_stub),
+        "--budget",
+        "30",
+        "--concurrency",
+        "1",
+        "--cache-dir",
+        str(tmp_path / "c"),
+        "-o",
+        str(out),
+        env=ENV,
+    )
     assert r.returncode == 3
     assert "authentication failed" in r.stderr and ENV["OPENAI_API_KEY"] not in r.stderr
     assert "Traceback" not in r.stderr
@@ -119,19 +186,40 @@ def test_auth_failure_exits_3_and_keeps_partial_results(openai_stub, bar_traces,
     # fixed key: the rerun reuses the 25 and judges the rest
     openai_stub.responder = marker_judge
     openai_stub.reset()
-    r2 = run_cli("eval", str(bar_traces), *args(openai_stub), "--budget", "30",
-                 "--cache-dir", str(tmp_path / "c"), "-o", str(out), env=ENV)
+    r2 = run_cli(
+        "eval",
+        str(bar_traces),
+        *args(openai_stub),
+        "--budget",
+        "30",
+        "--cache-dir",
+        str(tmp_path / "c"),
+        "-o",
+        str(out),
+        env=ENV,
+    )
     assert r2.returncode == 0, r2.stderr
     total = pl.read_parquet(out).height
     assert openai_stub.calls == total - 25
 
 
 def test_max_cost_and_bad_input(openai_stub, bar_traces, tmp_path):
-    openai_stub.responder = lambda req: Reply(prompt_tokens=100_000, completion_tokens=0,
-                                              content='{"reasoning": "x", "score": 3}')
+    openai_stub.responder = lambda req: Reply(
+        prompt_tokens=100_000, completion_tokens=0, content='{"reasoning": "x", "score": 3}'
+    )
     # gpt-4o-mini: $0.15 per M input → $0.015 per call; cap $0.05 → 3 calls at most
-    r = run_cli("eval", str(bar_traces), *args(openai_stub), "--max-cost", "0.05",
-                "--concurrency", "1", "--cache-dir", str(tmp_path / "c"), env=ENV)
+    r = run_cli(
+        "eval",
+        str(bar_traces),
+        *args(openai_stub),
+        "--max-cost",
+        "0.05",
+        "--concurrency",
+        "1",
+        "--cache-dir",
+        str(tmp_path / "c"),
+        env=ENV,
+    )
     assert r.returncode == 0 and "max-cost" in r.stderr
     assert openai_stub.calls <= 3
     bad = tmp_path / "bad.jsonl"
@@ -146,14 +234,30 @@ def test_max_cost_and_bad_input(openai_stub, bar_traces, tmp_path):
 
 @pytest.mark.slow
 def test_resume_after_kill(openai_stub, tmp_path):
-    openai_stub.responder = lambda req: (slow(0.05, content=marker_judge(req).content))
+    openai_stub.responder = lambda req: slow(0.05, content=marker_judge(req).content)
     traces = write_jsonl(tmp_path / "t.jsonl", records(3, per_route=40))
     cache = tmp_path / "cache"
-    cmd = [sys.executable, "-m", "llmobs_cli", "eval", str(traces), "--base-url",
-           openai_stub.base_url, "--evaluators", "relevance,completeness", "--budget", "40",
-           "--concurrency", "2", "--cache-dir", str(cache), "--no-progress"]
-    proc = subprocess.Popen(cmd, env={**os.environ, **ENV}, stdout=subprocess.DEVNULL,
-                            stderr=subprocess.PIPE)
+    cmd = [
+        sys.executable,
+        "-m",
+        "llmobs_cli",
+        "eval",
+        str(traces),
+        "--base-url",
+        openai_stub.base_url,
+        "--evaluators",
+        "relevance,completeness",
+        "--budget",
+        "40",
+        "--concurrency",
+        "2",
+        "--cache-dir",
+        str(cache),
+        "--no-progress",
+    ]
+    proc = subprocess.Popen(
+        cmd, env={**os.environ, **ENV}, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE
+    )
     log = cache / "judgments-v1.jsonl"
     deadline = time.time() + 90
     while time.time() < deadline:
@@ -168,9 +272,23 @@ def test_resume_after_kill(openai_stub, tmp_path):
     assert 30 <= before < 240
     calls_before = openai_stub.calls
     out = tmp_path / "evals.parquet"
-    r = run_cli("eval", str(traces), "--base-url", openai_stub.base_url, "--evaluators",
-                "relevance,completeness", "--budget", "40", "--cache-dir", str(cache), "-o",
-                str(out), "--format", "json", env=ENV)
+    r = run_cli(
+        "eval",
+        str(traces),
+        "--base-url",
+        openai_stub.base_url,
+        "--evaluators",
+        "relevance,completeness",
+        "--budget",
+        "40",
+        "--cache-dir",
+        str(cache),
+        "-o",
+        str(out),
+        "--format",
+        "json",
+        env=ENV,
+    )
     assert r.returncode == 0, r.stderr
     frame = pl.read_parquet(out)
     assert frame.height == 240 and frame["error"].null_count() == 240

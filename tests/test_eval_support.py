@@ -77,7 +77,7 @@ _RESPONSE = re.compile(r"<response>\s*(.*?)\s*</response>", re.S)
 
 
 def judged_response(request: dict[str, Any]) -> str:
-    user = [m["content"] for m in request["messages"] if m["role"] == "user"][0]
+    user = next(m["content"] for m in request["messages"] if m["role"] == "user")
     m = _RESPONSE.search(user)
     return m.group(1) if m else ""
 
@@ -112,6 +112,8 @@ def run_cli(*args: str, env: dict[str, str] | None = None) -> subprocess.Complet
 def truth(recs: list[dict[str, Any]]) -> pl.DataFrame:
     """Population pass rate per route estimated from the dump by HT weights (exact truth of
     the dump's own population is unknowable; tests use the generating probability)."""
-    return pl.DataFrame(recs).group_by("route").agg(
-        pl.col("response").str.starts_with("GOOD").mean().alias("dump_rate")
+    return (
+        pl.DataFrame(recs)
+        .group_by("route")
+        .agg(pl.col("response").str.starts_with("GOOD").mean().alias("dump_rate"))
     )

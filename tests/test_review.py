@@ -35,18 +35,39 @@ def evals_frame() -> pl.DataFrame:
     rows = []
     ts = datetime(2026, 1, 1, tzinfo=UTC)
     spec = [  # trace, route, evaluator, score
-        ("t1", "refunds", "relevance", 1.0), ("t2", "chat", "relevance", 0.5),
-        ("t3", "chat", "relevance", 1.0), ("t4", "qa", "relevance", 0.0),
-        ("t4", "qa", "reference", 1.0), ("t5", "chat", "self_consistency", 0.2),
-        ("t6", "chat", "relevance", 0.0), ("t7", "chat", "relevance", 1.0),
+        ("t1", "refunds", "relevance", 1.0),
+        ("t2", "chat", "relevance", 0.5),
+        ("t3", "chat", "relevance", 1.0),
+        ("t4", "qa", "relevance", 0.0),
+        ("t4", "qa", "reference", 1.0),
+        ("t5", "chat", "self_consistency", 0.2),
+        ("t6", "chat", "relevance", 0.0),
+        ("t7", "chat", "relevance", 1.0),
     ]
     for t, route, ev, score in spec:
         row = {c: None for c in JUDGMENT_SCHEMA}
-        row.update(trace_id=t, span_id=t, route=route, timestamp=ts, evaluator=ev,
-                   criterion=ev, score=score, weight=2.0, sample_rate=0.5, eval_rate=1.0,
-                   window="current", stratum=f"route={route}", cached=False, attempts=1,
-                   judge_cost_usd=0.0, flagged=(ev == "self_consistency"),
-                   explanation="why", input_text="q", response_text="a", judge_model="j")
+        row.update(
+            trace_id=t,
+            span_id=t,
+            route=route,
+            timestamp=ts,
+            evaluator=ev,
+            criterion=ev,
+            score=score,
+            weight=2.0,
+            sample_rate=0.5,
+            eval_rate=1.0,
+            window="current",
+            stratum=f"route={route}",
+            cached=False,
+            attempts=1,
+            judge_cost_usd=0.0,
+            flagged=(ev == "self_consistency"),
+            explanation="why",
+            input_text="q",
+            response_text="a",
+            judge_model="j",
+        )
         rows.append(row)
     return pl.DataFrame(rows, schema=JUDGMENT_SCHEMA)
 
@@ -82,8 +103,9 @@ def test_export_import_roundtrip_and_agreement(tmp_path: Path) -> None:
         for i in items:
             if i["evaluator"] == "relevance":
                 w.writerow({**i, "label": labels[i["trace_id"]]})
-    r = run_cli("review", "import", str(tmp_path / "labels.csv"), "--evals", str(ev),
-                "--format", "json")
+    r = run_cli(
+        "review", "import", str(tmp_path / "labels.csv"), "--evals", str(ev), "--format", "json"
+    )
     assert r.returncode == 0, r.stderr
     doc = json.loads(r.stdout)
     assert doc["imported"] == 6 and doc["unmatched"] == 0
@@ -93,13 +115,20 @@ def test_export_import_roundtrip_and_agreement(tmp_path: Path) -> None:
     a = doc["agreement"][0]
     assert a["evaluator"] == "relevance" and a["pairs"] == 6
     assert a["agreement"] == pytest.approx(0.5) and a["kappa"] == pytest.approx(0.0)
-    assert a["confusion"] == {"judge_fail_human_fail": 1, "judge_fail_human_pass": 1,
-                              "judge_pass_human_fail": 2, "judge_pass_human_pass": 2}
+    assert a["confusion"] == {
+        "judge_fail_human_fail": 1,
+        "judge_fail_human_pass": 1,
+        "judge_pass_human_fail": 2,
+        "judge_pass_human_pass": 2,
+    }
     saved = pl.read_parquet(ev)
     assert saved.filter(pl.col("evaluator") == "human").height == 6
     # human rows never enter the score groups (not a probability sample)
     assert {g["evaluator"] for g in summarize(saved).groups} == {
-        "relevance", "reference", "self_consistency"}
+        "relevance",
+        "reference",
+        "self_consistency",
+    }
     # importing again replaces, not duplicates
     run_cli("review", "import", str(tmp_path / "labels.csv"), "--evals", str(ev))
     assert pl.read_parquet(ev).filter(pl.col("evaluator") == "human").height == 6
@@ -107,20 +136,27 @@ def test_export_import_roundtrip_and_agreement(tmp_path: Path) -> None:
 
 def test_bad_label_names_file_line_and_field(tmp_path: Path) -> None:
     p = tmp_path / "labels.jsonl"
-    p.write_text(json.dumps({"trace_id": "t1", "evaluator": "relevance", "label": ""}) + "\n"
-                 + json.dumps({"trace_id": "t2", "evaluator": "relevance", "label": "maybe"})
-                 + "\n")
+    p.write_text(
+        json.dumps({"trace_id": "t1", "evaluator": "relevance", "label": ""})
+        + "\n"
+        + json.dumps({"trace_id": "t2", "evaluator": "relevance", "label": "maybe"})
+        + "\n"
+    )
     with pytest.raises(InputError) as exc:
         read_labels(p)
-    assert str(exc.value) == (f"{p}:2: label: expected a score from 0 to 1 or pass/fail "
-                              "(got 'maybe')")
-    frame, n, unmatched = import_labels(evals_frame(), read_labels(_ok(tmp_path)))
+    assert str(exc.value) == (
+        f"{p}:2: label: expected a score from 0 to 1 or pass/fail (got 'maybe')"
+    )
+    _frame, n, unmatched = import_labels(evals_frame(), read_labels(_ok(tmp_path)))
     assert n == 1 and unmatched == 1
 
 
 def _ok(tmp_path: Path) -> Path:
     p = tmp_path / "ok.jsonl"
-    p.write_text(json.dumps({"trace_id": "t3", "span_id": "t3", "evaluator": "relevance",
-                             "label": 0.9}) + "\n" + json.dumps(
-        {"trace_id": "nope", "evaluator": "relevance", "label": 1}) + "\n")
+    p.write_text(
+        json.dumps({"trace_id": "t3", "span_id": "t3", "evaluator": "relevance", "label": 0.9})
+        + "\n"
+        + json.dumps({"trace_id": "nope", "evaluator": "relevance", "label": 1})
+        + "\n"
+    )
     return p
