@@ -91,6 +91,7 @@ RAW_SCHEMA: dict[str, pl.DataType] = {
     "tags": pl.List(pl.String()),
 }
 TIME_COLUMNS = ("timestamp", "end_time")
+_NESTED = ("messages", "retrieved")
 
 
 @dataclass
@@ -118,6 +119,12 @@ class Span:
 try:  # orjson writes the metadata/params JSON several times faster
     import orjson as _orjson
 
+    def _json_loads(text: str) -> Any:
+        try:
+            return _orjson.loads(text)
+        except _orjson.JSONDecodeError:
+            return json.loads(text)  # NaN/Infinity and other lenient JSON
+
     def dumps(obj: Any) -> str:
         """Compact JSON text (non-ASCII kept, unknown types as strings)."""
         try:
@@ -130,6 +137,8 @@ except ImportError:  # pragma: no cover - depends on the environment
     def dumps(obj: Any) -> str:
         return json.dumps(obj, ensure_ascii=False, default=str)
 
+    _json_loads = json.loads
+
 
 def loads_maybe(value: Any) -> Any:
     """A JSON string decoded (when it is one); anything else as is."""
@@ -137,7 +146,7 @@ def loads_maybe(value: Any) -> Any:
         s = value.strip()
         if s[:1] in ("[", "{"):
             try:
-                return json.loads(s)
+                return _json_loads(s)
             except ValueError:
                 return value
     return value
@@ -385,6 +394,7 @@ def classify(span: Span) -> str:
 
 # ------------------------------------------------------------------------ extraction
 
+_FLAT = ("llm.input_messages.", "llm.output_messages.", "gen_ai.prompt.", "gen_ai.completion.")
 _PARAM_PREFIX = "gen_ai.request."
 _NOT_PARAMS = {"gen_ai.request.model"}
 
@@ -523,6 +533,12 @@ def extract(
     a = span.attrs
     ev = _event_content(span) if span.events else {}
     look = {**ev, **a} if ev else a
+    # Flattened attribute families present (``llm.input_messages.0.…`` → one scan).
+    flat = {
+        k.split(".", 2)[0] + "." + k.split(".", 2)[1]
+        for k in a
+        if k.count(".") >= 2 and k.startswith(_FLAT)
+    }
 
     # --- model / provider
     model = _first(
@@ -536,11 +552,11 @@ def extract(
     msgs = None
     if "gen_ai.input.messages" in look:
         msgs = message_list(look["gen_ai.input.messages"])
-    elif any(k.startswith("llm.input_messages") for k in a):
+    elif "llm.input_messages" in flat:
         msgs = _oi_messages(a, "llm.input_messages")
     elif "gen_ai.prompt" in look:
         msgs = message_list(look["gen_ai.prompt"])
-    elif any(k.startswith("gen_ai.prompt.") for k in a):
+    elif "gen_ai.prompt" in flat:
         msgs = [
             {"role": m.get("role"), "content": text_of(m.get("content"))}
             for m in unflatten(a, "gen_ai.prompt")
@@ -577,13 +593,13 @@ def extract(
     response, finish = None, None
     if "gen_ai.output.messages" in look:
         response, finish = _output_text(look["gen_ai.output.messages"])
-    elif any(k.startswith("llm.output_messages") for k in a):
+    elif "llm.output_messages" in flat:
         outs = _oi_messages(a, "llm.output_messages") or []
         texts = [m["content"] for m in outs if m["content"]]
         response = "\n".join(texts) if texts else None
     elif "gen_ai.completion" in look:
         response, finish = _output_text(look["gen_ai.completion"])
-    elif any(k.startswith("gen_ai.completion.") for k in a):
+    elif "gen_ai.completion" in flat:
         outs = unflatten(a, "gen_ai.completion")
         texts = [text_of(m.get("content")) for m in outs if m.get("content") is not None]
         response = "\n".join(t for t in texts if t) or None
@@ -885,8 +901,19 @@ def _root(spans: list[Span]) -> Span:
 def frame_from_records(records: Iterable[dict[str, Any]], n: int | None = None) -> pl.DataFrame:
     """Columnar assembly of raw records (canonical names, ``_row`` added)."""
     recs = records if isinstance(records, list) else list(records)
-    cols = {name: [r.get(name) for r in recs] for name in RAW_SCHEMA}
-    df = pl.DataFrame(cols, schema=RAW_SCHEMA)
+    cols: dict[str, Any] = {}
+    for name, dtype in RAW_SCHEMA.items():
+        values = [r.get(name) for r in recs]
+        if name in _NESTED:
+            # Lists of structs build ~8x faster from JSON text decoded by Polars than
+            # from Python dicts.
+            text = pl.Series(name, [None if v is None else dumps(v) for v in values], pl.String)
+            cols[name] = (
+                text.str.json_decode(dtype) if text.null_count() < len(values) else text.cast(dtype)
+            )
+        else:
+            cols[name] = pl.Series(name, values, dtype)
+    df = pl.DataFrame(cols)
     df = df.with_columns(
         [
             pl.col(c).cast(pl.Datetime("us")).dt.replace_time_zone("UTC").cast(UTC_US)

@@ -142,8 +142,19 @@ def attributes(raw: Any) -> dict[str, Any]:
         return raw
     out: dict[str, Any] = {}
     for kv in raw:
-        if isinstance(kv, dict) and "key" in kv:
-            out[kv["key"]] = any_value(kv.get("value"))
+        if kv.__class__ is not dict or "key" not in kv:
+            continue
+        v = kv.get("value")
+        if v.__class__ is dict:  # fast paths for the common kinds
+            s = v.get("stringValue")
+            if s is not None:
+                out[kv["key"]] = s
+                continue
+            i = v.get("intValue")
+            if i is not None:
+                out[kv["key"]] = int(i)
+                continue
+        out[kv["key"]] = any_value(v)
     return out
 
 
