@@ -255,12 +255,41 @@ class OpenAIStub:
         self.stop()
 
 
-def main() -> None:  # pragma: no cover - manual use: python tests/openai_stub.py [PORT]
-    """Run the stub in the foreground (for manual tries and the benchmark)."""
+_WORD = __import__("re").compile(r"[a-z]{4,}")
+
+
+def overlap_judge(request: dict[str, Any], delay: float = 0.0) -> Reply:
+    """A stand-in judge for demos: scores 1..5 by how much of the conversation's vocabulary
+    the graded response reuses (off-topic or empty answers score low). Not a real judge."""
+    import re
+
+    user = next((m["content"] for m in request.get("messages", []) if m["role"] == "user"), "")
+    m = re.search(r"<conversation>(.*?)</conversation>.*?<response>(.*?)</response>", user, re.S)
+    if m is None:  # not a judge request (self-consistency generation): echo something
+        return Reply(content="stub answer", delay=delay)
+    conv = set(_WORD.findall(m.group(1).lower()))
+    resp = set(_WORD.findall(m.group(2).lower()))
+    share = len(conv & resp) / max(1, min(len(conv), 12))
+    score = 1 + min(4, round(8 * share))
+    return Reply(
+        content=json.dumps({"reasoning": f"overlap {share:.2f}", "score": score}), delay=delay
+    )
+
+
+def main() -> None:  # pragma: no cover - manual use
+    """Run the stub in the foreground: ``python tests/openai_stub.py [DELAY_S] [overlap]``.
+
+    Prints the base URL. ``overlap`` answers with :func:`overlap_judge` (for demos);
+    otherwise every reply is the default judgment, after ``DELAY_S`` seconds.
+    """
     import sys
 
     delay = float(sys.argv[1]) if len(sys.argv) > 1 else 0.0
-    stub = OpenAIStub(lambda req: Reply(delay=delay))
+    mode = sys.argv[2] if len(sys.argv) > 2 else "fixed"
+    if mode == "overlap":
+        stub = OpenAIStub(lambda req: overlap_judge(req, delay))
+    else:
+        stub = OpenAIStub(lambda req: Reply(delay=delay))
     stub.start()
     print(stub.base_url, flush=True)
     try:
