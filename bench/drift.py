@@ -1,3 +1,4 @@
+# ruff: noqa: E501  (the embedded Evidently script reads better unbroken)
 """Benchmark: ``llmobs drift`` (all default features) against the least any drift tool
 must do on the same windows, in the same run.
 
@@ -31,8 +32,14 @@ DATA = Path(__file__).parent / "data"
 START = datetime(2026, 1, 1, tzinfo=UTC)
 CUT = START + timedelta(days=30)
 NUMERIC = [
-    "prompt_length", "input_tokens", "response_length", "output_tokens",
-    "retrieval_top1_score", "retrieval_mean_score", "latency_ms", "cost_usd",
+    "prompt_length",
+    "input_tokens",
+    "response_length",
+    "output_tokens",
+    "retrieval_top1_score",
+    "retrieval_mean_score",
+    "latency_ms",
+    "cost_usd",
 ]
 CATEGORICAL = ["finish_reason", "route"]
 
@@ -49,7 +56,10 @@ def make(rows: int) -> Path:
     half = rows // 2
     base = generate(half, seed=11, start=START, days=30)
     cur = generate(
-        rows - half, seed=12, start=CUT, days=7,
+        rows - half,
+        seed=12,
+        start=CUT,
+        days=7,
         drift=DriftSpec(after=CUT, language={"en": 0.6, "es": 0.25, "de": 0.1, "fr": 0.05}),
     )
     pl.concat([base, cur]).write_parquet(out)
@@ -82,28 +92,35 @@ def minimal(path: str) -> None:
     )
     now = frame["timestamp"].max()
     cut = now - timedelta(days=7)  # type: ignore[operator]
-    base = frame.filter((pl.col("timestamp") < cut) & (pl.col("timestamp") >= cut - timedelta(days=30)))
+    base = frame.filter(
+        (pl.col("timestamp") < cut) & (pl.col("timestamp") >= cut - timedelta(days=30))
+    )
     cur = frame.filter(pl.col("timestamp") >= cut)
     out = {}
     for col in NUMERIC:
         a, b = base[col].drop_nulls().to_numpy(), cur[col].drop_nulls().to_numpy()
         if a.size and b.size:
-            out[col] = stats.ks_2samp(a, b).pvalue < 0.05
+            out[col] = bool(stats.ks_2samp(a, b).pvalue < 0.05)
     for col in CATEGORICAL:
         tab = (
-            pl.concat([base.select(col).with_columns(pl.lit(0).alias("w")),
-                       cur.select(col).with_columns(pl.lit(1).alias("w"))])
+            pl.concat(
+                [
+                    base.select(col).with_columns(pl.lit(0).alias("w")),
+                    cur.select(col).with_columns(pl.lit(1).alias("w")),
+                ]
+            )
             .drop_nulls(col)
-            .group_by(col, "w").len()
+            .group_by(col, "w")
+            .len()
             .pivot(on="w", index=col, values="len")
             .fill_null(0)
         )
         arr = np.asarray(tab.select(["0", "1"]).to_numpy(), dtype=float)
-        out[col] = stats.chi2_contingency(arr.T)[1] < 0.05
+        out[col] = bool(stats.chi2_contingency(arr.T)[1] < 0.05)
     print(json.dumps(out))
 
 
-EVIDENTLY = r'''
+EVIDENTLY = r"""
 import json, sys, time
 from datetime import timedelta
 import polars as pl
@@ -137,7 +154,7 @@ for m in d["metrics"]:
         method = cfg.get("method")
         drifted[col] = {"value": v, "threshold": th, "method": method}
 print(json.dumps({"seconds": time.perf_counter() - t0, "columns": drifted}, default=str))
-'''
+"""
 
 
 def run(cmd: list[str]) -> tuple[float, str, int]:
@@ -169,10 +186,16 @@ def main() -> None:
         t_l.append(s)
     ml, mm = statistics.median(t_l), statistics.median(t_m)
     doc = json.loads(out_l)
-    print(f"dump: {path} ({args.rows:,} rows); baseline {doc['baseline']['sampled']:,} rows, "
-          f"current {doc['current']['sampled']:,} rows")
-    print(f"minimal (polars + scipy, unweighted): median {mm:.2f} s  runs {[round(x, 2) for x in t_m]}")
-    print(f"llmobs drift (all default features):  median {ml:.2f} s  runs {[round(x, 2) for x in t_l]}")
+    print(
+        f"dump: {path} ({args.rows:,} rows); baseline {doc['baseline']['sampled']:,} rows, "
+        f"current {doc['current']['sampled']:,} rows"
+    )
+    print(
+        f"minimal (polars + scipy, unweighted): median {mm:.2f} s  runs {[round(x, 2) for x in t_m]}"
+    )
+    print(
+        f"llmobs drift (all default features):  median {ml:.2f} s  runs {[round(x, 2) for x in t_l]}"
+    )
     print(f"ratio llmobs / minimal: {ml / mm:.2f}x   (exit code {code})")
     print(f"llmobs drifted: {doc['drifted']}")
     print(f"minimal flagged (p<0.05): {[k for k, v in json.loads(out_m).items() if v]}")

@@ -57,6 +57,7 @@ def _row(res: object, feature: str, group: dict[str, str] | None = None) -> dict
 # --- detection and calibration on generated traffic ------------------------------------
 
 
+@pytest.mark.slow
 def test_injected_shifts_are_flagged_and_prompt_length_is_not(drifted: pl.DataFrame) -> None:
     res = run_drift(drifted, features=CHECK)
     flagged = set(res.drifted)
@@ -65,18 +66,21 @@ def test_injected_shifts_are_flagged_and_prompt_length_is_not(drifted: pl.DataFr
     rl = _row(res, "response_length")
     assert rl["extras"]["median_ratio"] == pytest.approx(1.3, abs=0.12)
     assert "median" in rl["summary"] and "chars" in rl["summary"]
-    assert _row(res, "retrieval_top1_score")["current"]["median"] < _row(
-        res, "retrieval_top1_score"
-    )["baseline"]["median"]
+    assert (
+        _row(res, "retrieval_top1_score")["current"]["median"]
+        < _row(res, "retrieval_top1_score")["baseline"]["median"]
+    )
 
 
+@pytest.mark.slow
 @pytest.mark.parametrize("seed", [2, 3])
 def test_identically_distributed_windows_flag_nothing(seed: int) -> None:
-    res = run_drift(_gen(seed), features=CHECK + ["output_tokens", "finish_reason"])
+    res = run_drift(_gen(seed), features=[*CHECK, "output_tokens", "finish_reason"])
     assert res.drifted == [], [line(r) for r in res.features]
     assert all(r["status"] in ("ok", "small effect") for r in res.features)
 
 
+@pytest.mark.slow
 def test_a_storage_rate_change_is_absorbed_by_the_weights() -> None:
     """support_agent's and search_qa's rates double in the current window (half their
     baseline rows dropped, their rate halved there): the weighted tests stay quiet; the
@@ -150,11 +154,16 @@ def test_by_route_tests_each_group(drifted: pl.DataFrame) -> None:
     assert groups[0] is None
     assert {g["route"] for g in groups[1:]} == set(drifted["route"].unique())
     chat = _row(res, "refusal_rate", {"route": "chat"})
-    assert chat["sampled_baseline"] == drifted.filter(
-        (pl.col("route") == "chat") & (pl.col("timestamp") < res.current.start)
-        & (pl.col("timestamp") >= res.baseline.start) & (pl.col("status") == "ok")
-        & pl.col("response").is_not_null()
-    ).height
+    assert (
+        chat["sampled_baseline"]
+        == drifted.filter(
+            (pl.col("route") == "chat")
+            & (pl.col("timestamp") < res.current.start)
+            & (pl.col("timestamp") >= res.baseline.start)
+            & (pl.col("status") == "ok")
+            & pl.col("response").is_not_null()
+        ).height
+    )
 
 
 def test_custom_fields_and_metadata_keys(drifted: pl.DataFrame) -> None:
@@ -232,31 +241,54 @@ def test_columns_cover_the_default_features() -> None:
 
 
 def test_cli_json_contract_and_exit_1_on_the_sample(capsys: pytest.CaptureFixture[str]) -> None:
-    code, out, err = run(["drift", str(SAMPLE), "-f", "json", "--features",
-                          "retrieval_top1_score,prompt_length"], capsys)
+    code, out, _err = run(
+        ["drift", str(SAMPLE), "-f", "json", "--features", "retrieval_top1_score,prompt_length"],
+        capsys,
+    )
     assert code == 1
     doc = json.loads(out)
     assert set(doc) >= {"current", "baseline", "features", "drifted"}
     for w in ("current", "baseline"):
         assert set(doc[w]) >= {"start", "end", "sampled", "calls"}
     for r in doc["features"]:
-        assert set(r) >= {"feature", "group", "kind", "test", "statistic", "p_value",
-                          "effect_size", "drifted"}
+        assert set(r) >= {
+            "feature",
+            "group",
+            "kind",
+            "test",
+            "statistic",
+            "p_value",
+            "effect_size",
+            "drifted",
+        }
     assert doc["drifted"] == ["retrieval_top1_score"]
 
 
 def test_cli_table_lines_and_outputs(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
     pq, js = tmp_path / "d.parquet", tmp_path / "d.json"
-    code, out, _ = run(["drift", str(SAMPLE), "--features", "retrieval_top1_score",
-                        "-o", str(pq)], capsys)
+    code, out, _ = run(
+        ["drift", str(SAMPLE), "--features", "retrieval_top1_score", "-o", str(pq)], capsys
+    )
     assert code == 1
     assert "retrieval_top1_score" in out and "KS D=" in out and "DRIFT" in out
     assert pl.read_parquet(pq)["drifted"].to_list() == [True]
-    code, out, _ = run(["drift", str(SAMPLE), "--features", "retrieval_top1_score",
-                        "-o", str(js), "-f", "markdown"], capsys)
+    code, out, _ = run(
+        [
+            "drift",
+            str(SAMPLE),
+            "--features",
+            "retrieval_top1_score",
+            "-o",
+            str(js),
+            "-f",
+            "markdown",
+        ],
+        capsys,
+    )
     assert out.startswith("## Drift") and json.loads(js.read_text())["drifted"]
-    code, out, _ = run(["drift", str(SAMPLE), "--features", "retrieval_top1_score", "-f", "csv"],
-                       capsys)
+    code, out, _ = run(
+        ["drift", str(SAMPLE), "--features", "retrieval_top1_score", "-f", "csv"], capsys
+    )
     assert out.splitlines()[0].startswith("feature,group,kind,test,statistic,p_value")
 
 
@@ -267,15 +299,29 @@ def test_cli_baseline_from_a_file_and_not_enough_data_is_exit_0(
     cur = tmp_path / "now.parquet"
     drifted.filter(pl.col("timestamp") < CUT).write_parquet(base)
     drifted.filter(pl.col("timestamp") >= CUT).write_parquet(cur)
-    code, out, _ = run(["drift", str(cur), "--baseline", str(base), "--current", "7d",
-                        "--features", "response_length", "-f", "json"], capsys)
+    code, out, _ = run(
+        [
+            "drift",
+            str(cur),
+            "--baseline",
+            str(base),
+            "--current",
+            "7d",
+            "--features",
+            "response_length",
+            "-f",
+            "json",
+        ],
+        capsys,
+    )
     doc = json.loads(out)
     assert code == 1 and doc["baseline"]["source"] == str(base)
     assert doc["drifted"] == ["response_length"]
     small = tmp_path / "small.parquet"
     drifted.head(60).write_parquet(small)
-    code, out, _ = run(["drift", str(small), "--current", "3d", "--features", "response_length"],
-                       capsys)
+    code, out, _ = run(
+        ["drift", str(small), "--current", "3d", "--features", "response_length"], capsys
+    )
     assert code == 0 and "not enough data" in out
 
 

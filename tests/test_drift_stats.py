@@ -9,7 +9,7 @@ from scipy import stats
 from scipy.spatial.distance import jensenshannon
 
 from llmobs_cli.core.drift.stats import BY_KIND, TESTS, rng_for
-from llmobs_cli.core.drift.stats.ks import ks_test, null_scale, weighted_ks, _prep
+from llmobs_cli.core.drift.stats.ks import _prep, ks_test, null_scale, weighted_ks
 from llmobs_cli.core.drift.stats.slope import slope_test, wls_slope
 from llmobs_cli.core.drift.stats.wald_shares import (
     from_codes,
@@ -37,7 +37,9 @@ def test_weighted_ks_equals_scipy_on_expanded_rows(seed: int) -> None:
     x2 = np.round(r.normal(0.3, 1.2, size=n2), 1 if seed % 2 else 6)
     w1, w2 = r.integers(1, 6, n1), r.integers(1, 6, n2)
     expected = stats.ks_2samp(np.repeat(x1, w1), np.repeat(x2, w2)).statistic
-    assert weighted_ks(x1, w1.astype(float), x2, w2.astype(float)) == pytest.approx(expected, abs=1e-12)
+    assert weighted_ks(x1, w1.astype(float), x2, w2.astype(float)) == pytest.approx(
+        expected, abs=1e-12
+    )
     res = ks_test((x1, w1), (x2, w2), rng=rng_for(0, seed), replicates=50)
     assert res.statistic == pytest.approx(expected, abs=1e-12)
 
@@ -48,8 +50,12 @@ def test_ks_medians_and_wasserstein_match_numpy_and_scipy() -> None:
     w1, w2 = r.integers(1, 4, 300), r.integers(1, 4, 250)
     res = ks_test((x1, w1), (x2, w2), rng=rng_for(0), replicates=50)
     e1, e2 = np.repeat(x1, w1), np.repeat(x2, w2)
-    assert res.extras["median_baseline"] == pytest.approx(np.quantile(e1, 0.5, method="inverted_cdf"))
-    assert res.extras["median_current"] == pytest.approx(np.quantile(e2, 0.5, method="inverted_cdf"))
+    assert res.extras["median_baseline"] == pytest.approx(
+        np.quantile(e1, 0.5, method="inverted_cdf")
+    )
+    assert res.extras["median_current"] == pytest.approx(
+        np.quantile(e2, 0.5, method="inverted_cdf")
+    )
     wd = stats.wasserstein_distance(x1, x2, w1, w2)
     assert res.extras["wasserstein_norm"] == pytest.approx(wd / np.std(e1), rel=1e-9)
 
@@ -88,8 +94,12 @@ def test_wald_shares_with_integer_weights_is_the_expanded_share_difference() -> 
     expanded = np.bincount(np.repeat(c1, w1.astype(int)), minlength=3)
     assert s1.shares == pytest.approx(expanded / expanded.sum())
     res = wald_shares_test(s1, from_codes(c2, w2, 3))
-    table = np.array([np.bincount(np.repeat(c1, w1.astype(int)), minlength=3),
-                      np.bincount(np.repeat(c2, w2.astype(int)), minlength=3)])
+    table = np.array(
+        [
+            np.bincount(np.repeat(c1, w1.astype(int)), minlength=3),
+            np.bincount(np.repeat(c2, w2.astype(int)), minlength=3),
+        ]
+    )
     naive = stats.chi2_contingency(table, correction=False)[0]
     assert res.statistic < naive  # the expanded rows are not independent calls
 
@@ -97,7 +107,9 @@ def test_wald_shares_with_integer_weights_is_the_expanded_share_difference() -> 
 def test_rate_is_two_proportion_z_squared() -> None:
     r = np.random.default_rng(4)
     y1, y2 = (r.random(800) < 0.05).astype(int), (r.random(900) < 0.09).astype(int)
-    res = wald_shares_test(from_codes(y1, np.ones(800), 2), from_codes(y2, np.ones(900), 2), rate=True)
+    res = wald_shares_test(
+        from_codes(y1, np.ones(800), 2), from_codes(y2, np.ones(900), 2), rate=True
+    )
     p = (y1.sum() + y2.sum()) / 1700
     z = (y2.mean() - y1.mean()) / np.sqrt(p * (1 - p) * (1 / 800 + 1 / 900))
     assert res.statistic == pytest.approx(z * z, rel=1e-9)
@@ -155,7 +167,9 @@ def test_slope_matches_weighted_polyfit() -> None:
     assert var > 0
     y2 = 0.2 + 0.1 * x + r.normal(0, 0.1, 300)
     res = slope_test((x, y, w), (x, y2, w))
-    assert res.p_value < 1e-6 and res.effect_size == pytest.approx(abs(res.extras["slope_current"] - beta))
+    assert res.p_value < 1e-6 and res.effect_size == pytest.approx(
+        abs(res.extras["slope_current"] - beta)
+    )
 
 
 # --- calibration ----------------------------------------------------------------------
@@ -170,7 +184,9 @@ def _routes_sample(r: np.random.Generator, n: int, chat_rate: float) -> tuple[np
     w = np.where(kept == 0, 1 / chat_rate, 2.0)
     x = np.where(kept == 0, r.lognormal(6, 0.5, kept.size), r.lognormal(5, 0.5, kept.size))
     lang = np.where(
-        kept == 0, r.choice(3, kept.size, p=[0.7, 0.2, 0.1]), r.choice(3, kept.size, p=[0.3, 0.3, 0.4])
+        kept == 0,
+        r.choice(3, kept.size, p=[0.7, 0.2, 0.1]),
+        r.choice(3, kept.size, p=[0.3, 0.3, 0.4]),
     )
     return x, w, lang
 

@@ -70,7 +70,9 @@ def drift_cmd(
     output: Annotated[
         Path | None,
         typer.Option(
-            "--output", "-o", help="Also write the result (.json, .parquet, .csv or .md).",
+            "--output",
+            "-o",
+            help="Also write the result (.json, .parquet, .csv or .md).",
             show_default=False,
         ),
     ] = None,
@@ -105,7 +107,8 @@ def drift_cmd(
         )
     if result.skipped_rows:
         top = ", ".join(
-            f"{n} x {r}" for r, n in sorted(result.skipped_reasons.items(), key=lambda kv: -kv[1])[:8]
+            f"{n} x {r}"
+            for r, n in sorted(result.skipped_reasons.items(), key=lambda kv: -kv[1])[:8]
         )
         common.warn(f"skipped {result.skipped_rows} bad row(s): {top}")
     if writer is not None and output is not None:

@@ -119,11 +119,16 @@ class FeatureThreshold(Section):
 
 
 class DriftConfig(Section):
+    """``llmobs drift``: a feature drifts when its BH-adjusted p < ``alpha`` AND its effect
+    reaches the floor (``thresholds.FEATURE.effect``, else the kind's default) AND both
+    windows have ``n_eff >= min_n_eff``. ``language_sample`` rows per window feed the text
+    features; ``bootstrap`` replicates fix the KS null scale."""
+
     alpha: float = Field(default=0.01, gt=0, lt=1)
     min_n_eff: float = Field(default=100.0, ge=1)
     features: list[str] | None = None
     thresholds: dict[str, FeatureThreshold] = Field(default_factory=dict)
-    language_sample: int = Field(default=20000, ge=100)
+    language_sample: int = Field(default=10000, ge=100)
     topics: int = Field(default=8, ge=2, le=64)
     bootstrap: int = Field(default=200, ge=20)
     seed: int = 0

@@ -45,9 +45,7 @@ def _user_text() -> pl.Expr:
     last_user = (
         pl.col("messages")
         .list.eval(
-            pl.element()
-            .filter(pl.element().struct.field("role") == "user")
-            .struct.field("content")
+            pl.element().filter(pl.element().struct.field("role") == "user").struct.field("content")
         )
         .list.last()
     )
@@ -74,43 +72,92 @@ STANDARD: dict[str, FeatureSpec] = {
     s.name: s
     for s in (
         FeatureSpec(
-            "prompt_length", "numeric", "input", ("prompt", "messages"), "chars",
+            "prompt_length",
+            "numeric",
+            "input",
+            ("prompt", "messages"),
+            "chars",
             lambda _p: _user_text().str.len_chars().cast(pl.Float64),
         ),
-        FeatureSpec("input_tokens", "numeric", "input", ("input_tokens",), "tokens",
-                    _num("input_tokens")),
+        FeatureSpec(
+            "input_tokens", "numeric", "input", ("input_tokens",), "tokens", _num("input_tokens")
+        ),
         FeatureSpec("language", "categorical", "input", ("prompt", "messages")),
         FeatureSpec("topic", "topic", "input", ("prompt", "messages")),
         FeatureSpec(
-            "response_length", "numeric", "output", ("response",), "chars",
+            "response_length",
+            "numeric",
+            "output",
+            ("response",),
+            "chars",
             lambda _p: pl.col("response").str.len_chars().cast(pl.Float64),
         ),
-        FeatureSpec("output_tokens", "numeric", "output", ("output_tokens",), "tokens",
-                    _num("output_tokens")),
-        FeatureSpec("refusal_rate", "rate", "output",
-                    ("response", "status", "finish_reason"), "", _refusal),
-        FeatureSpec("finish_reason", "categorical", "output", ("finish_reason",), "",
-                    lambda _p: pl.col("finish_reason")),
+        FeatureSpec(
+            "output_tokens",
+            "numeric",
+            "output",
+            ("output_tokens",),
+            "tokens",
+            _num("output_tokens"),
+        ),
+        FeatureSpec(
+            "refusal_rate", "rate", "output", ("response", "status", "finish_reason"), "", _refusal
+        ),
+        FeatureSpec(
+            "finish_reason",
+            "categorical",
+            "output",
+            ("finish_reason",),
+            "",
+            lambda _p: pl.col("finish_reason"),
+        ),
         FeatureSpec("response_vocabulary", "vocabulary", "output", ("response",)),
         FeatureSpec("response_topic", "topic", "output", ("response",)),
         FeatureSpec(
-            "retrieval_top1_score", "numeric", "retrieval", ("retrieved",), "score",
+            "retrieval_top1_score",
+            "numeric",
+            "retrieval",
+            ("retrieved",),
+            "score",
             lambda _p: _scores().list.first().cast(pl.Float64),
         ),
         FeatureSpec(
-            "retrieval_mean_score", "numeric", "retrieval", ("retrieved",), "score",
+            "retrieval_mean_score",
+            "numeric",
+            "retrieval",
+            ("retrieved",),
+            "score",
             lambda _p: _scores().list.mean().cast(pl.Float64),
         ),
         FeatureSpec(
-            "retrieval_count", "numeric", "retrieval", ("retrieved",), "docs",
+            "retrieval_count",
+            "numeric",
+            "retrieval",
+            ("retrieved",),
+            "docs",
             lambda _p: pl.col("retrieved").list.len().cast(pl.Float64),
         ),
-        FeatureSpec("latency_ms", "numeric", "operations", ("latency_ms",), "ms",
-                    _num("latency_ms")),
-        FeatureSpec("cost_usd", "numeric", "operations",
-                    ("cost_usd", "model", "provider", "input_tokens", "output_tokens",
-                     "cached_tokens", "reasoning_tokens", "cache_write_tokens", "status"),
-                    "$", None),
+        FeatureSpec(
+            "latency_ms", "numeric", "operations", ("latency_ms",), "ms", _num("latency_ms")
+        ),
+        FeatureSpec(
+            "cost_usd",
+            "numeric",
+            "operations",
+            (
+                "cost_usd",
+                "model",
+                "provider",
+                "input_tokens",
+                "output_tokens",
+                "cached_tokens",
+                "reasoning_tokens",
+                "cache_write_tokens",
+                "status",
+            ),
+            "$",
+            None,
+        ),
     )
 }
 
@@ -128,19 +175,34 @@ def custom_spec(name: str, dtype: pl.DataType | None) -> FeatureSpec:
         # Metadata values are JSON text: numbers when every value parses as one.
         return FeatureSpec(name, "auto", "custom", (col,), "", lambda _p: field_expr(name))
     if dtype is not None and dtype.is_numeric():
-        return FeatureSpec(name, "numeric", "custom", (col,), "",
-                           lambda _p: pl.col(name).cast(pl.Float64))
+        return FeatureSpec(
+            name, "numeric", "custom", (col,), "", lambda _p: pl.col(name).cast(pl.Float64)
+        )
     if dtype == pl.Boolean:
-        return FeatureSpec(name, "rate", "custom", (col,), "",
-                           lambda _p: pl.col(name).cast(pl.Int8))
+        return FeatureSpec(
+            name, "rate", "custom", (col,), "", lambda _p: pl.col(name).cast(pl.Int8)
+        )
     if dtype is not None and dtype.is_temporal():
-        return FeatureSpec(name, "numeric", "custom", (col,), "",
-                           lambda _p: pl.col(name).dt.epoch("ms").cast(pl.Float64))
+        return FeatureSpec(
+            name,
+            "numeric",
+            "custom",
+            (col,),
+            "",
+            lambda _p: pl.col(name).dt.epoch("ms").cast(pl.Float64),
+        )
     if isinstance(dtype, pl.List):
-        return FeatureSpec(name, "numeric", "custom", (col,), "items",
-                           lambda _p: pl.col(name).list.len().cast(pl.Float64))
-    return FeatureSpec(name, "categorical", "custom", (col,), "",
-                       lambda _p: pl.col(name).cast(pl.String))
+        return FeatureSpec(
+            name,
+            "numeric",
+            "custom",
+            (col,),
+            "items",
+            lambda _p: pl.col(name).list.len().cast(pl.Float64),
+        )
+    return FeatureSpec(
+        name, "categorical", "custom", (col,), "", lambda _p: pl.col(name).cast(pl.String)
+    )
 
 
 def columns_for(specs: list[FeatureSpec]) -> list[str]:

@@ -33,7 +33,170 @@ from llmobs_cli.core.drift.stats import single_thread_blas
 
 HASH_DIM = 1 << 18
 STOPWORDS = frozenset(
-    ["a", "an", "the", "and", "or", "but", "if", "of", "to", "in", "on", "at", "by", "for", "with", "from", "as", "is", "are", "was", "were", "be", "been", "being", "it", "its", "this", "that", "these", "those", "i", "you", "he", "she", "we", "they", "me", "my", "your", "our", "their", "his", "her", "them", "us", "do", "does", "did", "have", "has", "had", "not", "no", "so", "than", "then", "there", "here", "what", "which", "who", "whom", "how", "can", "could", "would", "should", "will", "shall", "may", "might", "must", "about", "into", "over", "also", "just", "very", "more", "most", "some", "any", "all", "each", "other", "such", "only", "own", "same", "too", "s", "t", "don", "get", "got", "please", "need", "want", "like", "el", "la", "los", "las", "de", "del", "y", "o", "que", "en", "un", "una", "por", "con", "para", "es", "se", "no", "lo", "al", "su", "sus", "como", "más", "pero", "le", "les", "des", "et", "ou", "est", "une", "pour", "dans", "pas", "sur", "qui", "avec", "ce", "il", "je", "vous", "der", "die", "das", "und", "oder", "ist", "ein", "eine", "nicht", "zu", "mit", "von", "den", "dem", "im", "auf", "für", "es", "ich", "sie", "wie"]
+    [
+        "a",
+        "an",
+        "the",
+        "and",
+        "or",
+        "but",
+        "if",
+        "of",
+        "to",
+        "in",
+        "on",
+        "at",
+        "by",
+        "for",
+        "with",
+        "from",
+        "as",
+        "is",
+        "are",
+        "was",
+        "were",
+        "be",
+        "been",
+        "being",
+        "it",
+        "its",
+        "this",
+        "that",
+        "these",
+        "those",
+        "i",
+        "you",
+        "he",
+        "she",
+        "we",
+        "they",
+        "me",
+        "my",
+        "your",
+        "our",
+        "their",
+        "his",
+        "her",
+        "them",
+        "us",
+        "do",
+        "does",
+        "did",
+        "have",
+        "has",
+        "had",
+        "not",
+        "no",
+        "so",
+        "than",
+        "then",
+        "there",
+        "here",
+        "what",
+        "which",
+        "who",
+        "whom",
+        "how",
+        "can",
+        "could",
+        "would",
+        "should",
+        "will",
+        "shall",
+        "may",
+        "might",
+        "must",
+        "about",
+        "into",
+        "over",
+        "also",
+        "just",
+        "very",
+        "more",
+        "most",
+        "some",
+        "any",
+        "all",
+        "each",
+        "other",
+        "such",
+        "only",
+        "own",
+        "same",
+        "too",
+        "s",
+        "t",
+        "don",
+        "get",
+        "got",
+        "please",
+        "need",
+        "want",
+        "like",
+        "el",
+        "la",
+        "los",
+        "las",
+        "de",
+        "del",
+        "y",
+        "o",
+        "que",
+        "en",
+        "un",
+        "una",
+        "por",
+        "con",
+        "para",
+        "es",
+        "se",
+        "no",
+        "lo",
+        "al",
+        "su",
+        "sus",
+        "como",
+        "más",
+        "pero",
+        "le",
+        "les",
+        "des",
+        "et",
+        "ou",
+        "est",
+        "une",
+        "pour",
+        "dans",
+        "pas",
+        "sur",
+        "qui",
+        "avec",
+        "ce",
+        "il",
+        "je",
+        "vous",
+        "der",
+        "die",
+        "das",
+        "und",
+        "oder",
+        "ist",
+        "ein",
+        "eine",
+        "nicht",
+        "zu",
+        "mit",
+        "von",
+        "den",
+        "dem",
+        "im",
+        "auf",
+        "für",
+        "es",
+        "ich",
+        "sie",
+        "wie",
+    ]
 )
 _TOKEN = r"[^\W\d_]{2,}"
 
@@ -74,7 +237,7 @@ def _embed(toks: pl.DataFrame, n_docs: int, dims: int, rng: np.random.Generator)
     col = counts["h"].to_numpy()
     tf = 1.0 + np.log(counts["c"].to_numpy().astype(np.float64))
     # Keep only buckets seen in ≥ 2 texts: singletons carry no shared topic.
-    ucol, inv, df = np.unique(col, return_inverse=True, return_counts=True)
+    _ucol, inv, df = np.unique(col, return_inverse=True, return_counts=True)
     keep_cols = df >= 2
     if keep_cols.sum() < 2:
         keep_cols[:] = True
@@ -82,9 +245,7 @@ def _embed(toks: pl.DataFrame, n_docs: int, dims: int, rng: np.random.Generator)
     sel = keep_cols[inv]
     idf = np.log((1 + n_docs) / (1 + df)) + 1.0
     vals = tf[sel] * idf[inv[sel]]
-    x = sparse.csr_matrix(
-        (vals, (doc[sel], remap[inv[sel]])), shape=(n_docs, int(keep_cols.sum()))
-    )
+    x = sparse.csr_matrix((vals, (doc[sel], remap[inv[sel]])), shape=(n_docs, int(keep_cols.sum())))
     norms = np.sqrt(np.asarray(x.multiply(x).sum(axis=1)).ravel())
     x = sparse.diags(1.0 / np.maximum(norms, 1e-12)) @ x
     k = min(dims, min(x.shape) - 1) if min(x.shape) > 1 else 1
@@ -109,7 +270,7 @@ def _kmeans(emb: np.ndarray, k: int, seed: int) -> np.ndarray:
     k = max(1, min(k, emb.shape[0]))
     if k == 1:
         return np.zeros(emb.shape[0], dtype=np.int64)
-    _c, lab = kmeans2(emb, k, minit="++", seed=seed, iter=25)
+    _c, lab = kmeans2(emb, k, minit="++", seed=seed, iter=15)
     # Renumber by size (largest first) so names are stable across runs.
     sizes = np.bincount(lab, minlength=k)
     order = np.argsort(-sizes, kind="stable")
@@ -157,7 +318,7 @@ def _names(toks: pl.DataFrame, doc_label: np.ndarray, k: int) -> list[str]:
     return names
 
 
-def fit_topics(texts: pl.Series, k: int, seed: int = 0, dims: int = 32) -> Topics:
+def fit_topics(texts: pl.Series, k: int, seed: int = 0, dims: int = 24) -> Topics:
     """Cluster ``texts`` (both windows pooled) into ``k`` topics."""
     # Small dense algebra: BLAS threads only add contention (1 s per QR on a busy machine).
     with single_thread_blas():

@@ -48,7 +48,7 @@ def slope_test(
     b1, v1, _ = wls_slope(*base)
     b2, v2, _ = wls_slope(*cur)
     se2 = v1 + v2
-    if not (se2 == se2) or se2 <= 0:
+    if se2 != se2 or se2 <= 0:
         return TestResult("slope_wald", math.nan, math.nan, math.nan, "slope_change", {})
     z2 = (b2 - b1) ** 2 / se2
     return TestResult(

@@ -65,10 +65,20 @@ def from_codes(
     codes = np.asarray(codes, dtype=np.int64)
     w = np.asarray(w, dtype=np.float64)
     if clusters is not None:
-        onehot = sparse.csr_matrix(
-            (np.ones(codes.size), (np.arange(codes.size), codes)), shape=(codes.size, k)
+        import polars as pl
+
+        # Σw per (cluster, category) and per cluster, grouped in Polars (no big sort).
+        frame = pl.DataFrame({"g": np.asarray(clusters), "k": codes, "w": w})
+        cell = frame.group_by("g", "k").agg(pl.col("w").sum())
+        _u, gi = np.unique(cell["g"].to_numpy(), return_inverse=True)
+        sc = sparse.csr_matrix(
+            (cell["w"].to_numpy(), (gi, cell["k"].to_numpy())), shape=(_u.size, k)
         )
-        return from_counts(onehot, w, np.ones(codes.size), clusters)
+        tau = np.asarray(sc.sum(axis=1)).ravel()
+        s = np.asarray(sc.sum(axis=0)).ravel()
+        m = (sc.T @ sc).toarray()
+        a = np.asarray(sc.T @ tau).ravel()
+        return ShareStats(s, float(s.sum()), m, a, float(np.sum(tau * tau)))
     s = np.bincount(codes, w, k)
     q = np.bincount(codes, w * w, k)
     return ShareStats(s, float(s.sum()), np.diag(q), q, float(q.sum()))
