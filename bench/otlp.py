@@ -212,14 +212,18 @@ def make_plain(path: Path, target: int, canonical_parquet: Path) -> int:
     return size
 
 
+CPU: list[float] = []
+
+
 def timed(cmd: list[str]) -> tuple[float, int]:
-    """Wall seconds and peak RSS (bytes) of a child process."""
-    before = resource.getrusage(resource.RUSAGE_CHILDREN).ru_maxrss
+    """Wall seconds and peak RSS (bytes) of a child process; its CPU seconds go to CPU."""
+    r0 = resource.getrusage(resource.RUSAGE_CHILDREN)
     t = time.perf_counter()
     subprocess.run(cmd, check=True, stdout=subprocess.DEVNULL)
     wall = time.perf_counter() - t
-    peak = resource.getrusage(resource.RUSAGE_CHILDREN).ru_maxrss
-    return wall, max(peak, before) * 1024
+    r1 = resource.getrusage(resource.RUSAGE_CHILDREN)
+    CPU.append((r1.ru_utime + r1.ru_stime) - (r0.ru_utime + r0.ru_stime))
+    return wall, max(r1.ru_maxrss, r0.ru_maxrss) * 1024
 
 
 def main() -> None:
@@ -237,6 +241,8 @@ def main() -> None:
     out = DATA / f"otlp_{args.mb}mb.parquet"
     llmobs = str(Path(sys.executable).parent / "llmobs")
     conv = [timed([llmobs, "convert", str(otlp), "-o", str(out)]) for _ in range(args.repeat)]
+    conv_cpu = min(CPU)
+    CPU.clear()
     plain = DATA / f"plain_{args.mb}mb.jsonl"
     if not plain.exists():
         make_plain(plain, otlp.stat().st_size, out)
@@ -250,6 +256,7 @@ def main() -> None:
         )
         for _ in range(args.repeat)
     ]
+    read_cpu = min(CPU)
     a_wall = min(w for w, _ in conv)
     b_wall = min(w for w, _ in read)
     a_mb, b_mb = otlp.stat().st_size / 2**20, plain.stat().st_size / 2**20
@@ -269,6 +276,10 @@ def main() -> None:
                 "polars_mb_s": round(b_mb / b_wall, 1),
                 "polars_peak_rss_mb": round(max(r for _, r in read) / 2**20),
                 "ratio": round((a_mb / a_wall) / (b_mb / b_wall), 3),
+                # CPU seconds (user + sys, all threads/processes): less sensitive to a busy machine
+                "convert_cpu_s": round(conv_cpu, 1),
+                "polars_cpu_s": round(read_cpu, 1),
+                "cpu_ratio": round((a_mb / conv_cpu) / (b_mb / read_cpu), 3),
                 "cpus": os.cpu_count(),
             },
             indent=2,
