@@ -3,6 +3,8 @@
 from __future__ import annotations
 
 import sys
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
 from enum import StrEnum
 from pathlib import Path
 from typing import Annotated
@@ -125,3 +127,14 @@ def report_skipped(result: object) -> None:
 def write_stdout(text: str) -> None:
     sys.stdout.write(text if text.endswith("\n") else text + "\n")
     sys.stdout.flush()
+
+
+@contextmanager
+def status(command: str) -> Iterator[Callable[[str], None]]:
+    """A spinner on stderr naming the current step when stderr is a terminal; yields the
+    ``progress(message)`` callback a core call takes (silent when not a terminal)."""
+    if not sys.stderr.isatty():
+        yield lambda _msg: None
+        return
+    with err_console.status(f"llmobs {command}: starting") as spinner:
+        yield lambda msg: spinner.update(f"llmobs {command}: {msg}")

@@ -10,8 +10,6 @@ unless ``--exit-zero``; exit 2 on bad usage, configuration or input.
 
 from __future__ import annotations
 
-import sys
-from contextlib import nullcontext
 from enum import StrEnum
 from pathlib import Path
 from typing import Annotated, Any
@@ -130,7 +128,7 @@ def dashboard_cmd(
         read_options=ReadOptions(route_from=route_from),
         prices=list(prices or ()),
     )
-    with _progress() as say:
+    with common.status("dashboard") as say:
         result = build(traces, opts, config=cfg, progress=say)
         say("rendering")
         data = result.as_dict()
@@ -174,20 +172,3 @@ def _summary(result: Any, output: Path) -> str:
     if result.alerts:
         parts.append(f"{len(result.alerts)} alert(s)")
     return "; ".join(parts)
-
-
-def _progress() -> Any:
-    """A Rich status spinner on stderr when it is a terminal; silent otherwise."""
-    if not sys.stderr.isatty():
-        return nullcontext(lambda _msg: None)
-    return _Spinner()
-
-
-class _Spinner:
-    def __enter__(self) -> Any:
-        self._status = common.err_console.status("llmobs dashboard: starting")
-        self._status.__enter__()
-        return lambda msg: self._status.update(f"llmobs dashboard: {msg}")
-
-    def __exit__(self, *exc: object) -> None:
-        self._status.__exit__(*exc)

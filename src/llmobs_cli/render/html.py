@@ -680,9 +680,6 @@ def quality_view(evals: Mapping[str, Any]) -> dict[str, Any]:
             y = _num(cells[max(cells)].get("score"))
         if x is not None and y is not None:
             marks.append({"evaluator": ev, "key": key, "x": x, "y": y})
-    if not charts:  # no time series: one point per group at the window's end
-        pass
-
     group_rows = []
     for g in evals.get("groups") or []:
         if not isinstance(g, Mapping):
