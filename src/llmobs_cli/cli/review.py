@@ -108,6 +108,4 @@ def import_cmd(
             )
         )
     else:
-        summary.groups, summary.tests, summary.overall = [], [], []
-        text = render.summary(summary, fmt.value)
-        common.write_stdout(text)
+        common.write_stdout(render.agreement(summary, fmt.value))

@@ -173,6 +173,40 @@ def csv_groups(s: EvalSummary) -> str:
     return buf.getvalue()
 
 
+def agreement(s: EvalSummary, fmt: str) -> str:
+    """Judge–human agreement only (``llmobs review import``)."""
+    rows = [
+        [
+            a["evaluator"],
+            str(a["pairs"]),
+            _f(a["agreement"]),
+            _f(a["kappa"]),
+            *(str(v) for v in a["confusion"].values()),
+        ]
+        for a in s.agreement
+    ]
+    head = ["evaluator", "pairs", "agreement", "Cohen's κ", "J✗H✗", "J✗H✓", "J✓H✗", "J✓H✓"]
+    if not rows:
+        return "no label matched a judged row: no agreement to report\n"
+    if fmt == "markdown":
+        return markdown_table(head, rows) + "\n"
+    if fmt == "csv":
+        buf = io.StringIO()
+        w = csv.writer(buf, lineterminator="\n")
+        w.writerow(["evaluator", "pairs", "agreement", "kappa", *s.agreement[0]["confusion"]])
+        for a in s.agreement:
+            w.writerow(
+                [a["evaluator"], a["pairs"], a["agreement"], a["kappa"], *a["confusion"].values()]
+            )
+        return buf.getvalue()
+    t = Table(title="Judge–human agreement (scores split at 0.5)", title_justify="left")
+    for h in head:
+        t.add_column(h, justify="left" if h == "evaluator" else "right")
+    for r in rows:
+        t.add_row(*r)
+    return _rich_text(t)
+
+
 def rich_summary(s: EvalSummary) -> Group:
     items: list[Any] = []
     t = Table(title="Eval scores (weighted, 95 % CI)", title_justify="left")
