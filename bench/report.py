@@ -120,7 +120,7 @@ def duckdb_sql(path: Path, bucket: str | None) -> str:
     cites = (
         "CASE WHEN len(retrieved) > 0 THEN list_bool_or(list_transform(retrieved, lambda d: "
         f"coalesce(length(d.id) > 0 AND contains({resp}, lower(d.id)), false) OR "
-        "coalesce(list_bool_or(list_transform(regexp_split_to_array(lower(d.content), '[.:;!?]\\s+')[1:6], "
+        "coalesce(list_bool_or(list_transform(regexp_split_to_array(lower(d.content[1:1200]), '[.:;!?]\\s+')[1:6], "
         f"lambda s: length(s) >= 20 AND contains({resp}, trim(s[1:48], ' .,;:!?')))), false))) END"
     )
     p = "CASE WHEN long THEN {t} ELSE {p} END"

@@ -380,6 +380,7 @@ def prepare(
 _MAX_FRAGMENTS = 6
 _QUOTE_CHARS = 48
 _MIN_FRAGMENT = 20
+_CONTENT_CHARS = 1200
 _TRIM = " .,;:!?"
 
 
@@ -388,7 +389,8 @@ def _with_citations(lf: pl.LazyFrame) -> pl.LazyFrame:
 
     A response cites a document when it contains the document's ``id`` (``[doc-12]``,
     ``(source: doc-12)``) or quotes it: it contains the first ``_QUOTE_CHARS`` characters
-    of one of the document's first ``_MAX_FRAGMENTS`` fragments (text between ``. : ; ! ?``
+    of one of the first ``_MAX_FRAGMENTS`` fragments of the document's first
+    ``_CONTENT_CHARS`` characters (text between ``. : ; ! ?``
     of at least ``_MIN_FRAGMENT`` characters, trimmed of spaces and punctuation).
     Case-insensitive, literal matching.
     """
@@ -420,6 +422,7 @@ def _with_citations(lf: pl.LazyFrame) -> pl.LazyFrame:
             idx,
             "_resp",
             c("_content")
+            .str.slice(0, _CONTENT_CHARS)  # the first fragments live here; bounds the copies
             .str.to_lowercase()
             .str.replace_all(r"[.:;!?]\s+", "\x00")
             .str.split("\x00")
