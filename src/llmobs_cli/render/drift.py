@@ -127,7 +127,10 @@ def markdown_drift(result: DriftResult) -> str:
         f"- {_window_text('baseline', doc['baseline'])}",
         f"- {_window_text('current', doc['current'])}",
         "",
-        markdown_table(HEADERS, [_cells(r) for r in doc["features"]]),
+        markdown_table(
+            [h.replace("->", "→") for h in HEADERS],
+            [[c.replace("->", "→") for c in _cells(r)] for r in doc["features"]],
+        ),
         "",
     ]
     out += [f"- note: {n}" for n in doc["notes"]]
