@@ -11,7 +11,8 @@ Contract of :func:`find_changes`
     there had it existed: with ``s`` its share of the route's sessions in the window
     from ``at`` (add-one smoothed: ``k/(n+1)``) and ``m`` the route's sessions in the
     window before, the chance ``(1-s)^m`` of seeing none of it by luck is below
-    :data:`MAX_CHANCE`. Sessions, because the calls of a session share a model and arrive
+    :data:`MAX_CHANCE`. Sessions (each counted once, at its first call with the value),
+    because the calls of a session share a model and arrive
     in bursts (a row without ``session_id`` counts as its own session). So the values
     a route starts with are its starting state, and a model used for 2 % of a quiet
     route's calls whose first row happens to come late is not a "new" model. ``before`` is
@@ -73,8 +74,9 @@ COLUMNS: tuple[str, ...] = (
 )
 
 DEFAULT_WINDOW = timedelta(days=7)
-#: A value is new when the chance of having missed it before its first row is below this.
-MAX_CHANCE = 0.01
+#: A value is new when the chance of having missed it before its first row is below this
+#: (small, because every route × value of a dump is a candidate).
+MAX_CHANCE = 0.001
 _PCTS = (0.5, 0.95, 0.99)
 
 
@@ -205,19 +207,21 @@ def find_changes(
     lf = frame.lazy().filter(pl.col("timestamp").is_not_null())
     lf = lf.with_columns(pl.col("route").fill_null("default"))
     # Calls of one session share their model and release and come in bursts: count
-    # sessions (a call without one counts alone), not calls, or a burst of one session
-    # would make a value look common.
-    if "session_id" in lf.collect_schema().names():
-        sid = pl.col("session_id")
-        units = sid.drop_nulls().n_unique() + sid.null_count()
-    else:
-        units = pl.len()
+    # sessions (each at its first call with the value; a call without a session counts
+    # alone), not calls, or a burst of one session would make a value look common.
+    has_sessions = "session_id" in lf.collect_schema().names()
+    if has_sessions:
+        lf = lf.with_row_index("_i").with_columns(
+            pl.coalesce(pl.col("session_id"), pl.format("\x00{}", pl.col("_i"))).alias("_unit")
+        )
     out: list[Change] = []
     for kind in kinds:
+        rows = lf.filter(pl.col(kind).is_not_null())
+        if has_sessions:
+            rows = rows.group_by("route", kind, "_unit").agg(pl.col("timestamp").min())
         hourly = (
-            lf.filter(pl.col(kind).is_not_null())
-            .group_by("route", kind, pl.col("timestamp").dt.truncate("1h").alias("_h"))
-            .agg(units.alias("_n"), pl.col("timestamp").min().alias("_first"))
+            rows.group_by("route", kind, pl.col("timestamp").dt.truncate("1h").alias("_h"))
+            .agg(pl.len().alias("_n"), pl.col("timestamp").min().alias("_first"))
             .sort("route", "_h")
             .collect()
         )
