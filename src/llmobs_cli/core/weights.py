@@ -17,10 +17,10 @@ from __future__ import annotations
 
 import math
 from collections.abc import Sequence
+from statistics import NormalDist
 
 import numpy as np
 import polars as pl
-from scipy import stats
 
 W = "_w"
 
@@ -124,7 +124,7 @@ def hajek_mean_ci(
         return (math.nan, math.nan, math.nan, math.nan)
     total = w.sum()
     mean = float(np.sum(w * y) / total)
-    z = float(stats.norm.ppf(0.5 + level / 2))
+    z = NormalDist().inv_cdf(0.5 + level / 2)  # = scipy norm.ppf; no scipy.stats import
     # Linearised variable of the ratio estimator.
     u = w * (y - mean) / total
     if strata is None:
@@ -154,7 +154,7 @@ def wilson(p: float, n: float, level: float = 0.95) -> tuple[float, float]:
     """Wilson score interval for a proportion ``p`` with (effective) sample size ``n``."""
     if n <= 0 or p != p:
         return (math.nan, math.nan)
-    z = float(stats.norm.ppf(0.5 + level / 2))
+    z = NormalDist().inv_cdf(0.5 + level / 2)  # = scipy norm.ppf; no scipy.stats import
     p = min(max(p, 0.0), 1.0)
     denom = 1 + z * z / n
     centre = (p + z * z / (2 * n)) / denom
@@ -169,5 +169,7 @@ def benjamini_hochberg(p: Sequence[float]) -> np.ndarray:
     ok = ~np.isnan(arr)
     if not ok.any():
         return out
+    from scipy import stats  # lazy: scipy.stats costs ~1 s of start-up
+
     out[ok] = stats.false_discovery_control(arr[ok], method="bh")
     return out
