@@ -19,9 +19,8 @@ from __future__ import annotations
 import math
 from collections.abc import Sequence
 from dataclasses import asdict, dataclass, field
+from statistics import NormalDist
 from typing import Any
-
-from scipy import stats
 
 from llmobs_cli.core.weights import benjamini_hochberg
 
@@ -72,13 +71,14 @@ def drop_test(
             (0.0 if delta < 0 else 1.0),
         )
     z = delta / se
-    return delta, se, z, float(stats.norm.cdf(z))
+    return delta, se, z, NormalDist().cdf(z)
 
 
 def mde(se: float, alpha: float = 0.05, power: float = 0.8) -> float:
     if se != se:
         return math.nan
-    return float((stats.norm.ppf(1 - alpha / 2) + stats.norm.ppf(power)) * se)
+    n = NormalDist()  # equals scipy's norm to ~1e-16, without its import cost
+    return (n.inv_cdf(1 - alpha / 2) + n.inv_cdf(power)) * se
 
 
 def compare(

@@ -1,7 +1,11 @@
 """On-disk judgment cache: append-only JSONL, one record per successful judgment.
 
-Every successful judgment is written (and flushed to the OS) the moment it arrives, so a
-killed run loses nothing it paid for; an fsync follows on a background thread. A run
+Every successful judgment is written to the OS (one ``write`` of a whole line with
+``O_APPEND``) the moment it arrives, so a killed process loses nothing it paid for. The
+``fsync`` that protects against a machine crash is grouped: at most one every
+:data:`FSYNC_INTERVAL_S` and one at close (an fsync per record cost ~1.5 ms of CPU per
+judgment, as much as the HTTP call itself; a power loss can now cost at most the last
+quarter second of judgments, which a rerun redoes). A run
 resumes by reading the file back: a half-written last line (the process died mid-write)
 is ignored. Errors are never cached, so a rerun retries exactly the failures.
 
@@ -17,11 +21,13 @@ import hashlib
 import json
 import os
 import threading
+import time
 from pathlib import Path
 from typing import Any
 from urllib.parse import urlsplit, urlunsplit
 
 FILE_NAME = "judgments-v1.jsonl"
+FSYNC_INTERVAL_S = 0.25
 
 
 def endpoint_id(base_url: str | None) -> str:
@@ -72,6 +78,7 @@ class JudgmentCache:
         self._entries: dict[str, dict[str, Any]] = {}
         self._fd: int | None = None
         self._lock = threading.Lock()
+        self._synced = 0.0
         if self.directory is not None:
             self._read()
 
@@ -111,11 +118,15 @@ class JudgmentCache:
                 self._fd = os.open(path, os.O_WRONLY | os.O_APPEND | os.O_CREAT, 0o600)
             # One write() of a whole line with O_APPEND: concurrent runs never interleave.
             os.write(self._fd, line)
-            if self.fsync:
+            now = time.monotonic()
+            if self.fsync and now - self._synced >= FSYNC_INTERVAL_S:
                 os.fsync(self._fd)
+                self._synced = now
 
     def close(self) -> None:
         with self._lock:
             if self._fd is not None:
+                if self.fsync:
+                    os.fsync(self._fd)
                 os.close(self._fd)
                 self._fd = None
