@@ -332,3 +332,15 @@ def test_cli_errors_are_one_line_exit_2(capsys: pytest.CaptureFixture[str]) -> N
     assert code == 2 and "--current: expected a window name" in err
     code, _, err = run(["drift", str(SAMPLE), "-o", "x.txt"], capsys)
     assert code == 2 and "--output: unknown extension" in err
+
+
+def test_numeric_distribution_for_charts_matches_numpy_histogram() -> None:
+    from llmobs_cli.core.drift.engine import _histogram
+
+    r = np.random.default_rng(0)
+    x, w = r.normal(size=1000), r.random(1000)
+    hist = _histogram(x, w, x + 0.1, w)
+    edges = np.array(hist["edges"])
+    ref, _ = np.histogram(np.clip(x, edges[0], edges[-1]), bins=edges, weights=w)
+    assert np.array(hist["baseline"]) == pytest.approx(ref / ref.sum())
+    assert len(hist["current"]) == len(edges) - 1

@@ -386,6 +386,7 @@ class _Context:
         self.groups = self._groups()
         self.distributions: dict[str, dict[str, Any]] = {}
         self._sub: np.ndarray | None = None
+        self._part: pl.DataFrame | None = None
 
     # -- clusters ----------------------------------------------------------------------
     def _clusters(self) -> np.ndarray | None:
@@ -635,7 +636,9 @@ class _Context:
             self.notes.append(f"{spec.name}: skipped, the data has no prompt or messages")
             return []
         sub = self.subsample()
-        part = self.both[sub]
+        if self._part is None:  # one gather of the subsample for every text feature
+            self._part = self.both[sub]
+        part = self._part
         if source == "response":
             text = part["response"]
         else:
@@ -992,7 +995,9 @@ def _histogram(
     edges = np.linspace(lo, hi, bins + 1)
 
     def shares(x: np.ndarray, w: np.ndarray) -> list[float]:
-        h, _ = np.histogram(np.clip(x, lo, hi), bins=edges, weights=w)
+        # Binary search on the edges + bincount: np.histogram with weights sorts the data.
+        idx = np.clip(np.searchsorted(edges, x, side="right") - 1, 0, bins - 1)
+        h = np.bincount(idx, w, bins)
         tot = h.sum()
         return [float(v / tot) if tot > 0 else 0.0 for v in h]
 

@@ -46,7 +46,9 @@ def _prep(
 ) -> tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray]:
     """Pooled sorted values and each window's weights in that order (0 for the other)."""
     x = np.concatenate([x1, x2])
-    order = np.argsort(x, kind="stable")
+    # Ties need no stable order (the ECDFs are read at the last of each run of equal
+    # values), and introsort is ~2x faster than the stable sort on 2M floats.
+    order = np.argsort(x)
     xs = x[order]
     a = np.concatenate([w1, np.zeros(len(x2))])[order]
     b = np.concatenate([np.zeros(len(x1)), w2])[order]
