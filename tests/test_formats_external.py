@@ -70,6 +70,20 @@ def test_langfuse_exports_read_as_their_28_generations() -> None:
         assert (tags or []) == (t.get("tags") or [])
 
 
+def test_langfuse_provider_from_raw_attributes() -> None:
+    f = load([str(p) for p in LANGFUSE]).frame
+    want: dict[str | None, int] = {}
+    for o, _ in _generations():
+        meta = o.get("metadata")
+        meta = json.loads(meta) if isinstance(meta, str) else meta
+        attrs = (meta or {}).get("attributes") or {}
+        keys = ("gen_ai.provider.name", "llm.provider", "gen_ai.system", "llm.system")
+        value = next((attrs[k].lower() for k in keys if attrs.get(k)), None)
+        want[value] = want.get(value, 0) + 1
+    assert dict(f.group_by("provider").len().iter_rows()) == want
+    assert want[None] == 7 and want["openai"] == 18 and want["google"] == 3
+
+
 def test_langfuse_usage_and_cost_totals() -> None:
     gens = _generations()
     f = load([str(p) for p in LANGFUSE]).frame

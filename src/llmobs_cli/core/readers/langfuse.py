@@ -236,7 +236,7 @@ def record(o: dict[str, Any], trace: dict[str, Any], route_from: str | None) -> 
         "route": genai._str(route) or None,
         "environment": genai._str(trace.get("environment", o.get("environment"))),
         "release": genai._str(trace.get("release", o.get("release"))),
-        "provider": None,
+        "provider": _provider(meta),
         "model": genai._str(o.get("model") or o.get("provided_model_name")),
         "params": json.dumps(params, ensure_ascii=False, default=str)
         if isinstance(params, dict) and params
@@ -263,6 +263,17 @@ def record(o: dict[str, Any], trace: dict[str, Any], route_from: str | None) -> 
         "metadata": json.dumps(metadata, ensure_ascii=False, default=str) if metadata else None,
         "tags": [str(t) for t in tags] if isinstance(tags, list) and tags else None,
     }
+
+
+def _provider(meta: Any) -> str | None:
+    """The provider from the raw OTel attributes Langfuse keeps in ``metadata.attributes``."""
+    attrs = meta.get("attributes") if isinstance(meta, dict) else None
+    if not isinstance(attrs, dict):
+        return None
+    for key in ("gen_ai.provider.name", "llm.provider", "gen_ai.system", "llm.system"):
+        if attrs.get(key):
+            return str(attrs[key]).lower()
+    return None
 
 
 def _documents(path: Path) -> Iterator[tuple[Any, str]]:
