@@ -218,3 +218,18 @@ def test_parquet_latency_from_end_time_when_missing(tmp_path: Path) -> None:
     pl.DataFrame(rows).write_parquet(q)
     df = load([q], columns=["latency_ms"]).frame
     assert df["latency_ms"].to_list() == [5.0, 2000.0]
+
+
+def test_directory_reads_only_trace_files(tmp_path: Path) -> None:
+    d = tmp_path / "dump"
+    d.mkdir()
+    write_lines(d / "a.jsonl", [rec(trace_id="a")])
+    write_lines(d / "b.ndjson", [rec(trace_id="b")])
+    (d / "LICENSE").write_text("MIT License\n")
+    (d / "README.md").write_text("# about these traces\n")
+    (d / "SHA256SUMS").write_text("abc  a.jsonl\n")
+    assert sorted(load([d]).frame["trace_id"].to_list()) == ["a", "b"]
+    (d / "a.jsonl").unlink()
+    (d / "b.ndjson").unlink()
+    with pytest.raises(InputError, match="directory holds no trace files"):
+        expand_paths([d])

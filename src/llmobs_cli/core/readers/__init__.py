@@ -56,7 +56,8 @@ def expand_paths(paths: Iterable[str | Path]) -> list[Path]:
 
     A directory holding Parquet files (hive partitions included) stays one source; any
     other directory contributes the trace files directly inside it. A path or glob that
-    matches nothing is an :class:`InputError`.
+    matches nothing is an :class:`InputError`. In a directory only trace files count
+    (`.jsonl`, `.ndjson`, `.json`, `.csv`, `.parquet`, compressed or not).
     """
     out: list[Path] = []
     for raw in paths:
@@ -74,13 +75,27 @@ def expand_paths(paths: Iterable[str | Path]) -> list[Path]:
             if any(p.rglob("*.parquet")):
                 out.append(p)
             else:
-                files = sorted(f for f in p.iterdir() if f.is_file() and not f.name.startswith("."))
+                files = sorted(f for f in p.iterdir() if f.is_file() and _is_trace_file(f))
                 if not files:
                     raise InputError([f"{text}: directory holds no trace files"])
                 out.extend(files)
             continue
         out.append(p)
     return out
+
+
+#: What a directory contributes: trace files by extension (licences, READMEs and
+#: checksums beside the data are not traces). Files named one by one are always read.
+TRACE_SUFFIXES = (".jsonl", ".ndjson", ".json", ".csv", ".parquet", ".pq")
+
+
+def _is_trace_file(path: Path) -> bool:
+    name = path.name.lower()
+    if name.startswith("."):
+        return False
+    for ext in (".gz", ".zst", ".zstd"):
+        name = name.removesuffix(ext)
+    return name.endswith(TRACE_SUFFIXES)
 
 
 def load(
