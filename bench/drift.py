@@ -157,10 +157,21 @@ print(json.dumps({"seconds": time.perf_counter() - t0, "columns": drifted}, defa
 """
 
 
+CPU: list[float] = []
+
+
 def run(cmd: list[str]) -> tuple[float, str, int]:
+    """Wall time, stdout and exit code; the child's CPU time (user + sys) goes to CPU,
+    a load-independent measure on a shared machine."""
+    import resource
+
+    before = resource.getrusage(resource.RUSAGE_CHILDREN)
     t0 = time.perf_counter()
     p = subprocess.run(cmd, capture_output=True, text=True)
-    return time.perf_counter() - t0, p.stdout, p.returncode
+    wall = time.perf_counter() - t0
+    after = resource.getrusage(resource.RUSAGE_CHILDREN)
+    CPU.append(after.ru_utime - before.ru_utime + after.ru_stime - before.ru_stime)
+    return wall, p.stdout, p.returncode
 
 
 def main() -> None:
@@ -179,12 +190,16 @@ def main() -> None:
     t_l, t_m = [], []
     out_l = out_m = ""
     code = 0
+    c_l, c_m = [], []
     for _ in range(args.repeat):
         s, out_m, _c = run(mini)
         t_m.append(s)
+        c_m.append(CPU[-1])
         s, out_l, code = run(llmobs)
         t_l.append(s)
+        c_l.append(CPU[-1])
     ml, mm = statistics.median(t_l), statistics.median(t_m)
+    cl, cm = statistics.median(c_l), statistics.median(c_m)
     doc = json.loads(out_l)
     print(
         f"dump: {path} ({args.rows:,} rows); baseline {doc['baseline']['sampled']:,} rows, "
@@ -196,7 +211,8 @@ def main() -> None:
     print(
         f"llmobs drift (all default features):  median {ml:.2f} s  runs {[round(x, 2) for x in t_l]}"
     )
-    print(f"ratio llmobs / minimal: {ml / mm:.2f}x   (exit code {code})")
+    print(f"ratio llmobs / minimal: {ml / mm:.2f}x wall   (exit code {code})")
+    print(f"CPU time (user+sys): minimal {cm:.1f} s, llmobs {cl:.1f} s, ratio {cl / cm:.2f}x")
     print(f"llmobs drifted: {doc['drifted']}")
     print(f"minimal flagged (p<0.05): {[k for k, v in json.loads(out_m).items() if v]}")
     if args.evidently:
