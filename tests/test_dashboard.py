@@ -507,3 +507,29 @@ def test_dimension_views_equal_the_report_by_that_dimension(tmp_path: Path) -> N
                     assert g["cost_usd"] == pytest.approx(r["cost_usd"], rel=1e-9)
                     n += 1
             assert n > 0
+
+
+@pytest.mark.slow
+def test_html_output_of_report_drift_and_eval_summarize(tmp_path: Path) -> None:
+    """``-o x.html`` of the other commands writes their own part (render.html)."""
+    from typer.testing import CliRunner
+
+    from llmobs_cli.cli.app import app
+
+    if not SAMPLE.exists():
+        pytest.skip(f"{SAMPLE} is not in the tree")
+    runner = CliRunner()
+    evals = sample_evals(tmp_path / "evals.parquet")
+    cases = {
+        "report": (["report", str(SAMPLE), "--bucket", "day"], "report", "ops"),
+        "drift": (["drift", str(SAMPLE)], "drift", "drift"),
+        "eval": (["eval", "summarize", str(evals), "--bucket", "week"], "eval", "quality"),
+    }
+    for name, (args, kind, part) in cases.items():
+        out = tmp_path / f"{name}.html"
+        res = runner.invoke(app, [*args, "-o", str(out)])
+        assert res.exit_code in (0, 1), (name, res.output)
+        data = data_of(out.read_text(encoding="utf-8"))
+        assert data["kind"] == kind and data[part], name
+    assert data_of((tmp_path / "drift.html").read_text())["drift"]["distributions"]
+    assert data_of((tmp_path / "eval.html").read_text())["quality"]["regressions"] >= 1

@@ -72,7 +72,7 @@ def drift_cmd(
         typer.Option(
             "--output",
             "-o",
-            help="Also write the result (.json, .parquet, .csv or .md).",
+            help="Also write the result (.json, .parquet, .csv, .md or .html).",
             show_default=False,
         ),
     ] = None,
@@ -164,4 +164,10 @@ def _writer(path: Path) -> Any:
         return lambda res, p: atomic.write_text(p, render.csv_drift(res))
     if name.endswith(".md"):
         return lambda res, p: atomic.write_text(p, render.markdown_drift(res))
-    raise UsageError(f"--output: unknown extension of '{path}' (use .json, .parquet, .csv or .md)")
+    if name.endswith((".html", ".htm")):
+        from llmobs_cli.render.html import drift_html
+
+        return lambda res, p: atomic.write_text(p, drift_html(res.as_dict()))
+    raise UsageError(
+        f"--output: unknown extension of '{path}' (use .json, .parquet, .csv, .md or .html)"
+    )

@@ -395,9 +395,15 @@ def _summarize(
     if output is not None:
         from llmobs_cli.core import io as atomic
 
-        if output.suffix.lower() != ".json":
-            raise UsageError("--output: eval summarize writes a .json summary")
-        atomic.write_json(output, summary.as_dict())
+        suffix = output.suffix.lower()
+        if suffix in (".html", ".htm"):
+            from llmobs_cli.render.html import eval_html
+
+            atomic.write_text(output, eval_html(summary.as_dict()))
+        elif suffix == ".json":
+            atomic.write_json(output, summary.as_dict())
+        else:
+            raise UsageError("--output: eval summarize writes a .json summary or an .html page")
     common.write_stdout(render.summary(summary, fmt.value))
     for line in render.regression_lines(summary):
         common.warn(line)

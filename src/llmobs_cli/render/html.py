@@ -1055,7 +1055,7 @@ def eval_html(
     view = {
         "kind": "eval",
         "title": title or "llmobs eval",
-        "header": _window_text(evals.get("window")),
+        "header": _window_text(evals.get("window") or (evals.get("windows") or {}).get("current")),
         "subtitle": "Quality from judged samples, weighted to the population.",
         "cards": cards,
         "markers": list(marker_view(markers)),
