@@ -71,6 +71,36 @@ def run(cmd: list[str], env: dict[str, str]) -> tuple[float, float, str]:
     return wall, cpu, proc.stdout
 
 
+RAW = """
+import asyncio, json, sys, time, openai
+url, n, conc = sys.argv[1], int(sys.argv[2]), int(sys.argv[3])
+msgs = [{"role": "system", "content": "x" * 1400}, {"role": "user", "content": "y" * 400}]
+async def go():
+    c = openai.AsyncOpenAI(base_url=url, api_key="sk-bench", max_retries=0)
+    sem = asyncio.Semaphore(conc)
+    async def one():
+        async with sem:
+            await c.post("/chat/completions", cast_to=object,
+                         body={"model": "m", "messages": msgs, "temperature": 0})
+    await asyncio.gather(*(one() for _ in range(n)))
+t = time.perf_counter(); c0 = time.process_time(); asyncio.run(go())
+print(json.dumps([time.perf_counter() - t, time.process_time() - c0]))
+"""
+
+
+def raw_floor(url: str, n: int, conc: int) -> tuple[float, float]:
+    """The bare openai client doing the same number of calls (no llmobs): the floor the
+    machine allows, measured in the same conditions."""
+    out = subprocess.run(
+        [sys.executable, "-c", RAW, url, str(n), str(conc)],
+        capture_output=True,
+        text=True,
+        check=True,
+    ).stdout
+    wall, cpu = json.loads(out)
+    return wall, cpu
+
+
 def main() -> None:
     ap = argparse.ArgumentParser()
     ap.add_argument("--judgments", type=int, default=2000)
@@ -106,7 +136,7 @@ def main() -> None:
         "json",
     ]
     ideal = a.judgments * a.delay / a.concurrency
-    fresh, cached, dry = [], [], []
+    fresh, cached, dry, floor = [], [], [], []
     try:
         for _ in range(a.repeat):
             cache = Path(tempfile.mkdtemp(prefix="llmobs-bench-"))
@@ -119,6 +149,7 @@ def main() -> None:
                 w2, c2, out2 = run([*base, "--cache-dir", str(cache)], env)
                 assert json.loads(out2)["judge"]["cached"] == a.judgments
                 cached.append((w2, c2))
+                floor.append(raw_floor(url, a.judgments, a.concurrency))
             finally:
                 shutil.rmtree(cache, ignore_errors=True)
     finally:
@@ -142,6 +173,15 @@ def main() -> None:
     print(
         f"judging phase:               {judging:.2f} s = {judging / ideal:.2f}x ideal "
         f"(goal <= 1.3x)"
+    )
+    fw, fc = med(floor, 0), med(floor, 1)
+    print(
+        f"bare openai client, same calls: {fw:.2f} s = {fw / ideal:.2f}x ideal, "
+        f"{fc / a.judgments * 1000:.2f} ms CPU per call (the machine's floor)"
+    )
+    print(
+        f"judging phase vs bare client: {judging / fw:.2f}x; "
+        f"CPU per judgment vs bare client: {cpu_per / (fc / a.judgments):.2f}x"
     )
     print(f"whole run vs ideal:          {med(fresh, 0) / ideal:.2f}x")
     print(f"llmobs CPU per judgment:     {cpu_per * 1000:.2f} ms (goal < 2 ms)")
