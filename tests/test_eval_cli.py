@@ -297,3 +297,56 @@ def test_resume_after_kill(openai_stub, tmp_path):
     # only what was not cached was asked again (in-flight calls at the kill are redone)
     assert resumed <= 240 - before + 2
     assert json.loads(r.stdout)["judge"]["cached"] >= before - 2
+
+
+def test_custom_criterion_from_config_and_daily_buckets(openai_stub, tmp_path):
+    (tmp_path / "prompts").mkdir()
+    (tmp_path / "prompts" / "tone.md").write_text(
+        "---\nname: tone\nversion: 3\nscale: {min: 0, max: 10, type: number}\n---\n"
+        "Rate the politeness.\n<untrusted_data><response>{response}</response>"
+        "</untrusted_data>\n"
+    )
+    cfg = tmp_path / "llmobs.yaml"
+    cfg.write_text(
+        "eval:\n  evaluators: [relevance]\n  criteria:\n    tone: {prompt: prompts/tone.md}\n"
+    )
+
+    def judge(req):
+        if "politeness" in req["messages"][-1]["content"]:
+            return Reply(content='{"reasoning": "ok", "score": 7.5}')
+        return marker_judge(req)
+
+    openai_stub.responder = judge
+    traces = write_jsonl(tmp_path / "t.jsonl", records(4, per_route=15, days=3))
+    r = run_cli(
+        "eval",
+        str(traces),
+        "--config",
+        str(cfg),
+        "--base-url",
+        openai_stub.base_url,
+        "--budget",
+        "5",
+        "--bucket",
+        "day",
+        "--cache-dir",
+        str(tmp_path / "c"),
+        "--format",
+        "json",
+        env=ENV,
+    )
+    assert r.returncode == 0, r.stderr
+    doc = json.loads(r.stdout)
+    tone = [g for g in doc["groups"] if g["evaluator"] == "tone"]
+    assert tone and all(g["score"] == pytest.approx(0.75) for g in tone)
+    tone_req = [b for b in openai_stub.bodies() if "politeness" in b["messages"][-1]["content"]]
+    schema = tone_req[0]["response_format"]["json_schema"]["schema"]["properties"]["score"]
+    assert schema == {
+        "type": "number",
+        "minimum": 0,
+        "maximum": 10,
+        "description": "0 (worst) to 10 (best)",
+    }
+    days = {b["bucket"][:10] for b in doc["buckets"]}
+    assert days <= {"2026-03-01", "2026-03-02", "2026-03-03", "2026-03-04"} and len(days) >= 2
+    assert {b["evaluator"] for b in doc["buckets"]} == {"relevance", "tone"}
