@@ -46,7 +46,8 @@ def render() -> str:
     parts = [
         "# CLI reference",
         "",
-        "Generated from each command's `--help` by `scripts/cli_reference.py`; do not edit by hand.",
+        "Generated from each command's `--help` by `scripts/cli_reference.py`;"
+        " do not edit by hand.",
         "",
     ]
     for args in COMMANDS:
