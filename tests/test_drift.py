@@ -285,7 +285,7 @@ def test_cli_table_lines_and_outputs(tmp_path: Path, capsys: pytest.CaptureFixtu
         ],
         capsys,
     )
-    assert out.startswith("## Drift") and json.loads(js.read_text())["drifted"]
+    assert out.startswith("### llmobs drift") and json.loads(js.read_text())["drifted"]
     code, out, _ = run(
         ["drift", str(SAMPLE), "--features", "retrieval_top1_score", "-f", "csv"], capsys
     )

@@ -105,6 +105,9 @@ def test_bar_release_tied_drop_is_the_only_regression(openai_stub, bar_traces, t
     assert summ["groups"] == doc["groups"] and summ["regressions"] == doc["regressions"]
     md = run_cli("eval", "summarize", str(out), "--format", "markdown", "--bucket", "week")
     assert "REGRESSION" in md.stdout and md.returncode == 1
+    # CI summary: the verdict comes first, before any table.
+    n = len(doc["regressions"])
+    assert md.stdout.startswith(f"### llmobs eval\n\n**{n} regression(s)**\n")
 
 
 def test_by_release_compares_each_release_with_the_previous(openai_stub, bar_traces, tmp_path):

@@ -120,24 +120,39 @@ def rich_drift(result: DriftResult) -> Group:
 
 
 def markdown_drift(result: DriftResult) -> str:
+    """A compact CI summary: the verdict first, the drifted tests, the rest folded away."""
     doc = result.as_dict()
+    head = [h.replace("->", "→") for h in HEADERS]
+
+    def rows(items: list[dict]) -> list[list[str]]:
+        return [[c.replace("->", "→") for c in _cells(r)] for r in items]
+
+    fired = [r for r in doc["features"] if r["drifted"]]
+    verdict = (
+        f"**DRIFT** in {len(doc['drifted'])} feature(s): {', '.join(doc['drifted'])}"
+        if doc["drifted"]
+        else "**No drift.**"
+    )
     out = [
-        "## Drift",
+        "### llmobs drift",
+        "",
+        verdict,
         "",
         f"- {_window_text('baseline', doc['baseline'])}",
         f"- {_window_text('current', doc['current'])}",
         "",
-        markdown_table(
-            [h.replace("->", "→") for h in HEADERS],
-            [[c.replace("->", "→") for c in _cells(r)] for r in doc["features"]],
-        ),
+    ]
+    if fired:
+        out += [markdown_table(head, rows(fired)).rstrip("\n"), ""]
+    out += [
+        f"<details><summary>all {len(doc['features'])} tests</summary>",
+        "",
+        markdown_table(head, rows(doc["features"])).rstrip("\n"),
+        "</details>",
         "",
     ]
     out += [f"- note: {n}" for n in doc["notes"]]
-    out.append(
-        f"\n**Drifted:** {', '.join(doc['drifted'])}" if doc["drifted"] else "\n**No drift.**"
-    )
-    return "\n".join(out) + "\n"
+    return "\n".join(out).rstrip("\n") + "\n"
 
 
 def frame(result: DriftResult) -> pl.DataFrame:

@@ -113,13 +113,26 @@ def summary(s: EvalSummary, fmt: str) -> str:
 
 
 def markdown(s: EvalSummary) -> str:
-    parts = ["## Eval scores (weighted, 95 % CI)", "", markdown_table(GROUP_HEAD, _group_rows(s))]
+    """A compact CI summary: regressions first, then the weighted scores."""
+    regressions = s.as_dict().get("regressions") or []
+    verdict = (
+        f"**{len(regressions)} regression(s)**"
+        if regressions
+        else ("**No regression.**" if s.tests else "No regression test (no baseline window).")
+    )
+    parts = ["### llmobs eval", "", verdict, ""]
     if s.tests:
-        parts += ["", "## Regression tests", "", markdown_table(TEST_HEAD, _test_rows(s))]
+        parts += [
+            "#### Regression tests",
+            "",
+            markdown_table(TEST_HEAD, _test_rows(s)).rstrip("\n"),
+            "",
+        ]
+    parts += ["#### Scores (weighted, 95 % CI)", "", markdown_table(GROUP_HEAD, _group_rows(s))]
     if s.agreement:
         parts += [
             "",
-            "## Judge–human agreement",
+            "#### Judge–human agreement",
             "",
             markdown_table(
                 ["evaluator", "pairs", "agreement", "Cohen's κ"],
