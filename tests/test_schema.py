@@ -218,3 +218,25 @@ def test_json_without_nulls_only_touches_object_members() -> None:
         assert (json.loads(got) if got is not None else {}) == want
 
     check()
+
+
+def test_anthropic_usage_object_counts_cache_inside_input(tmp_path: Path) -> None:
+    base = {
+        "trace_id": "t",
+        "timestamp": "2026-01-02T03:04:05Z",
+        "model": "claude",
+        "latency_ms": 1,
+    }
+    usage = {
+        "input_tokens": 12,
+        "cache_read_input_tokens": 900,
+        "cache_creation_input_tokens": 88,
+        "output_tokens": 40,
+    }
+    df = read(tmp_path, {**base, "usage": usage})
+    row = df.row(0, named=True)
+    # Anthropic's input_tokens excludes the cache; the record's includes it.
+    assert row["input_tokens"] == 12 + 900 + 88
+    assert row["cached_tokens"] == 900
+    assert row["cache_write_tokens"] == 88
+    assert row["output_tokens"] == 40

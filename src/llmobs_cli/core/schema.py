@@ -117,6 +117,10 @@ ALIASES: dict[str, tuple[str, ...]] = {
     "tags": ("labels",),
 }
 
+#: Anthropic's ``usage`` cache counters: their presence marks Anthropic's convention, in
+#: which ``input_tokens`` excludes cache reads and writes.
+ANTHROPIC_CACHE_FIELDS = ("cache_read_input_tokens", "cache_creation_input_tokens")
+
 #: Fields that an OpenAI/Anthropic-style ``usage`` object may carry, by canonical name.
 USAGE_FIELDS: dict[str, tuple[str, ...]] = {
     "input_tokens": ("input_tokens", "prompt_tokens"),
@@ -197,10 +201,22 @@ def _apply_aliases(df: pl.DataFrame) -> pl.DataFrame:
     usage = df.schema.get("usage")
     if isinstance(usage, pl.Struct):
         fields = {f.name: f.dtype for f in usage.fields}
+        u = pl.col("usage")
+        anthropic = [n for n in ANTHROPIC_CACHE_FIELDS if n in fields]
+        if anthropic and "input_tokens" in fields:
+            # Anthropic's usage.input_tokens leaves out cache reads and writes; the record's
+            # input_tokens includes them (cached ⊆ input), so cost and cache hit rate mean
+            # the same for every source.
+            add(
+                "input_tokens",
+                pl.sum_horizontal(
+                    u.struct.field("input_tokens"), *[u.struct.field(n) for n in anthropic]
+                ).cast(pl.Int64, strict=False),
+            )
         for canon, names in USAGE_FIELDS.items():
             for n in names:
                 if n in fields and not isinstance(fields[n], (pl.Struct, pl.List)):
-                    add(canon, pl.col("usage").struct.field(n))
+                    add(canon, u.struct.field(n))
         # OpenAI nests cached and reasoning counts one level deeper.
         for outer, inner, canon in (
             ("prompt_tokens_details", "cached_tokens", "cached_tokens"),
