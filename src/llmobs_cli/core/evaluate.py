@@ -994,20 +994,25 @@ def _window_tests(
         b = index.get((json.dumps(g["key"], sort_keys=True, default=str), g["evaluator"]))
         if b is None or g["score"] is None or b["score"] is None:
             continue
-        c = reg.Comparison(
-            key=g["key"],
-            evaluator=g["evaluator"],
-            current=g["score"],
-            baseline=b["score"],
-            se_current=g["se"] if g["se"] is not None else math.nan,
-            se_baseline=b["se"] if b["se"] is not None else math.nan,
-            n_eff_current=g["n_eff"],
-            n_eff_baseline=b["n_eff"],
-            judged_current=g["judged"],
-            judged_baseline=b["judged"],
-        )
-        tests.append(reg.compare(c, opts_alpha, min_drop=min_drop))
+        tests.append(reg.compare(_comparison(g, b), opts_alpha, min_drop=min_drop))
     return tests
+
+
+def _comparison(g: dict, b: dict, **kind: Any) -> reg.Comparison:
+    """The comparison of a current group summary ``g`` with its baseline ``b``."""
+    return reg.Comparison(
+        key=g["key"],
+        evaluator=g["evaluator"],
+        current=g["score"],
+        baseline=b["score"],
+        se_current=g["se"] if g["se"] is not None else math.nan,
+        se_baseline=b["se"] if b["se"] is not None else math.nan,
+        n_eff_current=g["n_eff"],
+        n_eff_baseline=b["n_eff"],
+        judged_current=g["judged"],
+        judged_baseline=b["judged"],
+        **kind,
+    )
 
 
 def _release_tests(
@@ -1038,20 +1043,7 @@ def _release_tests(
         b = index.get((okey, prev, g["evaluator"]))
         if b is None or g["score"] is None or b["score"] is None:
             continue
-        c = reg.Comparison(
-            key=g["key"],
-            evaluator=g["evaluator"],
-            current=g["score"],
-            baseline=b["score"],
-            se_current=g["se"] if g["se"] is not None else math.nan,
-            se_baseline=b["se"] if b["se"] is not None else math.nan,
-            n_eff_current=g["n_eff"],
-            n_eff_baseline=b["n_eff"],
-            judged_current=g["judged"],
-            judged_baseline=b["judged"],
-            kind="release",
-            extra={"baseline_release": prev},
-        )
+        c = _comparison(g, b, kind="release", extra={"baseline_release": prev})
         tests.append(reg.compare(c, alpha, min_drop=min_drop))
     return tests
 
