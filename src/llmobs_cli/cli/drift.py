@@ -91,7 +91,7 @@ def drift_cmd(
     writer = _writer(output) if output is not None else None
     if evals is not None and not evals.exists():
         raise UsageError(f"--evals: {evals}: no such file")
-    with common.err_console.status("drift ...") if common.err_console.is_terminal else _null():
+    with common.status("drift"):
         result = run_drift(
             traces,
             current=current,
@@ -123,14 +123,6 @@ def drift_cmd(
         _print_wide(render.rich_drift(result))
     if result.fired:
         raise typer.Exit(1)
-
-
-class _null:
-    def __enter__(self) -> None:
-        return None
-
-    def __exit__(self, *exc: object) -> None:
-        return None
 
 
 def _print_wide(view: Any) -> None:

@@ -8,8 +8,6 @@ configuration or input.
 
 from __future__ import annotations
 
-import sys
-from contextlib import nullcontext
 from enum import Enum
 from pathlib import Path
 from typing import Annotated, Any
@@ -113,7 +111,7 @@ def report_cmd(
     )
     patterns = patterns_from_config(cfg.refusals, source)
 
-    with _progress() as say:
+    with common.status("report") as say:
         loaded = run_report(
             traces,
             by=fields,
@@ -183,37 +181,9 @@ def _writer(path: Path) -> Any:
     if name.endswith(".md"):
         return lambda rep, p: atomic.write_text(p, render.markdown_report(rep))
     if name.endswith((".html", ".htm")):
-        html = _html_renderer()
-        return lambda rep, p: atomic.write_text(p, html(rep.as_dict()))
+        from llmobs_cli.render.html import report_html
+
+        return lambda rep, p: atomic.write_text(p, report_html(rep.as_dict()))
     raise UsageError(
         f"--output: unknown extension of '{path}' (use .json, .parquet, .csv, .md or .html)"
     )
-
-
-def _html_renderer() -> Any:
-    try:
-        from llmobs_cli.render.html import report_html
-    except ImportError as exc:
-        raise UsageError(
-            "--output: html output needs llmobs_cli.render.html.report_html "
-            "(the dashboard module), "
-            f"which cannot be imported here ({exc})"
-        ) from exc
-    return report_html
-
-
-def _progress() -> Any:
-    """A Rich status spinner on stderr when it is a terminal; silent otherwise."""
-    if not sys.stderr.isatty():
-        return nullcontext(lambda _msg: None)
-    return _Spinner()
-
-
-class _Spinner:
-    def __enter__(self) -> Any:
-        self._status = common.err_console.status("llmobs report: starting")
-        self._status.__enter__()
-        return lambda msg: self._status.update(f"llmobs report: {msg}")
-
-    def __exit__(self, *exc: object) -> None:
-        self._status.__exit__(*exc)

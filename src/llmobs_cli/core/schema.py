@@ -253,7 +253,7 @@ def _fold_metadata(df: pl.DataFrame) -> pl.DataFrame:
     elif meta_dtype == pl.String:
         meta = pl.col("metadata")
     elif meta_dtype is not None and meta_dtype != pl.Null:
-        return df.drop(extra) if not extra else df  # wrong type: reported by the cast step
+        return df  # a metadata value of the wrong type: the cast step reports it
     if not extra:
         return df.with_columns(meta.alias("metadata")) if meta is not None else df
     members = [

@@ -43,7 +43,7 @@ from typing import Any
 
 import polars as pl
 
-from llmobs_cli.core.schema import DOCUMENT, MESSAGE, ROW, UTC_US
+from llmobs_cli.core.schema import ROW, SCHEMA, UTC_US
 
 LLM_OPERATIONS = {
     "chat",
@@ -56,41 +56,16 @@ LLM_OPERATIONS = {
 }
 EMBEDDING_OPERATIONS = {"embeddings", "embedding", "embed"}
 
-#: The raw frame's columns and dtypes (canonical names; normalize() casts and validates).
-RAW_SCHEMA: dict[str, pl.DataType] = {
-    "trace_id": pl.String(),
-    "span_id": pl.String(),
-    "parent_span_id": pl.String(),
-    "session_id": pl.String(),
-    "user_id": pl.String(),
-    "timestamp": pl.Int64(),
-    "end_time": pl.Int64(),
-    "latency_ms": pl.Float64(),
-    "ttft_ms": pl.Float64(),
-    "route": pl.String(),
-    "environment": pl.String(),
-    "release": pl.String(),
-    "provider": pl.String(),
-    "model": pl.String(),
-    "params": pl.String(),
-    "system": pl.String(),
-    "prompt": pl.String(),
-    "messages": pl.List(MESSAGE),
-    "retrieved": pl.List(DOCUMENT),
-    "response": pl.String(),
-    "finish_reason": pl.String(),
-    "input_tokens": pl.Int64(),
-    "output_tokens": pl.Int64(),
-    "cached_tokens": pl.Int64(),
-    "reasoning_tokens": pl.Int64(),
-    "cache_write_tokens": pl.Int64(),
-    "cost_usd": pl.Float64(),
-    "status": pl.String(),
-    "error": pl.String(),
-    "metadata": pl.String(),
-    "tags": pl.List(pl.String()),
-}
 TIME_COLUMNS = ("timestamp", "end_time")
+#: Canonical fields a span never carries (storage sampling and references come later).
+_NOT_FROM_SPANS = ("customer_id", "feature", "logprobs", "sample_rate", "reference")
+#: The raw frame's columns and dtypes: the canonical ones, but times as epoch
+#: nanoseconds (normalize() turns them into UTC datetimes and validates everything).
+RAW_SCHEMA: dict[str, pl.DataType] = {
+    name: pl.Int64() if name in TIME_COLUMNS else dtype
+    for name, dtype in SCHEMA.items()
+    if name not in _NOT_FROM_SPANS
+}
 _NESTED = ("messages", "retrieved")
 
 
