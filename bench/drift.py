@@ -50,7 +50,7 @@ def make(rows: int) -> Path:
         return out
     import polars as pl
 
-    from llmobs_cli.core.generate import DriftSpec, generate
+    from llmobs_cli.core.synth.generate import DriftSpec, generate
 
     DATA.mkdir(parents=True, exist_ok=True)
     half = rows // 2

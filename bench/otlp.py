@@ -196,7 +196,7 @@ def make_plain(path: Path, target: int, canonical_parquet: Path) -> int:
     import polars as pl
 
     sys.path.insert(0, str(Path(__file__).parents[1] / "src"))
-    from llmobs_cli.core.convert import to_jsonl_bytes
+    from llmobs_cli.core.ingest.convert import to_jsonl_bytes
 
     lines = to_jsonl_bytes(pl.read_parquet(canonical_parquet).head(20_000)).splitlines(
         keepends=True

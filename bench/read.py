@@ -14,7 +14,7 @@ import sys
 from _common import alternate, generated, print_row
 
 LLMOBS = (
-    "from llmobs_cli.core.readers import load\n"
+    "from llmobs_cli.core.ingest.readers import load\n"
     "df = load([{path!r}], columns=['latency_ms']).frame\n"
     "print(df.height, df['latency_ms'].sum())\n"
 )

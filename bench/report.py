@@ -38,7 +38,7 @@ def _prices_cte(path: Path) -> str:
     """The price lookup of every (model, provider) in the file, as a VALUES list."""
     import polars as pl
 
-    from llmobs_cli.core import pricing
+    from llmobs_cli.core.report import pricing
 
     pairs = pl.scan_parquet(path).select("model", "provider").unique().collect().rows()
     lookup = pricing.build_price_table().lookup_frame(pairs)
@@ -112,7 +112,7 @@ def _level_sql(keys: list[str], name: str) -> str:
 
 
 def duckdb_sql(path: Path, bucket: str | None) -> str:
-    from llmobs_cli.core.refusals import HEAD_CHARS, combined_pattern
+    from llmobs_cli.core.report.refusals import HEAD_CHARS, combined_pattern
 
     # RE2 (DuckDB) has no (?-u:...) flag group; its \\b is ASCII-only anyway.
     pattern = combined_pattern().replace("(?-u:\\b)", "\\b")

@@ -175,7 +175,7 @@ def test_outputs_get_normal_permissions(tmp_path: Path) -> None:
     import os
     import stat
 
-    from llmobs_cli.core import io as atomic
+    from llmobs_cli.core import atomic
 
     out = tmp_path / "x.json"
     atomic.write_json(out, {"a": 1})

@@ -265,7 +265,7 @@ def test_a_year_of_daily_buckets_stays_a_few_megabytes() -> None:
 
 
 def _traces(tmp_path: Path, rows: int = 3000) -> tuple[Path, pl.DataFrame]:
-    from llmobs_cli.core.generate import RegressionSpec, generate
+    from llmobs_cli.core.synth.generate import RegressionSpec, generate
 
     start = datetime(2026, 10, 12, tzinfo=UTC)
     df = generate(
@@ -296,7 +296,7 @@ def sample_evals(path: Path) -> Path:
     """Judgments of the sample by the reference comparison (no judge endpoint needed):
     ``llmobs eval --current last_week --baseline last_month`` with the ``reference``
     evaluator only."""
-    from llmobs_cli.core.evaluate import EvalOptions, run_eval
+    from llmobs_cli.core.eval.run import EvalOptions, run_eval
 
     def no_judge(_settings: Any) -> Any:
         raise AssertionError("the reference comparison calls no judge")
@@ -315,7 +315,7 @@ def sample_evals(path: Path) -> Path:
 
 def render_sample_dashboard(path: Path, drift: bool = True, evals: bool = True) -> dict[str, Any]:
     """The sample dashboard (``sample_traces/traces.parquet``) written to ``path``."""
-    from llmobs_cli.core.dashboard import DashboardOptions, build
+    from llmobs_cli.core.dashboard.build import DashboardOptions, build
 
     ev = sample_evals(path.parent / "evals.parquet") if evals else None
     result = build(
@@ -406,7 +406,7 @@ def test_sample_dashboard_content(tmp_path: Path) -> None:
 def hostile_traces(tmp_path: Path) -> Path:
     """Generated traces whose route, model, release, customer, feature and prompt hold
     script and event-handler injections (the release changes half-way, so it is drawn)."""
-    from llmobs_cli.core.generate import generate
+    from llmobs_cli.core.synth.generate import generate
 
     df = generate(1500, seed=9, start=datetime(2026, 10, 12, tzinfo=UTC), days=21)
     mid = datetime(2026, 10, 22, tzinfo=UTC)
@@ -433,7 +433,7 @@ def hostile_traces(tmp_path: Path) -> Path:
 
 
 def test_hostile_traces_through_the_whole_pipeline(tmp_path: Path) -> None:
-    from llmobs_cli.core.dashboard import DashboardOptions, build
+    from llmobs_cli.core.dashboard.build import DashboardOptions, build
 
     result = build([hostile_traces(tmp_path)], DashboardOptions(drift=False))
     page = H.dashboard_html(result.as_dict())
@@ -449,13 +449,13 @@ def test_dimension_views_equal_the_report_by_that_dimension(tmp_path: Path) -> N
     """The shared pass for model, route × model, customer and feature gives the report
     core's own figures (it uses the report's preparation and aggregations): compared with
     ``build_report(by=[...], bucket="day")`` on the same rows."""
-    from llmobs_cli.core import dashboard as dash
-    from llmobs_cli.core import pricing
-    from llmobs_cli.core.report import build_report
-    from llmobs_cli.core.windows import Window
+    from llmobs_cli.core.dashboard import build as dash
+    from llmobs_cli.core.record.windows import Window
+    from llmobs_cli.core.report import pricing
+    from llmobs_cli.core.report.engine import build_report
 
     path, _ = _traces(tmp_path, rows=1200)
-    from llmobs_cli.core.readers import load
+    from llmobs_cli.core.ingest.readers import load
 
     frame = load([path], columns=dash.columns_needed(False)).frame
     table = pricing.build_price_table()

@@ -290,7 +290,7 @@ def test_sample_dashboard_in_browser(browser: Browser, tmp_path: Path) -> None:
 
 @needs_browser
 def test_dashboard_of_hostile_traces_runs_nothing(browser: Browser, tmp_path: Path) -> None:
-    from llmobs_cli.core.dashboard import DashboardOptions, build
+    from llmobs_cli.core.dashboard.build import DashboardOptions, build
     from test_dashboard import hostile_traces
 
     result = build([hostile_traces(tmp_path)], DashboardOptions(drift=False))

@@ -13,9 +13,9 @@ import polars as pl
 import pytest
 
 from llmobs_cli.cli.app import main
-from llmobs_cli.core.config import DriftConfig, FeatureThreshold
 from llmobs_cli.core.drift import COLUMNS, run_drift
-from llmobs_cli.core.generate import DriftSpec, generate
+from llmobs_cli.core.record.config import DriftConfig, FeatureThreshold
+from llmobs_cli.core.synth.generate import DriftSpec, generate
 from llmobs_cli.errors import UsageError
 from llmobs_cli.render.drift import line
 

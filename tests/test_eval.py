@@ -10,11 +10,11 @@ import polars as pl
 import pytest
 from scipy import stats
 
-from llmobs_cli.core import regression as reg
-from llmobs_cli.core.evaluate import EvalOptions, evaluate_frame, summarize
-from llmobs_cli.core.judges.client import ClientSettings
-from llmobs_cli.core.readers import load
-from llmobs_cli.core.sampling import STRATUM, make_plan
+from llmobs_cli.core.eval import regression as reg
+from llmobs_cli.core.eval.judges.client import ClientSettings
+from llmobs_cli.core.eval.plan import STRATUM, make_plan
+from llmobs_cli.core.eval.run import EvalOptions, evaluate_frame, summarize
+from llmobs_cli.core.ingest.readers import load
 from test_eval_support import ROUTES, marker_judge, records, write_jsonl
 
 POP = {"chat": (40000, 0.02, 0.80), "qa": (4000, 0.2, 0.60), "refunds": (400, 1.0, 0.30)}

@@ -12,9 +12,9 @@ from pathlib import Path
 import polars as pl
 import pytest
 
-from llmobs_cli.core.readers import load
-from llmobs_cli.core.readers.formats import READERS, ReadOptions, detect_format
-from llmobs_cli.core.schema import normalize
+from llmobs_cli.core.ingest.readers import load
+from llmobs_cli.core.ingest.readers.formats import READERS, ReadOptions, detect_format
+from llmobs_cli.core.record.schema import normalize
 
 EXT = Path(__file__).parent / "fixtures" / "external"
 LANGFUSE = sorted((EXT / "langfuse-framework-traces").glob("*.json"))

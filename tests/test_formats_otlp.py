@@ -14,8 +14,8 @@ from typing import Any
 import polars as pl
 import pytest
 
-from llmobs_cli.core.readers import load
-from llmobs_cli.core.readers.formats import ReadOptions, detect_format
+from llmobs_cli.core.ingest.readers import load
+from llmobs_cli.core.ingest.readers.formats import ReadOptions, detect_format
 from llmobs_cli.errors import InputError
 
 T0 = 1_767_225_600_000_000_000  # 2026-01-01T00:00:00Z in ns
@@ -502,7 +502,7 @@ def test_broken_line_names_file_line_and_field(tmp_path: Path) -> None:
 def test_parallel_byte_ranges_match_sequential(
     tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    import llmobs_cli.core.readers.otlp as otlp
+    import llmobs_cli.core.ingest.readers.otlp as otlp
 
     docs = []
     for i in range(30):

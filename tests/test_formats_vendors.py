@@ -10,9 +10,9 @@ from typing import Any
 import polars as pl
 import pytest
 
-from llmobs_cli.core.readers import load
-from llmobs_cli.core.readers.formats import detect_format
-from llmobs_cli.core.readers.langfuse import normalise_usage
+from llmobs_cli.core.ingest.readers import load
+from llmobs_cli.core.ingest.readers.formats import detect_format
+from llmobs_cli.core.ingest.readers.langfuse import normalise_usage
 
 EXT = Path(__file__).parent / "fixtures" / "external" / "langfuse-framework-traces"
 

@@ -6,10 +6,10 @@ from datetime import UTC, datetime
 
 import pytest
 
-from llmobs_cli.core.config import AlertRule
-from llmobs_cli.core.gates import OPS, parse_rule, parse_rules
-from llmobs_cli.core.pricing import PriceEntry, PriceTable
-from llmobs_cli.core.report import build_report
+from llmobs_cli.core.record.config import AlertRule
+from llmobs_cli.core.report.engine import build_report
+from llmobs_cli.core.report.gates import OPS, parse_rule, parse_rules
+from llmobs_cli.core.report.pricing import PriceEntry, PriceTable
 from llmobs_cli.errors import ConfigError, UsageError
 from test_report import canonical
 

@@ -23,9 +23,11 @@ from hypothesis import strategies as st
 from polars.testing import assert_frame_equal
 from scipy import stats
 
-from llmobs_cli.core import generate as gen
-from llmobs_cli.core.convert import write_frame
-from llmobs_cli.core.generate import (
+from llmobs_cli.core.ingest.convert import write_frame
+from llmobs_cli.core.ingest.readers import load
+from llmobs_cli.core.record.schema import SCHEMA, normalize
+from llmobs_cli.core.synth import generate as gen
+from llmobs_cli.core.synth.generate import (
     DEFAULT_START,
     LANGUAGES,
     MODELS,
@@ -35,8 +37,6 @@ from llmobs_cli.core.generate import (
     RegressionSpec,
     generate,
 )
-from llmobs_cli.core.readers import load
-from llmobs_cli.core.schema import SCHEMA, normalize
 from llmobs_cli.errors import UsageError
 
 ROOT = Path(__file__).resolve().parents[1]
@@ -333,7 +333,7 @@ def test_languages_are_real_and_detectable(base: pl.DataFrame) -> None:
 
 
 def test_refusals_and_finish_reasons(base: pl.DataFrame) -> None:
-    from llmobs_cli.core.refusals import is_refusal
+    from llmobs_cli.core.report.refusals import is_refusal
 
     lab = labels(base)
     ref = lab.filter(pl.col("quality") == "refusal")

@@ -11,11 +11,11 @@ from pathlib import Path
 
 import pytest
 
-from llmobs_cli.core.evaluate import EvalOptions, evaluate_frame
-from llmobs_cli.core.judges.cache import JudgmentCache
-from llmobs_cli.core.judges.client import ClientSettings, JudgeRunner, Task, make_client, scrub
-from llmobs_cli.core.judges.prompts import MalformedOutput, builtin_criterion, render
-from llmobs_cli.core.readers import load
+from llmobs_cli.core.eval.judges.cache import JudgmentCache
+from llmobs_cli.core.eval.judges.client import ClientSettings, JudgeRunner, Task, make_client, scrub
+from llmobs_cli.core.eval.judges.prompts import MalformedOutput, builtin_criterion, render
+from llmobs_cli.core.eval.run import EvalOptions, evaluate_frame
+from llmobs_cli.core.ingest.readers import load
 from openai_stub import (
     Reply,
     auth_error,
@@ -153,7 +153,7 @@ def test_malformed_scores_are_rejected(content: str) -> None:
 
 
 def test_boolean_scale(tmp_path: Path) -> None:
-    from llmobs_cli.core.judges.prompts import load_criterion
+    from llmobs_cli.core.eval.judges.prompts import load_criterion
 
     p = tmp_path / "tone.md"
     p.write_text(

@@ -22,8 +22,8 @@ import polars as pl
 import pytest
 
 from llmobs_cli.cli.app import main
-from llmobs_cli.core.readers import load
-from llmobs_cli.core.readers.formats import detect_format
+from llmobs_cli.core.ingest.readers import load
+from llmobs_cli.core.ingest.readers.formats import detect_format
 
 pytest.importorskip("opentelemetry.instrumentation.openai_v2")
 pytest.importorskip("openinference.instrumentation.openai")

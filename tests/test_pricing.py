@@ -9,8 +9,8 @@ import polars as pl
 import pytest
 import yaml
 
-from llmobs_cli.core import pricing
-from llmobs_cli.core.pricing import (
+from llmobs_cli.core.report import pricing
+from llmobs_cli.core.report.pricing import (
     PriceEntry,
     PriceTable,
     build_price_table,

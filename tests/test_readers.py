@@ -10,7 +10,7 @@ import polars as pl
 import pytest
 import zstandard
 
-from llmobs_cli.core.readers import expand_paths, load
+from llmobs_cli.core.ingest.readers import expand_paths, load
 from llmobs_cli.errors import InputError
 
 GOOD = {

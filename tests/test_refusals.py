@@ -5,8 +5,8 @@ from __future__ import annotations
 import polars as pl
 import pytest
 
-from llmobs_cli.core.config import RefusalsConfig
-from llmobs_cli.core.refusals import (
+from llmobs_cli.core.record.config import RefusalsConfig
+from llmobs_cli.core.report.refusals import (
     HEAD_CHARS,
     PATTERNS,
     is_refusal,

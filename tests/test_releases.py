@@ -13,8 +13,8 @@ import numpy as np
 import polars as pl
 import pytest
 
-from llmobs_cli.core import releases
-from llmobs_cli.core.releases import Change, find_changes, markers
+from llmobs_cli.core.report import releases
+from llmobs_cli.core.report.releases import Change, find_changes, markers
 
 T0 = datetime(2026, 10, 1, tzinfo=UTC)
 RATES = np.array([1.0, 0.5, 0.25, 0.1])

@@ -14,9 +14,9 @@ import numpy as np
 import polars as pl
 import pytest
 
-from llmobs_cli.core.pricing import PriceEntry, PriceTable
-from llmobs_cli.core.report import Report, build_report, metric_paths
-from llmobs_cli.core.schema import SCHEMA
+from llmobs_cli.core.record.schema import SCHEMA
+from llmobs_cli.core.report.engine import Report, build_report, metric_paths
+from llmobs_cli.core.report.pricing import PriceEntry, PriceTable
 
 T0 = datetime(2026, 3, 2, tzinfo=UTC)  # a Monday
 REFUSAL = "I'm sorry, but I can't help with that."

@@ -11,7 +11,7 @@ import polars as pl
 import pytest
 
 from llmobs_cli.cli.app import main
-from llmobs_cli.core.convert import output_format, write_frame
+from llmobs_cli.core.ingest.convert import output_format, write_frame
 from test_report import canonical
 
 T0 = datetime(2026, 3, 2, tzinfo=UTC)

@@ -18,9 +18,9 @@ import numpy as np
 import polars as pl
 import pytest
 
-from llmobs_cli.core.convert import output_format, write_frame
-from llmobs_cli.core.report import run_report
-from llmobs_cli.core.schema import SCHEMA
+from llmobs_cli.core.ingest.convert import output_format, write_frame
+from llmobs_cli.core.record.schema import SCHEMA
+from llmobs_cli.core.report.engine import run_report
 
 RATES = {"chat": 0.02, "search": 0.2, "refunds": 1.0}
 SIZES = {"chat": 60_000, "search": 12_000, "refunds": 1_500}

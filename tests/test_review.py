@@ -11,9 +11,9 @@ from pathlib import Path
 import polars as pl
 import pytest
 
-from llmobs_cli.core.evaluate import JUDGMENT_SCHEMA, summarize
-from llmobs_cli.core.judges.human import cohen_kappa, confusion
-from llmobs_cli.core.review import build_queue, import_labels, read_labels
+from llmobs_cli.core.eval.judges.human import cohen_kappa, confusion
+from llmobs_cli.core.eval.review import build_queue, import_labels, read_labels
+from llmobs_cli.core.eval.run import JUDGMENT_SCHEMA, summarize
 from llmobs_cli.errors import InputError
 from test_eval_support import run_cli
 

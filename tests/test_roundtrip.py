@@ -11,8 +11,8 @@ import polars as pl
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
-from llmobs_cli.core.convert import write_frame
-from llmobs_cli.core.readers import load
+from llmobs_cli.core.ingest.convert import write_frame
+from llmobs_cli.core.ingest.readers import load
 
 text = st.text(
     st.characters(blacklist_categories=("Cs",), blacklist_characters="\x00"), max_size=30

@@ -11,10 +11,16 @@ import polars as pl
 import pytest
 
 from llmobs_cli.cli.app import main
-from llmobs_cli.core.config import Config, RouteConfig, SampleConfig
-from llmobs_cli.core.sample import SAMPLE_SALT, SamplePlan, build_plan, parse_rates, sample
-from llmobs_cli.core.sampling import scalar_uniform
-from llmobs_cli.core.schema import FIELDS, SCHEMA, TEXT_FIELDS
+from llmobs_cli.core.eval.plan import scalar_uniform
+from llmobs_cli.core.ingest.storage_sampling import (
+    SAMPLE_SALT,
+    SamplePlan,
+    build_plan,
+    parse_rates,
+    sample,
+)
+from llmobs_cli.core.record.config import Config, RouteConfig, SampleConfig
+from llmobs_cli.core.record.schema import FIELDS, SCHEMA, TEXT_FIELDS
 from llmobs_cli.errors import UsageError
 
 T0 = datetime(2026, 1, 5, tzinfo=UTC)
@@ -87,7 +93,7 @@ def test_whole_traces_stable_hash_and_weights(tmp_path: Path, source: str) -> No
     if source == "parquet":
         pop.write_parquet(src)
     else:
-        from llmobs_cli.core.convert import to_jsonl_bytes
+        from llmobs_cli.core.ingest.convert import to_jsonl_bytes
 
         src.write_bytes(to_jsonl_bytes(pop))
     plan = SamplePlan(
@@ -276,9 +282,9 @@ def test_cli_outputs_and_errors(tmp_path: Path, capsys: pytest.CaptureFixture[st
 def test_batched_jsonl_matches_in_memory(
     tmp_path: Path, monkeypatch: pytest.MonkeyPatch, suffix: str
 ) -> None:
-    import llmobs_cli.core.sample as core
-    from llmobs_cli.core.convert import to_jsonl_bytes
-    from llmobs_cli.core.readers import load
+    import llmobs_cli.core.ingest.storage_sampling as core
+    from llmobs_cli.core.ingest.convert import to_jsonl_bytes
+    from llmobs_cli.core.ingest.readers import load
     from llmobs_cli.errors import InputError
 
     pop = canonical(population(400))

@@ -7,7 +7,7 @@ import polars as pl
 import pytest
 from scipy import stats
 
-from llmobs_cli.core.sampling import (
+from llmobs_cli.core.eval.plan import (
     _neyman,
     make_plan,
     scalar_uniform,

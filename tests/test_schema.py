@@ -7,9 +7,9 @@ from pathlib import Path
 
 import polars as pl
 
-from llmobs_cli.core.fields import field_expr
-from llmobs_cli.core.readers import load
-from llmobs_cli.core.schema import FIELDS, SCHEMA, normalize
+from llmobs_cli.core.ingest.readers import load
+from llmobs_cli.core.record.fields import field_expr
+from llmobs_cli.core.record.schema import FIELDS, SCHEMA, normalize
 
 
 def read(tmp_path: Path, *records: dict) -> pl.DataFrame:
@@ -192,7 +192,7 @@ def test_json_without_nulls_only_touches_object_members() -> None:
     from hypothesis import given, settings
     from hypothesis import strategies as st
 
-    from llmobs_cli.core.schema import json_without_nulls
+    from llmobs_cli.core.record.schema import json_without_nulls
 
     def strip(v: object) -> object:
         if isinstance(v, dict):

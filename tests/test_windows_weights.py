@@ -11,8 +11,8 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 from scipy import stats
 
-from llmobs_cli.core import weights as W
-from llmobs_cli.core.windows import (
+from llmobs_cli.core.record import weights as W
+from llmobs_cli.core.record.windows import (
     after,
     parse_duration,
     resolve_bound,

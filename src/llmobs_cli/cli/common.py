@@ -12,7 +12,7 @@ from typing import Annotated
 import typer
 from rich.console import Console
 
-from llmobs_cli.core.config import Config, load_config
+from llmobs_cli.core.record.config import Config, load_config
 
 #: Messages, progress and tables for people go to stderr unless they are the data.
 err_console = Console(stderr=True, highlight=False, soft_wrap=True)

@@ -8,8 +8,8 @@ from typing import Annotated
 import typer
 
 from llmobs_cli.cli import common
-from llmobs_cli.core.convert import convert
-from llmobs_cli.core.readers import ReadOptions
+from llmobs_cli.core.ingest.convert import convert
+from llmobs_cli.core.ingest.readers import ReadOptions
 
 
 def register(app: typer.Typer) -> None:

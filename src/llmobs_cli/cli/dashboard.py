@@ -1,6 +1,7 @@
 """``llmobs dashboard``: one self-contained, offline HTML file of everything.
 
-Thin shell: options and ``llmobs.yaml`` (``dashboard:``) → :func:`llmobs_cli.core.dashboard.build`
+Thin shell: options and ``llmobs.yaml`` (``dashboard:``) →
+:func:`llmobs_cli.core.dashboard.build.build`
 → :func:`llmobs_cli.render.html.dashboard_html` → an atomic write of ``-o PATH``
 (``.html``; ``.json`` writes the data the page is drawn from). A one-line summary goes
 to stderr. Exit 1 when the dashboard shows something that fired (drift, a quality
@@ -17,7 +18,7 @@ from typing import Annotated, Any
 import typer
 
 from llmobs_cli.cli import common
-from llmobs_cli.core import io as atomic
+from llmobs_cli.core import atomic
 from llmobs_cli.errors import UsageError
 
 
@@ -106,8 +107,8 @@ def dashboard_cmd(
     route_from: common.RouteFromOpt = None,
 ) -> None:
     """Render the dashboard of trace files into one HTML file."""
-    from llmobs_cli.core.dashboard import DashboardOptions, build
-    from llmobs_cli.core.readers import ReadOptions
+    from llmobs_cli.core.dashboard.build import DashboardOptions, build
+    from llmobs_cli.core.ingest.readers import ReadOptions
 
     kind = _output_kind(output)
     cfg = common.config_from(config)

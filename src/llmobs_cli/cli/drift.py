@@ -14,7 +14,7 @@ from typing import Annotated, Any
 import typer
 
 from llmobs_cli.cli import common
-from llmobs_cli.core import io as atomic
+from llmobs_cli.core import atomic
 from llmobs_cli.errors import UsageError
 
 

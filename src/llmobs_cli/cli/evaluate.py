@@ -1,7 +1,7 @@
 """``llmobs eval`` and ``llmobs eval summarize``: eval-in-prod with an LLM judge.
 
-Thin shell: options + ``llmobs.yaml`` → :func:`llmobs_cli.core.evaluate.run_eval` (or
-:func:`~llmobs_cli.core.evaluate.summarize` over saved results) → render.
+Thin shell: options + ``llmobs.yaml`` → :func:`llmobs_cli.core.eval.run.run_eval` (or
+:func:`~llmobs_cli.core.eval.run.summarize` over saved results) → render.
 
 ``eval`` is ONE command that dispatches on its first argument: ``llmobs eval TRACES...``
 judges traces; ``llmobs eval summarize EVALS.parquet...`` re-aggregates saved judgments
@@ -204,7 +204,7 @@ def eval_cmd(
     route_from: common.RouteFromOpt = None,
 ) -> None:
     """Eval-in-prod: weighted judge scores with intervals, and regression tests."""
-    from llmobs_cli.core.fields import parse_fields
+    from llmobs_cli.core.record.fields import parse_fields
 
     cfg = common.config_from(config)
     fields = (
@@ -237,8 +237,8 @@ def eval_cmd(
     )
     if output is not None and output.suffix.lower() != ".parquet":
         raise UsageError(f"--output: expected a .parquet path for judgments (got '{output}')")
-    from llmobs_cli.core.evaluate import run_eval
-    from llmobs_cli.core.readers import ReadOptions
+    from llmobs_cli.core.eval.run import run_eval
+    from llmobs_cli.core.ingest.readers import ReadOptions
 
     cache = cache_dir if cache_dir is not None else default_cache_dir()
     with _progress(disabled=no_progress or dry_run) as progress:
@@ -263,7 +263,7 @@ def eval_cmd(
             "--max-cost: cached judgments cost nothing)"
         )
     if output is not None:
-        from llmobs_cli.core import io as atomic
+        from llmobs_cli.core import atomic
 
         atomic.write_parquet(output, run.frame)
     common.write_stdout(render.summary(run.summary, fmt.value))
@@ -282,10 +282,10 @@ def eval_cmd(
 
 def build_options(cfg: Any, fields: list[str], **o: Any) -> Any:
     """Merge options over ``llmobs.yaml``'s ``judge``/``eval`` sections."""
-    from llmobs_cli.core import pricing
-    from llmobs_cli.core.evaluate import EvalOptions
-    from llmobs_cli.core.judges.client import ClientSettings
-    from llmobs_cli.core.judges.prompts import load_criterion
+    from llmobs_cli.core.eval.judges.client import ClientSettings
+    from llmobs_cli.core.eval.judges.prompts import load_criterion
+    from llmobs_cli.core.eval.run import EvalOptions
+    from llmobs_cli.core.report import pricing
 
     j, e = cfg.judge, cfg.eval
     model = o["judge_model"] or j.model
@@ -379,7 +379,7 @@ def _summarize(
 ) -> None:
     import polars as pl
 
-    from llmobs_cli.core.evaluate import read_evals, summarize
+    from llmobs_cli.core.eval.run import read_evals, summarize
     from llmobs_cli.render import evaluate as render
 
     if not files:
@@ -393,7 +393,7 @@ def _summarize(
         min_drop=min_drop if min_drop is not None else cfg.eval.min_drop,
     )
     if output is not None:
-        from llmobs_cli.core import io as atomic
+        from llmobs_cli.core import atomic
 
         suffix = output.suffix.lower()
         if suffix in (".html", ".htm"):

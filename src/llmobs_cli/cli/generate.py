@@ -1,6 +1,6 @@
 """``llmobs generate``: realistic synthetic traces for demos, tests and benchmarks.
 
-Thin shell over :func:`llmobs_cli.core.generate.write_generated`: parse the options into a
+Thin shell over :func:`llmobs_cli.core.synth.generate.write_generated`: parse the options into a
 :class:`DriftSpec` / :class:`RegressionSpec`, make one core call, say what was written on
 stderr. The output format follows the extension (.parquet, .jsonl, .jsonl.gz, .jsonl.zst)
 and is written atomically.
@@ -16,7 +16,7 @@ from typing import Annotated
 import typer
 
 from llmobs_cli.cli import common
-from llmobs_cli.core.generate import (
+from llmobs_cli.core.synth.generate import (
     DEFAULT_DRIFT_LANGUAGE,
     DEFAULT_START,
     DRIFT_KINDS,

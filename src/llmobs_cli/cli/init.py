@@ -8,7 +8,7 @@ from typing import Annotated
 import typer
 
 from llmobs_cli.cli import common
-from llmobs_cli.core.initconfig import write_starter
+from llmobs_cli.core.record.initconfig import write_starter
 
 
 def register(app: typer.Typer) -> None:

@@ -1,6 +1,6 @@
 """``llmobs report``: cost and latency by route, model, customer, feature — weighted.
 
-Thin shell: parse options and ``llmobs.yaml`` → :func:`llmobs_cli.core.report.run_report`
+Thin shell: parse options and ``llmobs.yaml`` → :func:`llmobs_cli.core.report.engine.run_report`
 → render. Exit 1 when a ``--fail-on`` rule or a config alert fires (every firing on stderr
 with rule, group, value and threshold, and in JSON ``alerts``); exit 2 on bad usage,
 configuration or input.
@@ -15,7 +15,7 @@ from typing import Annotated, Any
 import typer
 
 from llmobs_cli.cli import common
-from llmobs_cli.core import io as atomic
+from llmobs_cli.core import atomic
 from llmobs_cli.errors import UsageError
 
 
@@ -88,11 +88,11 @@ def report_cmd(
     route_from: common.RouteFromOpt = None,
 ) -> None:
     """Cost and latency of LLM calls, true under sampling."""
-    from llmobs_cli.core import gates, pricing
-    from llmobs_cli.core.fields import parse_fields
-    from llmobs_cli.core.readers import ReadOptions
-    from llmobs_cli.core.refusals import patterns_from_config
-    from llmobs_cli.core.report import run_report
+    from llmobs_cli.core.ingest.readers import ReadOptions
+    from llmobs_cli.core.record.fields import parse_fields
+    from llmobs_cli.core.report import gates, pricing
+    from llmobs_cli.core.report.engine import run_report
+    from llmobs_cli.core.report.refusals import patterns_from_config
 
     cfg = common.config_from(config)
     source = cfg.source or "llmobs.yaml"

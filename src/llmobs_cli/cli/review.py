@@ -4,7 +4,7 @@
 calls, borderline judge scores, disagreements); reviewers fill ``label`` (0–1 or
 pass/fail). ``import LABELS --evals EVALS.parquet [-o OUT.parquet]`` adds the labels as
 ``human`` judgments (in place unless ``-o``) and prints judge–human agreement (Cohen's κ,
-confusion matrix). Thin shell over :mod:`llmobs_cli.core.review`.
+confusion matrix). Thin shell over :mod:`llmobs_cli.core.eval.review`.
 """
 
 from __future__ import annotations
@@ -48,8 +48,8 @@ def export_cmd(
     ] = None,
     config: common.ConfigOpt = None,
 ) -> None:
-    from llmobs_cli.core.evaluate import read_evals
-    from llmobs_cli.core.review import build_queue, write_queue
+    from llmobs_cli.core.eval.review import build_queue, write_queue
+    from llmobs_cli.core.eval.run import read_evals
 
     cfg = common.config_from(config)
     frame = read_evals(evals)
@@ -86,9 +86,9 @@ def import_cmd(
     ] = None,
     fmt: common.FormatOpt = common.Format.table,
 ) -> None:
-    from llmobs_cli.core import io as atomic
-    from llmobs_cli.core.evaluate import read_evals, summarize
-    from llmobs_cli.core.review import import_labels, read_labels
+    from llmobs_cli.core import atomic
+    from llmobs_cli.core.eval.review import import_labels, read_labels
+    from llmobs_cli.core.eval.run import read_evals, summarize
     from llmobs_cli.render import evaluate as render
 
     frame = read_evals(evals)

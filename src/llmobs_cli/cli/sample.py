@@ -12,8 +12,8 @@ import typer
 from rich.table import Table
 
 from llmobs_cli.cli import common
-from llmobs_cli.core.readers import ReadOptions
-from llmobs_cli.core.sample import SampleResult, build_plan, parse_rates, sample
+from llmobs_cli.core.ingest.readers import ReadOptions
+from llmobs_cli.core.ingest.storage_sampling import SampleResult, build_plan, parse_rates, sample
 from llmobs_cli.render.tables import markdown_table
 
 

@@ -8,8 +8,8 @@ from typing import Annotated
 import typer
 
 from llmobs_cli.cli import common
-from llmobs_cli.core.readers import ReadOptions
-from llmobs_cli.core.validate import ValidationSummary, validate
+from llmobs_cli.core.ingest.readers import ReadOptions
+from llmobs_cli.core.ingest.validate import ValidationSummary, validate
 from llmobs_cli.render.tables import key_value_table, render_markdown_kv
 
 

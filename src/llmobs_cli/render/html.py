@@ -16,7 +16,7 @@ Contract of the public functions (all return the complete HTML document as ``str
   ``features``, ``drifted``, optional per-feature distributions): the alerts table and,
   for each drifted feature, baseline vs current distributions.
 * :func:`dashboard_html` — everything above plus releases, from the dict produced by
-  :func:`llmobs_cli.core.dashboard.build` (``DashboardResult.as_dict()``).
+  :func:`llmobs_cli.core.dashboard.build.build` (``DashboardResult.as_dict()``).
 
 Safety: trace text (routes, models, releases, customers, prompts, categories...) is
 untrusted. It is only ever placed in the JSON data block, escaped so that ``</script>``,

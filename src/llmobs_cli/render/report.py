@@ -1,6 +1,6 @@
 """Renderers of ``llmobs report``: Rich table, Markdown, CSV, JSON, Parquet, HTML.
 
-Every renderer takes the :class:`~llmobs_cli.core.report.Report` (or its ``as_dict()``);
+Every renderer takes the :class:`~llmobs_cli.core.report.engine.Report` (or its ``as_dict()``);
 none computes a statistic. The table shows the weighting: ``sampled`` rows next to the
 estimated ``calls`` they stand for, and the effective sample size when weights differ.
 """
@@ -18,7 +18,7 @@ from rich.console import Group
 from rich.table import Table
 from rich.text import Text
 
-from llmobs_cli.core.report import Report
+from llmobs_cli.core.report.engine import Report
 from llmobs_cli.render.tables import human_ms, human_number, human_pct, human_usd, markdown_table
 
 #: (header, getter, formatter) of the table columns; optional ones only when data has them.

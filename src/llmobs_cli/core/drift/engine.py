@@ -34,8 +34,6 @@ from typing import Any
 import numpy as np
 import polars as pl
 
-from llmobs_cli.core import windows as win
-from llmobs_cli.core.config import Config, DriftConfig
 from llmobs_cli.core.drift import language as lang_mod
 from llmobs_cli.core.drift import topics as topic_mod
 from llmobs_cli.core.drift.features import (
@@ -49,10 +47,12 @@ from llmobs_cli.core.drift.features import (
 )
 from llmobs_cli.core.drift.stats import BY_KIND, TESTS, TestResult, rng_for, single_thread_blas
 from llmobs_cli.core.drift.stats.wald_shares import from_codes, from_counts
-from llmobs_cli.core.fields import base_column, field_expr, parse_fields
-from llmobs_cli.core.readers import load
-from llmobs_cli.core.readers.formats import ReadOptions
-from llmobs_cli.core.weights import benjamini_hochberg, n_eff
+from llmobs_cli.core.ingest.readers import load
+from llmobs_cli.core.ingest.readers.formats import ReadOptions
+from llmobs_cli.core.record import windows as win
+from llmobs_cli.core.record.config import Config, DriftConfig
+from llmobs_cli.core.record.fields import base_column, field_expr, parse_fields
+from llmobs_cli.core.record.weights import benjamini_hochberg, n_eff
 from llmobs_cli.errors import InputError, UsageError
 
 #: Effect-size floor per kind (see module docstring and docs/drift.md).
@@ -213,7 +213,7 @@ def run_drift(
     full_cfg = config if isinstance(config, Config) else None
     cfg = config.drift if isinstance(config, Config) else (config or DriftConfig())
     if refusal_patterns is None and full_cfg is not None:
-        from llmobs_cli.core.refusals import patterns_from_config
+        from llmobs_cli.core.report.refusals import patterns_from_config
 
         refusal_patterns = patterns_from_config(full_cfg.refusals, full_cfg.source or "llmobs.yaml")
     say = progress or (lambda _m: None)
@@ -493,7 +493,7 @@ class _Context:
             self.notes.append("cost_usd: the records' own cost_usd")
             return cost
         try:
-            from llmobs_cli.core import pricing
+            from llmobs_cli.core.report import pricing
         except ImportError:  # pragma: no cover - pricing ships with llmobs
             self.notes.append("cost_usd: the records' own cost_usd (no price table in this build)")
             return cost

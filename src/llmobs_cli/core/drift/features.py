@@ -19,8 +19,8 @@ from dataclasses import dataclass
 
 import polars as pl
 
-from llmobs_cli.core.fields import base_column, check_field, field_expr
-from llmobs_cli.core.refusals import refusal_expr
+from llmobs_cli.core.record.fields import base_column, check_field, field_expr
+from llmobs_cli.core.report.refusals import refusal_expr
 
 Kind = str  # "numeric" | "rate" | "categorical" | "topic" | "vocabulary" | "calibration"
 

@@ -1,0 +1,1 @@
+"""The one-file HTML dashboard's data: every figure the page shows."""

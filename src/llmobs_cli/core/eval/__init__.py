@@ -1,0 +1,1 @@
+"""Eval in production: the judging plan, judges, the run, regression tests, review."""

@@ -1,0 +1,1 @@
+"""Trace files in: format readers, conversion, validation, storage sampling."""

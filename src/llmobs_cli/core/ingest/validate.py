@@ -1,0 +1,77 @@
+"""``llmobs validate``: read everything, check every rule, summarise what is there."""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import polars as pl
+
+from llmobs_cli.core.ingest.readers import LoadResult, OnError, ReadOptions, load
+
+
+@dataclass
+class ValidationSummary:
+    rows: int
+    calls: float
+    start: str | None
+    end: str | None
+    routes: dict[str, int]
+    models: dict[str, int]
+    sources: dict[str, str]
+    skipped: int = 0
+    skipped_reasons: dict[str, int] = field(default_factory=dict)
+
+    def as_dict(self) -> dict[str, Any]:
+        return {
+            "valid": True,
+            "rows": self.rows,
+            "calls": self.calls,
+            "window": {"start": self.start, "end": self.end},
+            "routes": self.routes,
+            "models": self.models,
+            "sources": self.sources,
+            "skipped": self.skipped,
+            "skipped_reasons": self.skipped_reasons,
+        }
+
+
+def summarize(result: LoadResult) -> ValidationSummary:
+    df = result.frame
+    if df.height:
+        agg = df.select(
+            pl.col("timestamp").min().alias("start"),
+            pl.col("timestamp").max().alias("end"),
+            (1.0 / pl.col("sample_rate")).sum().alias("calls"),
+        ).row(0, named=True)
+    else:
+        agg = {"start": None, "end": None, "calls": 0.0}
+    routes = dict(
+        df.group_by("route").len().sort(["len", "route"], descending=[True, False]).iter_rows()
+    )
+    models = dict(
+        df.group_by("model").len().sort(["len", "model"], descending=[True, False]).iter_rows()
+    )
+    return ValidationSummary(
+        rows=df.height,
+        calls=float(agg["calls"] or 0.0),
+        start=agg["start"].isoformat() if agg["start"] else None,
+        end=agg["end"].isoformat() if agg["end"] else None,
+        routes=routes,
+        models=models,
+        sources=result.formats,
+        skipped=result.skipped,
+        skipped_reasons=dict(result.skipped_reasons),
+    )
+
+
+def validate(
+    paths: Sequence[str | Path],
+    on_error: OnError = "fail",
+    fmt: str | None = None,
+    options: ReadOptions | None = None,
+) -> ValidationSummary:
+    """Read all fields of all rows; raise InputError on problems (``fail``)."""
+    return summarize(load(paths, columns=None, on_error=on_error, fmt=fmt, options=options))

@@ -1,0 +1,1 @@
+"""The canonical record: schema, field names, windows, weights, configuration."""

@@ -1,0 +1,1 @@
+"""Cost and latency: the grouped report, gates, pricing, refusals, releases."""

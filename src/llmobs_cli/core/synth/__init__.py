@@ -1,0 +1,1 @@
+"""Synthetic traces for demos, tests and benchmarks."""
