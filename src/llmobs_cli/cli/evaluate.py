@@ -204,6 +204,8 @@ def eval_cmd(
     on_error: common.OnErrorOpt = common.OnErrorChoice.fail,
     source_format: common.FromOpt = common.InputFormat.auto,
     route_from: common.RouteFromOpt = None,
+    notify: common.NotifyOpt = None,
+    notify_format: common.NotifyFormatOpt = None,
 ) -> None:
     """Eval-in-prod: weighted judge scores with intervals, and regression tests."""
     from llmobs_cli.core.record.fields import parse_fields
@@ -283,6 +285,7 @@ def eval_cmd(
             "reused on rerun)"
         )
     if run.summary.regressions:
+        common.notify("eval", run.summary.as_dict(), cfg, notify, notify_format, traces)
         raise typer.Exit(1)
 
 
