@@ -261,6 +261,10 @@ def test_unknown_model_rejecting_temperature_is_asked_again_without_it(openai_st
     assert res.failed == 0 and all(o.ok for o in res.outcomes)
     assert openai_stub.calls == 5  # one rejection, then never again in this run
     assert sum("rejects temperature" in n for n in notices) == 1
+    assert res.notes == [
+        "judge model 'reasoner' judged at the model's default temperature (the server "
+        "refused temperature=0)"
+    ]
     memory = EndpointMemory(tmp_path, openai_stub.base_url)
     assert memory.dropped("reasoner") == {"temperature"}  # and not on the next run either
 

@@ -476,16 +476,21 @@ class JudgeRunner:
             self._modes[task.model] = self.memory.mode(task.model)
         return self._modes[task.model]
 
-    def _request(self, task: Task, messages: list[dict[str, str]], mode: Mode | None) -> dict:
+    def _request(
+        self, task: Task, messages: list[dict[str, str]], mode: Mode | None, result: RunResult
+    ) -> dict:
         req: dict[str, Any] = {
             "model": task.model,
             "messages": self._with_instruction(messages, task.criterion, mode),
         }
-        drop = set(task.rejects) | self._dropped.setdefault(
-            task.model, self.memory.dropped(task.model)
-        )
-        if task.temperature is not None and "temperature" not in drop:
-            req["temperature"] = task.temperature
+        learned = self._dropped.setdefault(task.model, self.memory.dropped(task.model))
+        if task.temperature is not None:
+            if "temperature" in task.rejects:
+                pass  # known from the price table: the caller already says so
+            elif "temperature" in learned:
+                self._note_default(task, result)
+            else:
+                req["temperature"] = task.temperature
         if task.max_tokens is not None:
             req["max_tokens"] = task.max_tokens
         if task.criterion is not None and mode in ("json_schema", "json_object"):
@@ -552,7 +557,7 @@ class JudgeRunner:
                 raise _Stop
             attempts += 1
             mode = self._mode_for(task)
-            req = self._request(task, messages, mode)
+            req = self._request(task, messages, mode, result)
             result.calls += 1
             try:
                 # client.post with the plain body: same auth, headers and typed errors as
@@ -664,6 +669,22 @@ class JudgeRunner:
                 latency_ms=latency,
                 attempts=attempts,
             )
+
+    def _note_default(self, task: Task, result: RunResult) -> None:
+        """Say once per model that it is asked at its default temperature (it refused one)."""
+        key = f"default temperature {task.model}"
+        if key in self._said:
+            return
+        self._said.add(key)
+        what = (
+            f"self-consistency on '{task.model}' sampled"
+            if task.criterion is None
+            else f"judge model '{task.model}' judged"
+        )
+        result.notes.append(
+            f"{what} at the model's default temperature (the server refused "
+            f"temperature={task.temperature:g})"
+        )
 
     def _step_down(self, model: str, mode: Mode, f: Failure) -> None:
         """One step down the ladder for ``model`` (only the first of concurrent failures
