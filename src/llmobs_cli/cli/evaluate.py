@@ -28,6 +28,7 @@ from typing import Annotated, Any
 import typer
 
 from llmobs_cli.cli import common
+from llmobs_cli.cli.export import Target as ExportTarget
 from llmobs_cli.errors import ServiceError, UsageError
 
 
@@ -206,6 +207,16 @@ def eval_cmd(
     route_from: common.RouteFromOpt = None,
     notify: common.NotifyOpt = None,
     notify_format: common.NotifyFormatOpt = None,
+    export: Annotated[
+        ExportTarget | None,
+        typer.Option(
+            "--export",
+            help="Also send the judgments: otlp (OTEL_EXPORTER_OTLP_ENDPOINT), langfuse "
+            "(LANGFUSE_*) or langsmith (LANGSMITH_*), as llmobs export does.",
+            show_default=False,
+            rich_help_panel="Notifications",
+        ),
+    ] = None,
 ) -> None:
     """Eval-in-prod: weighted judge scores with intervals, and regression tests."""
     from llmobs_cli.core.record.fields import parse_fields
@@ -243,6 +254,13 @@ def eval_cmd(
         # OPENAI_BASE_URL as the openai client defines it (the core reads no environment)
         fallback_base_url=os.environ.get("OPENAI_BASE_URL"),
     )
+    export_opts = None
+    if export is not None:
+        from llmobs_cli.cli.export import options_from_env
+        from llmobs_cli.core.export.run import check_sendable
+
+        export_opts = options_from_env(export)
+        check_sendable(export_opts)
     if output is not None and output.suffix.lower() != ".parquet":
         raise UsageError(f"--output: expected a .parquet path for judgments (got '{output}')")
     from llmobs_cli.core.eval.run import run_eval
@@ -277,6 +295,10 @@ def eval_cmd(
     common.write_stdout(render.summary(run.summary, fmt.value))
     for line in render.regression_lines(run.summary):
         common.warn(line)
+    if export_opts is not None and run.frame.height:
+        from llmobs_cli.cli import export as export_cli
+
+        export_cli.deliver(run.frame, export_opts, "judgments", json_out=False)
     if run.fatal:
         raise ServiceError(
             f"judge endpoint: {run.fatal} (partial results kept"
