@@ -16,7 +16,7 @@ from __future__ import annotations
 import json
 import math
 from collections.abc import Sequence
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import numpy as np
 import polars as pl
@@ -27,6 +27,9 @@ from llmobs_cli.core.eval.judgments import HUMAN, JUDGMENT_SCHEMA, REFERENCE
 from llmobs_cli.core.eval.options import EvalSummary, JudgeStats
 from llmobs_cli.core.record.weights import hajek_mean_ci
 from llmobs_cli.errors import UsageError
+
+if TYPE_CHECKING:
+    from llmobs_cli.core.record.config import Config
 
 
 def _key_cols(frame: pl.DataFrame, by: Sequence[str]) -> list[str]:
@@ -358,3 +361,26 @@ def summarize(
 
 def _iso(v: Any) -> str | None:
     return v.isoformat() if v is not None else None
+
+
+def summarize_with_config(
+    evals: pl.DataFrame,
+    cfg: Config,
+    *,
+    by: Sequence[str] | None = None,
+    bucket: str | None = None,
+    min_drop: float | None = None,
+) -> EvalSummary:
+    """:func:`summarize` with ``llmobs.yaml``'s ``eval`` defaults (``by``, ``bucket``,
+    ``alpha``, ``min_drop``) for the arguments left ``None`` — ``llmobs eval summarize``."""
+    from llmobs_cli.core.record.fields import parse_fields
+
+    e = cfg.eval
+    fields = (list(by) if by is not None else parse_fields(",".join(e.by), "eval.by")) or ["route"]
+    return summarize(
+        evals,
+        fields,
+        bucket if bucket is not None else e.bucket,
+        alpha=e.alpha,
+        min_drop=min_drop if min_drop is not None else e.min_drop,
+    )

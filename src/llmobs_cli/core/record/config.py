@@ -184,6 +184,12 @@ class Config(Section):
 
     source: str | None = Field(default=None, exclude=True)
 
+    @classmethod
+    def load(cls, path: str | Path | None = None) -> Config:
+        """``path`` (a ``llmobs.yaml``), else ``./llmobs.yaml`` when present, else the
+        defaults — what every command does with ``--config``. Raises :class:`ConfigError`."""
+        return load_config(path)
+
     def high_stakes_routes(self) -> set[str]:
         return {name for name, r in self.routes.items() if r.stakes == "high"}
 
