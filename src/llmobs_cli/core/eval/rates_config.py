@@ -116,6 +116,10 @@ def _yaml() -> Any:
     y.preserve_quotes = True
     y.width = 4096  # never re-wrap a user's long lines
     y.indent(mapping=2, sequence=4, offset=2)
+    # ruamel writes None as an empty value; keep the explicit `null` the file had.
+    y.representer.add_representer(
+        type(None), lambda r, _d: r.represent_scalar("tag:yaml.org,2002:null", "null")
+    )
     return y
 
 
