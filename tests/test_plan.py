@@ -424,3 +424,21 @@ def test_cli_formats_and_errors(tmp_path: Path, capsys: pytest.CaptureFixture[st
     assert code == 2 and "--within" in err and len(err.strip().splitlines()) == 1
     code, _, err = _cli(["plan", str(src), "--since", "2030-01-01"], capsys)
     assert code == 2 and "no calls to plan on" in err
+
+
+def test_weekday_effect_sizes_the_quiet_window() -> None:
+    """A route quiet at weekends: its judgments/day stay equal to the others', its MDE is
+    the one the quiet window reaches, and storage must cover the share judged there."""
+    week = {"mon": 6000.0, "tue": 6000.0, "wed": 6000.0, "thu": 6000.0, "fri": 6000.0}
+    week |= {"sat": 2000.0, "sun": 2000.0}
+    mean = sum(week.values()) / 7
+    varying = RouteTraffic("b2b", mean, mean, mean, mean, 1000, 1.0, weekday_varies=True,
+                           by_weekday=week)  # fmt: skip
+    flat = RouteTraffic("chat", 8000.0, 8000.0, 8000.0, 8000.0, 1000, 1.0)
+    plan = plan_rates([varying, flat], opts(high_stakes=frozenset()))
+    b2b, chat = plan.routes
+    assert b2b.plan_calls_per_day == pytest.approx(2000.0)  # sat + sun, a 48 h window
+    assert b2b.judgments_per_day == pytest.approx(chat.judgments_per_day, rel=1e-9)
+    assert b2b.storage_rate == pytest.approx(b2b.eval_rate * mean / 2000.0)
+    assert b2b.feasible and b2b.mde <= 0.05 + 1e-12
+    assert any("b2b: traffic varies by weekday" in n for n in plan.notes)

@@ -7,10 +7,12 @@ does that cost?* The answer is computed from the team's own dump:
 **Traffic.** Calls per day per route are Horvitz–Thompson sums (``Σ 1/sample_rate``) of
 the calls eval can judge (status ok, with a response), divided by the days the dump
 spans. When the sampled rows of a route are unevenly spread over the weekdays (χ² test,
-p < 0.01, busiest/quietest weekday > 1.25, at least two weeks of data) the plan is sized
-on the quietest run of weekdays as long as the window (windows of a week or more see the
-mean), so the target holds every day of the week; ``calls_per_day`` stays the mean (it is
-what the cost follows).
+p < 0.01, busiest/quietest weekday > 1.25, at least two weeks of data) the plan also looks
+at the quietest run of weekdays as long as the window (``plan_calls_per_day``; windows of
+a week or more see the mean). Eval judges a fixed budget per window, so the judgments per
+window are the same on quiet days, at a larger share of the calls: the MDE is computed
+for the judgments the quietest window can supply, and the storage rate the plan asks for
+is the share judged there. Rates and judgments per day refer to the mean day.
 
 **Variance model.** A route's scores in the baseline window have variance ``σ²_b``:
 measured from ``--evals`` (Hájek mean and weighted variance per route × evaluator; the
@@ -167,7 +169,7 @@ class RouteTraffic:
 
     route: str
     calls_per_day: float  # judgeable calls (ok, with a response), mean day
-    plan_calls_per_day: float  # the volume the plan is sized on (quietest weekday if it varies)
+    plan_calls_per_day: float  # calls/day in the quietest window (the mean if no weekday effect)
     traces_per_day: float
     all_calls_per_day: float
     sampled: int
@@ -694,15 +696,15 @@ def _route_plan(
 ) -> RoutePlan:
     w_days = opts.within_h / 24.0
     rate = min(1.0, max(rate, 1e-12))
-    n_win = rate * r.t.plan_calls_per_day * w_days
+    n_win = _judged_per_window(r, rate, w_days)
     mde = mde_at(n_win, r.var_sum, alpha_t, opts.power)
     need = needed_per_window(r.var_sum, r.drop, alpha_t, opts.power)
-    ttd = 24.0 * need / (rate * r.t.plan_calls_per_day) if rate * r.t.plan_calls_per_day else None
+    ttd = 24.0 * need / (n_win / w_days) if n_win > 0 else None
     feasible = bool(mde <= r.drop * (1 + 1e-9))
     per_day = rate * r.t.calls_per_day
     cost_day = None if r.cost is None else per_day * r.cost
     calls_per_trace = r.t.calls_per_day / r.t.traces_per_day if r.t.traces_per_day else 1.0
-    budget = math.ceil(n_win / max(calls_per_trace, 1e-9) - 1e-9)
+    budget = math.ceil(per_day * w_days / max(calls_per_trace, 1e-9) - 1e-9)
     if status is None:
         status = "high_stakes" if r.hs else ("ok" if feasible else "too_small")
     note = ""
@@ -717,18 +719,20 @@ def _route_plan(
             )
         else:
             note = f"MDE {mde:.3f} > {r.drop:.3f}; needs {_duration(ttd)}"
-    storage_ok = r.t.stored_rate >= rate * (1 - 1e-9)
+    # Eval judges a fixed budget per window: on the quietest days it takes a larger share.
+    store = min(1.0, rate * r.t.calls_per_day / r.t.plan_calls_per_day)
+    storage_ok = r.t.stored_rate >= store * (1 - 1e-9)
     if not storage_ok:
         extra = (
-            f"stored at {_pct(r.t.stored_rate)}, so it cannot be judged at {_pct(rate)} of its "
-            f"calls: store at least {_pct(rate)} (routes.{r.t.route}.keep_rate)"
+            f"stored at {_pct(r.t.stored_rate)}, so it cannot be judged at {_pct(store)} of its "
+            f"calls: store at least {_pct(store)} (routes.{r.t.route}.keep_rate)"
         )
         note = f"{note}; {extra}" if note else extra
     return RoutePlan(
         route=r.t.route,
         high_stakes=r.hs,
         eval_rate=rate,
-        storage_rate=rate,
+        storage_rate=store,
         stored_rate=r.t.stored_rate,
         storage_ok=storage_ok,
         calls_per_day=r.t.calls_per_day,
@@ -768,6 +772,12 @@ def _pct(x: float) -> str:
     return f"{x * 100:.3g} %"
 
 
+def _judged_per_window(r: _Route, rate: float, w_days: float) -> float:
+    """Judgments in a window at ``rate`` of the mean traffic, at most what the quietest
+    window of that length has (eval judges a fixed budget per window)."""
+    return min(rate * r.t.calls_per_day, r.t.plan_calls_per_day) * w_days
+
+
 def _overall_mde(routes: Sequence[_Route], rates: Sequence[float], opts: PlanOptions) -> float:
     """MDE of the mix-standardised overall score (one test at level α)."""
     w_days = opts.within_h / 24.0
@@ -775,8 +785,7 @@ def _overall_mde(routes: Sequence[_Route], rates: Sequence[float], opts: PlanOpt
     var = 0.0
     for r, rate in zip(routes, rates, strict=True):
         share = r.t.calls_per_day / total
-        n = rate * r.t.plan_calls_per_day * w_days
-        var += share**2 * r.var_sum / n
+        var += share**2 * r.var_sum / _judged_per_window(r, rate, w_days)
     return reg.mde(math.sqrt(var), 2 * opts.alpha, opts.power)
 
 
@@ -787,7 +796,11 @@ def _equal(routes: Sequence[_Route], opts: PlanOptions, alpha_t: float) -> list[
     affordable = [i for i in normal if routes[i].t.plan_calls_per_day >= need[i]]
     pool = affordable or normal
     per_day = max((need[i] for i in pool), default=0.0)
-    return [1.0 if r.hs else min(1.0, per_day / r.t.plan_calls_per_day) for r in routes]
+    # A route that cannot afford its own need is judged in full (the most it can do).
+    return [
+        1.0 if r.hs or i not in affordable else min(1.0, per_day / r.t.calls_per_day)
+        for i, r in enumerate(routes)
+    ]
 
 
 def _neyman(routes: Sequence[_Route], opts: PlanOptions) -> tuple[list[float], bool]:
@@ -810,7 +823,7 @@ def _neyman(routes: Sequence[_Route], opts: PlanOptions) -> tuple[list[float], b
         if budget <= 0:
             for i in free:
                 n[i] = cap[i]
-            return [n[i] / cap[i] for i in range(len(routes))], False
+            return [1.0] * len(routes), False
         a = [share[i] * math.sqrt(routes[i].var_sum) for i in free]
         k = sum(a) / budget  # n_i = k·a_i gives Σ s²V/n = budget
         over = [i for i, ai in zip(free, a, strict=True) if k * ai >= cap[i]]
@@ -821,7 +834,8 @@ def _neyman(routes: Sequence[_Route], opts: PlanOptions) -> tuple[list[float], b
         for i in over:
             n[i] = cap[i]
             fixed.add(i)
-    return [min(1.0, n[i] / cap[i]) for i in range(len(routes))], True
+    # n is per window; as a share of the mean traffic (cap ≤ mean, so the rate ≤ 1).
+    return [min(1.0, n[i] / (routes[i].t.calls_per_day * w_days)) for i in range(len(routes))], True
 
 
 def _capped(
@@ -834,11 +848,11 @@ def _capped(
     def spend(per_day: float) -> float:
         tot = 0.0
         for r, c in zip(routes, costs, strict=True):
-            rate = 1.0 if r.hs else min(1.0, per_day / r.t.plan_calls_per_day)
+            rate = 1.0 if r.hs else min(1.0, per_day / r.t.calls_per_day)
             tot += rate * r.t.calls_per_day * c
         return tot
 
-    top = max(rate * r.t.plan_calls_per_day for rate, r in zip(base, routes, strict=True))
+    top = max(rate * r.t.calls_per_day for rate, r in zip(base, routes, strict=True))
     if spend(top) <= cap_usd:
         return base, False
     lo, hi = 0.0, top
@@ -847,7 +861,7 @@ def _capped(
         lo, hi = (mid, hi) if spend(mid) <= cap_usd else (lo, mid)
     floor = 24.0 / opts.within_h  # at least one judgment per window
     per_day = max(lo, floor)
-    rates = [1.0 if r.hs else min(1.0, per_day / r.t.plan_calls_per_day) for r in routes]
+    rates = [1.0 if r.hs else min(1.0, per_day / r.t.calls_per_day) for r in routes]
     return rates, True
 
 
@@ -922,9 +936,9 @@ def plan_rates(
     for p in chosen.routes:
         if p.plan_calls_per_day < p.calls_per_day * (1 - 1e-9):
             notes.append(
-                f"{p.route}: traffic varies by weekday; sized on the quietest "
-                f"{_duration(opts.within_h)} ({p.plan_calls_per_day:,.0f} calls/day vs "
-                f"{p.calls_per_day:,.0f} on average)"
+                f"{p.route}: traffic varies by weekday; the quietest {_duration(opts.within_h)} "
+                f"have {p.plan_calls_per_day:,.0f} calls/day ({p.calls_per_day:,.0f} on average): "
+                "the MDE and storage rate hold there too"
             )
     # The largest min_drop that never overrules a significant result of a planned route.
     z_a = NormalDist().inv_cdf(1 - alpha_t)
