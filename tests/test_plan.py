@@ -204,6 +204,18 @@ def test_variance_and_cost_from_evals() -> None:
     )
 
 
+def test_current_variance_model() -> None:
+    from llmobs_cli.core.eval.rates import current_variance
+
+    # 0/1 scores: exactly the Bernoulli variance at the lowered mean.
+    assert current_variance(0.9 * 0.1, 0.9, 0.05) == pytest.approx(0.85 * 0.15)
+    # Graded scores keep their share of the largest variance at their mean.
+    assert current_variance(0.03, 0.9, 0.1) == pytest.approx(0.03 * 0.8 * 0.2 / 0.09)
+    # Never below the baseline variance, never above 0.25.
+    assert current_variance(0.25, 0.5, 0.05) == 0.25
+    assert current_variance(0.1, 0.2, 0.05) == 0.1
+
+
 def test_parse_detect() -> None:
     assert parse_detect("0.05") == (0.05, False)
     assert parse_detect("10%") == (pytest.approx(0.1), True)

@@ -56,33 +56,21 @@ def judge_prices(cfg: Config, model: str) -> tuple[float | None, float | None]:
 
 
 def criteria_costs(cfg: Config) -> tuple[tuple[CriterionCost, ...], bool]:
-    """The LLM criteria eval runs (with their prompt sizes) and whether ``reference`` runs."""
-    from llmobs_cli.core.eval.judges.prompts import BUILTIN, builtin_criterion, load_criterion
+    """The LLM criteria eval runs (with their prompt sizes) and whether ``reference`` runs:
+    eval's own merge of ``eval.evaluators`` and ``eval.criteria`` decides."""
+    from llmobs_cli.core.eval.options import EvalOptions, resolve_criteria
 
-    e = cfg.eval
-    base = Path(cfg.source).parent if cfg.source else Path.cwd()
-    names = list(e.evaluators)
-    for name in e.criteria:
-        if name not in names:
-            names.append(name)
-    out = []
-    for name in names:
-        if name in e.criteria:
-            c = e.criteria[name]
-            path = Path(c.prompt) if Path(c.prompt).is_absolute() else base / c.prompt
-            crit = load_criterion(path, name=name, applies_to=c.applies_to)
-        elif name in BUILTIN:
-            crit = builtin_criterion(name)
-        else:
-            continue  # reference, self_consistency, human: no judge prompt
-        out.append(
-            CriterionCost(name, template_tokens(crit.system, crit.user), str(crit.applies_to))
-        )
+    eo = EvalOptions.from_config(cfg)
+    crits = resolve_criteria(eo.evaluators, eo.criteria)
+    out = tuple(
+        CriterionCost(name, template_tokens(c.system, c.user), str(c.applies_to))
+        for name, c in crits.items()
+    )
     if not out:
         raise UsageError(
             "eval.evaluators: no LLM judge criterion configured, so there is nothing to plan"
         )
-    return tuple(out), "reference" in names
+    return out, "reference" in eo.evaluators
 
 
 def options_from_config(cfg: Config, *, judge_model: str | None = None, **kw: Any) -> PlanOptions:
