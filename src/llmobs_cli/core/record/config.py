@@ -70,6 +70,17 @@ class JudgeConfig(Section):
     max_retries: int = Field(default=6, ge=0, le=20)
     backoff_base_s: float = Field(default=0.5, ge=0)
     backoff_max_s: float = Field(default=30.0, ge=0)
+    # total wait between the attempts of one judgment (rate limits, backoff), seconds
+    wait_budget_s: float = Field(default=120.0, ge=0)
+    connect_timeout_s: float = Field(default=10.0, gt=0)
+    # circuit breaker: this many unreachable attempts in a row (or breaker_s seconds of
+    # nothing else) stop the run with exit 3
+    breaker_failures: int = Field(default=5, ge=1)
+    breaker_s: float = Field(default=30.0, gt=0)
+    # stop (exit 3) when all of the first fail_first judgments fail, or more than
+    # max_failure_rate of them once fail_first are done
+    fail_first: int = Field(default=10, ge=1)
+    max_failure_rate: float = Field(default=0.2, ge=0, le=1)
     max_cost_usd: float | None = Field(default=None, ge=0)
     input_price_per_million: float | None = Field(default=None, ge=0)
     output_price_per_million: float | None = Field(default=None, ge=0)
