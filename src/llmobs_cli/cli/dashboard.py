@@ -119,6 +119,7 @@ def dashboard_cmd(
         drift=dc.drift and not no_drift,
         drift_current=current or dc.drift_current,
         drift_baseline=baseline or dc.drift_baseline,
+        drift_windows_given=current is not None or baseline is not None,
         evals=evals,
         since=since,
         until=until,
