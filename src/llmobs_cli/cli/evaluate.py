@@ -202,6 +202,7 @@ def eval_cmd(
     on_error: common.OnErrorOpt = common.OnErrorChoice.fail,
     source_format: common.FromOpt = common.InputFormat.auto,
     route_from: common.RouteFromOpt = None,
+    keep_duplicates: common.KeepDuplicatesOpt = False,
 ) -> None:
     """Eval-in-prod: weighted judge scores with intervals, and regression tests."""
     from llmobs_cli.core.record.fields import parse_fields
@@ -249,7 +250,7 @@ def eval_cmd(
             progress=progress,
             on_error=on_error.value,
             fmt=common.input_format(source_format),
-            read_options=ReadOptions(route_from=route_from),
+            read_options=ReadOptions(route_from=route_from, keep_duplicates=keep_duplicates),
         )
     common.report_skipped(run)
     from llmobs_cli.render import evaluate as render

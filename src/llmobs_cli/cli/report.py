@@ -86,6 +86,7 @@ def report_cmd(
     on_error: common.OnErrorOpt = common.OnErrorChoice.fail,
     source_format: common.FromOpt = common.InputFormat.auto,
     route_from: common.RouteFromOpt = None,
+    keep_duplicates: common.KeepDuplicatesOpt = False,
 ) -> None:
     """Cost and latency of LLM calls, true under sampling."""
     from llmobs_cli.core.ingest.readers import ReadOptions
@@ -121,7 +122,7 @@ def report_cmd(
             now=now,
             on_error=on_error.value,
             fmt=common.input_format(source_format),
-            options=ReadOptions(route_from=route_from),
+            options=ReadOptions(route_from=route_from, keep_duplicates=keep_duplicates),
             prices=table,
             refusal_patterns=patterns,
             quantiles=tuple(cfg.report.percentiles),

@@ -203,6 +203,7 @@ def run_drift(
     on_error: str = "fail",
     fmt: str | None = None,
     route_from: str | None = None,
+    keep_duplicates: bool = False,
     progress: Callable[[str], None] | None = None,
 ) -> DriftResult:
     """Compare the ``current`` window with the ``baseline`` (a window or a dump path).
@@ -235,7 +236,7 @@ def run_drift(
     cols = list(dict.fromkeys(cols))
 
     baseline_is_path = _is_path(baseline)
-    opts = ReadOptions(route_from=route_from)
+    opts = ReadOptions(route_from=route_from, keep_duplicates=keep_duplicates)
     skipped, reasons = 0, {}
 
     def _load(

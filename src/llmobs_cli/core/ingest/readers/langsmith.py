@@ -21,11 +21,11 @@ import json
 from pathlib import Path
 from typing import Any
 
-from llmobs_cli.core.ingest.readers import genai
+from llmobs_cli.core.ingest.readers import genai, values
 from llmobs_cli.core.ingest.readers.base import RawRead, display_name
-from llmobs_cli.core.ingest.readers.genai import loads_maybe, to_float, to_int
 from llmobs_cli.core.ingest.readers.langfuse import _ns
 from llmobs_cli.core.ingest.readers.rows import read_rows
+from llmobs_cli.core.ingest.readers.values import loads_maybe, to_float, to_int
 
 
 def _meta(run: dict[str, Any]) -> dict[str, Any]:
@@ -45,20 +45,20 @@ def _response(outputs: Any) -> tuple[str | None, str | None]:
                 msg = g.get("message")
                 if isinstance(msg, dict):
                     kw = msg.get("kwargs", msg)
-                    text = genai.text_of(kw.get("content"))
+                    text = values.text_of(kw.get("content"))
                 else:
                     text = g.get("text")
                 info = g.get("generation_info") or {}
                 return text, info.get("finish_reason") if isinstance(info, dict) else None
         if "choices" in outputs or "output" in outputs or "content" in outputs:
-            return genai._output_text(outputs.get("choices", outputs.get("output", outputs)))
-    return genai._output_text(outputs)
+            return values.output_text(outputs.get("choices", outputs.get("output", outputs)))
+    return values.output_text(outputs)
 
 
 def _messages(inputs: Any) -> list[dict[str, str | None]] | None:
     inputs = loads_maybe(inputs)
     if not isinstance(inputs, dict):
-        return genai.message_list(inputs)
+        return values.message_list(inputs)
     if "messages" in inputs:
         msgs = inputs["messages"]
         if isinstance(msgs, list) and msgs and isinstance(msgs[0], list):
@@ -74,14 +74,14 @@ def _messages(inputs: Any) -> list[dict[str, str | None]] | None:
                     "AIMessage": "assistant",
                     "ToolMessage": "tool",
                 }.get(cls, kw.get("type"))
-                out.append({"role": role, "content": genai.text_of(kw.get("content"))})
+                out.append({"role": role, "content": values.text_of(kw.get("content"))})
             else:
-                out.extend(genai.message_list([m]) or [])
+                out.extend(values.message_list([m]) or [])
         return out
     if "prompts" in inputs and isinstance(inputs["prompts"], list):
-        return [{"role": "user", "content": genai.text_of(p)} for p in inputs["prompts"]]
+        return [{"role": "user", "content": values.text_of(p)} for p in inputs["prompts"]]
     if "input" in inputs:
-        return genai.message_list(inputs["input"])
+        return values.message_list(inputs["input"])
     return None
 
 
@@ -93,7 +93,7 @@ def record(
     extra = loads_maybe(run.get("extra")) or {}
     inv = extra.get("invocation_params") if isinstance(extra, dict) else None
     inv = inv if isinstance(inv, dict) else {}
-    system, prompt, msgs = genai.split_messages(_messages(run.get("inputs")))
+    system, prompt, msgs = values.split_messages(_messages(run.get("inputs")))
     response, finish = _response(run.get("outputs"))
     ptd = loads_maybe(run.get("prompt_token_details")) or {}
     ctd = loads_maybe(run.get("completion_token_details")) or {}
@@ -126,29 +126,31 @@ def record(
     if run.get("session_id"):
         metadata.setdefault("langsmith.project_id", run.get("session_id"))
     return {
-        "trace_id": genai._str(run.get("trace_id") or run.get("id")),
-        "span_id": genai._str(run.get("id")),
-        "parent_span_id": genai._str(run.get("parent_run_id")),
-        "session_id": genai._str(
+        "trace_id": values.as_str(run.get("trace_id") or run.get("id")),
+        "span_id": values.as_str(run.get("id")),
+        "parent_span_id": values.as_str(run.get("parent_run_id")),
+        "session_id": values.as_str(
             meta.get("thread_id") or meta.get("session_id") or meta.get("conversation_id")
         ),
-        "user_id": genai._str(meta.get("user_id")),
+        "user_id": values.as_str(meta.get("user_id")),
         "timestamp": None if start is None else start // 1000,
         "end_time": None if end is None else end // 1000,
         "latency_ms": None if start is None or end is None else (end - start) / 1e6,
         "ttft_ms": None if ftt is None or start is None else (ftt - start) / 1e6,
-        "route": genai._str(route),
-        "environment": genai._str(meta.get("environment") or meta.get("LANGCHAIN_ENV")),
-        "release": genai._str(meta.get("revision_id") or meta.get("release")),
-        "provider": genai._str(meta.get("ls_provider")),
-        "model": genai._str(meta.get("ls_model_name") or inv.get("model") or inv.get("model_name")),
+        "route": values.as_str(route),
+        "environment": values.as_str(meta.get("environment") or meta.get("LANGCHAIN_ENV")),
+        "release": values.as_str(meta.get("revision_id") or meta.get("release")),
+        "provider": values.as_str(meta.get("ls_provider")),
+        "model": values.as_str(
+            meta.get("ls_model_name") or inv.get("model") or inv.get("model_name")
+        ),
         "params": json.dumps(params, default=str) if params else None,
         "system": system,
         "prompt": prompt,
         "messages": msgs,
         "retrieved": None,
         "response": response,
-        "finish_reason": genai._str(finish),
+        "finish_reason": values.as_str(finish),
         "input_tokens": inp,
         "output_tokens": out,
         "cached_tokens": cached,
@@ -156,7 +158,7 @@ def record(
         "cache_write_tokens": cache_write,
         "cost_usd": cost,
         "status": "error" if status == "error" else "ok",
-        "error": genai._str(run.get("error")),
+        "error": values.as_str(run.get("error")),
         "metadata": json.dumps(metadata, default=str) if metadata else None,
         "tags": [str(t) for t in tags] if isinstance(tags, list) and tags else None,
     }
@@ -185,6 +187,7 @@ def read_langsmith(path: Path, opts: Any) -> RawRead:
         locate=lambda rr: [locs[i] if 0 <= i < len(locs) else name for i in rr],
         problems=problems,
         fmt="langsmith",
+        note=None if recs else f"{len(rows)} run(s), none with run_type llm",
     )
 
 

@@ -34,24 +34,22 @@ from datetime import datetime
 from pathlib import Path
 from typing import Any
 
+import orjson
 import polars as pl
 
-from llmobs_cli.core.ingest.readers import genai
+from llmobs_cli.core.ingest.readers import genai, values
 from llmobs_cli.core.ingest.readers.base import RawRead, display_name, read_bytes
 from llmobs_cli.core.ingest.readers.genai import Span
 from llmobs_cli.core.record.schema import DOCUMENT, ROW
 
-try:  # orjson is optional: 2-3x faster, but rejects integers beyond 64 bits
-    import orjson
 
-    def _loads(data: bytes | str) -> Any:
-        try:
-            return orjson.loads(data)
-        except orjson.JSONDecodeError:
-            return json.loads(data)
+# orjson is 2-3x faster, but rejects integers beyond 64 bits: fall back per document.
+def _loads(data: bytes | str) -> Any:
+    try:
+        return orjson.loads(data)
+    except orjson.JSONDecodeError:
+        return json.loads(data)
 
-except ImportError:  # pragma: no cover - depends on the environment
-    _loads = json.loads
 
 BATCH_SPANS = 20000
 
@@ -330,7 +328,7 @@ def _flat_attrs(attrs: dict[str, Any]) -> dict[str, Any]:
         for v in attrs.values()
     ):
         return attrs
-    return genai.flatten_obj(attrs)
+    return values.flatten_obj(attrs)
 
 
 def phoenix_row_span(row: dict[str, Any], where: str) -> Span:
@@ -340,18 +338,18 @@ def phoenix_row_span(row: dict[str, Any], where: str) -> Span:
         if k.startswith("attributes.") and v is not None:
             key = k[len("attributes.") :]
             v = (
-                genai.loads_maybe(v)
+                values.loads_maybe(v)
                 if key in ("llm.input_messages", "llm.output_messages", "retrieval.documents")
                 else v
             )
             if isinstance(v, dict) or (isinstance(v, list) and v and isinstance(v[0], dict)):
-                attrs.update(genai.flatten_obj(v, key))
+                attrs.update(values.flatten_obj(v, key))
             else:
                 attrs[key] = v
     if "openinference.span.kind" not in attrs and row.get("span_kind"):
         attrs["openinference.span.kind"] = row["span_kind"]
     st, msg = status_of({"code": row.get("status_code"), "message": row.get("status_message")})
-    events = genai.loads_maybe(row.get("events"))
+    events = values.loads_maybe(row.get("events"))
     return Span(
         trace_id=norm_id(row.get("context.trace_id"), 16, "context.trace_id"),
         span_id=norm_id(row.get("context.span_id"), 8, "context.span_id"),
@@ -585,9 +583,22 @@ class SpanAccumulator:
         self._ret: dict[str, list[Any]] = {k: [] for k in RETRIEVER_SCHEMA}
         self.ctx_frames: list[pl.DataFrame] = []
         self.ret_frames: list[pl.DataFrame] = []
+        self.kinds: dict[str, int] = {}
+
+    def note(self) -> str:
+        """Why no record came out (for the loader's "nothing read" error)."""
+        n = sum(self.kinds.values())
+        if not n:
+            return "no span found"
+        found = ", ".join(f"{v} {k}" for k, v in sorted(self.kinds.items()))
+        return (
+            f"{n} span(s) ({found}), none an LLM call: no gen_ai.*, llm.*, openinference, "
+            "Vercel ai.*, langfuse.observation.* or mlflow LLM span"
+        )
 
     def add(self, span: Span) -> None:
         kind = genai.classify(span)
+        self.kinds[kind] = self.kinds.get(kind, 0) + 1
         ctx = self._ctx
         ctx["trace_id"].append(span.trace_id)
         ctx["span_id"].append(span.span_id)
@@ -595,7 +606,7 @@ class SpanAccumulator:
         ctx["name"].append(span.name)
         ctx["start_ns"].append(span.start_ns)
         ctx["route_value"].append(
-            genai._route_value(span, self.route_from) if self.route_from else None
+            genai.route_value(span, self.route_from) if self.route_from else None
         )
         if len(ctx["trace_id"]) >= BATCH_SPANS:
             self.flush_context()
@@ -862,6 +873,7 @@ def read_spans_file(
         locate=lambda rows: [where[r] if 0 <= r < len(where) else display_name(path) for r in rows],
         problems=problems,
         fmt=fmt,
+        note=None if frame.height else acc.note(),
     )
 
 
@@ -891,6 +903,7 @@ def read_openinference(path: Path, opts: Any) -> RawRead:
         locate=lambda rows: [where[r] if 0 <= r < len(where) else name for r in rows],
         problems=problems,
         fmt="openinference",
+        note=None if out.height else acc.note(),
     )
 
 
