@@ -43,6 +43,7 @@ from typing import Any
 
 import polars as pl
 
+from llmobs_cli.core.ingest.readers import vocab
 from llmobs_cli.core.ingest.readers.values import (
     as_str,
     dumps,
@@ -70,6 +71,9 @@ LLM_OPERATIONS = {
     "responses",
 }
 EMBEDDING_OPERATIONS = {"embeddings", "embedding", "embed"}
+
+#: The model of a failed call that names none (it is counted, never dropped).
+UNKNOWN_MODEL = "unknown"
 
 TIME_COLUMNS = ("timestamp", "end_time")
 #: Canonical fields a span never carries (storage sampling and references come later).
@@ -140,8 +144,14 @@ def _oi_messages(attrs: dict[str, Any], prefix: str) -> list[dict[str, str | Non
 
 
 def classify(span: Span) -> str:
-    """``llm``, ``embedding``, ``retriever`` or ``other`` (context)."""
+    """``llm``, ``embedding``, ``retriever`` or ``other`` (context).
+
+    Vendor vocabularies (Langfuse, MLflow, Traceloop) are restated first, once per span
+    (:func:`vocab.restate`), so that :func:`extract` sees the same keys.
+    """
     a = span.attrs
+    if _RESTATED not in a:
+        a = span.attrs = {**vocab.restate(a), _RESTATED: True}
     kind = a.get("openinference.span.kind")
     if isinstance(kind, str):
         k = kind.upper()
@@ -152,6 +162,9 @@ def classify(span: Span) -> str:
         if k == "RETRIEVER":
             return "retriever"
         return "other"
+    vendor = a.get("__kind")
+    if vendor in ("llm", "embedding", "retriever"):
+        return str(vendor)
     op = a.get("gen_ai.operation.name")
     if isinstance(op, str):
         o = op.lower()
@@ -167,6 +180,8 @@ def classify(span: Span) -> str:
         if vercel.endswith(".doEmbed"):
             return "embedding"
         return "other"
+    if vendor == "other":
+        return "other"
     if any(
         k in a for k in ("gen_ai.request.model", "gen_ai.response.model", "llm.model_name")
     ) and any(
@@ -178,6 +193,9 @@ def classify(span: Span) -> str:
 
 
 # ------------------------------------------------------------------------ extraction
+
+#: Marks attributes already restated by :func:`vocab.restate` (an internal key).
+_RESTATED = "__restated"
 
 _FLAT = ("llm.input_messages.", "llm.output_messages.", "gen_ai.prompt.", "gen_ai.completion.")
 _PARAM_PREFIX = "gen_ai.request."
@@ -204,6 +222,7 @@ _CONSUMED_PREFIXES = (
     "output.value",
     "ai.embeddings",
     "ai.values",
+    *vocab.CONSUMED,
 )
 
 
@@ -271,6 +290,8 @@ def extract(
     span: Span, route: str | None, retrieved: list[dict[str, Any]] | None
 ) -> dict[str, Any]:
     """One canonical raw record from an LLM (or embedding) span."""
+    if _RESTATED not in span.attrs:
+        classify(span)
     a = span.attrs
     ev = _event_content(span) if span.events else {}
     look = {**ev, **a} if ev else a
@@ -288,6 +309,12 @@ def extract(
     if model is None:
         model = first(a, "ai.model.id")
     request_model = a.get("gen_ai.request.model") or a.get("ai.model.id")
+    if model is None:
+        # A failed call often has no response model: the requested one is in its
+        # invocation parameters (OpenInference) or request attributes.
+        inv = loads_maybe(a.get("llm.invocation_parameters"))
+        if isinstance(inv, dict):
+            model = first(inv, "model", "model_name", "model_id")
 
     # --- messages
     msgs = None
@@ -445,12 +472,18 @@ def extract(
     if ttft is None and a.get("gen_ai.server.time_to_first_token") is not None:
         t = to_float(a["gen_ai.server.time_to_first_token"])
         ttft = None if t is None else t * 1000.0
+    if ttft is None and span.start_ns is not None:
+        for name, t_ns, _ea in span.events:
+            # OpenInference's streaming instrumentations mark the first token this way
+            if t_ns is not None and name.lower() == "first token stream event":
+                ttft = (t_ns - span.start_ns) / 1e6
+                break
 
     # --- status
-    status = "error" if span.status == "error" else "ok"
+    status = "error" if span.status == "error" or "__error" in a else "ok"
     error = None
     if status == "error":
-        error = span.status_message or a.get("error.type")
+        error = span.status_message or a.get("__error") or a.get("error.type")
         for name, _t, ea in span.events:
             if name == "exception" and ea.get("exception.message"):
                 error = (
@@ -470,7 +503,7 @@ def extract(
     if isinstance(meta_attr, dict):
         metadata.update(meta_attr)
     for k, v in a.items():
-        if k == "metadata" or k.startswith(_CONSUMED_PREFIXES):
+        if k == "metadata" or k.startswith(_CONSUMED_PREFIXES) or k.startswith("__"):
             continue
         if k.startswith("metadata.") and k not in metadata:
             metadata[k[len("metadata.") :]] = v
@@ -513,7 +546,8 @@ def extract(
         ),
         "release": as_str(first(res, "service.version") or a.get("service.version")),
         "provider": _provider(a),
-        "model": as_str(model),
+        # A failed call is counted even when nothing says which model it asked for.
+        "model": as_str(model) if model is not None or status != "error" else UNKNOWN_MODEL,
         "params": dumps(params) if params else None,
         "system": system,
         "prompt": prompt,
@@ -631,6 +665,40 @@ def _root(spans: list[Span]) -> Span:
     return min(
         pool, key=lambda s: (s.parent_id is not None, s.start_ns if s.start_ns is not None else 0)
     )
+
+
+def leaf_calls(df: pl.DataFrame) -> tuple[pl.DataFrame, int]:
+    """The one wrapper rule, for every reader: an LLM record is a *wrapper* — not counted —
+    when its direct children in the same trace include LLM records carrying usage, and
+    its own usage is none or just repeats theirs (its input and output tokens equal the
+    sums over those children). Vercel's ``ai.generateText`` around ``doGenerate``, a
+    Langfuse GENERATION around the model's, an agent's LLM run around the chat model's:
+    only the leaves are counted. A parent whose usage differs from its children's is a
+    call of its own and stays. Returns the kept rows and how many wrappers were dropped.
+    """
+    if df.height < 2 or "parent_span_id" not in df.columns:
+        return df, 0
+    children = (
+        df.filter(
+            pl.col("parent_span_id").is_not_null()
+            & (pl.col("input_tokens").is_not_null() | pl.col("output_tokens").is_not_null())
+        )
+        .group_by("trace_id", pl.col("parent_span_id").alias("span_id"))
+        .agg(
+            pl.col("input_tokens").fill_null(0).sum().alias("_cin"),
+            pl.col("output_tokens").fill_null(0).sum().alias("_cout"),
+        )
+    )
+    if not children.height:
+        return df, 0
+    own_usage = pl.col("input_tokens").is_not_null() | pl.col("output_tokens").is_not_null()
+    repeats = (pl.col("input_tokens").fill_null(0) == pl.col("_cin")) & (
+        pl.col("output_tokens").fill_null(0) == pl.col("_cout")
+    )
+    marked = df.join(children, on=["trace_id", "span_id"], how="left", maintain_order="left")
+    wrapper = pl.col("_cin").is_not_null() & (~own_usage | repeats)
+    kept = marked.filter(~wrapper).drop("_cin", "_cout")
+    return kept, df.height - kept.height
 
 
 def frame_from_records(records: Iterable[dict[str, Any]], n: int | None = None) -> pl.DataFrame:

@@ -37,6 +37,7 @@ import polars as pl
 from llmobs_cli.core.ingest.readers import genai, values
 from llmobs_cli.core.ingest.readers.base import RawRead, display_name, read_bytes
 from llmobs_cli.core.ingest.readers.values import loads_maybe, to_float, to_int
+from llmobs_cli.core.record.schema import ROW
 
 _CAMEL = re.compile(r"(?<!^)(?=[A-Z])")
 
@@ -352,7 +353,10 @@ def read_langfuse(path: Path, opts: Any) -> RawRead:
                 if str(o.get("type", "")).upper() == "GENERATION":
                     recs.append(record(o, t, route_from))
                     where.append(f"{loc}: observation {o.get('id')}" if loc == name else loc)
-    frame = genai.frame_from_records(recs)
+    frame, wrappers = genai.leaf_calls(genai.frame_from_records(recs))
+    if wrappers:
+        where = [where[i] for i in frame[ROW]]
+        frame = frame.drop(ROW).with_row_index(ROW).with_columns(pl.col(ROW).cast(pl.Int64))
     return RawRead(
         frame=frame,
         locate=lambda rows: [where[r] if 0 <= r < len(where) else name for r in rows],
@@ -362,6 +366,11 @@ def read_langfuse(path: Path, opts: Any) -> RawRead:
         if recs
         else f"{seen} observation(s)/row(s), none of type GENERATION "
         "(no Langfuse trace export or observation rows)",
+        tolerated={
+            "GENERATION wrapper(s) not counted: their GENERATION child carries the usage": wrappers
+        }
+        if wrappers
+        else {},
     )
 
 
