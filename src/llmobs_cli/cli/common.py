@@ -67,6 +67,14 @@ FromOpt = Annotated[
     InputFormat,
     typer.Option("--from", help="Input format (default: detected from content)."),
 ]
+KeepDuplicatesOpt = Annotated[
+    bool,
+    typer.Option(
+        "--keep-duplicates",
+        help="Count every row, even when its (trace_id, span_id) was already read "
+        "(default: the same call read twice is counted once).",
+    ),
+]
 SinceOpt = Annotated[
     str | None,
     typer.Option(

@@ -209,6 +209,7 @@ def eval_cmd(
             rich_help_panel="Notifications",
         ),
     ] = None,
+    keep_duplicates: common.KeepDuplicatesOpt = False,
 ) -> None:
     """Eval-in-prod: weighted judge scores with intervals, and regression tests."""
     from llmobs_cli.core.record.fields import parse_fields
@@ -267,7 +268,7 @@ def eval_cmd(
             progress=progress,
             on_error=on_error.value,
             fmt=common.input_format(source_format),
-            read_options=ReadOptions(route_from=route_from),
+            read_options=ReadOptions(route_from=route_from, keep_duplicates=keep_duplicates),
             notice=notice,
         )
     common.report_skipped(run)
