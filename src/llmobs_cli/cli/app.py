@@ -16,6 +16,7 @@ import typer
 
 from llmobs_cli import __version__
 from llmobs_cli.cli import (
+    calls,
     convert,
     dashboard,
     drift,
@@ -78,6 +79,7 @@ for _module in (
     drift,
     sample,
     dashboard,
+    calls,
 ):
     _module.register(app)
 

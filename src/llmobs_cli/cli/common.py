@@ -138,3 +138,18 @@ def status(command: str) -> Iterator[Callable[[str], None]]:
         return
     with err_console.status(f"llmobs {command}: starting") as spinner:
         yield lambda msg: spinner.update(f"llmobs {command}: {msg}")
+
+
+def print_fitted(view: object, width: int) -> None:
+    """Print a table already fitted to ``width`` (render.tables.fitted_tables) at that
+    width, or wider when ``--wide`` asked for more: Rich must never shrink it again."""
+    from rich.measure import Measurement
+
+    con = out_console
+    saved = con.width
+    need = Measurement.get(con, con.options.update(width=10_000), view).maximum  # type: ignore[arg-type]
+    con.width = max(width, need)
+    try:
+        con.print(view)
+    finally:
+        con.width = saved
