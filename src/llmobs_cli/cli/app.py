@@ -26,6 +26,7 @@ from llmobs_cli.cli import (
     report,
     review,
     sample,
+    show,
     validate,
 )
 from llmobs_cli.errors import InputError, LlmobsError
@@ -80,6 +81,7 @@ for _module in (
     sample,
     dashboard,
     calls,
+    show,
 ):
     _module.register(app)
 

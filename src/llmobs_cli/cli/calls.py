@@ -139,4 +139,4 @@ def calls_cmd(
         width = output_width(con.width, con.is_terminal, os.environ)
         only = [c for c in columns.split(",") if c.strip()] if columns else None
         view = render.rich_calls(res, width, wide=wide, only=only)
-        common.print_fitted(view, width)
+        common.print_fitted(view, width, wide)
