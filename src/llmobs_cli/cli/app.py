@@ -21,6 +21,7 @@ from llmobs_cli.cli import (
     dashboard,
     drift,
     evaluate,
+    export,
     generate,
     init,
     report,
@@ -82,6 +83,7 @@ for _module in (
     dashboard,
     calls,
     show,
+    export,
 ):
     _module.register(app)
 
