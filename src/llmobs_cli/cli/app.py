@@ -16,6 +16,7 @@ import typer
 
 from llmobs_cli import __version__
 from llmobs_cli.cli import (
+    calls,
     convert,
     dashboard,
     drift,
@@ -27,6 +28,7 @@ from llmobs_cli.cli import (
     report,
     review,
     sample,
+    show,
     validate,
 )
 from llmobs_cli.errors import InputError, InputWarning, LlmobsError
@@ -81,6 +83,8 @@ for _module in (
     drift,
     sample,
     dashboard,
+    calls,
+    show,
     export,
 ):
     _module.register(app)

@@ -148,6 +148,23 @@ def status(command: str) -> Iterator[Callable[[str], None]]:
         yield lambda msg: spinner.update(f"llmobs {command}: {msg}")
 
 
+def print_fitted(view: object, width: int, wide: bool = False) -> None:
+    """Print tables already fitted to ``width`` (render.tables.fitted_tables) at exactly
+    that width, so Rich never shrinks a column again; ``wide`` allows what they need."""
+    con = out_console
+    saved = con.width
+    if wide:
+        from rich.measure import Measurement
+
+        opts = con.options.update(width=10_000)
+        width = max(width, Measurement.get(con, opts, view).maximum)  # type: ignore[arg-type]
+    con.width = width
+    try:
+        con.print(view)
+    finally:
+        con.width = saved
+
+
 class NotifyFormat(StrEnum):
     slack = "slack"
     json = "json"
