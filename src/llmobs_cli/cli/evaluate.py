@@ -10,16 +10,16 @@ judges traces; ``llmobs eval summarize EVALS.parquet...`` re-aggregates saved ju
 without calling anyone. (A Typer/click group cannot take positional TRACES and
 subcommands at once; a file literally named ``summarize`` can be judged as ``./summarize``.)
 
-Environment read here and nowhere else: ``LLMOBS_CACHE_DIR`` (cache directory when
-``--cache-dir`` is not given). ``OPENAI_API_KEY``/``OPENAI_BASE_URL`` are read by the
-``openai`` client itself, as it documents them. Exit codes: 0 ran, no regression; 1 a
+Environment (:mod:`llmobs_cli.environment`): ``LLMOBS_CACHE_DIR`` (cache directory when
+``--cache-dir`` is not given) and ``OPENAI_BASE_URL`` (judge endpoint when neither
+``--base-url`` nor ``judge.base_url`` gives one); ``OPENAI_API_KEY`` is read by the
+``openai`` client itself. Exit codes: 0 ran, no regression; 1 a
 regression fired; 2 bad usage/config/input; 3 the judge endpoint failed (auth, quota, or
 still failing after retries) — partial results are written and cached.
 """
 
 from __future__ import annotations
 
-import os
 from contextlib import contextmanager
 from enum import Enum
 from pathlib import Path
@@ -28,6 +28,8 @@ from typing import Annotated, Any
 import typer
 
 from llmobs_cli.cli import common
+from llmobs_cli.cli.export import Target as ExportTarget
+from llmobs_cli.environment import default_cache_dir, openai_base_url
 from llmobs_cli.errors import ServiceError, UsageError
 
 
@@ -53,15 +55,6 @@ HELP = (
 
 def register(app: typer.Typer) -> None:
     app.command("eval", help=HELP)(eval_cmd)
-
-
-def default_cache_dir() -> Path:
-    env = os.environ.get("LLMOBS_CACHE_DIR")
-    if env:
-        return Path(env)
-    import platformdirs
-
-    return Path(platformdirs.user_cache_dir("llmobs")) / "judgments"
 
 
 def eval_cmd(
@@ -206,6 +199,17 @@ def eval_cmd(
     route_from: common.RouteFromOpt = None,
     notify: common.NotifyOpt = None,
     notify_format: common.NotifyFormatOpt = None,
+    export: Annotated[
+        ExportTarget | None,
+        typer.Option(
+            "--export",
+            help="Also send the judgments: otlp (OTEL_EXPORTER_OTLP_ENDPOINT), langfuse "
+            "(LANGFUSE_*) or langsmith (LANGSMITH_*), as llmobs export does.",
+            show_default=False,
+            rich_help_panel="Notifications",
+        ),
+    ] = None,
+    keep_duplicates: common.KeepDuplicatesOpt = False,
 ) -> None:
     """Eval-in-prod: weighted judge scores with intervals, and regression tests."""
     from llmobs_cli.core.record.fields import parse_fields
@@ -240,9 +244,15 @@ def eval_cmd(
         since=since,
         until=until,
         now=now,
-        # OPENAI_BASE_URL as the openai client defines it (the core reads no environment)
-        fallback_base_url=os.environ.get("OPENAI_BASE_URL"),
+        fallback_base_url=openai_base_url(),
     )
+    export_opts = None
+    if export is not None:
+        from llmobs_cli.cli.export import options_from_env
+        from llmobs_cli.core.export.run import check_sendable
+
+        export_opts = options_from_env(export)
+        check_sendable(export_opts)
     if output is not None and output.suffix.lower() != ".parquet":
         raise UsageError(f"--output: expected a .parquet path for judgments (got '{output}')")
     from llmobs_cli.core.eval.run import run_eval
@@ -258,7 +268,7 @@ def eval_cmd(
             progress=progress,
             on_error=on_error.value,
             fmt=common.input_format(source_format),
-            read_options=ReadOptions(route_from=route_from),
+            read_options=ReadOptions(route_from=route_from, keep_duplicates=keep_duplicates),
             notice=notice,
         )
     common.report_skipped(run)
@@ -288,6 +298,10 @@ def eval_cmd(
     common.write_stdout(render.summary(run.summary, fmt.value))
     for line in render.regression_lines(run.summary):
         common.warn(line)
+    if export_opts is not None and run.frame.height:
+        from llmobs_cli.cli import export as export_cli
+
+        export_cli.deliver(run.frame, export_opts, "judgments", json_out=False)
     if run.fatal:
         raise ServiceError(f"judge: {run.fatal}; {kept}")
     if run.stopped:
@@ -309,18 +323,14 @@ def _summarize(
     import polars as pl
 
     from llmobs_cli.core.eval.judgments import read_evals
-    from llmobs_cli.core.eval.summary import summarize
+    from llmobs_cli.core.eval.summary import summarize_with_config
     from llmobs_cli.render import evaluate as render
 
     if not files:
         raise UsageError("llmobs eval summarize: give one or more evals.parquet files")
     frame = pl.concat([read_evals(f) for f in files], how="diagonal_relaxed")
-    summary = summarize(
-        frame,
-        fields,
-        bucket.value if bucket else cfg.eval.bucket,
-        alpha=cfg.eval.alpha,
-        min_drop=min_drop if min_drop is not None else cfg.eval.min_drop,
+    summary = summarize_with_config(
+        frame, cfg, by=fields, bucket=bucket.value if bucket else None, min_drop=min_drop
     )
     if output is not None:
         from llmobs_cli.core import atomic

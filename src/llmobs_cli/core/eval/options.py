@@ -286,9 +286,15 @@ def resolve_criteria(
         elif name in BUILTIN:
             out[name] = builtin_criterion(name)
         else:
-            known = ", ".join([*BUILTIN, REFERENCE, SELF_CONSISTENCY, *custom])
-            raise UsageError(
-                f"eval.evaluators: unknown evaluator '{name}' (known: {known}; add your own "
-                "under eval.criteria)"
+            from llmobs_cli.core.record.names import unknown
+
+            known = [*BUILTIN, REFERENCE, SELF_CONSISTENCY, *custom]
+            raise unknown(
+                "--evaluators/eval.evaluators",
+                "evaluator",
+                name,
+                known,
+                extra="add your own under eval.criteria",
+                limit=len(known),
             )
     return out

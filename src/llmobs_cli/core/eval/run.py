@@ -62,8 +62,16 @@ from llmobs_cli.core.eval.options import (
 )
 from llmobs_cli.core.eval.plan import STRATUM, Plan, make_plan
 from llmobs_cli.core.eval.summary import agreement_table, judge_stats_from_frame, summarize
-from llmobs_cli.core.record.windows import Window, resolve_now, resolve_window
-from llmobs_cli.errors import UsageError
+from llmobs_cli.core.record.names import dump_name, require_fields
+from llmobs_cli.core.record.windows import (
+    Window,
+    require_rows,
+    resolve_now,
+    resolve_window,
+    span_of,
+    window_option,
+)
+from llmobs_cli.errors import InputError, UsageError
 
 __all__ = [
     "ANSWER_TOKENS",
@@ -125,6 +133,13 @@ def resolve_windows(opts: EvalOptions, latest: datetime | None) -> tuple[Window,
         if baseline.start is None and baseline.end is None:
             raise UsageError("--baseline: give a window (last_month, START..END or 30d)")
     return current, baseline
+
+
+def _require_rows(
+    rows: int, option: str, window: Window, frame: pl.DataFrame, sources: Sequence[str]
+) -> None:
+    """A window with no call is exit 2 naming it and the span ``frame`` covers."""
+    require_rows(rows, option, window, lambda: span_of(frame), sources)
 
 
 def _in_window(w: Window) -> pl.Expr:
@@ -190,9 +205,18 @@ def _tokens(text_len: int) -> int:
 
 
 # --- the run --------------------------------------------------------------------------------
-def plan_windows(frame: pl.DataFrame, opts: EvalOptions) -> tuple[list[Plan], dict[str, Any]]:
+def plan_windows(
+    frame: pl.DataFrame, opts: EvalOptions, sources: Sequence[str] = ()
+) -> tuple[list[Plan], dict[str, Any]]:
     latest = frame["timestamp"].max() if frame.height else None
     current, baseline = resolve_windows(opts, latest)  # type: ignore[arg-type]
+    cur_text = opts.current or ("last_week" if opts.baseline is not None else None)
+    if cur_text is not None:
+        n = frame.select(_in_window(current).sum()).item()
+        _require_rows(n, f"--current {cur_text}", current, frame, sources)
+    if baseline is not None:
+        n = frame.select(_in_window(baseline).sum()).item()
+        _require_rows(n, f"--baseline {opts.baseline}", baseline, frame, sources)
     windows = {"current": current.as_dict()}
     plans = [
         make_plan(
@@ -253,6 +277,16 @@ def run_eval(
             frame = frame.filter(pl.col("timestamp") >= lo)
         if hi is not None:
             frame = frame.filter(pl.col("timestamp") < hi)
+        _require_rows(
+            frame.height,
+            window_option(since=opts.since, until=opts.until),
+            Window(lo, hi),
+            loaded.frame,
+            loaded.sources,
+        )
+    if frame.height == 0:
+        raise InputError([f"{dump_name(loaded.sources)}: no calls to judge (no records read)"])
+    require_fields(frame, opts.by, loaded.sources, "--by")
     run = evaluate_frame(
         frame,
         opts,
@@ -260,6 +294,7 @@ def run_eval(
         progress=progress,
         client_factory=client_factory,
         notice=notice,
+        sources=loaded.sources,
     )
     run.skipped = loaded.skipped
     run.skipped_reasons = dict(loaded.skipped_reasons)
@@ -274,6 +309,7 @@ def evaluate_frame(
     progress: Progress | None = None,
     client_factory: Callable[[ClientSettings], Any] = make_client,
     notice: Notice | None = None,
+    sources: Sequence[str] = (),
 ) -> EvalRun:
     """Evaluate canonical rows already in memory (the testable core of :func:`run_eval`).
 
@@ -281,11 +317,16 @@ def evaluate_frame(
     consistency re-asks at the re-asked model's: :class:`ModelCatalog`); models without a
     price are listed in ``summary.judge.unpriced_models``. Models that refuse
     ``temperature`` (reasoning models) are asked without it, and self-consistency on them
-    samples at the model's default temperature (a note says so)."""
+    samples at the model's default temperature (a note says so).
+
+    A ``--current``/``--baseline`` window with no row is
+    :class:`~llmobs_cli.core.record.windows.EmptyWindowError` (exit 2); ``sources`` names
+    the files ``frame`` came from in that message.
+    """
     criteria = resolve_criteria(opts.evaluators, opts.criteria)
     use_ref = REFERENCE in opts.evaluators
     use_sc = opts.self_consistency or SELF_CONSISTENCY in opts.evaluators
-    plans, windows = plan_windows(frame, opts)
+    plans, windows = plan_windows(frame, opts, sources)
     sel = (
         pl.concat(
             [p.selection.with_columns(pl.lit(p.window).alias("window")) for p in plans],

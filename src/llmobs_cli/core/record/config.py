@@ -195,6 +195,12 @@ class Config(Section):
 
     source: str | None = Field(default=None, exclude=True)
 
+    @classmethod
+    def load(cls, path: str | Path | None = None) -> Config:
+        """``path`` (a ``llmobs.yaml``), else ``./llmobs.yaml`` when present, else the
+        defaults — what every command does with ``--config``. Raises :class:`ConfigError`."""
+        return load_config(path)
+
     def high_stakes_routes(self) -> set[str]:
         return {name for name, r in self.routes.items() if r.stakes == "high"}
 
@@ -202,10 +208,39 @@ class Config(Section):
         return [a if isinstance(a, str) else a.rule for a in self.alerts]
 
 
+def _keys_at(loc: tuple[Any, ...]) -> list[str]:
+    """The keys the section at ``loc`` (a path of keys) accepts, for "did you mean"."""
+    import typing
+
+    model: Any = Config
+    for part in loc:
+        fields = getattr(model, "model_fields", None)
+        if fields is None:
+            # dict[str, Model] or list[Model]: this part is a user key or an index.
+            args = [a for a in typing.get_args(model) if hasattr(a, "model_fields")]
+            model = args[-1] if args else None
+            if model is None:
+                return []
+            continue
+        if part not in fields:
+            return []
+        model = fields[part].annotation
+    fields = getattr(model, "model_fields", {}) or {}
+    return [k for k, f in fields.items() if not f.exclude]
+
+
 def _describe(err: dict[str, Any]) -> str:
     kind = err.get("type", "")
     if kind == "extra_forbidden":
-        return "unknown key"
+        loc = tuple(err.get("loc") or ())
+        known = _keys_at(loc[:-1])
+        if not known:
+            return "unknown key"
+        from llmobs_cli.core.record.names import suggestions
+
+        close = suggestions(str(loc[-1]), known)
+        hint = ("did you mean " + " or ".join(f"'{c}'" for c in close) + "? ") if close else ""
+        return f"unknown key ({hint}known: {', '.join(known)})"
     msg = str(err.get("msg", "invalid value"))
     value = err.get("input")
     if kind != "missing" and not isinstance(value, (dict, list)):
