@@ -513,3 +513,15 @@ def test_interrupt_writes_partial_results_and_exits_130(openai_stub, tmp_path, s
 
     assert pq.read_metadata(out).metadata[b"llmobs.partial"] == b"true"
     assert "Traceback" not in text
+
+
+def test_a_client_that_cannot_be_built_is_fatal_not_a_crash(tmp_path):
+    import openai
+
+    def no_key():
+        raise openai.OpenAIError("The api_key client option must be set")
+
+    s = settings("https://api.example.invalid/v1")
+    res = JudgeRunner(no_key, s, JudgmentCache(tmp_path)).run(tasks(3))
+    assert res.fatal is not None and "api_key" in res.fatal
+    assert all(o.skipped for o in res.outcomes)

@@ -7,7 +7,8 @@ defaults that come from the environment here:
 * ``OPENAI_BASE_URL`` — the judge endpoint when neither an argument nor ``judge.base_url``
   names one (resolved before a client exists so the cache key names the endpoint).
 
-``OPENAI_API_KEY`` is left to the ``openai`` client, which reads it itself. The CLI's
+``OPENAI_API_KEY`` is left to the ``openai`` client, which reads it itself (the CLI only
+asks whether it is set: :func:`openai_api_key_set`). The CLI's
 ``LLMOBS_DEBUG`` is read by its error boundary (:func:`llmobs_cli.cli.app.main`).
 """
 
@@ -30,3 +31,8 @@ def default_cache_dir() -> Path:
 def openai_base_url() -> str | None:
     """``$OPENAI_BASE_URL`` as the ``openai`` client defines it (``None`` when unset)."""
     return os.environ.get("OPENAI_BASE_URL") or None
+
+
+def openai_api_key_set() -> bool:
+    """Whether ``$OPENAI_API_KEY`` is set (non-empty); the key itself is never read here."""
+    return bool(os.environ.get("OPENAI_API_KEY"))

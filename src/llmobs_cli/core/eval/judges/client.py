@@ -285,7 +285,14 @@ class JudgeRunner:
     @property
     def client(self) -> Any:
         if callable(self._client) and not hasattr(self._client, "chat"):
-            self._client = self._client()
+            import openai
+
+            try:
+                self._client = self._client()
+            except openai.OpenAIError as exc:  # no key and no endpoint: a config error
+                raise FatalError(
+                    f"cannot call the judge at {self.endpoint}: {scrub(str(exc), self._secret)}"
+                ) from None
         if self._secret is None:
             self._secret = getattr(self._client, "api_key", None)
         return self._client
