@@ -295,7 +295,8 @@ def eval_cmd(
             f"llmobs eval: {run.stopped}; the rest was not judged (rerun with a higher "
             "--max-cost: cached judgments cost nothing)"
         )
-    common.write_stdout(render.summary(run.summary, fmt.value))
+    if not (run.fatal and run.kept == 0):  # nothing judged: no empty table, just the reason
+        common.write_stdout(render.summary(run.summary, fmt.value))
     for line in render.regression_lines(run.summary):
         common.warn(line)
     if export_opts is not None and run.frame.height:

@@ -423,15 +423,24 @@ class JudgeRunner:
 
         queue = collections.deque(pending)
 
-        async def worker() -> None:
+        opened = asyncio.Event()
+
+        async def worker(first: bool) -> None:
             # A fixed pool of workers pulls from a queue: at most `concurrency` coroutines
-            # ever wait on the limiter, so a release wakes a handful, not every task.
+            # ever wait on the limiter, so a release wakes a handful, not every task. The
+            # first call goes alone: a wrong model, key or URL costs one request, not
+            # `concurrency` of them.
+            if not first:
+                await opened.wait()
             while queue and not stop.is_set():
                 await one(queue.popleft())
+                opened.set()
+            opened.set()
 
         try:
             workers.extend(
-                asyncio.create_task(worker()) for _ in range(min(self.s.concurrency, len(queue)))
+                asyncio.create_task(worker(i == 0))
+                for i in range(min(self.s.concurrency, len(queue)))
             )
             try:
                 outs = await asyncio.gather(*workers, return_exceptions=True)
