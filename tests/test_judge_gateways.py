@@ -413,6 +413,7 @@ def test_max_cost_with_calls_in_flight_never_passes_the_cap(openai_stub):
     )
     assert res.cost_usd <= 0.0031
     done = sum(o.ok for o in res.outcomes)
+    assert done == 10  # waits for calls in flight instead of stopping at the first doubt
     assert res.cost_usd == pytest.approx(done * 0.0003)
     assert res.stopped is not None and f"spent ${res.cost_usd:.4f}" in res.stopped
 
@@ -459,8 +460,13 @@ def test_cli_unreachable_endpoint_is_exit_3_quickly_with_plain_failure_lines(tmp
     assert out.exists()
 
 
-@pytest.mark.parametrize("sig", [signal.SIGINT, signal.SIGTERM])
-def test_interrupt_writes_partial_results_and_exits_130(openai_stub, tmp_path, sig):
+@pytest.mark.parametrize(
+    ("sig", "ignore_sigint"),
+    [(signal.SIGINT, False), (signal.SIGTERM, False), (signal.SIGTERM, True)],
+    ids=["sigint", "sigterm", "sigterm-background-job"],
+)
+def test_interrupt_writes_partial_results_and_exits_130(openai_stub, tmp_path, sig, ignore_sigint):
+    # a background job of a non-interactive shell ignores SIGINT: SIGTERM must still work
     openai_stub.responder = lambda req: slow(0.05, content=marker_judge(req).content)
     traces = write_jsonl(tmp_path / "t.jsonl", records(3, per_route=40))
     cache = tmp_path / "cache"
@@ -486,7 +492,15 @@ def test_interrupt_writes_partial_results_and_exits_130(openai_stub, tmp_path, s
         str(out),
     ]
     env = {**os.environ, "OPENAI_API_KEY": "sk-x"}
-    proc = subprocess.Popen(cmd, env=env, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE)
+    proc = subprocess.Popen(
+        cmd,
+        env=env,
+        stdout=subprocess.DEVNULL,
+        stderr=subprocess.PIPE,
+        preexec_fn=(lambda: signal.signal(signal.SIGINT, signal.SIG_IGN))
+        if ignore_sigint
+        else None,
+    )
     log = cache / "judgments-v1.jsonl"
     deadline = time.time() + 60
     while time.time() < deadline:

@@ -341,6 +341,7 @@ class JudgeRunner:
         state: dict[str, Any] = {
             "done": result.cached,
             "reserved": 0.0,
+            "paying": 0,
             "paid": 0,
             "max_call": 0.0,
             "judged": 0,
@@ -353,6 +354,7 @@ class JudgeRunner:
         writer = ThreadPoolExecutor(max_workers=1, thread_name_prefix="llmobs-cache")
         loop = asyncio.get_running_loop()
         stop = asyncio.Event()
+        budget = asyncio.Condition()  # guards the --max-cost reservations
         workers: list[asyncio.Task[None]] = []
 
         def abort(reason: str) -> None:
@@ -374,17 +376,32 @@ class JudgeRunner:
                     return
                 # The static estimate (prompt length / 4) can be far off for a model that
                 # counts tokens differently: reserve the worst of it and every call so far.
-                est = max(self.estimate_cost(task), state["max_call"])
                 cap = self.s.max_cost_usd
-                if cap is not None and result.cost_usd + state["reserved"] + est > cap:
-                    result.stopped = f"--max-cost ${cap:g}"
-                    stop.set()
-                    return
-                state["reserved"] += est
+                async with budget:
+                    while True:
+                        est = max(self.estimate_cost(task), state["max_call"])
+                        if cap is None or result.cost_usd + state["reserved"] + est <= cap:
+                            break
+                        if state["paying"] == 0 or stop.is_set():
+                            # even with nothing in flight this call would pass the cap
+                            result.stopped = f"--max-cost ${cap:g}"
+                            stop.set()
+                            return
+                        await budget.wait()  # calls in flight may cost less than reserved
+                    state["reserved"] += est
+                    state["paying"] += 1  # calls holding a reservation (an exact count)
+                out: Outcome | None = None
                 try:
                     out = await self._call(task, limiter, result, stop)
                 finally:
-                    state["reserved"] -= est
+                    async with budget:
+                        # the reservation becomes the actual cost in one step, so a call
+                        # waiting for room never sees the spend without either
+                        state["paying"] -= 1
+                        state["reserved"] = 0.0 if not state["paying"] else state["reserved"] - est
+                        if out is not None:
+                            result.cost_usd += out.cost_usd
+                        budget.notify_all()
             except FatalError as exc:
                 abort(str(exc))
                 return
@@ -392,8 +409,8 @@ class JudgeRunner:
                 return
             finally:
                 await limiter.release()
+            assert out is not None
             result.outcomes[i] = out
-            result.cost_usd += out.cost_usd
             state["paid"] += 1
             state["max_call"] = max(state["max_call"], out.cost_usd)
             if out.skipped:
