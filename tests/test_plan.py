@@ -435,7 +435,23 @@ def test_cli_formats_and_errors(tmp_path: Path, capsys: pytest.CaptureFixture[st
     code, _, err = _cli(["plan", str(src), "--within", "soon"], capsys)
     assert code == 2 and "--within" in err and len(err.strip().splitlines()) == 1
     code, _, err = _cli(["plan", str(src), "--since", "2030-01-01"], capsys)
-    assert code == 2 and "no calls to plan on" in err
+    assert (
+        code == 2 and err.strip() == "llmobs: --since/--until: no calls in that window to plan on"
+    )
+    empty = tmp_path / "empty.jsonl"
+    empty.write_text("", encoding="utf-8")
+    code, _, err = _cli(["plan", str(empty)], capsys)
+    assert code == 2 and err.strip().endswith(
+        "empty.jsonl: no calls to plan on (the input is empty)"
+    )
+    bad = tmp_path / "evals.parquet"
+    bad.write_text("not parquet", encoding="utf-8")
+    code, _, err = _cli(["plan", str(src), "--evals", str(bad)], capsys)
+    assert code == 2 and err.strip().startswith(f"{bad}: not a Parquet evals file (")
+    code, _, err = _cli(
+        ["plan", str(src), "--judge-model", "no-such-model", "--max-cost-per-day", "1"], capsys
+    )
+    assert code == 2 and "--max-cost-per-day: no price for judge model 'no-such-model'" in err
 
 
 def test_weekday_effect_sizes_the_quiet_window() -> None:

@@ -909,10 +909,9 @@ def plan_rates(
     capped: AllocationPlan | None = None
     if opts.max_cost_per_day is not None:
         if any(r.cost is None for r in routes):
-            notes.append(
-                f"--max-cost-per-day: no price for judge model '{opts.judge_model}'; the cost "
-                "cap cannot be applied (set judge.input_price_per_million and "
-                "judge.output_price_per_million)"
+            raise UsageError(
+                f"--max-cost-per-day: no price for judge model '{opts.judge_model}' (set "
+                "judge.input_price_per_million and judge.output_price_per_million in llmobs.yaml)"
             )
         else:
             c_rates, binds = _capped(routes, opts, alpha_t, opts.max_cost_per_day)
@@ -1028,6 +1027,9 @@ def plan_from_paths(
 
     loaded = load(paths, columns=PLAN_COLUMNS, on_error=on_error, fmt=fmt, options=read_options)
     frame = loaded.frame
+    if frame.height == 0:
+        names = ", ".join(str(p) for p in paths)
+        raise InputError([f"{names}: no calls to plan on (the input is empty)"])
     start = end = None
     if since or until:
         latest = frame["timestamp"].max() if frame.height else None
@@ -1038,6 +1040,8 @@ def plan_from_paths(
             frame = frame.filter(pl.col("timestamp") >= start)
         if end is not None:
             frame = frame.filter(pl.col("timestamp") < end)
+        if frame.height == 0:
+            raise UsageError("--since/--until: no calls in that window to plan on")
     traffic, facts = traffic_of(frame, start, end)
     scores = scores_of(read_evals(evals)) if evals else {}
     if evals and not scores:
