@@ -67,6 +67,14 @@ FromOpt = Annotated[
     InputFormat,
     typer.Option("--from", help="Input format (default: detected from content)."),
 ]
+KeepDuplicatesOpt = Annotated[
+    bool,
+    typer.Option(
+        "--keep-duplicates",
+        help="Count every row, even when its (trace_id, span_id) was already read "
+        "(default: the same call read twice is counted once).",
+    ),
+]
 SinceOpt = Annotated[
     str | None,
     typer.Option(
@@ -138,6 +146,23 @@ def status(command: str) -> Iterator[Callable[[str], None]]:
         return
     with err_console.status(f"llmobs {command}: starting") as spinner:
         yield lambda msg: spinner.update(f"llmobs {command}: {msg}")
+
+
+def print_fitted(view: object, width: int, wide: bool = False) -> None:
+    """Print tables already fitted to ``width`` (render.tables.fitted_tables) at exactly
+    that width, so Rich never shrinks a column again; ``wide`` allows what they need."""
+    con = out_console
+    saved = con.width
+    if wide:
+        from rich.measure import Measurement
+
+        opts = con.options.update(width=10_000)
+        width = max(width, Measurement.get(con, opts, view).maximum)  # type: ignore[arg-type]
+    con.width = width
+    try:
+        con.print(view)
+    finally:
+        con.width = saved
 
 
 class NotifyFormat(StrEnum):
