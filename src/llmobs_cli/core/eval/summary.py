@@ -36,8 +36,9 @@ def _key_cols(frame: pl.DataFrame, by: Sequence[str]) -> list[str]:
     missing = [f for f in by if f not in frame.columns]
     if missing:
         raise UsageError(
-            f"--by: the evals file has no column '{missing[0]}' (judge with --by "
-            f"{','.join(by)} to group by it)"
+            f"by: the evals file has no column '{missing[0]}' (judge grouped by "
+            f"{','.join(by)} to group by it)",
+            param="by",
         )
     return list(by)
 
@@ -215,7 +216,7 @@ def _release_tests(
 def _buckets(frame: pl.DataFrame, keys: list[str], bucket: str) -> list[dict[str, Any]]:
     every = {"hour": "1h", "day": "1d", "week": "1w"}.get(bucket)
     if every is None:
-        raise UsageError(f"--bucket: expected hour, day or week (got '{bucket}')")
+        raise UsageError(f"bucket: expected hour, day or week (got '{bucket}')", param="bucket")
     b = frame.with_columns(pl.col("timestamp").dt.truncate(every).alias("_bucket"))
     out = []
     for (ts, *rest), part in b.sort("_bucket").group_by(

@@ -12,17 +12,18 @@ from llmobs_cli.errors import UsageError
 _SIMPLE_KEY = re.compile(r"^[A-Za-z_][A-Za-z0-9_]*$")
 
 
-def check_field(name: str, option: str = "--by") -> str:
+def check_field(name: str, option: str = "by") -> str:
     """Return ``name`` if it is a record field or ``metadata.KEY``; else a UsageError."""
     if name in FIELDS or (name.startswith("metadata.") and len(name) > len("metadata.")):
         return name
     raise UsageError(
         f"{option}: unknown field '{name}' (use a record field such as route, model, "
-        "customer_id, feature, release, or metadata.KEY)"
+        "customer_id, feature, release, or metadata.KEY)",
+        param=option,
     )
 
 
-def parse_fields(text: str | None, option: str = "--by") -> list[str]:
+def parse_fields(text: str | None, option: str = "by") -> list[str]:
     """``"route,model"`` → ``["route", "model"]``, each checked."""
     if not text:
         return []

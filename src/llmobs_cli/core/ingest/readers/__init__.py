@@ -115,7 +115,7 @@ def load(
     checked only when they are read.
     """
     if on_error not in ("fail", "skip"):
-        raise UsageError(f"--on-error: expected 'fail' or 'skip', got '{on_error}'")
+        raise UsageError(f"on_error: expected 'fail' or 'skip', got '{on_error}'", param="on_error")
     wanted = None if columns is None else _with_dependencies(columns)
     opts = options or ReadOptions()
     opts = ReadOptions(
@@ -136,7 +136,8 @@ def load(
         reader = READERS.get(kind)
         if reader is None:
             raise UsageError(
-                f"--from: unknown format '{kind}' (known: {', '.join(sorted(READERS))})"
+                f"format: unknown format '{kind}' (known: {', '.join(sorted(READERS))})",
+                param="format",
             )
         raw: RawRead = reader(path, opts)
         result.sources.append(str(path))
