@@ -2,7 +2,7 @@
 
 Every span-shaped input (OTLP/JSON, SDK span dumps, Phoenix exports) is first turned into
 :class:`Span` objects by its container parser; this module decides which spans are LLM
-calls and maps their attributes onto the canonical record (CONTRACT.md section 1).
+calls and maps their attributes onto the canonical record (``docs/record.md``).
 
 Vocabularies understood (first match wins, field by field):
 
@@ -41,6 +41,7 @@ from collections.abc import Iterable, Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
+import orjson
 import polars as pl
 
 from llmobs_cli.core.record.schema import ROW, SCHEMA, UTC_US
@@ -91,28 +92,22 @@ class Span:
 
 # ---------------------------------------------------------------------------- helpers
 
-try:  # orjson writes the metadata/params JSON several times faster
-    import orjson as _orjson
+# orjson (a dependency) writes the metadata/params JSON several times faster than json.
 
-    def _json_loads(text: str) -> Any:
-        try:
-            return _orjson.loads(text)
-        except _orjson.JSONDecodeError:
-            return json.loads(text)  # NaN/Infinity and other lenient JSON
 
-    def dumps(obj: Any) -> str:
-        """Compact JSON text (non-ASCII kept, unknown types as strings)."""
-        try:
-            return _orjson.dumps(obj, default=str).decode()
-        except TypeError:  # e.g. integers beyond 64 bits
-            return json.dumps(obj, ensure_ascii=False, default=str)
+def _json_loads(text: str) -> Any:
+    try:
+        return orjson.loads(text)
+    except orjson.JSONDecodeError:
+        return json.loads(text)  # NaN/Infinity and other lenient JSON
 
-except ImportError:  # pragma: no cover - depends on the environment
 
-    def dumps(obj: Any) -> str:
+def dumps(obj: Any) -> str:
+    """Compact JSON text (non-ASCII kept, unknown types as strings)."""
+    try:
+        return orjson.dumps(obj, default=str).decode()
+    except TypeError:  # e.g. integers beyond 64 bits
         return json.dumps(obj, ensure_ascii=False, default=str)
-
-    _json_loads = json.loads
 
 
 def loads_maybe(value: Any) -> Any:
