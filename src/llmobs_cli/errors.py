@@ -96,3 +96,12 @@ def flag_for(param: str) -> str:
         return param
     flag = FLAGS.get(name, "--" + name.replace("_", "-"))
     return flag + sep + rest
+
+
+class InputWarning(UserWarning):
+    """Input read, but with something a user should know (a file that gave no record,
+    the same call read twice and counted once, unfinished span copies skipped).
+
+    Core code issues it with :func:`warnings.warn`; the CLI prints it as one
+    ``warning: …`` line on stderr, a notebook shows it as any other warning.
+    """

@@ -105,6 +105,7 @@ def dashboard_cmd(
     on_error: common.OnErrorOpt = common.OnErrorChoice.fail,
     source_format: common.FromOpt = common.InputFormat.auto,
     route_from: common.RouteFromOpt = None,
+    keep_duplicates: common.KeepDuplicatesOpt = False,
 ) -> None:
     """Render the dashboard of trace files into one HTML file."""
     from llmobs_cli.core.dashboard.build import build
@@ -126,7 +127,7 @@ def dashboard_cmd(
         now=now,
         on_error=on_error.value,
         fmt=common.input_format(source_format),
-        read_options=ReadOptions(route_from=route_from),
+        read_options=ReadOptions(route_from=route_from, keep_duplicates=keep_duplicates),
         prices=list(prices or ()),
     )
     with common.status("dashboard") as say:

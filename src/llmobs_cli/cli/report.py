@@ -9,6 +9,7 @@ in JSON ``alerts``); exit 2 on bad usage, configuration or input.
 
 from __future__ import annotations
 
+import json
 from enum import Enum
 from pathlib import Path
 from typing import Annotated, Any
@@ -83,10 +84,13 @@ def report_cmd(
     until: common.UntilOpt = None,
     now: common.NowOpt = None,
     fmt: common.FormatOpt = common.Format.table,
+    notify: common.NotifyOpt = None,
+    notify_format: common.NotifyFormatOpt = None,
     config: common.ConfigOpt = None,
     on_error: common.OnErrorOpt = common.OnErrorChoice.fail,
     source_format: common.FromOpt = common.InputFormat.auto,
     route_from: common.RouteFromOpt = None,
+    keep_duplicates: common.KeepDuplicatesOpt = False,
 ) -> None:
     """Cost and latency of LLM calls, true under sampling."""
     from llmobs_cli.core.ingest.readers import ReadOptions
@@ -112,7 +116,7 @@ def report_cmd(
             now=now,
             on_error=on_error.value,
             fmt=common.input_format(source_format),
-            options=ReadOptions(route_from=route_from),
+            options=ReadOptions(route_from=route_from, keep_duplicates=keep_duplicates),
             progress=say,
         )
     common.report_skipped(loaded)
@@ -148,6 +152,9 @@ def report_cmd(
     for line in render.alert_lines(rep):
         common.warn(line)
     if rep.fired:
+        common.notify(
+            "report", json.loads(render.json_report(rep)), cfg, notify, notify_format, traces
+        )
         raise typer.Exit(1)
 
 

@@ -41,6 +41,7 @@ def dashboard_options(
         drift=dc.drift and drift,
         drift_current=current or dc.drift_current,
         drift_baseline=baseline or dc.drift_baseline,
+        drift_windows_given=current is not None or baseline is not None,
         evals=Path(evals) if evals is not None else None,
         since=since,
         until=until,
