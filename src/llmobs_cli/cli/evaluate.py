@@ -219,9 +219,7 @@ def eval_cmd(
 
     cfg = common.config_from(config)
     fields = (
-        parse_fields(by, "--by")
-        if by is not None
-        else parse_fields(",".join(cfg.eval.by), "eval.by")
+        parse_fields(by, "by") if by is not None else parse_fields(",".join(cfg.eval.by), "eval.by")
     ) or ["route"]
     if traces and traces[0] == "summarize":
         _summarize(traces[1:], fields, bucket, fmt, cfg, min_drop, output)
