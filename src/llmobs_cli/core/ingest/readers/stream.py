@@ -1,0 +1,297 @@
+"""Reading trace files batch by batch, in memory bounded by the batch size.
+
+:class:`Stream` yields canonical, validated frames of at most ``batch_rows`` rows with the
+same error policy as :func:`llmobs_cli.core.ingest.readers.load`: problems are counted
+across all batches, ``skip`` drops bad rows, ``fail`` raises one
+:class:`~llmobs_cli.errors.InputError` (first :data:`MAX_PROBLEMS` problems and the total)
+when the stream ends, so no figure is ever computed from a file with problems.
+
+Parquet (files, directories, hive partitions) is read by a lazy Polars scan whose batches
+come from ``collect_batches`` (measured faster than pyarrow's ``iter_batches`` and
+``dataset.to_batches`` on the same projection), so only the projected columns of one batch
+are in memory. Other formats are parsed one file at a time by their reader and validated
+in batches: their memory is bounded by the largest file, which is why JSONL is converted
+to Parquet once (``llmobs convert``) for production volumes.
+"""
+
+from __future__ import annotations
+
+import os
+from collections import Counter
+from collections.abc import Callable, Iterable, Iterator, Sequence
+from dataclasses import dataclass, field
+from datetime import datetime
+from pathlib import Path
+
+import polars as pl
+
+from llmobs_cli.core.ingest.readers import (
+    MAX_PROBLEMS,
+    OnError,
+    _line_key,
+    _reason,
+    _reason_counts,
+    _with_dependencies,
+    expand_paths,
+)
+from llmobs_cli.core.ingest.readers.base import Locate, row_locator
+from llmobs_cli.core.ingest.readers.formats import READERS, ReadOptions, detect_format
+from llmobs_cli.core.record.schema import ALIASES, REQUIRED, ROW, SCHEMA, normalize
+from llmobs_cli.errors import InputError, UsageError
+
+#: Rows per batch when no memory budget says otherwise.
+BATCH_ROWS = 262_144
+#: Bounds on the rows in one batch.
+MIN_BATCH, MAX_BATCH = 16_384, 1_048_576
+#: Working memory per batch byte (the prepared frame, its flags and the group-bys).
+_WORK_FACTOR = 8
+
+
+def default_memory() -> int:
+    """The default memory budget: a quarter of physical RAM (2 GiB when unknown)."""
+    try:
+        return os.sysconf("SC_PAGE_SIZE") * os.sysconf("SC_PHYS_PAGES") // 4
+    except (ValueError, OSError, AttributeError):
+        return 2 << 30
+
+
+def parse_memory(text: str) -> int:
+    """``512MB``, ``2GB``, ``1.5G``, ``25%`` (of RAM) → bytes; UsageError otherwise."""
+    t = text.strip().upper().removesuffix("B")
+    try:
+        if t.endswith("%"):
+            return int(default_memory() * 4 * float(t[:-1]) / 100)
+        mult = {"K": 1 << 10, "M": 1 << 20, "G": 1 << 30, "T": 1 << 40}.get(t[-1:], 1)
+        value = float(t[:-1] if t[-1:] in "KMGT" else t) * mult
+    except ValueError:
+        value = -1
+    if value <= 0:
+        raise UsageError(f"--memory: expected a size such as 1GB, 512MB or 25%, got '{text}'")
+    return int(value)
+
+
+def batch_rows_for(memory: int | None, bytes_per_row: float) -> int:
+    """Rows per batch so that a batch's working set stays well inside ``memory``.
+
+    The budget is split between the batch in flight (with Polars' per-thread buffers) and
+    the merged partials; ``bytes_per_row`` is the projected columns' uncompressed size.
+    """
+    if memory is None:
+        return BATCH_ROWS
+    rows = int(memory / 2 / max(bytes_per_row, 16.0) / _WORK_FACTOR)
+    return max(MIN_BATCH, min(MAX_BATCH, rows))
+
+
+@dataclass
+class Progress:
+    """Rows and bytes read so far (bytes of Parquet are the projected columns' share of
+    each file's size)."""
+
+    rows: int = 0
+    bytes: int = 0
+    total_bytes: int = 0
+
+
+@dataclass
+class Stream:
+    """Canonical batches of ``paths`` (iterate once); counters filled as it goes."""
+
+    paths: Sequence[str | Path]
+    columns: Iterable[str] | None = None
+    on_error: OnError = "fail"
+    fmt: str | None = None
+    since: datetime | None = None
+    until: datetime | None = None
+    options: ReadOptions | None = None
+    memory: int | None = None
+    on_progress: Callable[[Progress], None] | None = None
+    sources: list[str] = field(default_factory=list)
+    formats: dict[str, str] = field(default_factory=dict)
+    skipped: int = 0
+    skipped_reasons: Counter[str] = field(default_factory=Counter)
+    problems: list[str] = field(default_factory=list)
+    problem_count: int = 0
+    progress: Progress = field(default_factory=Progress)
+
+    def __post_init__(self) -> None:
+        if self.on_error not in ("fail", "skip"):
+            raise UsageError(f"--on-error: expected 'fail' or 'skip', got '{self.on_error}'")
+        self._wanted = None if self.columns is None else _with_dependencies(self.columns)
+        self._files = expand_paths(self.paths)
+        self.progress.total_bytes = sum(_size(p) for p in self._files)
+
+    def __iter__(self) -> Iterator[pl.DataFrame]:
+        opts = self.options or ReadOptions()
+        opts = ReadOptions(
+            columns=self._wanted,
+            since=self.since,
+            until=self.until,
+            route_from=opts.route_from,
+            include_embeddings=opts.include_embeddings,
+        )
+        required = (
+            (*REQUIRED, "latency_ms")
+            if self._wanted is None
+            else tuple(f for f in (*REQUIRED, "latency_ms") if f in self._wanted)
+        )
+        for path in self._files:
+            kind = self.fmt or detect_format(path)
+            if kind not in READERS:
+                raise UsageError(
+                    f"--from: unknown format '{kind}' (known: {', '.join(sorted(READERS))})"
+                )
+            self.sources.append(str(path))
+            self.formats[str(path)] = kind
+            raws = self._parquet(path) if kind == "parquet" else self._whole(path, kind, opts)
+            for raw, locate, parse_problems, nbytes in raws:
+                frame = self._check(raw, locate, parse_problems, required)
+                if self.since is not None:
+                    frame = frame.filter(pl.col("timestamp") >= self.since)
+                if self.until is not None:
+                    frame = frame.filter(pl.col("timestamp") < self.until)
+                self.progress.rows += raw.height
+                self.progress.bytes += nbytes
+                if self.on_progress is not None:
+                    self.on_progress(self.progress)
+                if frame.height:
+                    yield frame
+        if self.problem_count and self.on_error == "fail":
+            raise InputError(self.problems, total=self.problem_count)
+
+    # --- sources ----------------------------------------------------------------------
+
+    def _parquet(self, path: Path) -> Iterator[tuple[pl.DataFrame, Locate, list[str], int]]:
+        from llmobs_cli.core.ingest.readers.parquet import scan, source_columns
+
+        name = str(path)
+        try:
+            lf = scan(path)
+            schema = lf.collect_schema()
+            have = [c for c in schema.names() if c != ROW]
+            cols = source_columns(have, self._wanted)
+            if "date" in schema.names() and "date" not in SCHEMA and self._wanted is not None:
+                cols = [c for c in cols if c != "date"]
+            if self._wanted is not None and "latency_ms" in self._wanted:
+                # Missing latencies derive from end_time: read it when the file has it
+                # (cheap next to the text columns; exact whatever the nulls).
+                cols += [
+                    c for c in ("end_time", *ALIASES["end_time"]) if c in have and c not in cols
+                ]
+            lf = lf.select([ROW, *cols])
+            ts = schema.get("timestamp")
+            if isinstance(ts, pl.Datetime) and "timestamp" in cols:
+                col = pl.col("timestamp")
+                col = (
+                    col.dt.replace_time_zone("UTC")
+                    if ts.time_zone is None
+                    else col.dt.convert_time_zone("UTC")
+                )
+                if self.since is not None:
+                    lf = lf.filter(col >= self.since)
+                if self.until is not None:
+                    lf = lf.filter(col < self.until)
+            width = _row_bytes(path, cols, schema)
+            rows = batch_rows_for(self.memory, width)
+            total = _size(path)
+            file_rows = max(1, _row_count(path))
+            locate = row_locator(path)
+            for batch in lf.collect_batches(chunk_size=rows):
+                raw = batch.with_columns(pl.col(ROW).cast(pl.Int64))
+                if "date" in raw.columns and self._wanted is None:
+                    raw = raw.drop("date")
+                yield raw, locate, [], int(total * raw.height / file_rows)
+        except InputError:
+            raise
+        except Exception as exc:
+            msg = str(exc).strip().splitlines()[0] if str(exc).strip() else type(exc).__name__
+            raise InputError([f"{name}: not a readable Parquet file ({msg})"]) from exc
+
+    def _whole(
+        self, path: Path, kind: str, opts: ReadOptions
+    ) -> Iterator[tuple[pl.DataFrame, Locate, list[str], int]]:
+        raw = READERS[kind](path, opts)
+        frame = raw.frame
+        total = _size(path)
+        step = batch_rows_for(self.memory, frame.estimated_size() / max(1, frame.height))
+        first = True
+        for start in range(0, max(frame.height, 1), step):
+            part = frame.slice(start, step)
+            share = int(total * part.height / max(1, frame.height))
+            yield part, raw.locate, (raw.problems if first else []), share
+            first = False
+
+    # --- validation ---------------------------------------------------------------------
+
+    def _check(
+        self,
+        raw: pl.DataFrame,
+        locate: Locate,
+        parse_problems: list[str],
+        required: tuple[str, ...],
+    ) -> pl.DataFrame:
+        norm = normalize(raw, check_required=required)
+        frame, probs = norm.frame, norm.problems
+        self.problem_count += len(parse_problems) + probs.height
+        for line in parse_problems:
+            self.skipped_reasons[_reason(line)] += 1
+        self.skipped += len(parse_problems)
+        found = list(parse_problems)
+        if probs.height:
+            head = probs.head(MAX_PROBLEMS)
+            where = locate(head[ROW].to_list())
+            found.extend(
+                f"{w}: {f}: {m}"
+                for w, f, m in zip(where, head["field"], head["message"], strict=True)
+            )
+        found.sort(key=_line_key)
+        self.problems.extend(found[: max(0, MAX_PROBLEMS - len(self.problems))])
+        if probs.height:
+            for (f, m), n in _reason_counts(probs):
+                self.skipped_reasons[f"{f}: {m}"] += n
+            bad = probs[ROW].unique()
+            self.skipped += bad.len()
+            frame = frame.filter(~pl.col(ROW).is_in(bad.implode()))
+        return frame.drop(ROW)
+
+
+def _size(path: Path) -> int:
+    if path.is_dir():
+        return sum(p.stat().st_size for p in path.rglob("*.parquet"))
+    try:
+        return path.stat().st_size
+    except OSError:
+        return 0
+
+
+def _parquet_files(path: Path) -> list[Path]:
+    return sorted(path.rglob("*.parquet")) if path.is_dir() else [path]
+
+
+def _row_count(path: Path) -> int:
+    import pyarrow.parquet as pq
+
+    try:
+        return sum(pq.ParquetFile(p).metadata.num_rows for p in _parquet_files(path))
+    except Exception:  # an unreadable footer is reported by the scan itself
+        return 1
+
+
+def _row_bytes(path: Path, cols: list[str], schema: pl.Schema) -> float:
+    """Uncompressed bytes per row of the projected columns (from the Parquet footers)."""
+    import pyarrow.parquet as pq
+
+    want = set(cols)
+    size = rows = 0
+    try:
+        for p in _parquet_files(path)[:8]:
+            meta = pq.ParquetFile(p).metadata
+            rows += meta.num_rows
+            for g in range(meta.num_row_groups):
+                rg = meta.row_group(g)
+                for c in range(rg.num_columns):
+                    col = rg.column(c)
+                    if col.path_in_schema.split(".", 1)[0] in want:
+                        size += col.total_uncompressed_size
+    except Exception:
+        return 64.0 * len(cols)
+    return size / rows if rows else 64.0 * len(cols)
