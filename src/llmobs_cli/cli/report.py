@@ -86,6 +86,7 @@ def report_cmd(
     on_error: common.OnErrorOpt = common.OnErrorChoice.fail,
     source_format: common.FromOpt = common.InputFormat.auto,
     route_from: common.RouteFromOpt = None,
+    memory: common.MemoryOpt = None,
 ) -> None:
     """Cost and latency of LLM calls, true under sampling."""
     from llmobs_cli.core.ingest.readers import ReadOptions
@@ -127,6 +128,7 @@ def report_cmd(
             quantiles=tuple(cfg.report.percentiles),
             rules=rules,
             progress=say,
+            memory=common.memory_bytes(memory),
         )
     common.report_skipped(loaded)
     rep = loaded.report

@@ -48,7 +48,7 @@ def bin_value(b: pl.Expr, alpha: float = ALPHA) -> pl.Expr:
     g = gamma(alpha)
     lg = math.log(g)
     mag = ((b.abs() - OFFSET).cast(pl.Float64) * lg).exp() * (2.0 / (g + 1.0))
-    return pl.when(b > 0).then(mag).when(b < 0).then(-mag).otherwise(pl.lit(0.0))
+    return pl.when(b > 0).then(mag).when(b < 0).then(-mag).when(b == 0).then(pl.lit(0.0))
 
 
 def bin_value_np(b: np.ndarray, alpha: float = ALPHA) -> np.ndarray:

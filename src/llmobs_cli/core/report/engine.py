@@ -40,7 +40,7 @@ import polars as pl
 from llmobs_cli.core.partials.compute import PartialSpec, partials
 from llmobs_cli.core.partials.finalize import level_quantiles, level_sessions, level_sums
 from llmobs_cli.core.partials.merge import Merger
-from llmobs_cli.core.partials.sketch import ALPHA
+from llmobs_cli.core.partials.sketch import ALPHA, bin_expr, bin_value
 from llmobs_cli.core.record.fields import base_column, field_expr
 from llmobs_cli.core.record.windows import Window, after, resolve_bound, resolve_now
 from llmobs_cli.core.report import gates, pricing
@@ -192,7 +192,11 @@ def _weighted_quantile_aggs(value: str, qs: Sequence[float], prefix: str) -> lis
     idx = cw.search_sorted(cw.last() * targets, side="left")
     # A trailing null makes an empty group (all values null) give null, not an error.
     padded = sv.append(pl.lit(None, dtype=pl.Float64))
-    return [padded.gather(idx.clip(0, sv.len())).alias(f"{prefix}__q")]
+    exact = padded.gather(idx.clip(0, sv.len()))
+    # The sketch's answer, computed directly: the representative of the exact quantile's
+    # log bucket, clamped to the group's range — what finalize gives from merged partials.
+    sketched = bin_value(bin_expr(exact.cast(pl.Float64))).clip(sv.min(), sv.max())
+    return [sketched.alias(f"{prefix}__q")]
 
 
 def _row_terms() -> dict[str, pl.Expr]:

@@ -20,8 +20,9 @@ import os
 from collections import Counter
 from collections.abc import Callable, Iterable, Iterator, Sequence
 from dataclasses import dataclass, field
-from datetime import datetime
+from datetime import UTC, datetime
 from pathlib import Path
+from typing import Any
 
 import polars as pl
 
@@ -161,50 +162,99 @@ class Stream:
     # --- sources ----------------------------------------------------------------------
 
     def _parquet(self, path: Path) -> Iterator[tuple[pl.DataFrame, Locate, list[str], int]]:
-        from llmobs_cli.core.ingest.readers.parquet import scan, source_columns
+        """Row groups (or slices of a large one) of each Parquet file, read with pyarrow
+        without memory-mapping (a mapped file's pages would count as resident memory and
+        grow with the file); row groups outside the window are skipped by their
+        statistics."""
+        import pyarrow.parquet as pq
+
+        from llmobs_cli.core.ingest.readers.parquet import source_columns
 
         name = str(path)
+        offset = 0
         try:
-            lf = scan(path)
-            schema = lf.collect_schema()
-            have = [c for c in schema.names() if c != ROW]
-            cols = source_columns(have, self._wanted)
-            if "date" in schema.names() and "date" not in SCHEMA and self._wanted is not None:
-                cols = [c for c in cols if c != "date"]
-            if self._wanted is not None and "latency_ms" in self._wanted:
-                # Missing latencies derive from end_time: read it when the file has it
-                # (cheap next to the text columns; exact whatever the nulls).
-                cols += [
-                    c for c in ("end_time", *ALIASES["end_time"]) if c in have and c not in cols
-                ]
-            lf = lf.select([ROW, *cols])
-            ts = schema.get("timestamp")
-            if isinstance(ts, pl.Datetime) and "timestamp" in cols:
-                col = pl.col("timestamp")
-                col = (
-                    col.dt.replace_time_zone("UTC")
-                    if ts.time_zone is None
-                    else col.dt.convert_time_zone("UTC")
-                )
-                if self.since is not None:
-                    lf = lf.filter(col >= self.since)
-                if self.until is not None:
-                    lf = lf.filter(col < self.until)
-            width = _row_bytes(path, cols, schema)
-            rows = batch_rows_for(self.memory, width)
-            total = _size(path)
-            file_rows = max(1, _row_count(path))
-            locate = row_locator(path)
-            for batch in lf.collect_batches(chunk_size=rows):
-                raw = batch.with_columns(pl.col(ROW).cast(pl.Int64))
-                if "date" in raw.columns and self._wanted is None:
-                    raw = raw.drop("date")
-                yield raw, locate, [], int(total * raw.height / file_rows)
+            for file in _parquet_files(path):
+                pf = pq.ParquetFile(file, memory_map=False)
+                have = list(pf.schema_arrow.names)
+                hive = _hive_values(file, path)
+                cols = source_columns([*have, *hive], self._wanted)
+                if self._wanted is not None and "latency_ms" in self._wanted:
+                    # Missing latencies derive from end_time: read it when the file has it.
+                    cols += [
+                        c for c in ("end_time", *ALIASES["end_time"]) if c in have and c not in cols
+                    ]
+                if "date" in hive and "date" not in SCHEMA:
+                    cols = [c for c in cols if c != "date"]
+                read_cols = [c for c in cols if c in have]
+                meta = pf.metadata
+                width = _row_bytes(meta, read_cols)
+                step = batch_rows_for(self.memory, width)
+                total = _size(file)
+                file_rows = max(1, meta.num_rows)
+                locate = row_locator(path)
+                for g in range(meta.num_row_groups):
+                    rg_rows = meta.row_group(g).num_rows
+                    start = offset
+                    offset += rg_rows
+                    if not self._overlaps(meta.row_group(g), have):
+                        continue
+                    tables = (
+                        [pf.read_row_group(g, columns=read_cols)]
+                        if rg_rows <= step
+                        else pf.iter_batches(batch_size=step, row_groups=[g], columns=read_cols)
+                    )
+                    for table in tables:
+                        raw = pl.from_arrow(table)
+                        assert isinstance(raw, pl.DataFrame)
+                        raw = raw.with_columns(
+                            pl.int_range(start, start + raw.height, dtype=pl.Int64).alias(ROW),
+                            *(pl.lit(v).alias(k) for k, v in hive.items() if k in cols),
+                        )
+                        start += raw.height
+                        raw = self._window(raw)
+                        yield raw, locate, [], int(total * table.num_rows / file_rows)
         except InputError:
             raise
         except Exception as exc:
             msg = str(exc).strip().splitlines()[0] if str(exc).strip() else type(exc).__name__
             raise InputError([f"{name}: not a readable Parquet file ({msg})"]) from exc
+
+    def _overlaps(self, rg: Any, have: list[str]) -> bool:
+        """Whether a row group's timestamp statistics may overlap [since, until)."""
+        if (self.since is None and self.until is None) or "timestamp" not in have:
+            return True
+        for c in range(rg.num_columns):
+            col = rg.column(c)
+            if col.path_in_schema != "timestamp":
+                continue
+            st = col.statistics
+            if st is None or not st.has_min_max or not isinstance(st.min, datetime):
+                return True
+            lo, hi = st.min, st.max
+            if lo.tzinfo is None:
+                lo, hi = lo.replace(tzinfo=UTC), hi.replace(tzinfo=UTC)
+            if self.since is not None and hi < self.since:
+                return False
+            if self.until is not None and lo >= self.until:
+                return False
+        return True
+
+    def _window(self, raw: pl.DataFrame) -> pl.DataFrame:
+        ts = raw.schema.get("timestamp")
+        if not isinstance(ts, pl.Datetime) or (self.since is None and self.until is None):
+            return raw
+        col = pl.col("timestamp")
+        col = (
+            col.dt.replace_time_zone("UTC")
+            if ts.time_zone is None
+            else col.dt.convert_time_zone("UTC")
+        )
+        cond = pl.lit(True)
+        if self.since is not None:
+            cond = cond & (col >= self.since)
+        if self.until is not None:
+            cond = cond & (col < self.until)
+        return raw.filter(cond)
 
     def _whole(
         self, path: Path, kind: str, opts: ReadOptions
@@ -267,31 +317,26 @@ def _parquet_files(path: Path) -> list[Path]:
     return sorted(path.rglob("*.parquet")) if path.is_dir() else [path]
 
 
-def _row_count(path: Path) -> int:
-    import pyarrow.parquet as pq
+def _hive_values(file: Path, root: Path) -> dict[str, str]:
+    """``key=value`` directory names between ``root`` and ``file`` (hive partitions)."""
+    if not root.is_dir():
+        return {}
+    out: dict[str, str] = {}
+    for part in file.relative_to(root).parts[:-1]:
+        if "=" in part:
+            k, v = part.split("=", 1)
+            out[k] = v
+    return out
 
-    try:
-        return sum(pq.ParquetFile(p).metadata.num_rows for p in _parquet_files(path))
-    except Exception:  # an unreadable footer is reported by the scan itself
-        return 1
 
-
-def _row_bytes(path: Path, cols: list[str], schema: pl.Schema) -> float:
-    """Uncompressed bytes per row of the projected columns (from the Parquet footers)."""
-    import pyarrow.parquet as pq
-
+def _row_bytes(meta: Any, cols: list[str]) -> float:
+    """Uncompressed bytes per row of the projected columns (from the Parquet footer)."""
     want = set(cols)
-    size = rows = 0
-    try:
-        for p in _parquet_files(path)[:8]:
-            meta = pq.ParquetFile(p).metadata
-            rows += meta.num_rows
-            for g in range(meta.num_row_groups):
-                rg = meta.row_group(g)
-                for c in range(rg.num_columns):
-                    col = rg.column(c)
-                    if col.path_in_schema.split(".", 1)[0] in want:
-                        size += col.total_uncompressed_size
-    except Exception:
-        return 64.0 * len(cols)
-    return size / rows if rows else 64.0 * len(cols)
+    size = 0
+    for g in range(meta.num_row_groups):
+        rg = meta.row_group(g)
+        for c in range(rg.num_columns):
+            col = rg.column(c)
+            if col.path_in_schema.split(".", 1)[0] in want:
+                size += col.total_uncompressed_size
+    return size / meta.num_rows if meta.num_rows else 64.0 * len(cols)
