@@ -497,7 +497,7 @@ def batch_partials(batch: pl.DataFrame | pl.LazyFrame, plan: ReportPlan) -> pl.D
     # Sessions are grouped by a 64-bit hash of the id: integer hashing is several times
     # faster than string hashing on hundreds of thousands of sessions.
     sid = pl.when(pl.col("session_id").is_not_null()).then(pl.col("session_id").hash())
-    needed = [n for n in dict.fromkeys(needed) if n != "session_id"]
+    needed = [n for n in dict.fromkeys(needed) if n != "session_id" or n in plan.all_keys]
     rows = lf.select(*needed, sid.alias(_SID), *row_terms()).collect()
     return partials(rows, plan.spec)
 
@@ -699,30 +699,39 @@ def run_report(
     quantiles: Sequence[float] = QUANTILES,
     rules: Sequence[Any] = (),
     progress: Callable[[str], None] | None = None,
-    memory: int | None = None,
 ) -> LoadedReport:
-    """Read trace files batch by batch (only the columns the report needs), window them,
-    and report: each batch becomes partials (:func:`batch_partials`), merged as they
-    arrive, finalized once. Memory is bounded by ``memory`` (bytes; default a quarter of
-    RAM), not by the number of rows."""
-    from llmobs_cli.core.ingest.readers.stream import Stream, default_memory
+    """Read trace files (only the columns the report needs), window them, report."""
+    from llmobs_cli.core.ingest.readers import load
 
     say = progress or (lambda _msg: None)
-    budget = default_memory() if memory is None else memory
     scope_fields = [k for r in rules for k in getattr(r, "scope_keys", ())]
     columns = list(
         dict.fromkeys([*REPORT_COLUMNS, *(base_column(f) for f in [*by, *scope_fields])])
     )
-    # Absolute bounds (or an explicit --now) are known before reading; durations relative
-    # to the data's latest timestamp need one cheap pass over the timestamps first.
+    # Absolute bounds (or an explicit --now) can be pushed into the reader; durations
+    # relative to the data's latest timestamp need the data first.
     relative = any(v and _is_duration(v) for v in (since, until)) and not now
+    pre_since = pre_until = None
+    if not relative:
+        ref = resolve_now(now, None) if now else datetime.now().astimezone()
+        pre_since = resolve_bound(since, ref, "--since")
+        pre_until = resolve_bound(until, ref, "--until")
+    say(f"reading {len(paths)} path(s)")
+    loaded = load(
+        paths,
+        columns=columns,
+        on_error=on_error,
+        fmt=fmt,
+        since=pre_since,
+        until=pre_until,
+        options=options,
+    )
+    frame = loaded.frame
     if now:
         ref_now = resolve_now(now, None)
-    elif relative:
-        say("finding the latest timestamp")
-        ref_now = resolve_now(None, _latest(paths, on_error, fmt, options, budget))
     else:
-        ref_now = datetime.now().astimezone()
+        latest = frame.select(pl.col("timestamp").max()).item() if frame.height else None
+        ref_now = resolve_now(None, latest)
     start = resolve_bound(since, ref_now, "--since")
     end = resolve_bound(until, ref_now, "--until")
     if start is not None and end is not None and end <= start:
@@ -731,39 +740,26 @@ def run_report(
         raise UsageError(
             f"--until: the window ends before it starts ({end.isoformat()} <= {start.isoformat()})"
         )
+    if relative:
+        if start is not None:
+            frame = frame.filter(pl.col("timestamp") >= start)
+        if end is not None:
+            frame = frame.filter(pl.col("timestamp") < end)
     window = None
     if start is not None or end is not None:
         window = Window(start, end)
-    table = pricing.build_price_table() if prices is None else prices
-    plan = plan_report(
+    _check_selection(frame, loaded, window, by, rules, paths, since, until, fmt, options)
+    report = build_report(
+        frame,
         by=by,
         bucket=bucket,
-        table=table,
+        window=window,
+        prices=prices,
         refusal_patterns=refusal_patterns,
         quantiles=quantiles,
         rules=rules,
+        progress=say,
     )
-
-    def tell(p: Any) -> None:
-        share = f" ({100 * p.bytes / p.total_bytes:.0f} %)" if p.total_bytes else ""
-        say(f"{p.rows:,} rows, {p.bytes / 1e6:,.0f} of {p.total_bytes / 1e6:,.0f} MB read{share}")
-
-    stream = Stream(
-        paths,
-        columns=columns,
-        on_error=on_error,
-        fmt=fmt,
-        since=start,
-        until=end,
-        options=options,
-        memory=budget,
-        on_progress=tell,
-    )
-    merger = Merger()
-    for batch in stream:
-        merger.add(batch_partials(batch, plan))
-    say("finalizing")
-    report = finalize_report(merger.result(), plan, window=window, rules=rules)
     if window is not None and (window.start is None or window.end is None):
         # Fill an open side from the data so the JSON always says what was covered.
         data_window = Window(
@@ -777,27 +773,44 @@ def run_report(
         report.window = Window(window.start or data_window.start, window.end or data_window.end)
     return LoadedReport(
         report=report,
-        skipped=stream.skipped,
-        skipped_reasons=dict(stream.skipped_reasons),
-        sources=stream.sources,
+        skipped=loaded.skipped,
+        skipped_reasons=dict(loaded.skipped_reasons),
+        sources=loaded.sources,
     )
 
 
-def _latest(
-    paths: Sequence[str | Path], on_error: str, fmt: str | None, options: Any, memory: int
-) -> datetime | None:
-    """The latest timestamp in the inputs (one pass over the timestamp column only)."""
-    from llmobs_cli.core.ingest.readers.stream import Stream
+def _check_selection(
+    frame: pl.DataFrame,
+    loaded: Any,
+    window: Window | None,
+    by: Sequence[str],
+    rules: Sequence[Any],
+    paths: Sequence[str | Path],
+    since: str | None,
+    until: str | None,
+    fmt: str | None,
+    options: Any,
+) -> None:
+    """Nothing read is exit 2, never an all-zero report; so is a name the data lacks."""
+    from llmobs_cli.core.ingest.span import data_span
+    from llmobs_cli.core.record import names
+    from llmobs_cli.core.record.windows import require_rows, window_option
+    from llmobs_cli.core.report import gates
+    from llmobs_cli.errors import InputError
 
-    latest: datetime | None = None
-    stream = Stream(
-        paths, columns=["timestamp"], on_error=on_error, fmt=fmt, options=options, memory=memory
-    )  # type: ignore[arg-type]
-    for batch in stream:
-        got = batch.select(pl.col("timestamp").max()).item()
-        if got is not None and (latest is None or got > latest):
-            latest = got
-    return latest
+    sources = loaded.sources
+    if frame.height == 0:
+        if window is not None:
+            require_rows(
+                0,
+                window_option(since=since, until=until),
+                window,
+                lambda: data_span(paths, fmt=fmt, options=options),
+                sources,
+            )
+        raise InputError([f"{names.dump_name(sources)}: no calls to report (no records read)"])
+    names.require_fields(frame, by, sources, "--by")
+    gates.check_scopes(rules, frame, sources)
 
 
 def _is_duration(text: str) -> bool:
