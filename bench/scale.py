@@ -30,11 +30,10 @@ from pathlib import Path
 
 import numpy as np
 import polars as pl
-import pyarrow as pa
 import pyarrow.parquet as pq
 
 sys.path.insert(0, str(Path(__file__).parent))
-from _common import DATA  # noqa: E402
+from _common import DATA
 
 ROW_GROUP = 131_072
 ROUTES = ["chat", "search", "summarize", "extract", "classify", "agent", "refunds", "support"]
@@ -45,11 +44,42 @@ MODELS = [
     ("claude-3-5-haiku-20241022", "anthropic"),
     ("gemini-1.5-flash", "google"),
 ]
-WORDS = (
-    "the order refund account delivery invoice please thanks policy customer support "
-    "product price shipping return warranty cancel update address payment card email "
-    "password reset issue problem help question answer model latency token cost report"
-).split()
+WORDS = [
+    "the",
+    "order",
+    "refund",
+    "account",
+    "delivery",
+    "invoice",
+    "please",
+    "thanks",
+    "policy",
+    "customer",
+    "support",
+    "product",
+    "price",
+    "shipping",
+    "return",
+    "warranty",
+    "cancel",
+    "update",
+    "address",
+    "payment",
+    "card",
+    "email",
+    "password",
+    "reset",
+    "issue",
+    "problem",
+    "help",
+    "question",
+    "answer",
+    "model",
+    "latency",
+    "token",
+    "cost",
+    "report",
+]
 
 
 def _text_pool(rng: np.random.Generator, n: int, median_chars: int) -> list[str]:
@@ -204,7 +234,9 @@ def main() -> None:
             )
             base = results["duckdb report query"][0]
             wall, rss = results[name]
-            print(f"| {rows:,} | {name} | {wall:.1f} | {rss:.0f} | {wall / base:.2f}x |", flush=True)
+            print(
+                f"| {rows:,} | {name} | {wall:.1f} | {rss:.0f} | {wall / base:.2f}x |", flush=True
+            )
 
 
 if __name__ == "__main__":

@@ -14,8 +14,8 @@ import numpy as np
 import polars as pl
 import pytest
 
-from llmobs_cli.core.record.schema import SCHEMA
 from llmobs_cli.core.partials.sketch import ALPHA
+from llmobs_cli.core.record.schema import SCHEMA
 from llmobs_cli.core.report.engine import Report, build_report, metric_paths
 from llmobs_cli.core.report.pricing import PriceEntry, PriceTable
 

@@ -699,39 +699,30 @@ def run_report(
     quantiles: Sequence[float] = QUANTILES,
     rules: Sequence[Any] = (),
     progress: Callable[[str], None] | None = None,
+    memory: int | None = None,
 ) -> LoadedReport:
-    """Read trace files (only the columns the report needs), window them, report."""
-    from llmobs_cli.core.ingest.readers import load
+    """Read trace files batch by batch (only the columns the report needs), window them,
+    and report: each batch becomes partials (:func:`batch_partials`), merged as they
+    arrive and finalized once, so memory is bounded by ``memory`` (bytes; default a
+    quarter of RAM) and the distinct sessions and span ids, not by the number of rows."""
+    from llmobs_cli.core.ingest.readers.stream import Stream, default_memory
 
     say = progress or (lambda _msg: None)
+    budget = default_memory() if memory is None else memory
     scope_fields = [k for r in rules for k in getattr(r, "scope_keys", ())]
     columns = list(
         dict.fromkeys([*REPORT_COLUMNS, *(base_column(f) for f in [*by, *scope_fields])])
     )
-    # Absolute bounds (or an explicit --now) can be pushed into the reader; durations
-    # relative to the data's latest timestamp need the data first.
+    # Absolute bounds (or an explicit --now) are known before reading; durations relative
+    # to the data's latest timestamp need one pass over the timestamps first.
     relative = any(v and _is_duration(v) for v in (since, until)) and not now
-    pre_since = pre_until = None
-    if not relative:
-        ref = resolve_now(now, None) if now else datetime.now().astimezone()
-        pre_since = resolve_bound(since, ref, "--since")
-        pre_until = resolve_bound(until, ref, "--until")
-    say(f"reading {len(paths)} path(s)")
-    loaded = load(
-        paths,
-        columns=columns,
-        on_error=on_error,
-        fmt=fmt,
-        since=pre_since,
-        until=pre_until,
-        options=options,
-    )
-    frame = loaded.frame
     if now:
         ref_now = resolve_now(now, None)
+    elif relative:
+        say("finding the latest timestamp")
+        ref_now = resolve_now(None, _latest(paths, on_error, fmt, options, budget))
     else:
-        latest = frame.select(pl.col("timestamp").max()).item() if frame.height else None
-        ref_now = resolve_now(None, latest)
+        ref_now = datetime.now().astimezone()
     start = resolve_bound(since, ref_now, "--since")
     end = resolve_bound(until, ref_now, "--until")
     if start is not None and end is not None and end <= start:
@@ -740,26 +731,43 @@ def run_report(
         raise UsageError(
             f"--until: the window ends before it starts ({end.isoformat()} <= {start.isoformat()})"
         )
-    if relative:
-        if start is not None:
-            frame = frame.filter(pl.col("timestamp") >= start)
-        if end is not None:
-            frame = frame.filter(pl.col("timestamp") < end)
     window = None
     if start is not None or end is not None:
         window = Window(start, end)
-    _check_selection(frame, loaded, window, by, rules, paths, since, until, fmt, options)
-    report = build_report(
-        frame,
+    table = pricing.build_price_table() if prices is None else prices
+    plan = plan_report(
         by=by,
         bucket=bucket,
-        window=window,
-        prices=prices,
+        table=table,
         refusal_patterns=refusal_patterns,
         quantiles=quantiles,
         rules=rules,
-        progress=say,
     )
+
+    def tell(p: Any) -> None:
+        share = f" ({100 * p.bytes / p.total_bytes:.0f} %)" if p.total_bytes else ""
+        say(f"{p.rows:,} rows, {p.bytes / 1e6:,.0f} of {p.total_bytes / 1e6:,.0f} MB read{share}")
+
+    stream = Stream(
+        paths,
+        columns=columns,
+        on_error=on_error,
+        fmt=fmt,
+        since=start,
+        until=end,
+        options=options,
+        memory=budget,
+        on_progress=tell,
+    )
+    merger = Merger()
+    for batch in stream:
+        merger.add(batch_partials(batch, plan))
+    say("finalizing")
+    merged = merger.result()
+    _check_selection(
+        _key_frame(merged, plan), stream, window, by, rules, paths, since, until, fmt, options
+    )
+    report = finalize_report(merged, plan, window=window, rules=rules)
     if window is not None and (window.start is None or window.end is None):
         # Fill an open side from the data so the JSON always says what was covered.
         data_window = Window(
@@ -773,10 +781,60 @@ def run_report(
         report.window = Window(window.start or data_window.start, window.end or data_window.end)
     return LoadedReport(
         report=report,
-        skipped=loaded.skipped,
-        skipped_reasons=dict(loaded.skipped_reasons),
-        sources=loaded.sources,
+        skipped=stream.skipped,
+        skipped_reasons=dict(stream.skipped_reasons),
+        sources=stream.sources,
     )
+
+
+def _key_frame(merged: pl.DataFrame | None, plan: ReportPlan) -> pl.DataFrame:
+    """The distinct group keys seen (one row per group of the ``--by`` and rule levels),
+    standing in for the rows in the name checks: a field with a value in some row has it
+    in some group, and every value of a field is some group's."""
+    spec = plan.spec
+    if merged is None:
+        return pl.DataFrame()
+    frames = [
+        level_sums(merged, spec, i).select(list(keys))
+        for i, keys in enumerate(spec.levels)
+        if keys and _BUCKET not in keys and i < len(spec.levels) - 1
+    ]
+    n = int(level_sums(merged, spec, 0)["sampled"].sum()) if merged.height else 0
+    if not frames:
+        return pl.DataFrame({"_n": [1] * min(n, 1)})
+    return pl.concat(frames, how="diagonal_relaxed")
+
+
+def _latest(
+    paths: Sequence[str | Path], on_error: str, fmt: str | None, options: Any, memory: int
+) -> datetime | None:
+    """The latest timestamp in the inputs (one pass over the timestamp column only)."""
+    import warnings
+
+    from llmobs_cli.core.ingest.readers import ReadOptions
+    from llmobs_cli.core.ingest.readers.stream import Stream
+
+    opts = options or ReadOptions()
+    latest: datetime | None = None
+    stream = Stream(
+        paths,
+        columns=["timestamp"],
+        on_error=on_error,  # type: ignore[arg-type]
+        fmt=fmt,
+        options=ReadOptions(
+            route_from=opts.route_from,
+            include_embeddings=opts.include_embeddings,
+            keep_duplicates=True,  # a copy has its original's timestamp
+        ),
+        memory=memory,
+    )
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")  # the main pass says them
+        for batch in stream:
+            got = batch.select(pl.col("timestamp").max()).item()
+            if got is not None and (latest is None or got > latest):
+                latest = got
+    return latest
 
 
 def _check_selection(

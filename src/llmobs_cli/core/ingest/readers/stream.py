@@ -17,6 +17,7 @@ to Parquet once (``llmobs convert``) for production volumes.
 from __future__ import annotations
 
 import os
+import warnings
 from collections import Counter
 from collections.abc import Callable, Iterable, Iterator, Sequence
 from dataclasses import dataclass, field
@@ -24,21 +25,27 @@ from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
+import numpy as np
 import polars as pl
 
 from llmobs_cli.core.ingest.readers import (
+    _GIVEN,
     MAX_PROBLEMS,
+    FileRead,
     OnError,
+    _is_empty_file,
     _line_key,
+    _mark_given_span_ids,
     _reason,
     _reason_counts,
+    _why_nothing,
     _with_dependencies,
     expand_paths,
 )
 from llmobs_cli.core.ingest.readers.base import Locate, row_locator
 from llmobs_cli.core.ingest.readers.formats import READERS, ReadOptions, detect_format
 from llmobs_cli.core.record.schema import ALIASES, REQUIRED, ROW, SCHEMA, normalize
-from llmobs_cli.errors import InputError, UsageError
+from llmobs_cli.errors import InputError, InputWarning, UsageError
 
 #: Rows per batch when no memory budget says otherwise.
 BATCH_ROWS = 262_144
@@ -112,6 +119,9 @@ class Stream:
     skipped_reasons: Counter[str] = field(default_factory=Counter)
     problems: list[str] = field(default_factory=list)
     problem_count: int = 0
+    files: list[FileRead] = field(default_factory=list)
+    duplicates: int = 0
+    warnings: list[str] = field(default_factory=list)
     progress: Progress = field(default_factory=Progress)
 
     def __post_init__(self) -> None:
@@ -123,29 +133,48 @@ class Stream:
 
     def __iter__(self) -> Iterator[pl.DataFrame]:
         opts = self.options or ReadOptions()
+        keep = opts.keep_duplicates
+        asked = self._wanted
+        # The ids are read anyway (when present) because duplicates are found by them.
+        wanted = asked | {"trace_id", "span_id"} if asked is not None and not keep else asked
+        self._read_cols = wanted
         opts = ReadOptions(
-            columns=self._wanted,
+            columns=wanted,
             since=self.since,
             until=self.until,
             route_from=opts.route_from,
             include_embeddings=opts.include_embeddings,
+            keep_duplicates=keep,
         )
         required = (
             (*REQUIRED, "latency_ms")
-            if self._wanted is None
-            else tuple(f for f in (*REQUIRED, "latency_ms") if f in self._wanted)
+            if asked is None
+            else tuple(f for f in (*REQUIRED, "latency_ms") if f in asked)
         )
+        seen = SeenSet()
+        empty_inputs: list[str] = []
         for path in self._files:
             kind = self.fmt or detect_format(path)
             if kind not in READERS:
                 raise UsageError(
                     f"--from: unknown format '{kind}' (known: {', '.join(sorted(READERS))})"
                 )
+            if _is_empty_file(path):
+                empty_inputs.append(f"{path}: empty file (nothing to read)")
+                continue
             self.sources.append(str(path))
             self.formats[str(path)] = kind
-            raws = self._parquet(path) if kind == "parquet" else self._whole(path, kind, opts)
+            info = FileRead(path=str(path), format=kind)
+            self.files.append(info)
+            reasons: Counter[str] = Counter()
+            raw_rows = raw_problems = 0
+            raws = self._parquet(path) if kind == "parquet" else self._whole(path, kind, opts, info)
             for raw, locate, parse_problems, nbytes in raws:
-                frame = self._check(raw, locate, parse_problems, required)
+                raw_rows += raw.height
+                raw_problems += len(parse_problems)
+                frame = self._check(raw, locate, parse_problems, required, info, reasons)
+                info.calls += frame.height
+                frame = frame.drop(_GIVEN, strict=False) if keep else self._dedup(frame, seen)
                 if self.since is not None:
                     frame = frame.filter(pl.col("timestamp") >= self.since)
                 if self.until is not None:
@@ -156,8 +185,52 @@ class Stream:
                     self.on_progress(self.progress)
                 if frame.height:
                     yield frame
+            info.skipped_reasons = dict(reasons)
+            self.skipped += info.skipped
+            self.skipped_reasons.update(reasons)
+            if raw_rows == 0 and not raw_problems and info.note is None:
+                info.note = _why_nothing(path, kind, self.since, self.until)
+        if empty_inputs:
+            raise InputError(empty_inputs)
         if self.problem_count and self.on_error == "fail":
             raise InputError(self.problems, total=self.problem_count)
+        nothing = [f for f in self.files if f.calls == 0 and f.skipped == 0 and f.note]
+        if self.files and all(f.calls == 0 for f in self.files):
+            if any(f.skipped for f in self.files):
+                names = ", ".join(f.path for f in self.files)
+                raise InputError(
+                    [f"{names}: no record left: every row had a problem", *self.problems],
+                    total=self.problem_count + 1,
+                )
+            if nothing:
+                raise InputError([f"{f.path}: read as {f.format}: {f.note}" for f in nothing])
+        for f in nothing:
+            self.warnings.append(f"{f.path}: read as {f.format}: {f.note}")
+        if self.duplicates:
+            self.warnings.append(
+                f"{self.duplicates} duplicate span_id row(s) counted once "
+                "(the same call read twice; --keep-duplicates keeps them)"
+            )
+        for line in self.warnings:
+            warnings.warn(line, InputWarning, stacklevel=2)
+
+    def _dedup(self, frame: pl.DataFrame, seen: SeenSet) -> pl.DataFrame:
+        """Drop rows whose given ``(trace_id, span_id)`` was already read (in this batch or
+        an earlier one); the first copy in input order wins, as in ``load``."""
+        if _GIVEN not in frame.columns:
+            return frame
+        if frame.height == 0 or not frame.get_column(_GIVEN).any():
+            return frame.drop(_GIVEN)
+        h = pl.struct(pl.col("trace_id").fill_null(""), pl.col("span_id")).hash(7)
+        hashes = frame.select(pl.when(pl.col(_GIVEN)).then(h).alias("h")).get_column("h")
+        first = hashes.is_first_distinct() | hashes.is_null()
+        known = seen.contains(hashes.fill_null(0).to_numpy()) & hashes.is_not_null().to_numpy()
+        keep = first.to_numpy() & ~known
+        dropped = int((~keep).sum())
+        seen.add(hashes.filter(first & hashes.is_not_null()).to_numpy())
+        self.duplicates += dropped
+        frame = frame.drop(_GIVEN)
+        return frame.filter(pl.Series(keep)) if dropped else frame
 
     # --- sources ----------------------------------------------------------------------
 
@@ -177,8 +250,8 @@ class Stream:
                 pf = pq.ParquetFile(file, memory_map=False)
                 have = list(pf.schema_arrow.names)
                 hive = _hive_values(file, path)
-                cols = source_columns([*have, *hive], self._wanted)
-                if self._wanted is not None and "latency_ms" in self._wanted:
+                cols = source_columns([*have, *hive], self._read_cols)
+                if self._read_cols is not None and "latency_ms" in self._read_cols:
                     # Missing latencies derive from end_time: read it when the file has it.
                     cols += [
                         c for c in ("end_time", *ALIASES["end_time"]) if c in have and c not in cols
@@ -257,9 +330,12 @@ class Stream:
         return raw.filter(cond)
 
     def _whole(
-        self, path: Path, kind: str, opts: ReadOptions
+        self, path: Path, kind: str, opts: ReadOptions, info: FileRead
     ) -> Iterator[tuple[pl.DataFrame, Locate, list[str], int]]:
         raw = READERS[kind](path, opts)
+        info.note = raw.note
+        for why, n in raw.tolerated.items():
+            self.warnings.append(f"{path}: {n} {why}")
         frame = raw.frame
         total = _size(path)
         step = batch_rows_for(self.memory, frame.estimated_size() / max(1, frame.height))
@@ -278,13 +354,16 @@ class Stream:
         locate: Locate,
         parse_problems: list[str],
         required: tuple[str, ...],
+        info: FileRead,
+        reasons: Counter[str],
     ) -> pl.DataFrame:
         norm = normalize(raw, check_required=required)
-        frame, probs = norm.frame, norm.problems
+        frame = _mark_given_span_ids(raw, norm.frame)
+        probs = norm.problems
         self.problem_count += len(parse_problems) + probs.height
         for line in parse_problems:
-            self.skipped_reasons[_reason(line)] += 1
-        self.skipped += len(parse_problems)
+            reasons[_reason(line)] += 1
+        info.skipped += len(parse_problems)
         found = list(parse_problems)
         if probs.height:
             head = probs.head(MAX_PROBLEMS)
@@ -297,11 +376,36 @@ class Stream:
         self.problems.extend(found[: max(0, MAX_PROBLEMS - len(self.problems))])
         if probs.height:
             for (f, m), n in _reason_counts(probs):
-                self.skipped_reasons[f"{f}: {m}"] += n
+                reasons[f"{f}: {m}"] += n
             bad = probs[ROW].unique()
-            self.skipped += bad.len()
+            info.skipped += bad.len()
             frame = frame.filter(~pl.col(ROW).is_in(bad.implode()))
         return frame.drop(ROW)
+
+
+class SeenSet:
+    """A set of 64-bit hashes in sorted runs whose sizes halve (log-structured): adding
+    ``n`` hashes costs O(n log n) in all, a lookup one binary search per run. Memory is 8
+    bytes per distinct hash (the one state of a stream that grows with its rows)."""
+
+    def __init__(self) -> None:
+        self._runs: list[np.ndarray] = []
+
+    def contains(self, h: np.ndarray) -> np.ndarray:
+        out = np.zeros(len(h), dtype=bool)
+        for run in self._runs:
+            i = np.searchsorted(run, h)
+            i[i == len(run)] = 0
+            out |= run[i] == h
+        return out
+
+    def add(self, h: np.ndarray) -> None:
+        if not len(h):
+            return
+        run = np.unique(h.astype(np.uint64))
+        while self._runs and len(self._runs[-1]) <= len(run):
+            run = np.union1d(self._runs.pop(), run)
+        self._runs.append(run)
 
 
 def _size(path: Path) -> int:
