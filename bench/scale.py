@@ -94,8 +94,10 @@ def _text_pool(rng: np.random.Generator, n: int, median_chars: int) -> list[str]
 def _chunk(rng: np.random.Generator, start: int, n: int, pools: dict, text_share: float):
     t0 = np.datetime64("2026-09-01T00:00:00", "us").astype(np.int64)
     ts = t0 + (rng.random(n) * 60 * 86_400e6).astype(np.int64)
-    m = rng.integers(0, len(MODELS), n)
-    route = rng.integers(0, len(ROUTES), n)
+    # A session is one conversation: its calls share a route and (mostly) a model.
+    sess = rng.integers(0, max(1, n // 8), n) + start
+    route = sess % len(ROUTES)
+    m = np.where(rng.random(n) < 0.9, (sess // len(ROUTES)) % len(MODELS), rng.integers(0, 5, n))
     latency = np.round(rng.lognormal(6.3, 0.8, n) * (1 + (m == 2)), 1)
     slow = rng.random(n) < 0.01
     latency[slow] *= 20  # a heavy tail
@@ -113,7 +115,6 @@ def _chunk(rng: np.random.Generator, start: int, n: int, pools: dict, text_share
     resp = pl.Series(pools["resp_long"]).gather(ri)
     short = pl.Series(pools["short"]).gather(si)
     refuse = rng.random(n) < 0.03
-    sess = rng.integers(0, max(1, n // 8), n) + start
     frame = pl.DataFrame(
         {
             "trace_id": pl.int_range(start, start + n, eager=True).cast(pl.String),
@@ -144,7 +145,7 @@ def _chunk(rng: np.random.Generator, start: int, n: int, pools: dict, text_share
 def generate(rows: int, text_share: float = 0.2, seed: int = 11) -> Path:
     """A canonical Parquet dump of ``rows`` rows in ``bench/data`` (reused when present)."""
     DATA.mkdir(exist_ok=True)
-    path = DATA / f"scale_{rows}.parquet"
+    path = DATA / f"scale_v2_{rows}.parquet"
     if path.exists():
         return path
     rng = np.random.default_rng(seed)

@@ -41,7 +41,7 @@ class Merger:
     """Merges partials as they arrive, keeping at most ``pending`` unmerged frames (and
     so memory bounded by the merged size, not by the number of batches)."""
 
-    def __init__(self, pending: int = 8) -> None:
+    def __init__(self, pending: int = 4) -> None:
         self.pending = pending
         self._frames: list[pl.DataFrame] = []
         self._merged: pl.DataFrame | None = None

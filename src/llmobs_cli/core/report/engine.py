@@ -267,8 +267,12 @@ def prepare(
     table: pricing.PriceTable | None,
     refusal_patterns: Sequence[str] | None,
     bucket: str | None = None,
+    citations: bool = True,
 ) -> pl.LazyFrame:
-    """Add weights, cost, refusal, error and citation flags, and the ``--by`` keys."""
+    """Add weights, cost, refusal, error and citation flags, and the ``--by`` keys.
+
+    ``citations`` False skips the citation match (its flag is null, as for rows without
+    documents): for a batch known to carry no retrieved documents."""
     c = pl.col
     schema = frame.collect_schema()
     lf = frame
@@ -276,7 +280,7 @@ def prepare(
     if keys:
         lf = lf.with_columns(keys)
     cites: pl.Expr = pl.lit(None, dtype=pl.Boolean)
-    if "retrieved" in schema and "response" in schema:
+    if "retrieved" in schema and "response" in schema and citations:
         lf = _with_citations(lf)
         cites = c(_CITE)
     lf = pricing.with_cost(lf, table)
@@ -492,6 +496,7 @@ def batch_partials(batch: pl.DataFrame | pl.LazyFrame, plan: ReportPlan) -> pl.D
         table=plan.table,
         refusal_patterns=plan.refusal_patterns,
         bucket=plan.bucket,
+        citations=_has_documents(batch),
     )
     needed = [*plan.all_keys, *([_BUCKET] if plan.bucket else []), *_AGG_INPUTS]
     # Sessions are grouped by a 64-bit hash of the id: integer hashing is several times
@@ -500,6 +505,17 @@ def batch_partials(batch: pl.DataFrame | pl.LazyFrame, plan: ReportPlan) -> pl.D
     needed = [n for n in dict.fromkeys(needed) if n != "session_id" or n in plan.all_keys]
     rows = lf.select(*needed, sid.alias(_SID), *row_terms()).collect()
     return partials(rows, plan.spec)
+
+
+def _has_documents(batch: pl.DataFrame | pl.LazyFrame) -> bool:
+    """Whether any row of an in-memory batch has retrieved documents (the citation match
+    joins and explodes; a batch without documents skips it)."""
+    if not isinstance(batch, pl.DataFrame) or "retrieved" not in batch.columns:
+        return True
+    col = batch.get_column("retrieved")
+    if col.null_count() == batch.height:
+        return False
+    return bool(batch.select((pl.col("retrieved").list.len() > 0).any()).item())
 
 
 def _epoch_us(v: float | None) -> datetime | None:
