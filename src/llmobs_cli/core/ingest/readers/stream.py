@@ -247,7 +247,7 @@ class Stream:
         offset = 0
         try:
             for file in _parquet_files(path):
-                pf = pq.ParquetFile(file, memory_map=False)
+                pf = pq.ParquetFile(file, memory_map=False, pre_buffer=False)
                 have = list(pf.schema_arrow.names)
                 hive = _hive_values(file, path)
                 cols = source_columns([*have, *hive], self._read_cols)
@@ -265,25 +265,28 @@ class Stream:
                 total = _size(file)
                 file_rows = max(1, meta.num_rows)
                 locate = row_locator(path)
+                groups = []
+                starts = []
                 for g in range(meta.num_row_groups):
-                    rg_rows = meta.row_group(g).num_rows
-                    start = offset
-                    offset += rg_rows
-                    if not self._overlaps(meta.row_group(g), have):
-                        continue
-                    tables = (
-                        [pf.read_row_group(g, columns=read_cols)]
-                        if rg_rows <= step
-                        else pf.iter_batches(batch_size=step, row_groups=[g], columns=read_cols)
-                    )
-                    for table in tables:
+                    if self._overlaps(meta.row_group(g), have):
+                        groups.append(g)
+                        starts.append(offset)
+                    offset += meta.row_group(g).num_rows
+                # Consecutive row groups are read together up to the batch size (fewer,
+                # larger batches use the cores better); row numbers follow each group.
+                rows_before = dict(zip(groups, starts, strict=True))
+                for run in _runs(groups):
+                    row = rows_before[run[0]]
+                    for table in pf.iter_batches(
+                        batch_size=step, row_groups=run, columns=read_cols, use_threads=True
+                    ):
                         raw = pl.from_arrow(table)
                         assert isinstance(raw, pl.DataFrame)
                         raw = raw.with_columns(
-                            pl.int_range(start, start + raw.height, dtype=pl.Int64).alias(ROW),
+                            pl.int_range(row, row + raw.height, dtype=pl.Int64).alias(ROW),
                             *(pl.lit(v).alias(k) for k, v in hive.items() if k in cols),
                         )
-                        start += raw.height
+                        row += raw.height
                         raw = self._window(raw)
                         yield raw, locate, [], int(total * table.num_rows / file_rows)
         except InputError:
@@ -419,6 +422,17 @@ def _size(path: Path) -> int:
 
 def _parquet_files(path: Path) -> list[Path]:
     return sorted(path.rglob("*.parquet")) if path.is_dir() else [path]
+
+
+def _runs(groups: list[int]) -> list[list[int]]:
+    """Consecutive row-group numbers as runs: [0, 1, 2, 5, 6] → [[0, 1, 2], [5, 6]]."""
+    out: list[list[int]] = []
+    for g in groups:
+        if out and out[-1][-1] == g - 1:
+            out[-1].append(g)
+        else:
+            out.append([g])
+    return out
 
 
 def _hive_values(file: Path, root: Path) -> dict[str, str]:
