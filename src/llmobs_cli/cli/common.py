@@ -109,6 +109,26 @@ RouteFromOpt = Annotated[
 ]
 
 
+MemoryOpt = Annotated[
+    str | None,
+    typer.Option(
+        "--memory",
+        help="Memory budget the batch size is derived from, e.g. 1GB, 512MB or 10% "
+        "(default: 25% of RAM). Rows are read in batches: memory does not grow with them.",
+        show_default=False,
+    ),
+]
+
+
+def memory_bytes(value: str | None) -> int | None:
+    """``--memory`` in bytes (None: the core's default)."""
+    if value is None:
+        return None
+    from llmobs_cli.core.ingest.readers.stream import parse_memory
+
+    return parse_memory(value)
+
+
 def config_from(path: Path | None) -> Config:
     return load_config(path)
 
