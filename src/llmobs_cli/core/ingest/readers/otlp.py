@@ -38,7 +38,7 @@ import orjson
 import polars as pl
 
 from llmobs_cli.core.ingest.readers import genai, values
-from llmobs_cli.core.ingest.readers.base import RawRead, display_name, read_bytes
+from llmobs_cli.core.ingest.readers.base import RawRead, display_name, parquet_target, read_bytes
 from llmobs_cli.core.ingest.readers.genai import Span
 from llmobs_cli.core.record.schema import DOCUMENT, ROW
 
@@ -996,7 +996,7 @@ def read_otlp(path: Path, opts: Any) -> RawRead:
 def _read_span_rows(path: Path, opts: Any, fmt: str) -> RawRead:
     """A Parquet table whose rows are span-shaped documents (MLflow's ``search_traces()``
     frame: a ``spans`` list or a ``trace`` JSON column per row)."""
-    frame = pl.read_parquet(path)
+    frame = pl.read_parquet(parquet_target(path))
     name = display_name(path)
     acc = SpanAccumulator(opts.route_from, opts.include_embeddings)
     problems: list[str] = []
@@ -1025,7 +1025,7 @@ def read_openinference(path: Path, opts: Any) -> RawRead:
     low = path.name.lower()
     if not (path.is_dir() or low.endswith((".parquet", ".pq"))):
         return read_spans_file(path, opts.route_from, opts.include_embeddings, "openinference")
-    frame = pl.read_parquet(path)
+    frame = pl.read_parquet(parquet_target(path))
     name = display_name(path)
     acc = SpanAccumulator(opts.route_from, opts.include_embeddings)
     problems: list[str] = []
