@@ -290,3 +290,18 @@ def test_a_folder_counts_every_file_and_duplicates_count_once(tmp_path: Path) ->
         "validate", str(folder), str(tmp_path / "again.jsonl"), "-f", "json", "--keep-duplicates"
     )
     assert json.loads(kept.stdout)["rows"] == 12
+
+
+def test_collector_debug_exporter_text() -> None:
+    # hand-written in the debug exporter's detailed layout (see PROVENANCE.md)
+    p = SDK / "collector-debug.log"
+    assert detect_format(p) == "otlp"
+    f = load([p]).frame.sort("timestamp")
+    assert _rows(f) == [
+        ("gpt-4o-mini-2024-07-18", 120, 30, None, None, "ok"),
+        ("gpt-4o-mini", None, None, None, None, "error"),
+    ]
+    assert f["route"].to_list() == ["support_chat"] * 2
+    assert f["latency_ms"].to_list() == [1250.0, 500.0]
+    assert f["environment"].to_list() == ["prod", "prod"]
+    assert f["error"][1] == "Error code: 500 - upstream overloaded"

@@ -957,6 +957,20 @@ def read_spans_file(
             note=None if frame.height else acc.note(),
             tolerated=acc.tolerated,
         )
+    from llmobs_cli.core.ingest.readers import otel_debug
+
+    if otel_debug.is_debug_text(_head(path)):
+        for span in otel_debug.spans(path):
+            acc.add(span)
+        frame = acc.finish()
+        found = acc.where
+        return RawRead(
+            frame=frame,
+            locate=lambda rows: [found[r] if 0 <= r < len(found) else str(path) for r in rows],
+            fmt=fmt,
+            note=None if frame.height else acc.note(),
+            tolerated=acc.tolerated,
+        )
     for doc, where, problem in iter_documents(path):
         if problem:
             problems.append(problem)
@@ -984,6 +998,12 @@ def read_spans_file(
         note=None if frame.height else acc.note(),
         tolerated=acc.tolerated,
     )
+
+
+def _head(path: Path) -> bytes:
+    from llmobs_cli.core.ingest.readers.formats import head
+
+    return head(path, 8192)
 
 
 def read_otlp(path: Path, opts: Any) -> RawRead:
@@ -1071,6 +1091,10 @@ def sniff(path: Path, head: bytes) -> str | None:
         return "otlp"
     if b'"mlflow.spanType"' in h or _BARE_SPAN.search(h):
         return "otlp"
+    from llmobs_cli.core.ingest.readers.otel_debug import is_debug_text
+
+    if is_debug_text(h):
+        return "otlp"  # the Collector's debug exporter, as text
     if b'"context.trace_id"' in h or (b'"span_kind"' in h and _SDK_CONTEXT.search(h)):
         return "openinference"
     if _SDK_CONTEXT.search(h):
