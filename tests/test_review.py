@@ -12,8 +12,9 @@ import polars as pl
 import pytest
 
 from llmobs_cli.core.eval.judges.human import cohen_kappa, confusion
+from llmobs_cli.core.eval.judgments import JUDGMENT_SCHEMA
 from llmobs_cli.core.eval.review import build_queue, import_labels, read_labels
-from llmobs_cli.core.eval.run import JUDGMENT_SCHEMA, summarize
+from llmobs_cli.core.eval.summary import summarize
 from llmobs_cli.errors import InputError
 from test_eval_support import run_cli
 
@@ -73,7 +74,7 @@ def evals_frame() -> pl.DataFrame:
 
 
 def test_queue_picks_high_stakes_borderline_and_disagreements() -> None:
-    q = build_queue(evals_frame(), high_stakes={"refunds"})
+    q = build_queue(evals_frame(), high_stakes={"refunds"}, random_per_group=0)
     got = {(r["trace_id"], r["evaluator"]): r["reasons"] for r in q.iter_rows(named=True)}
     assert got == {
         ("t1", "relevance"): "high_stakes",

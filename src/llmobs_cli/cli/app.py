@@ -16,15 +16,19 @@ import typer
 
 from llmobs_cli import __version__
 from llmobs_cli.cli import (
+    calls,
     convert,
     dashboard,
     drift,
     evaluate,
+    export,
     generate,
     init,
+    plan,
     report,
     review,
     sample,
+    show,
     validate,
 )
 from llmobs_cli.errors import InputError, InputWarning, LlmobsError
@@ -74,10 +78,14 @@ for _module in (
     init,
     report,
     evaluate,
+    plan,
     review,
     drift,
     sample,
     dashboard,
+    calls,
+    show,
+    export,
 ):
     _module.register(app)
 

@@ -46,10 +46,20 @@ def export_cmd(
             "--limit", min=1, help="At most N items (high-stakes first).", show_default=False
         ),
     ] = None,
+    random: Annotated[
+        int,
+        typer.Option(
+            "--random",
+            min=0,
+            help="Also draw a random sample of about N judged items per route x evaluator "
+            "(hash-selected, inclusion probability recorded); their labels correct the "
+            "judge's scores in eval summarize. 0 turns it off.",
+        ),
+    ] = 30,
     config: common.ConfigOpt = None,
 ) -> None:
+    from llmobs_cli.core.eval.judgments import read_evals
     from llmobs_cli.core.eval.review import build_queue, write_queue
-    from llmobs_cli.core.eval.run import read_evals
 
     cfg = common.config_from(config)
     frame = read_evals(evals)
@@ -59,6 +69,7 @@ def export_cmd(
         borderline=cfg.eval.borderline,
         disagreement=cfg.eval.self_consistency.disagreement_threshold,
         limit=limit,
+        random_per_group=random,
     )
     jpath, cpath = write_queue(queue, output)
     counts = queue["reasons"].str.split(";").explode().value_counts(sort=True)
@@ -87,8 +98,9 @@ def import_cmd(
     fmt: common.FormatOpt = common.Format.table,
 ) -> None:
     from llmobs_cli.core import atomic
+    from llmobs_cli.core.eval.judgments import read_evals
     from llmobs_cli.core.eval.review import import_labels, read_labels
-    from llmobs_cli.core.eval.run import read_evals, summarize
+    from llmobs_cli.core.eval.summary import summarize
     from llmobs_cli.render import evaluate as render
 
     frame = read_evals(evals)

@@ -10,6 +10,7 @@ from typing import Any
 import polars as pl
 
 from llmobs_cli.core.ingest.readers import LoadResult, OnError, ReadOptions, load
+from llmobs_cli.errors import InputError
 
 
 @dataclass
@@ -81,5 +82,12 @@ def validate(
     fmt: str | None = None,
     options: ReadOptions | None = None,
 ) -> ValidationSummary:
-    """Read all fields of all rows; raise InputError on problems (``fail``)."""
-    return summarize(load(paths, columns=None, on_error=on_error, fmt=fmt, options=options))
+    """Read all fields of all rows; raise InputError on problems (``fail``) and when no
+    record is left to call valid (an empty file, or every row skipped)."""
+    result = load(paths, columns=None, on_error=on_error, fmt=fmt, options=options)
+    if result.frame.height == 0:
+        from llmobs_cli.core.record.names import dump_name
+
+        why = f"all {result.skipped:,} row(s) were bad" if result.skipped else "it is empty"
+        raise InputError([f"{dump_name(result.sources)}: no valid record ({why})"])
+    return summarize(result)
