@@ -204,13 +204,12 @@ def notify(
     The URL comes from ``--notify``, else ``notify.url``, else the environment variable
     ``notify.url_env`` names. Never raises and never changes the exit code.
     """
-    import os
-
     from llmobs_cli.core.export import notify as core_notify
     from llmobs_cli.core.export.http import redact_url
+    from llmobs_cli.environment import variable
 
     ncfg = cfg.notify
-    target = url or ncfg.url or (os.environ.get(ncfg.url_env) if ncfg.url_env else None)
+    target = url or ncfg.url or (variable(ncfg.url_env) if ncfg.url_env else None)
     if not target or (url is None and command not in ncfg.commands):
         return
     body_fmt = fmt.value if fmt is not None else ncfg.format  # type: ignore[assignment]

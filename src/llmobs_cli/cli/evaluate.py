@@ -29,7 +29,7 @@ import typer
 
 from llmobs_cli.cli import common
 from llmobs_cli.cli.export import Target as ExportTarget
-from llmobs_cli.environment import default_cache_dir, openai_base_url
+from llmobs_cli.environment import default_cache_dir, openai_api_key_set, openai_base_url
 from llmobs_cli.errors import ServiceError, UsageError
 
 
@@ -361,7 +361,7 @@ def _check_credentials(opts: Any, dry_run: bool) -> None:
     )
     if not needs_judge or opts.client.base_url or opts.client.api_key:
         return
-    if os.environ.get("OPENAI_API_KEY"):
+    if openai_api_key_set():
         return
     message = (
         "the judge has no endpoint and no key: set OPENAI_API_KEY or pass --base-url "

@@ -310,10 +310,14 @@ def _mark_given_span_ids(raw: pl.DataFrame, frame: pl.DataFrame) -> pl.DataFrame
 
 
 def drop_duplicate_spans(frame: pl.DataFrame) -> tuple[pl.DataFrame, int]:
-    """Rows whose ``(trace_id, span_id)`` was already read removed (the first copy kept).
+    """Rows whose ``(trace_id, span_id, timestamp)`` was already read removed (the first
+    copy kept).
 
     Only span ids the sources gave count: rows without one are never duplicates of each
-    other, since nothing says they are the same call.
+    other, since nothing says they are the same call. The start time is part of the key
+    because a dump written without span ids (one id per trace, several calls) gets
+    ``span_id = trace_id`` on every call once converted: those calls differ in time, while
+    the copies of one call read twice do not.
     """
     if _GIVEN not in frame.columns:
         return frame, 0
@@ -322,7 +326,7 @@ def drop_duplicate_spans(frame: pl.DataFrame) -> tuple[pl.DataFrame, int]:
     repeated = (
         pl.col(_GIVEN)
         & ~pl.struct(
-            pl.col("trace_id").fill_null(""), pl.col("span_id"), pl.col(_GIVEN)
+            pl.col("trace_id").fill_null(""), pl.col("span_id"), pl.col("timestamp"), pl.col(_GIVEN)
         ).is_first_distinct()
     )
     n = int(frame.select(repeated.sum()).item())
