@@ -5,8 +5,8 @@ and models routed to our stub as their upstream provider): every way such a gate
 LiteLLM is not a dependency of llmobs: ``scripts/litellm_env.sh`` installs a pinned
 release into its own venv (under the user cache directory). These tests are marked
 ``gateway`` and run only with ``LLMOBS_GATEWAY_TESTS=1`` (``.ci/run`` sets it in a step of
-its own): the first install takes minutes and the proxy takes 30-50 s to start on a
-loaded 2-core machine, too much for the default suite. When the proxy cannot be installed
+its own): the first install took 307 s and the proxy takes 26-47 s to start on the
+shared 2-core machine, too much for the default suite. When the proxy cannot be installed
 or started they are skipped with the reason.
 """
 
