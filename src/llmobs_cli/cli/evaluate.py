@@ -20,7 +20,6 @@ still failing after retries) — partial results are written and cached.
 
 from __future__ import annotations
 
-import os
 from contextlib import contextmanager
 from enum import Enum
 from pathlib import Path
