@@ -539,3 +539,33 @@ def test_a_client_that_cannot_be_built_is_fatal_not_a_crash(tmp_path):
     res = JudgeRunner(no_key, s, JudgmentCache(tmp_path)).run(tasks(3))
     assert res.fatal is not None and "api_key" in res.fatal
     assert all(o.skipped for o in res.outcomes)
+
+
+def test_dry_run_prices_self_consistency_at_the_resampled_models_price(tmp_path):
+    frame = _frame(tmp_path)
+    judge = settings(
+        "http://127.0.0.1:9/v1", input_price_per_million=0.15, output_price_per_million=0.60
+    )
+
+    def plan(**kw):
+        opts = EvalOptions(
+            budget=4,
+            judge_model="gpt-4o-mini",
+            client=judge,
+            evaluators=["relevance"],
+            dry_run=True,
+            **kw,
+        )
+        rows = evaluate_frame(frame, opts).summary.plan
+        return (
+            sum(r["est_cost_usd"] for r in rows),
+            sum(r["est_input_tokens"] for r in rows),
+            sum(r["est_output_tokens"] for r in rows),
+        )
+
+    base_cost, base_in, base_out = plan()
+    cost, tin, tout = plan(self_consistency=True, sc_model="gpt-4o")
+    sc_in, sc_out = tin - base_in, tout - base_out
+    assert sc_in > 0 and sc_out > 0
+    # gpt-4o: $2.50 / $10 per M (configs/prices.yaml), not the judge's $0.15 / $0.60
+    assert cost - base_cost == pytest.approx((sc_in * 2.50 + sc_out * 10.0) / 1e6)
