@@ -337,7 +337,7 @@ def test_connection_refused_trips_the_breaker_naming_the_url():
     res = run(url, tasks(50), concurrency=4, backoff_base_s=0.05, breaker_failures=5)
     assert time.perf_counter() - t0 < 10
     assert res.fatal is not None and url in res.fatal and "cannot reach" in res.fatal
-    assert "5 attempts in a row" in res.fatal or "attempts in a row" in res.fatal
+    assert "(5 attempts in a row failed)" in res.fatal
 
 
 def test_timeouts_trip_the_breaker(openai_stub):
@@ -569,3 +569,32 @@ def test_dry_run_prices_self_consistency_at_the_resampled_models_price(tmp_path)
     assert sc_in > 0 and sc_out > 0
     # gpt-4o: $2.50 / $10 per M (configs/prices.yaml), not the judge's $0.15 / $0.60
     assert cost - base_cost == pytest.approx((sc_in * 2.50 + sc_out * 10.0) / 1e6)
+
+
+def test_breaker_time_budget_counts_from_the_first_failing_attempt(openai_stub):
+    # an endpoint that never answers: one time-out longer than breaker_s is enough when
+    # nothing was ever answered; with answers before, one time-out is not
+    openai_stub.responder = lambda req: slow(1.5)
+    t0 = time.perf_counter()
+    res = run(openai_stub.base_url, tasks(5), timeout_s=0.6, breaker_s=0.5, breaker_failures=50)
+    assert res.fatal is not None and "(no answer in " in res.fatal
+    assert time.perf_counter() - t0 < 3
+    lock = threading.Lock()
+    state = {"n": 0}
+
+    def one_slow_answer(req):
+        with lock:
+            state["n"] += 1
+            n = state["n"]
+        return slow(1.5) if n == 3 else Reply(content=GOOD)
+
+    openai_stub.responder = one_slow_answer
+    res = run(
+        openai_stub.base_url,
+        _fresh(6),
+        concurrency=1,
+        timeout_s=0.6,
+        breaker_s=0.5,
+        breaker_failures=50,
+    )
+    assert res.fatal is None and all(o.ok for o in res.outcomes)

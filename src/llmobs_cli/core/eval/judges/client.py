@@ -276,6 +276,7 @@ class JudgeRunner:
         self._said: set[str] = set()
         self._streak = 0  # consecutive unreachable attempts, across all tasks
         self._streak_start = 0.0
+        self._answered = False  # the endpoint sent any HTTP answer in this run
 
     @property
     def mode(self) -> str:
@@ -535,18 +536,26 @@ class JudgeRunner:
             f"{f.reason or 'judge failed'}: {self.endpoint} (model '{model}'): {f.text()}"
         )
 
-    def _unreachable(self, f: Failure) -> None:
-        """Count an unreachable attempt; trip the breaker (FatalError) past the limits."""
+    def _unreachable(self, f: Failure, sent: float) -> None:
+        """Count an unreachable attempt (``sent``: when it left); trip the breaker
+        (FatalError) past the limits: ``breaker_failures`` in a row, or ``breaker_s``
+        seconds since the first of them was sent — with two of them, or one when the
+        endpoint has never answered in this run."""
         now = time.monotonic()
         if self._streak == 0:
-            self._streak_start = now
+            self._streak_start = sent
         self._streak += 1
+        long = now - self._streak_start >= self.s.breaker_s
         if self._streak >= max(1, self.s.breaker_failures) or (
-            self._streak >= 2 and now - self._streak_start >= self.s.breaker_s
+            long and (self._streak >= 2 or not self._answered)
         ):
             raise FatalError(
                 f"cannot reach the judge endpoint {self.endpoint}: {f.message} "
-                f"({self._streak} attempts in a row failed)"
+                + (
+                    f"({self._streak} attempts in a row failed)"
+                    if self._streak > 1
+                    else f"(no answer in {now - self._streak_start:.0f} s)"
+                )
             )
 
     async def _sleep(self, seconds: float, stop: asyncio.Event) -> None:
@@ -592,6 +601,7 @@ class JudgeRunner:
             mode = self._mode_for(task)
             req = self._request(task, messages, mode, result)
             result.calls += 1
+            sent = time.monotonic()
             try:
                 # client.post with the plain body: same auth, headers and typed errors as
                 # chat.completions.create, without its per-call TypedDict transform and
@@ -600,9 +610,10 @@ class JudgeRunner:
             except openai.APIError as exc:
                 f = classify(exc, secret=self._secret, timeout_s=self.s.timeout_s)
                 if f.kind == "unreachable":
-                    self._unreachable(f)
+                    self._unreachable(f, sent)
                 else:
                     self._streak = 0
+                    self._answered = True
                 if f.kind == "fatal":
                     raise self._fatal(task.model, f) from None
                 if f.kind == "format" and mode is not None and mode != "none":
@@ -645,6 +656,7 @@ class JudgeRunner:
                 await self._sleep(delay, stop)
                 continue
             self._streak = 0
+            self._answered = True
             limiter.succeeded()
             if not isinstance(resp, dict):
                 resp = {}
