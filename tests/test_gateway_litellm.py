@@ -29,7 +29,9 @@ import pytest
 from openai_stub import OpenAIStub, Reply, rate_limited, schema_rejected
 from test_eval_support import marker_judge, records, run_cli, write_jsonl
 
-pytestmark = pytest.mark.gateway
+# The first test also installs LiteLLM (307 s measured) and starts the proxy: the
+# default per-test timeout (300 s) would cut the install short.
+pytestmark = [pytest.mark.gateway, pytest.mark.timeout(1200)]
 
 ROOT = Path(__file__).resolve().parents[1]
 MASTER_KEY = "sk-llmobs-gateway-test-master-key"
