@@ -305,3 +305,32 @@ def test_collector_debug_exporter_text() -> None:
     assert f["latency_ms"].to_list() == [1250.0, 500.0]
     assert f["environment"].to_list() == ["prod", "prod"]
     assert f["error"][1] == "Error code: 500 - upstream overloaded"
+
+
+def test_failed_call_takes_its_parents_model_else_unknown(tmp_path: Path) -> None:
+    def span(sid: str, parent: str | None, attrs: dict[str, str], error: bool) -> dict:
+        return {
+            "traceId": "0af7651916cd43dd8448eb211c80319c",
+            "spanId": sid,
+            **({"parentSpanId": parent} if parent else {}),
+            "name": "x",
+            "startTimeUnixNano": "1740823200000000000",
+            "endTimeUnixNano": "1740823201000000000",
+            "attributes": [{"key": k, "value": {"stringValue": v}} for k, v in attrs.items()],
+            "status": {"code": 2 if error else 0},
+        }
+
+    chat = {"gen_ai.operation.name": "chat"}
+    agent = {"gen_ai.operation.name": "invoke_agent", "gen_ai.request.model": "claude-sonnet-4"}
+    doc = [
+        span("b7ad6b7169203331", None, agent, False),
+        span("00f067aa0ba902b7", "b7ad6b7169203331", chat, True),  # under the agent
+        span("00f067aa0ba902b8", None, chat, True),  # nothing names its model
+    ]
+    p = tmp_path / "spans.json"
+    p.write_text(json.dumps(doc))
+    f = load([p]).frame.sort("span_id")
+    assert f.select("model", "status").rows() == [
+        ("claude-sonnet-4", "error"),
+        ("unknown", "error"),
+    ]

@@ -667,6 +667,25 @@ def _root(spans: list[Span]) -> Span:
     )
 
 
+_MODEL_KEYS = (
+    "gen_ai.request.model",
+    "gen_ai.response.model",
+    "llm.model_name",
+    "ai.model.id",
+    "langfuse.observation.model.name",
+    "llm.request.model",
+)
+
+
+def named_model(a: dict[str, Any]) -> str | None:
+    """A model a span names in its attributes (any vocabulary; no parsing), else None."""
+    for k in _MODEL_KEYS:
+        v = a.get(k)
+        if v:
+            return str(v)
+    return None
+
+
 def leaf_calls(df: pl.DataFrame) -> tuple[pl.DataFrame, int]:
     """The one wrapper rule, for every reader: an LLM record is a *wrapper* — not counted —
     when its direct children in the same trace include LLM records carrying usage, and
