@@ -334,3 +334,13 @@ def test_failed_call_takes_its_parents_model_else_unknown(tmp_path: Path) -> Non
         ("claude-sonnet-4", "error"),
         ("unknown", "error"),
     ]
+
+
+def test_a_damaged_export_is_exit_2_naming_file_and_format(tmp_path: Path) -> None:
+    # shapes no reader expects (hand-edited, truncated by a tool): one line, never exit 70
+    p = tmp_path / "damaged.json"
+    p.write_text(json.dumps({"resourceSpans": [{"resource": 5, "scopeSpans": [{"spans": 7}]}]}))
+    res = run("report", str(p))
+    assert res.returncode == 2
+    lines = res.stderr.strip().splitlines()
+    assert len(lines) == 1 and lines[0].startswith(f"{p}: cannot be read as otlp (")

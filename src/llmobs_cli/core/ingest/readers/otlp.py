@@ -77,6 +77,8 @@ def norm_id(value: Any, size: int, field: str) -> str | None:
     if isinstance(value, bool):
         raise SpanError(field, f"expected an id, got {value!r}")
     if isinstance(value, float):
+        if value != value or value % 1 or abs(value) < 2**63:
+            raise SpanError(field, f"expected an id, got {value!r}")
         # orjson turns integers beyond 64 bits (decimal trace ids) into floats: the
         # document is re-parsed exactly with the json module.
         raise ExactIntsNeeded(field)
@@ -141,6 +143,8 @@ def attributes(raw: Any) -> dict[str, Any]:
         return {}
     if isinstance(raw, dict):
         return raw
+    if not isinstance(raw, list):
+        return {}  # not attributes at all (a damaged export): nothing to read
     out: dict[str, Any] = {}
     for kv in raw:
         if kv.__class__ is not dict or "key" not in kv:
