@@ -163,7 +163,7 @@ def load(
     checked only when they are read.
     """
     if on_error not in ("fail", "skip"):
-        raise UsageError(f"--on-error: expected 'fail' or 'skip', got '{on_error}'")
+        raise UsageError(f"on_error: expected 'fail' or 'skip', got '{on_error}'", param="on_error")
     opts = options or ReadOptions()
     wanted = None if columns is None else _with_dependencies(columns)
     # Required fields are checked only among those asked for; the ids are read anyway
@@ -191,7 +191,8 @@ def load(
         reader = READERS.get(kind)
         if reader is None:
             raise UsageError(
-                f"--from: unknown format '{kind}' (known: {', '.join(sorted(READERS))})"
+                f"format: unknown format '{kind}' (known: {', '.join(sorted(READERS))})",
+                param="format",
             )
         if _is_empty_file(path):
             empty_inputs.append(f"{path}: empty file (nothing to read)")
