@@ -294,7 +294,15 @@ def _engine(cfg: Config, name: str | None) -> Any:
     ec = cfg.engine
     chosen = name or ec.name
     check_engine(chosen)
-    return EngineSettings(chosen, ec.spark_master, ec.spark_remote, ec.ray_address)
+    from llmobs_cli.environment import variable
+
+    return EngineSettings(
+        chosen,
+        ec.spark_master,
+        ec.spark_remote or variable("SPARK_REMOTE"),
+        ec.ray_address or variable("RAY_ADDRESS"),
+        variable("JAVA_HOME"),
+    )
 
 
 def report(

@@ -340,4 +340,5 @@ def engine_settings(
         spark_master=spark_master or ec.spark_master,
         spark_remote=spark_remote or ec.spark_remote or variable("SPARK_REMOTE"),
         ray_address=ray_address or ec.ray_address or variable("RAY_ADDRESS"),
+        java_home=variable("JAVA_HOME"),
     )
