@@ -213,8 +213,10 @@ def eval_cmd(
         else parse_fields(",".join(cfg.eval.by), "eval.by")
     ) or ["route"]
     if traces and traces[0] == "summarize":
+        common.check_output(output, traces[1:])
         _summarize(traces[1:], fields, bucket, fmt, cfg, min_drop, output)
         return
+    common.check_output(output, traces)
     opts = build_options(
         cfg,
         fields,

@@ -102,6 +102,7 @@ def report_cmd(
         else parse_fields(",".join(cfg.report.by), "report.by")
     )
     writer = _writer(output) if output is not None else None
+    common.check_output(output, traces)
     rules = gates.parse_rules(fail_on or (), cfg.alerts, source)
     table = pricing.build_price_table(
         override_files=list(prices or ()),

@@ -32,7 +32,16 @@ from llmobs_cli.errors import InputError, UsageError
 OnError = Literal["fail", "skip"]
 MAX_PROBLEMS = 20
 
-__all__ = ["MAX_PROBLEMS", "LoadResult", "OnError", "ReadOptions", "expand_paths", "load"]
+__all__ = [
+    "MAX_PROBLEMS",
+    "CanonicalPart",
+    "LoadResult",
+    "OnError",
+    "ReadOptions",
+    "canonical_part",
+    "expand_paths",
+    "load",
+]
 
 
 @dataclass
@@ -141,35 +150,12 @@ def load(
         raw: RawRead = reader(path, opts)
         result.sources.append(str(path))
         result.formats[str(path)] = kind
-        required = (
-            (*REQUIRED, "latency_ms")
-            if wanted is None
-            else tuple(f for f in (*REQUIRED, "latency_ms") if f in wanted)
-        )
-        norm = normalize(raw.frame, check_required=required)
-        frame = norm.frame
-        probs = norm.problems
-        problem_count += len(raw.problems) + probs.height
-        for line in raw.problems:
-            reasons[_reason(line)] += 1
-        skipped += len(raw.problems)
-        found = list(raw.problems)
-        if probs.height:
-            head = probs.head(MAX_PROBLEMS)
-            where = raw.locate(head[ROW].to_list())
-            found.extend(
-                f"{w}: {f}: {m}"
-                for w, f, m in zip(where, head["field"], head["message"], strict=True)
-            )
-        # Show problems in file order (parse errors and field errors interleaved by line).
-        found.sort(key=_line_key)
-        all_problems.extend(found[: max(0, MAX_PROBLEMS - len(all_problems))])
-        if probs.height:
-            for (f, m), n in _reason_counts(probs):
-                reasons[f"{f}: {m}"] += n
-            bad_rows = probs[ROW].unique()
-            skipped += bad_rows.len()
-            frame = frame.filter(~pl.col(ROW).is_in(bad_rows.implode()))
+        part = canonical_part(raw, wanted, max(0, MAX_PROBLEMS - len(all_problems)))
+        problem_count += part.problem_count
+        skipped += part.skipped
+        reasons.update(part.reasons)
+        all_problems.extend(part.problems)
+        frame = part.frame
         frames.append(frame)
     result.problems = all_problems
     result.problem_count = problem_count
@@ -189,6 +175,59 @@ def load(
         frame = frame.filter(pl.col("timestamp") < until)
     result.frame = frame
     return result
+
+
+@dataclass
+class CanonicalPart:
+    """One raw read made canonical: good rows (with ``_row``) and what was wrong."""
+
+    frame: pl.DataFrame
+    problems: list[str]
+    problem_count: int
+    skipped: int
+    reasons: Counter[str]
+
+
+def canonical_part(raw: RawRead, wanted: set[str] | None, room: int) -> CanonicalPart:
+    """Normalise one reader's output; keep at most ``room`` problem lines (file order).
+
+    Shared by :func:`load` (whole files) and the batch readers of streaming commands, so
+    that a row is judged the same way whichever path reads it.
+    """
+    required = (
+        (*REQUIRED, "latency_ms")
+        if wanted is None
+        else tuple(f for f in (*REQUIRED, "latency_ms") if f in wanted)
+    )
+    norm = normalize(raw.frame, check_required=required)
+    frame = norm.frame
+    probs = norm.problems
+    reasons: Counter[str] = Counter()
+    for line in raw.problems:
+        reasons[_reason(line)] += 1
+    skipped = len(raw.problems)
+    found = list(raw.problems)
+    if probs.height:
+        head = probs.head(MAX_PROBLEMS)
+        where = raw.locate(head[ROW].to_list())
+        found.extend(
+            f"{w}: {f}: {m}" for w, f, m in zip(where, head["field"], head["message"], strict=True)
+        )
+    # Show problems in file order (parse errors and field errors interleaved by line).
+    found.sort(key=_line_key)
+    if probs.height:
+        for (f, m), n in _reason_counts(probs):
+            reasons[f"{f}: {m}"] += n
+        bad_rows = probs[ROW].unique()
+        skipped += bad_rows.len()
+        frame = frame.filter(~pl.col(ROW).is_in(bad_rows.implode()))
+    return CanonicalPart(
+        frame=frame,
+        problems=found[:room],
+        problem_count=len(raw.problems) + probs.height,
+        skipped=skipped,
+        reasons=reasons,
+    )
 
 
 def _line_key(problem: str) -> int:
