@@ -296,7 +296,8 @@ def sample_evals(path: Path) -> Path:
     """Judgments of the sample by the reference comparison (no judge endpoint needed):
     ``llmobs eval --current last_week --baseline last_month`` with the ``reference``
     evaluator only."""
-    from llmobs_cli.core.eval.run import EvalOptions, run_eval
+    from llmobs_cli.core.eval.options import EvalOptions
+    from llmobs_cli.core.eval.run import run_eval
 
     def no_judge(_settings: Any) -> Any:
         raise AssertionError("the reference comparison calls no judge")

@@ -12,8 +12,10 @@ from scipy import stats
 
 from llmobs_cli.core.eval import regression as reg
 from llmobs_cli.core.eval.judges.client import ClientSettings
+from llmobs_cli.core.eval.options import EvalOptions
 from llmobs_cli.core.eval.plan import STRATUM, make_plan
-from llmobs_cli.core.eval.run import EvalOptions, evaluate_frame, summarize
+from llmobs_cli.core.eval.run import evaluate_frame
+from llmobs_cli.core.eval.summary import summarize
 from llmobs_cli.core.ingest.readers import load
 from test_eval_support import ROUTES, marker_judge, records, write_jsonl
 

@@ -14,7 +14,8 @@ import pytest
 from llmobs_cli.core.eval.judges.cache import JudgmentCache
 from llmobs_cli.core.eval.judges.client import ClientSettings, JudgeRunner, Task, make_client, scrub
 from llmobs_cli.core.eval.judges.prompts import MalformedOutput, builtin_criterion, render
-from llmobs_cli.core.eval.run import EvalOptions, evaluate_frame
+from llmobs_cli.core.eval.options import EvalOptions
+from llmobs_cli.core.eval.run import evaluate_frame
 from llmobs_cli.core.ingest.readers import load
 from openai_stub import (
     Reply,

@@ -259,3 +259,58 @@ def test_interrupt_removes_partial_output(tmp_path: Path, sig: int, command: str
     assert len(lines) == 1 and lines[0].startswith("llmobs: interrupted;"), err
     assert out.read_bytes() == b"previous output\n"
     assert sorted(p.name for p in tmp_path.iterdir()) == ["in.jsonl", "out.parquet"]
+
+
+def test_generate_streams_blocks_with_the_same_rows(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    import llmobs_cli.core.synth.generate as synth
+    from llmobs_cli.core import sinks
+
+    one_block = synth.generate(500, 9)
+    monkeypatch.setattr(synth, "BLOCK_ROWS", 500)
+    whole = synth.generate(1_700, 9)
+    assert whole.height == 1_700
+    # block 0 is the one-block file of the same seed; later blocks draw other numbers
+    assert whole.head(500).equals(one_block)
+    assert whole["trace_id"].n_unique() == 1_700
+    blocks = list(synth.generate_blocks(1_700, 9))
+    assert [b.height for b in blocks] == [500, 500, 500, 200]
+    assert all(b["timestamp"].is_sorted() for b in blocks)
+    # what the sink sees is one block at a time, never the whole output
+    seen: list[int] = []
+    real = sinks.FileSink.write
+
+    def spy(self: sinks.FileSink, frame: pl.DataFrame) -> None:
+        seen.append(frame.height)
+        real(self, frame)
+
+    monkeypatch.setattr(sinks.FileSink, "write", spy)
+    ticks = []
+    for name in ("g.parquet", "g.jsonl.gz"):
+        done = synth.write_generated(tmp_path / name, 1_700, 9, progress=ticks.append)
+        assert done.rows == 1_700
+        assert load([str(tmp_path / name)]).frame.equals(load_frame(whole))
+    assert max(seen) == 500
+    assert ticks[-1].rows == ticks[-1].total_rows == 1_700
+    # a different seed gives different rows in every block
+    other = synth.generate(1_700, 10)
+    assert not other.slice(1_000, 500).equals(whole.slice(1_000, 500))
+
+
+def load_frame(frame: pl.DataFrame) -> pl.DataFrame:
+    """``frame`` as the readers return it (written to canonical Parquet and read back)."""
+    import tempfile
+
+    with tempfile.TemporaryDirectory() as d:
+        p = Path(d) / "f.parquet"
+        frame.write_parquet(p)
+        return load([str(p)]).frame
+
+
+def test_generate_refuses_a_directory_and_keeps_nothing_partial(tmp_path: Path) -> None:
+    (tmp_path / "mine.txt").write_text("x\n")
+    before = snapshot(tmp_path)
+    res = run("generate", ".", "--rows", "10", cwd=tmp_path)
+    assert res.returncode == 2 and "is a directory" in res.stderr
+    assert snapshot(tmp_path) == before

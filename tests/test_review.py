@@ -12,8 +12,9 @@ import polars as pl
 import pytest
 
 from llmobs_cli.core.eval.judges.human import cohen_kappa, confusion
+from llmobs_cli.core.eval.judgments import JUDGMENT_SCHEMA
 from llmobs_cli.core.eval.review import build_queue, import_labels, read_labels
-from llmobs_cli.core.eval.run import JUDGMENT_SCHEMA, summarize
+from llmobs_cli.core.eval.summary import summarize
 from llmobs_cli.errors import InputError
 from test_eval_support import run_cli
 

@@ -20,6 +20,7 @@ from llmobs_cli.cli import (
     dashboard,
     drift,
     evaluate,
+    export,
     generate,
     init,
     report,
@@ -78,6 +79,7 @@ for _module in (
     drift,
     sample,
     dashboard,
+    export,
 ):
     _module.register(app)
 

@@ -218,3 +218,68 @@ def interruptible(outcome: str) -> Iterator[None]:
     finally:
         if main:
             signal.signal(signal.SIGTERM, old)
+
+
+class NotifyFormat(StrEnum):
+    slack = "slack"
+    json = "json"
+
+
+NotifyOpt = Annotated[
+    str | None,
+    typer.Option(
+        "--notify",
+        help="Webhook URL to post one message to when something fires (Slack-compatible; "
+        "default: notify.url in llmobs.yaml). A failed post is a warning, never an exit code.",
+        show_default=False,
+        rich_help_panel="Notifications",
+    ),
+]
+NotifyFormatOpt = Annotated[
+    NotifyFormat | None,
+    typer.Option(
+        "--notify-format",
+        help="Body of the notification: slack (incoming-webhook JSON) or json (generic).",
+        show_default=False,
+        rich_help_panel="Notifications",
+    ),
+]
+
+
+def notify(
+    command: str,
+    doc: dict[str, object],
+    cfg: Config,
+    url: str | None,
+    fmt: NotifyFormat | None,
+    traces: list[str] | None = None,
+) -> None:
+    """Post ``command``'s result to the webhook when something fired; warn if it fails.
+
+    The URL comes from ``--notify``, else ``notify.url``, else the environment variable
+    ``notify.url_env`` names. Never raises and never changes the exit code.
+    """
+    import os
+
+    from llmobs_cli.core.export import notify as core_notify
+    from llmobs_cli.core.export.http import redact_url
+
+    ncfg = cfg.notify
+    target = url or ncfg.url or (os.environ.get(ncfg.url_env) if ncfg.url_env else None)
+    if not target or (url is None and command not in ncfg.commands):
+        return
+    body_fmt = fmt.value if fmt is not None else ncfg.format  # type: ignore[assignment]
+    out = core_notify.notify(
+        command,
+        doc,
+        target,
+        fmt=body_fmt,  # type: ignore[arg-type]
+        include_text=ncfg.include_text,
+        source=traces,
+    )
+    if out is None:
+        return
+    if out.ok:
+        warn(f"notified {redact_url(target)}")
+    else:
+        warn(f"warning: notification not delivered ({out.error})")

@@ -8,6 +8,7 @@ bad usage, configuration or input.
 
 from __future__ import annotations
 
+import json
 from pathlib import Path
 from typing import Annotated, Any
 
@@ -78,6 +79,8 @@ def drift_cmd(
     ] = None,
     now: common.NowOpt = None,
     fmt: common.FormatOpt = common.Format.table,
+    notify: common.NotifyOpt = None,
+    notify_format: common.NotifyFormatOpt = None,
     config: common.ConfigOpt = None,
     on_error: common.OnErrorOpt = common.OnErrorChoice.fail,
     source_format: common.FromOpt = common.InputFormat.auto,
@@ -123,6 +126,9 @@ def drift_cmd(
     else:
         _print_wide(render.rich_drift(result))
     if result.fired:
+        common.notify(
+            "drift", json.loads(render.json_drift(result)), cfg, notify, notify_format, traces
+        )
         raise typer.Exit(1)
 
 

@@ -1,7 +1,9 @@
 """``llmobs eval`` and ``llmobs eval summarize``: eval-in-prod with an LLM judge.
 
-Thin shell: options + ``llmobs.yaml`` → :func:`llmobs_cli.core.eval.run.run_eval` (or
-:func:`~llmobs_cli.core.eval.run.summarize` over saved results) → render.
+Thin shell: options + ``llmobs.yaml`` →
+:meth:`~llmobs_cli.core.eval.options.EvalOptions.from_config` →
+:func:`llmobs_cli.core.eval.run.run_eval` (or :func:`~llmobs_cli.core.eval.summary.summarize`
+over saved results) → render.
 
 ``eval`` is ONE command that dispatches on its first argument: ``llmobs eval TRACES...``
 judges traces; ``llmobs eval summarize EVALS.parquet...`` re-aggregates saved judgments
@@ -26,6 +28,7 @@ from typing import Annotated, Any
 import typer
 
 from llmobs_cli.cli import common
+from llmobs_cli.cli.export import Target as ExportTarget
 from llmobs_cli.errors import ServiceError, UsageError
 
 
@@ -202,6 +205,18 @@ def eval_cmd(
     on_error: common.OnErrorOpt = common.OnErrorChoice.fail,
     source_format: common.FromOpt = common.InputFormat.auto,
     route_from: common.RouteFromOpt = None,
+    notify: common.NotifyOpt = None,
+    notify_format: common.NotifyFormatOpt = None,
+    export: Annotated[
+        ExportTarget | None,
+        typer.Option(
+            "--export",
+            help="Also send the judgments: otlp (OTEL_EXPORTER_OTLP_ENDPOINT), langfuse "
+            "(LANGFUSE_*) or langsmith (LANGSMITH_*), as llmobs export does.",
+            show_default=False,
+            rich_help_panel="Notifications",
+        ),
+    ] = None,
 ) -> None:
     """Eval-in-prod: weighted judge scores with intervals, and regression tests."""
     from llmobs_cli.core.record.fields import parse_fields
@@ -217,9 +232,11 @@ def eval_cmd(
         _summarize(traces[1:], fields, bucket, fmt, cfg, min_drop, output)
         return
     common.check_output(output, traces)
-    opts = build_options(
+    from llmobs_cli.core.eval.options import EvalOptions
+
+    opts = EvalOptions.from_config(
         cfg,
-        fields,
+        by=fields,
         budget=budget,
         max_cost=max_cost,
         dry_run=dry_run,
@@ -236,7 +253,16 @@ def eval_cmd(
         since=since,
         until=until,
         now=now,
+        # OPENAI_BASE_URL as the openai client defines it (the core reads no environment)
+        fallback_base_url=os.environ.get("OPENAI_BASE_URL"),
     )
+    export_opts = None
+    if export is not None:
+        from llmobs_cli.cli.export import options_from_env
+        from llmobs_cli.core.export.run import check_sendable
+
+        export_opts = options_from_env(export)
+        check_sendable(export_opts)
     if output is not None and output.suffix.lower() != ".parquet":
         raise UsageError(f"--output: expected a .parquet path for judgments (got '{output}')")
     from llmobs_cli.core.eval.run import run_eval
@@ -271,6 +297,10 @@ def eval_cmd(
     common.write_stdout(render.summary(run.summary, fmt.value))
     for line in render.regression_lines(run.summary):
         common.warn(line)
+    if export_opts is not None and run.frame.height:
+        from llmobs_cli.cli import export as export_cli
+
+        export_cli.deliver(run.frame, export_opts, "judgments", json_out=False)
     if run.fatal:
         raise ServiceError(
             f"judge endpoint: {run.fatal} (partial results kept"
@@ -279,95 +309,8 @@ def eval_cmd(
             "reused on rerun)"
         )
     if run.summary.regressions:
+        common.notify("eval", run.summary.as_dict(), cfg, notify, notify_format, traces)
         raise typer.Exit(1)
-
-
-def build_options(cfg: Any, fields: list[str], **o: Any) -> Any:
-    """Merge options over ``llmobs.yaml``'s ``judge``/``eval`` sections."""
-    from llmobs_cli.core.eval.judges.client import ClientSettings
-    from llmobs_cli.core.eval.judges.prompts import load_criterion
-    from llmobs_cli.core.eval.run import EvalOptions
-    from llmobs_cli.core.report import pricing
-
-    j, e = cfg.judge, cfg.eval
-    model = o["judge_model"] or j.model
-    pin, pout = j.input_price_per_million, j.output_price_per_million
-    if pin is None or pout is None:
-        entries = pricing.build_price_table(
-            config_file_path=cfg.prices.file,
-            config_models=cfg.prices.models,
-            config_source=cfg.source or "llmobs.yaml",
-        ).resolve(model, None)
-        if entries:
-            pin = entries[-1].input if pin is None else pin
-            pout = entries[-1].output if pout is None else pout
-    max_cost = o["max_cost"] if o["max_cost"] is not None else j.max_cost_usd
-    if (pin is None or pout is None) and max_cost is not None:
-        raise UsageError(
-            f"--max-cost: no price for judge model '{model}' (set judge.input_price_per_million "
-            "and judge.output_price_per_million in llmobs.yaml)"
-        )
-    base = Path(cfg.source).parent if cfg.source else Path.cwd()
-    criteria = {
-        name: load_criterion(
-            (base / c.prompt) if not Path(c.prompt).is_absolute() else Path(c.prompt),
-            name=name,
-            applies_to=c.applies_to,
-        )
-        for name, c in e.criteria.items()
-    }
-    names = (
-        [s.strip() for s in o["evaluators"].split(",") if s.strip()]
-        if o["evaluators"]
-        else list(e.evaluators)
-    )
-    for name in criteria:
-        if name not in names and o["evaluators"] is None:
-            names.append(name)  # a criterion configured in eval.criteria is used by default
-    sc = e.self_consistency
-    return EvalOptions(
-        by=fields,
-        budget=o["budget"] or e.budget,
-        route_budgets={
-            r: rc.eval_budget for r, rc in cfg.routes.items() if rc.eval_budget is not None
-        },
-        high_stakes=cfg.high_stakes_routes(),
-        allocation=o["allocation"] or e.allocation,
-        evaluators=names,
-        criteria=criteria,
-        reference_method=e.reference.method,
-        numeric_tolerance=e.reference.numeric_tolerance,
-        self_consistency=sc.enabled if o["self_consistency"] is None else o["self_consistency"],
-        sc_samples=sc.samples,
-        sc_temperature=sc.temperature,
-        sc_model=sc.model,
-        sc_base_url=sc.base_url,
-        sc_threshold=sc.disagreement_threshold,
-        judge_model=model,
-        client=ClientSettings(
-            # OPENAI_BASE_URL as the openai client defines it, resolved here so the cache
-            # key names the endpoint without creating a client.
-            base_url=o["base_url"] or j.base_url or os.environ.get("OPENAI_BASE_URL") or None,
-            timeout_s=j.timeout_s,
-            max_retries=j.max_retries,
-            concurrency=o["concurrency"] or j.concurrency,
-            backoff_base_s=j.backoff_base_s,
-            backoff_max_s=j.backoff_max_s,
-            input_price_per_million=pin or 0.0,
-            output_price_per_million=pout or 0.0,
-            max_cost_usd=max_cost,
-        ),
-        current=o["current"],
-        baseline=o["baseline"],
-        since=o["since"],
-        until=o["until"],
-        now=o["now"],
-        min_drop=o["min_drop"] if o["min_drop"] is not None else e.min_drop,
-        alpha=e.alpha,
-        bucket=o["bucket"] or e.bucket,
-        borderline=e.borderline,
-        dry_run=o["dry_run"],
-    )
 
 
 def _summarize(
@@ -381,7 +324,8 @@ def _summarize(
 ) -> None:
     import polars as pl
 
-    from llmobs_cli.core.eval.run import read_evals, summarize
+    from llmobs_cli.core.eval.judgments import read_evals
+    from llmobs_cli.core.eval.summary import summarize
     from llmobs_cli.render import evaluate as render
 
     if not files:

@@ -8,6 +8,7 @@ configuration or input.
 
 from __future__ import annotations
 
+import json
 from enum import Enum
 from pathlib import Path
 from typing import Annotated, Any
@@ -82,6 +83,8 @@ def report_cmd(
     until: common.UntilOpt = None,
     now: common.NowOpt = None,
     fmt: common.FormatOpt = common.Format.table,
+    notify: common.NotifyOpt = None,
+    notify_format: common.NotifyFormatOpt = None,
     config: common.ConfigOpt = None,
     on_error: common.OnErrorOpt = common.OnErrorChoice.fail,
     source_format: common.FromOpt = common.InputFormat.auto,
@@ -162,6 +165,9 @@ def report_cmd(
     for line in render.alert_lines(rep):
         common.warn(line)
     if rep.fired:
+        common.notify(
+            "report", json.loads(render.json_report(rep)), cfg, notify, notify_format, traces
+        )
         raise typer.Exit(1)
 
 

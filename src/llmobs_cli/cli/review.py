@@ -48,8 +48,8 @@ def export_cmd(
     ] = None,
     config: common.ConfigOpt = None,
 ) -> None:
+    from llmobs_cli.core.eval.judgments import read_evals
     from llmobs_cli.core.eval.review import build_queue, write_queue
-    from llmobs_cli.core.eval.run import read_evals
 
     cfg = common.config_from(config)
     stem = (
@@ -92,8 +92,9 @@ def import_cmd(
     fmt: common.FormatOpt = common.Format.table,
 ) -> None:
     from llmobs_cli.core import atomic
+    from llmobs_cli.core.eval.judgments import read_evals
     from llmobs_cli.core.eval.review import import_labels, read_labels
-    from llmobs_cli.core.eval.run import read_evals, summarize
+    from llmobs_cli.core.eval.summary import summarize
     from llmobs_cli.render import evaluate as render
 
     frame = read_evals(evals)

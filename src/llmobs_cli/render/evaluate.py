@@ -17,7 +17,7 @@ from rich.console import Console, Group
 from rich.table import Table
 from rich.text import Text
 
-from llmobs_cli.core.eval.run import EvalRun, EvalSummary
+from llmobs_cli.core.eval.options import EvalRun, EvalSummary
 from llmobs_cli.render.tables import human_number, human_usd, markdown_table
 
 

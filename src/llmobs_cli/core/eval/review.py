@@ -30,7 +30,7 @@ from typing import Any
 import polars as pl
 
 from llmobs_cli.core import atomic
-from llmobs_cli.core.eval.run import HUMAN, REFERENCE, SELF_CONSISTENCY
+from llmobs_cli.core.eval.judgments import HUMAN, REFERENCE, SELF_CONSISTENCY
 from llmobs_cli.errors import InputError, UsageError
 
 QUEUE_COLUMNS = [

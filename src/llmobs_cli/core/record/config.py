@@ -150,6 +150,22 @@ class DashboardConfig(Section):
     release_window_days: float = Field(default=7.0, gt=0, le=365)
 
 
+class NotifyConfig(Section):
+    """``notify:``: where ``report``, ``eval`` and ``drift`` post when something fires.
+
+    ``url`` may name an environment variable instead (``url_env``), so that a webhook
+    secret stays out of the file; ``include_text`` adds prompt/response excerpts that a
+    finding carries (off by default: a chat channel is not the place for user text)."""
+
+    url: str | None = None
+    url_env: str | None = None
+    format: Literal["slack", "json"] = "slack"
+    include_text: bool = False
+    commands: list[Literal["report", "eval", "drift"]] = Field(
+        default_factory=lambda: ["report", "eval", "drift"]
+    )
+
+
 class Config(Section):
     """The whole ``llmobs.yaml``."""
 
@@ -164,6 +180,7 @@ class Config(Section):
     drift: DriftConfig = Field(default_factory=DriftConfig)
     sample: SampleConfig = Field(default_factory=SampleConfig)
     dashboard: DashboardConfig = Field(default_factory=DashboardConfig)
+    notify: NotifyConfig = Field(default_factory=NotifyConfig)
 
     source: str | None = Field(default=None, exclude=True)
 
