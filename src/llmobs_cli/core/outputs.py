@@ -45,24 +45,26 @@ def input_paths(given: Iterable[str | Path], expanded: Iterable[Path]) -> list[P
     return out + [p for p in expanded if p not in out]
 
 
-def check_file_output(out: Path, inputs: Sequence[str | Path] = ()) -> None:
+def check_file_output(
+    out: Path, inputs: Sequence[str | Path] = (), *, example: str = "traces.parquet"
+) -> None:
     """Refuse a file output that is a directory, an input, or inside an input directory.
 
-    ``inputs`` are the expanded input paths (files and directories) of the command.
+    ``inputs`` are the input paths (files and directories) of the command; ``example`` is
+    the file name suggested when ``out`` is a directory.
     """
     out = Path(out)
     if str(out) in ("", ".", "..") or out.is_dir():
         raise UsageError(
-            f"-o {out}: is a directory; give a file name such as "
-            f"{(out / 'traces.parquet').as_posix()}"
+            f"{out}: is a directory; give a file name such as {(out / example).as_posix()}"
         )
     target = _resolved(out)
     for src in _inputs(inputs):
         if target == src:
-            raise UsageError(f"-o {out}: is also an input; write to another path")
+            raise UsageError(f"{out}: is also an input; write the output to another path")
         if src.is_dir() and target.is_relative_to(src):
             raise UsageError(
-                f"-o {out}: is inside the input directory {src}; the next run would read it "
+                f"{out}: is inside the input directory {src}; the next run would read it "
                 "back as traces — write it elsewhere"
             )
 
@@ -73,26 +75,24 @@ def check_tree_output(out: Path, inputs: Sequence[str | Path], *, overwrite: boo
     target = _resolved(out)
     for src in _inputs(inputs):
         if target == src:
-            raise UsageError(f"-o {out}: is also an input; write the tree to another folder")
+            raise UsageError(f"{out}: is also an input; write the tree to another folder")
         if src.is_relative_to(target):
-            raise UsageError(
-                f"-o {out}: contains the input {src}; write the tree to another folder"
-            )
+            raise UsageError(f"{out}: contains the input {src}; write the tree to another folder")
         if src.is_dir() and target.is_relative_to(src):
             raise UsageError(
-                f"-o {out}: is inside the input directory {src}; write the tree elsewhere"
+                f"{out}: is inside the input directory {src}; write the tree elsewhere"
             )
     if not target.exists():
         return
     if not target.is_dir():
-        raise UsageError(f"-o {out}: exists and is not a directory; --partition-by writes a folder")
+        raise UsageError(f"{out}: exists and is not a directory; --partition-by writes a folder")
     if overwrite:
         return
     foreign = foreign_entries(target)
     if foreign:
         shown = ", ".join(sorted(foreign)[:3]) + (" …" if len(foreign) > 3 else "")
         raise UsageError(
-            f"-o {out}: is a non-empty folder that is not an llmobs partition tree "
+            f"{out}: is a non-empty folder that is not an llmobs partition tree "
             f"(holds {shown}); choose an empty or new folder, or pass --overwrite to write "
             "the partitions into it (other files are kept)"
         )
