@@ -46,7 +46,7 @@ from llmobs_cli.core.record.schema import FIELDS, ROW
 from llmobs_cli.errors import InputError, UsageError
 
 #: Bytes of JSON lines parsed at once (a batch in memory is a few times this).
-CHUNK_BYTES = 64 * 2**20
+CHUNK_BYTES = 32 * 2**20
 #: Rows per Parquet record batch.
 PARQUET_ROWS = 131_072
 
