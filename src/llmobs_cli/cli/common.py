@@ -72,6 +72,14 @@ FromOpt = Annotated[
     InputFormat,
     typer.Option("--from", help="Input format (default: detected from content)."),
 ]
+KeepDuplicatesOpt = Annotated[
+    bool,
+    typer.Option(
+        "--keep-duplicates",
+        help="Count every row, even when its (trace_id, span_id) was already read "
+        "(default: the same call read twice is counted once).",
+    ),
+]
 SinceOpt = Annotated[
     str | None,
     typer.Option(
@@ -214,10 +222,30 @@ def interruptible(outcome: str) -> Iterator[None]:
     try:
         yield
     except KeyboardInterrupt:
+        from llmobs_cli.core.sinks import discard_pending
+
+        discard_pending()  # in case the interrupt landed inside a sink's own cleanup
         raise Interrupted(f"interrupted; {outcome}") from None
     finally:
         if main:
             signal.signal(signal.SIGTERM, old)
+
+
+def print_fitted(view: object, width: int, wide: bool = False) -> None:
+    """Print tables already fitted to ``width`` (render.tables.fitted_tables) at exactly
+    that width, so Rich never shrinks a column again; ``wide`` allows what they need."""
+    con = out_console
+    saved = con.width
+    if wide:
+        from rich.measure import Measurement
+
+        opts = con.options.update(width=10_000)
+        width = max(width, Measurement.get(con, opts, view).maximum)  # type: ignore[arg-type]
+    con.width = width
+    try:
+        con.print(view)
+    finally:
+        con.width = saved
 
 
 class NotifyFormat(StrEnum):
@@ -259,13 +287,12 @@ def notify(
     The URL comes from ``--notify``, else ``notify.url``, else the environment variable
     ``notify.url_env`` names. Never raises and never changes the exit code.
     """
-    import os
-
     from llmobs_cli.core.export import notify as core_notify
     from llmobs_cli.core.export.http import redact_url
+    from llmobs_cli.environment import variable
 
     ncfg = cfg.notify
-    target = url or ncfg.url or (os.environ.get(ncfg.url_env) if ncfg.url_env else None)
+    target = url or ncfg.url or (variable(ncfg.url_env) if ncfg.url_env else None)
     if not target or (url is None and command not in ncfg.commands):
         return
     body_fmt = fmt.value if fmt is not None else ncfg.format  # type: ignore[assignment]

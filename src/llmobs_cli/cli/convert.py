@@ -61,6 +61,7 @@ def convert_cmd(
     on_error: common.OnErrorOpt = common.OnErrorChoice.fail,
     source_format: common.FromOpt = common.InputFormat.auto,
     route_from: common.RouteFromOpt = None,
+    keep_duplicates: common.KeepDuplicatesOpt = False,
 ) -> None:
     """Read rows batch by batch, validate them, stream canonical records to OUT and
     publish it atomically."""
@@ -74,7 +75,7 @@ def convert_cmd(
             partition_by=partition_by,
             on_error=on_error.value,
             fmt=common.input_format(source_format),
-            options=ReadOptions(route_from=route_from),
+            options=ReadOptions(route_from=route_from, keep_duplicates=keep_duplicates),
             overwrite=overwrite,
             progress=progress,
         )

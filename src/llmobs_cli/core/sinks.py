@@ -13,7 +13,10 @@ output. Nothing is visible under the output name until :meth:`publish`:
   that partition's previous data).
 
 Leaving the ``with`` block without publishing (an error, an interrupt) removes every
-temporary file; the previous output stays as it was.
+temporary file; the previous output stays as it was. Every temporary path is also listed
+in a registry until published or removed, so that :func:`discard_pending` can finish the
+job when an interrupt lands inside the cleanup itself (a second Ctrl-C, or one re-raised
+by a native library, fires at the first line of ``__exit__``).
 """
 
 from __future__ import annotations
@@ -40,6 +43,26 @@ from llmobs_cli.errors import UsageError
 
 OutFormat = Literal["parquet", "jsonl"]
 PART_FILE = "part-0.parquet"
+
+
+#: Temporary files and folders of sinks not yet published or discarded.
+_PENDING: set[Path] = set()
+
+
+def discard_pending() -> None:
+    """Remove every temporary output still pending (called on interrupts); never raises."""
+    for _ in range(3):  # a further interrupt during the removal just retries it
+        try:
+            for path in sorted(_PENDING):
+                if path.is_dir():
+                    shutil.rmtree(path, ignore_errors=True)
+                else:
+                    with contextlib.suppress(FileNotFoundError):
+                        path.unlink()
+                _PENDING.discard(path)
+            return
+        except KeyboardInterrupt:
+            continue
 
 
 def canonical_arrow_schema() -> pa.Schema:
@@ -122,6 +145,7 @@ class FileSink:
         fd, tmp = tempfile.mkstemp(prefix=f".{self.out.name}.", suffix=".tmp", dir=parent)
         os.close(fd)
         self.tmp = Path(tmp)
+        _PENDING.add(self.tmp)
         self.rows = 0
         self.bytes_written = 0
         self._raw: BinaryIO | None = None
@@ -168,12 +192,14 @@ class FileSink:
         os.chmod(self.tmp, 0o666 & ~_umask())
         with deferred_signals():
             os.replace(self.tmp, self.out)
+            _PENDING.discard(self.tmp)
 
     def discard(self) -> None:
         with contextlib.suppress(Exception):
             self._close()
         with contextlib.suppress(FileNotFoundError):
             self.tmp.unlink()
+        _PENDING.discard(self.tmp)
 
     def __enter__(self) -> FileSink:
         return self
@@ -194,6 +220,7 @@ class PartitionSink:
         self.stage = Path(
             tempfile.mkdtemp(prefix=f".{self.out.resolve().name}.llmobs-", dir=parent)
         )
+        _PENDING.add(self.stage)
         self.writers: dict[str, _ParquetStream] = {}
         self.rows = 0
         self.bytes_written = 0
@@ -240,6 +267,7 @@ class PartitionSink:
                 writer.close()
         self.writers = {}
         shutil.rmtree(self.stage, ignore_errors=True)
+        _PENDING.discard(self.stage)
 
     def __enter__(self) -> PartitionSink:
         return self

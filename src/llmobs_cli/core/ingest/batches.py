@@ -14,25 +14,37 @@ more than one batch:
 Error policy: with ``skip`` bad rows are dropped and counted in :class:`BatchStats`.
 With ``fail`` nothing more is yielded after the first problem; the rest of the input is
 still read (only to count the problems), then :class:`InputError` is raised with the
-first :data:`MAX_PROBLEMS` lines and the total, as :func:`load` does.
+first :data:`MAX_PROBLEMS` lines and the total, as :func:`load` does. Reading nothing (an
+empty file, or no record at all) is an :class:`InputError` too, raised after the last
+batch, so a streaming command never publishes an empty output as a success.
+
+Duplicates follow :func:`load`'s rule: a row whose given ``(trace_id, span_id)`` and start
+time were already read is dropped (the first copy wins) and counted, unless
+``ReadOptions(keep_duplicates=True)``. Finding them across batches keeps a sorted array
+of one 64-bit key per row with a given span id (8 bytes a row) — the one part of memory
+that grows with the input.
 """
 
 from __future__ import annotations
 
 import contextlib
+import warnings
 from collections import Counter
 from collections.abc import Iterable, Iterator, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import BinaryIO
 
+import numpy as np
 import polars as pl
 import pyarrow.parquet as pq
 
 from llmobs_cli.core.ingest.readers import (
+    _GIVEN,
     MAX_PROBLEMS,
     OnError,
     ReadOptions,
+    _is_empty_file,
     _with_dependencies,
     canonical_part,
     expand_paths,
@@ -43,7 +55,7 @@ from llmobs_cli.core.ingest.readers.jsonl import read_jsonl_lines
 from llmobs_cli.core.ingest.readers.parquet import source_columns
 from llmobs_cli.core.progress import Progress, ProgressFn, no_progress
 from llmobs_cli.core.record.schema import FIELDS, ROW
-from llmobs_cli.errors import InputError, UsageError
+from llmobs_cli.errors import InputError, InputWarning, UsageError
 
 #: Bytes of JSON lines parsed at once (a batch in memory is a few times this).
 CHUNK_BYTES = 32 * 2**20
@@ -64,6 +76,36 @@ class BatchStats:
     skipped_reasons: Counter[str] = field(default_factory=Counter)
     problems: list[str] = field(default_factory=list)
     problem_count: int = 0
+    duplicates: int = 0
+    warnings: list[str] = field(default_factory=list)
+
+
+class _SeenSpans:
+    """Keys of the calls already read (rows with a given span id), across batches."""
+
+    def __init__(self) -> None:
+        self.keys = np.empty(0, dtype=np.uint64)
+
+    def drop_repeats(self, frame: pl.DataFrame) -> tuple[pl.DataFrame, int]:
+        """``frame`` without the rows read before (in this batch or an earlier one)."""
+        if _GIVEN not in frame.columns:
+            return frame, 0
+        given = frame.get_column(_GIVEN)
+        if frame.height == 0 or not given.any():
+            return frame.drop(_GIVEN), 0
+        key = pl.struct(
+            pl.col("trace_id").fill_null(""), pl.col("span_id"), pl.col("timestamp")
+        ).hash(seed=0x11F3)
+        keyed = frame.with_columns(key.alias("_key"))
+        keys = keyed.get_column("_key").to_numpy()
+        mask = given.to_numpy()
+        first = keyed.select(pl.col("_key").is_first_distinct()).to_series().to_numpy()
+        old = np.isin(keys, self.keys, assume_unique=False)
+        repeat = mask & (old | ~first)
+        n = int(repeat.sum())
+        self.keys = np.union1d(self.keys, keys[mask & ~repeat])
+        out = keyed.filter(pl.Series(~repeat)) if n else keyed
+        return out.drop("_key", _GIVEN), n
 
 
 def input_bytes(files: Sequence[Path]) -> int:
@@ -204,20 +246,30 @@ def iter_batches(
     if on_error not in ("fail", "skip"):
         raise UsageError(f"--on-error: expected 'fail' or 'skip', got '{on_error}'")
     stats = stats if stats is not None else BatchStats()
-    wanted = None if columns is None else _with_dependencies(columns)
+    asked = None if columns is None else _with_dependencies(columns)
     base = options or ReadOptions()
+    dedupe = not base.keep_duplicates
+    wanted = asked if asked is None or not dedupe else asked | {"trace_id", "span_id"}
     opts = ReadOptions(
-        columns=wanted, route_from=base.route_from, include_embeddings=base.include_embeddings
+        columns=wanted,
+        route_from=base.route_from,
+        include_embeddings=base.include_embeddings,
+        keep_duplicates=base.keep_duplicates,
     )
     files = expand_paths(paths)
+    empty = [f"{p}: empty file (nothing to read)" for p in files if _is_empty_file(p)]
+    if empty:
+        raise InputError(empty)
     stats.total_bytes = input_bytes(files)
+    seen = _SeenSpans()
     failed = False
     for path in files:
         kind = fmt or detect_format(path)
         stats.sources.append(str(path))
         stats.formats[str(path)] = kind
         for raw in _raw_reads(path, kind, opts, chunk_bytes, stats):
-            part = canonical_part(raw, wanted, max(0, MAX_PROBLEMS - len(stats.problems)))
+            stats.warnings.extend(f"{path}: {n} {why}" for why, n in raw.tolerated.items())
+            part = canonical_part(raw, asked, max(0, MAX_PROBLEMS - len(stats.problems)))
             stats.problem_count += part.problem_count
             stats.skipped += part.skipped
             stats.skipped_reasons.update(part.reasons)
@@ -226,9 +278,28 @@ def iter_batches(
                 failed = True
             if failed:
                 continue
-            frame = part.frame.select(FIELDS)
+            frame = part.frame
+            if dedupe:
+                frame, dropped = seen.drop_repeats(frame)
+                stats.duplicates += dropped
+            frame = frame.select(FIELDS)
             stats.rows += frame.height
             progress(Progress(stats.rows, stats.bytes_read, None, stats.total_bytes, stage))
             yield frame
     if failed:
         raise InputError(stats.problems, total=stats.problem_count)
+    if stats.rows == 0:
+        names = ", ".join(stats.sources)
+        if stats.skipped:
+            raise InputError([f"{names}: no record left: every row had a problem"])
+        raise InputError(
+            [f"{s}: read as {stats.formats[s]}: no record" for s in stats.sources]
+            or ["nothing to read"]
+        )
+    if stats.duplicates:
+        stats.warnings.append(
+            f"{stats.duplicates} duplicate span_id row(s) counted once "
+            "(the same call read twice; --keep-duplicates keeps them)"
+        )
+    for line in stats.warnings:
+        warnings.warn(line, InputWarning, stacklevel=2)

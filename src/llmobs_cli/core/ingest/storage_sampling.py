@@ -28,6 +28,7 @@ memory that grows with the input. With one rate for every route that pass is ski
 
 from __future__ import annotations
 
+import warnings
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -43,7 +44,7 @@ from llmobs_cli.core.progress import ProgressFn, no_progress
 from llmobs_cli.core.record.config import Config
 from llmobs_cli.core.record.schema import FIELDS, TEXT_FIELDS
 from llmobs_cli.core.sinks import FileSink
-from llmobs_cli.errors import UsageError
+from llmobs_cli.errors import InputWarning, UsageError
 
 SAMPLE_SALT = "llmobs-sample"
 KEEP = "_keep_rate"
@@ -58,6 +59,9 @@ class SamplePlan:
     high_stakes: set[str] = field(default_factory=set)
     drop_text: bool = False
     drop_text_routes: set[str] = field(default_factory=set)
+    #: Routes the user named with ``--rate``: each must occur in the data (a typo would
+    #: silently keep everything at the default rate).
+    named: tuple[str, ...] = ()
 
     def rate_expr(self) -> pl.Expr:
         route = pl.col("route")
@@ -128,7 +132,20 @@ def build_plan(
         high_stakes=high,
         drop_text=config.sample.drop_text if drop_text is None else drop_text,
         drop_text_routes={n for n, rc in config.routes.items() if rc.drop_text},
+        named=tuple(rates or {}),
     )
+
+
+def check_named_routes(
+    plan: SamplePlan, frame: pl.DataFrame | pl.LazyFrame, sources: Sequence[str | Path]
+) -> None:
+    """Every ``--rate ROUTE=R`` names a route the data has; else exit 2 (before writing)."""
+    if not plan.named:
+        return
+    from llmobs_cli.core.record.names import require_values
+
+    routes = frame.lazy().select(pl.col("route").fill_null("default"))
+    require_values(routes, [("route", r) for r in plan.named], [str(p) for p in sources], "--rate")
 
 
 @dataclass
@@ -278,19 +295,35 @@ def sample(
     outputs.check_file_output(out, outputs.input_paths(paths, inputs))
     read = {"fmt": fmt, "options": options, "chunk_bytes": chunk_bytes}
     rates = None
-    if len({*plan.rates.values(), plan.default_rate}) > 1:
+    if len({*plan.rates.values(), plan.default_rate}) > 1 or plan.named:
         parts: list[pl.DataFrame] = []
-        for frame in iter_batches(
-            inputs,
-            columns=["trace_id", "route"],
-            on_error="skip",
-            progress=progress,
-            stage="scan 1/2",
-            **read,  # type: ignore[arg-type]
-        ):
-            parts.append(_trace_rates(frame, plan))
-            if len(parts) >= 16:  # fold as we go: one row per trace, not per call
-                parts = [_merge_rates(parts)]
+        seen_routes: set[str] = set()
+        # Pass 1 only needs each trace's routes: duplicates do not change them, and its
+        # warnings would repeat those of pass 2.
+        base = options or ReadOptions()
+        scan_opts = ReadOptions(
+            route_from=base.route_from,
+            include_embeddings=base.include_embeddings,
+            keep_duplicates=True,
+        )
+        with warnings.catch_warnings():
+            warnings.simplefilter("ignore", InputWarning)
+            for frame in iter_batches(
+                inputs,
+                columns=["trace_id", "route"],
+                on_error="skip",
+                progress=progress,
+                stage="scan 1/2",
+                fmt=fmt,
+                options=scan_opts,
+                chunk_bytes=chunk_bytes,
+            ):
+                seen_routes.update(frame["route"].fill_null("default").unique().to_list())
+                parts.append(_trace_rates(frame, plan))
+                if len(parts) >= 16:  # fold as we go: one row per trace, not per call
+                    parts = [_merge_rates(parts)]
+        routes_read = pl.DataFrame({"route": sorted(seen_routes)}, schema={"route": pl.String})
+        check_named_routes(plan, routes_read, inputs)
         rates = _merge_rates(parts) if parts else None
         del parts
     mixed = _mixed_from(rates)
