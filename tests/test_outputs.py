@@ -17,7 +17,7 @@ import polars as pl
 import pytest
 
 from llmobs_cli.core.ingest.convert import convert, to_jsonl_bytes
-from llmobs_cli.core.ingest.readers import load
+from llmobs_cli.core.ingest.readers import ReadOptions, load
 from llmobs_cli.core.outputs import MANIFEST
 from llmobs_cli.errors import InputError
 from test_cli_foundation import GOOD, jsonl, run
@@ -315,3 +315,23 @@ def test_generate_refuses_a_directory_and_keeps_nothing_partial(tmp_path: Path) 
     res = run("generate", ".", "--rows", "10", cwd=tmp_path)
     assert res.returncode == 2 and "is a directory" in res.stderr
     assert snapshot(tmp_path) == before
+
+
+def test_streaming_reads_follow_load_rules(tmp_path: Path) -> None:
+    """Duplicates across batches counted once, empty input exit 2 — as load() does."""
+    src = tmp_path / "in.jsonl"
+    pop = _population(1500).with_columns(span_id=pl.col("trace_id"))
+    pop.write_ndjson(src)
+    twice = tmp_path / "twice.jsonl"
+    twice.write_bytes(src.read_bytes() * 2)  # every call read twice, in different chunks
+    out = tmp_path / "out.parquet"
+    with pytest.warns(UserWarning, match="1500 duplicate span_id row"):
+        res = convert([twice], out, chunk_bytes=len(src.read_bytes()) // 5)
+    assert res.rows == 1500 and pl.read_parquet(out)["span_id"].n_unique() == 1500
+    kept = convert([twice], out, options=ReadOptions(keep_duplicates=True), chunk_bytes=100_000)
+    assert kept.rows == 3000
+    empty = tmp_path / "empty.jsonl"
+    empty.write_text("")
+    res = run("convert", str(empty), "-o", str(tmp_path / "e.parquet"))
+    assert res.returncode == 2 and "empty file" in res.stderr
+    assert not (tmp_path / "e.parquet").exists()
