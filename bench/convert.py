@@ -2,8 +2,9 @@
 
     python bench/convert.py [--gb 1.0] [--runs 3]
 
-The input is generated once under bench/data/ (git-ignored): `llmobs generate` writes
-100,000 realistic rows as JSONL, repeated until the file reaches ``--gb`` gigabytes. Each
+The input is generated once under bench/data/ (git-ignored): `llmobs generate` streams
+about 640,000 realistic rows per GB (distinct calls: repeated copies would be dropped as
+duplicates by llmobs and not by DuckDB) into a canonical JSONL file. Each
 run is a whole process (interpreter start, imports, reading, validating, writing),
 alternated with DuckDB's ``COPY (SELECT * FROM read_json(...)) TO ... (FORMAT parquet)``
 on the same file; the table shows median wall time and the peak RSS of each process
@@ -27,25 +28,15 @@ OUT = Path(__file__).parent / "out"
 
 
 def make_input(gb: float) -> Path:
-    """A canonical JSONL of at least ``gb`` GB: 100k generated rows, repeated."""
+    """A canonical JSONL of about ``gb`` GB of distinct generated calls."""
     DATA.mkdir(exist_ok=True)
-    path = DATA / f"convert_{gb:g}gb.jsonl"
-    if path.exists() and path.stat().st_size >= gb * 1e9:
-        return path
-    seed = DATA / "convert_seed_100k.jsonl"
-    if not seed.exists():
+    rows = int(gb * 640_000)
+    path = DATA / f"convert_{rows}.jsonl"
+    if not path.exists():
         subprocess.run(
-            [sys.executable, "-m", "llmobs_cli", "generate", str(seed), "--rows", "100000"],
+            [sys.executable, "-m", "llmobs_cli", "generate", str(path), "--rows", str(rows)],
             check=True,
         )
-    block = seed.read_bytes()
-    tmp = path.with_suffix(".tmp")
-    with tmp.open("wb") as fh:
-        written = 0
-        while written < gb * 1e9:
-            fh.write(block)
-            written += len(block)
-    tmp.replace(path)
     return path
 
 

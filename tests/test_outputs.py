@@ -320,7 +320,7 @@ def test_generate_refuses_a_directory_and_keeps_nothing_partial(tmp_path: Path) 
 def test_streaming_reads_follow_load_rules(tmp_path: Path) -> None:
     """Duplicates across batches counted once, empty input exit 2 — as load() does."""
     src = tmp_path / "in.jsonl"
-    pop = _population(1500).with_columns(span_id=pl.col("trace_id"))
+    pop = _population(1500).with_columns(span_id=pl.lit("s-") + pl.col("trace_id"))
     pop.write_ndjson(src)
     twice = tmp_path / "twice.jsonl"
     twice.write_bytes(src.read_bytes() * 2)  # every call read twice, in different chunks
