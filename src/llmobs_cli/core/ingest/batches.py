@@ -171,10 +171,13 @@ def _jsonl_chunks(path: Path, chunk_bytes: int) -> Iterator[tuple[int, bytes, in
             yield first, carry, raw.tell()
 
 
-def _is_json_array(path: Path) -> bool:
+def _is_json_document(path: Path) -> bool:
+    """A JSON array or pretty-printed JSON document(s): read whole, not line by line."""
     from llmobs_cli.core.ingest.readers.formats import head
+    from llmobs_cli.core.ingest.readers.jsonl import _first_line_is_json
 
-    return head(path, 4096).lstrip().startswith(b"[")
+    start = head(path, 65536).lstrip()
+    return start.startswith(b"[") or (start.startswith(b"{") and not _first_line_is_json(start))
 
 
 def _raw_reads(
@@ -182,7 +185,7 @@ def _raw_reads(
 ) -> Iterator[RawRead]:
     """Raw reads of one source, batch by batch; ``stats.bytes_read`` advances."""
     done = stats.bytes_read
-    if kind == "canonical" and path.is_file() and not _is_json_array(path):
+    if kind == "canonical" and path.is_file() and not _is_json_document(path):
         for first, data, pos in _jsonl_chunks(path, chunk_bytes):
             stats.bytes_read = done + pos
             yield read_jsonl_lines(path, data, first)
