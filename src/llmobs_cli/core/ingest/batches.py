@@ -198,7 +198,10 @@ def _raw_reads(
         return
     reader = READERS.get(kind)
     if reader is None:
-        raise UsageError(f"--from: unknown format '{kind}' (known: {', '.join(sorted(READERS))})")
+        raise UsageError(
+            f"format: unknown format '{kind}' (known: {', '.join(sorted(READERS))})",
+            param="format",
+        )
     raw = reader(path, opts)
     stats.bytes_read = done + input_bytes([path])
     yield raw
@@ -247,7 +250,7 @@ def iter_batches(
     the rows and input bytes handled after each batch.
     """
     if on_error not in ("fail", "skip"):
-        raise UsageError(f"--on-error: expected 'fail' or 'skip', got '{on_error}'")
+        raise UsageError(f"on_error: expected 'fail' or 'skip', got '{on_error}'", param="on_error")
     stats = stats if stats is not None else BatchStats()
     asked = None if columns is None else _with_dependencies(columns)
     base = options or ReadOptions()

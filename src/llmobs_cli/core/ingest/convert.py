@@ -142,10 +142,14 @@ def convert(
     inputs = expand_paths(paths)
     if partition_by is not None:
         if partition_by != "date":
-            raise UsageError(f"--partition-by: only 'date' is supported (got '{partition_by}')")
+            raise UsageError(
+                f"partition_by: only 'date' is supported (got '{partition_by}')",
+                param="partition_by",
+            )
         if out_fmt != "parquet":
             raise UsageError(
-                "--partition-by date writes Parquet; give an output directory, not .jsonl"
+                "partition_by date writes Parquet; give an output directory, not .jsonl",
+                param="partition_by",
             )
         outputs.check_tree_output(out, outputs.input_paths(paths, inputs), overwrite=overwrite)
     else:
