@@ -945,7 +945,6 @@ def generate(
     (same seed, same rows), optionally with drift (:class:`DriftSpec`) and a release-tied
     regression (:class:`RegressionSpec`) injected; written to ``output`` when given."""
     from llmobs_cli.core.synth.generate import generate as core_generate
-    from llmobs_cli.core.synth.generate import write_generated
 
     args: dict[str, Any] = {
         "start": start,
@@ -955,6 +954,13 @@ def generate(
         "route_rates": route_rates,
         "drift_kinds": drift_kinds,
     }
+    frame = core_generate(rows, seed, **args)
     if output is not None:
-        return write_generated(Path(output), rows, seed, **args)
-    return core_generate(rows, seed, **args)
+        # The frame is returned anyway, so it is written whole (the CLI streams instead).
+        from llmobs_cli.core.ingest.convert import output_format, write_frame
+        from llmobs_cli.core.outputs import check_file_output
+
+        target = Path(output)
+        check_file_output(target)
+        write_frame(frame, target, output_format(target))
+    return frame

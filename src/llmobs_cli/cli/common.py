@@ -2,8 +2,10 @@
 
 from __future__ import annotations
 
+import signal
 import sys
-from collections.abc import Callable, Iterator
+import threading
+from collections.abc import Callable, Iterator, Sequence
 from contextlib import contextmanager
 from enum import StrEnum
 from pathlib import Path
@@ -12,7 +14,10 @@ from typing import Annotated
 import typer
 from rich.console import Console
 
+from llmobs_cli.core.progress import Progress as CoreProgress
+from llmobs_cli.core.progress import ProgressFn, no_progress
 from llmobs_cli.core.record.config import Config, load_config
+from llmobs_cli.errors import Interrupted
 
 #: Messages, progress and tables for people go to stderr unless they are the data.
 err_console = Console(stderr=True, highlight=False, soft_wrap=True)
@@ -133,6 +138,19 @@ def config_from(path: Path | None) -> Config:
     return load_config(path)
 
 
+def check_output(out: Path | None, traces: Sequence[str] = (), *others: Path | str | None) -> None:
+    """Refuse ``-o OUT`` when it is an input, inside an input directory or a directory,
+    before any work is done (inputs: the trace arguments and any other file read)."""
+    if out is None:
+        return
+    from llmobs_cli.core import outputs
+    from llmobs_cli.core.ingest.readers import expand_paths
+
+    inputs = outputs.input_paths(traces, expand_paths(traces) if traces else [])
+    inputs += [Path(o) for o in others if o is not None and Path(o).exists()]
+    outputs.check_file_output(out, inputs)
+
+
 def input_format(value: InputFormat | None) -> str | None:
     return None if value is None or value == InputFormat.auto else value.value
 
@@ -166,6 +184,71 @@ def status(command: str) -> Iterator[Callable[[str], None]]:
         return
     with err_console.status(f"llmobs {command}: starting") as spinner:
         yield lambda msg: spinner.update(f"llmobs {command}: {msg}")
+
+
+@contextmanager
+def progress_bar(command: str, enabled: bool = True) -> Iterator[ProgressFn]:
+    """A progress bar on stderr (rows, bytes, and the share done when the total is known)
+    while the core streams; yields the callback the core reports to. Silent when stderr is
+    not a terminal or ``enabled`` is false, so logs of cron jobs stay clean."""
+    if not enabled or not sys.stderr.isatty():
+        yield no_progress
+        return
+    from rich.progress import BarColumn, Progress, TaskProgressColumn, TextColumn, TimeElapsedColumn
+
+    columns = (
+        TextColumn("llmobs {task.description}"),
+        BarColumn(),
+        TaskProgressColumn(),
+        TextColumn("{task.fields[detail]}"),
+        TimeElapsedColumn(),
+    )
+    with Progress(*columns, console=err_console, transient=True) as bar:
+        task = bar.add_task(command, total=None, detail="")
+
+        def update(p: CoreProgress) -> None:
+            if p.total_rows:
+                total, done = p.total_rows, p.rows
+            else:
+                total, done = p.total_bytes or None, p.bytes
+            stage = f"{p.stage} " if p.stage else ""
+            detail = f"{stage}{p.rows:,} rows, {_size(p.bytes)}"
+            if p.total_bytes and not p.total_rows:
+                detail += f" of {_size(p.total_bytes)}"
+            bar.update(task, total=total, completed=done, detail=detail)
+
+        yield update
+
+
+def _size(n: int) -> str:
+    for unit in ("B", "KB", "MB", "GB"):
+        if n < 1024 or unit == "GB":
+            return f"{n:,.0f} {unit}" if unit == "B" else f"{n:,.1f} {unit}"
+        n /= 1024  # type: ignore[assignment]
+    return f"{n} B"
+
+
+@contextmanager
+def interruptible(outcome: str) -> Iterator[None]:
+    """Ctrl-C (SIGINT) or SIGTERM inside the block: the core's ``with`` blocks discard their
+    temporary output on the way out, then the command ends with exit 130 and one line,
+    ``llmobs: interrupted; OUTCOME``."""
+
+    def on_term(signum: int, frame: object) -> None:
+        raise KeyboardInterrupt
+
+    main = threading.current_thread() is threading.main_thread()
+    old = signal.signal(signal.SIGTERM, on_term) if main else None
+    try:
+        yield
+    except KeyboardInterrupt:
+        from llmobs_cli.core.sinks import discard_pending
+
+        discard_pending()  # in case the interrupt landed inside a sink's own cleanup
+        raise Interrupted(f"interrupted; {outcome}") from None
+    finally:
+        if main:
+            signal.signal(signal.SIGTERM, old)
 
 
 def print_fitted(view: object, width: int, wide: bool = False) -> None:

@@ -95,6 +95,7 @@ def drift_cmd(
 
     cfg = common.config_from(config)
     writer = _writer(output) if output is not None else None
+    common.check_output(output, traces, baseline, evals)
     if evals is not None and not evals.exists():
         raise UsageError(f"--evals: {evals}: no such file")
     with common.status("drift"):

@@ -221,8 +221,10 @@ def eval_cmd(
         parse_fields(by, "by") if by is not None else parse_fields(",".join(cfg.eval.by), "eval.by")
     ) or ["route"]
     if traces and traces[0] == "summarize":
+        common.check_output(output, traces[1:])
         _summarize(traces[1:], fields, bucket, fmt, cfg, min_drop, output)
         return
+    common.check_output(output, traces)
     from llmobs_cli.core.eval.options import EvalOptions
 
     opts = EvalOptions.from_config(

@@ -111,6 +111,7 @@ def report_cmd(
         prices=list(prices or ()),
     )
     writer = _writer(output) if output is not None else None
+    common.check_output(output, traces)
     budget = common.memory_bytes(memory)
 
     with common.status("report") as say:
