@@ -220,3 +220,66 @@ def notify(
         warn(f"notified {redact_url(target)}")
     else:
         warn(f"warning: notification not delivered ({out.error})")
+
+
+# --- tables that fit (--top, --sort, --columns, --wide) ---------------------------------
+
+TopOpt = Annotated[
+    int | None,
+    typer.Option(
+        "--top",
+        help="Show the first N groups; the rest are folded into one (other) row.",
+        show_default=False,
+        rich_help_panel="Table",
+        min=1,
+    ),
+]
+SortOpt = Annotated[
+    str | None,
+    typer.Option(
+        "--sort",
+        help="Order the groups by METRIC, largest first (+METRIC: smallest first).",
+        show_default=False,
+        rich_help_panel="Table",
+    ),
+]
+ColumnsOpt = Annotated[
+    str | None,
+    typer.Option(
+        "--columns",
+        help="Columns to show, comma-separated (the key columns always show).",
+        show_default=False,
+        rich_help_panel="Table",
+    ),
+]
+WideOpt = Annotated[
+    bool,
+    typer.Option(
+        "--wide",
+        help="Show every column whatever the width (default: fit the terminal or COLUMNS).",
+        rich_help_panel="Table",
+    ),
+]
+
+
+def table_width() -> int:
+    """The width tables are fitted to: ``COLUMNS``, else the terminal's, else 100."""
+    import os
+
+    from llmobs_cli.render.tables import output_width
+
+    return output_width(out_console.width, out_console.is_terminal, os.environ)
+
+
+def column_list(text: str | None) -> list[str] | None:
+    return [c.strip() for c in text.split(",") if c.strip()] if text else None
+
+
+def split_sort(text: str | None) -> tuple[str | None, bool]:
+    """``--sort p99`` / ``-p99`` → (name, ascending=False); ``+p99`` → (name, True)."""
+    if not text:
+        return None, False
+    raw = text.strip()
+    if raw[:1] in "+-":
+        return raw[1:].strip(), raw[0] == "+"
+    return raw, False

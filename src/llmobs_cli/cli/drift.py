@@ -85,6 +85,7 @@ def drift_cmd(
     on_error: common.OnErrorOpt = common.OnErrorChoice.fail,
     source_format: common.FromOpt = common.InputFormat.auto,
     route_from: common.RouteFromOpt = None,
+    wide: common.WideOpt = False,
 ) -> None:
     """Did the traffic change between two windows? Weighted, design-based, BH-corrected."""
     from llmobs_cli.core.drift import run_drift
@@ -123,27 +124,13 @@ def drift_cmd(
     elif fmt == common.Format.csv:
         common.write_stdout(render.csv_drift(result))
     else:
-        _print_wide(render.rich_drift(result))
+        width = common.table_width()
+        common.print_fitted(render.rich_drift(result, width, wide), width, wide)
     if result.fired:
         common.notify(
             "drift", json.loads(render.json_drift(result)), cfg, notify, notify_format, traces
         )
         raise typer.Exit(1)
-
-
-def _print_wide(view: Any) -> None:
-    con = common.out_console
-    if con.is_terminal:
-        con.print(view)
-        return
-    from rich.measure import Measurement
-
-    saved = con.width
-    con.width = max(Measurement.get(con, con.options.update(width=1000), view).maximum, 80)
-    try:
-        con.print(view)
-    finally:
-        con.width = saved
 
 
 def _writer(path: Path) -> Any:

@@ -274,7 +274,7 @@ def eval_cmd(
         from llmobs_cli.core import atomic
 
         atomic.write_parquet(output, run.frame)
-    common.write_stdout(render.summary(run.summary, fmt.value))
+    common.write_stdout(render.summary(run.summary, fmt.value, common.table_width()))
     for line in render.regression_lines(run.summary):
         common.warn(line)
     if run.fatal:
@@ -326,7 +326,7 @@ def _summarize(
             atomic.write_json(output, summary.as_dict())
         else:
             raise UsageError("--output: eval summarize writes a .json summary or an .html page")
-    common.write_stdout(render.summary(summary, fmt.value))
+    common.write_stdout(render.summary(summary, fmt.value, common.table_width()))
     for line in render.regression_lines(summary):
         common.warn(line)
     if summary.regressions:

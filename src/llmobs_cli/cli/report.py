@@ -89,6 +89,10 @@ def report_cmd(
     on_error: common.OnErrorOpt = common.OnErrorChoice.fail,
     source_format: common.FromOpt = common.InputFormat.auto,
     route_from: common.RouteFromOpt = None,
+    top: common.TopOpt = None,
+    sort: common.SortOpt = None,
+    columns: common.ColumnsOpt = None,
+    wide: common.WideOpt = False,
 ) -> None:
     """Cost and latency of LLM calls, true under sampling."""
     from llmobs_cli.core.ingest.readers import ReadOptions
@@ -98,6 +102,11 @@ def report_cmd(
     from llmobs_cli.core.report.refusals import patterns_from_config
 
     cfg = common.config_from(config)
+    key, asc = common.split_sort(sort)
+    if key is not None:
+        from llmobs_cli.render.report import sort_path
+
+        sort_path(key)  # an unknown metric is exit 2 before any work
     source = cfg.source or "llmobs.yaml"
     fields = (
         parse_fields(by, "--by")
@@ -142,25 +151,21 @@ def report_cmd(
     if fmt == common.Format.json:
         common.write_stdout(render.json_report(rep))
     elif fmt == common.Format.markdown:
-        common.write_stdout(render.markdown_report(rep))
+        common.write_stdout(render.markdown_report(rep, top=top, sort=key, ascending=asc))
     elif fmt == common.Format.csv:
         common.write_stdout(render.csv_report(rep))
     else:
-        view = render.rich_report(rep)
-        con = common.out_console
-        if con.is_terminal:
-            con.print(view)
-        else:
-            # Piped or redirected: no terminal to fit, so keep every column whole
-            # (Console.print never renders wider than the console, so widen it).
-            from rich.measure import Measurement
-
-            saved = con.width
-            con.width = max(Measurement.get(con, con.options.update(width=1000), view).maximum, 80)
-            try:
-                con.print(view)
-            finally:
-                con.width = saved
+        width = common.table_width()
+        view = render.rich_report(
+            rep,
+            width,
+            wide=wide,
+            only=common.column_list(columns),
+            top=top,
+            sort=key,
+            ascending=asc,
+        )
+        common.print_fitted(view, width, wide)
     for line in render.alert_lines(rep):
         common.warn(line)
     if rep.fired:

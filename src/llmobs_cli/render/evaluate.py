@@ -18,7 +18,7 @@ from rich.table import Table
 from rich.text import Text
 
 from llmobs_cli.core.eval.options import EvalRun, EvalSummary
-from llmobs_cli.render.tables import human_number, human_usd, markdown_table
+from llmobs_cli.render.tables import Col, fitted_tables, human_number, human_usd, markdown_table
 
 
 def _clean(obj: Any) -> Any:
@@ -102,14 +102,26 @@ def _test_rows(summary: EvalSummary) -> list[list[str]]:
     return rows
 
 
-def summary(s: EvalSummary, fmt: str) -> str:
+def summary(s: EvalSummary, fmt: str, width: int = 100, wide: bool = False) -> str:
+    """The summary in ``fmt``; the table view is fitted to ``width`` (numbers never cut)."""
     if fmt == "json":
         return to_json(s.as_dict())
     if fmt == "markdown":
         return markdown(s)
     if fmt == "csv":
         return csv_groups(s)
-    return _rich_text(rich_summary(s))
+    view = rich_summary(s, width, wide)
+    if wide:
+        from rich.measure import Measurement
+
+        probe = Console(file=io.StringIO(), width=10_000)
+        width = max(width, Measurement.get(probe, probe.options, view).maximum)
+    return _rich_text(view, width)
+
+
+#: Column priorities (0 always shown, higher dropped first) of the groups and tests tables.
+GROUP_PRIORITY = (0, 0, 2, 3, 3, 1, 1, 4)
+TEST_PRIORITY = (0, 0, 2, 2, 1, 4, 3, 2, 3, 0)
 
 
 def markdown(s: EvalSummary) -> str:
@@ -220,14 +232,15 @@ def agreement(s: EvalSummary, fmt: str) -> str:
     return _rich_text(t)
 
 
-def rich_summary(s: EvalSummary) -> Group:
+def rich_summary(s: EvalSummary, width: int = 100, wide: bool = False) -> Group:
     items: list[Any] = []
-    t = Table(title="Eval scores (weighted, 95 % CI)", title_justify="left")
-    for h in GROUP_HEAD:
-        t.add_column(h, justify="left" if h in ("group", "evaluator") else "right")
-    for row in _group_rows(s):
-        t.add_row(*row)
-    items.append(t)
+    spec = [
+        Col(h, justify="left" if h in ("group", "evaluator") else "right", priority=pr)
+        for h, pr in zip(GROUP_HEAD, GROUP_PRIORITY, strict=True)
+    ]
+    items += fitted_tables(
+        spec, _group_rows(s), width, title="Eval scores (weighted, 95 % CI)", wide=wide
+    )
     if s.overall:
         o = Table(title="Overall (standardised to the current stratum mix)", title_justify="left")
         for h in ("evaluator", "current", "baseline", "Δ"):
@@ -243,13 +256,25 @@ def rich_summary(s: EvalSummary) -> Group:
             )
         items.append(o)
     if s.tests:
-        r = Table(title="Regression tests (one-sided, BH-corrected)", title_justify="left")
-        for h in TEST_HEAD:
-            r.add_column(h, justify="left" if h in ("group", "evaluator", "verdict") else "right")
+        spec = [
+            Col(
+                h,
+                justify="left" if h in ("group", "evaluator", "verdict") else "right",
+                priority=pr,
+            )
+            for h, pr in zip(TEST_HEAD, TEST_PRIORITY, strict=True)
+        ]
+        rows: list[list[Any]] = []
         for row in _test_rows(s):
-            style = "bold red" if row[-1] == "REGRESSION" else None
-            r.add_row(*row, style=style)
-        items.append(r)
+            style = "bold red" if row[-1] == "REGRESSION" else ""
+            rows.append([*row[:-1], Text(row[-1], style=style)])
+        items += fitted_tables(
+            spec,
+            rows,
+            width,
+            title="Regression tests (one-sided, BH-corrected)",
+            wide=wide,
+        )
     if s.agreement:
         a = Table(title="Judge–human agreement", title_justify="left")
         for h in ("evaluator", "pairs", "agreement", "Cohen's κ", "J✗H✗", "J✗H✓", "J✓H✗", "J✓H✓"):
@@ -267,6 +292,7 @@ def rich_summary(s: EvalSummary) -> Group:
                 str(c["judge_pass_human_pass"]),
             )
         items.append(a)
+    items += [Text(f"hint: {h}", style="dim") for h in underpowered_hints(s)]
     j = s.judge
     items.append(
         Text(
@@ -279,9 +305,28 @@ def rich_summary(s: EvalSummary) -> Group:
     return Group(*items)
 
 
-def _rich_text(renderable: Any) -> str:
+def underpowered_hints(s: EvalSummary, min_drop: float = 0.05, limit: int = 3) -> list[str]:
+    """What would make underpowered tests answer: the n_eff per window that brings the
+    minimum detectable effect down to ``min_drop`` (MDE shrinks with 1/sqrt(n_eff))."""
+    weak = [t for t in s.tests if t.underpowered and not t.regression and t.mde == t.mde]
+    if not weak:
+        return []
+    weak.sort(key=lambda t: -t.mde)
+    out = [f"{len(weak)} test(s) are underpowered: they can only see drops larger than their MDE."]
+    for t in weak[:limit]:
+        k = (t.mde / min_drop) ** 2
+        out.append(
+            f"{_key(t.key)} {t.evaluator}: MDE {t.mde:.3f} with n_eff "
+            f"{t.n_eff_baseline:,.0f}/{t.n_eff_current:,.0f}; a {min_drop:.2f} drop needs about "
+            f"{k * t.n_eff_baseline:,.0f}/{k * t.n_eff_current:,.0f} (raise --budget, or "
+            "judge a longer window)"
+        )
+    return out
+
+
+def _rich_text(renderable: Any, width: int = 140) -> str:
     con = Console(
-        file=io.StringIO(), width=140, highlight=False, force_terminal=False, color_system=None
+        file=io.StringIO(), width=width, highlight=False, force_terminal=False, color_system=None
     )
     con.print(renderable)
     return con.file.getvalue()  # type: ignore[attr-defined]
