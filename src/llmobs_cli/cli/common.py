@@ -49,7 +49,13 @@ TracesArg = Annotated[
     ),
 ]
 FormatOpt = Annotated[
-    Format, typer.Option("--format", "-f", help="Output format: table, json, markdown or csv.")
+    Format,
+    typer.Option(
+        "--format",
+        "-f",
+        help="Output format: table, json, markdown or csv.",
+        rich_help_panel="Output",
+    ),
 ]
 ConfigOpt = Annotated[
     Path | None,
@@ -57,15 +63,22 @@ ConfigOpt = Annotated[
         "--config",
         help="Configuration file (default: ./llmobs.yaml when present).",
         show_default=False,
+        rich_help_panel="Input",
     ),
 ]
 OnErrorOpt = Annotated[
     OnErrorChoice,
-    typer.Option("--on-error", help="fail: a bad row is exit 2; skip: drop bad rows and go on."),
+    typer.Option(
+        "--on-error",
+        help="fail: a bad row is exit 2; skip: drop bad rows and go on.",
+        rich_help_panel="Input",
+    ),
 ]
 FromOpt = Annotated[
     InputFormat,
-    typer.Option("--from", help="Input format (default: detected from content)."),
+    typer.Option(
+        "--from", help="Input format (default: detected from content).", rich_help_panel="Input"
+    ),
 ]
 SinceOpt = Annotated[
     str | None,
@@ -73,6 +86,7 @@ SinceOpt = Annotated[
         "--since",
         help="Start: RFC 3339 time or a duration back from now (7d, 24h).",
         show_default=False,
+        rich_help_panel="Window",
     ),
 ]
 UntilOpt = Annotated[
@@ -81,6 +95,7 @@ UntilOpt = Annotated[
         "--until",
         help="End (exclusive): RFC 3339 time or a duration back from now.",
         show_default=False,
+        rich_help_panel="Window",
     ),
 ]
 NowOpt = Annotated[
@@ -89,6 +104,7 @@ NowOpt = Annotated[
         "--now",
         help="What 'now' is (default: the latest timestamp in the data).",
         show_default=False,
+        rich_help_panel="Window",
     ),
 ]
 RouteFromOpt = Annotated[
@@ -97,6 +113,7 @@ RouteFromOpt = Annotated[
         "--route-from",
         help="Span attribute or field that names the route (OTLP/OpenInference inputs).",
         show_default=False,
+        rich_help_panel="Input",
     ),
 ]
 
