@@ -161,7 +161,9 @@ def test_init_and_config_errors(tmp_path: Path) -> None:
     )
     (tmp_path / "llmobs.yaml").write_text("reprot:\n  by: [route]\n")
     res = run("validate", str(p), cwd=tmp_path)
-    assert res.stderr.strip() == f"llmobs: {tmp_path}/llmobs.yaml: reprot: unknown key"
+    assert res.stderr.strip().startswith(
+        f"llmobs: {tmp_path}/llmobs.yaml: reprot: unknown key (did you mean 'report'? known: "
+    )
 
 
 @pytest.mark.parametrize("fmt", ["table", "markdown", "csv"])

@@ -15,6 +15,7 @@ import pytest
 from llmobs_cli.cli.app import main
 from llmobs_cli.core.drift import COLUMNS, run_drift
 from llmobs_cli.core.record.config import DriftConfig, FeatureThreshold
+from llmobs_cli.core.record.windows import EmptyWindowError
 from llmobs_cli.core.synth.generate import DriftSpec, generate
 from llmobs_cli.errors import UsageError
 from llmobs_cli.render.drift import line
@@ -114,12 +115,18 @@ def test_small_windows_say_not_enough_data() -> None:
     assert all(r["p_adjusted"] is None for r in res.features)
 
 
-def test_empty_current_window(drifted: pl.DataFrame) -> None:
-    res = run_drift(
-        drifted, current="2020-01-01..2020-01-08", features=["response_length", "language"]
-    )
-    assert res.current.sampled == 0 and res.drifted == []
-    assert any("no rows" in n for n in res.notes)
+def test_empty_current_window_is_an_error_naming_it_and_the_data_span(
+    drifted: pl.DataFrame,
+) -> None:
+    # Reading nothing is never "no drift": the window and the data's span are named.
+    with pytest.raises(EmptyWindowError) as err:
+        run_drift(
+            drifted, current="2020-01-01..2020-01-08", features=["response_length", "language"]
+        )
+    msg = str(err.value)
+    assert msg.startswith("--current 2020-01-01..2020-01-08: no call in the window")
+    first = drifted["timestamp"].min().isoformat().replace("+00:00", "Z")  # type: ignore[union-attr]
+    assert f"spans {first} .. " in msg and f"({drifted.height:,} rows)" in msg
 
 
 def test_missing_features_are_skipped_with_a_note(drifted: pl.DataFrame) -> None:
@@ -317,12 +324,24 @@ def test_cli_baseline_from_a_file_and_not_enough_data_is_exit_0(
     doc = json.loads(out)
     assert code == 1 and doc["baseline"]["source"] == str(base)
     assert doc["drifted"] == ["response_length"]
-    small = tmp_path / "small.parquet"
-    drifted.head(60).write_parquet(small)
+    # A few rows in each window: not enough data to test, which is exit 0 ...
+    few = tmp_path / "few.parquet"
+    late = drifted.sort("timestamp").tail(30)
+    early = drifted.sort("timestamp").filter(pl.col("timestamp") < CUT).tail(30)
+    pl.concat([early, late]).write_parquet(few)
     code, out, _ = run(
-        ["drift", str(small), "--current", "3d", "--features", "response_length"], capsys
+        ["drift", str(few), "--current", "3d", "--features", "response_length"], capsys
     )
     assert code == 0 and "not enough data" in out
+    # ... but a window with no row at all is exit 2 naming it (never a green "no drift").
+    small = tmp_path / "small.parquet"
+    drifted.sort("timestamp").tail(60).write_parquet(small)
+    code, out, err = run(
+        ["drift", str(small), "--current", "3d", "--features", "response_length"], capsys
+    )
+    assert code == 2 and out == ""
+    assert err.startswith("llmobs: --baseline last_month: no call in the window [")
+    assert "small.parquet spans " in err and "(60 rows)" in err and len(err.splitlines()) == 1
 
 
 def test_cli_errors_are_one_line_exit_2(capsys: pytest.CaptureFixture[str]) -> None:

@@ -395,3 +395,33 @@ def test_report_gate_posts_generic_json_and_quiet_runs_post_nothing() -> None:
         r = run_cli("report", str(SAMPLE), "--notify", rx.url, "--format", "json")
         assert r.returncode == 0
         assert len(rx.accepted) == 1  # nothing fired, nothing posted
+
+
+def test_eval_export_otlp_sends_every_judgment_and_checks_first(tmp_path: Path) -> None:
+    with OpenAIStub() as stub, Receiver() as rx:
+        base = [
+            "eval",
+            str(SAMPLE),
+            "--base-url",
+            stub.base_url,
+            "--evaluators",
+            "relevance",
+            "--budget",
+            "3",
+            "--cache-dir",
+            str(tmp_path / "c"),
+            "--export",
+            "otlp",
+        ]
+        r = run_cli(*base, env={"OPENAI_API_KEY": "sk-test", "OTEL_EXPORTER_OTLP_ENDPOINT": ""})
+        assert r.returncode == 2 and "OTEL_EXPORTER_OTLP_ENDPOINT" in r.stderr
+        assert stub.calls == 0  # refused before any judge call
+        out = tmp_path / "e.parquet"
+        r = run_cli(
+            *base,
+            "-o",
+            str(out),
+            env={"OPENAI_API_KEY": "sk-test", "OTEL_EXPORTER_OTLP_ENDPOINT": rx.url},
+        )
+        assert r.returncode in (0, 1), r.stderr
+        assert len(_records(rx)) == pl.read_parquet(out).height > 0

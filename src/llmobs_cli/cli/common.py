@@ -80,6 +80,14 @@ FromOpt = Annotated[
         "--from", help="Input format (default: detected from content).", rich_help_panel="Input"
     ),
 ]
+KeepDuplicatesOpt = Annotated[
+    bool,
+    typer.Option(
+        "--keep-duplicates",
+        help="Count every row, even when its (trace_id, span_id) was already read "
+        "(default: the same call read twice is counted once).",
+    ),
+]
 SinceOpt = Annotated[
     str | None,
     typer.Option(

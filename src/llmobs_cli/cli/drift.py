@@ -86,6 +86,7 @@ def drift_cmd(
     source_format: common.FromOpt = common.InputFormat.auto,
     route_from: common.RouteFromOpt = None,
     wide: common.WideOpt = False,
+    keep_duplicates: common.KeepDuplicatesOpt = False,
 ) -> None:
     """Did the traffic change between two windows? Weighted, design-based, BH-corrected."""
     from llmobs_cli.core.drift import run_drift
@@ -108,6 +109,7 @@ def drift_cmd(
             on_error=on_error.value,
             fmt=common.input_format(source_format),
             route_from=route_from,
+            keep_duplicates=keep_duplicates,
         )
     if result.skipped_rows:
         top = ", ".join(

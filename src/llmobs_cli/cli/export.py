@@ -13,12 +13,17 @@ import json
 import os
 from enum import StrEnum
 from pathlib import Path
-from typing import Annotated
+from typing import TYPE_CHECKING, Annotated
 
 import typer
 
 from llmobs_cli.cli import common
 from llmobs_cli.errors import ServiceError, UsageError
+
+if TYPE_CHECKING:
+    import polars as pl
+
+    from llmobs_cli.core.export.run import ExportOptions
 
 
 class Target(StrEnum):
@@ -106,11 +111,28 @@ def export_cmd(
 ) -> None:
     """Send one evaluation record per judgment to OTLP, Langfuse or LangSmith."""
     from llmobs_cli.core.eval.run import read_evals
-    from llmobs_cli.core.export import otlp
-    from llmobs_cli.core.export.run import ExportOptions, export_evaluations
 
     if fmt in (common.Format.markdown, common.Format.csv):
         raise UsageError("--format: export prints table (a summary line) or json")
+    opts = options_from_env(to, endpoint, protocol, output, dry_run, pass_threshold)
+    if output is not None and output.resolve() == evals.resolve():
+        raise UsageError(f"--output: {output} is the evals file being read; choose another")
+    deliver(read_evals(evals), opts, str(evals), json_out=fmt == common.Format.json)
+
+
+def options_from_env(
+    to: Target,
+    endpoint: str | None = None,
+    protocol: Protocol | None = None,
+    output: Path | None = None,
+    dry_run: bool = False,
+    pass_threshold: float = 0.5,
+) -> ExportOptions:
+    """Export options from the flags and the environment variables each system's own SDK
+    reads (``OTEL_EXPORTER_OTLP_*``, ``LANGFUSE_*``, ``LANGSMITH_*``)."""
+    from llmobs_cli.core.export import otlp
+    from llmobs_cli.core.export.run import ExportOptions
+
     env = os.environ
     headers = otlp.parse_headers(
         env.get("OTEL_EXPORTER_OTLP_LOGS_HEADERS") or env.get("OTEL_EXPORTER_OTLP_HEADERS")
@@ -145,17 +167,22 @@ def export_cmd(
         base = env.get("OTEL_EXPORTER_OTLP_ENDPOINT")
         if base and output is None and not dry_run:
             opts.endpoint = base
-    if output is not None and output.resolve() == evals.resolve():
-        raise UsageError(f"--output: {output} is the evals file being read; choose another")
-    frame = read_evals(evals)
+    return opts
+
+
+def deliver(frame: pl.DataFrame, opts: ExportOptions, source: str, *, json_out: bool) -> None:
+    """Export ``frame``, say what happened on stderr (the result as JSON on stdout when
+    ``json_out``), and raise exit 3 when records remain undelivered after retries."""
+    from llmobs_cli.core.export.run import export_evaluations
+
     with common.status("export") as progress:
-        result = export_evaluations(frame, opts, source=str(evals), progress=progress)
-    if fmt == common.Format.json:
+        result = export_evaluations(frame, opts, source=source, progress=progress)
+    if json_out:
         common.write_stdout(json.dumps(result.to_json(), indent=2))
     verb = "wrote" if result.written else "sent"
     parts = [f"{verb} {result.sent} of {result.events} judgment(s) to {result.destination}"]
     if result.skipped:
-        parts.append(f"{result.skipped} skipped (no score, or ids {to.value} cannot attach)")
+        parts.append(f"{result.skipped} skipped (no score, or ids {opts.to} cannot attach)")
     if result.rejected:
         parts.append(f"{result.rejected} rejected by the receiver")
     if result.failed:

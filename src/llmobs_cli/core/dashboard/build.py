@@ -70,6 +70,9 @@ class DashboardOptions:
     drift: bool = True
     drift_current: str = "last_week"
     drift_baseline: str = "last_month"
+    #: The drift windows were typed by the user (``--current/--baseline``): a window with
+    #: no call is then exit 2, as in ``llmobs drift``; the defaults only leave a note.
+    drift_windows_given: bool = False
     evals: Path | None = None
     since: str | None = None
     until: str | None = None
@@ -183,7 +186,20 @@ def _load(
         if end is not None:
             frame = frame.filter(pl.col("timestamp") < end)
     if frame.height == 0:
-        raise InputError(["no trace rows in the selected window: nothing to draw"])
+        if start is not None or end is not None:
+            from llmobs_cli.core.ingest.span import data_span
+            from llmobs_cli.core.record.windows import require_rows, window_option
+
+            require_rows(
+                0,
+                window_option(since=opts.since, until=opts.until),
+                Window(start, end),
+                lambda: data_span(paths, fmt=opts.fmt, options=opts.read_options),
+                loaded.sources,
+            )
+        from llmobs_cli.core.record.names import dump_name
+
+        raise InputError([f"{dump_name(loaded.sources)}: no calls to draw (no records read)"])
     first = frame.select(pl.col("timestamp").min()).item()
     last = frame.select(pl.col("timestamp").max()).item()
     loaded.frame = frame
@@ -218,6 +234,11 @@ def build(
     )
     patterns = _refusal_patterns(cfg)
 
+    rules = _rules(cfg)
+    from llmobs_cli.core.report.gates import check_scopes
+
+    check_scopes(rules, frame, loaded.sources)
+
     # Reports: the full one by route (the report core as `llmobs report` runs it, with
     # alerts and sessions); the other dimensions and the releases from one shared
     # preparation of the rows without their text (below).
@@ -229,7 +250,7 @@ def build(
         window=window,
         prices=table,
         refusal_patterns=patterns,
-        rules=_rules(cfg),
+        rules=rules,
     ).as_dict()
     reports: list[dict[str, Any]] = [
         {"id": "route", "label": "route", "fields": ["route"], "report": route_report}
@@ -419,15 +440,24 @@ def _add_drift(
     if run is None:
         result.notes.append("Drift: this build has no drift layer.")
         return
-    res = run(
-        frame,
-        current=opts.drift_current,
-        baseline=opts.drift_baseline,
-        now=opts.now,
-        config=cfg,
-        price_table=table,
-        progress=say,
-    )
+    from llmobs_cli.core.record.windows import EmptyWindowError
+
+    try:
+        res = run(
+            frame,
+            current=opts.drift_current,
+            baseline=opts.drift_baseline,
+            now=opts.now,
+            config=cfg,
+            price_table=table,
+            progress=say,
+            sources=result.sources,
+        )
+    except EmptyWindowError as exc:
+        if opts.drift_windows_given:
+            raise
+        result.notes.append(f"Drift not shown: {exc}")
+        return
     doc = res.as_dict()
     result.drift = doc
     result.drift_fired = bool(doc.get("drifted"))

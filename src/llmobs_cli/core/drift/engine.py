@@ -49,6 +49,7 @@ from llmobs_cli.core.drift.stats import BY_KIND, TESTS, TestResult, rng_for, sin
 from llmobs_cli.core.drift.stats.wald_shares import from_codes, from_counts
 from llmobs_cli.core.ingest.readers import load
 from llmobs_cli.core.ingest.readers.formats import ReadOptions
+from llmobs_cli.core.record import names as names_check
 from llmobs_cli.core.record import windows as win
 from llmobs_cli.core.record.config import Config, DriftConfig
 from llmobs_cli.core.record.fields import base_column, field_expr, parse_fields
@@ -203,12 +204,16 @@ def run_drift(
     on_error: str = "fail",
     fmt: str | None = None,
     route_from: str | None = None,
+    keep_duplicates: bool = False,
     progress: Callable[[str], None] | None = None,
+    sources: Sequence[str] = (),
 ) -> DriftResult:
     """Compare the ``current`` window with the ``baseline`` (a window or a dump path).
 
     ``data`` is a canonical frame (the dashboard's single load) or trace paths. Raises
-    :class:`UsageError`/:class:`InputError` for bad options or input.
+    :class:`UsageError`/:class:`InputError` for bad options or input, and
+    :class:`~llmobs_cli.core.record.windows.EmptyWindowError` when a window holds no call.
+    ``sources`` names the files a given frame came from (for messages).
     """
     full_cfg = config if isinstance(config, Config) else None
     cfg = config.drift if isinstance(config, Config) else (config or DriftConfig())
@@ -235,8 +240,9 @@ def run_drift(
     cols = list(dict.fromkeys(cols))
 
     baseline_is_path = _is_path(baseline)
-    opts = ReadOptions(route_from=route_from)
+    opts = ReadOptions(route_from=route_from, keep_duplicates=keep_duplicates)
     skipped, reasons = 0, {}
+    sources = list(sources)
 
     def _load(
         paths: Sequence[str | Path], since: datetime | None, until: datetime | None
@@ -252,15 +258,16 @@ def run_drift(
             options=opts,
         )
         skipped += res.skipped
+        sources.extend(s for s in res.sources if s not in sources)
         for k, v in res.skipped_reasons.items():
             reasons[k] = reasons.get(k, 0) + v
         return res.frame
 
     # Push the time range down to the reader when "now" is known without the data.
+    since = until = None
     if isinstance(data, pl.DataFrame):
         frame = data
     else:
-        since = until = None
         if now_text:
             n0 = win.resolve_now(now_text, None)
             cw = win.resolve_window(current, n0, option="--current")
@@ -316,13 +323,25 @@ def run_drift(
         skipped_rows=skipped,
         skipped_reasons=reasons,
     )
-    if cur_frame.height == 0 or base_frame.height == 0:
-        empty = "current" if cur_frame.height == 0 else "baseline"
-        notes.append(f"the {empty} window has no rows: not enough data to test anything")
+
+    # A window with no call is exit 2 (never "no drift"), saying what the data covers.
+    def _span() -> win.Span:
+        if since is None and until is None:
+            return win.span_of(frame)
+        from llmobs_cli.core.ingest.span import data_span
+
+        return data_span(list(data), fmt=fmt, options=opts)  # type: ignore[arg-type]
+
+    if baseline_is_path and base_frame.height == 0:
+        raise win.EmptyWindowError(f"--baseline {baseline}: holds no calls at all")
+    win.require_rows(cur_frame.height, f"--current {current}", cur_w, _span, sources)
+    win.require_rows(base_frame.height, f"--baseline {baseline}", base_w, _span, sources)
     # A precomputed embedding (a list column a caller's frame may carry) feeds topics.
     extra = ["embedding"] if "embedding" in base_frame.columns else []
     keep = [c for c in dict.fromkeys([*cols, *extra, W, WIN]) if c in base_frame.columns]
     both = pl.concat([base_frame.select(keep), cur_frame.select(keep)], how="vertical_relaxed")
+    names_check.require_fields(both, custom_names, sources, "--features")
+    names_check.require_fields(both, by_fields, sources, "--by")
     say(f"baseline {base_frame.height} rows, current {cur_frame.height} rows")
 
     ctx = _Context(both, cfg, notes, by_fields, refusal_patterns, say)
@@ -352,9 +371,13 @@ def _feature_names(features: Sequence[str] | str | None, cfg: DriftConfig) -> li
             try:
                 parse_fields(n, "--features")
             except UsageError as exc:
-                raise UsageError(
-                    f"--features: unknown feature '{n}' (standard: {', '.join(STANDARD)}; "
-                    "or a record field or metadata.KEY)"
+                raise names_check.unknown(
+                    "--features",
+                    "feature",
+                    n,
+                    list(STANDARD),
+                    extra="or a record field or metadata.KEY",
+                    limit=len(STANDARD),
                 ) from exc
     return list(dict.fromkeys(names))
 

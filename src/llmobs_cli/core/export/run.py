@@ -94,6 +94,28 @@ def check_frame(frame: pl.DataFrame, source: str = "evals") -> None:
         raise InputError([f"{source}: no judgments to export (the file holds no rows)"])
 
 
+def check_sendable(opts: ExportOptions) -> None:
+    """Raise :class:`UsageError` when ``opts`` cannot deliver anywhere (checked before an
+    eval run starts judging, so that a missing key is exit 2 before any judge call)."""
+    if opts.output is not None or opts.dry_run:
+        return
+    if opts.to == "otlp" and not (opts.endpoint or opts.logs_endpoint):
+        raise UsageError(
+            "export to otlp: set OTEL_EXPORTER_OTLP_ENDPOINT (or give an endpoint) to send, "
+            "or an output file to write"
+        )
+    if opts.to == "langfuse" and not (opts.langfuse_public_key and opts.langfuse_secret_key):
+        raise UsageError(
+            "export to langfuse: set LANGFUSE_PUBLIC_KEY and LANGFUSE_SECRET_KEY "
+            "(or do a dry run that writes the request bodies)"
+        )
+    if opts.to == "langsmith" and not opts.langsmith_api_key:
+        raise UsageError(
+            "export to langsmith: set LANGSMITH_API_KEY "
+            "(or do a dry run that writes the request bodies)"
+        )
+
+
 def export_evaluations(
     frame: pl.DataFrame,
     opts: ExportOptions,
@@ -105,6 +127,8 @@ def export_evaluations(
     if opts.to not in TARGETS:
         raise UsageError(f"to: {opts.to!r} is not one of {', '.join(TARGETS)}")
     check_frame(frame, source)
+    if opts.to != "otlp":
+        check_sendable(opts)
     events = list(iter_events(frame, pass_threshold=opts.pass_threshold))
     if opts.to == "otlp":
         return _otlp(events, opts, progress)
@@ -181,16 +205,11 @@ def _langfuse(
             written=written,
             sent=n,
         )
-    if not (opts.langfuse_public_key and opts.langfuse_secret_key):
-        raise UsageError(
-            "langfuse_keys: set LANGFUSE_PUBLIC_KEY and LANGFUSE_SECRET_KEY "
-            "(or use --dry-run to write the request bodies)"
-        )
     out = langfuse.send(
         events,
         host,
-        opts.langfuse_public_key,
-        opts.langfuse_secret_key,
+        opts.langfuse_public_key or "",
+        opts.langfuse_secret_key or "",
         policy=opts.policy,
         on_progress=progress,
     )
@@ -221,12 +240,8 @@ def _langsmith(
             skipped=len(events) - len(bodies),
             written=written,
         )
-    if not opts.langsmith_api_key:
-        raise UsageError(
-            "langsmith_key: set LANGSMITH_API_KEY (or use --dry-run to write the request bodies)"
-        )
     out = langsmith.send(
-        events, endpoint, opts.langsmith_api_key, policy=opts.policy, on_progress=progress
+        events, endpoint, opts.langsmith_api_key or "", policy=opts.policy, on_progress=progress
     )
     return ExportResult(
         "langsmith",

@@ -58,6 +58,9 @@ class SamplePlan:
     high_stakes: set[str] = field(default_factory=set)
     drop_text: bool = False
     drop_text_routes: set[str] = field(default_factory=set)
+    #: Routes the user named with ``--rate``: each must occur in the data (a typo would
+    #: silently keep everything at the default rate).
+    named: tuple[str, ...] = ()
 
     def rate_expr(self) -> pl.Expr:
         route = pl.col("route")
@@ -128,7 +131,20 @@ def build_plan(
         high_stakes=high,
         drop_text=config.sample.drop_text if drop_text is None else drop_text,
         drop_text_routes={n for n, rc in config.routes.items() if rc.drop_text},
+        named=tuple(rates or {}),
     )
+
+
+def check_named_routes(
+    plan: SamplePlan, frame: pl.DataFrame | pl.LazyFrame, sources: Sequence[str | Path]
+) -> None:
+    """Every ``--rate ROUTE=R`` names a route the data has; else exit 2 (before writing)."""
+    if not plan.named:
+        return
+    from llmobs_cli.core.record.names import require_values
+
+    routes = frame.lazy().select(pl.col("route").fill_null("default"))
+    require_values(routes, [("route", r) for r in plan.named], [str(p) for p in sources], "--rate")
 
 
 @dataclass
@@ -286,6 +302,8 @@ def _sample_jsonl_batched(
     for first, data in _line_batches(path, BATCH_LINES):
         ids = _load_batch(path, first, data, ["trace_id", "route"], "skip").frame
         parts.append(ids.select("trace_id", "route"))
+    if parts:
+        check_named_routes(plan, pl.concat(parts), [path])
     mixed = _mixed_traces(pl.concat(parts).lazy(), plan) if parts else None
     del parts
     agg = [pl.len().alias("rows"), (1.0 / pl.col("sample_rate")).sum().alias("calls")]
@@ -385,6 +403,7 @@ def sample(
     if fmt is None and out_fmt == "parquet" and _canonical_parquet(files):
         sources = [str(p) + "/**/*.parquet" if p.is_dir() else str(p) for p in files]
         lf = pl.scan_parquet(sources, hive_partitioning=False).select(FIELDS)
+        check_named_routes(plan, lf, files)
         mixed = _mixed_traces(lf, plan)
         kept = apply_plan(lf, plan, mixed).select(FIELDS)
         with atomic.atomic_path(out, ".parquet") as tmp:
@@ -392,6 +411,7 @@ def sample(
         routes = _route_summary(lf, pl.scan_parquet(out), plan)
         return _result(plan, routes, streamed=True)
     loaded = load(files, columns=None, on_error=on_error, fmt=fmt, options=options)
+    check_named_routes(plan, loaded.frame, loaded.sources)
     lf = loaded.frame.lazy()
     mixed = _mixed_traces(lf, plan)
     kept = apply_plan(lf, plan, mixed).select(FIELDS).collect()

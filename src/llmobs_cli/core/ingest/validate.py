@@ -10,6 +10,7 @@ from typing import Any
 import polars as pl
 
 from llmobs_cli.core.ingest.readers import LoadResult, OnError, ReadOptions, load
+from llmobs_cli.errors import InputError
 
 
 @dataclass
@@ -23,6 +24,10 @@ class ValidationSummary:
     sources: dict[str, str]
     skipped: int = 0
     skipped_reasons: dict[str, int] = field(default_factory=dict)
+    #: Per source: format, calls read, rows/spans skipped and why, why nothing matched.
+    files: list[dict[str, Any]] = field(default_factory=list)
+    #: Rows dropped because the same ``(trace_id, span_id)`` was already read.
+    duplicates: int = 0
 
     def as_dict(self) -> dict[str, Any]:
         return {
@@ -35,6 +40,8 @@ class ValidationSummary:
             "sources": self.sources,
             "skipped": self.skipped,
             "skipped_reasons": self.skipped_reasons,
+            "files": self.files,
+            "duplicates": self.duplicates,
         }
 
 
@@ -64,6 +71,8 @@ def summarize(result: LoadResult) -> ValidationSummary:
         sources=result.formats,
         skipped=result.skipped,
         skipped_reasons=dict(result.skipped_reasons),
+        files=[f.as_dict() for f in result.files],
+        duplicates=result.duplicates,
     )
 
 
@@ -73,5 +82,12 @@ def validate(
     fmt: str | None = None,
     options: ReadOptions | None = None,
 ) -> ValidationSummary:
-    """Read all fields of all rows; raise InputError on problems (``fail``)."""
-    return summarize(load(paths, columns=None, on_error=on_error, fmt=fmt, options=options))
+    """Read all fields of all rows; raise InputError on problems (``fail``) and when no
+    record is left to call valid (an empty file, or every row skipped)."""
+    result = load(paths, columns=None, on_error=on_error, fmt=fmt, options=options)
+    if result.frame.height == 0:
+        from llmobs_cli.core.record.names import dump_name
+
+        why = f"all {result.skipped:,} row(s) were bad" if result.skipped else "it is empty"
+        raise InputError([f"{dump_name(result.sources)}: no valid record ({why})"])
+    return summarize(result)

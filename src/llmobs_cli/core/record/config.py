@@ -70,6 +70,17 @@ class JudgeConfig(Section):
     max_retries: int = Field(default=6, ge=0, le=20)
     backoff_base_s: float = Field(default=0.5, ge=0)
     backoff_max_s: float = Field(default=30.0, ge=0)
+    # total wait between the attempts of one judgment (rate limits, backoff), seconds
+    wait_budget_s: float = Field(default=120.0, ge=0)
+    connect_timeout_s: float = Field(default=10.0, gt=0)
+    # circuit breaker: this many unreachable attempts in a row (or breaker_s seconds of
+    # nothing else) stop the run with exit 3
+    breaker_failures: int = Field(default=5, ge=1)
+    breaker_s: float = Field(default=30.0, gt=0)
+    # stop (exit 3) when all of the first fail_first judgments fail, or more than
+    # max_failure_rate of them once fail_first are done
+    fail_first: int = Field(default=10, ge=1)
+    max_failure_rate: float = Field(default=0.2, ge=0, le=1)
     max_cost_usd: float | None = Field(default=None, ge=0)
     input_price_per_million: float | None = Field(default=None, ge=0)
     output_price_per_million: float | None = Field(default=None, ge=0)
@@ -184,6 +195,12 @@ class Config(Section):
 
     source: str | None = Field(default=None, exclude=True)
 
+    @classmethod
+    def load(cls, path: str | Path | None = None) -> Config:
+        """``path`` (a ``llmobs.yaml``), else ``./llmobs.yaml`` when present, else the
+        defaults — what every command does with ``--config``. Raises :class:`ConfigError`."""
+        return load_config(path)
+
     def high_stakes_routes(self) -> set[str]:
         return {name for name, r in self.routes.items() if r.stakes == "high"}
 
@@ -191,10 +208,39 @@ class Config(Section):
         return [a if isinstance(a, str) else a.rule for a in self.alerts]
 
 
+def _keys_at(loc: tuple[Any, ...]) -> list[str]:
+    """The keys the section at ``loc`` (a path of keys) accepts, for "did you mean"."""
+    import typing
+
+    model: Any = Config
+    for part in loc:
+        fields = getattr(model, "model_fields", None)
+        if fields is None:
+            # dict[str, Model] or list[Model]: this part is a user key or an index.
+            args = [a for a in typing.get_args(model) if hasattr(a, "model_fields")]
+            model = args[-1] if args else None
+            if model is None:
+                return []
+            continue
+        if part not in fields:
+            return []
+        model = fields[part].annotation
+    fields = getattr(model, "model_fields", {}) or {}
+    return [k for k, f in fields.items() if not f.exclude]
+
+
 def _describe(err: dict[str, Any]) -> str:
     kind = err.get("type", "")
     if kind == "extra_forbidden":
-        return "unknown key"
+        loc = tuple(err.get("loc") or ())
+        known = _keys_at(loc[:-1])
+        if not known:
+            return "unknown key"
+        from llmobs_cli.core.record.names import suggestions
+
+        close = suggestions(str(loc[-1]), known)
+        hint = ("did you mean " + " or ".join(f"'{c}'" for c in close) + "? ") if close else ""
+        return f"unknown key ({hint}known: {', '.join(known)})"
     msg = str(err.get("msg", "invalid value"))
     value = err.get("input")
     if kind != "missing" and not isinstance(value, (dict, list)):

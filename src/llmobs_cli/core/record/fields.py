@@ -6,20 +6,15 @@ import re
 
 import polars as pl
 
-from llmobs_cli.core.record.schema import FIELDS
-from llmobs_cli.errors import UsageError
-
 _SIMPLE_KEY = re.compile(r"^[A-Za-z_][A-Za-z0-9_]*$")
 
 
 def check_field(name: str, option: str = "--by") -> str:
-    """Return ``name`` if it is a record field or ``metadata.KEY``; else a UsageError."""
-    if name in FIELDS or (name.startswith("metadata.") and len(name) > len("metadata.")):
-        return name
-    raise UsageError(
-        f"{option}: unknown field '{name}' (use a record field such as route, model, "
-        "customer_id, feature, release, or metadata.KEY)"
-    )
+    """Return ``name`` if it is a record field or ``metadata.KEY``; else a UsageError with
+    the known fields and the closest ones (:func:`llmobs_cli.core.record.names.check_field`)."""
+    from llmobs_cli.core.record.names import check_field as check
+
+    return check(name, option)
 
 
 def parse_fields(text: str | None, option: str = "--by") -> list[str]:

@@ -11,8 +11,11 @@ call is included.
 from __future__ import annotations
 
 import re
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
+
+import polars as pl
 
 from llmobs_cli.errors import UsageError
 
@@ -119,3 +122,79 @@ def resolve_now(text: str | None, latest: datetime | None) -> datetime:
     if latest is not None:
         return latest if latest.tzinfo else latest.replace(tzinfo=UTC)
     return datetime.now(UTC)
+
+
+# --- a window that selects nothing ------------------------------------------------------
+
+
+class EmptyWindowError(UsageError):
+    """A time window (``--since/--until``, ``--current``, ``--baseline``) with no call in
+    it: exit 2, naming the window and the time span the data actually covers."""
+
+
+@dataclass(frozen=True)
+class Span:
+    """The time span trace data covers: first and last ``timestamp`` and its row count."""
+
+    first: datetime | None
+    last: datetime | None
+    rows: int
+
+    def describe(self) -> str:
+        if not self.rows or self.first is None or self.last is None:
+            return "holds no calls at all"
+        return f"spans {_stamp(self.first)} .. {_stamp(self.last)} ({self.rows:,} rows)"
+
+
+def span_of(frame: pl.DataFrame | pl.LazyFrame) -> Span:
+    """The :class:`Span` of canonical rows (one cheap aggregation)."""
+    row = (
+        frame.lazy()
+        .select(
+            pl.col("timestamp").min().alias("first"),
+            pl.col("timestamp").max().alias("last"),
+            pl.len().alias("rows"),
+        )
+        .collect()
+        .row(0, named=True)
+    )
+    return Span(row["first"], row["last"], int(row["rows"] or 0))
+
+
+def _stamp(value: datetime | None) -> str:
+    if value is None:
+        return "(open)"
+    if value.tzinfo is None:
+        value = value.replace(tzinfo=UTC)
+    return value.astimezone(UTC).isoformat().replace("+00:00", "Z")
+
+
+def describe_window(window: Window) -> str:
+    """``[start, end)`` in UTC, ``(open)`` for a missing bound."""
+    return f"[{_stamp(window.start)}, {_stamp(window.end)})"
+
+
+def require_rows(
+    rows: int,
+    option: str,
+    window: Window,
+    span: Callable[[], Span],
+    sources: Sequence[str],
+) -> None:
+    """Raise :class:`EmptyWindowError` when ``rows`` is 0: ``option`` names the window as
+    the user gave it (``--since 2030-01-01``), ``span`` (called only then) says what the
+    data covers, so the fix is one look away."""
+    if rows:
+        return
+    from llmobs_cli.core.record.names import dump_name
+
+    raise EmptyWindowError(
+        f"{option}: no call in the window {describe_window(window)}; "
+        f"{dump_name(sources)} {span().describe()}"
+    )
+
+
+def window_option(**given: str | None) -> str:
+    """``since="7d", until=None`` → ``--since 7d`` (the options that made a window)."""
+    parts = [f"--{k.replace('_', '-')} {v}" for k, v in given.items() if v]
+    return " ".join(parts) or "the window"

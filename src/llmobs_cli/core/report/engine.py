@@ -533,7 +533,7 @@ def build_report(
     # Sessions are grouped by a 64-bit hash of the id: integer hashing is several times
     # faster than string hashing on hundreds of thousands of sessions.
     sid = pl.when(pl.col("session_id").is_not_null()).then(pl.col("session_id").hash())
-    needed = [n for n in dict.fromkeys(needed) if n != "session_id"]
+    needed = [n for n in dict.fromkeys(needed) if n != "session_id" or n in all_keys]
     lf = lf.select(*needed, sid.alias(_SID), *row_terms()).collect().lazy()
     qs = tuple(quantiles)
     keys = list(by)
@@ -711,6 +711,7 @@ def run_report(
     window = None
     if start is not None or end is not None:
         window = Window(start, end)
+    _check_selection(frame, loaded, window, by, rules, paths, since, until, fmt, options)
     report = build_report(
         frame,
         by=by,
@@ -739,6 +740,40 @@ def run_report(
         skipped_reasons=dict(loaded.skipped_reasons),
         sources=loaded.sources,
     )
+
+
+def _check_selection(
+    frame: pl.DataFrame,
+    loaded: Any,
+    window: Window | None,
+    by: Sequence[str],
+    rules: Sequence[Any],
+    paths: Sequence[str | Path],
+    since: str | None,
+    until: str | None,
+    fmt: str | None,
+    options: Any,
+) -> None:
+    """Nothing read is exit 2, never an all-zero report; so is a name the data lacks."""
+    from llmobs_cli.core.ingest.span import data_span
+    from llmobs_cli.core.record import names
+    from llmobs_cli.core.record.windows import require_rows, window_option
+    from llmobs_cli.core.report import gates
+    from llmobs_cli.errors import InputError
+
+    sources = loaded.sources
+    if frame.height == 0:
+        if window is not None:
+            require_rows(
+                0,
+                window_option(since=since, until=until),
+                window,
+                lambda: data_span(paths, fmt=fmt, options=options),
+                sources,
+            )
+        raise InputError([f"{names.dump_name(sources)}: no calls to report (no records read)"])
+    names.require_fields(frame, by, sources, "--by")
+    gates.check_scopes(rules, frame, sources)
 
 
 def _is_duration(text: str) -> bool:

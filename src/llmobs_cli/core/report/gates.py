@@ -14,9 +14,10 @@ Syntax: ``[SCOPE:]METRIC OP VALUE``
   Without a scope the rule applies to the overall metrics.
 
 A rule fires when the comparison holds; a metric that is null (no data: a rate with an
-empty denominator) or a scope that matches no group does not fire. Every firing is one
-alert ``{rule, name, scope, key, metric, op, value, threshold}``; the CLI exits 1 when
-there is any.
+empty denominator) does not fire. A scope value that no call in the data has (a typo such
+as ``route=chatt``) is exit 2 (:func:`check_scopes`), never a gate that silently cannot
+fire. Every firing is one alert ``{rule, name, scope, key, metric, op, value,
+threshold}``; the CLI exits 1 when there is any.
 """
 
 from __future__ import annotations
@@ -58,6 +59,8 @@ class Rule:
     threshold: float
     scope: tuple[tuple[str, str], ...] = ()
     name: str | None = None
+    #: Where the rule was written (``--fail-on`` or ``llmobs.yaml: alerts[i]``), for messages.
+    where: str = "--fail-on"
 
     @property
     def scope_keys(self) -> tuple[str, ...]:
@@ -134,7 +137,13 @@ def parse_rule(text: str, where: str = "--fail-on", name: str | None = None) -> 
     if nm.group("unit") in ("s", "ms") and not metric.split(".")[0].endswith("_ms"):
         raise err(f"{where}: '{raw}' in '{text}' is a duration but {metric} is not a time in ms")
     return Rule(
-        text=text.strip(), metric=metric, op=op, threshold=value, scope=tuple(scope), name=name
+        text=text.strip(),
+        metric=metric,
+        op=op,
+        threshold=value,
+        scope=tuple(scope),
+        name=name,
+        where=where,
     )
 
 
@@ -148,6 +157,21 @@ def parse_rules(
         name = None if isinstance(a, str) else a.name
         rules.append(parse_rule(text, f"{source}: alerts[{i}]", name))
     return rules
+
+
+def check_scopes(rules: Sequence[Rule], frame: Any, sources: Sequence[str]) -> None:
+    """Every scope value of ``rules`` occurs in the data (``frame``, canonical rows of the
+    window reported on); else exit 2 with the values there and the closest one.
+
+    A scope that matches nothing (``route=chatt``) is a gate that can never fire: in cron
+    or CI that is a silent green, so it is refused rather than ignored.
+    """
+    from llmobs_cli.core.record.names import require_values
+
+    for r in rules:
+        if r.scope:
+            err = UsageError if r.where == "--fail-on" else ConfigError
+            require_values(frame, r.scope, sources, f"{r.where} '{r.text}'", error=err)
 
 
 def _matches(key: dict[str, Any], scope: Sequence[tuple[str, str]]) -> bool:
