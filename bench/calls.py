@@ -4,8 +4,8 @@ Both sides run as whole processes, alternated after a warm-up each, on the same
 generated Parquet dump (``llmobs generate``, cached in ``bench/data``). The DuckDB side
 reads the ids and latency, filters out missing latencies and keeps the five slowest
 (ties by trace and span id) — the list ``llmobs calls`` prints, whose JSON is checked
-equal to DuckDB's rows before timing. A second row adds a filter (``--where``) and a
-cost ranking, whose DuckDB twin prices nothing (the dump carries ``cost_usd``).
+equal to DuckDB's rows before timing. A second row adds a filter (``--where``) and
+ranks by output tokens.
 
 Usage: ``python bench/calls.py [--rows 1000000] [--runs 5]``; prints a Markdown table of
 medians and the median of the per-pair ratios (llmobs / DuckDB).
@@ -27,11 +27,11 @@ CASES = {
         "SELECT trace_id, span_id, latency_ms FROM read_parquet('{p}') WHERE latency_ms IS NOT "
         "NULL ORDER BY latency_ms DESC, trace_id, span_id LIMIT 5",
     ),
-    "chat > 2 s, costliest 10": (
-        ["--where", "route=chat and latency_ms > 2s", "--sort", "cost_usd", "--top", "10"],
-        "SELECT trace_id, span_id, cost_usd FROM read_parquet('{p}') WHERE route = 'chat' AND "
-        "latency_ms > 2000 AND cost_usd IS NOT NULL ORDER BY cost_usd DESC, trace_id, span_id "
-        "LIMIT 10",
+    "chat > 2 s, most output tokens, 10": (
+        ["--where", "route=chat and latency_ms > 2s", "--sort", "output_tokens", "--top", "10"],
+        "SELECT trace_id, span_id, output_tokens FROM read_parquet('{p}') WHERE route = 'chat' "
+        "AND latency_ms > 2000 AND output_tokens IS NOT NULL "
+        "ORDER BY output_tokens DESC, trace_id, span_id LIMIT 10",
     ),
 }
 
