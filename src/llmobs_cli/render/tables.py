@@ -168,8 +168,14 @@ def plan_columns(
     keys = [i for i in chosen if cols[i].priority == 0]
     rest = sorted((i for i in chosen if cols[i].priority > 0), key=lambda i: cols[i].priority)
 
+    key_width = [natural[i] for i in chosen if cols[i].priority == 0]
+
     def min_w(i: int) -> int:
         if cols[i].wrap:
+            # Whole lines while the key columns and this one fit side by side; wrapped
+            # at spaces (never inside a word or number) only when they cannot.
+            if _table_width([*key_width, natural[i]], plain) <= width:
+                return natural[i]
             return min(natural[i], max(longest_word[i], cols[i].min_width))
         return min(natural[i], cols[i].min_width) if cols[i].flex else natural[i]
 
