@@ -208,12 +208,19 @@ def find_calls(
     fast = _fast_frame(paths, columns, fmt, since, until, now, pre_since, pre_until)
     ranked: _Ranked | None = None
     if fast is not None:
-        lf, window, sources = fast
+        lf, maybe_window, sources, checks = fast
         say("filtering and ranking")
-        ranked = _rank(lf, prices, judgments, compiled, spec, top)
-        if ranked.scanned == 0 or (ranked.matched != ranked.distinct and not keep_dups):
-            ranked = None  # nothing read, or the same call twice: load() decides
+        ranked = _rank(lf, prices, judgments, compiled, spec, top, checks)
+        if (
+            ranked.scanned == 0
+            or ranked.stats.get("problems")
+            or (ranked.matched != ranked.distinct and not keep_dups)
+        ):
+            ranked = None  # nothing read, a bad row or the same call twice: load() decides
         else:
+            window = maybe_window or _window_from(
+                ranked.stats["first"], ranked.stats["last"], since, until, now
+            )
             formats = {str(p): "parquet" for p in sources}
             skipped, reasons, text_loaded = 0, {}, False
     if ranked is None:
@@ -267,6 +274,7 @@ class _Ranked:
     matched: int
     distinct: int
     chosen: pl.DataFrame
+    stats: dict[str, Any] = field(default_factory=dict)
 
 
 def _rank(
@@ -276,8 +284,10 @@ def _rank(
     compiled: Any,
     spec: SortSpec,
     top: int,
+    checks: list[pl.Expr] | None = None,
 ) -> _Ranked:
-    """One pass: rows read, rows matching, distinct calls matching, and the top k."""
+    """One pass: rows read, rows matching, distinct calls matching, and the top k;
+    ``checks`` (named expressions over the rows read) are computed in the same pass."""
     lf = _with_derived(base, prices)
     if judgments is not None:
         lf = lf.join(judgments.lazy(), on=["trace_id", "span_id"], how="left")
@@ -295,16 +305,18 @@ def _rank(
                 by=["_sort", "trace_id", "span_id"],
                 reverse=[not spec.descending, True, True],
             ),
-            base.select(pl.len()),
+            base.select(pl.len().alias("n"), *(checks or [])),
         ],
         engine="streaming",
     )
     n = int(counts["n"][0])
+    stats = scanned.row(0, named=True)
     return _Ranked(
-        scanned=int(scanned.item()),
+        scanned=int(stats["n"]),
         matched=n,
         distinct=int(counts["distinct"][0]) if n else 0,
         chosen=chosen,
+        stats=stats,
     )
 
 
@@ -317,8 +329,14 @@ def _fast_frame(
     now: str | None,
     pre_since: datetime | None,
     pre_until: datetime | None,
-) -> tuple[pl.LazyFrame, Window, list[Path]] | None:
-    """The lazy canonical-Parquet scan (see :mod:`.fastscan`), checked clean, windowed."""
+) -> tuple[pl.LazyFrame, Window | None, list[Path], list[pl.Expr]] | None:
+    """The lazy canonical-Parquet scan (see :mod:`.fastscan`), windowed, and the checks
+    (validation problems, first and last call) still to run over it.
+
+    Without ``--since/--until`` nothing depends on the checks before ranking, so they
+    run in the ranking's own pass; with a window, they run first (a duration is counted
+    back from the latest call) and the window is returned.
+    """
     from llmobs_cli.core.explore import fastscan
 
     sources = fastscan.canonical_sources(paths, fmt)
@@ -326,16 +344,18 @@ def _fast_frame(
         return None
     lf = fastscan.scan(sources, columns, pre_since, pre_until)
     present = {c for c in columns if c in SCHEMA}
-    stats = lf.select(
-        pl.len().alias("n"),
+    checks = [
         fastscan.problems(present).alias("problems"),
         pl.col("timestamp").min().alias("first"),
         pl.col("timestamp").max().alias("last"),
-    ).collect(engine="streaming")
+    ]
+    if since is None and until is None:
+        return lf, None, sources, checks
+    stats = lf.select(pl.len().alias("n"), *checks).collect(engine="streaming")
     if stats["n"][0] == 0 or stats["problems"][0]:
         return None  # let load() name the file, the row and the field
     window = _window_from(stats["first"][0], stats["last"][0], since, until, now)
-    return _in_window_lazy(lf, window), window, sources
+    return _in_window_lazy(lf, window), window, sources, []
 
 
 def _in_window_lazy(lf: pl.LazyFrame, w: Window) -> pl.LazyFrame:
