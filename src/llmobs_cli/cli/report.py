@@ -95,6 +95,7 @@ def report_cmd(
     columns: common.ColumnsOpt = None,
     wide: common.WideOpt = False,
     keep_duplicates: common.KeepDuplicatesOpt = False,
+    memory: common.MemoryOpt = None,
 ) -> None:
     """Cost and latency of LLM calls, true under sampling."""
     from llmobs_cli.core.ingest.readers import ReadOptions
@@ -115,6 +116,7 @@ def report_cmd(
         prices=list(prices or ()),
     )
     writer = _writer(output) if output is not None else None
+    budget = common.memory_bytes(memory)
 
     with common.status("report") as say:
         loaded = run_report(
@@ -127,6 +129,7 @@ def report_cmd(
             fmt=common.input_format(source_format),
             options=ReadOptions(route_from=route_from, keep_duplicates=keep_duplicates),
             progress=say,
+            memory=budget,
         )
     common.report_skipped(loaded)
     rep = loaded.report
