@@ -124,3 +124,45 @@ def test_eval_calls_pulling_the_score_down(tmp_path: Path) -> None:
 def test_show_command_is_quoted() -> None:
     line = ex.show_command("abc123", ["dumps/a b.parquet", "x.jsonl"])
     assert line == "llmobs show abc123 'dumps/a b.parquet' x.jsonl"
+
+
+def test_drift_json_names_calls_of_each_drifted_feature(drift_doc: dict) -> None:
+    fired = [f for f in drift_doc["features"] if f["drifted"]]
+    assert fired
+    a, b = _window(drift_doc)
+    for f in fired:
+        ex = f.get("exemplars")
+        assert ex, f["feature"]
+        for r in ex:
+            assert a <= datetime.fromisoformat(r["timestamp"]) < b
+    top1 = _feature(drift_doc, "retrieval_top1_score")["exemplars"]
+    assert [r["value"] for r in top1] == sorted(r["value"] for r in top1)  # weakest first
+    text = run_cli("drift", str(PARQUET), env={"COLUMNS": "100"}).stdout
+    assert f"  retrieval_top1_score: {top1[0]['trace_id'][:12]} " in text
+    assert f"open one: llmobs show {top1[0]['trace_id']} {PARQUET}" in text
+
+
+def test_report_fail_on_names_the_worst_calls() -> None:
+    res = run_cli(
+        "report", str(PARQUET), "--fail-on", "route=refunds:latency_ms.p99 > 2000", "-f", "json"
+    )
+    assert res.returncode == 1
+    alert = json.loads(res.stdout)["alerts"][0]
+    want = _duck(
+        "SELECT trace_id, latency_ms FROM FILE WHERE route = 'refunds' "
+        "ORDER BY latency_ms DESC, trace_id, span_id LIMIT 3"
+    )
+    assert [(r["trace_id"], r["value"]) for r in alert["exemplars"]] == want
+    assert f"  open one: llmobs show {want[0][0]} {PARQUET}" in res.stderr
+
+
+def test_eval_regression_names_the_calls_pulling_it_down(tmp_path: Path) -> None:
+    path = sample_evals(tmp_path)
+    res = run_cli("eval", "summarize", str(path), "-f", "json")
+    assert res.returncode == 1
+    reg = json.loads(res.stdout)["regressions"][0]
+    assert (reg["key"], reg["evaluator"]) == ({"route": "search_qa"}, "relevance")
+    evals = pl.read_parquet(path)
+    want = ex.eval_exemplars(evals, key=reg["key"], evaluator="relevance", k=5)
+    assert [r["trace_id"] for r in reg["exemplars"]] == [r["trace_id"] for r in want]
+    assert "  lowest-scored calls: " in res.stderr

@@ -32,7 +32,8 @@ def evals(tmp_path_factory: pytest.TempPathFactory) -> Path:
 
 
 def _commands(evals: Path) -> dict[str, list[str]]:
-    traces = str(SAMPLE / "traces.parquet")
+    # Relative to the repository root (the tests chdir there): the output names the file.
+    traces = "sample_traces/traces.parquet"
     return {
         "report": ["report", traces],
         "eval": ["eval", "summarize", str(evals)],
@@ -50,7 +51,10 @@ def _check_golden(name: str, text: str) -> None:
 
 @pytest.mark.parametrize("width", WIDTHS)
 @pytest.mark.parametrize("command", ["report", "eval", "drift"])
-def test_exact_output_fits_and_keeps_numbers(command: str, width: int, evals: Path) -> None:
+def test_exact_output_fits_and_keeps_numbers(
+    command: str, width: int, evals: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.chdir(SAMPLE.parent)
     res = run_cli(*_commands(evals)[command], env={"COLUMNS": str(width)})
     assert res.returncode in (0, 1), res.stderr
     lines = res.stdout.splitlines()

@@ -113,6 +113,13 @@ def drift_cmd(
             route_from=route_from,
             keep_duplicates=keep_duplicates,
         )
+        if result.fired:  # a few calls from the grown side of each drifted feature
+            from llmobs_cli.core.explore.exemplars import attach_drift
+            from llmobs_cli.core.ingest.readers import ReadOptions
+
+            opts = ReadOptions(route_from=route_from, keep_duplicates=keep_duplicates)
+            fmt_in = common.input_format(source_format)
+            attach_drift(result, traces, config=cfg, fmt=fmt_in, options=opts)
     if result.skipped_rows:
         top = ", ".join(
             f"{n} x {r}"
@@ -144,7 +151,8 @@ def drift_cmd(
         common.write_stdout(render.csv_drift(result))
     else:
         width = common.table_width()
-        common.print_fitted(render.rich_drift(result, width, wide), width, wide)
+        view = render.rich_drift(result, width, wide, traces)
+        common.print_fitted(view, width, wide)
         if watch is not None:
             from llmobs_cli.render.monitor import rich_monitor
 

@@ -306,6 +306,9 @@ def eval_cmd(
             f"llmobs eval: {run.stopped}; the rest was not judged (rerun with a higher "
             "--max-cost: cached judgments cost nothing)"
         )
+    from llmobs_cli.core.explore.exemplars import attach_eval
+
+    attach_eval(run.summary, run.frame)  # the judged calls pulling each regression down
     watch = None
     if state_dir is not None and not (run.fatal or run.stopped):
         from llmobs_cli.core.monitor.adapters import monitor_eval
@@ -398,6 +401,9 @@ def _summarize(
             atomic.write_json(output, summary.as_dict())
         else:
             raise UsageError("--output: eval summarize writes a .json summary or an .html page")
+    from llmobs_cli.core.explore.exemplars import attach_eval
+
+    attach_eval(summary, frame)  # the judged calls pulling each regression down
     common.write_stdout(render.summary(summary, fmt.value, common.table_width()))
     for line in render.regression_lines(summary):
         common.warn(line)

@@ -133,6 +133,17 @@ def report_cmd(
         )
     common.report_skipped(loaded)
     rep = loaded.report
+    if rep.alerts:  # name the worst calls of each failing group
+        from llmobs_cli.core.explore.exemplars import attach_report
+
+        attach_report(
+            rep.alerts,
+            traces,
+            window=(rep.window.start, rep.window.end),
+            fmt=common.input_format(source_format),
+            options=ReadOptions(route_from=route_from, keep_duplicates=keep_duplicates),
+            prices=opts.prices,
+        )
     from llmobs_cli.render import report as render
 
     for line in render.unpriced_lines(rep):
@@ -157,7 +168,7 @@ def report_cmd(
             ascending=asc,
         )
         common.print_fitted(view, width, wide)
-    for line in render.alert_lines(rep):
+    for line in render.alert_lines(rep, traces):
         common.warn(line)
     if rep.fired:
         common.notify(

@@ -123,7 +123,9 @@ def _cells(row: dict[str, Any]) -> list[str]:
 _DRIFT_PRIORITY = (0, 0, 1, 3, 2, 4, 0)
 
 
-def rich_drift(result: DriftResult, width: int = 100, wide: bool = False) -> Group:
+def rich_drift(
+    result: DriftResult, width: int = 100, wide: bool = False, traces: list[str] | None = None
+) -> Group:
     doc = result.as_dict()
     grouped = any(row["group"] for row in doc["features"])
     cols = [
@@ -150,6 +152,7 @@ def rich_drift(result: DriftResult, width: int = 100, wide: bool = False) -> Gro
         ),
     ]
     tail = [Text(f"note: {n}", style="dim") for n in doc["notes"]]
+    tail += [Text(line) for line in exemplar_lines(doc, traces)]
     tail += [Text(f"hint: {h}", style="dim") for h in guidance(doc)]
     verdict = (
         Text(f"DRIFT in: {', '.join(doc['drifted'])}", style="bold red")
@@ -157,6 +160,21 @@ def rich_drift(result: DriftResult, width: int = 100, wide: bool = False) -> Gro
         else Text("no drift", style="green")
     )
     return Group(*head, *tables, *tail, verdict)
+
+
+def exemplar_lines(doc: dict[str, Any], traces: list[str] | None = None) -> list[str]:
+    """Per drifted feature, the example calls from the side that grew."""
+    from llmobs_cli.render.tables import exemplar_text, show_line
+
+    rows = [r for r in doc["features"] if r.get("exemplars")]
+    if not rows:
+        return []
+    out = ["examples from the current window (trace id prefixes):"]
+    for r in rows:
+        label = r["feature"] + (f" [{group_text(r['group'])}]" if r["group"] else "")
+        out.append(f"  {label}: {exemplar_text(r['exemplars'])}")
+    out.append(f"  open one: {show_line(str(rows[0]['exemplars'][0]['trace_id']), traces)}")
+    return out
 
 
 def guidance(doc: dict[str, Any]) -> list[str]:
@@ -219,6 +237,9 @@ def markdown_drift(result: DriftResult) -> str:
     ]
     if fired:
         out += [markdown_table(head, rows(fired)).rstrip("\n"), ""]
+        examples = exemplar_lines(doc)
+        if examples:
+            out += ["```text", *examples, "```", ""]
     out += [
         f"<details><summary>all {len(doc['features'])} tests</summary>",
         "",

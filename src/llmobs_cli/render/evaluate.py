@@ -487,4 +487,10 @@ def regression_lines(s: EvalSummary) -> list[str]:
             f"regression: {_key(t.key)} {t.evaluator}: {t.baseline:.3f} → {t.current:.3f} "
             f"(Δ {t.delta:+.3f}{vs}, q={t.q_value:.4f})"
         )
+        ex = t.extra.get("exemplars") or []
+        if ex:
+            from llmobs_cli.render.tables import exemplar_text, show_line
+
+            out.append(f"  lowest-scored calls: {exemplar_text(ex, lambda v: f'{v:.2f}')}")
+            out.append(f"  open one: {show_line(str(ex[0]['trace_id']), None)}")
     return out

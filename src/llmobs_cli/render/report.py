@@ -445,8 +445,11 @@ def _num(x: float | None) -> str:
     return f"{x:.6g}"
 
 
-def alert_lines(rep: Report) -> list[str]:
-    """One stderr line per fired alert: rule, group, value and threshold."""
+def alert_lines(rep: Report, traces: Sequence[str] | None = None) -> list[str]:
+    """One stderr line per fired alert: rule, group, value and threshold; then the
+    group's worst calls when they were looked up (``exemplars``)."""
+    from llmobs_cli.render.tables import exemplar_text, show_line
+
     out = []
     for a in rep.alerts:
         name = f" [{a['name']}]" if a.get("name") else ""
@@ -455,6 +458,13 @@ def alert_lines(rep: Report) -> list[str]:
             f"{a['metric']} = {_num(a['value'])} "
             f"{a['op']} {_num(a['threshold'])}"
         )
+        ex = a.get("exemplars") or []
+        if ex:
+            fmt = human_ms if str(a["metric"]).startswith(("latency_ms", "ttft_ms")) else None
+            if str(a["metric"]).startswith("cost"):
+                fmt = _usd
+            out.append(f"  worst calls: {exemplar_text(ex, fmt)}")
+            out.append(f"  open one: {show_line(str(ex[0]['trace_id']), traces)}")
     return out
 
 

@@ -272,3 +272,28 @@ def output_width(console_width: int, is_terminal: bool, env: Mapping[str, str]) 
     if raw.strip().isdigit() and int(raw) > 20:
         return int(raw)
     return console_width if is_terminal else 100
+
+
+def exemplar_text(rows: Sequence[Mapping[str, object]], fmt_value: object = None) -> str:
+    """``ab12cd34ef56 (7.02s), 0e6fa2340a1b (0.52)``: exemplar trace ids (a 12-character
+    prefix, which ``llmobs show`` accepts) with the value that picked them."""
+    parts = []
+    for r in rows:
+        tid = str(r.get("trace_id") or "?")[:12]
+        v = r.get("value")
+        if v is None:
+            parts.append(tid)
+        elif callable(fmt_value):
+            parts.append(f"{tid} ({fmt_value(v)})")
+        elif isinstance(v, float):
+            parts.append(f"{tid} ({v:.4g})")
+        else:
+            parts.append(f"{tid} ({v})")
+    return ", ".join(parts)
+
+
+def show_line(trace_id: str, traces: Sequence[str] | None) -> str:
+    """The copyable ``llmobs show`` command for one trace."""
+    import shlex
+
+    return shlex.join(["llmobs", "show", trace_id, *(traces or ["TRACES..."])])

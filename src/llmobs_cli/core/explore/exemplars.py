@@ -23,6 +23,7 @@ from __future__ import annotations
 import shlex
 from collections.abc import Mapping, Sequence
 from datetime import datetime
+from pathlib import Path
 from typing import Any
 
 import polars as pl
@@ -293,3 +294,175 @@ def report_exemplars(
 def show_command(trace_id: str, traces: Sequence[str]) -> str:
     """The shell line that opens a trace (arguments quoted for a POSIX shell)."""
     return shlex.join(["llmobs", "show", trace_id, *traces])
+
+
+# --- attaching exemplars to results (each a small read after the aggregation) ----------
+
+#: Drift features whose per-call value no record holds and no cheap rule recomputes.
+NO_EXEMPLARS = ("topic", "response_topic", "response_vocabulary")
+#: How many of the newest current-window prompts the language exemplars look at.
+LANGUAGE_SAMPLE = 400
+
+
+def _quote(value: Any) -> str:
+    """A ``--where`` literal for ``value`` (quoted and escaped text, or null)."""
+    if value is None:
+        return "null"
+    text = str(value).replace("\\", "\\\\").replace('"', '\\"')
+    return f'"{text}"'
+
+
+def group_where(key: Mapping[str, Any] | None) -> str | None:
+    """``{"route": "chat"}`` → ``route = "chat"`` (a ``--where`` text), or None."""
+    parts = [f"{name} = {_quote(value)}" for name, value in (key or {}).items()]
+    return " and ".join(parts) or None
+
+
+#: Report metric → (``--where`` addition, ``--sort``) for the group's worst calls.
+_REPORT_SORT: dict[str, tuple[str | None, str]] = {
+    "latency_ms": (None, "-latency_ms"),
+    "ttft_ms": (None, "-ttft_ms"),
+    "cost_usd": (None, "-cost_usd"),
+    "cost_per_call_usd": (None, "-cost_usd"),
+    "cost_per_session_usd": (None, "-cost_usd"),
+    "input_tokens": (None, "-input_tokens"),
+    "output_tokens": (None, "-output_tokens"),
+    "error_rate": ("status = error", "-timestamp"),
+}
+
+
+def attach_report(
+    alerts: list[dict[str, Any]],
+    paths: Sequence[str | Path],
+    *,
+    k: int = K,
+    window: tuple[datetime | None, datetime | None] = (None, None),
+    **read: Any,
+) -> None:
+    """Each fired alert gains ``exemplars``: the group's worst calls for its metric (a
+    ``llmobs calls`` query: filter to the group, ``top_k`` by the metric's field)."""
+    from llmobs_cli.core.explore.calls import find_calls
+
+    for a in alerts:
+        base = str(a.get("metric", "")).split(".", 1)[0]
+        if base not in _REPORT_SORT:
+            continue
+        extra, sort = _REPORT_SORT[base]
+        where = " and ".join(w for w in (group_where(a.get("key")), extra) if w) or None
+        start, end = window
+        try:
+            res = find_calls(
+                paths,
+                where=where,
+                sort=sort,
+                top=k,
+                since=start.isoformat() if start else None,
+                until=end.isoformat() if end else None,
+                **read,
+            )
+        except Exception:  # naming examples must never turn a report into a failure
+            continue
+        value = sort.lstrip("+-")
+        a["exemplars"] = [
+            {
+                "trace_id": r["trace_id"],
+                "span_id": r["span_id"],
+                "timestamp": r["timestamp"],
+                "route": r["route"],
+                "value": None if base == "error_rate" else r.get(value),
+                "excerpt": r.get("prompt_excerpt") or r.get("response_excerpt"),
+            }
+            for r in res.records()
+        ]
+
+
+def attach_drift(
+    result: Any,
+    paths: Sequence[str | Path],
+    *,
+    k: int = K,
+    config: Any = None,
+    **read: Any,
+) -> None:
+    """Each drifted feature row of ``result`` gains ``exemplars`` from the current
+    window (see :func:`drift_exemplars`); ``topic``-like features have none. ``config``
+    (an ``llmobs.yaml``) gives the price table and refusal patterns."""
+    from llmobs_cli.core.ingest.readers import load
+    from llmobs_cli.core.record.fields import base_column
+
+    rows = [r for r in result.features if r.get("drifted") and r["feature"] not in NO_EXEMPLARS]
+    if not rows:
+        return
+    start, end = result.current.start, result.current.end
+    groups = {base_column(f) for r in rows for f in (r.get("group") or {})}
+    plain = {base_column(r["feature"]) for r in rows if r["feature"] not in _NUMERIC}
+    columns = {
+        "trace_id", "span_id", "timestamp", "route", "prompt", "messages", "response",
+        "error", "status", "finish_reason", "latency_ms", "ttft_ms", "input_tokens",
+        "output_tokens", "retrieved", "model", "provider", "cost_usd", "cached_tokens",
+        "cache_write_tokens", "reasoning_tokens", *groups, *plain,
+    }  # fmt: skip
+    try:
+        frame = load(paths, columns=sorted(columns), since=start, until=end, **read).frame
+    except Exception:
+        return
+    from llmobs_cli.core.report import pricing
+    from llmobs_cli.core.report.refusals import patterns_from_config, refusal_expr
+
+    prices = refusal_patterns = None
+    if config is not None:
+        source = config.source or "llmobs.yaml"
+        prices = pricing.build_price_table(
+            override_files=[],
+            config_file_path=config.prices.file,
+            config_models=config.prices.models,
+            config_source=source,
+        )
+        refusal_patterns = patterns_from_config(config.refusals, source)
+    lf = pricing.with_cost(frame.lazy(), prices).with_columns(
+        pl.col(pricing.COST).alias("cost_usd"),
+        refusal_expr(
+            pl.col("response"), refusal_patterns, finish_reason=pl.col("finish_reason")
+        ).alias("_refusal"),
+    )
+    for row in rows:
+        try:
+            if row["feature"] == "language":
+                row["exemplars"] = _language_exemplars(lf, row, (start, end), k)
+            else:
+                row["exemplars"] = drift_exemplars(lf, row, current=(start, end), k=k)
+        except Exception:
+            continue
+
+
+def _language_exemplars(
+    lf: pl.LazyFrame, row: Mapping[str, Any], current: tuple[Any, Any], k: int
+) -> list[dict[str, Any]]:
+    """Calls in the language whose share grew, among the newest prompts of the window
+    (detection costs a model call per distinct text, so only a bounded sample)."""
+    from llmobs_cli.core.drift.language import detect
+
+    users = pl.col("messages").list.eval(
+        pl.element().filter(pl.element().struct.field("role") == "user").struct.field("content")
+    )
+    recent = (
+        lf.filter(_in_window(*current) & _in_group(row.get("group")))
+        .top_k(LANGUAGE_SAMPLE, by="timestamp")
+        .collect()
+    )
+    text = recent.select(pl.coalesce(pl.col("prompt"), users.list.last())).to_series()
+    recent = recent.with_columns(detect(text).alias("_lang"))
+    return drift_exemplars(recent, row, current=current, k=k, category=pl.col("_lang"))
+
+
+def attach_eval(summary: Any, judgments: pl.DataFrame, *, k: int = 5) -> None:
+    """Each regression test of ``summary`` gains ``exemplars``: the judged calls pulling
+    its score down (in the JSON through the test's extra fields)."""
+    for t in getattr(summary, "regressions", []):
+        window = None if getattr(t, "kind", "window") == "release" else "current"
+        try:
+            t.extra["exemplars"] = eval_exemplars(
+                judgments, key=t.key, evaluator=t.evaluator, window=window, k=k
+            )
+        except Exception:
+            continue
