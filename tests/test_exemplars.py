@@ -166,3 +166,34 @@ def test_eval_regression_names_the_calls_pulling_it_down(tmp_path: Path) -> None
     want = ex.eval_exemplars(evals, key=reg["key"], evaluator="relevance", k=5)
     assert [r["trace_id"] for r in reg["exemplars"]] == [r["trace_id"] for r in want]
     assert "  lowest-scored calls: " in res.stderr
+
+
+def test_dashboard_shows_exemplars_in_page_and_stays_inert(tmp_path: Path) -> None:
+    """Drift and regression exemplars reach the page as plain-text table cells with a
+    copyable llmobs show line, even when the prompts hold markup."""
+    from llmobs_cli.core.dashboard.build import DashboardOptions, build
+    from llmobs_cli.render import html as H
+    from test_dashboard import data_of, parse
+    from test_dashboard_fixtures import XSS_SVG
+
+    hostile = tmp_path / "hostile.parquet"
+    pl.read_parquet(PARQUET).with_columns(
+        (pl.lit(XSS_SVG) + pl.col("prompt")).alias("prompt")
+    ).write_parquet(hostile)
+    evals = sample_evals(tmp_path)
+    result = build([hostile], DashboardOptions(evals=evals))
+    page = H.dashboard_html(result.as_dict())
+    tags = parse(page)
+    assert [t for t, _ in tags.tags].count("script") == 3
+    assert not {"img", "svg", "a", "iframe"} & {t for t, _ in tags.tags}
+    data = data_of(page)
+    drift_rows = data["drift"]["examples"]["rows"]
+    assert {r[0] for r in drift_rows} == {
+        "retrieval_top1_score",
+        "retrieval_mean_score",
+        "retrieval_count",
+    }
+    assert drift_rows[0][4] == f"llmobs show {drift_rows[0][1]} {hostile}"
+    assert any(XSS_SVG in r[3] for r in drift_rows)  # the text is there, as text
+    reg_rows = data["quality"]["regression_examples"]["rows"]
+    assert reg_rows and reg_rows[0][0] == "search_qa relevance"

@@ -407,7 +407,7 @@ def attach_drift(
     except Exception:
         return
     from llmobs_cli.core.report import pricing
-    from llmobs_cli.core.report.refusals import patterns_from_config, refusal_expr
+    from llmobs_cli.core.report.refusals import patterns_from_config
 
     prices = refusal_patterns = None
     if config is not None:
@@ -419,7 +419,33 @@ def attach_drift(
             config_source=source,
         )
         refusal_patterns = patterns_from_config(config.refusals, source)
-    lf = pricing.with_cost(frame.lazy(), prices).with_columns(
+    attach_drift_frame(result, frame, k=k, prices=prices, refusal_patterns=refusal_patterns)
+
+
+def attach_drift_frame(
+    result: Any,
+    frame: pl.DataFrame | pl.LazyFrame,
+    *,
+    k: int = K,
+    prices: Any = None,
+    refusal_patterns: Sequence[str] | None = None,
+    sources: Sequence[str] | None = None,
+) -> None:
+    """:func:`attach_drift` over calls already read (the dashboard's single load);
+    with ``sources`` each exemplar also carries its ``show`` command line."""
+    from llmobs_cli.core.report import pricing
+    from llmobs_cli.core.report.refusals import refusal_expr
+
+    rows = [r for r in result.features if r.get("drifted") and r["feature"] not in NO_EXEMPLARS]
+    if not rows:
+        return
+    start, end = result.current.start, result.current.end
+    lf = frame.lazy()
+    names = set(lf.collect_schema().names())
+    for col, dtype in (("response", pl.String), ("finish_reason", pl.String)):
+        if col not in names:
+            lf = lf.with_columns(pl.lit(None, dtype=dtype).alias(col))
+    lf = pricing.with_cost(lf, prices).with_columns(
         pl.col(pricing.COST).alias("cost_usd"),
         refusal_expr(
             pl.col("response"), refusal_patterns, finish_reason=pl.col("finish_reason")
@@ -433,6 +459,9 @@ def attach_drift(
                 row["exemplars"] = drift_exemplars(lf, row, current=(start, end), k=k)
         except Exception:
             continue
+        if sources is not None:
+            for r in row.get("exemplars") or []:
+                r["show"] = show_command(str(r["trace_id"]), sources)
 
 
 def _language_exemplars(
@@ -455,9 +484,12 @@ def _language_exemplars(
     return drift_exemplars(recent, row, current=current, k=k, category=pl.col("_lang"))
 
 
-def attach_eval(summary: Any, judgments: pl.DataFrame, *, k: int = 5) -> None:
+def attach_eval(
+    summary: Any, judgments: pl.DataFrame, *, k: int = 5, sources: Sequence[str] | None = None
+) -> None:
     """Each regression test of ``summary`` gains ``exemplars``: the judged calls pulling
-    its score down (in the JSON through the test's extra fields)."""
+    its score down (in the JSON through the test's extra fields); with ``sources`` each
+    also carries its ``show`` command line."""
     for t in getattr(summary, "regressions", []):
         window = None if getattr(t, "kind", "window") == "release" else "current"
         try:
@@ -466,3 +498,6 @@ def attach_eval(summary: Any, judgments: pl.DataFrame, *, k: int = 5) -> None:
             )
         except Exception:
             continue
+        if sources is not None:
+            for r in t.extra["exemplars"]:
+                r["show"] = show_command(str(r["trace_id"]), sources)
