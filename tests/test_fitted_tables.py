@@ -151,3 +151,14 @@ def test_planner_priorities_second_table_and_flex() -> None:
     )
     assert plan_columns(cols, rows, 20, only=["c"]).tables[0] == [0, 3]
     assert plan_columns(cols, rows, 10, wide=True).tables == [[0, 1, 2, 3, 4]]
+
+
+def test_many_groups_show_25_and_an_other_row_by_default() -> None:
+    traces = str(SAMPLE / "traces.parquet")
+    res = run_cli("report", traces, "--by", "trace_id", env={"COLUMNS": "100"})
+    rows = [ln for ln in res.stdout.splitlines() if ln.startswith("│")]
+    names = [r.split("│")[1].strip() for r in rows]
+    assert len(names) == 25 + 2 and names[-2:] == ["(other)", "all"]
+    assert "Showing 25 of 2,400 groups: --top N to change" in " ".join(res.stdout.split())
+    doc = json.loads(run_cli("report", traces, "--by", "trace_id", "-f", "json").stdout)
+    assert len(doc["groups"]) == 2400  # JSON keeps every group

@@ -216,11 +216,22 @@ def other_row(rest: list[dict[str, Any]]) -> dict[str, Any]:
     return out
 
 
+#: Without ``--top``, a table of more groups than this shows :data:`DEFAULT_TOP` of them
+#: (``--by trace_id`` would otherwise print thousands of lines); JSON keeps every group.
+MANY_GROUPS = 50
+DEFAULT_TOP = 25
+
+
+def default_top(groups: list[dict[str, Any]], top: int | None) -> int | None:
+    return DEFAULT_TOP if top is None and len(groups) > MANY_GROUPS else top
+
+
 def _ordered(
     groups: list[dict[str, Any]], top: int | None, sort: str | None, ascending: bool = False
 ) -> tuple[list[dict[str, Any]], dict[str, Any] | None]:
     """Groups in ``sort`` order (default: the engine's), the first ``top``, and the rest
     folded into an "(other)" row."""
+    top = default_top(groups, top)
     ordered = list(groups)
     if sort:
         path = sort_path(sort)
@@ -301,6 +312,11 @@ def rich_report(
             f" (other) = the {len(rep.groups) - len(groups)} further groups; its counts, "
             "tokens, cost and rates add up to all, percentiles cannot be merged."
         )
+        if top is None:
+            caption += (
+                f" Showing {len(groups)} of {len(rep.groups):,} groups: --top N to change, "
+                "--format json for every group."
+            )
     parts: list[Any] = _table(
         f"llmobs report by {', '.join(rep.by) or 'nothing'}  ({span})",
         rep.by,
