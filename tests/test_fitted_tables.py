@@ -164,3 +164,26 @@ def test_many_groups_show_25_and_an_other_row_by_default() -> None:
     assert "Showing 25 of 2,400 groups: --top N to change" in " ".join(res.stdout.split())
     doc = json.loads(run_cli("report", traces, "--by", "trace_id", "-f", "json").stdout)
     assert len(doc["groups"]) == 2400  # JSON keeps every group
+
+
+def test_eval_summarize_top_and_sort(evals: Path) -> None:
+    doc = json.loads(run_cli("eval", "summarize", str(evals), "-f", "json").stdout)
+    groups = sorted(doc["groups"], key=lambda g: g["score"])
+    res = run_cli(
+        "eval", "summarize", str(evals), "--top", "2", "--sort", "+score",
+        env={"COLUMNS": "100"},
+    )  # fmt: skip
+    table = res.stdout.split("Overall")[0]
+    rows = [[c.strip() for c in ln.split("│")[1:-1]] for ln in table.splitlines() if "│" in ln]
+    rows = [r for r in rows if r[0] not in ("group", "")]
+    assert [(r[0], r[1]) for r in rows[:2]] == [
+        (g["key"]["route"], g["evaluator"]) for g in groups[:2]
+    ]
+    rest = groups[2:]
+    assert rows[2][0] == f"(other: {len(rest)} groups)"
+    assert int(rows[2][2]) == sum(g["judged"] for g in rest)
+    bad = run_cli("eval", "summarize", str(evals), "--sort", "p99")
+    assert (bad.returncode, bad.stderr) == (
+        2,
+        "llmobs: --sort: unknown column 'p99' (one of: score, judged, calls, n_eff)\n",
+    )

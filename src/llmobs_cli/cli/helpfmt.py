@@ -195,6 +195,9 @@ def register_summarize_help(app: typer.Typer) -> None:
         ] = None,
         fmt: common.FormatOpt = common.Format.table,
         config: common.ConfigOpt = None,
+        top: common.TopOpt = None,
+        sort: common.SortOpt = None,
+        wide: common.WideOpt = False,
     ) -> None:
         raise typer.Exit(0)  # only its --help is ever shown
 

@@ -42,8 +42,50 @@ def _ci(g: dict[str, Any]) -> str:
 GROUP_HEAD = ["group", "evaluator", "judged", "n_eff", "calls", "score", "95% CI", "errors"]
 
 
-def _group_rows(summary: EvalSummary) -> list[list[str]]:
-    return [
+#: ``--sort`` names of the groups table → the group field they order by.
+GROUP_SORT = {"score": "score", "judged": "judged", "calls": "calls", "n_eff": "n_eff"}
+
+
+def ordered_groups(
+    groups: list[dict[str, Any]], top: int | None, sort: str | None, ascending: bool = False
+) -> tuple[list[dict[str, Any]], dict[str, Any] | None]:
+    """Groups in ``--sort`` order, the first ``--top``, and the rest as one "(other)" row
+    whose judged calls, estimated calls and judge errors add up (a score or an interval
+    of unrelated groups would mean nothing, so it has none)."""
+    out = list(groups)
+    if sort:
+        field = GROUP_SORT.get(sort)
+        if field is None:
+            from llmobs_cli.errors import UsageError
+
+            raise UsageError(f"--sort: unknown column '{sort}' (one of: {', '.join(GROUP_SORT)})")
+        known = [g for g in out if g.get(field) is not None]
+        known.sort(key=lambda g: g[field], reverse=not ascending)
+        out = known + [g for g in out if g.get(field) is None]
+    if top is None or top >= len(out):
+        return out, None
+    rest = out[top:]
+    return out[:top], {
+        "key": {"(other)": f"{len(rest)} groups"},
+        "evaluator": "",
+        "judged": sum(int(g.get("judged") or 0) for g in rest),
+        "n_eff": None,
+        "calls": sum(float(g.get("calls") or 0.0) for g in rest),
+        "score": None,
+        "errors": sum(int(g.get("errors") or 0) for g in rest),
+        "error_rate": None,
+        "_other": True,
+    }
+
+
+def _group_rows(
+    summary: EvalSummary,
+    top: int | None = None,
+    sort: str | None = None,
+    ascending: bool = False,
+) -> list[list[str]]:
+    groups, other = ordered_groups(summary.groups, top, sort, ascending)
+    rows = [
         [
             _key(g["key"]),
             g["evaluator"],
@@ -54,8 +96,22 @@ def _group_rows(summary: EvalSummary) -> list[list[str]]:
             _ci(g),
             "—" if g["error_rate"] is None else f"{g['errors']} ({g['error_rate']:.1%})",
         ]
-        for g in summary.groups
+        for g in groups
     ]
+    if other is not None:
+        rows.append(
+            [
+                f"(other: {other['key']['(other)']})",
+                "",
+                str(other["judged"]),
+                "—",
+                human_number(other["calls"]),
+                "—",
+                "—",
+                str(other["errors"]),
+            ]
+        )
+    return rows
 
 
 CORRECTED_HEAD = ["group", "evaluator", "labels", "judge", "corrected", "95% CI", "judge bias"]
@@ -116,15 +172,26 @@ def _test_rows(summary: EvalSummary) -> list[list[str]]:
     return rows
 
 
-def summary(s: EvalSummary, fmt: str, width: int = 100, wide: bool = False) -> str:
-    """The summary in ``fmt``; the table view is fitted to ``width`` (numbers never cut)."""
+def summary(
+    s: EvalSummary,
+    fmt: str,
+    width: int = 100,
+    wide: bool = False,
+    top: int | None = None,
+    sort: str | None = None,
+    ascending: bool = False,
+) -> str:
+    """The summary in ``fmt``; the table view is fitted to ``width`` (numbers never cut)
+    with its groups in ``sort`` order, the first ``top`` and an "(other)" row."""
+    if sort:
+        ordered_groups(s.groups, None, sort)  # an unknown column is exit 2 in every format
     if fmt == "json":
         return to_json(s.as_dict())
     if fmt == "markdown":
         return markdown(s)
     if fmt == "csv":
         return csv_groups(s)
-    view = rich_summary(s, width, wide)
+    view = rich_summary(s, width, wide, top=top, sort=sort, ascending=ascending)
     if wide:
         from rich.measure import Measurement
 
@@ -268,14 +335,29 @@ def agreement(s: EvalSummary, fmt: str) -> str:
     return _rich_text(t)
 
 
-def rich_summary(s: EvalSummary, width: int = 100, wide: bool = False) -> Group:
+def rich_summary(
+    s: EvalSummary,
+    width: int = 100,
+    wide: bool = False,
+    *,
+    top: int | None = None,
+    sort: str | None = None,
+    ascending: bool = False,
+) -> Group:
     items: list[Any] = []
     spec = [
         Col(h, justify="left" if h in ("group", "evaluator") else "right", priority=pr)
         for h, pr in zip(GROUP_HEAD, GROUP_PRIORITY, strict=True)
     ]
+    rows = _group_rows(s, top, sort, ascending)
+    other = top is not None and top < len(s.groups)
     items += fitted_tables(
-        spec, _group_rows(s), width, title="Eval scores (weighted, 95 % CI)", wide=wide
+        spec,
+        rows,
+        width,
+        title="Eval scores (weighted, 95 % CI)",
+        wide=wide,
+        section_before=len(rows) - 1 if other else None,
     )
     corrected = _corrected_rows(s)
     if corrected:
