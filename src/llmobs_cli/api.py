@@ -352,7 +352,18 @@ def report(
             progress=progress,
             engine=_engine(cfg, engine),
         )
-    rep = loaded.report
+        rep = loaded.report
+        if rep.alerts:  # the worst calls of each failing group, as the CLI names them
+            from llmobs_cli.core.explore.exemplars import attach_report
+
+            attach_report(
+                rep.alerts,
+                paths,
+                window=(rep.window.start, rep.window.end),
+                fmt=_read_format(format),
+                options=ReadOptions(route_from=route_from),
+                prices=opts.prices,
+            )
     return ReportResult(
         window=rep.window,
         by=list(rep.by),
@@ -554,6 +565,9 @@ def evaluate(
             fmt=_read_format(format),
             read_options=ReadOptions(route_from=route_from),
         )
+    from llmobs_cli.core.explore.exemplars import attach_eval
+
+    attach_eval(run.summary, run.frame)  # the judged calls pulling each regression down
     if output is not None and not run.dry_run:
         atomic.write_parquet(Path(output), run.frame)
     result = EvalResult(
@@ -617,12 +631,26 @@ def summarize_evals(
     fields = None
     if by is not None:
         fields = parse_fields(by if isinstance(by, str) else ",".join(by), "by") or ["route"]
-    return EvalSummaryResult._of(
-        summarize_with_config(frame, cfg, by=fields, bucket=bucket, min_drop=min_drop)
-    )
+    from llmobs_cli.core.explore.exemplars import attach_eval
+
+    summary = summarize_with_config(frame, cfg, by=fields, bucket=bucket, min_drop=min_drop)
+    attach_eval(summary, frame)  # the judged calls pulling each regression down, as the CLI
+    return EvalSummaryResult._of(summary)
 
 
 # --- drift ------------------------------------------------------------------------------
+
+
+def _drift_exemplars(
+    res: Any, paths: Any, cfg: Any, fmt: str | None, route_from: str | None
+) -> None:
+    """Calls from the grown side of each drifted feature, as ``llmobs drift`` names them."""
+    if not res.fired:
+        return
+    from llmobs_cli.core.explore.exemplars import attach_drift
+    from llmobs_cli.core.ingest.readers import ReadOptions
+
+    attach_drift(res, paths, config=cfg, fmt=fmt, options=ReadOptions(route_from=route_from))
 
 
 @dataclass(frozen=True)
@@ -702,6 +730,7 @@ def drift(
                 evals=evals if not isinstance(evals, PathLike) else Path(evals),
                 progress=progress,
             )
+            _drift_exemplars(res, paths, cfg, None, route_from)
     else:
         with _as_paths(source) as paths:
             res = run_drift(
@@ -718,6 +747,7 @@ def drift(
                 route_from=route_from,
                 progress=progress,
             )
+            _drift_exemplars(res, paths, cfg, _read_format(format), route_from)
     return DriftResult(
         current=res.current,
         baseline=res.baseline,

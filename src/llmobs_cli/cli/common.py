@@ -54,7 +54,13 @@ TracesArg = Annotated[
     ),
 ]
 FormatOpt = Annotated[
-    Format, typer.Option("--format", "-f", help="Output format: table, json, markdown or csv.")
+    Format,
+    typer.Option(
+        "--format",
+        "-f",
+        help="Output format: table, json, markdown or csv.",
+        rich_help_panel="Output",
+    ),
 ]
 ConfigOpt = Annotated[
     Path | None,
@@ -62,15 +68,22 @@ ConfigOpt = Annotated[
         "--config",
         help="Configuration file (default: ./llmobs.yaml when present).",
         show_default=False,
+        rich_help_panel="Input",
     ),
 ]
 OnErrorOpt = Annotated[
     OnErrorChoice,
-    typer.Option("--on-error", help="fail: a bad row is exit 2; skip: drop bad rows and go on."),
+    typer.Option(
+        "--on-error",
+        help="fail: a bad row is exit 2; skip: drop bad rows and go on.",
+        rich_help_panel="Input",
+    ),
 ]
 FromOpt = Annotated[
     InputFormat,
-    typer.Option("--from", help="Input format (default: detected from content)."),
+    typer.Option(
+        "--from", help="Input format (default: detected from content).", rich_help_panel="Input"
+    ),
 ]
 KeepDuplicatesOpt = Annotated[
     bool,
@@ -86,6 +99,7 @@ SinceOpt = Annotated[
         "--since",
         help="Start: RFC 3339 time or a duration back from now (7d, 24h).",
         show_default=False,
+        rich_help_panel="Window",
     ),
 ]
 UntilOpt = Annotated[
@@ -94,6 +108,7 @@ UntilOpt = Annotated[
         "--until",
         help="End (exclusive): RFC 3339 time or a duration back from now.",
         show_default=False,
+        rich_help_panel="Window",
     ),
 ]
 NowOpt = Annotated[
@@ -102,6 +117,7 @@ NowOpt = Annotated[
         "--now",
         help="What 'now' is (default: the latest timestamp in the data).",
         show_default=False,
+        rich_help_panel="Window",
     ),
 ]
 RouteFromOpt = Annotated[
@@ -110,6 +126,7 @@ RouteFromOpt = Annotated[
         "--route-from",
         help="Span attribute or field that names the route (OTLP/OpenInference inputs).",
         show_default=False,
+        rich_help_panel="Input",
     ),
 ]
 
@@ -332,6 +349,44 @@ def notify(
         warn(f"warning: notification not delivered ({out.error})")
 
 
+# --- tables that fit (--top, --sort, --columns, --wide) ---------------------------------
+
+TopOpt = Annotated[
+    int | None,
+    typer.Option(
+        "--top",
+        help="Show the first N groups; the rest are folded into one (other) row.",
+        show_default=False,
+        rich_help_panel="Table",
+        min=1,
+    ),
+]
+SortOpt = Annotated[
+    str | None,
+    typer.Option(
+        "--sort",
+        help="Order the groups by METRIC, largest first (+METRIC: smallest first).",
+        show_default=False,
+        rich_help_panel="Table",
+    ),
+]
+ColumnsOpt = Annotated[
+    str | None,
+    typer.Option(
+        "--columns",
+        help="Columns to show, comma-separated (the key columns always show).",
+        show_default=False,
+        rich_help_panel="Table",
+    ),
+]
+WideOpt = Annotated[
+    bool,
+    typer.Option(
+        "--wide",
+        help="Show every column whatever the width (default: fit the terminal or COLUMNS).",
+        rich_help_panel="Table",
+    ),
+]
 MonitorOpt = Annotated[
     Path | None,
     typer.Option(
@@ -351,6 +406,29 @@ RebaselineOpt = Annotated[
         rich_help_panel="Monitoring",
     ),
 ]
+
+
+def table_width() -> int:
+    """The width tables are fitted to: ``COLUMNS``, else the terminal's, else 100."""
+    import os
+
+    from llmobs_cli.render.tables import output_width
+
+    return output_width(out_console.width, out_console.is_terminal, os.environ)
+
+
+def column_list(text: str | None) -> list[str] | None:
+    return [c.strip() for c in text.split(",") if c.strip()] if text else None
+
+
+def split_sort(text: str | None) -> tuple[str | None, bool]:
+    """``--sort p99`` / ``-p99`` → (name, ascending=False); ``+p99`` → (name, True)."""
+    if not text:
+        return None, False
+    raw = text.strip()
+    if raw[:1] in "+-":
+        return raw[1:].strip(), raw[0] == "+"
+    return raw, False
 
 
 def monitor_dir(flag: Path | None, cfg: Config) -> Path | None:
