@@ -215,13 +215,16 @@ class Stream:
             warnings.warn(line, InputWarning, stacklevel=2)
 
     def _dedup(self, frame: pl.DataFrame, seen: SeenSet) -> pl.DataFrame:
-        """Drop rows whose given ``(trace_id, span_id)`` was already read (in this batch or
-        an earlier one); the first copy in input order wins, as in ``load``."""
+        """Drop rows whose given ``(trace_id, span_id, timestamp)`` was already read (in
+        this batch or an earlier one); the first copy in input order wins, as in ``load``."""
         if _GIVEN not in frame.columns:
             return frame
         if frame.height == 0 or not frame.get_column(_GIVEN).any():
             return frame.drop(_GIVEN)
-        h = pl.struct(pl.col("trace_id").fill_null(""), pl.col("span_id")).hash(7)
+        # The same key as load's duplicate check: (trace_id, span_id, start time).
+        h = pl.struct(
+            pl.col("trace_id").fill_null(""), pl.col("span_id"), pl.col("timestamp")
+        ).hash(7)
         hashes = frame.select(pl.when(pl.col(_GIVEN)).then(h).alias("h")).get_column("h")
         first = hashes.is_first_distinct() | hashes.is_null()
         known = seen.contains(hashes.fill_null(0).to_numpy()) & hashes.is_not_null().to_numpy()
