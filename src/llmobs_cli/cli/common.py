@@ -247,3 +247,31 @@ def notify(
         warn(f"notified {redact_url(target)}")
     else:
         warn(f"warning: notification not delivered ({out.error})")
+
+
+MonitorOpt = Annotated[
+    Path | None,
+    typer.Option(
+        "--monitor",
+        help="Anytime-valid nightly monitoring: keep state in DIR between runs; the chance "
+        "of any false alarm over all nights stays at most monitor.alpha. Exit 1 only on "
+        "the night an alarm fires (default: monitor.state_dir in llmobs.yaml).",
+        show_default=False,
+        rich_help_panel="Monitoring",
+    ),
+]
+RebaselineOpt = Annotated[
+    bool,
+    typer.Option(
+        "--rebaseline",
+        help="With --monitor: freeze a new baseline from this run and re-arm every alarm.",
+        rich_help_panel="Monitoring",
+    ),
+]
+
+
+def monitor_dir(flag: Path | None, cfg: Config) -> Path | None:
+    """``--monitor`` else ``monitor.state_dir`` of the configuration."""
+    if flag is not None:
+        return flag
+    return Path(cfg.monitor.state_dir) if cfg.monitor.state_dir else None

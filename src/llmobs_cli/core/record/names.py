@@ -70,7 +70,9 @@ def unknown(
     close = suggestions(name, known)
     body = f"known: {listing(known, limit)}" + (f"; {extra}" if extra else "")
     place = f" in {where}" if where else ""
-    return error(f"{option}: unknown {kind} '{name}'{place} ({_did_you_mean(close)}{body})")
+    return error(
+        f"{option}: unknown {kind} '{name}'{place} ({_did_you_mean(close)}{body})", param=option
+    )
 
 
 def _did_you_mean(close: Sequence[str]) -> str:
@@ -187,7 +189,8 @@ def require_fields(
     name = missing[0]
     raise UsageError(
         f"{option}: {dump_name(sources)} has no value for '{name}' in any row "
-        + _paren(name, filled_fields(lf), "fields with values there")
+        + _paren(name, filled_fields(lf), "fields with values there"),
+        param=option,
     )
 
 
@@ -233,5 +236,6 @@ def require_values(
                 continue
             raise error(
                 f"{option}: no call in {dump_name(sources)} has {f} '{v}' "
-                + _paren(v, known, f"{f} values there")
+                + _paren(v, known, f"{f} values there"),
+                param=option,
             )

@@ -1,4 +1,4 @@
-"""The canonical trace record (CONTRACT.md section 1): Polars schema, aliases, normalisation.
+"""The canonical trace record (``docs/record.md``): Polars schema, aliases, normalisation.
 
 Every reader hands a raw frame (whatever columns the file had) to :func:`normalize`, which
 

@@ -78,7 +78,12 @@ def known_metrics() -> list[str]:
 
 def parse_rule(text: str, where: str = "--fail-on", name: str | None = None) -> Rule:
     """Parse one rule; errors name ``where`` (the option, or ``file: alerts[i]``)."""
-    err = ConfigError if where != "--fail-on" else UsageError
+    usage = where in ("--fail-on", "fail_on")
+    param = where if usage else None
+
+    def err(message: str) -> Exception:
+        return UsageError(message, param=param) if usage else ConfigError(message)
+
     m = _RULE.match(text or "")
     if not m:
         raise err(
@@ -151,7 +156,7 @@ def parse_rules(
     fail_on: Sequence[str] = (), alerts: Sequence[Any] = (), source: str = "llmobs.yaml"
 ) -> list[Rule]:
     """``--fail-on`` values then config ``alerts`` (strings or ``{rule, name}``)."""
-    rules = [parse_rule(t) for t in fail_on]
+    rules = [parse_rule(t, "fail_on") for t in fail_on]
     for i, a in enumerate(alerts):
         text = a if isinstance(a, str) else a.rule
         name = None if isinstance(a, str) else a.name
