@@ -65,7 +65,9 @@ class Merger:
             self._columns, self._schema = list(frame.columns), frame.schema
         for (part,), rows in frame.partition_by("k:part", as_dict=True).items():
             name = str(part)
-            rows = rows.drop([c for c in _UNUSED.get(name, ()) if c in rows.columns])
+            # A part's constant name and its unused columns are not kept while merging.
+            drop = [c for c in ("k:part", *_UNUSED.get(name, ())) if c in rows.columns]
+            rows = rows.drop(drop)
             pending = self._frames.setdefault(name, [])
             pending.append(rows)
             if len(pending) >= self.pending:
@@ -85,10 +87,14 @@ class Merger:
         schema = self._schema
         return pl.concat(
             [
-                f.with_columns(
-                    pl.lit(None, schema[c]).alias(c) for c in self._columns if c not in f.columns
-                ).select(self._columns)
-                for f in self._merged.values()
+                f.with_columns(pl.lit(part).alias("k:part"))
+                .with_columns(
+                    pl.lit(None, schema[c]).alias(c)
+                    for c in self._columns
+                    if c not in f.columns and c != "k:part"
+                )
+                .select(self._columns)
+                for part, f in self._merged.items()
             ],
             how="vertical_relaxed",
         )
