@@ -49,9 +49,10 @@ from llmobs_cli.errors import InputError, InputWarning, UsageError
 
 #: Rows per batch when no memory budget says otherwise.
 BATCH_ROWS = 131_072
-#: Bounds on the rows in one batch (above ~256k rows a batch no longer gets faster, and
-#: its transient memory does not pay for itself).
-MIN_BATCH, MAX_BATCH = 16_384, 262_144
+#: Bounds on the rows in one batch. Larger batches barely run faster (the per-batch work is
+#: all vectorised) while their transient memory adds to the peak: the report peaked at
+#: 0.77 GB on 1M rows with 131k-row batches, 1.0 GB with 262k.
+MIN_BATCH, MAX_BATCH = 16_384, 131_072
 #: Memory a run holds whatever its batches (interpreter, libraries, merged partials).
 _FIXED = 512 << 20
 #: Transient bytes per byte of a batch's projected columns (decoding, flags, group-bys and
