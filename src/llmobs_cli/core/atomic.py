@@ -2,6 +2,11 @@
 
 Everything is written to a temporary file in the target's directory, flushed and fsynced,
 then moved into place with :func:`os.replace` (atomic on POSIX and Windows).
+
+Interrupts (Ctrl-C, and SIGTERM, which the CLI turns into the same ``KeyboardInterrupt``)
+unwind through the ``finally`` blocks here: the temporary file or directory is removed
+and the target is the old one or the new one. A directory swap (two renames) holds
+SIGINT/SIGTERM until both are done, so an interrupt cannot leave the target missing.
 """
 
 from __future__ import annotations
@@ -10,6 +15,7 @@ import contextlib
 import json
 import os
 import shutil
+import signal
 import tempfile
 from collections.abc import Callable, Iterator
 from pathlib import Path
@@ -40,6 +46,22 @@ def atomic_path(target: Path | str, suffix: str = "") -> Iterator[Path]:
     finally:
         if tmp_path.exists():
             tmp_path.unlink()
+
+
+@contextlib.contextmanager
+def signals_held() -> Iterator[None]:
+    """Hold SIGINT and SIGTERM during a few steps that must not be split (the renames of
+    a swap); a signal that arrives meanwhile is delivered right after. Where signals
+    cannot be masked (Windows, a non-main thread) this does nothing."""
+    mask = getattr(signal, "pthread_sigmask", None)
+    if mask is None:
+        yield
+        return
+    previous = mask(signal.SIG_BLOCK, {signal.SIGINT, signal.SIGTERM})
+    try:
+        yield
+    finally:
+        mask(signal.SIG_SETMASK, previous)
 
 
 def _umask() -> int:
@@ -79,8 +101,9 @@ def write_dir_atomically(target: Path | str, fill: Callable[[Path], None]) -> No
         if target.exists():
             old = Path(tempfile.mkdtemp(prefix=f".{target.name}.old.", dir=parent))
             old.rmdir()
-            os.replace(target, old)
-            os.replace(tmp, target)
+            with signals_held():
+                os.replace(target, old)
+                os.replace(tmp, target)
             shutil.rmtree(old, ignore_errors=True)
         else:
             os.replace(tmp, target)

@@ -249,7 +249,10 @@ def _canonical_parquet(paths: list[Path]) -> bool:
         if detect_format(p) != "parquet":
             return False
         target = next(p.rglob("*.parquet")) if p.is_dir() else p
-        schema = pl.read_parquet_schema(target)
+        try:
+            schema = pl.read_parquet_schema(target)
+        except Exception:  # not readable as Parquet: the general reader says why, per file
+            return False
         if set(schema) != set(FIELDS) or any(schema[c] != SCHEMA[c] for c in FIELDS):
             return False
     return True

@@ -777,9 +777,9 @@ def _check_selection(
 
 
 def _is_duration(text: str) -> bool:
-    from llmobs_cli.core.record.windows import parse_duration
+    from llmobs_cli.core.record.windows import is_duration
 
-    return parse_duration(text) is not None
+    return is_duration(text)
 
 
 def _clean(obj: Any) -> Any:

@@ -16,7 +16,8 @@ from __future__ import annotations
 import glob as globlib
 import re
 from collections import Counter
-from collections.abc import Iterable, Sequence
+from collections.abc import Iterable, Iterator, Sequence
+from contextlib import contextmanager
 from dataclasses import dataclass, field
 from datetime import datetime
 from pathlib import Path
@@ -27,7 +28,7 @@ import polars as pl
 from llmobs_cli.core.ingest.readers.base import RawRead
 from llmobs_cli.core.ingest.readers.formats import READERS, ReadOptions, detect_format
 from llmobs_cli.core.record.schema import FIELDS, REQUIRED, ROW, SCHEMA, empty_frame, normalize
-from llmobs_cli.errors import InputError, UsageError
+from llmobs_cli.errors import InputError, LlmobsError, UsageError
 
 OnError = Literal["fail", "skip"]
 MAX_PROBLEMS = 20
@@ -138,7 +139,8 @@ def load(
             raise UsageError(
                 f"--from: unknown format '{kind}' (known: {', '.join(sorted(READERS))})"
             )
-        raw: RawRead = reader(path, opts)
+        with unreadable_as(path, kind):
+            raw: RawRead = reader(path, opts)
         result.sources.append(str(path))
         result.formats[str(path)] = kind
         required = (
@@ -146,7 +148,8 @@ def load(
             if wanted is None
             else tuple(f for f in (*REQUIRED, "latency_ms") if f in wanted)
         )
-        norm = normalize(raw.frame, check_required=required)
+        with unreadable_as(path, kind):
+            norm = normalize(raw.frame, check_required=required)
         frame = norm.frame
         probs = norm.problems
         problem_count += len(raw.problems) + probs.height
@@ -189,6 +192,30 @@ def load(
         frame = frame.filter(pl.col("timestamp") < until)
     result.frame = frame
     return result
+
+
+@contextmanager
+def unreadable_as(path: Path, kind: str) -> Iterator[None]:
+    """Turn a reader's unexpected failure on a file into exit 2 naming the file.
+
+    Readers parse content from other tools and hand-written files; a shape they did not
+    foresee (an object where a list belongs, a truncated Parquet footer) surfaces as
+    whatever Python or Polars raises. For the user that is a bad input file, never an
+    internal error: one line naming the file, the format it was read as, and the reason.
+    """
+    try:
+        yield
+    except LlmobsError:
+        raise
+    except (MemoryError, RecursionError):
+        raise
+    except Exception as exc:
+        reason = (str(exc).strip().splitlines() or [type(exc).__name__])[0]
+        if len(reason) > 160:
+            reason = reason[:157] + "..."
+        raise InputError(
+            [f"{path}: cannot be read as {kind} data ({reason}); check the file or --from"]
+        ) from exc
 
 
 def _line_key(problem: str) -> int:
