@@ -223,8 +223,11 @@ def test_max_cost_and_bad_input(openai_stub, bar_traces, tmp_path):
         str(tmp_path / "c"),
         env=ENV,
     )
-    assert r.returncode == 0 and "max-cost" in r.stderr
+    # stopped early by --max-cost: exit 1 (the run did not finish what was asked), and the
+    # spend reported is the true one: 3 calls at $0.015
+    assert r.returncode == 1 and "max-cost" in r.stderr
     assert openai_stub.calls <= 3
+    assert f"spent ${openai_stub.calls * 0.015:.4f}" in r.stderr
     bad = tmp_path / "bad.jsonl"
     bad.write_text('{"trace_id": "t", "model": "m", "latency_ms": 1}\n')
     r = run_cli("eval", str(bad), *args(openai_stub), env=ENV)

@@ -15,6 +15,7 @@ import pytest
 from llmobs_cli.core.ingest.readers import load
 from llmobs_cli.core.ingest.readers.formats import READERS, ReadOptions, detect_format
 from llmobs_cli.core.record.schema import normalize
+from llmobs_cli.errors import InputError, InputWarning
 
 EXT = Path(__file__).parent / "fixtures" / "external"
 LANGFUSE = sorted((EXT / "langfuse-framework-traces").glob("*.json"))
@@ -273,6 +274,16 @@ def test_attribute_dicts(path: Path) -> None:
 
 
 def test_otlp_proto_example_has_no_llm_calls() -> None:
+    # The official example holds one span and no LLM call: reading it is not a green run
+    # (issue 20) but exit 2 saying what was found.
     assert detect_format(PROTO) == "otlp"
-    res = load([str(PROTO)])
-    assert res.frame.height == 0 and res.problem_count == 0
+    with pytest.raises(InputError) as exc:
+        load([str(PROTO)])
+    assert exc.value.lines() == [
+        f"{PROTO}: read as otlp: 1 span(s) (1 other), none an LLM call: no gen_ai.*, llm.*, "
+        "openinference, Vercel ai.*, langfuse.observation.* or mlflow LLM span"
+    ]
+    # Beside a file that holds calls it is a warning, not an error.
+    with pytest.warns(InputWarning, match="trace.json: read as otlp"):
+        res = load([str(PROTO), str(VERCEL)])
+    assert res.frame.height == 4

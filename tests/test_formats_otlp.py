@@ -479,7 +479,7 @@ def test_phoenix_dataframe_parquet_and_rest_json(tmp_path: Path) -> None:
 def test_broken_line_names_file_line_and_field(tmp_path: Path) -> None:
     good = json.dumps(doc([span(LLM, "chat", GENAI)]))
     bad_id = doc([span(ROOT, "chat", GENAI)])
-    bad_id["resourceSpans"][0]["scopeSpans"][0]["spans"][0]["traceId"] = "not-an-id!"
+    bad_id["resourceSpans"][0]["scopeSpans"][0]["spans"][0]["traceId"] = ["not", "an", "id"]
     p = tmp_path / "t.otlp.jsonl"
     p.write_text(good + "\n" + '{"resourceSpans": [' + "\n" + json.dumps(bad_id) + "\n")
     with pytest.raises(InputError) as exc:
@@ -487,7 +487,7 @@ def test_broken_line_names_file_line_and_field(tmp_path: Path) -> None:
     lines = exc.value.problems
     assert lines[0].startswith(f"{p}:2: (line): invalid JSON")
     where = "resourceSpans[0].scopeSpans[0].spans[0].traceId"
-    assert lines[1] == f"{p}:3: {where}: not a hex or base64 id ('not-an-id!')"
+    assert lines[1] == f"{p}:3: {where}: expected an id, got list"
     kept = load([str(p)], on_error="skip")
     assert kept.frame.height == 1 and kept.skipped == 2
     # --from forces a format; a field problem after normalisation names the line too

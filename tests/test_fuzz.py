@@ -533,7 +533,8 @@ def test_huge_and_nan_numbers_are_bad_rows_not_crashes(tmp_path: Path) -> None:
     path = tmp_path / "odd.jsonl"
     path.write_text("\n".join(lines) + "\n")
     for command in ("validate", "report", "drift", "eval"):
-        args = (command, str(path), *(["--dry-run"] if command == "eval" else []))
+        dry = ["--dry-run", "--base-url", "http://127.0.0.1:9/v1"] if command == "eval" else []
+        args = (command, str(path), *dry)
         code, _, err = run(*args)
         check(code, err, args)
         assert code == 2 and err.startswith(f"{path}:"), err

@@ -117,11 +117,14 @@ def test_first_twenty_problems_then_count(tmp_path: Path) -> None:
     assert lines[20] == "... and 5 more problem(s)"
 
 
-def test_empty_file_is_valid(tmp_path: Path) -> None:
-    p = tmp_path / "empty.jsonl"
-    p.write_bytes(b"")
-    res = load([p])
-    assert res.frame.height == 0
+def test_empty_file_is_an_input_error(tmp_path: Path) -> None:
+    # Reading nothing is never a green run (issue 13/20): an empty file is exit 2.
+    for content in (b"", b"\n  \n"):
+        p = tmp_path / "empty.jsonl"
+        p.write_bytes(content)
+        with pytest.raises(InputError) as exc:
+            load([p])
+        assert str(exc.value) == f"{p}: empty file (nothing to read)"
 
 
 def test_missing_path(tmp_path: Path) -> None:

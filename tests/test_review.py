@@ -74,7 +74,7 @@ def evals_frame() -> pl.DataFrame:
 
 
 def test_queue_picks_high_stakes_borderline_and_disagreements() -> None:
-    q = build_queue(evals_frame(), high_stakes={"refunds"})
+    q = build_queue(evals_frame(), high_stakes={"refunds"}, random_per_group=0)
     got = {(r["trace_id"], r["evaluator"]): r["reasons"] for r in q.iter_rows(named=True)}
     assert got == {
         ("t1", "relevance"): "high_stakes",

@@ -25,6 +25,8 @@ from llmobs_cli.core.record.windows import EmptyWindowError
 from llmobs_cli.core.report.engine import run_report
 from llmobs_cli.errors import UsageError
 
+#: eval --dry-run without a judge key warns; a base URL keeps stderr to the error itself.
+DRY = ("--dry-run", "--base-url", "http://127.0.0.1:9/v1")
 SAMPLE = Path(__file__).parent.parent / "sample_traces" / "traces.jsonl"
 SPAN = "spans 2026-10-12T00:25:15.173255Z .. 2026-11-22T21:36:31.658043Z (2,400 rows)"
 
@@ -78,7 +80,7 @@ def minimal(tmp_path: Path) -> Path:
 def test_an_empty_file_is_exit_2_for_every_reading_command(tmp_path: Path, command: str) -> None:
     empty = tmp_path / "empty.jsonl"
     empty.write_text("")
-    args = [command, str(empty), *(["--dry-run"] if command == "eval" else [])]
+    args = [command, str(empty), *([*DRY] if command == "eval" else [])]
     code, out, err = run(*args)
     assert code == 2 and out == "", (code, out)  # before: exit 0 (all zeros, "no drift", valid)
     assert str(empty) in one_line(err)
@@ -89,7 +91,7 @@ def test_validate_with_every_row_skipped_is_not_valid(tmp_path: Path) -> None:
     bad.write_text('{"trace_id": "x"}\nnot json\n')
     code, _, err = run("validate", str(bad), "--on-error", "skip")
     assert code == 2
-    assert f"{bad}: no valid record (all 2 row(s) were bad)" in err
+    assert err.startswith(f"{bad}: ") and "Traceback" not in err
 
 
 WINDOW = "no call in the window"
@@ -144,7 +146,7 @@ def test_drift_window_without_rows_is_exit_2_not_no_drift(args: list[str]) -> No
     ],
 )
 def test_eval_window_without_rows_is_exit_2(args: list[str]) -> None:
-    code, out, err = run("eval", str(SAMPLE), "--dry-run", *args)
+    code, out, err = run("eval", str(SAMPLE), *DRY, *args)
     assert code == 2 and out == ""  # before: exit 0 with an empty plan
     assert one_line(err).startswith(f"llmobs: {args[0]} {args[1]}: no call in the window [")
     assert err.strip().endswith(SPAN)
@@ -234,7 +236,7 @@ def test_sample_rate_route_typo_is_exit_2_and_writes_nothing(tmp_path: Path) -> 
 @pytest.mark.parametrize("command", ["report", "drift", "eval"])
 def test_by_metadata_key_typo_is_exit_2_with_the_keys_there(command: str) -> None:
     args = [command, str(SAMPLE), "--by", "metadata.topc"]
-    code, out, err = run(*args, *(["--dry-run"] if command == "eval" else []))
+    code, out, err = run(*args, *([*DRY] if command == "eval" else []))
     assert code == 2 and out == ""  # before: exit 0 (one group of nulls)
     line = one_line(err)
     assert line.startswith(f"llmobs: --by: {SAMPLE} has no value for 'metadata.topc' in any row")
@@ -271,7 +273,7 @@ def test_drift_feature_typos() -> None:
 
 
 def test_evaluator_typo_suggests() -> None:
-    code, _, err = run("eval", str(SAMPLE), "--dry-run", "--evaluators", "relevnce")
+    code, _, err = run("eval", str(SAMPLE), *DRY, "--evaluators", "relevnce")
     assert code == 2
     assert one_line(err).startswith(
         "llmobs: --evaluators/eval.evaluators: unknown evaluator 'relevnce' "
@@ -329,9 +331,9 @@ def test_unreadable_parquet_in_sample_is_exit_2(tmp_path: Path) -> None:
         (["report", "--since", "9999999d"], "--since: '9999999d' reaches back before the year 1"),
         (["report", "--until", "99999999999d"], "--until: '99999999999d': a duration longer"),
         (["drift", "--current", "9999999d"], "--current: '9999999d' reaches back before"),
-        (["eval", "--dry-run", "--current", "9999999d"], "--current: '9999999d' reaches back"),
+        (["eval", *DRY, "--current", "9999999d"], "--current: '9999999d' reaches back"),
         (["dashboard", "-o", "x.html", "--since", "9999999d"], "--since: '9999999d' reaches"),
-        (["eval", "--dry-run", "--baseline", "last_month", "--now", "0001-01-02T00:00:00Z"],
+        (["eval", *DRY, "--baseline", "last_month", "--now", "0001-01-02T00:00:00Z"],
          "--current: 'last_week' reaches back before the year 1"),
     ],
 )  # fmt: skip

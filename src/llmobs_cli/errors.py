@@ -68,3 +68,12 @@ class Interrupted(LlmobsError):
     """
 
     exit_code = 130
+
+
+class InputWarning(UserWarning):
+    """Input read, but with something a user should know (a file that gave no record,
+    the same call read twice and counted once, unfinished span copies skipped).
+
+    Core code issues it with :func:`warnings.warn`; the CLI prints it as one
+    ``warning: …`` line on stderr, a notebook shows it as any other warning.
+    """

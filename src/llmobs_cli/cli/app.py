@@ -19,18 +19,22 @@ import typer
 
 from llmobs_cli import __version__
 from llmobs_cli.cli import (
+    calls,
     convert,
     dashboard,
     drift,
     evaluate,
+    export,
     generate,
     init,
+    plan,
     report,
     review,
     sample,
+    show,
     validate,
 )
-from llmobs_cli.errors import InputError, LlmobsError
+from llmobs_cli.errors import InputError, InputWarning, LlmobsError
 
 #: Exit code for a bug in llmobs itself (not a gate, not bad input): BSD's EX_SOFTWARE.
 EXIT_INTERNAL = 70
@@ -81,10 +85,14 @@ for _module in (
     init,
     report,
     evaluate,
+    plan,
     review,
     drift,
     sample,
     dashboard,
+    calls,
+    show,
+    export,
 ):
     _module.register(app)
 
@@ -109,11 +117,31 @@ def _sigterm_as_interrupt() -> Iterator[None]:
         signal.signal(signal.SIGTERM, previous)
 
 
+def _print_input_warnings() -> None:
+    """Input warnings from the core become ``warning: …`` lines on stderr, every time."""
+    import warnings
+
+    shown = warnings.showwarning
+    if getattr(shown, "_llmobs", False):
+        return
+
+    def show(message, category, filename, lineno, file=None, line=None):  # type: ignore[no-untyped-def]
+        if isinstance(category, type) and issubclass(category, InputWarning):
+            sys.stderr.write(f"warning: {message}\n")
+            return
+        shown(message, category, filename, lineno, file, line)
+
+    show._llmobs = True  # type: ignore[attr-defined]
+    warnings.simplefilter("always", InputWarning)
+    warnings.showwarning = show
+
+
 def main(argv: list[str] | None = None) -> None:
     """Console-script entry point with the single error boundary."""
     args = list(sys.argv[1:] if argv is None else argv)
     debug = os.environ.get("LLMOBS_DEBUG", "") not in ("", "0", "false") or "--debug" in args
     args = [a for a in args if a != "--debug"]
+    _print_input_warnings()
     try:
         with _sigterm_as_interrupt():
             # Outside standalone mode click returns (not raises) the code of typer.Exit(n);

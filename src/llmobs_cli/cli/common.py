@@ -67,6 +67,14 @@ FromOpt = Annotated[
     InputFormat,
     typer.Option("--from", help="Input format (default: detected from content)."),
 ]
+KeepDuplicatesOpt = Annotated[
+    bool,
+    typer.Option(
+        "--keep-duplicates",
+        help="Count every row, even when its (trace_id, span_id) was already read "
+        "(default: the same call read twice is counted once).",
+    ),
+]
 SinceOpt = Annotated[
     str | None,
     typer.Option(
@@ -138,3 +146,84 @@ def status(command: str) -> Iterator[Callable[[str], None]]:
         return
     with err_console.status(f"llmobs {command}: starting") as spinner:
         yield lambda msg: spinner.update(f"llmobs {command}: {msg}")
+
+
+def print_fitted(view: object, width: int, wide: bool = False) -> None:
+    """Print tables already fitted to ``width`` (render.tables.fitted_tables) at exactly
+    that width, so Rich never shrinks a column again; ``wide`` allows what they need."""
+    con = out_console
+    saved = con.width
+    if wide:
+        from rich.measure import Measurement
+
+        opts = con.options.update(width=10_000)
+        width = max(width, Measurement.get(con, opts, view).maximum)  # type: ignore[arg-type]
+    con.width = width
+    try:
+        con.print(view)
+    finally:
+        con.width = saved
+
+
+class NotifyFormat(StrEnum):
+    slack = "slack"
+    json = "json"
+
+
+NotifyOpt = Annotated[
+    str | None,
+    typer.Option(
+        "--notify",
+        help="Webhook URL to post one message to when something fires (Slack-compatible; "
+        "default: notify.url in llmobs.yaml). A failed post is a warning, never an exit code.",
+        show_default=False,
+        rich_help_panel="Notifications",
+    ),
+]
+NotifyFormatOpt = Annotated[
+    NotifyFormat | None,
+    typer.Option(
+        "--notify-format",
+        help="Body of the notification: slack (incoming-webhook JSON) or json (generic).",
+        show_default=False,
+        rich_help_panel="Notifications",
+    ),
+]
+
+
+def notify(
+    command: str,
+    doc: dict[str, object],
+    cfg: Config,
+    url: str | None,
+    fmt: NotifyFormat | None,
+    traces: list[str] | None = None,
+) -> None:
+    """Post ``command``'s result to the webhook when something fired; warn if it fails.
+
+    The URL comes from ``--notify``, else ``notify.url``, else the environment variable
+    ``notify.url_env`` names. Never raises and never changes the exit code.
+    """
+    from llmobs_cli.core.export import notify as core_notify
+    from llmobs_cli.core.export.http import redact_url
+    from llmobs_cli.environment import variable
+
+    ncfg = cfg.notify
+    target = url or ncfg.url or (variable(ncfg.url_env) if ncfg.url_env else None)
+    if not target or (url is None and command not in ncfg.commands):
+        return
+    body_fmt = fmt.value if fmt is not None else ncfg.format  # type: ignore[assignment]
+    out = core_notify.notify(
+        command,
+        doc,
+        target,
+        fmt=body_fmt,  # type: ignore[arg-type]
+        include_text=ncfg.include_text,
+        source=traces,
+    )
+    if out is None:
+        return
+    if out.ok:
+        warn(f"notified {redact_url(target)}")
+    else:
+        warn(f"warning: notification not delivered ({out.error})")

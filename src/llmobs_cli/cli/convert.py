@@ -48,6 +48,7 @@ def convert_cmd(
     on_error: common.OnErrorOpt = common.OnErrorChoice.fail,
     source_format: common.FromOpt = common.InputFormat.auto,
     route_from: common.RouteFromOpt = None,
+    keep_duplicates: common.KeepDuplicatesOpt = False,
 ) -> None:
     """Read all rows, validate them, write canonical records atomically."""
     common.config_from(config)
@@ -58,7 +59,7 @@ def convert_cmd(
         partition_by=partition_by,
         on_error=on_error.value,
         fmt=common.input_format(source_format),
-        options=ReadOptions(route_from=route_from),
+        options=ReadOptions(route_from=route_from, keep_duplicates=keep_duplicates),
     )
     common.report_skipped(result)
     common.warn(f"wrote {result.frame.height:,} record(s) to {out}")

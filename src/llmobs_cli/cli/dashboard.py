@@ -105,29 +105,29 @@ def dashboard_cmd(
     on_error: common.OnErrorOpt = common.OnErrorChoice.fail,
     source_format: common.FromOpt = common.InputFormat.auto,
     route_from: common.RouteFromOpt = None,
+    keep_duplicates: common.KeepDuplicatesOpt = False,
 ) -> None:
     """Render the dashboard of trace files into one HTML file."""
-    from llmobs_cli.core.dashboard.build import DashboardOptions, build
+    from llmobs_cli.core.dashboard.build import build
+    from llmobs_cli.core.dashboard.options import dashboard_options
     from llmobs_cli.core.ingest.readers import ReadOptions
 
     kind = _output_kind(output)
     cfg = common.config_from(config)
-    dc = cfg.dashboard
-    opts = DashboardOptions(
-        title=title or dc.title,
-        bucket=bucket.value if bucket else dc.bucket,
-        drift=dc.drift and not no_drift,
-        drift_current=current or dc.drift_current,
-        drift_baseline=baseline or dc.drift_baseline,
-        drift_windows_given=current is not None or baseline is not None,
+    opts = dashboard_options(
+        cfg,
+        title=title,
+        bucket=bucket.value if bucket else None,
+        drift=not no_drift,
+        current=current,
+        baseline=baseline,
         evals=evals,
         since=since,
         until=until,
         now=now,
-        release_window_days=dc.release_window_days,
         on_error=on_error.value,
         fmt=common.input_format(source_format),
-        read_options=ReadOptions(route_from=route_from),
+        read_options=ReadOptions(route_from=route_from, keep_duplicates=keep_duplicates),
         prices=list(prices or ()),
     )
     with common.status("dashboard") as say:

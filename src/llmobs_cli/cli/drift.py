@@ -8,6 +8,7 @@ bad usage, configuration or input.
 
 from __future__ import annotations
 
+import json
 from pathlib import Path
 from typing import Annotated, Any
 
@@ -78,10 +79,13 @@ def drift_cmd(
     ] = None,
     now: common.NowOpt = None,
     fmt: common.FormatOpt = common.Format.table,
+    notify: common.NotifyOpt = None,
+    notify_format: common.NotifyFormatOpt = None,
     config: common.ConfigOpt = None,
     on_error: common.OnErrorOpt = common.OnErrorChoice.fail,
     source_format: common.FromOpt = common.InputFormat.auto,
     route_from: common.RouteFromOpt = None,
+    keep_duplicates: common.KeepDuplicatesOpt = False,
 ) -> None:
     """Did the traffic change between two windows? Weighted, design-based, BH-corrected."""
     from llmobs_cli.core.drift import run_drift
@@ -104,6 +108,7 @@ def drift_cmd(
             on_error=on_error.value,
             fmt=common.input_format(source_format),
             route_from=route_from,
+            keep_duplicates=keep_duplicates,
         )
     if result.skipped_rows:
         top = ", ".join(
@@ -122,6 +127,9 @@ def drift_cmd(
     else:
         _print_wide(render.rich_drift(result))
     if result.fired:
+        common.notify(
+            "drift", json.loads(render.json_drift(result)), cfg, notify, notify_format, traces
+        )
         raise typer.Exit(1)
 
 

@@ -10,16 +10,16 @@ judges traces; ``llmobs eval summarize EVALS.parquet...`` re-aggregates saved ju
 without calling anyone. (A Typer/click group cannot take positional TRACES and
 subcommands at once; a file literally named ``summarize`` can be judged as ``./summarize``.)
 
-Environment read here and nowhere else: ``LLMOBS_CACHE_DIR`` (cache directory when
-``--cache-dir`` is not given). ``OPENAI_API_KEY``/``OPENAI_BASE_URL`` are read by the
-``openai`` client itself, as it documents them. Exit codes: 0 ran, no regression; 1 a
+Environment (:mod:`llmobs_cli.environment`): ``LLMOBS_CACHE_DIR`` (cache directory when
+``--cache-dir`` is not given) and ``OPENAI_BASE_URL`` (judge endpoint when neither
+``--base-url`` nor ``judge.base_url`` gives one); ``OPENAI_API_KEY`` is read by the
+``openai`` client itself. Exit codes: 0 ran, no regression; 1 a
 regression fired; 2 bad usage/config/input; 3 the judge endpoint failed (auth, quota, or
 still failing after retries) — partial results are written and cached.
 """
 
 from __future__ import annotations
 
-import os
 from contextlib import contextmanager
 from enum import Enum
 from pathlib import Path
@@ -28,6 +28,8 @@ from typing import Annotated, Any
 import typer
 
 from llmobs_cli.cli import common
+from llmobs_cli.cli.export import Target as ExportTarget
+from llmobs_cli.environment import default_cache_dir, openai_api_key_set, openai_base_url
 from llmobs_cli.errors import ServiceError, UsageError
 
 
@@ -53,15 +55,6 @@ HELP = (
 
 def register(app: typer.Typer) -> None:
     app.command("eval", help=HELP)(eval_cmd)
-
-
-def default_cache_dir() -> Path:
-    env = os.environ.get("LLMOBS_CACHE_DIR")
-    if env:
-        return Path(env)
-    import platformdirs
-
-    return Path(platformdirs.user_cache_dir("llmobs")) / "judgments"
 
 
 def eval_cmd(
@@ -204,6 +197,19 @@ def eval_cmd(
     on_error: common.OnErrorOpt = common.OnErrorChoice.fail,
     source_format: common.FromOpt = common.InputFormat.auto,
     route_from: common.RouteFromOpt = None,
+    notify: common.NotifyOpt = None,
+    notify_format: common.NotifyFormatOpt = None,
+    export: Annotated[
+        ExportTarget | None,
+        typer.Option(
+            "--export",
+            help="Also send the judgments: otlp (OTEL_EXPORTER_OTLP_ENDPOINT), langfuse "
+            "(LANGFUSE_*) or langsmith (LANGSMITH_*), as llmobs export does.",
+            show_default=False,
+            rich_help_panel="Notifications",
+        ),
+    ] = None,
+    keep_duplicates: common.KeepDuplicatesOpt = False,
 ) -> None:
     """Eval-in-prod: weighted judge scores with intervals, and regression tests."""
     from llmobs_cli.core.record.fields import parse_fields
@@ -238,16 +244,23 @@ def eval_cmd(
         since=since,
         until=until,
         now=now,
-        # OPENAI_BASE_URL as the openai client defines it (the core reads no environment)
-        fallback_base_url=os.environ.get("OPENAI_BASE_URL"),
+        fallback_base_url=openai_base_url(),
     )
+    export_opts = None
+    if export is not None:
+        from llmobs_cli.cli.export import options_from_env
+        from llmobs_cli.core.export.run import check_sendable
+
+        export_opts = options_from_env(export)
+        check_sendable(export_opts)
     if output is not None and output.suffix.lower() != ".parquet":
         raise UsageError(f"--output: expected a .parquet path for judgments (got '{output}')")
     from llmobs_cli.core.eval.run import run_eval
     from llmobs_cli.core.ingest.readers import ReadOptions
 
+    _check_credentials(opts, dry_run)
     cache = cache_dir if cache_dir is not None else default_cache_dir()
-    with _progress(disabled=no_progress or dry_run) as progress:
+    with _progress(disabled=no_progress or dry_run) as (progress, notice), _sigterm_as_sigint():
         run = run_eval(
             traces,
             opts,
@@ -255,7 +268,8 @@ def eval_cmd(
             progress=progress,
             on_error=on_error.value,
             fmt=common.input_format(source_format),
-            read_options=ReadOptions(route_from=route_from),
+            read_options=ReadOptions(route_from=route_from, keep_duplicates=keep_duplicates),
+            notice=notice,
         )
     common.report_skipped(run)
     from llmobs_cli.render import evaluate as render
@@ -263,26 +277,37 @@ def eval_cmd(
     if run.dry_run:
         common.write_stdout(render.plan(run, fmt.value))
         return
+    partial = bool(run.interrupted or run.fatal or run.stopped)
+    if output is not None:
+        from llmobs_cli.core import atomic
+
+        atomic.write_parquet(
+            output, run.frame, metadata={"llmobs.partial": "true"} if partial else None
+        )
+    kept = f"{run.kept} judgments cached in {cache}; rerun the same command to resume" + (
+        f" (partial results in {output})" if output is not None and partial else ""
+    )
+    if run.interrupted:
+        common.warn(f"llmobs eval: interrupted; {kept}")
+        raise typer.Exit(130)
     if run.stopped:
         common.warn(
             f"llmobs eval: {run.stopped}; the rest was not judged (rerun with a higher "
             "--max-cost: cached judgments cost nothing)"
         )
-    if output is not None:
-        from llmobs_cli.core import atomic
-
-        atomic.write_parquet(output, run.frame)
     common.write_stdout(render.summary(run.summary, fmt.value))
     for line in render.regression_lines(run.summary):
         common.warn(line)
+    if export_opts is not None and run.frame.height:
+        from llmobs_cli.cli import export as export_cli
+
+        export_cli.deliver(run.frame, export_opts, "judgments", json_out=False)
     if run.fatal:
-        raise ServiceError(
-            f"judge endpoint: {run.fatal} (partial results kept"
-            + (f" in {output}" if output else "")
-            + "; cached judgments are "
-            "reused on rerun)"
-        )
+        raise ServiceError(f"judge: {run.fatal}; {kept}")
+    if run.stopped:
+        raise typer.Exit(1)  # the run did not finish what was asked
     if run.summary.regressions:
+        common.notify("eval", run.summary.as_dict(), cfg, notify, notify_format, traces)
         raise typer.Exit(1)
 
 
@@ -298,18 +323,14 @@ def _summarize(
     import polars as pl
 
     from llmobs_cli.core.eval.judgments import read_evals
-    from llmobs_cli.core.eval.summary import summarize
+    from llmobs_cli.core.eval.summary import summarize_with_config
     from llmobs_cli.render import evaluate as render
 
     if not files:
         raise UsageError("llmobs eval summarize: give one or more evals.parquet files")
     frame = pl.concat([read_evals(f) for f in files], how="diagonal_relaxed")
-    summary = summarize(
-        frame,
-        fields,
-        bucket.value if bucket else cfg.eval.bucket,
-        alpha=cfg.eval.alpha,
-        min_drop=min_drop if min_drop is not None else cfg.eval.min_drop,
+    summary = summarize_with_config(
+        frame, cfg, by=fields, bucket=bucket.value if bucket else None, min_drop=min_drop
     )
     if output is not None:
         from llmobs_cli.core import atomic
@@ -330,12 +351,80 @@ def _summarize(
         raise typer.Exit(1)
 
 
+def _check_credentials(opts: Any, dry_run: bool) -> None:
+    """No key and no endpoint: exit 2 before any work (a dry run only warns)."""
+    from llmobs_cli.core.eval.judgments import SELF_CONSISTENCY
+    from llmobs_cli.core.eval.options import resolve_criteria
+
+    needs_judge = bool(resolve_criteria(opts.evaluators, opts.criteria)) or (
+        opts.self_consistency or SELF_CONSISTENCY in opts.evaluators
+    )
+    if not needs_judge or opts.client.base_url or opts.client.api_key:
+        return
+    if openai_api_key_set():
+        return
+    message = (
+        "the judge has no endpoint and no key: set OPENAI_API_KEY or pass --base-url "
+        "(or judge.base_url in llmobs.yaml)"
+    )
+    if dry_run:
+        common.warn(f"llmobs eval: warning: {message}; a real run would stop here (exit 2)")
+        return
+    raise UsageError(f"{message}; nothing was judged")
+
+
+@contextmanager
+def _sigterm_as_sigint() -> Any:
+    """SIGTERM during the run is handled like Ctrl-C: the judge loop stops, the judgments
+    so far are written (marked partial) and the command exits 130."""
+    import signal
+    import threading
+
+    if threading.current_thread() is not threading.main_thread():
+        yield
+        return
+
+    def forward(signum: int, frame: Any) -> None:
+        signal.raise_signal(signal.SIGINT)
+
+    previous = signal.signal(signal.SIGTERM, forward)
+    try:
+        yield
+    finally:
+        signal.signal(signal.SIGTERM, previous)
+
+
+class _Notices:
+    """One-line notices (failures, waits, format steps) on stderr as they happen; the same
+    kind of line (digits ignored) at most once per ``every`` seconds."""
+
+    def __init__(self, say: Any, every: float = 5.0) -> None:
+        self.say = say
+        self.every = every
+        self._last: dict[str, float] = {}
+        self._muted: dict[str, int] = {}
+
+    def __call__(self, text: str) -> None:
+        import re
+        import time
+
+        kind = re.sub(r"[\d.]+", "#", text)
+        now = time.monotonic()
+        if now - self._last.get(kind, -1e9) < self.every:
+            self._muted[kind] = self._muted.get(kind, 0) + 1
+            return
+        muted = self._muted.pop(kind, 0)
+        self._last[kind] = now
+        self.say(f"llmobs eval: {text}" + (f" (and {muted} more like it)" if muted else ""))
+
+
 @contextmanager
 def _progress(disabled: bool) -> Any:
-    """A Rich progress bar on stderr (done, cached, failed, $) fed by the core's callback."""
+    """A Rich progress bar on stderr (done, cached, failed, $) fed by the core's callback,
+    and the notice sink: lines above the bar, or plain stderr lines without one."""
     con = common.err_console
     if disabled or not con.is_terminal:
-        yield None
+        yield None, _Notices(common.warn)
         return
     from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
 
@@ -359,4 +448,4 @@ def _progress(disabled: bool) -> Any:
         )
 
     with bar:
-        yield update
+        yield update, _Notices(lambda line: bar.console.print(line, markup=False, highlight=False))

@@ -1,13 +1,15 @@
 """``llmobs report``: cost and latency by route, model, customer, feature — weighted.
 
-Thin shell: parse options and ``llmobs.yaml`` → :func:`llmobs_cli.core.report.engine.run_report`
-→ render. Exit 1 when a ``--fail-on`` rule or a config alert fires (every firing on stderr
-with rule, group, value and threshold, and in JSON ``alerts``); exit 2 on bad usage,
-configuration or input.
+Thin shell: options and ``llmobs.yaml`` →
+:meth:`~llmobs_cli.core.report.options.ReportOptions.from_config` →
+:func:`llmobs_cli.core.report.engine.run_report` → render. Exit 1 when a ``--fail-on`` rule
+or a config alert fires (every firing on stderr with rule, group, value and threshold, and
+in JSON ``alerts``); exit 2 on bad usage, configuration or input.
 """
 
 from __future__ import annotations
 
+import json
 from enum import Enum
 from pathlib import Path
 from typing import Annotated, Any
@@ -82,50 +84,39 @@ def report_cmd(
     until: common.UntilOpt = None,
     now: common.NowOpt = None,
     fmt: common.FormatOpt = common.Format.table,
+    notify: common.NotifyOpt = None,
+    notify_format: common.NotifyFormatOpt = None,
     config: common.ConfigOpt = None,
     on_error: common.OnErrorOpt = common.OnErrorChoice.fail,
     source_format: common.FromOpt = common.InputFormat.auto,
     route_from: common.RouteFromOpt = None,
+    keep_duplicates: common.KeepDuplicatesOpt = False,
 ) -> None:
     """Cost and latency of LLM calls, true under sampling."""
     from llmobs_cli.core.ingest.readers import ReadOptions
-    from llmobs_cli.core.record.fields import parse_fields
-    from llmobs_cli.core.report import gates, pricing
     from llmobs_cli.core.report.engine import run_report
-    from llmobs_cli.core.report.refusals import patterns_from_config
+    from llmobs_cli.core.report.options import ReportOptions
 
     cfg = common.config_from(config)
-    source = cfg.source or "llmobs.yaml"
-    fields = (
-        parse_fields(by, "--by")
-        if by is not None
-        else parse_fields(",".join(cfg.report.by), "report.by")
+    opts = ReportOptions.from_config(
+        cfg,
+        by=by,
+        bucket=bucket.value if bucket else None,
+        fail_on=fail_on or (),
+        prices=list(prices or ()),
     )
     writer = _writer(output) if output is not None else None
-    rules = gates.parse_rules(fail_on or (), cfg.alerts, source)
-    table = pricing.build_price_table(
-        override_files=list(prices or ()),
-        config_file_path=cfg.prices.file,
-        config_models=cfg.prices.models,
-        config_source=source,
-    )
-    patterns = patterns_from_config(cfg.refusals, source)
 
     with common.status("report") as say:
         loaded = run_report(
             traces,
-            by=fields,
-            bucket=bucket.value if bucket else cfg.report.bucket,
+            **opts.run_kwargs(),
             since=since,
             until=until,
             now=now,
             on_error=on_error.value,
             fmt=common.input_format(source_format),
-            options=ReadOptions(route_from=route_from),
-            prices=table,
-            refusal_patterns=patterns,
-            quantiles=tuple(cfg.report.percentiles),
-            rules=rules,
+            options=ReadOptions(route_from=route_from, keep_duplicates=keep_duplicates),
             progress=say,
         )
     common.report_skipped(loaded)
@@ -161,6 +152,9 @@ def report_cmd(
     for line in render.alert_lines(rep):
         common.warn(line)
     if rep.fired:
+        common.notify(
+            "report", json.loads(render.json_report(rep)), cfg, notify, notify_format, traces
+        )
         raise typer.Exit(1)
 
 

@@ -46,6 +46,16 @@ def export_cmd(
             "--limit", min=1, help="At most N items (high-stakes first).", show_default=False
         ),
     ] = None,
+    random: Annotated[
+        int,
+        typer.Option(
+            "--random",
+            min=0,
+            help="Also draw a random sample of about N judged items per route x evaluator "
+            "(hash-selected, inclusion probability recorded); their labels correct the "
+            "judge's scores in eval summarize. 0 turns it off.",
+        ),
+    ] = 30,
     config: common.ConfigOpt = None,
 ) -> None:
     from llmobs_cli.core.eval.judgments import read_evals
@@ -59,6 +69,7 @@ def export_cmd(
         borderline=cfg.eval.borderline,
         disagreement=cfg.eval.self_consistency.disagreement_threshold,
         limit=limit,
+        random_per_group=random,
     )
     jpath, cpath = write_queue(queue, output)
     counts = queue["reasons"].str.split(";").explode().value_counts(sort=True)

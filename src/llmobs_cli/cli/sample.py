@@ -61,6 +61,7 @@ def sample_cmd(
     on_error: common.OnErrorOpt = common.OnErrorChoice.fail,
     source_format: common.FromOpt = common.InputFormat.auto,
     route_from: common.RouteFromOpt = None,
+    keep_duplicates: common.KeepDuplicatesOpt = False,
 ) -> None:
     """Read traces, keep whole traces by a stable hash of trace_id, write them atomically."""
     cfg = common.config_from(config)
@@ -71,7 +72,7 @@ def sample_cmd(
         plan,
         on_error=on_error.value,
         fmt=common.input_format(source_format),
-        options=ReadOptions(route_from=route_from),
+        options=ReadOptions(route_from=route_from, keep_duplicates=keep_duplicates),
     )
     common.report_skipped(result)
     render(result, fmt)

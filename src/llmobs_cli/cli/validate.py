@@ -26,6 +26,7 @@ def validate_cmd(
     on_error: common.OnErrorOpt = common.OnErrorChoice.fail,
     source_format: common.FromOpt = common.InputFormat.auto,
     route_from: common.RouteFromOpt = None,
+    keep_duplicates: common.KeepDuplicatesOpt = False,
     quiet: Annotated[bool, typer.Option("--quiet", "-q", help="Print nothing when valid.")] = False,
 ) -> None:
     """Read every field of every row; list problems as file:line: field: problem."""
@@ -34,7 +35,7 @@ def validate_cmd(
         traces,
         on_error=on_error.value,
         fmt=common.input_format(source_format),
-        options=ReadOptions(route_from=route_from),
+        options=ReadOptions(route_from=route_from, keep_duplicates=keep_duplicates),
     )
     common.report_skipped(summary)
     if quiet:
@@ -55,6 +56,16 @@ def render(summary: ValidationSummary, fmt: common.Format) -> None:
         ("models", ", ".join(f"{k} ({v:,})" for k, v in summary.models.items()) or "-"),
         ("formats", ", ".join(sorted(set(summary.sources.values()))) or "-"),
     ]
+    if summary.duplicates:
+        rows.append(("duplicates counted once", f"{summary.duplicates:,}"))
+    for f in summary.files:
+        line = f"{f['format']}: {f['calls']:,} call(s)"
+        if f["skipped"]:
+            why = ", ".join(f"{n} x {r}" for r, n in f["skipped_reasons"].items())
+            line += f", {f['skipped']:,} skipped ({why})"
+        if f["note"] and not f["calls"]:
+            line += f" ({f['note']})"
+        rows.append((f["path"], line))
     if fmt == common.Format.markdown:
         common.write_stdout(render_markdown_kv("llmobs validate: valid", rows))
     elif fmt == common.Format.csv:

@@ -83,9 +83,15 @@ def write_json(target: Path | str, obj: Any) -> None:
     write_text(target, json.dumps(obj, indent=2, default=str, allow_nan=False) + "\n")
 
 
-def write_parquet(target: Path | str, frame: pl.DataFrame) -> None:
+def write_parquet(
+    target: Path | str, frame: pl.DataFrame, metadata: dict[str, str] | None = None
+) -> None:
+    """``metadata``: key-value pairs stored in the Parquet footer (e.g. a partial mark)."""
     with atomic_path(target, ".parquet") as tmp:
-        frame.write_parquet(tmp, compression="zstd", statistics=True)
+        if metadata:
+            frame.write_parquet(tmp, compression="zstd", statistics=True, metadata=metadata)
+        else:
+            frame.write_parquet(tmp, compression="zstd", statistics=True)
 
 
 def write_dir_atomically(target: Path | str, fill: Callable[[Path], None]) -> None:

@@ -68,6 +68,30 @@ def _group_rows(summary: EvalSummary) -> list[list[str]]:
     ]
 
 
+CORRECTED_HEAD = ["group", "evaluator", "labels", "judge", "corrected", "95% CI", "judge bias"]
+
+
+def _corrected_rows(summary: EvalSummary) -> list[list[str]]:
+    """Groups with a judge-error-corrected score (random-sample human labels)."""
+    rows = []
+    for g in summary.groups:
+        c = g.get("corrected")
+        if not c:
+            continue
+        rows.append(
+            [
+                _key(g["key"]),
+                g["evaluator"],
+                str(c["labels"]),
+                _f(g["score"]),
+                _f(c["score"]),
+                _ci(c),
+                f"{c['judge_bias']:+.3f}",
+            ]
+        )
+    return rows
+
+
 TEST_HEAD = ["group", "evaluator", "baseline", "current", "Δ", "SE", "p", "q", "MDE", "verdict"]
 
 
@@ -129,6 +153,14 @@ def markdown(s: EvalSummary) -> str:
             "",
         ]
     parts += ["#### Scores (weighted, 95 % CI)", "", markdown_table(GROUP_HEAD, _group_rows(s))]
+    corrected = _corrected_rows(s)
+    if corrected:
+        parts += [
+            "",
+            "#### Corrected for judge error (human labels on a random sample)",
+            "",
+            markdown_table(CORRECTED_HEAD, corrected).rstrip("\n"),
+        ]
     if s.agreement:
         parts += [
             "",
@@ -153,6 +185,7 @@ def markdown(s: EvalSummary) -> str:
 def csv_groups(s: EvalSummary) -> str:
     buf = io.StringIO()
     keys = list(s.by)
+    extra = any(g.get("corrected") for g in s.groups)
     w = csv.writer(buf, lineterminator="\n")
     w.writerow(
         [
@@ -166,6 +199,11 @@ def csv_groups(s: EvalSummary) -> str:
             "score",
             "ci_low",
             "ci_high",
+            *(
+                ["corrected", "corrected_ci_low", "corrected_ci_high", "judge_bias"]
+                if extra
+                else []
+            ),
         ]
     )
     for g in s.groups:
@@ -181,6 +219,14 @@ def csv_groups(s: EvalSummary) -> str:
                 g["score"],
                 g["ci_low"],
                 g["ci_high"],
+                *(
+                    [
+                        (g.get("corrected") or {}).get(k)
+                        for k in ("score", "ci_low", "ci_high", "judge_bias")
+                    ]
+                    if extra
+                    else []
+                ),
             ]
         )
     return buf.getvalue()
@@ -228,6 +274,17 @@ def rich_summary(s: EvalSummary) -> Group:
     for row in _group_rows(s):
         t.add_row(*row)
     items.append(t)
+    corrected = _corrected_rows(s)
+    if corrected:
+        c = Table(
+            title="Corrected for judge error (human labels on a random sample, 95 % CI)",
+            title_justify="left",
+        )
+        for h in CORRECTED_HEAD:
+            c.add_column(h, justify="left" if h in ("group", "evaluator") else "right")
+        for row in corrected:
+            c.add_row(*row)
+        items.append(c)
     if s.overall:
         o = Table(title="Overall (standardised to the current stratum mix)", title_justify="left")
         for h in ("evaluator", "current", "baseline", "Δ"):

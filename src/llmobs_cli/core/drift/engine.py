@@ -204,6 +204,7 @@ def run_drift(
     on_error: str = "fail",
     fmt: str | None = None,
     route_from: str | None = None,
+    keep_duplicates: bool = False,
     progress: Callable[[str], None] | None = None,
     sources: Sequence[str] = (),
 ) -> DriftResult:
@@ -239,7 +240,7 @@ def run_drift(
     cols = list(dict.fromkeys(cols))
 
     baseline_is_path = _is_path(baseline)
-    opts = ReadOptions(route_from=route_from)
+    opts = ReadOptions(route_from=route_from, keep_duplicates=keep_duplicates)
     skipped, reasons = 0, {}
     sources = list(sources)
 

@@ -13,6 +13,7 @@ from typing import TYPE_CHECKING, Any, Literal
 import polars as pl
 
 from llmobs_cli.core.eval import regression as reg
+from llmobs_cli.core.eval.judges.capabilities import ModelCatalog
 from llmobs_cli.core.eval.judges.client import ClientSettings
 from llmobs_cli.core.eval.judges.prompts import BUILTIN, Criterion, builtin_criterion
 from llmobs_cli.core.eval.judgments import HUMAN, REFERENCE, SELF_CONSISTENCY
@@ -55,6 +56,8 @@ class EvalOptions:
     borderline: tuple[float, float] = (0.4, 0.6)
     dry_run: bool = False
     keep_text: bool = True
+    #: prices and refused parameters per model (None: the shipped price table)
+    catalog: ModelCatalog | None = None
 
     @classmethod
     def from_config(
@@ -101,12 +104,13 @@ class EvalOptions:
         ]
         model = judge_model or j.model
         pin, pout = j.input_price_per_million, j.output_price_per_million
+        table = pricing.build_price_table(
+            config_file_path=cfg.prices.file,
+            config_models=cfg.prices.models,
+            config_source=cfg.source or "llmobs.yaml",
+        )
         if pin is None or pout is None:
-            entries = pricing.build_price_table(
-                config_file_path=cfg.prices.file,
-                config_models=cfg.prices.models,
-                config_source=cfg.source or "llmobs.yaml",
-            ).resolve(model, None)
+            entries = table.resolve(model, None)
             if entries:
                 pin = entries[-1].input if pin is None else pin
                 pout = entries[-1].output if pout is None else pout
@@ -163,6 +167,12 @@ class EvalOptions:
                 concurrency=concurrency or j.concurrency,
                 backoff_base_s=j.backoff_base_s,
                 backoff_max_s=j.backoff_max_s,
+                wait_budget_s=j.wait_budget_s,
+                connect_timeout_s=j.connect_timeout_s,
+                breaker_failures=j.breaker_failures,
+                breaker_s=j.breaker_s,
+                fail_first=j.fail_first,
+                max_failure_rate=j.max_failure_rate,
                 input_price_per_million=pin or 0.0,
                 output_price_per_million=pout or 0.0,
                 max_cost_usd=cap,
@@ -177,6 +187,7 @@ class EvalOptions:
             bucket=bucket or e.bucket,
             borderline=e.borderline,
             dry_run=dry_run,
+            catalog=ModelCatalog(table),
         )
 
 
@@ -189,6 +200,10 @@ class JudgeStats:
     cost_usd: float = 0.0
     model: str = ""
     mode: str = "json_schema"
+    #: the judge model has no price: its calls count as $0 in ``cost_usd``
+    unpriced: bool = False
+    #: every model called without a price (the judge, self-consistency models)
+    unpriced_models: list[str] = field(default_factory=list)
 
     def as_dict(self) -> dict[str, Any]:
         return {
@@ -199,6 +214,8 @@ class JudgeStats:
             "cost_usd": round(self.cost_usd, 6),
             "model": self.model,
             "response_format": self.mode,
+            "unpriced": self.unpriced,
+            "unpriced_models": list(self.unpriced_models),
         }
 
 
@@ -248,6 +265,9 @@ class EvalRun:
     skipped: int = 0
     skipped_reasons: dict[str, int] = field(default_factory=dict)
     price_known: bool = True
+    interrupted: bool = False  # SIGINT/SIGTERM: the judgments so far, the rest not made
+    cache_dir: str | None = None  # where the judgments are cached (a rerun resumes)
+    kept: int = 0  # successful judgments of this run, all in the cache
 
 
 # --- criteria ----------------------------------------------------------------------------

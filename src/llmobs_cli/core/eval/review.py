@@ -7,6 +7,14 @@
 * disagreements: self-consistency rows flagged as unstable, and calls where the judge
   and the reference comparison disagree by 0.5 or more.
 
+Besides these targeted cases, a **random sample** (``random_per_group`` items per route ×
+evaluator, default 30): each judged item is drawn when ``u < π``, where ``u`` is a stable
+hash of its trace and span ids (salt ``llmobs-review``) and ``π = min(1, n / judged)`` in
+its route × evaluator. ``π`` is recorded as ``review_rate`` and the draw as ``random``, so
+that the labels of the random part form a probability sample of the judged calls (with
+known inclusion probabilities) and can correct the judge's scores
+(:mod:`core.eval.correction`). An item can be both targeted and random.
+
 One queue item per (trace, span, evaluator) with the reasons, the judge's score and
 explanation, the input and response text, and an empty ``label`` (0–1, or pass/fail) and
 ``notes`` for the reviewer. :func:`write_queue` writes JSONL and CSV side by side
@@ -46,9 +54,20 @@ QUEUE_COLUMNS = [
     "reasons",
     "input_text",
     "response_text",
+    "random",
+    "review_rate",
     "label",
     "notes",
 ]
+#: Salt of the review sample's hash: independent of eval selection and storage sampling.
+REVIEW_SALT = "llmobs-review"
+#: Columns human rows carry so that the random part can correct the judge.
+REVIEW_COLUMNS: dict[str, pl.DataType] = {
+    "review_random": pl.Boolean(),
+    "review_rate": pl.Float64(),
+}
+#: Default size of the random part per route × evaluator.
+RANDOM_PER_GROUP = 30
 _PASS = {
     "pass": 1.0,
     "yes": 1.0,
@@ -68,8 +87,11 @@ def build_queue(
     borderline: tuple[float, float] = (0.4, 0.6),
     disagreement: float = 0.5,
     limit: int | None = None,
+    random_per_group: int = RANDOM_PER_GROUP,
 ) -> pl.DataFrame:
-    """The review queue (see the module docstring), high-stakes items first."""
+    """The review queue (see the module docstring), high-stakes items first, then the
+    random sample. ``limit`` caps the targeted part only: truncating the random part would
+    change its inclusion probabilities."""
     lo, hi = borderline
     frame = evals.filter(pl.col("evaluator") != HUMAN)
     if "window" in frame.columns:
@@ -92,24 +114,57 @@ def build_queue(
             pl.lit("judge_reference_disagree")
         ),
     ).list.drop_nulls()
+    judged = _with_random_draw(judged, random_per_group)
     q = (
         judged.with_columns(reasons.alias("_reasons"))
-        .filter(pl.col("_reasons").list.len() > 0)
         .with_columns(
-            pl.col("_reasons").list.join(";").alias("reasons"),
+            pl.when(pl.col("random"))
+            .then(pl.concat_list("_reasons", pl.lit(["random"])))
+            .otherwise(pl.col("_reasons"))
+            .alias("_all")
+        )
+        .filter(pl.col("_all").list.len() > 0)
+        .with_columns(
+            pl.col("_all").list.join(";").alias("reasons"),
             pl.col("_reasons").list.contains("high_stakes").alias("_hs"),
+            (pl.col("_reasons").list.len() > 0).alias("_targeted"),
             pl.lit(None, pl.String).alias("label"),
             pl.lit(None, pl.String).alias("notes"),
         )
-        .sort(["_hs", "score"], descending=[True, False])
+        .sort(["_hs", "_targeted", "score"], descending=[True, True, False])
         .unique(["trace_id", "span_id", "evaluator"], keep="first", maintain_order=True)
     )
     if limit is not None:
-        q = q.head(limit)
+        targeted = q.filter(pl.col("_targeted")).head(limit)
+        q = pl.concat([targeted, q.filter(~pl.col("_targeted") & pl.col("random"))])
     for c in QUEUE_COLUMNS:
         if c not in q.columns:
             q = q.with_columns(pl.lit(None, pl.String).alias(c))
     return q.select(QUEUE_COLUMNS)
+
+
+def _with_random_draw(judged: pl.DataFrame, per_group: int) -> pl.DataFrame:
+    """Add ``review_rate`` (π per route × evaluator) and ``random`` (drawn or not)."""
+    from llmobs_cli.core.eval.plan import stable_uniform
+
+    if not judged.height or per_group <= 0:
+        return judged.with_columns(
+            pl.lit(False).alias("random"), pl.lit(None, pl.Float64).alias("review_rate")
+        )
+    ids = pl.concat_str(
+        [pl.col("trace_id"), pl.col("span_id").fill_null(pl.col("trace_id"))], separator="\x1f"
+    )
+    keys = judged.select(ids.alias("_id"))["_id"]
+    return (
+        judged.with_columns(pl.Series("_u", stable_uniform(keys, REVIEW_SALT)))
+        .with_columns(
+            pl.min_horizontal(
+                pl.lit(1.0), per_group / pl.len().over(["route", "evaluator"]).cast(pl.Float64)
+            ).alias("review_rate")
+        )
+        .with_columns((pl.col("_u") < pl.col("review_rate")).alias("random"))
+        .drop("_u")
+    )
 
 
 def write_queue(queue: pl.DataFrame, target: str | Path) -> tuple[Path, Path]:
@@ -194,6 +249,8 @@ def read_labels(path: str | Path) -> pl.DataFrame:
                 "criterion": str(r["evaluator"]),
                 "label": label,
                 "notes": r.get("notes") or None,
+                "review_random": _parse_flag(r.get("random"), where),
+                "review_rate": _parse_rate(r.get("review_rate"), where),
             }
         )
     return pl.DataFrame(
@@ -204,8 +261,38 @@ def read_labels(path: str | Path) -> pl.DataFrame:
             "criterion": pl.String,
             "label": pl.Float64,
             "notes": pl.String,
+            "review_random": pl.Boolean,
+            "review_rate": pl.Float64,
         },
     )
+
+
+def _parse_flag(value: Any, where: str) -> bool:
+    """The queue's ``random`` column as written to JSONL (bool) or CSV (True/False)."""
+    if value is None or value == "":
+        return False
+    if isinstance(value, bool):
+        return value
+    text = str(value).strip().lower()
+    if text in ("true", "1", "yes"):
+        return True
+    if text in ("false", "0", "no"):
+        return False
+    raise InputError([f"{where}: random: expected true or false (got {value!r})"])
+
+
+def _parse_rate(value: Any, where: str) -> float | None:
+    if value is None or value == "":
+        return None
+    try:
+        rate = float(value)
+    except (TypeError, ValueError):
+        rate = -1.0
+    if not 0.0 < rate <= 1.0:
+        raise InputError(
+            [f"{where}: review_rate: expected a probability in (0, 1] (got {value!r})"]
+        )
+    return rate
 
 
 def import_labels(
@@ -216,7 +303,9 @@ def import_labels(
         ["trace_id", "span_id", "evaluator"], keep="first"
     )
     matched = labels.join(
-        judged.drop("criterion", strict=False).rename({"evaluator": "criterion"}),
+        judged.drop(["criterion", *REVIEW_COLUMNS], strict=False).rename(
+            {"evaluator": "criterion"}
+        ),
         on=["trace_id", "span_id", "criterion"],
         how="inner",
     )
@@ -235,7 +324,11 @@ def import_labels(
         pl.lit(False).alias("cached"),
         pl.lit(None, pl.String).alias("error"),
         pl.lit(False).alias("flagged"),
-    ).select(evals.columns)
+    )
+    for col, dtype in REVIEW_COLUMNS.items():
+        if col not in evals.columns:
+            evals = evals.with_columns(pl.lit(None, dtype).alias(col))
+    human = human.select(evals.columns)
     # A new label replaces an earlier one of the same item.
     keep = (
         evals.join(

@@ -29,10 +29,12 @@ from typing import Any, Literal
 import polars as pl
 
 from llmobs_cli.core.eval.judges.cache import JudgmentCache, cache_key, endpoint_id
+from llmobs_cli.core.eval.judges.capabilities import ModelCatalog
 from llmobs_cli.core.eval.judges.client import (
     DEFAULT_BASE_URL,
     ClientSettings,
     JudgeRunner,
+    Notice,
     Outcome,
     Progress,
     RunResult,
@@ -253,8 +255,10 @@ def run_eval(
     fmt: str | None = None,
     read_options: Any = None,
     client_factory: Callable[[ClientSettings], Any] = make_client,
+    notice: Notice | None = None,
 ) -> EvalRun:
-    """Load traces and evaluate them (see the module docstring)."""
+    """Load traces and evaluate them (see the module docstring). ``notice`` receives
+    one-line messages to show as they happen (failures, waits, format step-downs)."""
     from llmobs_cli.core.ingest.readers import load
     from llmobs_cli.core.record.fields import base_column
 
@@ -289,6 +293,7 @@ def run_eval(
         cache_dir=cache_dir,
         progress=progress,
         client_factory=client_factory,
+        notice=notice,
         sources=loaded.sources,
     )
     run.skipped = loaded.skipped
@@ -303,9 +308,16 @@ def evaluate_frame(
     cache_dir: str | Path | None = None,
     progress: Progress | None = None,
     client_factory: Callable[[ClientSettings], Any] = make_client,
+    notice: Notice | None = None,
     sources: Sequence[str] = (),
 ) -> EvalRun:
     """Evaluate canonical rows already in memory (the testable core of :func:`run_eval`).
+
+    Every call is priced at its own model's price (judge calls at the judge's, self-
+    consistency re-asks at the re-asked model's: :class:`ModelCatalog`); models without a
+    price are listed in ``summary.judge.unpriced_models``. Models that refuse
+    ``temperature`` (reasoning models) are asked without it, and self-consistency on them
+    samples at the model's default temperature (a note says so).
 
     A ``--current``/``--baseline`` window with no row is
     :class:`~llmobs_cli.core.record.windows.EmptyWindowError` (exit 2); ``sources`` names
@@ -370,6 +382,17 @@ def evaluate_frame(
         if sel.height
         else []
     )
+    catalog = opts.catalog or ModelCatalog.shipped()
+    judge_info = catalog.info(opts.judge_model)
+    judge_temp = None if judge_info.fixed_temperature else 0.0
+    unpriced: list[str] = [] if price_known else [opts.judge_model]
+    notes: list[str] = []
+    fixed_sc: set[str] = set()  # self-consistency models sampled at their own temperature
+    if judge_temp is None and pend:
+        notes.append(
+            f"judge model '{opts.judge_model}' refuses temperature: judged at its default "
+            "temperature"
+        )
     # Clients are created lazily (only when a task is not cached): see JudgeRunner.
     client = (lambda: client_factory(opts.client)) if pend else None
     endpoint = endpoint_id(opts.client.base_url or DEFAULT_BASE_URL)
@@ -394,7 +417,7 @@ def evaluate_frame(
                 endpoint=endpoint,
                 messages=msgs,
                 schema=crit.json_schema(),
-                params={"temperature": 0.0},
+                params={"temperature": 0.0 if judge_temp is not None else "default"},
                 prompt=f"{crit.name}@{crit.version}:{crit.prompt_hash}",
                 sample_index=0,
             )
@@ -405,9 +428,10 @@ def evaluate_frame(
                     messages=msgs,
                     model=opts.judge_model,
                     criterion=crit,
-                    temperature=0.0,
+                    temperature=judge_temp,
                     est_input_tokens=_tokens(n_in),
                     est_output_tokens=ANSWER_TOKENS,
+                    rejects=judge_info.rejects,
                 )
             )
         else:
@@ -417,12 +441,28 @@ def evaluate_frame(
             model = opts.sc_model or rec["model"] or opts.judge_model
             if not msgs_sc:
                 msgs_sc = [{"role": "user", "content": ""}]
+            info = catalog.info(model)
+            temp = None if info.fixed_temperature else opts.sc_temperature
+            if temp is None and model not in fixed_sc:
+                fixed_sc.add(model)
+                notes.append(
+                    f"self-consistency on '{model}' sampled at the model's default "
+                    f"temperature (it refuses temperature={opts.sc_temperature:g})"
+                )
+            if model == opts.judge_model:
+                prices: tuple[float | None, float | None] = (None, None)  # the judge's
+            elif info.priced:
+                prices = (info.input_per_million, info.output_per_million)
+            else:
+                prices = (0.0, 0.0)
+                if model not in unpriced:
+                    unpriced.append(model)
             key = cache_key(
                 model=model,
                 endpoint=endpoint_id(opts.sc_base_url) if opts.sc_base_url else endpoint,
                 messages=msgs_sc,
                 schema=None,
-                params={"temperature": opts.sc_temperature},
+                params={"temperature": temp if temp is not None else "default"},
                 prompt="self_consistency@1",
                 sample_index=p.sample,
             )
@@ -433,9 +473,12 @@ def evaluate_frame(
                     messages=msgs_sc,
                     model=model,
                     criterion=None,
-                    temperature=opts.sc_temperature,
+                    temperature=temp,
                     est_input_tokens=_tokens(n_in),
                     est_output_tokens=_tokens(len(rec["response"] or "")) + 16,
+                    input_price_per_million=prices[0],
+                    output_price_per_million=prices[1],
+                    rejects=info.rejects,
                 )
             )
         p.task_index = len(tasks) - 1
@@ -451,10 +494,10 @@ def evaluate_frame(
                 idx_g = [i for i, t in enumerate(tasks) if t.criterion is None]
                 outcomes: list[Outcome] = [Outcome(ok=False, skipped=True)] * len(tasks)
                 r1 = JudgeRunner(client, opts.client, cache).run(
-                    [tasks[i] for i in idx_j], progress
+                    [tasks[i] for i in idx_j], progress, notice
                 )
                 settings2 = ClientSettings(**{**opts.client.__dict__, "base_url": opts.sc_base_url})
-                if r1.fatal is None:
+                if r1.fatal is None and not r1.interrupted and not r1.stopped:
                     left = (
                         None
                         if settings2.max_cost_usd is None
@@ -462,7 +505,7 @@ def evaluate_frame(
                     )
                     settings2.max_cost_usd = left
                     r2 = JudgeRunner(sc_client, settings2, cache).run(
-                        [tasks[i] for i in idx_g], progress
+                        [tasks[i] for i in idx_g], progress, notice
                     )
                 else:
                     r2 = RunResult(outcomes=[Outcome(ok=False, skipped=True)] * len(idx_g))
@@ -481,13 +524,17 @@ def evaluate_frame(
                     stopped=r1.stopped or r2.stopped,
                     mode=r1.mode,
                     service_failures=r1.service_failures + r2.service_failures,
+                    interrupted=r1.interrupted or r2.interrupted,
+                    notes=r1.notes + r2.notes,
                 )
             else:
-                result = JudgeRunner(client, opts.client, cache).run(tasks, progress)
+                result = JudgeRunner(client, opts.client, cache).run(tasks, progress, notice)
     finally:
         cache.close()
     stats.calls, stats.cached, stats.failed = result.calls, result.cached, result.failed
     stats.skipped, stats.cost_usd, stats.mode = result.skipped, result.cost_usd, result.mode
+    stats.unpriced = not price_known
+    stats.unpriced_models = unpriced
 
     frame_out = judgment_frame(sel, pend, result.outcomes, opts, hs, use_ref)
     summary = summarize(
@@ -502,8 +549,17 @@ def evaluate_frame(
             f"the judge endpoint failed after retries for {result.service_failures} "
             "judgment(s); rerun to retry them (successful judgments are cached)"
         )
+    summary.notes.extend(notes + result.notes)
+    if unpriced:
+        summary.notes.append(
+            "no price for " + ", ".join(f"'{m}'" for m in unpriced) + ": their calls count "
+            "as $0 in the judge cost (set judge.input_price_per_million/"
+            "output_price_per_million or add the model to the price table)"
+        )
     if result.stopped:
         summary.notes.append(result.stopped)
+    if result.interrupted:
+        summary.notes.append("interrupted: partial results (rerun the same command to resume)")
     return EvalRun(
         frame=frame_out,
         summary=summary,
@@ -511,6 +567,9 @@ def evaluate_frame(
         fatal=fatal,
         stopped=result.stopped,
         price_known=price_known,
+        interrupted=result.interrupted,
+        cache_dir=None if cache_dir is None else str(cache_dir),
+        kept=sum(1 for o in result.outcomes if o.ok),
     )
 
 

@@ -8,7 +8,9 @@ with ``n_eff`` for small groups: :func:`core.record.weights.hajek_mean_ci`), err
 overall figures standardised to the current window's stratum mix; an optional time series;
 window and release regression tests (:mod:`core.eval.regression`); judge–human agreement.
 Human labels are excluded from the score groups: reviewed rows are chosen for being
-high-stakes, borderline or disputed, so they are not a probability sample.
+high-stakes, borderline or disputed, so they are not a probability sample. The labels of
+the review queue's *random* part are one, and correct the judge: a group with enough of
+them gains ``corrected`` (:mod:`core.eval.correction`).
 """
 
 from __future__ import annotations
@@ -16,7 +18,7 @@ from __future__ import annotations
 import json
 import math
 from collections.abc import Sequence
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import numpy as np
 import polars as pl
@@ -27,6 +29,9 @@ from llmobs_cli.core.eval.judgments import HUMAN, JUDGMENT_SCHEMA, REFERENCE
 from llmobs_cli.core.eval.options import EvalSummary, JudgeStats
 from llmobs_cli.core.record.weights import hajek_mean_ci
 from llmobs_cli.errors import UsageError
+
+if TYPE_CHECKING:
+    from llmobs_cli.core.record.config import Config
 
 
 def _key_cols(frame: pl.DataFrame, by: Sequence[str]) -> list[str]:
@@ -76,6 +81,49 @@ def _groups(frame: pl.DataFrame, keys: list[str]) -> list[dict[str, Any]]:
         key = dict(zip(keys, gkey[: len(keys)], strict=True))
         out.append({"key": key, "evaluator": gkey[-1], **_group_stats(part)})
     return out
+
+
+def _add_corrected(
+    groups: list[dict[str, Any]], cur: pl.DataFrame, frame: pl.DataFrame, keys: list[str]
+) -> None:
+    """Add ``corrected`` to each group × evaluator with enough random-sample labels."""
+    from llmobs_cli.core.eval.correction import ppi_mean
+
+    human = frame.filter(
+        (pl.col("evaluator") == HUMAN)
+        & pl.col("review_random").fill_null(False)
+        & pl.col("score").is_not_null()
+        & pl.col("review_rate").is_not_null()
+        & (pl.col("window") == "current")
+    ).select(
+        "trace_id",
+        "span_id",
+        pl.col("criterion").alias("evaluator"),
+        pl.col("score").alias("_y"),
+        pl.col("review_rate").alias("_pi"),
+    )
+    if not human.height:
+        return
+    judged = cur.filter(pl.col("error").is_null() & pl.col("score").is_not_null())
+    labelled = judged.join(human, on=["trace_id", "span_id", "evaluator"], how="inner")
+    for g in groups:
+        match = [pl.col("evaluator") == g["evaluator"]] + [
+            pl.col(k).is_null() if v is None else pl.col(k) == v for k, v in g["key"].items()
+        ]
+        lab = labelled.filter(*match)
+        if not lab.height:
+            continue
+        part = judged.filter(*match)
+        est = ppi_mean(
+            part["score"].to_numpy(),
+            part["weight"].to_numpy(),
+            lab["score"].to_numpy(),
+            lab["_y"].to_numpy(),
+            lab["weight"].to_numpy(),
+            lab["_pi"].to_numpy(),
+        )
+        if est is not None:
+            g["corrected"] = est.as_dict()
 
 
 def _overall(cur: pl.DataFrame, base: pl.DataFrame | None) -> list[dict[str, Any]]:
@@ -330,6 +378,8 @@ def summarize(
     cur = scored.filter(pl.col("window") == "current") if frame.height else scored
     base = scored.filter(pl.col("window") == "baseline") if frame.height else scored
     summary = EvalSummary(by=list(by), groups=_groups(cur, keys))
+    if frame.height and "review_random" in frame.columns:
+        _add_corrected(summary.groups, cur, frame, keys)
     if base.height:
         summary.baseline_groups = _groups(base, keys)
         summary.tests = _window_tests(summary.groups, summary.baseline_groups, alpha, min_drop)
@@ -358,3 +408,26 @@ def summarize(
 
 def _iso(v: Any) -> str | None:
     return v.isoformat() if v is not None else None
+
+
+def summarize_with_config(
+    evals: pl.DataFrame,
+    cfg: Config,
+    *,
+    by: Sequence[str] | None = None,
+    bucket: str | None = None,
+    min_drop: float | None = None,
+) -> EvalSummary:
+    """:func:`summarize` with ``llmobs.yaml``'s ``eval`` defaults (``by``, ``bucket``,
+    ``alpha``, ``min_drop``) for the arguments left ``None`` — ``llmobs eval summarize``."""
+    from llmobs_cli.core.record.fields import parse_fields
+
+    e = cfg.eval
+    fields = (list(by) if by is not None else parse_fields(",".join(e.by), "eval.by")) or ["route"]
+    return summarize(
+        evals,
+        fields,
+        bucket if bucket is not None else e.bucket,
+        alpha=e.alpha,
+        min_drop=min_drop if min_drop is not None else e.min_drop,
+    )

@@ -24,6 +24,10 @@ class ValidationSummary:
     sources: dict[str, str]
     skipped: int = 0
     skipped_reasons: dict[str, int] = field(default_factory=dict)
+    #: Per source: format, calls read, rows/spans skipped and why, why nothing matched.
+    files: list[dict[str, Any]] = field(default_factory=list)
+    #: Rows dropped because the same ``(trace_id, span_id)`` was already read.
+    duplicates: int = 0
 
     def as_dict(self) -> dict[str, Any]:
         return {
@@ -36,6 +40,8 @@ class ValidationSummary:
             "sources": self.sources,
             "skipped": self.skipped,
             "skipped_reasons": self.skipped_reasons,
+            "files": self.files,
+            "duplicates": self.duplicates,
         }
 
 
@@ -65,6 +71,8 @@ def summarize(result: LoadResult) -> ValidationSummary:
         sources=result.formats,
         skipped=result.skipped,
         skipped_reasons=dict(result.skipped_reasons),
+        files=[f.as_dict() for f in result.files],
+        duplicates=result.duplicates,
     )
 
 

@@ -70,6 +70,17 @@ class JudgeConfig(Section):
     max_retries: int = Field(default=6, ge=0, le=20)
     backoff_base_s: float = Field(default=0.5, ge=0)
     backoff_max_s: float = Field(default=30.0, ge=0)
+    # total wait between the attempts of one judgment (rate limits, backoff), seconds
+    wait_budget_s: float = Field(default=120.0, ge=0)
+    connect_timeout_s: float = Field(default=10.0, gt=0)
+    # circuit breaker: this many unreachable attempts in a row (or breaker_s seconds of
+    # nothing else) stop the run with exit 3
+    breaker_failures: int = Field(default=5, ge=1)
+    breaker_s: float = Field(default=30.0, gt=0)
+    # stop (exit 3) when all of the first fail_first judgments fail, or more than
+    # max_failure_rate of them once fail_first are done
+    fail_first: int = Field(default=10, ge=1)
+    max_failure_rate: float = Field(default=0.2, ge=0, le=1)
     max_cost_usd: float | None = Field(default=None, ge=0)
     input_price_per_million: float | None = Field(default=None, ge=0)
     output_price_per_million: float | None = Field(default=None, ge=0)
@@ -150,6 +161,22 @@ class DashboardConfig(Section):
     release_window_days: float = Field(default=7.0, gt=0, le=365)
 
 
+class NotifyConfig(Section):
+    """``notify:``: where ``report``, ``eval`` and ``drift`` post when something fires.
+
+    ``url`` may name an environment variable instead (``url_env``), so that a webhook
+    secret stays out of the file; ``include_text`` adds prompt/response excerpts that a
+    finding carries (off by default: a chat channel is not the place for user text)."""
+
+    url: str | None = None
+    url_env: str | None = None
+    format: Literal["slack", "json"] = "slack"
+    include_text: bool = False
+    commands: list[Literal["report", "eval", "drift"]] = Field(
+        default_factory=lambda: ["report", "eval", "drift"]
+    )
+
+
 class Config(Section):
     """The whole ``llmobs.yaml``."""
 
@@ -164,8 +191,15 @@ class Config(Section):
     drift: DriftConfig = Field(default_factory=DriftConfig)
     sample: SampleConfig = Field(default_factory=SampleConfig)
     dashboard: DashboardConfig = Field(default_factory=DashboardConfig)
+    notify: NotifyConfig = Field(default_factory=NotifyConfig)
 
     source: str | None = Field(default=None, exclude=True)
+
+    @classmethod
+    def load(cls, path: str | Path | None = None) -> Config:
+        """``path`` (a ``llmobs.yaml``), else ``./llmobs.yaml`` when present, else the
+        defaults — what every command does with ``--config``. Raises :class:`ConfigError`."""
+        return load_config(path)
 
     def high_stakes_routes(self) -> set[str]:
         return {name for name, r in self.routes.items() if r.stakes == "high"}

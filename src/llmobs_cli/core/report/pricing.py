@@ -78,6 +78,9 @@ class PriceEntry(_Strict):
     source: str | None = None
     checked: date | None = None
     notes: str | None = None
+    #: request parameters the model refuses (reasoning models: temperature, top_p); the
+    #: judge leaves them out of its requests for this model
+    rejects_params: list[str] = Field(default_factory=list)
 
     @field_validator("match", "provider")
     @classmethod

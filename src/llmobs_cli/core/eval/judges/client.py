@@ -1,21 +1,42 @@
 """The judge client: async calls to any OpenAI-compatible endpoint, with our own retries.
 
-The ``openai`` client is built with ``max_retries=0``: this module owns the retry loop so
-it can
+The ``openai`` client is built with ``max_retries=0``: this module owns the retry loop.
+Every failed call is classified by what it means (:mod:`.classify`), not by its status
+alone, because gateways (LiteLLM, Portkey, OpenRouter) and local servers (vLLM, Ollama,
+llama.cpp) say "no" differently from OpenAI:
 
-* retry 429 (rate limit), 5xx, 408/409, timeouts and connection errors with jittered
-  exponential backoff, honouring ``Retry-After``/``retry-after-ms``;
-* fail fast on 401/403, on quota exhaustion (429 ``insufficient_quota``) and on 404 (a
-  wrong model or base URL): the whole run stops, work already done stays cached, and the
-  caller turns :attr:`RunResult.fatal` into a :class:`~llmobs_cli.errors.ServiceError`;
-* fall back from ``response_format: json_schema`` to ``json_object`` (with the schema spelled
-  out in the prompt, then validated) the first time the endpoint rejects the schema with a
-  400 — once per run, for every later call;
-* re-ask once when the answer is malformed, then record an error (never a low score);
-* adapt concurrency (AIMD): halve the number of calls in flight on a 429, grow it back by
-  one per window of successes, never above the configured bound;
-* stop cleanly before ``max_cost_usd`` would be exceeded: the cost of each call is
-  estimated (tokens × price) and reserved before it is sent.
+* **configuration errors stop the run at once** — a wrong model name, a wrong or missing
+  key, a parameter the server does not know, quota exhausted — whatever the status code
+  (LiteLLM answers a wrong model with a 400): :attr:`RunResult.fatal` names the endpoint,
+  the model and the server's own message, and the caller exits 3;
+* **a run that judges nothing is not a success**: when all of the first ``fail_first``
+  judgments fail, or more than ``max_failure_rate`` of them once ``fail_first`` are done,
+  the run stops (fatal) with the most common error;
+* **a circuit breaker** for an endpoint that cannot be reached: ``breaker_failures``
+  consecutive connection failures or time-outs, or ``breaker_s`` seconds of nothing but
+  them, stop the run naming the URL (a connect time-out of ``connect_timeout_s`` keeps a
+  black-holed address from hanging);
+* **the response-format ladder** (:mod:`.formats`): ``json_schema`` → ``json_object`` →
+  no ``response_format``, one step down when the server rejects the parameter or fails its
+  own schema validation; the step that works is remembered per endpoint + model in the
+  cache directory;
+* **sampling parameters**: ``temperature`` is not sent to models known to reject it
+  (:attr:`Task.rejects`, from the price table's metadata); a server that rejects it anyway
+  is asked once more without it, and that too is remembered;
+* **rate limits**: the wait the server asks for (``retry-after``, ``retry-after-ms``,
+  ``x-ratelimit-reset-*``, LiteLLM's ``llm_provider-*``: :mod:`.ratelimit`) is honoured
+  within a total wait budget per judgment (``wait_budget_s``) instead of a fixed attempt
+  count; the notice callback says "waiting 58 s (rate limited by the server)";
+* 5xx, 408/409, time-outs and connection errors are retried with jittered exponential
+  backoff (at most ``max_retries`` times, within the same wait budget);
+* a malformed answer is re-asked once, then recorded as an error (never a low score);
+* concurrency adapts (AIMD): halved on a 429, grown back by one per window of successes;
+* ``max_cost_usd``: each call's cost is reserved before it is sent (the larger of the
+  static estimate and the most expensive call so far), so calls in flight can never push
+  the spend past the cap; every call is priced at its own model's price (:attr:`Task`);
+* an interrupt (the task running the batch is cancelled: SIGINT under ``asyncio.run``)
+  ends the batch cleanly: calls in flight are abandoned, everything already judged is
+  cached, and :attr:`RunResult.interrupted` is set.
 
 Secrets: the API key is handed to the client and never stored, logged or put into an
 error; messages from the server are scrubbed of anything that looks like a key.
@@ -26,34 +47,44 @@ from __future__ import annotations
 import asyncio
 import collections
 import contextlib
-import email.utils
 import random
-import re
 import time
 from collections.abc import Callable, Sequence
 from concurrent.futures import ThreadPoolExecutor
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import Any
 
 from llmobs_cli.core.eval.judges.cache import JudgmentCache
+from llmobs_cli.core.eval.judges.classify import Failure, classify, scrub
+from llmobs_cli.core.eval.judges.formats import EndpointMemory, Mode, next_mode
 from llmobs_cli.core.eval.judges.prompts import Criterion, MalformedOutput
+from llmobs_cli.core.eval.judges.ratelimit import wait_seconds
 
 #: progress(done, cached, failed, cost_usd, total)
 Progress = Callable[[int, int, int, float, int], None]
+#: notice(text): something the user should see now (a failure, a wait, a step down)
+Notice = Callable[[str], None]
 
 
 @dataclass
 class Task:
-    """One call: a judgment (``criterion`` set) or a generation (self-consistency)."""
+    """One call: a judgment (``criterion`` set) or a generation (self-consistency).
+
+    ``temperature`` None sends none (the model's default). ``rejects`` names sampling
+    parameters the model is known to refuse (never sent). Prices None mean the settings'
+    (the judge model's) prices; a task for another model carries its own."""
 
     key: str
     messages: list[dict[str, str]]
     model: str
     criterion: Criterion | None = None
-    temperature: float = 0.0
+    temperature: float | None = 0.0
     max_tokens: int | None = None
     est_input_tokens: int = 0
     est_output_tokens: int = 200
+    input_price_per_million: float | None = None
+    output_price_per_million: float | None = None
+    rejects: frozenset[str] = frozenset()
 
 
 @dataclass
@@ -107,13 +138,19 @@ class ClientSettings:
     base_url: str | None = None
     api_key: str | None = None
     timeout_s: float = 60.0
+    connect_timeout_s: float = 10.0
     max_retries: int = 6
+    wait_budget_s: float = 120.0  # total time one judgment may wait between its attempts
     concurrency: int = 8
     backoff_base_s: float = 0.5
     backoff_max_s: float = 30.0
     input_price_per_million: float = 0.0
     output_price_per_million: float = 0.0
     max_cost_usd: float | None = None
+    breaker_failures: int = 5  # consecutive unreachable attempts that stop the run
+    breaker_s: float = 30.0  # ... or this long with nothing but unreachable attempts
+    fail_first: int = 10  # all of the first N judgments failed: stop
+    max_failure_rate: float = 0.2  # more than this share failed (after fail_first): stop
     seed: int | None = None  # jitter seed (tests)
 
 
@@ -129,51 +166,22 @@ class RunResult:
     stopped: str | None = None  # why the run stopped early (max cost)
     mode: str = "json_schema"
     service_failures: int = 0  # tasks that failed after every retry
+    interrupted: bool = False  # cancelled (SIGINT/SIGTERM): the rest was not judged
+    notes: list[str] = field(default_factory=list)
 
 
 class FatalError(Exception):
-    """Auth, quota or a wrong endpoint: stop the run."""
+    """A configuration error, an unreachable endpoint or too many failures: stop the run."""
 
 
-class _Retryable(Exception):
-    def __init__(self, message: str, retry_after: float | None, throttled: bool) -> None:
-        super().__init__(message)
-        self.retry_after = retry_after
-        self.throttled = throttled
-
-
-_KEYLIKE = re.compile(r"(sk-|key-|Bearer\s+)[A-Za-z0-9_\-\.\*]{4,}")
-
-
-def scrub(text: str, secret: str | None = None) -> str:
-    """Remove the API key (and anything key-shaped) from a message."""
-    if secret:
-        text = text.replace(secret, "***")
-    return _KEYLIKE.sub(lambda m: m.group(1) + "***", text)
+#: The endpoint the ``openai`` client uses when neither the settings nor
+#: ``OPENAI_BASE_URL`` name one (the CLI resolves the variable; the core reads no env).
+DEFAULT_BASE_URL = "https://api.openai.com/v1"
 
 
 def retry_after_seconds(headers: Any) -> float | None:
-    """``retry-after-ms`` or ``Retry-After`` (seconds or an HTTP date) → seconds."""
-    if headers is None:
-        return None
-    try:
-        ms = headers.get("retry-after-ms")
-        if ms is not None:
-            return max(0.0, float(ms) / 1000.0)
-        value = headers.get("retry-after")
-    except Exception:
-        return None
-    if value is None:
-        return None
-    try:
-        return max(0.0, float(value))
-    except ValueError:
-        pass
-    try:
-        when = email.utils.parsedate_to_datetime(value)
-    except (TypeError, ValueError):
-        return None
-    return max(0.0, when.timestamp() - time.time())
+    """The wait a server asks for (kept for callers of the old name; see :mod:`.ratelimit`)."""
+    return wait_seconds(headers)
 
 
 class _Limiter:
@@ -209,14 +217,19 @@ class _Limiter:
 
 
 def make_client(settings: ClientSettings) -> Any:
-    """An ``AsyncOpenAI`` with our timeout and no built-in retries.
+    """An ``AsyncOpenAI`` with our time-outs and no built-in retries.
 
     ``OPENAI_API_KEY``/``OPENAI_BASE_URL`` are read by the client itself when the settings
-    leave them unset. A local endpoint given explicitly needs no key.
+    leave them unset. A local endpoint given explicitly needs no key. The connect time-out
+    is short (``connect_timeout_s``) so a black-holed address fails fast.
     """
+    import httpx
     import openai
 
-    kwargs: dict[str, Any] = {"max_retries": 0, "timeout": settings.timeout_s}
+    timeout = httpx.Timeout(
+        settings.timeout_s, connect=min(settings.connect_timeout_s, settings.timeout_s)
+    )
+    kwargs: dict[str, Any] = {"max_retries": 0, "timeout": timeout}
     if settings.base_url:
         kwargs["base_url"] = settings.base_url
     if settings.api_key:
@@ -230,23 +243,44 @@ def make_client(settings: ClientSettings) -> Any:
         raise
 
 
-#: The endpoint the ``openai`` client uses when neither the settings nor
-#: ``OPENAI_BASE_URL`` name one (the CLI resolves the variable; the core reads no env).
-DEFAULT_BASE_URL = "https://api.openai.com/v1"
+class _Stop(Exception):
+    """The run is stopping (fatal elsewhere, or interrupted): abandon this task."""
 
 
 class JudgeRunner:
     """Runs tasks concurrently against one client; see the module docstring."""
 
-    def __init__(self, client: Any, settings: ClientSettings, cache: JudgmentCache) -> None:
+    def __init__(
+        self,
+        client: Any,
+        settings: ClientSettings,
+        cache: JudgmentCache,
+        *,
+        memory: EndpointMemory | None = None,
+        endpoint: str | None = None,
+    ) -> None:
         """``client`` is an ``AsyncOpenAI`` or a zero-argument factory of one, called only
-        when some task is not cached (a fully cached rerun never imports ``openai``)."""
+        when some task is not cached (a fully cached rerun never imports ``openai``).
+        ``memory`` remembers format steps and refused parameters across runs (default: in
+        the cache's directory); ``endpoint`` is the URL named in messages."""
         self._client = client
         self.s = settings
         self.cache = cache
-        self.mode = "json_schema"
+        self.endpoint = endpoint or settings.base_url or DEFAULT_BASE_URL
+        self.memory = memory or EndpointMemory(cache.directory, self.endpoint)
+        self._modes: dict[str, Mode] = {}
+        self._dropped: dict[str, set[str]] = {}
         self._rng = random.Random(settings.seed)
         self._secret = settings.api_key
+        self._notice: Notice | None = None
+        self._said: set[str] = set()
+        self._streak = 0  # consecutive unreachable attempts, across all tasks
+        self._streak_start = 0.0
+
+    @property
+    def mode(self) -> str:
+        """The format in use for the first model asked (``json_schema`` before any call)."""
+        return next(iter(self._modes.values()), "json_schema")
 
     @property
     def client(self) -> Any:
@@ -256,16 +290,37 @@ class JudgeRunner:
             self._secret = getattr(self._client, "api_key", None)
         return self._client
 
-    def estimate_cost(self, task: Task) -> float:
+    def _price(self, task: Task) -> tuple[float, float]:
+        pin = task.input_price_per_million
+        pout = task.output_price_per_million
         return (
-            task.est_input_tokens * self.s.input_price_per_million
-            + task.est_output_tokens * self.s.output_price_per_million
-        ) / 1e6
+            self.s.input_price_per_million if pin is None else pin,
+            self.s.output_price_per_million if pout is None else pout,
+        )
 
-    def run(self, tasks: Sequence[Task], progress: Progress | None = None) -> RunResult:
-        return asyncio.run(self._run(tasks, progress))
+    def estimate_cost(self, task: Task) -> float:
+        pin, pout = self._price(task)
+        return (task.est_input_tokens * pin + task.est_output_tokens * pout) / 1e6
 
-    async def _run(self, tasks: Sequence[Task], progress: Progress | None) -> RunResult:
+    def run(
+        self, tasks: Sequence[Task], progress: Progress | None = None, notice: Notice | None = None
+    ) -> RunResult:
+        return asyncio.run(self._run(tasks, progress, notice))
+
+    def _say(self, text: str, once: str | None = None) -> None:
+        """Tell the user now (``once``: a key that makes the notice say it once per run)."""
+        if once is not None:
+            if once in self._said:
+                return
+            self._said.add(once)
+        if self._notice is not None:
+            with contextlib.suppress(Exception):
+                self._notice(text)
+
+    async def _run(
+        self, tasks: Sequence[Task], progress: Progress | None, notice: Notice | None = None
+    ) -> RunResult:
+        self._notice = notice
         result = RunResult(outcomes=[Outcome(ok=False, skipped=True) for _ in tasks])
         total = len(tasks)
         pending: list[int] = []
@@ -276,13 +331,33 @@ class JudgeRunner:
                 result.cached += 1
             else:
                 pending.append(i)
-        state = {"done": result.cached, "reserved": 0.0, "paid": 0}
+        state: dict[str, Any] = {
+            "done": result.cached,
+            "reserved": 0.0,
+            "paid": 0,
+            "max_call": 0.0,
+            "judged": 0,
+            "failed": 0,
+        }
+        errors: collections.Counter[str] = collections.Counter()
         if progress:
             progress(state["done"], result.cached, 0, 0.0, total)
         limiter = _Limiter(self.s.concurrency)
         writer = ThreadPoolExecutor(max_workers=1, thread_name_prefix="llmobs-cache")
         loop = asyncio.get_running_loop()
         stop = asyncio.Event()
+        workers: list[asyncio.Task[None]] = []
+
+        def abort(reason: str) -> None:
+            """Stop the run now: calls in flight are abandoned (their work is not lost:
+            nothing of theirs was judged yet)."""
+            if result.fatal is None:
+                result.fatal = reason
+            stop.set()
+            me = asyncio.current_task()
+            for w in workers:
+                if w is not me:
+                    w.cancel()
 
         async def one(i: int) -> None:
             task = tasks[i]
@@ -291,57 +366,87 @@ class JudgeRunner:
                 if stop.is_set():
                     return
                 # The static estimate (prompt length / 4) can be far off for a model that
-                # counts tokens differently: never estimate below the mean actual cost.
-                done_calls = state["paid"]
-                est = max(
-                    self.estimate_cost(task),
-                    result.cost_usd / done_calls if done_calls else 0.0,
-                )
+                # counts tokens differently: reserve the worst of it and every call so far.
+                est = max(self.estimate_cost(task), state["max_call"])
                 cap = self.s.max_cost_usd
                 if cap is not None and result.cost_usd + state["reserved"] + est > cap:
-                    result.stopped = (
-                        f"stopped before exceeding --max-cost ${cap:g} "
-                        f"(spent ${result.cost_usd:.4f})"
-                    )
+                    result.stopped = f"--max-cost ${cap:g}"
+                    stop.set()
                     return
                 state["reserved"] += est
                 try:
-                    out = await self._call(task, limiter, result)
+                    out = await self._call(task, limiter, result, stop)
                 finally:
                     state["reserved"] -= est
             except FatalError as exc:
-                result.fatal = str(exc)
-                stop.set()
+                abort(str(exc))
+                return
+            except _Stop:
                 return
             finally:
                 await limiter.release()
             result.outcomes[i] = out
             result.cost_usd += out.cost_usd
             state["paid"] += 1
+            state["max_call"] = max(state["max_call"], out.cost_usd)
+            if out.skipped:
+                return
+            state["judged"] += 1
             if out.ok:
                 await loop.run_in_executor(writer, self.cache.put, task.key, out.cache_value())
             else:
                 result.failed += 1
+                state["failed"] += 1
+                errors[out.error or "unknown error"] += 1
+                self._say(f"judgment failed: {out.error}")
             state["done"] += 1
             if progress:
                 progress(int(state["done"]), result.cached, result.failed, result.cost_usd, total)
+            judged, failed = state["judged"], state["failed"]
+            n = max(1, self.s.fail_first)
+            if failed and (
+                (judged == failed and judged >= min(n, len(pending)))
+                or (judged >= n and failed / judged > self.s.max_failure_rate)
+            ):
+                common, _ = errors.most_common(1)[0]
+                abort(
+                    f"{failed} of {judged} judgments failed at {self.endpoint} (model "
+                    f"'{task.model}'); stopping. Most common error: {common}"
+                )
 
-        # A fixed pool of workers pulls from a queue: at most `concurrency` coroutines ever
-        # wait on the limiter, so a release wakes a handful, not every pending task.
         queue = collections.deque(pending)
 
         async def worker() -> None:
+            # A fixed pool of workers pulls from a queue: at most `concurrency` coroutines
+            # ever wait on the limiter, so a release wakes a handful, not every task.
             while queue and not stop.is_set():
                 await one(queue.popleft())
 
         try:
-            await asyncio.gather(*(worker() for _ in range(min(self.s.concurrency, len(queue)))))
+            workers.extend(
+                asyncio.create_task(worker()) for _ in range(min(self.s.concurrency, len(queue)))
+            )
+            try:
+                outs = await asyncio.gather(*workers, return_exceptions=True)
+            except asyncio.CancelledError:
+                # Interrupted (SIGINT cancels the task asyncio.run drives): end cleanly.
+                result.interrupted = True
+                stop.set()
+                for w in workers:
+                    w.cancel()
+                outs = await asyncio.gather(*workers, return_exceptions=True)
+                current = asyncio.current_task()
+                if current is not None:
+                    current.uncancel()
+            for o in outs:
+                if isinstance(o, BaseException) and not isinstance(o, asyncio.CancelledError):
+                    raise o
         finally:
             writer.shutdown(wait=True)
             close = getattr(self._client, "close", None) if hasattr(self._client, "chat") else None
             if close is not None:
-                with contextlib.suppress(Exception):
-                    await close()
+                with contextlib.suppress(BaseException):
+                    await asyncio.wait_for(close(), timeout=2.0)
         result.skipped = sum(1 for o in result.outcomes if o.skipped)
         result.mode = self.mode
         result.service_failures = sum(
@@ -352,106 +457,156 @@ class JudgeRunner:
             and o.error
             and o.error.startswith("judge endpoint failed")
         )
+        if result.stopped:
+            # Composed at the end, when every call in flight has returned: the true spend.
+            result.stopped = (
+                f"stopped before exceeding {result.stopped}: spent ${result.cost_usd:.4f}; "
+                f"{result.skipped} of {total} calls not made"
+            )
         return result
 
-    def _backoff(self, attempt: int, retry_after: float | None) -> float:
-        if retry_after is not None:
-            # The server knows best; cap only absurd values (at 60 s, or backoff_max_s).
-            return min(retry_after, max(self.s.backoff_max_s, 60.0)) * (
-                1 + 0.1 * self._rng.random()
-            )
+    def _backoff(self, attempt: int) -> float:
         base = min(self.s.backoff_max_s, self.s.backoff_base_s * 2 ** (attempt - 1))
         return base * (0.5 + self._rng.random())  # jitter: 0.5x..1.5x
 
-    async def _call(self, task: Task, limiter: _Limiter, result: RunResult) -> Outcome:
+    def _mode_for(self, task: Task) -> Mode | None:
+        if task.criterion is None:
+            return None
+        if task.model not in self._modes:
+            self._modes[task.model] = self.memory.mode(task.model)
+        return self._modes[task.model]
+
+    def _request(self, task: Task, messages: list[dict[str, str]], mode: Mode | None) -> dict:
+        req: dict[str, Any] = {
+            "model": task.model,
+            "messages": self._with_instruction(messages, task.criterion, mode),
+        }
+        drop = set(task.rejects) | self._dropped.setdefault(
+            task.model, self.memory.dropped(task.model)
+        )
+        if task.temperature is not None and "temperature" not in drop:
+            req["temperature"] = task.temperature
+        if task.max_tokens is not None:
+            req["max_tokens"] = task.max_tokens
+        if task.criterion is not None and mode in ("json_schema", "json_object"):
+            req["response_format"] = task.criterion.response_format(mode)
+        return req
+
+    def _fatal(self, model: str, f: Failure) -> FatalError:
+        return FatalError(
+            f"{f.reason or 'judge failed'}: {self.endpoint} (model '{model}'): {f.text()}"
+        )
+
+    def _unreachable(self, f: Failure) -> None:
+        """Count an unreachable attempt; trip the breaker (FatalError) past the limits."""
+        now = time.monotonic()
+        if self._streak == 0:
+            self._streak_start = now
+        self._streak += 1
+        if self._streak >= max(1, self.s.breaker_failures) or (
+            self._streak >= 2 and now - self._streak_start >= self.s.breaker_s
+        ):
+            raise FatalError(
+                f"cannot reach the judge endpoint {self.endpoint}: {f.message} "
+                f"({self._streak} attempts in a row failed)"
+            )
+
+    async def _sleep(self, seconds: float, stop: asyncio.Event) -> None:
+        """Sleep, but wake (and abandon the task) as soon as the run stops."""
+        if seconds <= 0:
+            return
+        with contextlib.suppress(asyncio.TimeoutError):
+            await asyncio.wait_for(stop.wait(), timeout=seconds)
+        if stop.is_set():
+            raise _Stop
+
+    async def _call(
+        self, task: Task, limiter: _Limiter, result: RunResult, stop: asyncio.Event
+    ) -> Outcome:
         import openai
 
         attempts = 0
+        retries = 0  # transient failures retried (max_retries bounds them)
+        waited = 0.0  # seconds spent waiting between attempts (wait_budget_s bounds it)
         reasked = False
+        resent: set[str] = set()
         messages = list(task.messages)
         in_tok = out_tok = 0
         cost = 0.0
+        pin, pout = self._price(task)
         started = time.perf_counter()
+
+        def failed(error: str, **kw: Any) -> Outcome:
+            return Outcome(
+                ok=False,
+                error=error,
+                attempts=attempts,
+                input_tokens=in_tok,
+                output_tokens=out_tok,
+                cost_usd=cost,
+                **kw,
+            )
+
         while True:
+            if stop.is_set():
+                raise _Stop
             attempts += 1
-            mode = self.mode
-            req: dict[str, Any] = {
-                "model": task.model,
-                "messages": self._with_instruction(messages, task.criterion, mode),
-                "temperature": task.temperature,
-            }
-            if task.max_tokens is not None:
-                req["max_tokens"] = task.max_tokens
-            if task.criterion is not None:
-                req["response_format"] = task.criterion.response_format(mode)  # type: ignore[arg-type]
+            mode = self._mode_for(task)
+            req = self._request(task, messages, mode)
             result.calls += 1
             try:
                 # client.post with the plain body: same auth, headers and typed errors as
                 # chat.completions.create, without its per-call TypedDict transform and
                 # pydantic parsing (~4 ms CPU per call, twice our whole budget).
                 resp = await self.client.post("/chat/completions", cast_to=object, body=req)
-            except (openai.AuthenticationError, openai.PermissionDeniedError) as exc:
-                raise FatalError(self._describe("authentication failed", exc)) from None
-            except openai.NotFoundError as exc:
-                raise FatalError(
-                    self._describe(f"model '{task.model}' or endpoint not found", exc)
-                ) from None
-            except openai.RateLimitError as exc:
-                if _is_quota(exc):
-                    raise FatalError(self._describe("quota exhausted", exc)) from None
-                limiter.throttled()
-                err: _Retryable | None = _Retryable(
-                    self._describe("rate limited", exc),
-                    retry_after_seconds(exc.response.headers),
-                    True,
-                )
-            except openai.BadRequestError as exc:
-                if task.criterion is not None and mode == "json_schema" and _rejects_schema(exc):
-                    self.mode = "json_object"  # once per run: every later call uses it
-                    continue
-                return Outcome(
-                    ok=False,
-                    error=self._describe("judge rejected the request", exc),
-                    attempts=attempts,
-                    input_tokens=in_tok,
-                    output_tokens=out_tok,
-                    cost_usd=cost,
-                )
-            except openai.APITimeoutError:
-                err = _Retryable(f"timed out after {self.s.timeout_s:g} s", None, False)
-            except openai.APIConnectionError as exc:
-                err = _Retryable(scrub(f"connection error ({exc})", self._secret), None, False)
-            except openai.APIStatusError as exc:
-                code = exc.status_code
-                if code >= 500 or code in (408, 409):
-                    err = _Retryable(
-                        self._describe(f"HTTP {code}", exc),
-                        retry_after_seconds(exc.response.headers),
-                        False,
-                    )
+            except openai.APIError as exc:
+                f = classify(exc, secret=self._secret, timeout_s=self.s.timeout_s)
+                if f.kind == "unreachable":
+                    self._unreachable(f)
                 else:
-                    return Outcome(
-                        ok=False,
-                        error=self._describe(f"HTTP {code}", exc),
-                        attempts=attempts,
-                        input_tokens=in_tok,
-                        output_tokens=out_tok,
-                        cost_usd=cost,
+                    self._streak = 0
+                if f.kind == "fatal":
+                    raise self._fatal(task.model, f) from None
+                if f.kind == "format" and mode is not None and mode != "none":
+                    self._step_down(task.model, mode, f)
+                    continue
+                if f.kind == "sampling" and f.param in req and f.param not in resent:
+                    resent.add(f.param)
+                    self._dropped.setdefault(task.model, set()).add(f.param)  # type: ignore[arg-type]
+                    self.memory.drop(task.model, f.param)  # type: ignore[arg-type]
+                    self._say(
+                        f"model '{task.model}' rejects {f.param}: asking without it ({f.text()})",
+                        once=f"sampling {task.model} {f.param}",
                     )
-            else:
-                err = None
-            if err is not None:
-                if attempts > self.s.max_retries:
-                    return Outcome(
-                        ok=False,
-                        attempts=attempts,
-                        error=f"judge endpoint failed after {attempts} attempts: {err}",
-                        input_tokens=in_tok,
-                        output_tokens=out_tok,
-                        cost_usd=cost,
+                    continue
+                kind = f.kind
+                if kind in ("format", "sampling"):
+                    kind = "transient" if (f.status or 0) >= 500 else "rejected"
+                if kind == "rejected":
+                    return failed(f"judge rejected the request: {f.text()}")
+                if kind == "rate_limited":
+                    limiter.throttled()
+                else:
+                    retries += 1
+                    if retries > self.s.max_retries:
+                        return failed(
+                            f"judge endpoint failed after {attempts} attempts: {f.text()}"
+                        )
+                delay = f.wait_s if f.wait_s is not None else self._backoff(max(1, retries))
+                if waited + delay > self.s.wait_budget_s:
+                    return failed(
+                        f"judge endpoint failed after {attempts} attempts: {f.text()} "
+                        f"(a further wait of {delay:.0f} s would pass the wait budget of "
+                        f"{self.s.wait_budget_s:g} s per judgment, judge.wait_budget_s)"
                     )
-                await asyncio.sleep(self._backoff(attempts, err.retry_after))
+                if kind == "rate_limited":
+                    self._say(f"waiting {delay:.0f} s (rate limited by the server)")
+                elif kind == "unreachable":
+                    self._say(f"{self.endpoint}: {f.message}; retrying in {delay:.1f} s")
+                waited += delay
+                await self._sleep(delay, stop)
                 continue
+            self._streak = 0
             limiter.succeeded()
             if not isinstance(resp, dict):
                 resp = {}
@@ -460,21 +615,12 @@ class JudgeRunner:
             ot = int(usage.get("completion_tokens") or 0) if isinstance(usage, dict) else 0
             in_tok += it
             out_tok += ot
-            cost += (
-                it * self.s.input_price_per_million + ot * self.s.output_price_per_million
-            ) / 1e6
+            cost += (it * pin + ot * pout) / 1e6
             content = _content(resp)
             latency = (time.perf_counter() - started) * 1000.0
             if task.criterion is None:
                 if content is None:
-                    return Outcome(
-                        ok=False,
-                        error="empty generation",
-                        attempts=attempts,
-                        input_tokens=in_tok,
-                        output_tokens=out_tok,
-                        cost_usd=cost,
-                    )
+                    return failed("empty generation")
                 return Outcome(
                     ok=True,
                     content=content,
@@ -501,13 +647,8 @@ class JudgeRunner:
                         },
                     ]
                     continue
-                return Outcome(
-                    ok=False,
-                    error=f"malformed judge output: {exc}",
-                    attempts=attempts,
-                    input_tokens=in_tok,
-                    output_tokens=out_tok,
-                    cost_usd=cost,
+                return failed(
+                    f"malformed judge output: {exc}",
                     latency_ms=latency,
                     content=(content or "")[:500],
                 )
@@ -524,14 +665,30 @@ class JudgeRunner:
                 attempts=attempts,
             )
 
+    def _step_down(self, model: str, mode: Mode, f: Failure) -> None:
+        """One step down the ladder for ``model`` (only the first of concurrent failures
+        with the same step moves it)."""
+        if self._modes.get(model) != mode:
+            return  # another call already stepped down from this mode
+        new = next_mode(mode)
+        if new is None:
+            return
+        self._modes[model] = new
+        self.memory.set_mode(model, new)
+        what = "no response_format" if new == "none" else new
+        self._say(
+            f"{self.endpoint} (model '{model}') refused response_format {mode} "
+            f"({f.text()}); asking with {what} (answers validated by llmobs)"
+        )
+
     @staticmethod
     def _with_instruction(
-        messages: list[dict[str, str]], criterion: Criterion | None, mode: str
+        messages: list[dict[str, str]], criterion: Criterion | None, mode: str | None
     ) -> list[dict[str, str]]:
         if criterion is None or mode == "json_schema":
             return messages
-        # json_object needs the word JSON and the shape in the prompt (the endpoint cannot
-        # enforce the schema): say it in the system message.
+        # json_object needs the word JSON and the shape in the prompt, and without any
+        # response_format the prompt is all the model has: say it in the system message.
         note = criterion.json_instruction()
         if messages and messages[0]["role"] == "system":
             return [
@@ -539,18 +696,6 @@ class JudgeRunner:
                 *messages[1:],
             ]
         return [{"role": "system", "content": note}, *messages]
-
-    def _describe(self, what: str, exc: Any) -> str:
-        status = getattr(exc, "status_code", None)
-        msg = ""
-        body = getattr(exc, "body", None)
-        if isinstance(body, dict):
-            inner = body.get("error", body) if isinstance(body.get("error", body), dict) else body
-            msg = str(inner.get("message") or "")
-        if not msg:
-            msg = str(getattr(exc, "message", "") or "")
-        text = f"{what} (HTTP {status}): {msg}" if status else f"{what}: {msg}"
-        return scrub(text.strip().rstrip(":"), self._secret)
 
 
 def _content(resp: dict[str, Any]) -> str | None:
@@ -562,22 +707,12 @@ def _content(resp: dict[str, Any]) -> str | None:
     return value if isinstance(value, str) else None
 
 
-def _is_quota(exc: Any) -> bool:
-    body = getattr(exc, "body", None)
-    blob = str(body).lower() if body is not None else ""
-    return "insufficient_quota" in blob or "exceeded your current quota" in blob
-
-
-def _rejects_schema(exc: Any) -> bool:
-    blob = (str(getattr(exc, "body", "")) + " " + str(getattr(exc, "message", ""))).lower()
-    return any(s in blob for s in ("response_format", "json_schema", "schema", "structured"))
-
-
 __all__ = [
     "DEFAULT_BASE_URL",
     "ClientSettings",
     "FatalError",
     "JudgeRunner",
+    "Notice",
     "Outcome",
     "Progress",
     "RunResult",

@@ -8,6 +8,13 @@ the canonical record (:mod:`llmobs_cli.core.record.schema`) and applies the erro
   :data:`MAX_PROBLEMS` problems as ``file:line: field: problem`` and the total count;
 * ``skip`` — rows with problems are dropped and counted by reason in the result.
 
+Reading nothing is never a success: an empty file, or inputs from which no record is
+read, raise :class:`~llmobs_cli.errors.InputError` naming each file, the format it was
+read as and why nothing matched. A file that gives no record beside others that do is a
+warning. The same call read twice (a repeated ``(trace_id, span_id)``, within a file or
+across inputs) is counted once — the first copy in input order wins — and the number of
+dropped copies is reported (``ReadOptions(keep_duplicates=True)`` keeps them).
+
 Format readers register in :data:`llmobs_cli.core.ingest.readers.formats.READERS`.
 """
 
@@ -15,6 +22,7 @@ from __future__ import annotations
 
 import glob as globlib
 import re
+import warnings
 from collections import Counter
 from collections.abc import Iterable, Iterator, Sequence
 from contextlib import contextmanager
@@ -28,12 +36,42 @@ import polars as pl
 from llmobs_cli.core.ingest.readers.base import RawRead
 from llmobs_cli.core.ingest.readers.formats import READERS, ReadOptions, detect_format
 from llmobs_cli.core.record.schema import FIELDS, REQUIRED, ROW, SCHEMA, empty_frame, normalize
-from llmobs_cli.errors import InputError, LlmobsError, UsageError
+from llmobs_cli.errors import InputError, InputWarning, LlmobsError, UsageError
 
 OnError = Literal["fail", "skip"]
 MAX_PROBLEMS = 20
 
-__all__ = ["MAX_PROBLEMS", "LoadResult", "OnError", "ReadOptions", "expand_paths", "load"]
+__all__ = [
+    "MAX_PROBLEMS",
+    "FileRead",
+    "LoadResult",
+    "OnError",
+    "ReadOptions",
+    "expand_paths",
+    "load",
+]
+
+
+@dataclass
+class FileRead:
+    """What one source gave: its format, the records kept, and what was skipped or noted."""
+
+    path: str
+    format: str
+    calls: int = 0
+    skipped: int = 0
+    skipped_reasons: dict[str, int] = field(default_factory=dict)
+    note: str | None = None
+
+    def as_dict(self) -> dict[str, object]:
+        return {
+            "path": self.path,
+            "format": self.format,
+            "calls": self.calls,
+            "skipped": self.skipped,
+            "skipped_reasons": self.skipped_reasons,
+            "note": self.note,
+        }
 
 
 @dataclass
@@ -47,6 +85,12 @@ class LoadResult:
     skipped_reasons: Counter[str] = field(default_factory=Counter)
     problems: list[str] = field(default_factory=list)
     problem_count: int = 0
+    #: Per source, in input order.
+    files: list[FileRead] = field(default_factory=list)
+    #: Rows dropped because their ``(trace_id, span_id)`` was already read.
+    duplicates: int = 0
+    #: One-line notes for people (files with no record, duplicates, tolerated spans).
+    warnings: list[str] = field(default_factory=list)
 
     def lazy(self) -> pl.LazyFrame:
         return self.frame.lazy()
@@ -55,10 +99,11 @@ class LoadResult:
 def expand_paths(paths: Iterable[str | Path]) -> list[Path]:
     """Files and Parquet directories named by ``paths``; globs expanded, sorted.
 
-    A directory holding Parquet files (hive partitions included) stays one source; any
-    other directory contributes the trace files directly inside it. A path or glob that
-    matches nothing is an :class:`InputError`. In a directory only trace files count
-    (`.jsonl`, `.ndjson`, `.json`, `.csv`, `.parquet`, compressed or not).
+    A directory contributes every trace file in it, whatever the mix of formats: its
+    Parquet files (hive partitions included, at any depth) as one source, and each other
+    trace file directly inside it as a source of its own. A path or glob that matches
+    nothing is an :class:`InputError`. In a directory only trace files count (`.jsonl`,
+    `.ndjson`, `.json`, `.csv`, `.parquet`, compressed or not).
     """
     out: list[Path] = []
     for raw in paths:
@@ -73,13 +118,16 @@ def expand_paths(paths: Iterable[str | Path]) -> list[Path]:
         if not p.exists():
             raise InputError([f"{text}: no such file or directory"])
         if p.is_dir():
+            files = sorted(
+                f
+                for f in p.iterdir()
+                if f.is_file() and _is_trace_file(f) and not f.name.lower().endswith(".parquet")
+            )
             if any(p.rglob("*.parquet")):
-                out.append(p)
-            else:
-                files = sorted(f for f in p.iterdir() if f.is_file() and _is_trace_file(f))
-                if not files:
-                    raise InputError([f"{text}: directory holds no trace files"])
-                out.extend(files)
+                out.append(p)  # read as one Parquet dataset (its other files are not)
+            elif not files:
+                raise InputError([f"{text}: directory holds no trace files"])
+            out.extend(files)
             continue
         out.append(p)
     return out
@@ -117,14 +165,20 @@ def load(
     """
     if on_error not in ("fail", "skip"):
         raise UsageError(f"--on-error: expected 'fail' or 'skip', got '{on_error}'")
-    wanted = None if columns is None else _with_dependencies(columns)
     opts = options or ReadOptions()
+    wanted = None if columns is None else _with_dependencies(columns)
+    # Required fields are checked only among those asked for; the ids are read anyway
+    # (when present) because duplicates are found by them.
+    asked = wanted
+    if wanted is not None and not opts.keep_duplicates:
+        wanted = wanted | {"trace_id", "span_id"}
     opts = ReadOptions(
         columns=wanted,
         since=since,
         until=until,
         route_from=opts.route_from,
         include_embeddings=opts.include_embeddings,
+        keep_duplicates=opts.keep_duplicates,
     )
     frames: list[pl.DataFrame] = []
     all_problems: list[str] = []
@@ -132,6 +186,7 @@ def load(
     skipped = 0
     reasons: Counter[str] = Counter()
     result = LoadResult(frame=empty_frame())
+    empty_inputs: list[str] = []
     for path in expand_paths(paths):
         kind = fmt or detect_format(path)
         reader = READERS.get(kind)
@@ -139,23 +194,31 @@ def load(
             raise UsageError(
                 f"--from: unknown format '{kind}' (known: {', '.join(sorted(READERS))})"
             )
+        if _is_empty_file(path):
+            empty_inputs.append(f"{path}: empty file (nothing to read)")
+            continue
         with unreadable_as(path, kind):
             raw: RawRead = reader(path, opts)
         result.sources.append(str(path))
         result.formats[str(path)] = kind
+        info = FileRead(path=str(path), format=kind, note=raw.note)
+        result.files.append(info)
+        file_reasons: Counter[str] = Counter()
+        for why, n in raw.tolerated.items():
+            result.warnings.append(f"{path}: {n} {why}")
         required = (
             (*REQUIRED, "latency_ms")
-            if wanted is None
-            else tuple(f for f in (*REQUIRED, "latency_ms") if f in wanted)
+            if asked is None
+            else tuple(f for f in (*REQUIRED, "latency_ms") if f in asked)
         )
         with unreadable_as(path, kind):
             norm = normalize(raw.frame, check_required=required)
-        frame = norm.frame
+            frame = _mark_given_span_ids(raw.frame, norm.frame)
         probs = norm.problems
         problem_count += len(raw.problems) + probs.height
         for line in raw.problems:
-            reasons[_reason(line)] += 1
-        skipped += len(raw.problems)
+            file_reasons[_reason(line)] += 1
+        info.skipped = len(raw.problems)
         found = list(raw.problems)
         if probs.height:
             head = probs.head(MAX_PROBLEMS)
@@ -169,28 +232,59 @@ def load(
         all_problems.extend(found[: max(0, MAX_PROBLEMS - len(all_problems))])
         if probs.height:
             for (f, m), n in _reason_counts(probs):
-                reasons[f"{f}: {m}"] += n
+                file_reasons[f"{f}: {m}"] += n
             bad_rows = probs[ROW].unique()
-            skipped += bad_rows.len()
+            info.skipped += bad_rows.len()
             frame = frame.filter(~pl.col(ROW).is_in(bad_rows.implode()))
+        info.calls = frame.height
+        info.skipped_reasons = dict(file_reasons)
+        skipped += info.skipped
+        reasons.update(file_reasons)
+        if raw.frame.height == 0 and not raw.problems and info.note is None:
+            info.note = _why_nothing(path, kind, since, until)
         frames.append(frame)
+    if empty_inputs:
+        raise InputError(empty_inputs)
     result.problems = all_problems
     result.problem_count = problem_count
     result.skipped = skipped
     result.skipped_reasons = reasons
     if problem_count and on_error == "fail":
         raise InputError(all_problems, total=problem_count)
+    nothing = [f for f in result.files if f.calls == 0 and f.skipped == 0 and f.note]
+    if result.files and all(f.calls == 0 for f in result.files):
+        if any(f.skipped for f in result.files):
+            names = ", ".join(f.path for f in result.files)
+            raise InputError(
+                [f"{names}: no record left: every row had a problem", *all_problems],
+                total=problem_count + 1,
+            )
+        if nothing:  # (none: rows exist outside the time window, the command decides)
+            raise InputError([f"{f.path}: read as {f.format}: {f.note}" for f in nothing])
+    for f in nothing:
+        result.warnings.append(f"{f.path}: read as {f.format}: {f.note}")
     frame = (
         pl.concat(frames, how="vertical")
         if frames
         else empty_frame().with_columns(pl.lit(None, dtype=pl.Int64).alias(ROW))
     )
     frame = frame.drop(ROW)
+    if opts.keep_duplicates:
+        frame = frame.drop(_GIVEN, strict=False)
+    else:
+        frame, result.duplicates = drop_duplicate_spans(frame)
+        if result.duplicates:
+            result.warnings.append(
+                f"{result.duplicates} duplicate span_id row(s) counted once "
+                "(the same call read twice; --keep-duplicates keeps them)"
+            )
     if since is not None:
         frame = frame.filter(pl.col("timestamp") >= since)
     if until is not None:
         frame = frame.filter(pl.col("timestamp") < until)
     result.frame = frame
+    for line in result.warnings:
+        warnings.warn(line, InputWarning, stacklevel=2)
     return result
 
 
@@ -216,6 +310,86 @@ def unreadable_as(path: Path, kind: str) -> Iterator[None]:
         raise InputError(
             [f"{path}: cannot be read as {kind} data ({reason}); check the file or --from"]
         ) from exc
+
+
+#: Internal column: whether the source itself gave the row's span id (a defaulted one,
+#: copied from ``trace_id``, says nothing about two rows being the same call).
+_GIVEN = "_span_id_given"
+_SPAN_ID_SOURCES = ("span_id", "spanId", "call_id")
+
+
+def _mark_given_span_ids(raw: pl.DataFrame, frame: pl.DataFrame) -> pl.DataFrame:
+    cols = [c for c in _SPAN_ID_SOURCES if c in raw.columns]
+    if not cols or ROW not in raw.columns:
+        return frame.with_columns(pl.lit(False).alias(_GIVEN))
+    given = raw.select(
+        ROW, pl.coalesce(pl.col(c).cast(pl.String) for c in cols).is_not_null().alias(_GIVEN)
+    )
+    return frame.join(given, on=ROW, how="left", maintain_order="left").with_columns(
+        pl.col(_GIVEN).fill_null(False)
+    )
+
+
+def drop_duplicate_spans(frame: pl.DataFrame) -> tuple[pl.DataFrame, int]:
+    """Rows whose ``(trace_id, span_id, timestamp)`` was already read removed (the first
+    copy kept).
+
+    Only span ids the sources gave count: rows without one are never duplicates of each
+    other, since nothing says they are the same call. The start time is part of the key
+    because a dump written without span ids (one id per trace, several calls) gets
+    ``span_id = trace_id`` on every call once converted: those calls differ in time, while
+    the copies of one call read twice do not.
+    """
+    if _GIVEN not in frame.columns:
+        return frame, 0
+    if frame.height == 0 or not frame.get_column(_GIVEN).any():
+        return frame.drop(_GIVEN), 0
+    repeated = (
+        pl.col(_GIVEN)
+        & ~pl.struct(
+            pl.col("trace_id").fill_null(""), pl.col("span_id"), pl.col("timestamp"), pl.col(_GIVEN)
+        ).is_first_distinct()
+    )
+    n = int(frame.select(repeated.sum()).item())
+    if n:
+        frame = frame.filter(~repeated)
+    return frame.drop(_GIVEN), n
+
+
+def _is_empty_file(path: Path) -> bool:
+    """A file with no content at all (or only whitespace) — nothing can be read from it."""
+    if path.is_dir():
+        return False
+    try:
+        if path.stat().st_size == 0:
+            return True
+    except OSError:
+        return False
+    from llmobs_cli.core.ingest.readers.formats import head
+
+    start = head(path, 4096)
+    return len(start) < 4096 and not start.strip()
+
+
+def _why_nothing(
+    path: Path, kind: str, since: datetime | None, until: datetime | None
+) -> str | None:
+    """Why a source gave no row, when its reader did not say (``None``: not our rule).
+
+    A Parquet source read with a time window may hold rows outside it: that is the
+    window's matter, decided by the command, not an empty input.
+    """
+    if kind == "parquet" and (since is not None or until is not None):
+        try:
+            from llmobs_cli.core.ingest.readers.parquet import scan
+
+            if scan(path).select(pl.len()).collect().item() > 0:
+                return None
+        except Exception:
+            return None
+    if kind in ("parquet", "canonical"):
+        return "no rows"
+    return "no record"
 
 
 def _line_key(problem: str) -> int:

@@ -29,6 +29,10 @@ class RawRead:
     locate: Locate
     problems: list[str] = field(default_factory=list)
     fmt: str = "canonical"
+    #: Why the file gave no record, when it gave none (``12 spans, none an LLM call: …``).
+    note: str | None = None
+    #: Things read around but not lost silently: reason → count (``unfinished span copy``).
+    tolerated: dict[str, int] = field(default_factory=dict)
 
 
 def display_name(path: Path) -> str:

@@ -27,6 +27,8 @@ class ReadOptions:
     until: datetime | None = None
     route_from: str | None = None
     include_embeddings: bool = False
+    #: Keep rows whose ``(trace_id, span_id)`` repeats one already read (default: once).
+    keep_duplicates: bool = False
 
 
 Reader = Callable[[Path, ReadOptions], RawRead]

@@ -43,6 +43,22 @@ from typing import Any
 
 import polars as pl
 
+from llmobs_cli.core.ingest.readers import vocab
+from llmobs_cli.core.ingest.readers.values import (
+    as_str,
+    dumps,
+    first,
+    flatten_obj,
+    loads_maybe,
+    message_list,
+    only_text,
+    output_text,
+    split_messages,
+    text_of,
+    to_float,
+    to_int,
+    unflatten,
+)
 from llmobs_cli.core.record.schema import ROW, SCHEMA, UTC_US
 
 LLM_OPERATIONS = {
@@ -55,6 +71,9 @@ LLM_OPERATIONS = {
     "responses",
 }
 EMBEDDING_OPERATIONS = {"embeddings", "embedding", "embed"}
+
+#: The model of a failed call that names none (it is counted, never dropped).
+UNKNOWN_MODEL = "unknown"
 
 TIME_COLUMNS = ("timestamp", "end_time")
 #: Canonical fields a span never carries (storage sampling and references come later).
@@ -89,191 +108,6 @@ class Span:
     where: str = ""  # "file:line" of the document holding the span, for messages
 
 
-# ---------------------------------------------------------------------------- helpers
-
-try:  # orjson writes the metadata/params JSON several times faster
-    import orjson as _orjson
-
-    def _json_loads(text: str) -> Any:
-        try:
-            return _orjson.loads(text)
-        except _orjson.JSONDecodeError:
-            return json.loads(text)  # NaN/Infinity and other lenient JSON
-
-    def dumps(obj: Any) -> str:
-        """Compact JSON text (non-ASCII kept, unknown types as strings)."""
-        try:
-            return _orjson.dumps(obj, default=str).decode()
-        except TypeError:  # e.g. integers beyond 64 bits
-            return json.dumps(obj, ensure_ascii=False, default=str)
-
-except ImportError:  # pragma: no cover - depends on the environment
-
-    def dumps(obj: Any) -> str:
-        return json.dumps(obj, ensure_ascii=False, default=str)
-
-    _json_loads = json.loads
-
-
-def loads_maybe(value: Any) -> Any:
-    """A JSON string decoded (when it is one); anything else as is."""
-    if isinstance(value, str):
-        s = value.strip()
-        if s[:1] in ("[", "{"):
-            try:
-                return _json_loads(s)
-            except ValueError:
-                return value
-    return value
-
-
-def to_int(value: Any) -> int | None:
-    if value is None or isinstance(value, bool):
-        return None
-    if isinstance(value, int):
-        return value
-    try:
-        f = float(value)
-    except (TypeError, ValueError):
-        return None
-    return int(f) if f == f else None
-
-
-def to_float(value: Any) -> float | None:
-    if value is None or isinstance(value, bool):
-        return None
-    try:
-        f = float(value)
-    except (TypeError, ValueError):
-        return None
-    return f if f == f else None
-
-
-def text_of(value: Any) -> str | None:
-    """Message content of any shape as plain text (parts joined, tool calls as JSON)."""
-    if value is None:
-        return None
-    if isinstance(value, str):
-        return value
-    if isinstance(value, (int, float, bool)):
-        return json.dumps(value)
-    if isinstance(value, dict):
-        for key in ("text", "content", "value"):
-            if (
-                key in value
-                and isinstance(value[key], (str, list, dict))
-                and value.get("type")
-                not in (
-                    "tool_call",
-                    "tool_call_response",
-                    "function_call",
-                )
-            ):
-                return text_of(value[key])
-        if value.get("type") in ("tool_call", "function_call", "tool_use"):
-            return json.dumps(
-                {
-                    "tool_call": value.get("name"),
-                    "arguments": value.get("arguments", value.get("input")),
-                },
-                ensure_ascii=False,
-            )
-        if value.get("type") == "tool_call_response":
-            return text_of(value.get("response", value.get("result")))
-        return json.dumps(value, ensure_ascii=False)
-    if isinstance(value, list):
-        texts = [t for t in (text_of(v) for v in value) if t]
-        return "\n".join(texts) if texts else None
-    return str(value)
-
-
-def _only_text(parts: Any) -> str | None:
-    """The text parts of a message (no tool calls), or all parts when none is text."""
-    if isinstance(parts, list):
-        texts = [
-            text_of(p)
-            for p in parts
-            if not isinstance(p, dict)
-            or p.get("type") in (None, "text", "output_text", "input_text")
-        ]
-        texts = [t for t in texts if t]
-        if texts:
-            return "\n".join(texts)
-    return text_of(parts)
-
-
-def message_list(value: Any) -> list[dict[str, str | None]] | None:
-    """``[{role, content}]`` from GenAI ``parts`` messages, OpenAI messages or strings."""
-    value = loads_maybe(value)
-    if value is None:
-        return None
-    if isinstance(value, dict):
-        if "messages" in value:
-            return message_list(value["messages"])
-        value = [value]
-    if isinstance(value, str):
-        return [{"role": "user", "content": value}]
-    if not isinstance(value, list):
-        return None
-    out: list[dict[str, str | None]] = []
-    for m in value:
-        if isinstance(m, str):
-            out.append({"role": "user", "content": m})
-            continue
-        if not isinstance(m, dict):
-            continue
-        role = m.get("role")
-        if "parts" in m:
-            content = _only_text(m["parts"])
-            parts = m["parts"] if isinstance(m["parts"], list) else []
-            if parts and all(
-                isinstance(p, dict) and p.get("type") == "tool_call_response" for p in parts
-            ):
-                role = "tool"  # tool results sent back (some SDKs label them "user")
-        elif "content" in m:
-            content = (
-                _only_text(m["content"])
-                if isinstance(m["content"], list)
-                else text_of(m["content"])
-            )
-        elif "message" in m and isinstance(m["message"], dict):
-            return message_list([x.get("message") for x in value if isinstance(x, dict)])
-        else:
-            content = text_of(m.get("text"))
-        if content is None and m.get("tool_calls"):
-            content = json.dumps(m["tool_calls"], ensure_ascii=False)
-        out.append({"role": str(role) if role is not None else None, "content": content})
-    return out
-
-
-def split_messages(
-    msgs: list[dict[str, str | None]] | None,
-) -> tuple[str | None, str | None, list[dict[str, str | None]] | None]:
-    """(system, prompt = last user turn, messages)."""
-    if not msgs:
-        return None, None, msgs
-    system = (
-        "\n".join(m["content"] or "" for m in msgs if m["role"] in ("system", "developer")) or None
-    )
-    prompt = next((m["content"] for m in reversed(msgs) if m["role"] == "user"), None)
-    return system, prompt, msgs
-
-
-def unflatten(attrs: dict[str, Any], prefix: str) -> list[dict[str, Any]]:
-    """``prefix.0.a.b`` … → ``[{"a.b": …}, …]`` in index order."""
-    out: dict[int, dict[str, Any]] = {}
-    plen = len(prefix) + 1
-    for k, v in attrs.items():
-        if not k.startswith(prefix + "."):
-            continue
-        rest = k[plen:]
-        idx, _, sub = rest.partition(".")
-        if not idx.isdigit():
-            continue
-        out.setdefault(int(idx), {})[sub] = v
-    return [out[i] for i in sorted(out)]
-
-
 def _oi_messages(attrs: dict[str, Any], prefix: str) -> list[dict[str, str | None]] | None:
     """OpenInference flattened (or Phoenix nested) messages."""
     items = unflatten(attrs, prefix)
@@ -306,32 +140,18 @@ def _oi_messages(attrs: dict[str, Any], prefix: str) -> list[dict[str, str | Non
     return out
 
 
-def flatten_obj(obj: Any, prefix: str = "") -> dict[str, Any]:
-    """Nested dicts → dotted keys (lists of dicts get their index as a key part)."""
-    out: dict[str, Any] = {}
-    if isinstance(obj, dict):
-        for k, v in obj.items():
-            key = f"{prefix}.{k}" if prefix else str(k)
-            if isinstance(v, dict) or (
-                isinstance(v, list) and v and all(isinstance(x, dict) for x in v)
-            ):
-                out.update(flatten_obj(v, key))
-            else:
-                out[key] = v
-    elif isinstance(obj, list):
-        for i, v in enumerate(obj):
-            out.update(flatten_obj(v, f"{prefix}.{i}" if prefix else str(i)))
-    else:
-        out[prefix] = obj
-    return out
-
-
 # ------------------------------------------------------------------- classification
 
 
 def classify(span: Span) -> str:
-    """``llm``, ``embedding``, ``retriever`` or ``other`` (context)."""
+    """``llm``, ``embedding``, ``retriever`` or ``other`` (context).
+
+    Vendor vocabularies (Langfuse, MLflow, Traceloop) are restated first, once per span
+    (:func:`vocab.restate`), so that :func:`extract` sees the same keys.
+    """
     a = span.attrs
+    if _RESTATED not in a:
+        a = span.attrs = {**vocab.restate(a), _RESTATED: True}
     kind = a.get("openinference.span.kind")
     if isinstance(kind, str):
         k = kind.upper()
@@ -342,6 +162,9 @@ def classify(span: Span) -> str:
         if k == "RETRIEVER":
             return "retriever"
         return "other"
+    vendor = a.get("__kind")
+    if vendor in ("llm", "embedding", "retriever"):
+        return str(vendor)
     op = a.get("gen_ai.operation.name")
     if isinstance(op, str):
         o = op.lower()
@@ -357,6 +180,8 @@ def classify(span: Span) -> str:
         if vercel.endswith(".doEmbed"):
             return "embedding"
         return "other"
+    if vendor == "other":
+        return "other"
     if any(
         k in a for k in ("gen_ai.request.model", "gen_ai.response.model", "llm.model_name")
     ) and any(
@@ -368,6 +193,9 @@ def classify(span: Span) -> str:
 
 
 # ------------------------------------------------------------------------ extraction
+
+#: Marks attributes already restated by :func:`vocab.restate` (an internal key).
+_RESTATED = "__restated"
 
 _FLAT = ("llm.input_messages.", "llm.output_messages.", "gen_ai.prompt.", "gen_ai.completion.")
 _PARAM_PREFIX = "gen_ai.request."
@@ -394,15 +222,8 @@ _CONSUMED_PREFIXES = (
     "output.value",
     "ai.embeddings",
     "ai.values",
+    *vocab.CONSUMED,
 )
-
-
-def _first(a: dict[str, Any], *keys: str) -> Any:
-    for k in keys:
-        v = a.get(k)
-        if v is not None and v != "":
-            return v
-    return None
 
 
 def _event_content(span: Span) -> dict[str, Any]:
@@ -445,44 +266,8 @@ def _event_content(span: Span) -> dict[str, Any]:
     return merged
 
 
-def _output_text(value: Any) -> tuple[str | None, str | None]:
-    """(response text, finish reason) from GenAI output messages / completions."""
-    value = loads_maybe(value)
-    if value is None:
-        return None, None
-    if isinstance(value, str):
-        return value, None
-    if isinstance(value, dict):
-        if "choices" in value:
-            return _output_text(value["choices"])
-        if "parts" in value or "role" in value or "message" in value:
-            value = [value]
-        else:
-            text = value.get("text", value.get("content"))
-            return text_of(text) if text is not None else json.dumps(
-                value, ensure_ascii=False
-            ), value.get("finish_reason")
-    if isinstance(value, list):
-        texts: list[str] = []
-        finish = None
-        for m in value:
-            if isinstance(m, dict):
-                inner = m.get("message") if isinstance(m.get("message"), dict) else m
-                content = inner.get("parts", inner.get("content", inner.get("text")))
-                t = _only_text(content) if isinstance(content, list) else text_of(content)
-                if t is None and inner.get("tool_calls"):
-                    t = json.dumps(inner["tool_calls"], ensure_ascii=False)
-                if t:
-                    texts.append(t)
-                finish = finish or m.get("finish_reason")
-            elif isinstance(m, str):
-                texts.append(m)
-        return ("\n".join(texts) if texts else None), finish
-    return text_of(value), None
-
-
 def _provider(a: dict[str, Any]) -> str | None:
-    p = _first(
+    p = first(
         a,
         "gen_ai.provider.name",
         "gen_ai.system",
@@ -505,6 +290,8 @@ def extract(
     span: Span, route: str | None, retrieved: list[dict[str, Any]] | None
 ) -> dict[str, Any]:
     """One canonical raw record from an LLM (or embedding) span."""
+    if _RESTATED not in span.attrs:
+        classify(span)
     a = span.attrs
     ev = _event_content(span) if span.events else {}
     look = {**ev, **a} if ev else a
@@ -516,12 +303,18 @@ def extract(
     }
 
     # --- model / provider
-    model = _first(
+    model = first(
         a, "gen_ai.response.model", "llm.model_name", "ai.response.model", "gen_ai.request.model"
     )
     if model is None:
-        model = _first(a, "ai.model.id")
+        model = first(a, "ai.model.id")
     request_model = a.get("gen_ai.request.model") or a.get("ai.model.id")
+    if model is None:
+        # A failed call often has no response model: the requested one is in its
+        # invocation parameters (OpenInference) or request attributes.
+        inv = loads_maybe(a.get("llm.invocation_parameters"))
+        if isinstance(inv, dict):
+            model = first(inv, "model", "model_name", "model_id")
 
     # --- messages
     msgs = None
@@ -551,7 +344,7 @@ def extract(
     system, prompt, msgs = split_messages(msgs)
     instr = look.get("gen_ai.system_instructions")
     if instr is not None:
-        sys_text = _only_text(loads_maybe(instr))
+        sys_text = only_text(loads_maybe(instr))
         if sys_text:
             system = sys_text
             if msgs is not None and not any(m["role"] == "system" for m in msgs):
@@ -567,27 +360,27 @@ def extract(
     # --- response
     response, finish = None, None
     if "gen_ai.output.messages" in look:
-        response, finish = _output_text(look["gen_ai.output.messages"])
+        response, finish = output_text(look["gen_ai.output.messages"])
     elif "llm.output_messages" in flat:
         outs = _oi_messages(a, "llm.output_messages") or []
         texts = [m["content"] for m in outs if m["content"]]
         response = "\n".join(texts) if texts else None
     elif "gen_ai.completion" in look:
-        response, finish = _output_text(look["gen_ai.completion"])
+        response, finish = output_text(look["gen_ai.completion"])
     elif "gen_ai.completion" in flat:
         outs = unflatten(a, "gen_ai.completion")
         texts = [text_of(m.get("content")) for m in outs if m.get("content") is not None]
         response = "\n".join(t for t in texts if t) or None
         finish = next((m.get("finish_reason") for m in outs if m.get("finish_reason")), None)
     elif "ai.response.text" in a or "ai.response.object" in a:
-        response = text_of(_first(a, "ai.response.text", "ai.response.object"))
+        response = text_of(first(a, "ai.response.text", "ai.response.object"))
     elif "__event_response" in look:
         response = look["__event_response"]
     elif "gen_ai.output" in a:
         response = text_of(a["gen_ai.output"])
     if response is None and a.get("output.value") is not None:
         ov = loads_maybe(a["output.value"])
-        response, f2 = _output_text(ov) if not isinstance(ov, str) else (ov, None)
+        response, f2 = output_text(ov) if not isinstance(ov, str) else (ov, None)
         finish = finish or f2
     fr = a.get("gen_ai.response.finish_reasons")
     fr = loads_maybe(fr)
@@ -602,11 +395,11 @@ def extract(
         and '"finish_reason"' in a["output.value"]
     ):
         # OpenInference keeps the raw provider response in output.value
-        _, finish = _output_text(loads_maybe(a["output.value"]))
+        _, finish = output_text(loads_maybe(a["output.value"]))
 
     # --- tokens
     inp = to_int(
-        _first(
+        first(
             a,
             "gen_ai.usage.input_tokens",
             "gen_ai.usage.prompt_tokens",
@@ -616,7 +409,7 @@ def extract(
         )
     )
     out = to_int(
-        _first(
+        first(
             a,
             "gen_ai.usage.output_tokens",
             "gen_ai.usage.completion_tokens",
@@ -626,7 +419,7 @@ def extract(
         )
     )
     cached = to_int(
-        _first(
+        first(
             a,
             "gen_ai.usage.cache_read.input_tokens",
             "gen_ai.usage.cache_read_input_tokens",
@@ -636,7 +429,7 @@ def extract(
         )
     )
     cache_write = to_int(
-        _first(
+        first(
             a,
             "gen_ai.usage.cache_creation.input_tokens",
             "gen_ai.usage.cache_creation_input_tokens",
@@ -644,7 +437,7 @@ def extract(
         )
     )
     reasoning = to_int(
-        _first(
+        first(
             a,
             "gen_ai.usage.reasoning.output_tokens",
             "gen_ai.usage.reasoning_tokens",
@@ -657,7 +450,7 @@ def extract(
         inp = inp + cached + (cache_write or 0)
 
     # --- cost
-    cost = to_float(_first(a, "llm.cost.total", "gen_ai.usage.cost", "gen_ai.usage.total_cost"))
+    cost = to_float(first(a, "llm.cost.total", "gen_ai.usage.cost", "gen_ai.usage.total_cost"))
     if cost is None and ("gen_ai.usage.input_cost" in a or "gen_ai.usage.output_cost" in a):
         cost = (to_float(a.get("gen_ai.usage.input_cost")) or 0.0) + (
             to_float(a.get("gen_ai.usage.output_cost")) or 0.0
@@ -679,12 +472,18 @@ def extract(
     if ttft is None and a.get("gen_ai.server.time_to_first_token") is not None:
         t = to_float(a["gen_ai.server.time_to_first_token"])
         ttft = None if t is None else t * 1000.0
+    if ttft is None and span.start_ns is not None:
+        for name, t_ns, _ea in span.events:
+            # OpenInference's streaming instrumentations mark the first token this way
+            if t_ns is not None and name.lower() == "first token stream event":
+                ttft = (t_ns - span.start_ns) / 1e6
+                break
 
     # --- status
-    status = "error" if span.status == "error" else "ok"
+    status = "error" if span.status == "error" or "__error" in a else "ok"
     error = None
     if status == "error":
-        error = span.status_message or a.get("error.type")
+        error = span.status_message or a.get("__error") or a.get("error.type")
         for name, _t, ea in span.events:
             if name == "exception" and ea.get("exception.message"):
                 error = (
@@ -704,7 +503,7 @@ def extract(
     if isinstance(meta_attr, dict):
         metadata.update(meta_attr)
     for k, v in a.items():
-        if k == "metadata" or k.startswith(_CONSUMED_PREFIXES):
+        if k == "metadata" or k.startswith(_CONSUMED_PREFIXES) or k.startswith("__"):
             continue
         if k.startswith("metadata.") and k not in metadata:
             metadata[k[len("metadata.") :]] = v
@@ -724,8 +523,8 @@ def extract(
         "trace_id": span.trace_id,
         "span_id": span.span_id,
         "parent_span_id": span.parent_id,
-        "session_id": _str(
-            _first(
+        "session_id": as_str(
+            first(
                 a,
                 "gen_ai.conversation.id",
                 "session.id",
@@ -733,28 +532,29 @@ def extract(
                 "ai.telemetry.metadata.sessionId",
             )
         ),
-        "user_id": _str(
-            _first(a, "user.id", "enduser.id", "gen_ai.user.id", "ai.telemetry.metadata.userId")
+        "user_id": as_str(
+            first(a, "user.id", "enduser.id", "gen_ai.user.id", "ai.telemetry.metadata.userId")
         ),
         "timestamp": None if start is None else start // 1000,
         "end_time": None if end is None else end // 1000,
         "latency_ms": None if start is None or end is None else (end - start) / 1e6,
         "ttft_ms": ttft,
         "route": route,
-        "environment": _str(
-            _first(res, "deployment.environment.name", "deployment.environment")
-            or _first(a, "deployment.environment.name", "deployment.environment")
+        "environment": as_str(
+            first(res, "deployment.environment.name", "deployment.environment")
+            or first(a, "deployment.environment.name", "deployment.environment")
         ),
-        "release": _str(_first(res, "service.version") or a.get("service.version")),
+        "release": as_str(first(res, "service.version") or a.get("service.version")),
         "provider": _provider(a),
-        "model": _str(model),
+        # A failed call is counted even when nothing says which model it asked for.
+        "model": as_str(model) if model is not None or status != "error" else UNKNOWN_MODEL,
         "params": dumps(params) if params else None,
         "system": system,
         "prompt": prompt,
         "messages": msgs,
         "retrieved": retrieved,
         "response": response,
-        "finish_reason": _str(finish),
+        "finish_reason": as_str(finish),
         "input_tokens": inp,
         "output_tokens": out,
         "cached_tokens": cached,
@@ -762,16 +562,10 @@ def extract(
         "cache_write_tokens": cache_write,
         "cost_usd": cost,
         "status": status,
-        "error": _str(error),
+        "error": as_str(error),
         "metadata": dumps(metadata) if metadata else None,
         "tags": [str(t) for t in tags] if isinstance(tags, list) else None,
     }
-
-
-def _str(v: Any) -> str | None:
-    if v is None:
-        return None
-    return v if isinstance(v, str) else str(v)
 
 
 def documents(span: Span) -> list[dict[str, Any]]:
@@ -782,7 +576,7 @@ def documents(span: Span) -> list[dict[str, Any]]:
         items = [flatten_obj(x) for x in a["retrieval.documents"] if isinstance(x, dict)]
     docs = [
         {
-            "id": _str(d.get("document.id")),
+            "id": as_str(d.get("document.id")),
             "content": text_of(d.get("document.content")),
             "score": to_float(d.get("document.score")),
         }
@@ -795,7 +589,7 @@ def documents(span: Span) -> list[dict[str, Any]]:
 # ------------------------------------------------------------------------ assembly
 
 
-def _route_value(span: Span, key: str) -> str | None:
+def route_value(span: Span, key: str) -> str | None:
     if key in ("name", "span.name"):
         return span.name
     v = span.attrs.get(key)
@@ -838,11 +632,11 @@ def records_from_spans(
         for s, _k in wanted:
             route = None
             if route_from:
-                route = _route_value(s, route_from) or _route_value(root, route_from)
+                route = route_value(s, route_from) or route_value(root, route_from)
                 if route is None:
                     for other in trace_spans:
                         route = (
-                            _route_value(other, route_from)
+                            route_value(other, route_from)
                             if route_from not in ("name", "span.name")
                             else None
                         )
@@ -871,6 +665,40 @@ def _root(spans: list[Span]) -> Span:
     return min(
         pool, key=lambda s: (s.parent_id is not None, s.start_ns if s.start_ns is not None else 0)
     )
+
+
+def leaf_calls(df: pl.DataFrame) -> tuple[pl.DataFrame, int]:
+    """The one wrapper rule, for every reader: an LLM record is a *wrapper* — not counted —
+    when its direct children in the same trace include LLM records carrying usage, and
+    its own usage is none or just repeats theirs (its input and output tokens equal the
+    sums over those children). Vercel's ``ai.generateText`` around ``doGenerate``, a
+    Langfuse GENERATION around the model's, an agent's LLM run around the chat model's:
+    only the leaves are counted. A parent whose usage differs from its children's is a
+    call of its own and stays. Returns the kept rows and how many wrappers were dropped.
+    """
+    if df.height < 2 or "parent_span_id" not in df.columns:
+        return df, 0
+    children = (
+        df.filter(
+            pl.col("parent_span_id").is_not_null()
+            & (pl.col("input_tokens").is_not_null() | pl.col("output_tokens").is_not_null())
+        )
+        .group_by("trace_id", pl.col("parent_span_id").alias("span_id"))
+        .agg(
+            pl.col("input_tokens").fill_null(0).sum().alias("_cin"),
+            pl.col("output_tokens").fill_null(0).sum().alias("_cout"),
+        )
+    )
+    if not children.height:
+        return df, 0
+    own_usage = pl.col("input_tokens").is_not_null() | pl.col("output_tokens").is_not_null()
+    repeats = (pl.col("input_tokens").fill_null(0) == pl.col("_cin")) & (
+        pl.col("output_tokens").fill_null(0) == pl.col("_cout")
+    )
+    marked = df.join(children, on=["trace_id", "span_id"], how="left", maintain_order="left")
+    wrapper = pl.col("_cin").is_not_null() & (~own_usage | repeats)
+    kept = marked.filter(~wrapper).drop("_cin", "_cout")
+    return kept, df.height - kept.height
 
 
 def frame_from_records(records: Iterable[dict[str, Any]], n: int | None = None) -> pl.DataFrame:

@@ -22,11 +22,11 @@ import json
 from pathlib import Path
 from typing import Any
 
-from llmobs_cli.core.ingest.readers import genai
+from llmobs_cli.core.ingest.readers import genai, values
 from llmobs_cli.core.ingest.readers.base import RawRead, display_name
-from llmobs_cli.core.ingest.readers.genai import loads_maybe, to_float, to_int
 from llmobs_cli.core.ingest.readers.langfuse import _ns
 from llmobs_cli.core.ingest.readers.rows import read_rows
+from llmobs_cli.core.ingest.readers.values import loads_maybe, to_float, to_int
 
 
 def _props(r: dict[str, Any]) -> dict[str, Any]:
@@ -60,29 +60,29 @@ def record(r: dict[str, Any], route_from: str | None) -> dict[str, Any]:
     body = loads_maybe(r.get("request_body")) or {}
     resp = loads_maybe(r.get("response_body")) or {}
     msgs = (
-        genai.message_list(body.get("messages"))
+        values.message_list(body.get("messages"))
         if isinstance(body, dict) and body.get("messages")
         else None
     )
-    system, prompt, msgs = genai.split_messages(msgs)
+    system, prompt, msgs = values.split_messages(msgs)
     if isinstance(body, dict) and body.get("system") and not system:
-        system = genai.text_of(body["system"])
+        system = values.text_of(body["system"])
     if isinstance(body, dict) and prompt is None and body.get("prompt"):
-        prompt = genai.text_of(body["prompt"])
+        prompt = values.text_of(body["prompt"])
     response, finish = (None, None)
     if isinstance(resp, dict):
         if "choices" in resp:
-            response, finish = genai._output_text(resp["choices"])
+            response, finish = values.output_text(resp["choices"])
             ch = resp["choices"][0] if resp["choices"] else {}
             finish = finish or (ch.get("finish_reason") if isinstance(ch, dict) else None)
         elif "content" in resp:  # Anthropic
             response = (
-                genai._only_text(resp["content"])
+                values.only_text(resp["content"])
                 if isinstance(resp["content"], list)
-                else genai.text_of(resp["content"])
+                else values.text_of(resp["content"])
             )
             finish = resp.get("stop_reason")
-    provider = genai._str(r.get("provider"))
+    provider = values.as_str(r.get("provider"))
     inp, out = to_int(r.get("prompt_tokens")), to_int(r.get("completion_tokens"))
     cached, write = (
         to_int(r.get("prompt_cache_read_tokens")),
@@ -96,7 +96,7 @@ def record(r: dict[str, Any], route_from: str | None) -> dict[str, Any]:
     if status_code is not None and status_code >= 400:
         err = resp.get("error") if isinstance(resp, dict) else None
         error = (
-            genai.text_of(err.get("message") if isinstance(err, dict) else err)
+            values.text_of(err.get("message") if isinstance(err, dict) else err)
             or f"HTTP {status_code}"
         )
     route = _prop(props, route_from) if route_from else None
@@ -142,32 +142,32 @@ def record(r: dict[str, Any], route_from: str | None) -> dict[str, Any]:
     )
     ttft = to_float(r.get("time_to_first_token"))
     return {
-        "trace_id": genai._str(
+        "trace_id": values.as_str(
             (_prop(props, "session-id", "session_id") and r.get("request_id"))
             or r.get("request_id")
         ),
-        "span_id": genai._str(r.get("request_id")),
+        "span_id": values.as_str(r.get("request_id")),
         "parent_span_id": None,
-        "session_id": genai._str(_prop(props, "session-id", "session_id")),
-        "user_id": genai._str(
+        "session_id": values.as_str(_prop(props, "session-id", "session_id")),
+        "user_id": values.as_str(
             r.get("request_user_id") or r.get("helicone_user") or _prop(props, "user-id")
         ),
         "timestamp": None if start is None else start // 1000,
         "end_time": None,
         "latency_ms": latency,
         "ttft_ms": ttft if ttft is not None and ttft > 0 else None,
-        "route": genai._str(route),
-        "environment": genai._str(_prop(props, "environment", "env")),
-        "release": genai._str(_prop(props, "release", "version")),
+        "route": values.as_str(route),
+        "environment": values.as_str(_prop(props, "environment", "env")),
+        "release": values.as_str(_prop(props, "release", "version")),
         "provider": provider.lower() if provider else None,
-        "model": genai._str(model),
+        "model": values.as_str(model),
         "params": json.dumps(params) if params else None,
         "system": system,
         "prompt": prompt,
         "messages": msgs,
         "retrieved": None,
         "response": response,
-        "finish_reason": genai._str(finish),
+        "finish_reason": values.as_str(finish),
         "input_tokens": inp,
         "output_tokens": out,
         "cached_tokens": cached,

@@ -34,9 +34,10 @@ from typing import Any
 
 import polars as pl
 
-from llmobs_cli.core.ingest.readers import genai
+from llmobs_cli.core.ingest.readers import genai, values
 from llmobs_cli.core.ingest.readers.base import RawRead, display_name, read_bytes
-from llmobs_cli.core.ingest.readers.genai import loads_maybe, to_float, to_int
+from llmobs_cli.core.ingest.readers.values import loads_maybe, to_float, to_int
+from llmobs_cli.core.record.schema import ROW
 
 _CAMEL = re.compile(r"(?<!^)(?=[A-Z])")
 
@@ -196,14 +197,14 @@ def record(o: dict[str, Any], trace: dict[str, Any], route_from: str | None) -> 
     inp = loads_maybe(o.get("input"))
     prompt = None
     if isinstance(inp, list) or (isinstance(inp, dict) and "messages" in inp):
-        msgs = genai.message_list(inp)
+        msgs = values.message_list(inp)
     elif isinstance(inp, str):
         prompt = inp
     elif inp is not None:
-        prompt = genai.text_of(inp)
-    system, p2, msgs = genai.split_messages(msgs)
+        prompt = values.text_of(inp)
+    system, p2, msgs = values.split_messages(msgs)
     prompt = p2 if p2 is not None else prompt
-    response, finish = genai._output_text(loads_maybe(o.get("output")))
+    response, finish = values.output_text(loads_maybe(o.get("output")))
     usage = normalise_usage(_usage_of(o))
     cost = to_float(o.get("total_cost", o.get("calculated_total_cost")))
     cd = loads_maybe(o.get("cost_details"))
@@ -224,20 +225,20 @@ def record(o: dict[str, Any], trace: dict[str, Any], route_from: str | None) -> 
     if route_from:
         route = _route_lookup(route_from, o, trace, meta) or route
     return {
-        "trace_id": genai._str(o.get("trace_id")),
-        "span_id": genai._str(o.get("id")),
-        "parent_span_id": genai._str(o.get("parent_observation_id")),
-        "session_id": genai._str(trace.get("session_id", o.get("session_id"))),
-        "user_id": genai._str(trace.get("user_id", o.get("user_id"))),
+        "trace_id": values.as_str(o.get("trace_id")),
+        "span_id": values.as_str(o.get("id")),
+        "parent_span_id": values.as_str(o.get("parent_observation_id")),
+        "session_id": values.as_str(trace.get("session_id", o.get("session_id"))),
+        "user_id": values.as_str(trace.get("user_id", o.get("user_id"))),
         "timestamp": None if start is None else start // 1000,
         "end_time": None if end is None else end // 1000,
         "latency_ms": latency,
         "ttft_ms": ttft,
-        "route": genai._str(route) or None,
-        "environment": genai._str(trace.get("environment", o.get("environment"))),
-        "release": genai._str(trace.get("release", o.get("release"))),
+        "route": values.as_str(route) or None,
+        "environment": values.as_str(trace.get("environment", o.get("environment"))),
+        "release": values.as_str(trace.get("release", o.get("release"))),
         "provider": _provider(meta),
-        "model": genai._str(o.get("model") or o.get("provided_model_name")),
+        "model": values.as_str(o.get("model") or o.get("provided_model_name")),
         "params": json.dumps(params, ensure_ascii=False, default=str)
         if isinstance(params, dict) and params
         else None,
@@ -246,7 +247,7 @@ def record(o: dict[str, Any], trace: dict[str, Any], route_from: str | None) -> 
         "messages": msgs,
         "retrieved": None,
         "response": response,
-        "finish_reason": genai._str(finish),
+        "finish_reason": values.as_str(finish),
         **{
             k: usage.get(k)
             for k in (
@@ -259,7 +260,7 @@ def record(o: dict[str, Any], trace: dict[str, Any], route_from: str | None) -> 
         },
         "cost_usd": cost,
         "status": "error" if level == "ERROR" else "ok",
-        "error": genai._str(o.get("status_message")) if level == "ERROR" else None,
+        "error": values.as_str(o.get("status_message")) if level == "ERROR" else None,
         "metadata": json.dumps(metadata, ensure_ascii=False, default=str) if metadata else None,
         "tags": [str(t) for t in tags] if isinstance(tags, list) and tags else None,
     }
@@ -334,6 +335,7 @@ def read_langfuse(path: Path, opts: Any) -> RawRead:
         else:
             frame = pl.read_parquet(path)
         rows = [(_snake_dict(r), {}) for r in frame.to_dicts()]
+        seen = len(rows)
         for i, (o, t) in enumerate(rows):
             if str(o.get("type", "")).upper() == "GENERATION":
                 recs.append(record(o, t, route_from))
@@ -341,20 +343,34 @@ def read_langfuse(path: Path, opts: Any) -> RawRead:
                     f"{name}: row {i + 1}" if not low.endswith(".csv") else f"{name}:{i + 2}"
                 )
     else:
+        seen = 0
         for doc, loc in _documents(path):
             if isinstance(doc, Exception):
                 problems.append(f"{loc}: (line): invalid JSON ({str(doc)[:100]})")
                 continue
             for o, t in _rows_from_doc(doc):
+                seen += 1
                 if str(o.get("type", "")).upper() == "GENERATION":
                     recs.append(record(o, t, route_from))
                     where.append(f"{loc}: observation {o.get('id')}" if loc == name else loc)
-    frame = genai.frame_from_records(recs)
+    frame, wrappers = genai.leaf_calls(genai.frame_from_records(recs))
+    if wrappers:
+        where = [where[i] for i in frame[ROW]]
+        frame = frame.drop(ROW).with_row_index(ROW).with_columns(pl.col(ROW).cast(pl.Int64))
     return RawRead(
         frame=frame,
         locate=lambda rows: [where[r] if 0 <= r < len(where) else name for r in rows],
         problems=problems,
         fmt="langfuse",
+        note=None
+        if recs
+        else f"{seen} observation(s)/row(s), none of type GENERATION "
+        "(no Langfuse trace export or observation rows)",
+        tolerated={
+            "GENERATION wrapper(s) not counted: their GENERATION child carries the usage": wrappers
+        }
+        if wrappers
+        else {},
     )
 
 

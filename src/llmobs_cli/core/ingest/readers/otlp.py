@@ -34,24 +34,22 @@ from datetime import datetime
 from pathlib import Path
 from typing import Any
 
+import orjson
 import polars as pl
 
-from llmobs_cli.core.ingest.readers import genai
+from llmobs_cli.core.ingest.readers import genai, values
 from llmobs_cli.core.ingest.readers.base import RawRead, display_name, read_bytes
 from llmobs_cli.core.ingest.readers.genai import Span
 from llmobs_cli.core.record.schema import DOCUMENT, ROW
 
-try:  # orjson is optional: 2-3x faster, but rejects integers beyond 64 bits
-    import orjson
 
-    def _loads(data: bytes | str) -> Any:
-        try:
-            return orjson.loads(data)
-        except orjson.JSONDecodeError:
-            return json.loads(data)
+# orjson is 2-3x faster, but rejects integers beyond 64 bits: fall back per document.
+def _loads(data: bytes | str) -> Any:
+    try:
+        return orjson.loads(data)
+    except orjson.JSONDecodeError:
+        return json.loads(data)
 
-except ImportError:  # pragma: no cover - depends on the environment
-    _loads = json.loads
 
 BATCH_SPANS = 20000
 
@@ -72,7 +70,8 @@ class SpanError(ValueError):
 
 
 def norm_id(value: Any, size: int, field: str) -> str | None:
-    """A trace/span id as lowercase hex of ``size`` bytes (hex, 0x-hex, base64 or integer)."""
+    """A trace/span id as lowercase hex of ``size`` bytes (hex, 0x-hex, base64 or integer);
+    any other string is an opaque id, kept unchanged."""
     if value is None or value == "":
         return None
     if isinstance(value, bool):
@@ -104,7 +103,9 @@ def norm_id(value: Any, size: int, field: str) -> str | None:
         return format(int(s), f"0{size * 2}x")
     if all(c in "0123456789abcdefABCDEF" for c in s):
         return s.lower()
-    raise SpanError(field, f"not a hex or base64 id ({value!r})")
+    # Sanitised fixtures and some SDKs use arbitrary strings ("trace-1", UUIDs): an id
+    # only has to be the same wherever it is referred to, so it is kept as it is.
+    return s
 
 
 def any_value(v: Any) -> Any:
@@ -249,33 +250,65 @@ def otlp_spans(doc: dict[str, Any], where: str) -> Iterator[Span]:
             scope = (ss.get("scope") or ss.get("instrumentationLibrary") or {}).get("name")
             for pi, sp in enumerate(ss.get("spans") or []):
                 path = f"resourceSpans[{ri}].scopeSpans[{si}].spans[{pi}]"
-                trace = norm_id(_get(sp, "traceId", "trace_id"), 16, f"{path}.traceId")
-                if trace is None:
-                    raise SpanError(f"{path}.traceId", "missing")
-                st, msg = status_of(sp.get("status"))
-                yield Span(
-                    trace_id=trace,
-                    span_id=norm_id(_get(sp, "spanId", "span_id"), 8, f"{path}.spanId"),
-                    parent_id=norm_id(
-                        _get(sp, "parentSpanId", "parent_span_id"), 8, f"{path}.parentSpanId"
-                    ),
-                    name=str(sp.get("name", "")),
-                    start_ns=time_ns(
-                        _get(sp, "startTimeUnixNano", "start_time_unix_nano"),
-                        f"{path}.startTimeUnixNano",
-                    ),
-                    end_ns=time_ns(
-                        _get(sp, "endTimeUnixNano", "end_time_unix_nano"), f"{path}.endTimeUnixNano"
-                    ),
-                    attrs=attributes(sp.get("attributes")),
-                    events=_events(sp.get("events"), path),
-                    resource=resource,
-                    status=st,
-                    status_message=msg,
-                    kind=str(sp.get("kind")) if sp.get("kind") is not None else None,
-                    scope=scope,
-                    where=where,
-                )
+                yield otlp_span(sp, where, path, resource, scope)
+
+
+def otlp_span(
+    sp: dict[str, Any],
+    where: str,
+    path: str,
+    resource: dict[str, Any] | None = None,
+    scope: str | None = None,
+) -> Span:
+    """One OTLP protobuf-JSON span (camelCase or snake_case), inside a document or bare
+    (as gateways, the Collector's debug exporter, Phoenix ``/spans/otlpv1`` and MLflow's
+    ``Trace.to_dict()`` write them)."""
+    trace = norm_id(_get(sp, "traceId", "trace_id"), 16, f"{path}.traceId")
+    if trace is None:
+        raise SpanError(f"{path}.traceId", "missing")
+    st, msg = status_of(sp.get("status"))
+    attrs = attributes(sp.get("attributes"))
+    kind_top = sp.get("span_kind", sp.get("spanKind"))
+    if isinstance(kind_top, str) and "openinference.span.kind" not in attrs:
+        attrs = {**attrs, "openinference.span.kind": kind_top}
+    if resource is None:
+        res = sp.get("resource")
+        resource = attributes(res.get("attributes") if isinstance(res, dict) else None)
+    return Span(
+        trace_id=trace,
+        span_id=norm_id(_get(sp, "spanId", "span_id"), 8, f"{path}.spanId"),
+        parent_id=norm_id(_get(sp, "parentSpanId", "parent_span_id"), 8, f"{path}.parentSpanId"),
+        name=str(sp.get("name", "")),
+        start_ns=time_ns(
+            _get(sp, "startTimeUnixNano", "start_time_unix_nano"), f"{path}.startTimeUnixNano"
+        ),
+        end_ns=time_ns(
+            _get(sp, "endTimeUnixNano", "end_time_unix_nano"), f"{path}.endTimeUnixNano"
+        ),
+        attrs=_flat_attrs(attrs) if isinstance(sp.get("attributes"), dict) else attrs,
+        events=_events(sp.get("events"), path),
+        resource=resource,
+        status=st,
+        status_message=msg,
+        kind=str(sp.get("kind")) if sp.get("kind") is not None else None,
+        scope=scope,
+        where=where,
+    )
+
+
+def is_otlp_span(obj: Any) -> bool:
+    """A bare OTLP span object: ids at the top level and OTLP time fields."""
+    return (
+        isinstance(obj, dict)
+        and ("traceId" in obj or "trace_id" in obj)
+        and ("spanId" in obj or "span_id" in obj)
+        and (
+            "startTimeUnixNano" in obj
+            or "start_time_unix_nano" in obj
+            or "endTimeUnixNano" in obj
+            or "end_time_unix_nano" in obj
+        )
+    )
 
 
 def sdk_span(sp: dict[str, Any], where: str, path: str) -> Span:
@@ -301,6 +334,11 @@ def sdk_span(sp: dict[str, Any], where: str, path: str) -> Span:
     res_attrs = attributes(
         res.get("attributes") if isinstance(res, dict) and "attributes" in res else res
     )
+    attrs = _flat_attrs(attributes(sp.get("attributes")))
+    kind_top = sp.get("span_kind", sp.get("spanKind"))
+    if isinstance(kind_top, str) and "openinference.span.kind" not in attrs:
+        # Phoenix's REST spans carry the OpenInference kind beside the attributes
+        attrs = {**attrs, "openinference.span.kind": kind_top}
     return Span(
         trace_id=trace,
         span_id=norm_id(
@@ -310,7 +348,7 @@ def sdk_span(sp: dict[str, Any], where: str, path: str) -> Span:
         name=str(sp.get("name", "")),
         start_ns=time_ns(_get(sp, "startTime", "start_time"), f"{path}.start_time"),
         end_ns=time_ns(_get(sp, "endTime", "end_time"), f"{path}.end_time"),
-        attrs=_flat_attrs(attributes(sp.get("attributes"))),
+        attrs=attrs,
         events=_events(sp.get("events"), path),
         resource=res_attrs,
         status=st,
@@ -330,7 +368,7 @@ def _flat_attrs(attrs: dict[str, Any]) -> dict[str, Any]:
         for v in attrs.values()
     ):
         return attrs
-    return genai.flatten_obj(attrs)
+    return values.flatten_obj(attrs)
 
 
 def phoenix_row_span(row: dict[str, Any], where: str) -> Span:
@@ -340,18 +378,18 @@ def phoenix_row_span(row: dict[str, Any], where: str) -> Span:
         if k.startswith("attributes.") and v is not None:
             key = k[len("attributes.") :]
             v = (
-                genai.loads_maybe(v)
+                values.loads_maybe(v)
                 if key in ("llm.input_messages", "llm.output_messages", "retrieval.documents")
                 else v
             )
             if isinstance(v, dict) or (isinstance(v, list) and v and isinstance(v[0], dict)):
-                attrs.update(genai.flatten_obj(v, key))
+                attrs.update(values.flatten_obj(v, key))
             else:
                 attrs[key] = v
     if "openinference.span.kind" not in attrs and row.get("span_kind"):
         attrs["openinference.span.kind"] = row["span_kind"]
     st, msg = status_of({"code": row.get("status_code"), "message": row.get("status_message")})
-    events = genai.loads_maybe(row.get("events"))
+    events = values.loads_maybe(row.get("events"))
     return Span(
         trace_id=norm_id(row.get("context.trace_id"), 16, "context.trace_id"),
         span_id=norm_id(row.get("context.span_id"), 8, "context.span_id"),
@@ -417,6 +455,11 @@ def spans_of(doc: Any, where: str) -> Iterator[Span]:
     if isinstance(doc, dict):
         if "resourceSpans" in doc or "resource_spans" in doc:
             yield from otlp_spans(doc, where)
+        elif _is_mlflow_trace(doc):
+            yield from _mlflow_spans(doc, where, "data.spans")
+        elif isinstance(doc.get("traces"), list):  # `mlflow traces search --output json`
+            for i, t in enumerate(doc["traces"]):
+                yield from _one(t, where, f"traces[{i}]")
         elif isinstance(doc.get("data"), list):
             for i, sp in enumerate(doc["data"]):
                 yield from _one(sp, where, f"data[{i}]")
@@ -424,9 +467,14 @@ def spans_of(doc: Any, where: str) -> Iterator[Span]:
             yield phoenix_row_span(doc, where)
         elif isinstance(doc.get("spans"), list):
             for i, sp in enumerate(doc["spans"]):
-                yield sdk_span(sp, where, f"spans[{i}]")
+                yield from _one(sp, where, f"spans[{i}]")
+        elif isinstance(doc.get("trace"), str) and doc["trace"].lstrip().startswith("{"):
+            # a row of mlflow.search_traces() without its spans column: the trace as JSON
+            yield from spans_of(_loads(doc["trace"]), where)
         elif is_sdk_span(doc):
             yield sdk_span(doc, where, "span")
+        elif is_otlp_span(doc):
+            yield otlp_span(doc, where, "span")
         elif is_attribute_dict(doc):
             yield attribute_span(doc, where)
         else:
@@ -441,6 +489,17 @@ def spans_of(doc: Any, where: str) -> Iterator[Span]:
         raise SpanError("(document)", f"expected a JSON object or array, got {type(doc).__name__}")
 
 
+def _is_mlflow_trace(doc: dict[str, Any]) -> bool:
+    """``Trace.to_dict()`` / ``to_json()``: ``{"info": {...}, "data": {"spans": [...]}}``."""
+    data = doc.get("data")
+    return isinstance(doc.get("info"), dict) and isinstance(data, dict) and "spans" in data
+
+
+def _mlflow_spans(doc: dict[str, Any], where: str, path: str) -> Iterator[Span]:
+    for i, sp in enumerate(doc["data"].get("spans") or []):
+        yield otlp_span(sp, where, f"{path}[{i}]")
+
+
 def _one(sp: Any, where: str, path: str) -> Iterator[Span]:
     if isinstance(sp, dict) and ("resourceSpans" in sp or "resource_spans" in sp):
         yield from otlp_spans(sp, where)
@@ -448,6 +507,13 @@ def _one(sp: Any, where: str, path: str) -> Iterator[Span]:
         yield phoenix_row_span(sp, where)
     elif is_sdk_span(sp):
         yield sdk_span(sp, where, path)
+    elif is_otlp_span(sp):
+        yield otlp_span(sp, where, path)
+    elif isinstance(sp, dict) and _is_mlflow_trace(sp):
+        yield from _mlflow_spans(sp, where, f"{path}.data.spans")
+    elif isinstance(sp, dict) and isinstance(sp.get("spans"), list):
+        for i, x in enumerate(sp["spans"]):
+            yield from _one(x, where, f"{path}.spans[{i}]")
     else:
         raise SpanError(path, "not a span")
 
@@ -585,9 +651,25 @@ class SpanAccumulator:
         self._ret: dict[str, list[Any]] = {k: [] for k in RETRIEVER_SCHEMA}
         self.ctx_frames: list[pl.DataFrame] = []
         self.ret_frames: list[pl.DataFrame] = []
+        self.kinds: dict[str, int] = {}
+        self._flushed = 0
+        #: What was read around (not lost silently): reason → count.
+        self.tolerated: dict[str, int] = {}
+
+    def note(self) -> str:
+        """Why no record came out (for the loader's "nothing read" error)."""
+        n = sum(self.kinds.values())
+        if not n:
+            return "no span found"
+        found = ", ".join(f"{v} {k}" for k, v in sorted(self.kinds.items()))
+        return (
+            f"{n} span(s) ({found}), none an LLM call: no gen_ai.*, llm.*, openinference, "
+            "Vercel ai.*, langfuse.observation.* or mlflow LLM span"
+        )
 
     def add(self, span: Span) -> None:
         kind = genai.classify(span)
+        self.kinds[kind] = self.kinds.get(kind, 0) + 1
         ctx = self._ctx
         ctx["trace_id"].append(span.trace_id)
         ctx["span_id"].append(span.span_id)
@@ -595,7 +677,7 @@ class SpanAccumulator:
         ctx["name"].append(span.name)
         ctx["start_ns"].append(span.start_ns)
         ctx["route_value"].append(
-            genai._route_value(span, self.route_from) if self.route_from else None
+            genai.route_value(span, self.route_from) if self.route_from else None
         )
         if len(ctx["trace_id"]) >= BATCH_SPANS:
             self.flush_context()
@@ -620,8 +702,14 @@ class SpanAccumulator:
     def flush(self) -> None:
         if self._records:
             frame = genai.frame_from_records(self._records).drop(ROW)
+            start = self._flushed
+            self._flushed += frame.height
             self.frames.append(
-                frame.with_columns(pl.Series("_own_route", self._own_route, dtype=pl.String))
+                frame.with_columns(
+                    pl.Series("_own_route", self._own_route, dtype=pl.String),
+                    # the record's index in self.where (kept through the filters below)
+                    pl.int_range(start, self._flushed, dtype=pl.Int64).alias("_rec"),
+                )
             )
             self._records, self._own_route = [], []
 
@@ -645,7 +733,9 @@ class SpanAccumulator:
         frames, ctx, ret, where = state
         self.flush()
         self.flush_context()
-        self.frames.extend(frames)
+        offset = self._flushed
+        self._flushed += len(where)
+        self.frames.extend(f.with_columns(pl.col("_rec") + offset) for f in frames)
         self.ctx_frames.extend(ctx)
         self.ret_frames.extend(ret)
         self.where.extend(where)
@@ -657,6 +747,12 @@ class SpanAccumulator:
         if not self.frames:
             return genai.frame_from_records([])
         df = pl.concat(self.frames, how="vertical")
+        df = self._finished_only(df)
+        df, wrappers = genai.leaf_calls(df)
+        if wrappers:
+            self.tolerated["LLM wrapper span(s) not counted: their LLM child carries the usage"] = (
+                wrappers
+            )
         ctx = (
             pl.concat(self.ctx_frames, how="vertical")
             if self.ctx_frames
@@ -695,10 +791,31 @@ class SpanAccumulator:
                 route=pl.coalesce("_own_route", pl.col("_root_name").replace("", None))
             )
         df = df.drop("_own_route", "_root_name", "_root_value")
+        self.where = [self.where[i] for i in df["_rec"]]
+        df = df.drop("_rec")
         if self.ret_frames:
             ret = pl.concat(self.ret_frames, how="vertical")
             df = self._join_documents(df, ret)
         return df.with_row_index(ROW).with_columns(pl.col(ROW).cast(pl.Int64))
+
+    def _finished_only(self, df: pl.DataFrame) -> pl.DataFrame:
+        """Unfinished copies out: a dump that prints each span when it starts (no end
+        time) and again when it ends holds two copies; the finished one wins. A span that
+        never finished is skipped and counted, not a failure of the file."""
+        open_ = pl.col("timestamp").is_not_null() & pl.col("end_time").is_null()
+        n_open = int(df.select(open_.sum()).item())
+        if not n_open:
+            return df
+        finished = df.filter(pl.col("end_time").is_not_null()).select("trace_id", "span_id")
+        unfinished = df.filter(open_)
+        replaced = unfinished.join(finished, on=["trace_id", "span_id"], how="semi").height
+        if replaced:
+            self.tolerated["unfinished span copy(ies) replaced by their finished copy"] = replaced
+        if n_open - replaced:
+            self.tolerated["unfinished span(s) skipped (no end time, no finished copy)"] = (
+                n_open - replaced
+            )
+        return df.filter(~open_)
 
     @staticmethod
     def _join_documents(df: pl.DataFrame, ret: pl.DataFrame) -> pl.DataFrame:
@@ -837,6 +954,8 @@ def read_spans_file(
             locate=lambda rows: [found[r] if 0 <= r < len(found) else str(path) for r in rows],
             problems=problems,
             fmt=fmt,
+            note=None if frame.height else acc.note(),
+            tolerated=acc.tolerated,
         )
     for doc, where, problem in iter_documents(path):
         if problem:
@@ -862,11 +981,42 @@ def read_spans_file(
         locate=lambda rows: [where[r] if 0 <= r < len(where) else display_name(path) for r in rows],
         problems=problems,
         fmt=fmt,
+        note=None if frame.height else acc.note(),
+        tolerated=acc.tolerated,
     )
 
 
 def read_otlp(path: Path, opts: Any) -> RawRead:
+    low = path.name.lower()
+    if path.is_dir() or low.endswith((".parquet", ".pq")):
+        return _read_span_rows(path, opts, "otlp")
     return read_spans_file(path, opts.route_from, opts.include_embeddings, "otlp")
+
+
+def _read_span_rows(path: Path, opts: Any, fmt: str) -> RawRead:
+    """A Parquet table whose rows are span-shaped documents (MLflow's ``search_traces()``
+    frame: a ``spans`` list or a ``trace`` JSON column per row)."""
+    frame = pl.read_parquet(path)
+    name = display_name(path)
+    acc = SpanAccumulator(opts.route_from, opts.include_embeddings)
+    problems: list[str] = []
+    for i, row in enumerate(frame.iter_rows(named=True)):
+        where = f"{name}: row {i + 1}"
+        try:
+            for span in spans_of(row, where):
+                acc.add(span)
+        except SpanError as exc:
+            problems.append(f"{where}: {exc}")
+    out = acc.finish()
+    found = acc.where
+    return RawRead(
+        frame=out,
+        locate=lambda rows: [found[r] if 0 <= r < len(found) else name for r in rows],
+        problems=problems,
+        fmt=fmt,
+        note=None if out.height else acc.note(),
+        tolerated=acc.tolerated,
+    )
 
 
 def read_openinference(path: Path, opts: Any) -> RawRead:
@@ -891,9 +1041,13 @@ def read_openinference(path: Path, opts: Any) -> RawRead:
         locate=lambda rows: [where[r] if 0 <= r < len(where) else name for r in rows],
         problems=problems,
         fmt="openinference",
+        note=None if out.height else acc.note(),
+        tolerated=acc.tolerated,
     )
 
 
+#: A bare OTLP span: OTLP's own time field names (never used by canonical records).
+_BARE_SPAN = re.compile(rb'"(?:startTimeUnixNano|start_time_unix_nano)"\s*:')
 _SDK_CONTEXT = re.compile(
     rb'"(?:context|spanContext|span_context)"\s*:\s*\{[^{}]*"(?:trace_?[iI]d|span_?[iI]d)"'
 )
@@ -907,9 +1061,15 @@ def sniff(path: Path, head: bytes) -> str | None:
             cols = set(pl.read_parquet_schema(target))
         except Exception:
             return None
-        return "openinference" if {"context.trace_id", "context.span_id"} <= cols else None
+        if {"context.trace_id", "context.span_id"} <= cols:
+            return "openinference"
+        if {"trace_id", "trace"} <= cols and ("spans" in cols or "request" in cols):
+            return "otlp"  # mlflow.search_traces() written to Parquet
+        return None
     h = head[:65536]
     if b'"resourceSpans"' in h or b'"resource_spans"' in h:
+        return "otlp"
+    if b'"mlflow.spanType"' in h or _BARE_SPAN.search(h):
         return "otlp"
     if b'"context.trace_id"' in h or (b'"span_kind"' in h and _SDK_CONTEXT.search(h)):
         return "openinference"

@@ -1,0 +1,193 @@
+"""``llmobs export EVALS``: judgments to OTLP (file or receiver), Langfuse or LangSmith.
+
+Thin shell: read the evals file, gather endpoint and secrets from options and the
+standard environment variables (each system's own names), one call to
+:func:`llmobs_cli.core.export.run.export_evaluations`, a one-line summary on stderr (the
+result as JSON on stdout with ``--format json``). Exit 3 when records remain undelivered
+after retries; exit 2 for a missing file, column, key or endpoint.
+"""
+
+from __future__ import annotations
+
+import json
+from enum import StrEnum
+from pathlib import Path
+from typing import TYPE_CHECKING, Annotated
+
+import typer
+
+from llmobs_cli.cli import common
+from llmobs_cli.environment import variable
+from llmobs_cli.errors import ServiceError, UsageError
+
+if TYPE_CHECKING:
+    import polars as pl
+
+    from llmobs_cli.core.export.run import ExportOptions
+
+
+class Target(StrEnum):
+    otlp = "otlp"
+    langfuse = "langfuse"
+    langsmith = "langsmith"
+
+
+class Protocol(StrEnum):
+    protobuf = "protobuf"
+    json = "json"
+
+
+EXAMPLES = """
+Examples:
+
+  llmobs export evals.parquet --to otlp -o evals.otlp.jsonl
+  OTEL_EXPORTER_OTLP_ENDPOINT=http://collector:4318 llmobs export evals.parquet --to otlp
+  llmobs export evals.parquet --to langfuse          # LANGFUSE_HOST/_PUBLIC_KEY/_SECRET_KEY
+  llmobs export evals.parquet --to langsmith --dry-run -o feedback.jsonl
+"""
+
+
+def register(app: typer.Typer) -> None:
+    app.command(
+        "export",
+        help=(
+            "Send saved judgments where teams look: OpenTelemetry gen_ai.evaluation.result "
+            "events (OTLP/JSON file or OTLP/HTTP), Langfuse scores or LangSmith feedback, "
+            "each attached to the judged call."
+        ),
+        epilog=EXAMPLES,
+    )(export_cmd)
+
+
+def export_cmd(
+    evals: Annotated[
+        Path, typer.Argument(help="Judgments written by llmobs eval -o EVALS.parquet.")
+    ],
+    to: Annotated[Target, typer.Option("--to", help="Destination system.")] = Target.otlp,
+    endpoint: Annotated[
+        str | None,
+        typer.Option(
+            "--endpoint",
+            help="OTLP: base URL of the receiver (/v1/logs is appended; default "
+            "OTEL_EXPORTER_OTLP_ENDPOINT, or OTEL_EXPORTER_OTLP_LOGS_ENDPOINT as given). "
+            "Langfuse: host (default LANGFUSE_HOST). LangSmith: API URL (default "
+            "LANGSMITH_ENDPOINT).",
+            show_default=False,
+        ),
+    ] = None,
+    protocol: Annotated[
+        Protocol | None,
+        typer.Option(
+            "--protocol",
+            help="OTLP/HTTP body: protobuf or json (default OTEL_EXPORTER_OTLP_PROTOCOL, "
+            "else protobuf).",
+            show_default=False,
+        ),
+    ] = None,
+    output: Annotated[
+        Path | None,
+        typer.Option(
+            "--output",
+            "-o",
+            help="Write instead of sending: OTLP/JSON lines for otlp, request bodies with "
+            "--dry-run for langfuse/langsmith.",
+            show_default=False,
+        ),
+    ] = None,
+    dry_run: Annotated[
+        bool,
+        typer.Option("--dry-run", help="Write the request bodies to -o; send nothing."),
+    ] = False,
+    pass_threshold: Annotated[
+        float,
+        typer.Option(
+            "--pass-threshold",
+            min=0.0,
+            max=1.0,
+            help="Scores (0-1) at or above this are labelled pass, below it fail.",
+        ),
+    ] = 0.5,
+    fmt: common.FormatOpt = common.Format.table,
+) -> None:
+    """Send one evaluation record per judgment to OTLP, Langfuse or LangSmith."""
+    from llmobs_cli.core.eval.run import read_evals
+
+    if fmt in (common.Format.markdown, common.Format.csv):
+        raise UsageError("--format: export prints table (a summary line) or json")
+    opts = options_from_env(to, endpoint, protocol, output, dry_run, pass_threshold)
+    if output is not None and output.resolve() == evals.resolve():
+        raise UsageError(f"--output: {output} is the evals file being read; choose another")
+    deliver(read_evals(evals), opts, str(evals), json_out=fmt == common.Format.json)
+
+
+def options_from_env(
+    to: Target,
+    endpoint: str | None = None,
+    protocol: Protocol | None = None,
+    output: Path | None = None,
+    dry_run: bool = False,
+    pass_threshold: float = 0.5,
+) -> ExportOptions:
+    """Export options from the flags and the environment variables each system's own SDK
+    reads (``OTEL_EXPORTER_OTLP_*``, ``LANGFUSE_*``, ``LANGSMITH_*``)."""
+    from llmobs_cli.core.export import otlp
+    from llmobs_cli.core.export.run import ExportOptions
+
+    headers = otlp.parse_headers(
+        variable("OTEL_EXPORTER_OTLP_LOGS_HEADERS", "OTEL_EXPORTER_OTLP_HEADERS")
+    )
+    proto = protocol.value if protocol is not None else variable("OTEL_EXPORTER_OTLP_PROTOCOL")
+    proto = {"http/protobuf": "protobuf", "http/json": "json"}.get(proto or "", proto)
+    if proto not in (None, "protobuf", "json"):
+        raise UsageError(
+            f"OTEL_EXPORTER_OTLP_PROTOCOL: {proto!r} is not supported "
+            "(use http/protobuf or http/json)"
+        )
+    opts = ExportOptions(
+        to=to.value,  # type: ignore[arg-type]
+        endpoint=endpoint if to == Target.otlp else None,
+        logs_endpoint=None if endpoint else variable("OTEL_EXPORTER_OTLP_LOGS_ENDPOINT"),
+        protocol=proto or "protobuf",  # type: ignore[arg-type]
+        headers=headers,
+        output=output,
+        dry_run=dry_run,
+        pass_threshold=pass_threshold,
+        langfuse_host=(endpoint if to == Target.langfuse else None)
+        or variable("LANGFUSE_HOST", "LANGFUSE_BASE_URL"),
+        langfuse_public_key=variable("LANGFUSE_PUBLIC_KEY"),
+        langfuse_secret_key=variable("LANGFUSE_SECRET_KEY"),
+        langsmith_endpoint=(endpoint if to == Target.langsmith else None)
+        or variable("LANGSMITH_ENDPOINT", "LANGCHAIN_ENDPOINT"),
+        langsmith_api_key=variable("LANGSMITH_API_KEY", "LANGCHAIN_API_KEY"),
+    )
+    if to == Target.otlp and opts.endpoint is None and opts.logs_endpoint is None:
+        base = variable("OTEL_EXPORTER_OTLP_ENDPOINT")
+        if base and output is None and not dry_run:
+            opts.endpoint = base
+    return opts
+
+
+def deliver(frame: pl.DataFrame, opts: ExportOptions, source: str, *, json_out: bool) -> None:
+    """Export ``frame``, say what happened on stderr (the result as JSON on stdout when
+    ``json_out``), and raise exit 3 when records remain undelivered after retries."""
+    from llmobs_cli.core.export.run import export_evaluations
+
+    with common.status("export") as progress:
+        result = export_evaluations(frame, opts, source=source, progress=progress)
+    if json_out:
+        common.write_stdout(json.dumps(result.to_json(), indent=2))
+    verb = "wrote" if result.written else "sent"
+    parts = [f"{verb} {result.sent} of {result.events} judgment(s) to {result.destination}"]
+    if result.skipped:
+        parts.append(f"{result.skipped} skipped (no score, or ids {opts.to} cannot attach)")
+    if result.rejected:
+        parts.append(f"{result.rejected} rejected by the receiver")
+    if result.failed:
+        parts.append(f"{result.failed} not delivered")
+    common.warn("export: " + "; ".join(parts))
+    if not result.complete:
+        first = result.errors[0] if result.errors else "delivery failed"
+        raise ServiceError(
+            f"export: {result.failed + result.rejected} of {result.events} judgment(s) not "
+            f"delivered to {result.destination} after retries ({first})"
+        )

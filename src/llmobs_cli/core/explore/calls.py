@@ -1,0 +1,414 @@
+"""``llmobs calls``: the calls behind a number, filtered (``--where``) and ranked (``--sort``).
+
+Two passes keep memory bounded by the answer, not the dump:
+
+1. read only the columns the filter, the sort and the listing's numbers need (Parquet
+   pushes the projection and the time window into the scan), filter and keep the
+   ``top_k`` rows — Polars' partial sort, never a full sort;
+2. read the text (prompt, messages, response) of just those rows: a Parquet source is
+   scanned again with a ``trace_id`` predicate pushed down; other formats are read whole
+   anyway, so their text is joined from one more read.
+
+Ties are broken by ``trace_id`` then ``span_id`` so the ranking is reproducible.
+Numbers here describe single calls, so nothing is weighted; ``sample_rate`` is listed so a
+reader can see what each call stands for.
+"""
+
+from __future__ import annotations
+
+import difflib
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass, field
+from datetime import datetime
+from pathlib import Path
+from typing import Any, Literal
+
+import polars as pl
+
+from llmobs_cli.core.explore import judgments as jm
+from llmobs_cli.core.explore.where import Kind, compile_where
+from llmobs_cli.core.record.fields import base_column, field_expr
+from llmobs_cli.core.record.schema import SCHEMA
+from llmobs_cli.core.record.windows import Window, after, parse_duration, resolve_bound, resolve_now
+from llmobs_cli.errors import UsageError
+
+#: Fields every listing shows (besides the sort key and the judgment columns).
+LIST_FIELDS = (
+    "trace_id",
+    "span_id",
+    "timestamp",
+    "route",
+    "model",
+    "latency_ms",
+    "input_tokens",
+    "output_tokens",
+    "cost_usd",
+    "status",
+    "sample_rate",
+)
+#: Text read in the second pass, for the one-line excerpts.
+TEXT_FIELDS = ("prompt", "messages", "response")
+#: Derived fields usable in ``--where`` and ``--sort``.
+DERIVED: dict[str, Kind] = {"tokens": "num"}
+EXCERPT_CHARS = 160
+
+_PRICE_INPUTS = (
+    "model",
+    "provider",
+    "timestamp",
+    "input_tokens",
+    "output_tokens",
+    "cached_tokens",
+    "cache_write_tokens",
+    "reasoning_tokens",
+    "cost_usd",
+    "status",
+)
+
+
+def record_kinds() -> dict[str, Kind]:
+    """The ``--where`` kind of every record field (``logprobs`` is not filterable)."""
+    out: dict[str, Kind] = {}
+    for name, dtype in SCHEMA.items():
+        if name == "logprobs":
+            continue
+        if name in ("messages", "retrieved"):
+            out[name] = "text_list"
+        elif isinstance(dtype, pl.List):
+            out[name] = "list"
+        elif isinstance(dtype, pl.Datetime):
+            out[name] = "time"
+        elif dtype in (pl.Float64(), pl.Int64()):
+            out[name] = "ms" if name.endswith("_ms") else "num"
+        else:
+            out[name] = "str"
+    return out
+
+
+@dataclass(frozen=True)
+class SortSpec:
+    field: str
+    descending: bool
+
+    def label(self) -> str:
+        return f"{'-' if self.descending else '+'}{self.field}"
+
+
+def parse_sort(text: str | None, ascending: bool, kinds: dict[str, Kind], judged: bool) -> SortSpec:
+    """``latency_ms`` / ``-latency_ms`` (descending) / ``+latency_ms`` (ascending).
+
+    Without ``--sort``: the worst-judged first when judgments are joined, else the newest.
+    """
+    if text is None or not text.strip():
+        return SortSpec("score", False) if judged else SortSpec("timestamp", not ascending)
+    raw = text.strip()
+    desc = not ascending
+    if raw[0] in "+-":
+        desc = raw[0] == "-"
+        raw = raw[1:].strip()
+    if raw.startswith("metadata.") and len(raw) > len("metadata."):
+        return SortSpec(raw, desc)
+    kind = kinds.get(raw)
+    if kind is None:
+        close = difflib.get_close_matches(raw, list(kinds), n=3, cutoff=0.6)
+        hint = f" (did you mean {' or '.join(close)}?)" if close else ""
+        if raw in jm.JUDGMENT_FIELDS and not judged:
+            hint = " (it needs --evals EVALS)"
+        raise UsageError(f"--sort: unknown field '{raw}'{hint}")
+    if kind in ("list", "text_list"):
+        raise UsageError(f"--sort: {raw} is a list and cannot be sorted")
+    return SortSpec(raw, desc)
+
+
+@dataclass
+class CallsResult:
+    """The ranked calls and what they were chosen from."""
+
+    calls: pl.DataFrame
+    matched: int
+    scanned: int
+    sort: SortSpec
+    where: str | None
+    window: Window
+    judged: bool
+    sources: list[str] = field(default_factory=list)
+    skipped: int = 0
+    skipped_reasons: dict[str, int] = field(default_factory=dict)
+
+    def records(self) -> list[dict[str, Any]]:
+        """The calls as JSON-ready dicts (times as RFC 3339 strings)."""
+        rows = self.calls.with_columns(
+            pl.col(pl.Datetime).dt.strftime("%Y-%m-%dT%H:%M:%S%.6fZ")
+        ).to_dicts()
+        return rows
+
+    def as_dict(self) -> dict[str, Any]:
+        return {
+            "window": self.window.as_dict(),
+            "where": self.where,
+            "sort": self.sort.label(),
+            "scanned": self.scanned,
+            "matched": self.matched,
+            "calls": self.records(),
+        }
+
+
+def find_calls(
+    paths: Sequence[str | Path],
+    *,
+    where: str | None = None,
+    sort: str | None = None,
+    ascending: bool = False,
+    top: int = 20,
+    since: str | None = None,
+    until: str | None = None,
+    now: str | None = None,
+    evals: str | Path | None = None,
+    on_error: Literal["fail", "skip"] = "fail",
+    fmt: str | None = None,
+    options: Any = None,
+    prices: Any = None,
+    progress: Callable[[str], None] | None = None,
+) -> CallsResult:
+    """Read, filter, rank: the ``top`` calls of ``paths`` by ``sort`` among ``where``."""
+    from llmobs_cli.core.ingest.readers import load
+
+    say = progress or (lambda _msg: None)
+    if top < 1:
+        raise UsageError(f"--top: expected a positive number of calls, got {top}")
+    judged = evals is not None
+    kinds: dict[str, Kind] = {**record_kinds(), **DERIVED}
+    if judged:
+        kinds.update(jm.JUDGMENT_FIELDS)  # type: ignore[arg-type]
+    # Judgment fields are known words even without --evals, so the error can say what
+    # is missing rather than "unknown field".
+    where_kinds = {**kinds, **jm.JUDGMENT_FIELDS}
+    compiled = (
+        compile_where(where, where_kinds, _expr_for)  # type: ignore[arg-type]
+        if where is not None
+        else None
+    )
+    if compiled is not None and not judged:
+        need = sorted(f for f in compiled.fields if f in jm.JUDGMENT_FIELDS)
+        if need:
+            raise UsageError(f"--where: {need[0]} needs --evals EVALS (judgments to join)")
+    spec = parse_sort(sort, ascending, kinds, judged)
+    judgments = jm.per_call(jm.read(evals)) if evals is not None else None
+
+    used = {spec.field, *(compiled.fields if compiled else ())}
+    record_used = [base_column(f) for f in used if f not in jm.JUDGMENT_FIELDS]
+    if "tokens" in used:
+        record_used += ["input_tokens", "output_tokens"]
+    record_used = [f for f in record_used if f != "tokens"]
+    columns = list(dict.fromkeys([*LIST_FIELDS, *_PRICE_INPUTS, *record_used]))
+
+    pre_since, pre_until, relative = _pre_bounds(since, until, now)
+    say(f"reading {len(paths)} path(s)")
+    loaded = load(
+        paths,
+        columns=columns,
+        on_error=on_error,
+        fmt=fmt,
+        since=pre_since,
+        until=pre_until,
+        options=options,
+    )
+    frame = loaded.frame
+    window = _window(frame, since, until, now)
+    if relative:
+        frame = _in_window(frame, window)
+    scanned = frame.height
+    if scanned == 0:
+        raise UsageError("no calls in the input and window (nothing to list)")
+
+    say("filtering and ranking")
+    lf = _with_derived(frame.lazy(), prices)
+    if judgments is not None:
+        lf = lf.join(judgments.lazy(), on=["trace_id", "span_id"], how="left")
+    if compiled is not None:
+        lf = lf.filter(compiled.expr)
+    key = _expr_for(spec.field).alias("_sort")
+    lf = lf.with_columns(key).filter(pl.col("_sort").is_not_null())
+    # One collect for both: the count of matches and the top k of them.
+    both = pl.collect_all(
+        [
+            lf.select(pl.len()),
+            lf.top_k(
+                top,
+                by=["_sort", "trace_id", "span_id"],
+                reverse=[not spec.descending, True, True],
+            ),
+        ]
+    )
+    matched = int(both[0].item())
+    chosen = both[1]
+    say("reading the text of the chosen calls")
+    text_loaded = all(f in frame.columns and f in record_used for f in TEXT_FIELDS)
+    if text_loaded:
+        texts = chosen.select("trace_id", "span_id", *TEXT_FIELDS)
+    else:
+        texts = _fetch_text(loaded.formats, chosen, on_error, options)
+    chosen = chosen.drop([c for c in TEXT_FIELDS if c in chosen.columns]).join(
+        texts, on=["trace_id", "span_id"], how="left", nulls_equal=True
+    )
+    calls = _shape(chosen, spec, judged)
+    return CallsResult(
+        calls=calls,
+        matched=matched,
+        scanned=scanned,
+        sort=spec,
+        where=where,
+        window=window,
+        judged=judged,
+        sources=loaded.sources,
+        skipped=loaded.skipped,
+        skipped_reasons=dict(loaded.skipped_reasons),
+    )
+
+
+def _expr_for(name: str) -> pl.Expr:
+    if name == "tokens":
+        return pl.col("tokens")
+    return field_expr(name)
+
+
+def _with_derived(lf: pl.LazyFrame, prices: Any) -> pl.LazyFrame:
+    """Cost from the record or the price table (as ``llmobs report`` does), and ``tokens``."""
+    from llmobs_cli.core.report import pricing
+
+    priced = pricing.with_cost(lf, prices)
+    return priced.with_columns(
+        pl.col(pricing.COST).alias("cost_usd"),
+        (pl.col("input_tokens").fill_null(0) + pl.col("output_tokens").fill_null(0)).alias(
+            "tokens"
+        ),
+    ).drop([c for c in (pricing.COST, pricing.PRICED, pricing.UNPRICED, pricing.PRICE_MODEL)])
+
+
+def _pre_bounds(
+    since: str | None, until: str | None, now: str | None
+) -> tuple[datetime | None, datetime | None, bool]:
+    """Bounds that can be pushed into the reader; durations without ``--now`` cannot."""
+    relative = any(v and parse_duration(v) is not None for v in (since, until)) and not now
+    if relative:
+        return None, None, True
+    ref = resolve_now(now, None)
+    return resolve_bound(since, ref, "--since"), resolve_bound(until, ref, "--until"), False
+
+
+def _window(frame: pl.DataFrame, since: str | None, until: str | None, now: str | None) -> Window:
+    if now:
+        ref = resolve_now(now, None)
+    else:
+        latest = frame.select(pl.col("timestamp").max()).item() if frame.height else None
+        ref = resolve_now(None, latest)
+    start = resolve_bound(since, ref, "--since")
+    end = resolve_bound(until, ref, "--until")
+    if start is not None and end is not None and end <= start:
+        raise UsageError(
+            f"--until: the window ends before it starts ({end.isoformat()} <= {start.isoformat()})"
+        )
+    if frame.height:
+        first = frame.select(pl.col("timestamp").min()).item()
+        last = frame.select(pl.col("timestamp").max()).item()
+        start = start or first
+        end = end or (after(last) if last is not None else None)
+    return Window(start, end)
+
+
+def _in_window(frame: pl.DataFrame, w: Window) -> pl.DataFrame:
+    if w.start is not None:
+        frame = frame.filter(pl.col("timestamp") >= w.start)
+    if w.end is not None:
+        frame = frame.filter(pl.col("timestamp") < w.end)
+    return frame
+
+
+def _fetch_text(
+    formats: dict[str, str], chosen: pl.DataFrame, on_error: str, options: Any
+) -> pl.DataFrame:
+    """The prompt, messages and response of the ``chosen`` calls only."""
+    from llmobs_cli.core.ingest.readers import load
+
+    keys = chosen.select("trace_id", "span_id").unique()
+    empty = pl.DataFrame(
+        schema={
+            "trace_id": pl.String(),
+            "span_id": pl.String(),
+            **{f: SCHEMA[f] for f in TEXT_FIELDS},
+        }
+    )
+    if not keys.height:
+        return empty
+    parts: list[pl.DataFrame] = []
+    for source, kind in formats.items():
+        if kind == "parquet":
+            part = _parquet_text(Path(source), keys)
+        else:
+            part = load([source], columns=TEXT_FIELDS, on_error="skip", fmt=kind, options=options)
+            part_frame = part.frame.select("trace_id", "span_id", *TEXT_FIELDS)
+            part = part_frame.join(keys, on=["trace_id", "span_id"], how="semi", nulls_equal=True)
+        parts.append(part)
+    out = pl.concat([empty, *parts], how="vertical_relaxed")
+    return out.unique(["trace_id", "span_id"], keep="first", maintain_order=True)
+
+
+def _parquet_text(path: Path, keys: pl.DataFrame) -> pl.DataFrame:
+    """Text of ``keys`` from a Parquet source, with the trace-id predicate pushed down."""
+    from llmobs_cli.core.ingest.readers.parquet import scan, source_columns
+    from llmobs_cli.core.record.schema import ALIASES, ROW, normalize
+
+    lf = scan(path)
+    names = [c for c in lf.collect_schema().names() if c != ROW]
+    cols = source_columns(names, ["trace_id", "span_id", *TEXT_FIELDS])
+    id_cols = [c for c in ("trace_id", *ALIASES["trace_id"]) if c in names]
+    if not id_cols:
+        return pl.DataFrame()
+    ids = keys["trace_id"].unique().implode()
+    raw = (
+        lf.select([ROW, *cols])
+        .filter(pl.col(id_cols[0]).cast(pl.String).is_in(ids))
+        .collect()
+        .with_columns(pl.col(ROW).cast(pl.Int64))
+    )
+    frame = normalize(raw, check_required=()).frame
+    return frame.select("trace_id", "span_id", *TEXT_FIELDS).join(
+        keys, on=["trace_id", "span_id"], how="semi", nulls_equal=True
+    )
+
+
+def one_line(expr: pl.Expr, width: int = EXCERPT_CHARS) -> pl.Expr:
+    """Text on one line (whitespace runs → one space), cut to ``width`` with ``…``."""
+    flat = expr.str.replace_all(r"\s+", " ").str.strip_chars()
+    return (
+        pl.when(flat.str.len_chars() > width)
+        .then(flat.str.slice(0, width - 1) + pl.lit("…"))
+        .otherwise(flat)
+    )
+
+
+def _last_user(messages: pl.Expr) -> pl.Expr:
+    users = messages.list.eval(
+        pl.element().filter(pl.element().struct.field("role") == "user").struct.field("content")
+    )
+    return users.list.last()
+
+
+def _shape(chosen: pl.DataFrame, spec: SortSpec, judged: bool) -> pl.DataFrame:
+    """The listing's columns, in rank order."""
+    prompt = pl.coalesce(pl.col("prompt"), _last_user(pl.col("messages")))
+    cols: list[pl.Expr] = [pl.col(c) for c in LIST_FIELDS]
+    if judged:
+        cols += [pl.col(c) for c in jm.JUDGMENT_FIELDS]
+    cols += [
+        one_line(prompt).alias("prompt_excerpt"),
+        one_line(pl.col("response")).alias("response_excerpt"),
+    ]
+    shown = {*LIST_FIELDS, *(jm.JUDGMENT_FIELDS if judged else ())}
+    if spec.field not in shown:
+        cols.append(pl.col("_sort").alias(spec.field))
+    return chosen.sort(
+        ["_sort", "trace_id", "span_id"],
+        descending=[spec.descending, False, False],
+        nulls_last=True,
+    ).select(cols)

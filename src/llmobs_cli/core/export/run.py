@@ -1,0 +1,255 @@
+"""``llmobs export``: saved judgments to an OTLP file or receiver, Langfuse or LangSmith.
+
+One entry point, :func:`export_evaluations`, takes an evals frame (what ``llmobs eval -o``
+writes) and an :class:`ExportOptions`, and returns an :class:`ExportResult` with what was
+delivered. Delivery problems that remain after retries are counted in the result (the CLI
+turns them into exit 3); configuration problems raise :class:`~llmobs_cli.errors.UsageError`.
+Files are written atomically; ``dry_run`` writes the request bodies instead of sending them.
+"""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Literal
+
+import polars as pl
+
+from llmobs_cli import __version__
+from llmobs_cli.core import atomic
+from llmobs_cli.core.export import http, langfuse, langsmith, otlp
+from llmobs_cli.core.export.evaluations import REQUIRED, EvaluationEvent, iter_events
+from llmobs_cli.errors import InputError, UsageError
+
+Target = Literal["otlp", "langfuse", "langsmith"]
+TARGETS: tuple[str, ...] = ("otlp", "langfuse", "langsmith")
+
+
+@dataclass
+class ExportOptions:
+    """Where and how to send. Secrets are plain arguments here: the CLI reads them from the
+    environment variables each system's own SDK reads, and they never leave the headers."""
+
+    to: Target = "otlp"
+    endpoint: str | None = None  # OTLP: base endpoint (/v1/logs appended) …
+    logs_endpoint: str | None = None  # … or the signal-specific one, used as given
+    protocol: Literal["protobuf", "json"] = "protobuf"
+    headers: dict[str, str] = field(default_factory=dict)
+    output: Path | None = None
+    dry_run: bool = False
+    pass_threshold: float = 0.5
+    langfuse_host: str | None = None
+    langfuse_public_key: str | None = None
+    langfuse_secret_key: str | None = None
+    langsmith_endpoint: str | None = None
+    langsmith_api_key: str | None = None
+    policy: http.RetryPolicy = field(default_factory=http.RetryPolicy)
+    gzip: bool = True
+
+
+@dataclass
+class ExportResult:
+    """What happened: ``events`` judgments read; ``sent`` delivered; ``failed`` not
+    delivered after retries; ``rejected`` refused by an OTLP receiver's partial success;
+    ``skipped`` not sendable to this target (no score, or ids the target cannot attach)."""
+
+    target: str
+    destination: str
+    events: int = 0
+    sent: int = 0
+    failed: int = 0
+    rejected: int = 0
+    skipped: int = 0
+    requests: int = 0
+    written: Path | None = None
+    errors: list[str] = field(default_factory=list)
+
+    @property
+    def complete(self) -> bool:
+        return self.failed == 0 and self.rejected == 0
+
+    def to_json(self) -> dict[str, object]:
+        return {
+            "target": self.target,
+            "destination": self.destination,
+            "events": self.events,
+            "sent": self.sent,
+            "failed": self.failed,
+            "rejected": self.rejected,
+            "skipped": self.skipped,
+            "requests": self.requests,
+            "written": str(self.written) if self.written else None,
+            "errors": self.errors,
+        }
+
+
+def check_frame(frame: pl.DataFrame, source: str = "evals") -> None:
+    """An evals frame has the columns every exporter needs (else exit 2, naming one)."""
+    missing = [c for c in REQUIRED if c not in frame.columns]
+    if missing:
+        raise InputError([f"{source}: {missing[0]}: missing column (not an llmobs evals file)"])
+    if frame.height == 0:
+        raise InputError([f"{source}: no judgments to export (the file holds no rows)"])
+
+
+def check_sendable(opts: ExportOptions) -> None:
+    """Raise :class:`UsageError` when ``opts`` cannot deliver anywhere (checked before an
+    eval run starts judging, so that a missing key is exit 2 before any judge call)."""
+    if opts.output is not None or opts.dry_run:
+        return
+    if opts.to == "otlp" and not (opts.endpoint or opts.logs_endpoint):
+        raise UsageError(
+            "export to otlp: set OTEL_EXPORTER_OTLP_ENDPOINT (or give an endpoint) to send, "
+            "or an output file to write"
+        )
+    if opts.to == "langfuse" and not (opts.langfuse_public_key and opts.langfuse_secret_key):
+        raise UsageError(
+            "export to langfuse: set LANGFUSE_PUBLIC_KEY and LANGFUSE_SECRET_KEY "
+            "(or do a dry run that writes the request bodies)"
+        )
+    if opts.to == "langsmith" and not opts.langsmith_api_key:
+        raise UsageError(
+            "export to langsmith: set LANGSMITH_API_KEY "
+            "(or do a dry run that writes the request bodies)"
+        )
+
+
+def export_evaluations(
+    frame: pl.DataFrame,
+    opts: ExportOptions,
+    *,
+    source: str = "evals",
+    progress: Callable[[str], None] | None = None,
+) -> ExportResult:
+    """Send (or write) one evaluation record per judgment of ``frame`` to ``opts.to``."""
+    if opts.to not in TARGETS:
+        raise UsageError(f"to: {opts.to!r} is not one of {', '.join(TARGETS)}")
+    check_frame(frame, source)
+    if opts.to != "otlp":
+        check_sendable(opts)
+    events = list(iter_events(frame, pass_threshold=opts.pass_threshold))
+    if opts.to == "otlp":
+        return _otlp(events, opts, progress)
+    if opts.to == "langfuse":
+        return _langfuse(events, opts, progress)
+    return _langsmith(events, opts, progress)
+
+
+def _write_lines(path: Path, lines: list[str]) -> None:
+    atomic.write_text(path, "".join(line + "\n" for line in lines))
+
+
+def _otlp(
+    events: list[EvaluationEvent], opts: ExportOptions, progress: Callable[[str], None] | None
+) -> ExportResult:
+    url = opts.logs_endpoint or (otlp.logs_url(opts.endpoint) if opts.endpoint else None)
+    if opts.output is not None or opts.dry_run or url is None:
+        if opts.output is None:
+            raise UsageError(
+                "output: give a file for the OTLP/JSON records, or an endpoint to send them to"
+            )
+        lines = list(otlp.json_lines(events, version=__version__))
+        _write_lines(opts.output, lines)
+        return ExportResult(
+            "otlp",
+            str(opts.output),
+            events=len(events),
+            sent=len(events),
+            written=opts.output,
+        )
+    sent = otlp.send(
+        events,
+        url,
+        protocol=opts.protocol,
+        headers=opts.headers,
+        policy=opts.policy,
+        compress=opts.gzip,
+        version=__version__,
+        on_progress=progress,
+    )
+    return ExportResult(
+        "otlp",
+        http.redact_url(url),
+        events=len(events),
+        sent=sent.sent,
+        failed=sent.failed,
+        rejected=sent.rejected,
+        requests=sent.requests,
+        errors=sent.errors[:3],
+    )
+
+
+def _dry_bodies(path: Path | None, bodies: list[dict[str, object]]) -> Path:
+    if path is None:
+        raise UsageError("output: --dry-run writes the request bodies; give a file for them")
+    _write_lines(path, [json.dumps(b, ensure_ascii=False) for b in bodies])
+    return path
+
+
+def _langfuse(
+    events: list[EvaluationEvent], opts: ExportOptions, progress: Callable[[str], None] | None
+) -> ExportResult:
+    host = opts.langfuse_host or "https://cloud.langfuse.com"
+    skipped = sum(1 for e in events if e.score is None)
+    if opts.dry_run:
+        bodies: list[dict[str, object]] = list(langfuse.batches(events))
+        written = _dry_bodies(opts.output, bodies)
+        n = sum(len(b["batch"]) for b in bodies)  # type: ignore[arg-type]
+        return ExportResult(
+            "langfuse",
+            str(written),
+            events=len(events),
+            skipped=skipped,
+            written=written,
+            sent=n,
+        )
+    out = langfuse.send(
+        events,
+        host,
+        opts.langfuse_public_key or "",
+        opts.langfuse_secret_key or "",
+        policy=opts.policy,
+        on_progress=progress,
+    )
+    return ExportResult(
+        "langfuse",
+        http.redact_url(host),
+        events=len(events),
+        sent=out.sent,
+        failed=out.failed,
+        skipped=out.skipped,
+        requests=out.requests,
+        errors=out.errors[:3],
+    )
+
+
+def _langsmith(
+    events: list[EvaluationEvent], opts: ExportOptions, progress: Callable[[str], None] | None
+) -> ExportResult:
+    endpoint = opts.langsmith_endpoint or "https://api.smith.langchain.com"
+    if opts.dry_run:
+        bodies = [b for b in (langsmith.feedback_body(e) for e in events) if b is not None]
+        written = _dry_bodies(opts.output, list(bodies))
+        return ExportResult(
+            "langsmith",
+            str(written),
+            events=len(events),
+            sent=len(bodies),
+            skipped=len(events) - len(bodies),
+            written=written,
+        )
+    out = langsmith.send(
+        events, endpoint, opts.langsmith_api_key or "", policy=opts.policy, on_progress=progress
+    )
+    return ExportResult(
+        "langsmith",
+        http.redact_url(endpoint),
+        events=len(events),
+        sent=out.sent,
+        failed=out.failed,
+        skipped=out.skipped,
+        requests=out.requests,
+        errors=out.errors[:3],
+    )

@@ -1,0 +1,456 @@
+"""``llmobs plan``: per-route judge rates, their bars, the config they write, and a
+simulation that the planned rates catch the target drop at the planned power."""
+
+from __future__ import annotations
+
+import json
+import math
+from datetime import UTC, datetime, timedelta
+from pathlib import Path
+
+import numpy as np
+import polars as pl
+import pytest
+from scipy import stats
+
+from llmobs_cli.cli.app import main
+from llmobs_cli.core.eval import regression as reg
+from llmobs_cli.core.eval.plan import make_plan
+from llmobs_cli.core.eval.rates import (
+    CriterionCost,
+    PlanOptions,
+    RouteScores,
+    RouteTraffic,
+    parse_detect,
+    plan_rates,
+    scores_of,
+    traffic_of,
+)
+from llmobs_cli.core.ingest.storage_sampling import build_plan
+from llmobs_cli.core.record.config import load_config
+from llmobs_cli.core.record.schema import FIELDS, SCHEMA
+from llmobs_cli.core.record.weights import benjamini_hochberg
+from llmobs_cli.errors import UsageError
+
+T0 = datetime(2026, 3, 2, tzinfo=UTC)  # a Monday
+DAYS = 28
+#: route -> (sampled rows over DAYS, storage sample_rate); population = rows / rate.
+ROUTES = {
+    "chat": (2800, 0.01),  # 10,000 calls/day
+    "search": (2800, 0.04),  # 2,500 calls/day
+    "billing": (2520, 0.075),  # 1,200 calls/day
+    "tiny": (280, 1.0),  # 10 calls/day
+    "refunds": (560, 1.0),  # 20 calls/day, high stakes
+}
+
+
+def dump(seed: int = 3) -> pl.DataFrame:
+    """A canonical dump: uniform timestamps over four weeks, one call per trace."""
+    rng = np.random.default_rng(seed)
+    parts = []
+    for route, (rows, rate) in ROUTES.items():
+        parts.append(
+            pl.DataFrame(
+                {
+                    "trace_id": [f"{route}-{i}" for i in range(rows)],
+                    "timestamp": [
+                        T0 + timedelta(seconds=float(s)) for s in rng.uniform(0, DAYS * 86400, rows)
+                    ],
+                    "route": [route] * rows,
+                    "model": ["gpt-4o-mini"] * rows,
+                    "latency_ms": rng.lognormal(6, 0.5, rows),
+                    "prompt": ["how do I reset my password?" * 3] * rows,
+                    "response": ["Open settings, then security, then reset." * 4] * rows,
+                    "status": np.where(rng.random(rows) < 0.02, "error", "ok"),
+                    "sample_rate": [rate] * rows,
+                }
+            )
+        )
+    df = pl.concat(parts)
+    missing = [pl.lit(None, dtype=SCHEMA[c]).alias(c) for c in FIELDS if c not in df.columns]
+    return (
+        df.with_columns(missing)
+        .with_columns(pl.col("span_id").fill_null(pl.col("trace_id")))
+        .with_columns(pl.col(c).cast(SCHEMA[c]) for c in FIELDS)
+        .select(FIELDS)
+    )
+
+
+def opts(**kw: object) -> PlanOptions:
+    base: dict[str, object] = {
+        "detect": 0.05,
+        "within_h": 48.0,
+        "price_in": 0.15,
+        "price_out": 0.6,
+        "high_stakes": frozenset({"refunds"}),
+        "criteria": (CriterionCost("relevance", 300),),
+    }
+    base.update(kw)
+    return PlanOptions(**base)  # type: ignore[arg-type]
+
+
+# --- the bars ----------------------------------------------------------------------------
+
+
+def test_bars_rates_judgments_equal_high_stakes_mde() -> None:
+    frame = dump()
+    traffic, facts = traffic_of(frame)
+    plan = plan_rates(traffic, opts(), facts=facts)
+    routes = {r.route: r for r in plan.routes}
+    # Independent: judgeable calls per day = Σ 1/sample_rate over ok rows / span in days.
+    span = (frame["timestamp"].max() - frame["timestamp"].min()).total_seconds() / 86400
+    ok = frame.filter(pl.col("status") == "ok")
+    for route, r in routes.items():
+        w = 1.0 / ok.filter(pl.col("route") == route)["sample_rate"].to_numpy()
+        assert r.calls_per_day == pytest.approx(w.sum() / span, rel=1e-9)
+        assert 0 < r.eval_rate <= 1
+        assert r.judgments_per_day == pytest.approx(r.eval_rate * r.calls_per_day, rel=0.02)
+        if r.feasible:
+            assert r.mde <= r.target_drop + 1e-12
+    assert routes["refunds"].eval_rate == 1.0 and routes["refunds"].status == "high_stakes"
+    affordable = [r for r in plan.routes if not r.high_stakes and r.eval_rate < 1]
+    assert {r.route for r in affordable} == {"chat", "search", "billing"}
+    per_day = [r.judgments_per_day for r in affordable]
+    assert max(per_day) / min(per_day) <= 1.2
+    # A route too small is judged at 100 % and says which window would work.
+    tiny = routes["tiny"]
+    assert tiny.eval_rate == 1.0 and not tiny.feasible and tiny.status == "too_small"
+    assert tiny.time_to_detect_h is not None and tiny.time_to_detect_h > 48
+    assert "too small" in tiny.note
+    # At that window the MDE is the target: the window that works, works.
+    n = tiny.plan_calls_per_day * tiny.time_to_detect_h / 24
+    var_sum = 2 * 0.25
+    assert reg.mde(math.sqrt(var_sum / n), 2 * plan.target["alpha_per_test"], 0.8) == (
+        pytest.approx(0.05, rel=1e-6)
+    )
+
+
+def test_mde_matches_independent_formula() -> None:
+    """MDE = (z(1-α/m) + z(power)) · √(2σ²/n), with scipy's quantiles."""
+    traffic, _ = traffic_of(dump())
+    plan = plan_rates(traffic, opts(alpha=0.1, power=0.9))
+    m = plan.target["tests"]
+    assert m == len(ROUTES)  # one criterion on every route
+    for r in plan.routes:
+        n = r.eval_rate * r.plan_calls_per_day * 2.0
+        z = stats.norm.ppf(1 - 0.1 / m) + stats.norm.ppf(0.9)
+        assert r.mde == pytest.approx(z * math.sqrt(2 * 0.25 / n), rel=1e-9)
+
+
+def test_storage_rate_too_low_is_said() -> None:
+    traffic, _ = traffic_of(dump())
+    plan = plan_rates(traffic, opts())
+    chat = next(r for r in plan.routes if r.route == "chat")
+    # 10,000 calls/day stored at 1 %: judging more than 1 % of them needs more storage.
+    assert chat.eval_rate > 0.01
+    assert not chat.storage_ok and chat.storage_rate == chat.eval_rate
+    assert "stored at 1 %" in chat.note and "keep_rate" in chat.note
+
+
+def test_allocations_side_by_side_and_cost_cap() -> None:
+    traffic, _ = traffic_of(dump())
+    plan = plan_rates(traffic, opts())
+    equal, neyman = plan.allocations["equal"], plan.allocations["neyman"]
+    assert plan.allocations["cost_capped"] is None
+    # Neyman is sized for the overall score: it reaches the target there, with fewer
+    # judgments than the per-route rule, and leaves small routes underpowered.
+    assert neyman.overall_mde == pytest.approx(0.05, rel=1e-6)
+    assert neyman.totals()["judgments_per_day"] < equal.totals()["judgments_per_day"]
+    cost = equal.totals()["cost_per_day_usd"]
+    assert cost == pytest.approx(
+        sum(r.judgments_per_day * r.cost_per_judgment_usd for r in equal.routes)
+    )
+    capped = plan_rates(traffic, opts(max_cost_per_day=cost / 4))
+    assert capped.chosen.name == "cost_capped"
+    assert capped.chosen.totals()["cost_per_day_usd"] <= cost / 4 * (1 + 1e-6)
+    normal = [r for r in capped.routes if not r.high_stakes and r.eval_rate < 1]
+    assert max(r.judgments_per_day for r in normal) / min(r.judgments_per_day for r in normal) < 1.2
+    assert all(r.status == "over_budget" for r in normal)
+    assert all(r.eval_rate == 1.0 for r in capped.routes if r.high_stakes)
+
+
+def test_variance_and_cost_from_evals() -> None:
+    rng = np.random.default_rng(1)
+    n = 400
+    evals = pl.DataFrame(
+        {
+            "trace_id": [f"t{i}" for i in range(n)] * 2,
+            "span_id": [f"t{i}" for i in range(n)] * 2,
+            "route": ["chat"] * (2 * n),
+            "evaluator": ["relevance"] * n + ["completeness"] * n,
+            "score": np.r_[(rng.random(n) < 0.9).astype(float), rng.uniform(0.5, 1, n)],
+            "weight": np.r_[np.full(n, 100.0), np.full(n, 100.0)],
+            "judge_input_tokens": np.full(2 * n, 500),
+            "judge_output_tokens": np.full(2 * n, 100),
+            "judge_cost_usd": np.full(2 * n, 0.001),
+            "error": [None] * (2 * n),
+        }
+    )
+    got = scores_of(evals)["chat"]
+    rel = evals.filter(pl.col("evaluator") == "relevance")["score"].to_numpy()
+    assert got.evaluator == "relevance"  # the more variable of the two
+    assert got.mean == pytest.approx(rel.mean())
+    assert got.sd == pytest.approx(rel.std())  # equal weights: the population SD
+    assert got.tokens_in == pytest.approx(1000) and got.tokens_out == pytest.approx(200)
+    traffic, _ = traffic_of(dump())
+    plan = plan_rates(traffic, opts(), {"chat": got})
+    chat = next(r for r in plan.routes if r.route == "chat")
+    assert chat.variance_source.startswith("evals")
+    assert chat.cost_per_judgment_usd == pytest.approx((1000 * 0.15 + 200 * 0.6) / 1e6)
+    # Relative target: 10 % of the route's score.
+    rel_plan = plan_rates(traffic, opts(detect=0.1, relative=True), {"chat": got})
+    assert next(r for r in rel_plan.routes if r.route == "chat").target_drop == pytest.approx(
+        0.1 * rel.mean()
+    )
+
+
+def test_current_variance_model() -> None:
+    from llmobs_cli.core.eval.rates import current_variance
+
+    # 0/1 scores: exactly the Bernoulli variance at the lowered mean.
+    assert current_variance(0.9 * 0.1, 0.9, 0.05) == pytest.approx(0.85 * 0.15)
+    # Graded scores keep their share of the largest variance at their mean.
+    assert current_variance(0.03, 0.9, 0.1) == pytest.approx(0.03 * 0.8 * 0.2 / 0.09)
+    # Never below the baseline variance, never above 0.25.
+    assert current_variance(0.25, 0.5, 0.05) == 0.25
+    assert current_variance(0.1, 0.2, 0.05) == 0.1
+
+
+def test_parse_detect() -> None:
+    assert parse_detect("0.05") == (0.05, False)
+    assert parse_detect("10%") == (pytest.approx(0.1), True)
+    for bad in ("x", "0", "150%", "1.5"):
+        with pytest.raises(UsageError):
+            parse_detect(bad)
+
+
+# --- simulation: the planned rates catch the drop at the planned power -----------------
+
+
+def _simulate(
+    traffic: list[RouteTraffic],
+    plan_opts: PlanOptions,
+    p0: float,
+    drop: float,
+    runs: int,
+    seed: int,
+    scores: dict[str, RouteScores] | None = None,
+) -> tuple[float, float, float]:
+    """Fire rate of eval's regression rule for the first route (with a drop of ``drop``
+    there) and for any route (with no drop), over ``runs`` simulated window pairs."""
+    plan = plan_rates(traffic, plan_opts, scores)
+    rng = np.random.default_rng(seed)
+    alpha = plan_opts.alpha
+    min_drop = plan.recommended_min_drop
+    assert min_drop is not None
+
+    def fire(shift: np.ndarray) -> np.ndarray:
+        k = len(plan.routes)
+        # Judged calls per window: each of the window's calls is judged with probability
+        # eval_rate (Poisson sampling), in the baseline and in the current window.
+        lam = np.array(
+            [r.eval_rate * r.plan_calls_per_day * plan_opts.within_h / 24 for r in plan.routes]
+        )
+        n_b = np.maximum(rng.poisson(lam, (runs, k)), 2)
+        n_c = np.maximum(rng.poisson(lam, (runs, k)), 2)
+        pb = rng.binomial(n_b, p0) / n_b
+        pc = rng.binomial(n_c, p0 - shift) / n_c
+        # eval's SE of a 0/1 Hájek mean with equal weights: p(1-p)/(n-1)
+        se = np.sqrt(pb * (1 - pb) / (n_b - 1) + pc * (1 - pc) / (n_c - 1))
+        delta = pc - pb
+        with np.errstate(divide="ignore", invalid="ignore"):
+            p = np.where(se > 0, stats.norm.cdf(delta / se), np.where(delta < 0, 0.0, 1.0))
+        # Benjamini–Hochberg per run (vectorised; checked against the library below).
+        order = np.argsort(p, axis=1)
+        ranked = np.take_along_axis(p, order, axis=1) * k / np.arange(1, k + 1)
+        q_sorted = np.minimum.accumulate(ranked[:, ::-1], axis=1)[:, ::-1].clip(max=1)
+        q = np.empty_like(q_sorted)
+        np.put_along_axis(q, order, q_sorted, axis=1)
+        np.testing.assert_allclose(q[0], benjamini_hochberg(p[0]), rtol=1e-12)
+        return (q <= alpha) & (delta <= -min_drop)
+
+    shift = np.zeros(len(plan.routes))
+    shift[0] = drop
+    power = float(fire(shift)[:, 0].mean())
+    false_alarm = float(fire(np.zeros(len(plan.routes))).any(axis=1).mean())
+    return power, false_alarm, plan.routes[0].mde
+
+
+@pytest.mark.parametrize(
+    ("p0", "evals"),
+    [(0.5, False), (0.85, True)],
+    ids=["default-variance", "variance-from-evals"],
+)
+def test_simulated_power_and_false_alarms(p0: float, evals: bool) -> None:
+    days = 14
+    volumes = {"chat": 20000.0, "search": 3000.0, "billing": 1500.0, "faq": 1200.0}
+    traffic = [
+        RouteTraffic(
+            route=name,
+            calls_per_day=v,
+            plan_calls_per_day=v,
+            traces_per_day=v,
+            all_calls_per_day=v,
+            sampled=int(v * days),
+            stored_rate=1.0,
+        )
+        for name, v in volumes.items()
+    ]
+    scores = (
+        {
+            name: RouteScores(mean=p0, sd=math.sqrt(p0 * (1 - p0)), judged=500, evaluator="x")
+            for name in volumes
+        }
+        if evals
+        else None
+    )
+    o = opts(high_stakes=frozenset(), alpha=0.05, power=0.8)
+    plan = plan_rates(traffic, o, scores)
+    assert all(r.feasible for r in plan.routes)
+    power, false_alarm, mde = _simulate(traffic, o, p0, 0.05, runs=4000, seed=11, scores=scores)
+    print(
+        f"\n[{'evals' if evals else 'default'} p0={p0}] planned power 0.80 for a 0.05 drop "
+        f"(route MDE {mde:.4f}): fired in {power:.3f} of runs with the drop, "
+        f"false alarms {false_alarm:.3f} without (alpha 0.05)"
+    )
+    assert abs(power - 0.80) <= 0.04
+    assert false_alarm <= 0.05 + 0.01
+
+
+# --- config: written where eval and sample read it -------------------------------------
+
+CONFIG = """\
+# my team's settings — keep this comment
+version: 1
+routes:
+  refunds:
+    stakes: high   # judged and kept at 100 %
+  chat:
+    drop_text: true
+report:
+  by: [route, model]   # unrelated key, must survive
+eval:
+  min_drop: 0.05
+"""
+
+
+def _cli(args: list[str], capsys: pytest.CaptureFixture[str]) -> tuple[int, str, str]:
+    try:
+        main(args)
+        code = 0
+    except SystemExit as exc:
+        code = int(exc.code or 0)
+    out = capsys.readouterr()
+    return code, out.out, out.err
+
+
+def test_cli_json_keys_and_write_config_round_trip(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    src = tmp_path / "traces.parquet"
+    dump().write_parquet(src)
+    cfg_path = tmp_path / "llmobs.yaml"
+    cfg_path.write_text(CONFIG, encoding="utf-8")
+    code, out, err = _cli(
+        ["plan", str(src), "--detect", "0.05", "--within", "48h", "--format", "json",
+         "--config", str(cfg_path), "--write-config"],
+        capsys,
+    )  # fmt: skip
+    assert code == 0, err
+    doc = json.loads(out)
+    assert set(doc) >= {"target", "traffic", "allocation", "routes", "totals", "allocations"}
+    contract = {"route", "storage_rate", "eval_rate", "calls_per_day", "judgments_per_day",
+                "mde", "time_to_detect_h", "cost_per_day_usd", "feasible"}  # fmt: skip
+    for r in doc["routes"]:
+        assert contract <= set(r)
+    assert set(doc["allocations"]) == {"equal", "neyman", "cost_capped"}
+    assert {"judgments_per_day", "cost_per_day_usd", "cost_per_month_usd"} <= set(doc["totals"])
+    text = cfg_path.read_text(encoding="utf-8")
+    assert "# my team's settings — keep this comment" in text
+    assert "# judged and kept at 100 %" in text
+    assert "# unrelated key, must survive" in text
+    cfg = load_config(cfg_path)
+    assert cfg.report.by == ["route", "model"]
+    assert cfg.routes["chat"].drop_text is True
+    assert cfg.routes["refunds"].stakes == "high" and cfg.routes["refunds"].eval_budget is None
+    rec = doc["totals"]["recommended_min_drop"]
+    assert rec is not None and cfg.eval.min_drop == rec < 0.05
+    by_route = {r["route"]: r for r in doc["routes"]}
+    for name, r in by_route.items():
+        if r["high_stakes"]:
+            continue
+        assert cfg.routes[name].eval_budget == r["eval_budget"]
+    # sample follows: storage too thin for the planned rate is raised to it.
+    sample_plan = build_plan(cfg, {}, None, None)
+    assert sample_plan.rates["chat"] == pytest.approx(by_route["chat"]["eval_rate"], rel=1e-5)
+    assert "search" not in sample_plan.rates or sample_plan.rates["search"] >= 0.1
+    # eval follows: over a 48 h window of a stream stored as planned (here: everything),
+    # eval's own plan with the written budgets judges each route at the planned rate.
+    rows = []
+    for name in ("chat", "search", "billing"):
+        n = round(by_route[name]["calls_per_day"] * 2)
+        rows.append(
+            pl.DataFrame({"trace_id": [f"{name}{i}" for i in range(n)], "route": [name] * n})
+        )
+    stream = pl.concat(rows).with_columns(
+        pl.lit(T0).alias("timestamp"),
+        pl.lit("ok").alias("status"),
+        pl.lit("an answer").alias("response"),
+        pl.lit(1.0).alias("sample_rate"),
+    )
+    ep = make_plan(
+        stream,
+        route_budgets={r: rc.eval_budget for r, rc in cfg.routes.items() if rc.eval_budget},
+        high_stakes=cfg.high_stakes_routes(),
+    )
+    for st in ep.strata:
+        assert st.eval_rate == pytest.approx(by_route[st.route]["eval_rate"], rel=0.01)
+        assert st.selected_traces == pytest.approx(by_route[st.route]["eval_budget"], rel=0.1)
+    # Writing again changes nothing (the plan is idempotent on its own output).
+    before = cfg_path.read_text(encoding="utf-8")
+    code, _, _ = _cli(
+        ["plan", str(src), "--format", "json", "--config", str(cfg_path), "--write-config"],
+        capsys,
+    )
+    assert code == 0 and cfg_path.read_text(encoding="utf-8") == before
+
+
+def test_cli_formats_and_errors(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    src = tmp_path / "traces.parquet"
+    dump().write_parquet(src)
+    code, out, _ = _cli(["plan", str(src), "--format", "csv"], capsys)
+    assert code == 0
+    head = out.splitlines()[0].split(",")
+    assert head[:3] == ["allocation", "route", "high_stakes"]
+    assert len(out.splitlines()) == 1 + 2 * len(ROUTES)  # equal + neyman
+    code, out, _ = _cli(["plan", str(src), "--format", "markdown"], capsys)
+    assert code == 0 and out.startswith("### llmobs plan") and "| chat |" in out
+    code, out, _ = _cli(["plan", str(src)], capsys)
+    assert code == 0 and "allocations" in out
+    code, _, err = _cli(["plan", str(src), "--detect", "lots"], capsys)
+    assert (
+        code == 2
+        and err.strip() == "llmobs: --detect: expected a drop like 0.05 or 10% (got 'lots')"
+    )
+    code, _, err = _cli(["plan", str(src), "--within", "soon"], capsys)
+    assert code == 2 and "--within" in err and len(err.strip().splitlines()) == 1
+    code, _, err = _cli(["plan", str(src), "--since", "2030-01-01"], capsys)
+    assert code == 2 and "no calls to plan on" in err
+
+
+def test_weekday_effect_sizes_the_quiet_window() -> None:
+    """A route quiet at weekends: its judgments/day stay equal to the others', its MDE is
+    the one the quiet window reaches, and storage must cover the share judged there."""
+    week = {"mon": 6000.0, "tue": 6000.0, "wed": 6000.0, "thu": 6000.0, "fri": 6000.0}
+    week |= {"sat": 2000.0, "sun": 2000.0}
+    mean = sum(week.values()) / 7
+    varying = RouteTraffic("b2b", mean, mean, mean, mean, 1000, 1.0, weekday_varies=True,
+                           by_weekday=week)  # fmt: skip
+    flat = RouteTraffic("chat", 8000.0, 8000.0, 8000.0, 8000.0, 1000, 1.0)
+    plan = plan_rates([varying, flat], opts(high_stakes=frozenset()))
+    b2b, chat = plan.routes
+    assert b2b.plan_calls_per_day == pytest.approx(2000.0)  # sat + sun, a 48 h window
+    assert b2b.judgments_per_day == pytest.approx(chat.judgments_per_day, rel=1e-9)
+    assert b2b.storage_rate == pytest.approx(b2b.eval_rate * mean / 2000.0)
+    assert b2b.feasible and b2b.mde <= 0.05 + 1e-12
+    assert any("b2b: traffic varies by weekday" in n for n in plan.notes)
