@@ -456,6 +456,42 @@ COMMANDS: dict[str, st.SearchStrategy[list[str]]] = {
         ("--drift-after", TIMES),
         ("--drift-kinds", ["length", "bogus", ""]),
     ),
+    "calls": _options(
+        (
+            "--where",
+            [
+                "route == 'chat'",
+                "rout == 'chat'",
+                "latency_ms > 1e400",
+                "((",
+                "x ==",
+                "metadata.tenant == 'a'",
+                "latency_ms > 'a'",
+                "route in ('chat',)",
+            ],
+        ),
+        ("--sort", ["latency_ms", "latncy_ms", "-cost_usd", "route", "metadata.tenant"]),
+        ("--top", ["0", "1", "-1", "99999999999"]),
+        ("--since", TIMES),
+        *COMMON,
+    ),
+    "show": _options(("--session", ["s1", "zzz"]), ("--format", ["table", "json"])),
+    "plan": _options(
+        ("--detect", ["0.05", "5%", "0", "-1", "2", "x", "nan"]),
+        ("--within", ["24h", "7d", "0h", "x", "9999999d"]),
+        ("--power", ["0.8", "0", "1", "2", "nan"]),
+        ("--alpha", ["0.05", "0", "1"]),
+        ("--max-cost-per-day", ["1", "0", "-1"]),
+        ("--since", TIMES),
+        ("--until", TIMES),
+        *COMMON,
+    ).map(
+        lambda o: (
+            o
+            if "--detect" in o and "--within" in o
+            else [*o, "--detect", "0.05", "--within", "24h"]
+        )
+    ),
 }
 
 _GOOD_ROWS = [
@@ -495,6 +531,14 @@ def test_every_command_with_random_options_never_exits_70(
         options = [str(base) if o == "BASE" else o for o in options]
         if command == "generate":
             args = ("generate", "gen.jsonl", *options)
+        elif command == "show":
+            args = (
+                "show",
+                data.draw(st.sampled_from(["t1", "nope", ""])),
+                "--traces",
+                str(path),
+                *options,
+            )
         else:
             args = (command, str(path), *options)
         code, _, err = run(*args, cwd=d)
@@ -502,7 +546,11 @@ def test_every_command_with_random_options_never_exits_70(
 
 
 @FUZZ
-@given(evals=bad_files(), labels=jsonl_files(), action=st.sampled_from(["export", "import", "sum"]))
+@given(
+    evals=bad_files(),
+    labels=jsonl_files(),
+    action=st.sampled_from(["export", "import", "sum", "send"]),
+)
 def test_review_and_eval_summarize_on_malformed_files_never_exit_70(
     evals: tuple[str, bytes | pl.DataFrame], labels: tuple[str, bytes], action: str
 ) -> None:
@@ -514,6 +562,9 @@ def test_review_and_eval_summarize_on_malformed_files_never_exit_70(
             args: tuple[str, ...] = ("review", "export", str(e), "-o", str(d / "queue"))
         elif action == "import":
             args = ("review", "import", str(lab), "--evals", str(e), "-o", str(d / "o.parquet"))
+        elif action == "send":
+            to = ["otlp", "langfuse", "langsmith"][len(labels[1]) % 3]
+            args = ("export", str(e), "--to", to, "--dry-run", "-o", str(d / "bodies.json"))
         else:
             args = ("eval", "summarize", str(e))
         code, _, err = run(*args)
