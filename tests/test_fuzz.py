@@ -508,7 +508,7 @@ _GOOD_ROWS = [
 ]
 
 
-@FUZZ
+@settings(FUZZ, max_examples=EXAMPLES or 60)
 @given(
     command=st.sampled_from(sorted(COMMANDS)),
     data=st.data(),

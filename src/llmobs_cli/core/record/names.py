@@ -63,11 +63,13 @@ def unknown(
     extra: str = "",
     error: type[LlmobsError] = UsageError,
     limit: int = MAX_LISTED,
+    pool: Iterable[str] | None = None,
 ) -> LlmobsError:
     """The error for an unknown name: ``OPTION: unknown KIND 'NAME'[ in WHERE] (did you
-    mean 'X'? known: …[; EXTRA])``."""
+    mean 'X'? known: …[; EXTRA])``. Suggestions come from ``pool`` when given (all the
+    valid names, of which ``known`` lists the useful few), else from ``known``."""
     known = list(known)
-    close = suggestions(name, known)
+    close = suggestions(name, known if pool is None else pool)
     body = f"known: {listing(known, limit)}" + (f"; {extra}" if extra else "")
     place = f" in {where}" if where else ""
     return error(f"{option}: unknown {kind} '{name}'{place} ({_did_you_mean(close)}{body})")
