@@ -180,8 +180,12 @@ def require_fields(
             exprs.append(field_expr(f).is_not_null().any().alias(f))
     if lf.select(pl.len()).collect().item() == 0:
         return  # nothing read: the empty-input / empty-window checks say so
-    present = lf.select(exprs).collect().row(0, named=True)
-    missing = [f for f in wanted if not present[f]]
+    # Fast path for metadata keys: parsing every row's JSON costs more than the report;
+    # the first rows whose text names the key almost always show it has a value.
+    seen = {f for f in wanted if f.startswith("metadata.") and _metadata_key_seen(lf, f)}
+    rest = [e for f, e in zip(wanted, exprs, strict=True) if f not in seen]
+    present = lf.select(rest).collect().row(0, named=True) if rest else {}
+    missing = [f for f in wanted if f not in seen and not present[f]]
     if not missing:
         return
     name = missing[0]
@@ -189,6 +193,19 @@ def require_fields(
         f"{option}: {dump_name(sources)} has no value for '{name}' in any row "
         + _paren(name, filled_fields(lf), "fields with values there")
     )
+
+
+def _metadata_key_seen(lf: pl.LazyFrame, name: str) -> bool:
+    """Whether ``metadata.KEY`` has a value in one of the first rows whose metadata text
+    contains ``"KEY"`` (a cheap literal scan; False means "look at every row")."""
+    from llmobs_cli.core.record.fields import field_expr
+
+    key = name[len("metadata.") :]
+    if lf.collect_schema().get("metadata") != pl.String():
+        return False
+    probe = lf.filter(pl.col("metadata").str.contains(json.dumps(key), literal=True))
+    hit = probe.head(METADATA_PROBE).select(field_expr(name).is_not_null().any()).collect()
+    return bool(hit.item())
 
 
 def _paren(name: str, known: Sequence[str], label: str) -> str:
