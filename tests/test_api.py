@@ -229,3 +229,44 @@ def test_errors_from_a_frame_name_the_frame_and_field() -> None:
     with pytest.raises(L.InputError) as err:
         L.load(bad)
     assert str(err.value).startswith("<frame>") and "latency_ms" in str(err.value)
+
+
+# --- errors name the parameter; the CLI shows the flag ------------------------------------
+
+
+def test_core_errors_name_the_parameter_and_the_cli_the_flag(tmp_path: Path) -> None:
+    with pytest.raises(L.UsageError) as err:
+        L.report(SAMPLE, by="colour")
+    assert err.value.param == "by" and str(err.value).startswith("by: unknown field 'colour'")
+    with pytest.raises(L.UsageError) as err:
+        L.report(SAMPLE, window=L.Window(since="yesterday"))
+    assert str(err.value).startswith("since: not an RFC 3339 time")
+    r = run_cli("report", str(SAMPLE), "--since", "yesterday")
+    assert r.returncode == 2 and r.stderr.startswith("llmobs: --since: not an RFC 3339 time")
+
+    with pytest.raises(L.UsageError) as err:
+        L.sample(SAMPLE, rates={"chat": 2.0})
+    assert str(err.value).startswith("rate chat: expected a number in (0, 1], got 2.0")
+    r = run_cli("sample", str(SAMPLE), "-o", str(tmp_path / "s.parquet"), "--rate", "chat=2")
+    assert r.returncode == 2 and "llmobs: --rate chat: expected a number in (0, 1]" in r.stderr
+
+    cfg = tmp_path / "llmobs.yaml"
+    cfg.write_text("version: 1\njudge:\n  model: judge-without-a-price\n")
+    with pytest.raises(L.UsageError) as err:
+        L.evaluate(SAMPLE, config=cfg, max_cost=1.0, dry_run=True)
+    assert err.value.param == "max_cost" and str(err.value).startswith("max_cost: no price")
+    r = run_cli("eval", str(SAMPLE), "--config", str(cfg), "--max-cost", "1", "--dry-run")
+    assert r.returncode == 2 and r.stderr.startswith("llmobs: --max-cost: no price")
+
+    with pytest.raises(L.UsageError, match=r"^format: unknown format 'bogus'"):
+        L.load(SAMPLE, format="bogus")
+
+
+def test_flag_names() -> None:
+    from llmobs_cli.errors import flag_for
+
+    assert flag_for("max_cost") == "--max-cost"
+    assert flag_for("format") == "--from"
+    assert flag_for("rate chat") == "--rate chat"
+    assert flag_for("eval.by") == "eval.by"  # a configuration key stays a key
+    assert flag_for("--since") == "--since"

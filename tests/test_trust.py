@@ -422,3 +422,21 @@ def test_sigterm_from_outside_exits_130_with_one_line(tmp_path: Path) -> None:
     _, err = proc.communicate(timeout=60)
     assert proc.returncode == 130 and err.strip() == INTERRUPTED
     assert list(tmp_path.iterdir()) == []
+
+
+def test_nan_and_infinite_numbers_are_bad_rows(tmp_path: Path) -> None:
+    # before: NaN passed ">= 0" (NaN sorts above every number) and the report crashed
+    # with exit 70 in the percentile sketch; now each is a bad row naming file:line.
+    good = {"trace_id": "t", "timestamp": "2026-01-02T03:04:05Z", "model": "m"}
+    path = tmp_path / "odd.jsonl"
+    path.write_text(
+        '{"trace_id": "t", "timestamp": "2026-01-02T03:04:05Z", "model": "m", "latency_ms": NaN}\n'
+        + json.dumps({**good, "latency_ms": 1, "cost_usd": float("inf")})
+        + "\n"
+    )
+    code, _, err = run("report", str(path))
+    assert code == 2
+    assert err.splitlines() == [
+        f"{path}:1: latency_ms: must be a finite number, got NaN",
+        f"{path}:2: cost_usd: must be a finite number, got inf",
+    ]

@@ -121,7 +121,14 @@ def _config(config: Config | PathArg | None) -> Config:
 
 
 def _window(window: Window | None) -> Window:
-    return window if window is not None else Window()
+    """The window, its text bounds checked up front so an error names the parameter."""
+    from llmobs_cli.core.record.windows import parse_duration, parse_time
+
+    w = window if window is not None else Window()
+    for name, text in (("since", w.since_text), ("until", w.until_text), ("now", w.now_text)):
+        if text and (name == "now" or parse_duration(text) is None):
+            parse_time(text, name)
+    return w
 
 
 def _is_frame(source: object) -> bool:
@@ -193,13 +200,16 @@ def load(
     on_error: OnError = "fail",
     format: str | None = None,
     route_from: str | None = None,
+    keep_duplicates: bool = False,
 ) -> Traces:
     """Read, normalise and validate traces into the canonical record.
 
     ``format`` forces an input format (``"otlp"``, ``"langfuse"``, ...; default: detected),
     ``columns`` limits the work to some canonical fields (the frame keeps every column),
     ``on_error="skip"`` drops bad rows and counts them instead of raising
-    :class:`~llmobs_cli.errors.InputError`. ``window`` keeps ``[since, until)``.
+    :class:`~llmobs_cli.errors.InputError`. ``window`` keeps ``[since, until)``. The same
+    call read twice (a repeated ``(trace_id, span_id)``) is counted once, with an
+    :class:`~llmobs_cli.errors.InputWarning`, unless ``keep_duplicates``.
     """
     import polars as pl
 
@@ -215,15 +225,15 @@ def load(
             columns=columns,
             on_error=on_error,
             fmt=_read_format(format),
-            options=ReadOptions(route_from=route_from),
+            options=ReadOptions(route_from=route_from, keep_duplicates=keep_duplicates),
         )
         sources = [FRAME_NAME] if _is_frame(source) else list(loaded.sources)
     frame = loaded.frame
     if w.since is not None or w.until is not None:
         latest = frame.select(pl.col("timestamp").max()).item() if frame.height else None
         now = resolve_now(w.now_text, latest)
-        lo = resolve_bound(w.since_text, now, "--since")
-        hi = resolve_bound(w.until_text, now, "--until")
+        lo = resolve_bound(w.since_text, now, "since")
+        hi = resolve_bound(w.until_text, now, "until")
         if lo is not None:
             frame = frame.filter(pl.col("timestamp") >= lo)
         if hi is not None:
@@ -482,7 +492,7 @@ def evaluate(
     w = _window(window)
     fields = None
     if by is not None:
-        fields = parse_fields(by if isinstance(by, str) else ",".join(by), "--by") or ["route"]
+        fields = parse_fields(by if isinstance(by, str) else ",".join(by), "by") or ["route"]
     opts = EvalOptions.from_config(
         cfg,
         by=fields,
@@ -507,7 +517,9 @@ def evaluate(
     if api_key is not None:
         opts.client.api_key = api_key
     if output is not None and Path(output).suffix.lower() != ".parquet":
-        raise UsageError(f"--output: expected a .parquet path for judgments (got '{output}')")
+        raise UsageError(
+            f"output: expected a .parquet path for judgments (got '{output}')", param="output"
+        )
     with _as_paths(source) as paths:
         run = run_eval(
             paths,
@@ -566,21 +578,21 @@ def summarize_evals(
     else:
         files = _path_list(evals)
         if not files:
-            raise UsageError("evals: give one or more evals.parquet files")
+            raise UsageError("evals: give one or more evals.parquet files", param="evals")
         frame = pl.concat([read_evals(f) for f in files], how="diagonal_relaxed")
     w = _window(window)
     if w.since is not None or w.until is not None:
         latest = frame.select(pl.col("timestamp").max()).item() if frame.height else None
         now = resolve_now(w.now_text, latest)
-        lo = resolve_bound(w.since_text, now, "--since")
-        hi = resolve_bound(w.until_text, now, "--until")
+        lo = resolve_bound(w.since_text, now, "since")
+        hi = resolve_bound(w.until_text, now, "until")
         if lo is not None:
             frame = frame.filter(pl.col("timestamp") >= lo)
         if hi is not None:
             frame = frame.filter(pl.col("timestamp") < hi)
     fields = None
     if by is not None:
-        fields = parse_fields(by if isinstance(by, str) else ",".join(by), "--by") or ["route"]
+        fields = parse_fields(by if isinstance(by, str) else ",".join(by), "by") or ["route"]
     return EvalSummaryResult._of(
         summarize_with_config(frame, cfg, by=fields, bucket=bucket, min_drop=min_drop)
     )
@@ -740,7 +752,9 @@ class DashboardResult:
         elif name.endswith(".json"):
             atomic.write_json(p, self.to_dict())
         else:
-            raise UsageError(f"--output: unknown extension of '{p}' (use .html, or .json)")
+            raise UsageError(
+                f"path: unknown extension of '{p}' (use .html, or .json)", param="path"
+            )
         return p
 
 

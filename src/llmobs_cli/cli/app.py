@@ -172,7 +172,7 @@ def main(argv: list[str] | None = None) -> None:
         # Input problems read like compiler errors (file:line: field: problem); the rest
         # say who is speaking.
         prefix = "" if isinstance(exc, InputError) else "llmobs: "
-        for line in exc.lines():
+        for line in exc.cli_lines():  # a parameter's name shown as its --flag
             sys.stderr.write(f"{prefix}{line}\n")
         sys.exit(exc.exit_code)
     except KeyboardInterrupt:

@@ -109,6 +109,26 @@ RouteFromOpt = Annotated[
 ]
 
 
+MemoryOpt = Annotated[
+    str | None,
+    typer.Option(
+        "--memory",
+        help="Memory budget the batch size is derived from, e.g. 1GB, 512MB or 10% "
+        "(default: 25% of RAM). Rows are read in batches: memory does not grow with them.",
+        show_default=False,
+    ),
+]
+
+
+def memory_bytes(value: str | None) -> int | None:
+    """``--memory`` in bytes (None: the core's default)."""
+    if value is None:
+        return None
+    from llmobs_cli.core.ingest.readers.stream import parse_memory
+
+    return parse_memory(value)
+
+
 def config_from(path: Path | None) -> Config:
     return load_config(path)
 
@@ -227,3 +247,31 @@ def notify(
         warn(f"notified {redact_url(target)}")
     else:
         warn(f"warning: notification not delivered ({out.error})")
+
+
+MonitorOpt = Annotated[
+    Path | None,
+    typer.Option(
+        "--monitor",
+        help="Anytime-valid nightly monitoring: keep state in DIR between runs; the chance "
+        "of any false alarm over all nights stays at most monitor.alpha. Exit 1 only on "
+        "the night an alarm fires (default: monitor.state_dir in llmobs.yaml).",
+        show_default=False,
+        rich_help_panel="Monitoring",
+    ),
+]
+RebaselineOpt = Annotated[
+    bool,
+    typer.Option(
+        "--rebaseline",
+        help="With --monitor: freeze a new baseline from this run and re-arm every alarm.",
+        rich_help_panel="Monitoring",
+    ),
+]
+
+
+def monitor_dir(flag: Path | None, cfg: Config) -> Path | None:
+    """``--monitor`` else ``monitor.state_dir`` of the configuration."""
+    if flag is not None:
+        return flag
+    return Path(cfg.monitor.state_dir) if cfg.monitor.state_dir else None

@@ -199,6 +199,8 @@ def eval_cmd(
     route_from: common.RouteFromOpt = None,
     notify: common.NotifyOpt = None,
     notify_format: common.NotifyFormatOpt = None,
+    monitor: common.MonitorOpt = None,
+    rebaseline: common.RebaselineOpt = False,
     export: Annotated[
         ExportTarget | None,
         typer.Option(
@@ -216,9 +218,7 @@ def eval_cmd(
 
     cfg = common.config_from(config)
     fields = (
-        parse_fields(by, "--by")
-        if by is not None
-        else parse_fields(",".join(cfg.eval.by), "eval.by")
+        parse_fields(by, "by") if by is not None else parse_fields(",".join(cfg.eval.by), "eval.by")
     ) or ["route"]
     if traces and traces[0] == "summarize":
         _summarize(traces[1:], fields, bucket, fmt, cfg, min_drop, output)
@@ -259,6 +259,17 @@ def eval_cmd(
     from llmobs_cli.core.ingest.readers import ReadOptions
 
     _check_credentials(opts, dry_run)
+    state_dir = common.monitor_dir(monitor, cfg)
+    if state_dir is not None and not dry_run:
+        from llmobs_cli.core.monitor.adapters import has_state
+
+        if not rebaseline and has_state(state_dir, "eval"):
+            opts.baseline = None  # frozen in the monitor's state: not judged again
+        elif opts.baseline is None:
+            raise UsageError(
+                "--monitor: the first monitored run (and --rebaseline) needs --baseline "
+                "WINDOW to freeze as the reference"
+            )
     cache = cache_dir if cache_dir is not None else default_cache_dir()
     with _progress(disabled=no_progress or dry_run) as (progress, notice), _sigterm_as_sigint():
         run = run_eval(
@@ -295,7 +306,18 @@ def eval_cmd(
             f"llmobs eval: {run.stopped}; the rest was not judged (rerun with a higher "
             "--max-cost: cached judgments cost nothing)"
         )
-    common.write_stdout(render.summary(run.summary, fmt.value))
+    watch = None
+    if state_dir is not None and not (run.fatal or run.stopped):
+        from llmobs_cli.core.monitor.adapters import monitor_eval
+
+        watch = monitor_eval(
+            state_dir,
+            run.summary,
+            alpha=cfg.monitor.alpha,
+            min_drop=opts.min_drop,
+            rebaseline=rebaseline,
+        )
+    _write_summary(render, run.summary, fmt, watch)
     for line in render.regression_lines(run.summary):
         common.warn(line)
     if export_opts is not None and run.frame.height:
@@ -306,9 +328,41 @@ def eval_cmd(
         raise ServiceError(f"judge: {run.fatal}; {kept}")
     if run.stopped:
         raise typer.Exit(1)  # the run did not finish what was asked
+    if watch is not None:
+        from llmobs_cli.render.monitor import lines
+
+        for line in lines(watch):
+            common.warn(line)
+        # Monitored: the sequential test decides, once, on the night an alarm fires.
+        if watch.new_alarms:
+            raise typer.Exit(1)
+        return
     if run.summary.regressions:
         common.notify("eval", run.summary.as_dict(), cfg, notify, notify_format, traces)
         raise typer.Exit(1)
+
+
+def _write_summary(render: Any, summary: Any, fmt: common.Format, watch: Any) -> None:
+    """The summary on stdout, with the monitor's night when there is one."""
+    text = render.summary(summary, fmt.value)
+    if watch is None:
+        common.write_stdout(text)
+        return
+    from llmobs_cli.render import monitor as mrender
+
+    if fmt == common.Format.json:
+        import json
+
+        doc = json.loads(text)
+        doc["monitor"] = watch.as_dict()
+        common.write_stdout(json.dumps(doc, indent=2, default=str))
+    elif fmt == common.Format.markdown:
+        common.write_stdout(text + "\n" + mrender.markdown_monitor(watch))
+    elif fmt == common.Format.table:
+        common.write_stdout(text)
+        common.out_console.print(mrender.rich_monitor(watch))
+    else:
+        common.write_stdout(text)
 
 
 def _summarize(

@@ -1,7 +1,7 @@
 """Renderers of ``llmobs eval`` results: JSON (the contract), Rich table, Markdown, CSV.
 
-JSON is :meth:`EvalSummary.as_dict` — ``groups``, ``regressions``, ``judge`` as in
-CONTRACT.md, plus ``tests`` (every comparison), ``overall`` (standardised to one stratum
+JSON is :meth:`EvalSummary.as_dict` — ``groups``, ``regressions``, ``judge`` (see
+``docs/eval.md``), plus ``tests`` (every comparison), ``overall`` (standardised to one stratum
 mix), ``baseline_groups``, ``buckets``, ``agreement``, ``plan`` and ``windows``.
 """
 
@@ -10,7 +10,6 @@ from __future__ import annotations
 import csv
 import io
 import json
-import math
 from typing import Any
 
 from rich.console import Console, Group
@@ -18,21 +17,12 @@ from rich.table import Table
 from rich.text import Text
 
 from llmobs_cli.core.eval.options import EvalRun, EvalSummary
+from llmobs_cli.core.record.jsonable import clean
 from llmobs_cli.render.tables import human_number, human_usd, markdown_table
 
 
-def _clean(obj: Any) -> Any:
-    if isinstance(obj, float):
-        return None if math.isnan(obj) or math.isinf(obj) else obj
-    if isinstance(obj, dict):
-        return {k: _clean(v) for k, v in obj.items()}
-    if isinstance(obj, (list, tuple)):
-        return [_clean(v) for v in obj]
-    return obj
-
-
 def to_json(obj: Any) -> str:
-    return json.dumps(_clean(obj), indent=2, default=str, ensure_ascii=False)
+    return json.dumps(clean(obj), indent=2, default=str, ensure_ascii=False)
 
 
 def _key(key: dict[str, Any]) -> str:

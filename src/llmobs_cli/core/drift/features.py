@@ -169,7 +169,7 @@ FITTED = ("language", "topic", "response_topic", "response_vocabulary")
 
 def custom_spec(name: str, dtype: pl.DataType | None) -> FeatureSpec:
     """A record field or ``metadata.KEY`` as a feature; its kind follows its type."""
-    check_field(name, "--features")
+    check_field(name, "features")
     col = base_column(name)
     if name.startswith("metadata."):
         # Metadata values are JSON text: numbers when every value parses as one.

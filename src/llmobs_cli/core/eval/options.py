@@ -117,8 +117,9 @@ class EvalOptions:
         cap = max_cost if max_cost is not None else j.max_cost_usd
         if (pin is None or pout is None) and cap is not None:
             raise UsageError(
-                f"--max-cost: no price for judge model '{model}' (set "
-                "judge.input_price_per_million and judge.output_price_per_million in llmobs.yaml)"
+                f"max_cost: no price for judge model '{model}' (set "
+                "judge.input_price_per_million and judge.output_price_per_million in llmobs.yaml)",
+                param="max_cost",
             )
         base = Path(cfg.source).parent if cfg.source else Path.cwd()
         criteria = {
@@ -260,7 +261,7 @@ class EvalRun:
     summary: EvalSummary
     plans: list[Plan]
     fatal: str | None = None  # the judge endpoint failed for good (exit 3)
-    stopped: str | None = None  # stopped early by --max-cost
+    stopped: str | None = None  # stopped early by the cost cap (max_cost)
     dry_run: bool = False
     skipped: int = 0
     skipped_reasons: dict[str, int] = field(default_factory=dict)

@@ -7,7 +7,7 @@ non-empty ``response``.
 
 **Allocation** (in traces per stratum):
 
-* ``equal`` (default, DESIGN.md): every stratum gets the same budget ``B`` (``--budget``,
+* ``equal`` (default; ``docs/eval.md``): every stratum gets the same budget ``B`` (``--budget``,
   ``eval.budget``, or ``routes.R.eval_budget``), so ``eval_rate = min(1, B / T_h)`` with
   ``T_h`` the stratum's eligible traces: 0.1 % of a huge route, 100 % of a tiny one. This
   equalises the power to detect a regression per route.

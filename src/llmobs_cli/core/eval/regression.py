@@ -8,7 +8,7 @@ For one group × evaluator with Hájek means ``p̂`` and design-based standard e
 * Benjamini–Hochberg across every group × evaluator test of the run (:func:`flag`);
 * minimum detectable effect at two-sided level α and power 1−β:
   ``MDE = (z₁₋α/₂ + z₁₋β) · SE``. For 0/1 scores ``SE² ≈ p(1−p)(1/n_eff,cur + 1/n_eff,base)``,
-  which is DESIGN.md's formula; for graded scores the observed design variance is used
+  the Bernoulli bound; for graded scores the observed design variance is used
   instead of the Bernoulli bound, which would overstate the MDE;
 * a **regression** is ``q ≤ α`` and ``Δ ≤ −min_drop`` (significant *and* large enough);
   ``underpowered`` is ``MDE > min_drop``: a drop of ``min_drop`` could go unseen.

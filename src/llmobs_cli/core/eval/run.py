@@ -126,12 +126,14 @@ def resolve_windows(opts: EvalOptions, latest: datetime | None) -> tuple[Window,
     cur_text = opts.current
     if cur_text is None and opts.baseline is not None:
         cur_text = "last_week"
-    current = resolve_window(cur_text, now, option="--current")
+    current = resolve_window(cur_text, now, option="current")
     baseline = None
     if opts.baseline is not None:
-        baseline = resolve_window(opts.baseline, now, end=current.start, option="--baseline")
+        baseline = resolve_window(opts.baseline, now, end=current.start, option="baseline")
         if baseline.start is None and baseline.end is None:
-            raise UsageError("--baseline: give a window (last_month, START..END or 30d)")
+            raise UsageError(
+                "baseline: give a window (last_month, START..END or 30d)", param="baseline"
+            )
     return current, baseline
 
 
@@ -271,8 +273,8 @@ def run_eval(
 
         latest = frame["timestamp"].max() if frame.height else None
         now_hint = resolve_now(opts.now, latest)  # type: ignore[arg-type]
-        lo = resolve_bound(opts.since, now_hint, "--since")
-        hi = resolve_bound(opts.until, now_hint, "--until")
+        lo = resolve_bound(opts.since, now_hint, "since")
+        hi = resolve_bound(opts.until, now_hint, "until")
         if lo is not None:
             frame = frame.filter(pl.col("timestamp") >= lo)
         if hi is not None:

@@ -27,6 +27,7 @@ from llmobs_cli.core.eval import regression as reg
 from llmobs_cli.core.eval.judges.human import cohen_kappa, confusion
 from llmobs_cli.core.eval.judgments import HUMAN, JUDGMENT_SCHEMA, REFERENCE
 from llmobs_cli.core.eval.options import EvalSummary, JudgeStats
+from llmobs_cli.core.record.jsonable import finite, iso
 from llmobs_cli.core.record.weights import hajek_mean_ci
 from llmobs_cli.errors import UsageError
 
@@ -38,14 +39,11 @@ def _key_cols(frame: pl.DataFrame, by: Sequence[str]) -> list[str]:
     missing = [f for f in by if f not in frame.columns]
     if missing:
         raise UsageError(
-            f"--by: the evals file has no column '{missing[0]}' (judge with --by "
-            f"{','.join(by)} to group by it)"
+            f"by: the evals file has no column '{missing[0]}' (judge grouped by "
+            f"{','.join(by)} to group by it)",
+            param="by",
         )
     return list(by)
-
-
-def _nan(v: float) -> float | None:
-    return None if v is None or (isinstance(v, float) and math.isnan(v)) else float(v)
 
 
 def _group_stats(part: pl.DataFrame) -> dict[str, Any]:
@@ -63,10 +61,10 @@ def _group_stats(part: pl.DataFrame) -> dict[str, Any]:
         "error_rate": (n_all - ok.height) / n_all if n_all else None,
         "calls": float(w.sum()) if y.size else 0.0,
         "n_eff": ne,
-        "score": _nan(mean),
-        "ci_low": _nan(lo),
-        "ci_high": _nan(hi),
-        "se": _nan(se),
+        "score": finite(mean),
+        "ci_low": finite(lo),
+        "ci_high": finite(hi),
+        "se": finite(se),
         "flagged": int(part["flagged"].fill_null(False).sum()) if "flagged" in part.columns else 0,
     }
 
@@ -155,7 +153,7 @@ def _overall(cur: pl.DataFrame, base: pl.DataFrame | None) -> list[dict[str, Any
                 row["baseline"]["score"],
                 row["baseline"]["se"],
             )
-            row["delta"], row["se"], row["p_value"] = _nan(d), _nan(se), _nan(p)
+            row["delta"], row["se"], row["p_value"] = finite(d), finite(se), finite(p)
         out.append(row)
     return out
 
@@ -260,7 +258,7 @@ def _release_tests(
 def _buckets(frame: pl.DataFrame, keys: list[str], bucket: str) -> list[dict[str, Any]]:
     every = {"hour": "1h", "day": "1d", "week": "1w"}.get(bucket)
     if every is None:
-        raise UsageError(f"--bucket: expected hour, day or week (got '{bucket}')")
+        raise UsageError(f"bucket: expected hour, day or week (got '{bucket}')", param="bucket")
     b = frame.with_columns(pl.col("timestamp").dt.truncate(every).alias("_bucket"))
     out = []
     for (ts, *rest), part in b.sort("_bucket").group_by(
@@ -401,13 +399,9 @@ def summarize(
         }
         for w in summary.windows:
             t = frame.filter(pl.col("window") == w)["timestamp"]
-            summary.windows[w] = {"start": _iso(t.min()), "end": _iso(t.max())}
+            summary.windows[w] = {"start": iso(t.min()), "end": iso(t.max())}
         del ts
     return summary
-
-
-def _iso(v: Any) -> str | None:
-    return v.isoformat() if v is not None else None
 
 
 def summarize_with_config(

@@ -24,7 +24,7 @@ OutFormat = Literal["parquet", "jsonl"]
 def output_format(out: Path, explicit: str | None = None) -> OutFormat:
     if explicit:
         if explicit not in ("parquet", "jsonl"):
-            raise UsageError(f"--to: expected parquet or jsonl, got '{explicit}'")
+            raise UsageError(f"to: expected parquet or jsonl, got '{explicit}'", param="to")
         return explicit  # type: ignore[return-value]
     name = out.name.lower()
     for ext in (".gz", ".zst"):
@@ -69,10 +69,14 @@ def write_frame(
     frame = frame.select(FIELDS)
     if partition_by is not None:
         if partition_by != "date":
-            raise UsageError(f"--partition-by: only 'date' is supported (got '{partition_by}')")
+            raise UsageError(
+                f"partition_by: only 'date' is supported (got '{partition_by}')",
+                param="partition_by",
+            )
         if fmt != "parquet":
             raise UsageError(
-                "--partition-by date writes Parquet; give an output directory, not .jsonl"
+                "partition_by date writes Parquet; give an output directory, not .jsonl",
+                param="partition_by",
             )
 
         def fill(tmp: Path) -> None:

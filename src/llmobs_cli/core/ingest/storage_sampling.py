@@ -90,8 +90,8 @@ def parse_rates(items: Sequence[str]) -> dict[str, float]:
     for item in items:
         route, sep, value = item.rpartition("=")
         if not sep or not route:
-            raise UsageError(f"--rate: expected ROUTE=RATE, got '{item}'")
-        out[route] = _rate(value, f"--rate {route}")
+            raise UsageError(f"rate: expected ROUTE=RATE, got '{item}'", param="rate")
+        out[route] = _rate(value, f"rate {route}")
     return out
 
 
@@ -99,9 +99,11 @@ def _rate(value: str | float, what: str) -> float:
     try:
         r = float(value)
     except ValueError as exc:
-        raise UsageError(f"{what}: expected a number in (0, 1], got '{value}'") from exc
+        raise UsageError(
+            f"{what}: expected a number in (0, 1], got '{value}'", param=what.split()[0]
+        ) from exc
     if not 0 < r <= 1:
-        raise UsageError(f"{what}: expected a number in (0, 1], got {value}")
+        raise UsageError(f"{what}: expected a number in (0, 1], got {value}", param=what.split()[0])
     return r
 
 
@@ -119,9 +121,9 @@ def build_plan(
             merged[name] = rc.keep_rate
     for name in high:
         merged[name] = 1.0
-    merged.update(rates or {})
+    merged.update({r: _rate(v, f"rate {r}") for r, v in (rates or {}).items()})
     default = (
-        _rate(default_rate, "--default-rate")
+        _rate(default_rate, "default_rate")
         if default_rate is not None
         else config.sample.default_rate
     )

@@ -9,7 +9,7 @@ import polars as pl
 _SIMPLE_KEY = re.compile(r"^[A-Za-z_][A-Za-z0-9_]*$")
 
 
-def check_field(name: str, option: str = "--by") -> str:
+def check_field(name: str, option: str = "by") -> str:
     """Return ``name`` if it is a record field or ``metadata.KEY``; else a UsageError with
     the known fields and the closest ones (:func:`llmobs_cli.core.record.names.check_field`)."""
     from llmobs_cli.core.record.names import check_field as check
@@ -17,7 +17,7 @@ def check_field(name: str, option: str = "--by") -> str:
     return check(name, option)
 
 
-def parse_fields(text: str | None, option: str = "--by") -> list[str]:
+def parse_fields(text: str | None, option: str = "by") -> list[str]:
     """``"route,model"`` → ``["route", "model"]``, each checked."""
     if not text:
         return []

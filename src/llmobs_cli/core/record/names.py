@@ -72,7 +72,9 @@ def unknown(
     close = suggestions(name, known if pool is None else pool)
     body = f"known: {listing(known, limit)}" + (f"; {extra}" if extra else "")
     place = f" in {where}" if where else ""
-    return error(f"{option}: unknown {kind} '{name}'{place} ({_did_you_mean(close)}{body})")
+    return error(
+        f"{option}: unknown {kind} '{name}'{place} ({_did_you_mean(close)}{body})", param=option
+    )
 
 
 def _did_you_mean(close: Sequence[str]) -> str:
@@ -174,7 +176,9 @@ def require_fields(
     exprs = []
     for f in wanted:
         base = "metadata" if f.startswith("metadata.") else f
-        if base not in schema or (f.startswith("metadata.") and schema[base] != pl.String()):
+        if f in schema:  # already extracted (a frame of group keys)
+            exprs.append(pl.col(f).is_not_null().any().alias(f))
+        elif base not in schema or (f.startswith("metadata.") and schema[base] != pl.String()):
             exprs.append(pl.lit(False).alias(f))
         else:
             exprs.append(field_expr(f).is_not_null().any().alias(f))
@@ -191,7 +195,8 @@ def require_fields(
     name = missing[0]
     raise UsageError(
         f"{option}: {dump_name(sources)} has no value for '{name}' in any row "
-        + _paren(name, filled_fields(lf), "fields with values there")
+        + _paren(name, filled_fields(lf), "fields with values there"),
+        param=option,
     )
 
 
@@ -239,13 +244,10 @@ def require_values(
         if v == "*":
             continue
         by_field.setdefault(f, []).append(v)
+    names = lf.collect_schema().names()
     for f, values in by_field.items():
-        seen = (
-            lf.select(field_expr(f).cast(pl.String).unique().alias("v"))
-            .collect()
-            .to_series()
-            .to_list()
-        )
+        expr = pl.col(f) if f in names else field_expr(f)  # a frame of group keys has f
+        seen = lf.select(expr.cast(pl.String).unique().alias("v")).collect().to_series().to_list()
         has_null = None in seen
         known = sorted(str(s) for s in seen if s is not None)
         for v in values:
@@ -253,5 +255,6 @@ def require_values(
                 continue
             raise error(
                 f"{option}: no call in {dump_name(sources)} has {f} '{v}' "
-                + _paren(v, known, f"{f} values there")
+                + _paren(v, known, f"{f} values there"),
+                param=option,
             )

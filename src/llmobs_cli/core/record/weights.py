@@ -1,4 +1,4 @@
-"""Weights and weighted statistics (DESIGN.md, "Statistics that make the numbers true").
+"""Weights and weighted statistics (``docs/report.md``, "What each number means").
 
 A row kept with probability ``sample_rate`` stands for ``1/sample_rate`` calls; a judged
 row also carries its eval rate: ``w = 1/(sample_rate × eval_rate)``.

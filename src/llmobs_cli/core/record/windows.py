@@ -72,13 +72,15 @@ def _back(moment: datetime, span: timedelta, option: str, text: str) -> datetime
 
 
 def parse_time(text: str, option: str = "--since") -> datetime:
-    """An RFC 3339 date or time (UTC when no offset) → aware datetime."""
+    """An RFC 3339 date or time (UTC when no offset) → aware datetime.
+
+    ``option`` names the parameter in the error (``"since"``; the CLI shows ``--since``)."""
     raw = text.strip()
     try:
         value = datetime.fromisoformat(raw.replace("Z", "+00:00").replace("z", "+00:00"))
     except ValueError as exc:
         raise UsageError(
-            f"{option}: not an RFC 3339 time or a duration like 7d/24h ('{text}')"
+            f"{option}: not an RFC 3339 time or a duration like 7d/24h ('{text}')", param=option
         ) from exc
     return value.replace(tzinfo=UTC) if value.tzinfo is None else value.astimezone(UTC)
 
@@ -125,21 +127,22 @@ def resolve_window(
             else None
         )
         if start and stop2 and stop2 <= start:
-            raise UsageError(f"{option}: the window ends before it starts ('{text}')")
+            raise UsageError(f"{option}: the window ends before it starts ('{text}')", param=option)
         return Window(start, stop2, raw)
     dur = parse_duration(raw, option)
     if dur is not None:
         return Window(_back(stop, dur, option, raw), stop, raw)
     raise UsageError(
         f"{option}: expected a window name ({', '.join(NAMED)}), START..END, or a duration "
-        f"like 7d (got '{text}')"
+        f"like 7d (got '{text}')",
+        param=option,
     )
 
 
 def resolve_now(text: str | None, latest: datetime | None) -> datetime:
     """``--now`` if given, else the latest timestamp in the data, else the clock."""
     if text:
-        return parse_time(text, "--now")
+        return parse_time(text, "now")
     if latest is not None:
         return latest if latest.tzinfo else latest.replace(tzinfo=UTC)
     return datetime.now(UTC)

@@ -28,6 +28,7 @@ from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
 
+from llmobs_cli.core.report.metrics import metric_paths, metric_value
 from llmobs_cli.errors import ConfigError, UsageError
 
 if TYPE_CHECKING:
@@ -71,14 +72,18 @@ class Rule:
 
 
 def known_metrics() -> list[str]:
-    from llmobs_cli.core.report.engine import metric_paths
 
     return metric_paths()
 
 
 def parse_rule(text: str, where: str = "--fail-on", name: str | None = None) -> Rule:
     """Parse one rule; errors name ``where`` (the option, or ``file: alerts[i]``)."""
-    err = ConfigError if where != "--fail-on" else UsageError
+    usage = where in ("--fail-on", "fail_on")
+    param = where if usage else None
+
+    def err(message: str) -> Exception:
+        return UsageError(message, param=param) if usage else ConfigError(message)
+
     m = _RULE.match(text or "")
     if not m:
         raise err(
@@ -147,7 +152,7 @@ def parse_rules(
     fail_on: Sequence[str] = (), alerts: Sequence[Any] = (), source: str = "llmobs.yaml"
 ) -> list[Rule]:
     """``--fail-on`` values then config ``alerts`` (strings or ``{rule, name}``)."""
-    rules = [parse_rule(t) for t in fail_on]
+    rules = [parse_rule(t, "fail_on") for t in fail_on]
     for i, a in enumerate(alerts):
         text = a if isinstance(a, str) else a.rule
         name = None if isinstance(a, str) else a.name
@@ -198,7 +203,6 @@ def evaluate(
     extra_groups: dict[frozenset[str], list[dict[str, Any]]] | None = None,
 ) -> list[dict[str, Any]]:
     """The alerts that fire on ``report`` (one per rule × matching group)."""
-    from llmobs_cli.core.report.engine import metric_value
 
     alerts: list[dict[str, Any]] = []
     for r in rules:

@@ -53,9 +53,9 @@ class ReportOptions:
         if by is None:
             fields = parse_fields(",".join(cfg.report.by), "report.by")
         elif isinstance(by, str):
-            fields = parse_fields(by, "--by")
+            fields = parse_fields(by, "by")
         else:
-            fields = parse_fields(",".join(by), "--by")
+            fields = parse_fields(",".join(by), "by")
         rules = gates.parse_rules(fail_on, cfg.alerts, source)
         table = pricing.build_price_table(
             override_files=list(prices),

@@ -1,6 +1,6 @@
 """Prices: the price table, usage normalisation and the cost of each call.
 
-Contract (DESIGN.md, "Cost"):
+Contract (see ``docs/pricing.md``):
 
 * The shipped table is ``configs/prices.yaml`` (USD per million tokens by usage kind:
   non-cached input, cached input, cache write, output; long-context tiers; an

@@ -1,5 +1,5 @@
 # ruff: noqa: E501  (regular expressions read better unbroken)
-"""Refusal detection: a maintained list of refusal phrasings (DESIGN.md, "Refusals").
+"""Refusal detection: a maintained list of refusal phrasings (``docs/report.md``).
 
 A refusal is a successful call (``status`` ok) whose response declines the request:
 "I'm sorry, but I can't help with that", "As an AI language model, I cannot ...",

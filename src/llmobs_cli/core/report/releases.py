@@ -1,8 +1,8 @@
 """Release and model changes per route, and a weighted before/after table for each.
 
-"If a deployment changes nothing on the dashboard, the dashboard is wrong": every change
-of ``release`` and every change of ``model`` on a route becomes a marker on each time
-chart, and a row of a before/after table of latency, cost, errors and quality.
+A deployment should be visible: each new ``release`` and each new ``model`` on a route
+is drawn as a marker on every time chart, and gets a row in a table that compares
+latency, cost, errors and judged quality just before and just after it.
 
 Contract of :func:`find_changes`
     A *change* is the introduction of a value (a ``release``, or a ``model``) on a route:

@@ -164,7 +164,7 @@ def load(
     checked only when they are read.
     """
     if on_error not in ("fail", "skip"):
-        raise UsageError(f"--on-error: expected 'fail' or 'skip', got '{on_error}'")
+        raise UsageError(f"on_error: expected 'fail' or 'skip', got '{on_error}'", param="on_error")
     opts = options or ReadOptions()
     wanted = None if columns is None else _with_dependencies(columns)
     # Required fields are checked only among those asked for; the ids are read anyway
@@ -192,7 +192,8 @@ def load(
         reader = READERS.get(kind)
         if reader is None:
             raise UsageError(
-                f"--from: unknown format '{kind}' (known: {', '.join(sorted(READERS))})"
+                f"format: unknown format '{kind}' (known: {', '.join(sorted(READERS))})",
+                param="format",
             )
         if _is_empty_file(path):
             empty_inputs.append(f"{path}: empty file (nothing to read)")
@@ -319,14 +320,20 @@ _SPAN_ID_SOURCES = ("span_id", "spanId", "call_id")
 
 
 def _mark_given_span_ids(raw: pl.DataFrame, frame: pl.DataFrame) -> pl.DataFrame:
+    """Flag the rows whose span id says which call they are: given by the source, and not
+    the default (the trace id, which files written by llmobs carry written out)."""
     cols = [c for c in _SPAN_ID_SOURCES if c in raw.columns]
     if not cols or ROW not in raw.columns:
         return frame.with_columns(pl.lit(False).alias(_GIVEN))
     given = raw.select(
-        ROW, pl.coalesce(pl.col(c).cast(pl.String) for c in cols).is_not_null().alias(_GIVEN)
+        ROW,
+        pl.coalesce(pl.col(c).cast(pl.String) for c in cols).is_not_null().alias(_GIVEN),
     )
     return frame.join(given, on=ROW, how="left", maintain_order="left").with_columns(
-        pl.col(_GIVEN).fill_null(False)
+        (
+            pl.col(_GIVEN).fill_null(False)
+            & pl.col("span_id").ne_missing(pl.col("trace_id").cast(pl.String))
+        ).alias(_GIVEN)
     )
 
 

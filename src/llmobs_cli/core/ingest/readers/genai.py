@@ -2,7 +2,7 @@
 
 Every span-shaped input (OTLP/JSON, SDK span dumps, Phoenix exports) is first turned into
 :class:`Span` objects by its container parser; this module decides which spans are LLM
-calls and maps their attributes onto the canonical record (CONTRACT.md section 1).
+calls and maps their attributes onto the canonical record (``docs/record.md``).
 
 Vocabularies understood (first match wins, field by field):
 
