@@ -24,7 +24,8 @@ from __future__ import annotations
 
 import difflib
 import json
-from collections.abc import Iterable, Sequence
+from collections.abc import Callable, Iterable, Sequence
+from typing import Any
 
 import polars as pl
 
@@ -72,9 +73,17 @@ def unknown(
     close = suggestions(name, known if pool is None else pool)
     body = f"known: {listing(known, limit)}" + (f"; {extra}" if extra else "")
     place = f" in {where}" if where else ""
-    return error(
-        f"{option}: unknown {kind} '{name}'{place} ({_did_you_mean(close)}{body})", param=option
+    return _make(
+        error, f"{option}: unknown {kind} '{name}'{place} ({_did_you_mean(close)}{body})", option
     )
+
+
+def _make(error: Any, message: str, option: str) -> LlmobsError:
+    """``error(message, param=option)`` for an error class; a factory (a caller's own
+    ``err(message)`` that already knows its parameter) gets the message only."""
+    if isinstance(error, type):
+        return error(message, param=option)
+    return error(message)  # type: ignore[no-any-return]
 
 
 def _did_you_mean(close: Sequence[str]) -> str:
@@ -159,8 +168,12 @@ def require_fields(
     fields: Sequence[str],
     sources: Sequence[str],
     option: str = "--by",
+    sample: Callable[[], pl.DataFrame] | None = None,
 ) -> None:
     """Every field of ``fields`` has a value in some row of ``frame``; else exit 2.
+
+    ``sample`` (called only on that error) gives rows to list the fields the dump does
+    fill, when ``frame`` holds only group keys (the streaming report).
 
     A field the schema knows but this dump never fills (``--by session_id`` on a dump
     without session ids, ``--by metadata.typo``) would make one group of nulls, or one
@@ -195,7 +208,7 @@ def require_fields(
     name = missing[0]
     raise UsageError(
         f"{option}: {dump_name(sources)} has no value for '{name}' in any row "
-        + _paren(name, filled_fields(lf), "fields with values there"),
+        + _paren(name, filled_fields(sample() if sample else lf), "fields with values there"),
         param=option,
     )
 
@@ -253,8 +266,9 @@ def require_values(
         for v in values:
             if v in known or (has_null and v in ("null", "None", "")):
                 continue
-            raise error(
+            raise _make(
+                error,
                 f"{option}: no call in {dump_name(sources)} has {f} '{v}' "
                 + _paren(v, known, f"{f} values there"),
-                param=option,
+                option,
             )

@@ -55,7 +55,9 @@ def parse_duration(text: str, option: str = "") -> timedelta | None:
         return timedelta(seconds=float(m.group(1)) * _UNITS[m.group(2).lower()])
     except OverflowError:
         where = f"{option}: " if option else ""
-        raise UsageError(f"{where}'{text.strip()}': a duration longer than any calendar") from None
+        raise UsageError(
+            f"{where}'{text.strip()}': a duration longer than any calendar", param=option or None
+        ) from None
 
 
 def is_duration(text: str) -> bool:
@@ -68,7 +70,9 @@ def _back(moment: datetime, span: timedelta, option: str, text: str) -> datetime
     try:
         return moment - span
     except OverflowError:
-        raise UsageError(f"{option}: '{text}' reaches back before the year 1") from None
+        raise UsageError(
+            f"{option}: '{text}' reaches back before the year 1", param=option
+        ) from None
 
 
 def parse_time(text: str, option: str = "--since") -> datetime:

@@ -883,7 +883,11 @@ def _check_selection(
                 sources,
             )
         raise InputError([f"{names.dump_name(sources)}: no calls to report (no records read)"])
-    names.require_fields(frame, by, sources, "--by")
+    from llmobs_cli.core.ingest.span import data_sample
+
+    names.require_fields(
+        frame, by, sources, "--by", sample=lambda: data_sample(paths, fmt=fmt, options=options)
+    )
     gates.check_scopes(rules, frame, sources)
 
 

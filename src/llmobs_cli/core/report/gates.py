@@ -171,7 +171,8 @@ def check_scopes(rules: Sequence[Rule], frame: Any, sources: Sequence[str]) -> N
 
     for r in rules:
         if r.scope:
-            err = UsageError if r.where == "--fail-on" else ConfigError
+            usage = r.where in ("--fail-on", "fail_on")
+            err = UsageError if usage else ConfigError
             require_values(frame, r.scope, sources, f"{r.where} '{r.text}'", error=err)
 
 
