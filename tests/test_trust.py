@@ -314,7 +314,7 @@ def test_otlp_document_of_the_wrong_shape_is_exit_2(tmp_path: Path) -> None:
     path.write_text('{"resourceSpans": true}')
     code, _, err = run("validate", str(path))
     assert code == 2  # before: exit 70, TypeError
-    assert one_line(err).startswith(f"{path}: cannot be read as otlp data (")
+    assert one_line(err).startswith(f"{path}: cannot be read as otlp (")
 
 
 def test_unreadable_parquet_in_sample_is_exit_2(tmp_path: Path) -> None:
