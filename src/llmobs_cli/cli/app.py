@@ -26,6 +26,7 @@ from llmobs_cli.cli import (
     evaluate,
     export,
     generate,
+    helpfmt,
     init,
     plan,
     report,
@@ -49,7 +50,7 @@ app = typer.Typer(
         "dashboard, weighted by each call's sample rate. Runs in cron or CI; no server."
     ),
     no_args_is_help=True,
-    add_completion=False,
+    add_completion=True,
     pretty_exceptions_enable=False,
     context_settings={"help_option_names": ["-h", "--help"], "max_content_width": 100},
 )
@@ -96,6 +97,11 @@ for _module in (
 ):
     _module.register(app)
 
+helpfmt.register_summarize_help(app)
+helpfmt.install()
+helpfmt.add_epilogs(app)
+helpfmt.order(app)
+
 
 def _terminate(signum: int, _frame: object) -> None:
     """SIGTERM (cron timeouts, ``kill``, CI cancellation) behaves exactly as Ctrl-C: the
@@ -140,7 +146,7 @@ def main(argv: list[str] | None = None) -> None:
     """Console-script entry point with the single error boundary."""
     args = list(sys.argv[1:] if argv is None else argv)
     debug = os.environ.get("LLMOBS_DEBUG", "") not in ("", "0", "false") or "--debug" in args
-    args = [a for a in args if a != "--debug"]
+    args = helpfmt.help_args([a for a in args if a != "--debug"])
     _print_input_warnings()
     try:
         with _sigterm_as_interrupt():
