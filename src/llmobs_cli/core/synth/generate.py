@@ -59,8 +59,8 @@ import numpy as np
 import polars as pl
 import pyarrow as pa
 
-from llmobs_cli.core.record.names import unknown
 from llmobs_cli.core.progress import Progress, ProgressFn, no_progress
+from llmobs_cli.core.record.names import unknown
 from llmobs_cli.core.record.schema import DOCUMENT, FIELDS, MESSAGE, SCHEMA
 from llmobs_cli.core.synth.catalog import (
     BASE_LANGUAGE,
