@@ -155,7 +155,7 @@ def _is_path(text: str | None) -> bool:
         return False
     if text.strip() in win.NAMED or ".." in text:
         return False
-    if win.parse_duration(text) is not None:
+    if win.is_duration(text):
         return False
     return (
         Path(text).exists()
