@@ -153,7 +153,7 @@ def _as_paths(source: Source) -> Iterator[list[str]]:
         return
     import polars as pl
 
-    frame: pl.DataFrame | pl.LazyFrame = source.frame if isinstance(source, Traces) else source  # type: ignore[union-attr,assignment]
+    frame: pl.DataFrame | pl.LazyFrame = source.frame if isinstance(source, Traces) else source  # type: ignore[assignment]
     with tempfile.TemporaryDirectory(prefix="llmobs-") as tmp:
         path = Path(tmp) / "frame.parquet"
         if isinstance(frame, pl.LazyFrame):
@@ -382,7 +382,8 @@ class EvalSummaryResult:
         return bool(self.summary.regressions)
 
     def to_dict(self) -> dict[str, Any]:
-        return json.loads(self.to_json())
+        doc: dict[str, Any] = json.loads(self.to_json())
+        return doc
 
     def to_json(self) -> str:
         """The text of ``llmobs eval [summarize] --format json``."""
@@ -618,7 +619,8 @@ class DriftResult:
         return self.result.fired
 
     def to_dict(self) -> dict[str, Any]:
-        return json.loads(self.to_json())
+        doc: dict[str, Any] = json.loads(self.to_json())
+        return doc
 
     def to_json(self) -> str:
         """The text of ``llmobs drift --format json``."""
@@ -788,7 +790,7 @@ def dashboard(
         drift=drift,
         current=current,
         baseline=baseline,
-        evals=evals,
+        evals=Path(evals) if evals is not None else None,
         since=w.since_text,
         until=w.until_text,
         now=w.now_text,

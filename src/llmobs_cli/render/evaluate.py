@@ -290,13 +290,13 @@ def rich_summary(s: EvalSummary) -> Group:
             )
         items.append(o)
     if s.tests:
-        r = Table(title="Regression tests (one-sided, BH-corrected)", title_justify="left")
+        t = Table(title="Regression tests (one-sided, BH-corrected)", title_justify="left")
         for h in TEST_HEAD:
-            r.add_column(h, justify="left" if h in ("group", "evaluator", "verdict") else "right")
+            t.add_column(h, justify="left" if h in ("group", "evaluator", "verdict") else "right")
         for row in _test_rows(s):
             style = "bold red" if row[-1] == "REGRESSION" else None
-            r.add_row(*row, style=style)
-        items.append(r)
+            t.add_row(*row, style=style)
+        items.append(t)
     if s.agreement:
         a = Table(title="Judge–human agreement", title_justify="left")
         for h in ("evaluator", "pairs", "agreement", "Cohen's κ", "J✗H✗", "J✗H✓", "J✓H✗", "J✓H✓"):
@@ -331,7 +331,7 @@ def _rich_text(renderable: Any) -> str:
         file=io.StringIO(), width=140, highlight=False, force_terminal=False, color_system=None
     )
     con.print(renderable)
-    return con.file.getvalue()  # type: ignore[attr-defined]
+    return str(con.file.getvalue())  # type: ignore[attr-defined]
 
 
 PLAN_HEAD = [

@@ -29,7 +29,7 @@ from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from datetime import datetime
 from pathlib import Path
-from typing import Any
+from typing import Any, cast
 
 import numpy as np
 import polars as pl
@@ -241,7 +241,7 @@ def run_drift(
 
     baseline_is_path = _is_path(baseline)
     opts = ReadOptions(route_from=route_from, keep_duplicates=keep_duplicates)
-    skipped, reasons = 0, {}
+    skipped, reasons = 0, cast(dict[str, int], {})
     sources = list(sources)
 
     def _load(
@@ -251,8 +251,8 @@ def run_drift(
         res = load(
             paths,
             columns=cols,
-            on_error=on_error,
-            fmt=fmt,  # type: ignore[arg-type]
+            on_error=on_error,  # type: ignore[arg-type]
+            fmt=fmt,
             since=since,
             until=until,
             options=opts,
@@ -295,7 +295,7 @@ def run_drift(
     cur_frame = _in(frame, cur_w)
     if baseline_is_path:
         base_src = str(baseline)
-        base_all = _load([baseline], None, None)  # type: ignore[list-item]
+        base_all = _load([baseline], None, None)
         lo = base_all["timestamp"].min() if base_all.height else None
         hi = base_all["timestamp"].max() if base_all.height else None
         base_w = win.Window(lo, win.after(hi) if hi else None, "file")  # type: ignore[arg-type]
@@ -817,8 +817,8 @@ class _Context:
         rows = []
         for name in wanted:
             part = joined.filter(pl.col("evaluator") == name)
-            wv = part[wcol] if wcol else part[W]
-            wv = wv.fill_null(part[W]).cast(pl.Float64).to_numpy()
+            wcolumn = part[wcol] if wcol else part[W]
+            wv = wcolumn.fill_null(part[W]).cast(pl.Float64).to_numpy()
             x, y, wn = (
                 part["top1"].to_numpy(),
                 part["score"].cast(pl.Float64).to_numpy(),
@@ -934,7 +934,7 @@ def _decide(rows: list[dict[str, Any]], cfg: DriftConfig) -> None:
         if r["p_value"] is not None
         and min(r["n_eff_baseline"], r["n_eff_current"]) >= cfg.min_n_eff
     ]
-    adj = benjamini_hochberg([rows[i]["p_value"] for i in eligible]) if eligible else []
+    adj: Any = benjamini_hochberg([rows[i]["p_value"] for i in eligible]) if eligible else []
     for i, p in zip(eligible, adj, strict=True):
         rows[i]["p_adjusted"] = _clean(float(p))
     for r in rows:

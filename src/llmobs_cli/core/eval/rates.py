@@ -211,7 +211,7 @@ def traffic_of(
         raise InputError(["no calls to plan on (empty input or window)"])
     t0 = start or frame["timestamp"].min()
     t1 = end or frame["timestamp"].max()
-    span_days = (t1 - t0).total_seconds() / 86400.0  # type: ignore[operator]
+    span_days = (t1 - t0).total_seconds() / 86400.0  # type: ignore[operator,union-attr]
     if span_days < 1 / 24:
         raise InputError(
             ["the traces span less than an hour: give at least a day of traffic to plan on"]
@@ -296,8 +296,8 @@ def traffic_of(
     if not out:
         raise InputError(["no call eval could judge (none with status ok and a response)"])
     facts = {
-        "start": t0.isoformat() if t0 is not None else None,
-        "end": t1.isoformat() if t1 is not None else None,
+        "start": t0.isoformat() if t0 is not None else None,  # type: ignore[union-attr]
+        "end": t1.isoformat() if t1 is not None else None,  # type: ignore[union-attr]
         "days": span_days,
     }
     return out, facts

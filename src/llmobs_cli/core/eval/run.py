@@ -616,14 +616,14 @@ def _dry_summary(
     pin = opts.client.input_price_per_million
     pout = opts.client.output_price_per_million
     rows = []
-    for p in plans:
-        for s in p.strata:
-            j, ti, to = per.get((p.window, s.stratum), [0, 0, 0])
+    for plan in plans:
+        for s in plan.strata:
+            j, ti, to = per.get((plan.window, s.stratum), [0, 0, 0])
             s.judgments = int(j)
             s.est_input_tokens = int(ti)
             s.est_output_tokens = int(to)
             s.est_cost_usd = (ti * pin + to * pout) / 1e6
-            rows.append(s.as_dict() | {"window": p.window})
+            rows.append(s.as_dict() | {"window": plan.window})
     total = sum(r["est_cost_usd"] for r in rows)
     summary = EvalSummary(by=opts.by, groups=[], windows=windows, plan=rows)
     summary.judge = JudgeStats(model=opts.judge_model, cost_usd=0.0)

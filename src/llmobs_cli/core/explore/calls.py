@@ -345,8 +345,8 @@ def _fetch_text(
         if kind == "parquet":
             part = _parquet_text(Path(source), keys)
         else:
-            part = load([source], columns=TEXT_FIELDS, on_error="skip", fmt=kind, options=options)
-            part_frame = part.frame.select("trace_id", "span_id", *TEXT_FIELDS)
+            read = load([source], columns=TEXT_FIELDS, on_error="skip", fmt=kind, options=options)
+            part_frame = read.frame.select("trace_id", "span_id", *TEXT_FIELDS)
             part = part_frame.join(keys, on=["trace_id", "span_id"], how="semi", nulls_equal=True)
         parts.append(part)
     out = pl.concat([empty, *parts], how="vertical_relaxed")

@@ -32,7 +32,7 @@ import tempfile
 from collections.abc import Iterator, Mapping, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import BinaryIO
+from typing import BinaryIO, cast
 
 import polars as pl
 
@@ -344,9 +344,9 @@ def _sample_jsonl_batched(
             if sink is not raw:
                 sink.close()
     routes = _summary_from_parts(before, after, plan)
-    res = _result(plan, routes, streamed=True)
-    res.skipped, res.skipped_reasons = skipped, reasons
-    return res
+    result = _result(plan, routes, streamed=True)
+    result.skipped, result.skipped_reasons = skipped, reasons
+    return result
 
 
 def _compressed(raw: BinaryIO, out: Path) -> BinaryIO:
@@ -359,7 +359,7 @@ def _compressed(raw: BinaryIO, out: Path) -> BinaryIO:
     if name.endswith(".zst"):
         import zstandard
 
-        return zstandard.ZstdCompressor(level=6).stream_writer(raw, closefd=False)  # type: ignore[return-value]
+        return zstandard.ZstdCompressor(level=6).stream_writer(raw, closefd=False)
     return raw
 
 
@@ -416,9 +416,9 @@ def sample(
     check_named_routes(plan, loaded.frame, loaded.sources)
     lf = loaded.frame.lazy()
     mixed = _mixed_traces(lf, plan)
-    kept = apply_plan(lf, plan, mixed).select(FIELDS).collect()
-    write_frame(kept, out, out_fmt)
-    routes = _route_summary(lf, kept.lazy(), plan)
+    kept_rows = apply_plan(lf, plan, mixed).select(FIELDS).collect()
+    write_frame(kept_rows, out, out_fmt)
+    routes = _route_summary(lf, kept_rows.lazy(), plan)
     res = _result(plan, routes, streamed=False)
     res.skipped = loaded.skipped
     res.skipped_reasons = dict(loaded.skipped_reasons)
@@ -429,9 +429,9 @@ def _result(plan: SamplePlan, routes: list[dict[str, object]], streamed: bool) -
     return SampleResult(
         plan=plan,
         routes=routes,
-        rows_in=sum(int(r["rows_in"]) for r in routes),  # type: ignore[call-overload]
-        rows_out=sum(int(r["rows_out"]) for r in routes),  # type: ignore[call-overload]
-        calls_in=sum(float(r["calls_in"]) for r in routes),  # type: ignore[arg-type]
-        calls_out=sum(float(r["calls_out"]) for r in routes),  # type: ignore[arg-type]
+        rows_in=sum(cast(int, r["rows_in"]) for r in routes),
+        rows_out=sum(cast(int, r["rows_out"]) for r in routes),
+        calls_in=sum(cast(float, r["calls_in"]) for r in routes),
+        calls_out=sum(cast(float, r["calls_out"]) for r in routes),
         streamed=streamed,
     )

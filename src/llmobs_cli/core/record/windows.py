@@ -100,11 +100,8 @@ def resolve_window(
     if ".." in raw:
         a, b = raw.split("..", 1)
         start = parse_time(a, option) if a.strip() else None
-        stop2 = (
-            (parse_duration(b) and now - parse_duration(b)) or parse_time(b, option)
-            if b.strip()
-            else None
-        )
+        back = parse_duration(b) if b.strip() else None
+        stop2 = (now - back if back else parse_time(b, option)) if b.strip() else None
         if start and stop2 and stop2 <= start:
             raise UsageError(f"{option}: the window ends before it starts ('{text}')", param=option)
         return Window(start, stop2, raw)

@@ -9,8 +9,9 @@ from __future__ import annotations
 
 import io
 import json
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from pathlib import Path
+from typing import Any
 
 import polars as pl
 
@@ -24,7 +25,7 @@ def _nonblank_line_numbers(data: bytes) -> list[int]:
     return [i + 1 for i, line in enumerate(data.split(b"\n")) if line.strip()]
 
 
-def _line_locator(path: Path, data: bytes, lines: list[int] | None = None) -> callable:
+def _line_locator(path: Path, data: bytes, lines: list[int] | None = None) -> Callable[..., Any]:
     name = display_name(path)
     cache: dict[str, list[int]] = {}
 
