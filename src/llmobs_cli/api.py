@@ -200,13 +200,16 @@ def load(
     on_error: OnError = "fail",
     format: str | None = None,
     route_from: str | None = None,
+    keep_duplicates: bool = False,
 ) -> Traces:
     """Read, normalise and validate traces into the canonical record.
 
     ``format`` forces an input format (``"otlp"``, ``"langfuse"``, ...; default: detected),
     ``columns`` limits the work to some canonical fields (the frame keeps every column),
     ``on_error="skip"`` drops bad rows and counts them instead of raising
-    :class:`~llmobs_cli.errors.InputError`. ``window`` keeps ``[since, until)``.
+    :class:`~llmobs_cli.errors.InputError`. ``window`` keeps ``[since, until)``. The same
+    call read twice (a repeated ``(trace_id, span_id)``) is counted once, with an
+    :class:`~llmobs_cli.errors.InputWarning`, unless ``keep_duplicates``.
     """
     import polars as pl
 
@@ -222,7 +225,7 @@ def load(
             columns=columns,
             on_error=on_error,
             fmt=_read_format(format),
-            options=ReadOptions(route_from=route_from),
+            options=ReadOptions(route_from=route_from, keep_duplicates=keep_duplicates),
         )
         sources = [FRAME_NAME] if _is_frame(source) else list(loaded.sources)
     frame = loaded.frame

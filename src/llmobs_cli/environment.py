@@ -7,8 +7,17 @@ defaults that come from the environment here:
 * ``OPENAI_BASE_URL`` — the judge endpoint when neither an argument nor ``judge.base_url``
   names one (resolved before a client exists so the cache key names the endpoint).
 
-``OPENAI_API_KEY`` is left to the ``openai`` client, which reads it itself. The CLI's
+``OPENAI_API_KEY`` is left to the ``openai`` client, which reads it itself (llmobs only
+asks whether it is set, to refuse a run that could not authenticate). The CLI's
 ``LLMOBS_DEBUG`` is read by its error boundary (:func:`llmobs_cli.cli.app.main`).
+
+Exporters read the variables each destination's own SDK reads, through :func:`variable`:
+``OTEL_EXPORTER_OTLP_ENDPOINT``, ``OTEL_EXPORTER_OTLP_LOGS_ENDPOINT``,
+``OTEL_EXPORTER_OTLP_HEADERS``, ``OTEL_EXPORTER_OTLP_LOGS_HEADERS``,
+``OTEL_EXPORTER_OTLP_PROTOCOL``; ``LANGFUSE_HOST`` (or ``LANGFUSE_BASE_URL``),
+``LANGFUSE_PUBLIC_KEY``, ``LANGFUSE_SECRET_KEY``; ``LANGSMITH_ENDPOINT``,
+``LANGSMITH_API_KEY`` (or their ``LANGCHAIN_*`` spellings); and ``notify.url_env`` names the
+variable holding a webhook URL.
 """
 
 from __future__ import annotations
@@ -30,3 +39,17 @@ def default_cache_dir() -> Path:
 def openai_base_url() -> str | None:
     """``$OPENAI_BASE_URL`` as the ``openai`` client defines it (``None`` when unset)."""
     return os.environ.get("OPENAI_BASE_URL") or None
+
+
+def openai_api_key_set() -> bool:
+    """Whether ``$OPENAI_API_KEY`` holds a key (its value is never read here)."""
+    return bool(os.environ.get("OPENAI_API_KEY"))
+
+
+def variable(*names: str) -> str | None:
+    """The first of ``names`` that is set to a non-empty value, else ``None``."""
+    for name in names:
+        value = os.environ.get(name)
+        if value:
+            return value
+    return None

@@ -92,6 +92,7 @@ def calls_cmd(
     on_error: common.OnErrorOpt = common.OnErrorChoice.fail,
     source_format: common.FromOpt = common.InputFormat.auto,
     route_from: common.RouteFromOpt = None,
+    keep_duplicates: common.KeepDuplicatesOpt = False,
 ) -> None:
     """List calls matching --where, ranked by --sort."""
     from llmobs_cli.core.explore.calls import find_calls
@@ -119,7 +120,7 @@ def calls_cmd(
             evals=evals,
             on_error=on_error.value,
             fmt=common.input_format(source_format),
-            options=ReadOptions(route_from=route_from),
+            options=ReadOptions(route_from=route_from, keep_duplicates=keep_duplicates),
             prices=table,
             progress=say,
         )

@@ -109,6 +109,26 @@ RouteFromOpt = Annotated[
 ]
 
 
+MemoryOpt = Annotated[
+    str | None,
+    typer.Option(
+        "--memory",
+        help="Memory budget the batch size is derived from, e.g. 1GB, 512MB or 10% "
+        "(default: 25% of RAM). Rows are read in batches: memory does not grow with them.",
+        show_default=False,
+    ),
+]
+
+
+def memory_bytes(value: str | None) -> int | None:
+    """``--memory`` in bytes (None: the core's default)."""
+    if value is None:
+        return None
+    from llmobs_cli.core.ingest.readers.stream import parse_memory
+
+    return parse_memory(value)
+
+
 def config_from(path: Path | None) -> Config:
     return load_config(path)
 
@@ -204,13 +224,12 @@ def notify(
     The URL comes from ``--notify``, else ``notify.url``, else the environment variable
     ``notify.url_env`` names. Never raises and never changes the exit code.
     """
-    import os
-
     from llmobs_cli.core.export import notify as core_notify
     from llmobs_cli.core.export.http import redact_url
+    from llmobs_cli.environment import variable
 
     ncfg = cfg.notify
-    target = url or ncfg.url or (os.environ.get(ncfg.url_env) if ncfg.url_env else None)
+    target = url or ncfg.url or (variable(ncfg.url_env) if ncfg.url_env else None)
     if not target or (url is None and command not in ncfg.commands):
         return
     body_fmt = fmt.value if fmt is not None else ncfg.format
@@ -228,3 +247,31 @@ def notify(
         warn(f"notified {redact_url(target)}")
     else:
         warn(f"warning: notification not delivered ({out.error})")
+
+
+MonitorOpt = Annotated[
+    Path | None,
+    typer.Option(
+        "--monitor",
+        help="Anytime-valid nightly monitoring: keep state in DIR between runs; the chance "
+        "of any false alarm over all nights stays at most monitor.alpha. Exit 1 only on "
+        "the night an alarm fires (default: monitor.state_dir in llmobs.yaml).",
+        show_default=False,
+        rich_help_panel="Monitoring",
+    ),
+]
+RebaselineOpt = Annotated[
+    bool,
+    typer.Option(
+        "--rebaseline",
+        help="With --monitor: freeze a new baseline from this run and re-arm every alarm.",
+        rich_help_panel="Monitoring",
+    ),
+]
+
+
+def monitor_dir(flag: Path | None, cfg: Config) -> Path | None:
+    """``--monitor`` else ``monitor.state_dir`` of the configuration."""
+    if flag is not None:
+        return flag
+    return Path(cfg.monitor.state_dir) if cfg.monitor.state_dir else None

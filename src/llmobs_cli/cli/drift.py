@@ -81,6 +81,8 @@ def drift_cmd(
     fmt: common.FormatOpt = common.Format.table,
     notify: common.NotifyOpt = None,
     notify_format: common.NotifyFormatOpt = None,
+    monitor: common.MonitorOpt = None,
+    rebaseline: common.RebaselineOpt = False,
     config: common.ConfigOpt = None,
     on_error: common.OnErrorOpt = common.OnErrorChoice.fail,
     source_format: common.FromOpt = common.InputFormat.auto,
@@ -118,19 +120,88 @@ def drift_cmd(
         common.warn(f"skipped {result.skipped_rows} bad row(s): {top}")
     if writer is not None and output is not None:
         writer(result, output)
+    state_dir = common.monitor_dir(monitor, cfg)
+    watch = (
+        _monitor(state_dir, traces, result, cfg, rebaseline, source_format, route_from)
+        if state_dir is not None
+        else None
+    )
     if fmt == common.Format.json:
-        common.write_stdout(render.json_drift(result))
+        doc = render.json_drift(result)
+        if watch is not None:
+            full = json.loads(doc)
+            full["monitor"] = watch.as_dict()
+            doc = json.dumps(full, indent=2, default=str)
+        common.write_stdout(doc)
     elif fmt == common.Format.markdown:
         common.write_stdout(render.markdown_drift(result))
+        if watch is not None:
+            from llmobs_cli.render.monitor import markdown_monitor
+
+            common.write_stdout(markdown_monitor(watch))
     elif fmt == common.Format.csv:
         common.write_stdout(render.csv_drift(result))
     else:
         _print_wide(render.rich_drift(result))
+        if watch is not None:
+            from llmobs_cli.render.monitor import rich_monitor
+
+            _print_wide(rich_monitor(watch))
+    if watch is not None:
+        from llmobs_cli.render.monitor import lines
+
+        for line in lines(watch):
+            common.warn(line)
+        # Monitored: the sequential test decides, once, on the night an alarm fires.
+        if watch.new_alarms:
+            raise typer.Exit(1)
+        return
     if result.fired:
         common.notify(
             "drift", json.loads(render.json_drift(result)), cfg, notify, notify_format, traces
         )
         raise typer.Exit(1)
+
+
+def _monitor(
+    state_dir: Path,
+    traces: list[str],
+    result: Any,
+    cfg: Any,
+    rebaseline: bool,
+    source_format: common.InputFormat,
+    route_from: str | None,
+) -> Any:
+    """Fold this run's current window into the monitor state in ``state_dir``."""
+    from llmobs_cli.core.drift.features import STANDARD
+    from llmobs_cli.core.ingest.readers import ReadOptions, load
+    from llmobs_cli.core.monitor.adapters import monitor_drift
+    from llmobs_cli.core.report.refusals import patterns_from_config
+
+    names = dict.fromkeys(r["feature"] for r in result.features if r.get("group") is None)
+    specs = [STANDARD[n] for n in names if n in STANDARD]
+
+    def read(paths: Any, cols: list[str], since: Any, until: Any) -> Any:
+        return load(
+            paths,
+            columns=cols,
+            since=since,
+            until=until,
+            fmt=common.input_format(source_format),
+            options=ReadOptions(route_from=route_from),
+        ).frame
+
+    with common.status("drift monitor"):
+        return monitor_drift(
+            state_dir,
+            traces,
+            result,
+            specs,
+            alpha=cfg.monitor.alpha,
+            refusal_patterns=patterns_from_config(cfg.refusals, cfg.source or "llmobs.yaml"),
+            rebaseline=rebaseline,
+            read=read,
+        )
 
 
 def _print_wide(view: Any) -> None:

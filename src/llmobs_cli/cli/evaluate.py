@@ -20,7 +20,6 @@ still failing after retries) — partial results are written and cached.
 
 from __future__ import annotations
 
-import os
 from contextlib import contextmanager
 from enum import Enum
 from pathlib import Path
@@ -30,7 +29,7 @@ import typer
 
 from llmobs_cli.cli import common
 from llmobs_cli.cli.export import Target as ExportTarget
-from llmobs_cli.environment import default_cache_dir, openai_base_url
+from llmobs_cli.environment import default_cache_dir, openai_api_key_set, openai_base_url
 from llmobs_cli.errors import ServiceError, UsageError
 
 
@@ -200,6 +199,8 @@ def eval_cmd(
     route_from: common.RouteFromOpt = None,
     notify: common.NotifyOpt = None,
     notify_format: common.NotifyFormatOpt = None,
+    monitor: common.MonitorOpt = None,
+    rebaseline: common.RebaselineOpt = False,
     export: Annotated[
         ExportTarget | None,
         typer.Option(
@@ -258,6 +259,17 @@ def eval_cmd(
     from llmobs_cli.core.ingest.readers import ReadOptions
 
     _check_credentials(opts, dry_run)
+    state_dir = common.monitor_dir(monitor, cfg)
+    if state_dir is not None and not dry_run:
+        from llmobs_cli.core.monitor.adapters import has_state
+
+        if not rebaseline and has_state(state_dir, "eval"):
+            opts.baseline = None  # frozen in the monitor's state: not judged again
+        elif opts.baseline is None:
+            raise UsageError(
+                "--monitor: the first monitored run (and --rebaseline) needs --baseline "
+                "WINDOW to freeze as the reference"
+            )
     cache = cache_dir if cache_dir is not None else default_cache_dir()
     with _progress(disabled=no_progress or dry_run) as (progress, notice), _sigterm_as_sigint():
         run = run_eval(
@@ -294,7 +306,18 @@ def eval_cmd(
             f"llmobs eval: {run.stopped}; the rest was not judged (rerun with a higher "
             "--max-cost: cached judgments cost nothing)"
         )
-    common.write_stdout(render.summary(run.summary, fmt.value))
+    watch = None
+    if state_dir is not None and not (run.fatal or run.stopped):
+        from llmobs_cli.core.monitor.adapters import monitor_eval
+
+        watch = monitor_eval(
+            state_dir,
+            run.summary,
+            alpha=cfg.monitor.alpha,
+            min_drop=opts.min_drop,
+            rebaseline=rebaseline,
+        )
+    _write_summary(render, run.summary, fmt, watch)
     for line in render.regression_lines(run.summary):
         common.warn(line)
     if export_opts is not None and run.frame.height:
@@ -305,9 +328,41 @@ def eval_cmd(
         raise ServiceError(f"judge: {run.fatal}; {kept}")
     if run.stopped:
         raise typer.Exit(1)  # the run did not finish what was asked
+    if watch is not None:
+        from llmobs_cli.render.monitor import lines
+
+        for line in lines(watch):
+            common.warn(line)
+        # Monitored: the sequential test decides, once, on the night an alarm fires.
+        if watch.new_alarms:
+            raise typer.Exit(1)
+        return
     if run.summary.regressions:
         common.notify("eval", run.summary.as_dict(), cfg, notify, notify_format, traces)
         raise typer.Exit(1)
+
+
+def _write_summary(render: Any, summary: Any, fmt: common.Format, watch: Any) -> None:
+    """The summary on stdout, with the monitor's night when there is one."""
+    text = render.summary(summary, fmt.value)
+    if watch is None:
+        common.write_stdout(text)
+        return
+    from llmobs_cli.render import monitor as mrender
+
+    if fmt == common.Format.json:
+        import json
+
+        doc = json.loads(text)
+        doc["monitor"] = watch.as_dict()
+        common.write_stdout(json.dumps(doc, indent=2, default=str))
+    elif fmt == common.Format.markdown:
+        common.write_stdout(text + "\n" + mrender.markdown_monitor(watch))
+    elif fmt == common.Format.table:
+        common.write_stdout(text)
+        common.out_console.print(mrender.rich_monitor(watch))
+    else:
+        common.write_stdout(text)
 
 
 def _summarize(
@@ -360,7 +415,7 @@ def _check_credentials(opts: Any, dry_run: bool) -> None:
     )
     if not needs_judge or opts.client.base_url or opts.client.api_key:
         return
-    if os.environ.get("OPENAI_API_KEY"):
+    if openai_api_key_set():
         return
     message = (
         "the judge has no endpoint and no key: set OPENAI_API_KEY or pass --base-url "

@@ -10,7 +10,6 @@ after retries; exit 2 for a missing file, column, key or endpoint.
 from __future__ import annotations
 
 import json
-import os
 from enum import StrEnum
 from pathlib import Path
 from typing import TYPE_CHECKING, Annotated
@@ -18,6 +17,7 @@ from typing import TYPE_CHECKING, Annotated
 import typer
 
 from llmobs_cli.cli import common
+from llmobs_cli.environment import variable
 from llmobs_cli.errors import ServiceError, UsageError
 
 if TYPE_CHECKING:
@@ -133,11 +133,10 @@ def options_from_env(
     from llmobs_cli.core.export import otlp
     from llmobs_cli.core.export.run import ExportOptions
 
-    env = os.environ
     headers = otlp.parse_headers(
-        env.get("OTEL_EXPORTER_OTLP_LOGS_HEADERS") or env.get("OTEL_EXPORTER_OTLP_HEADERS")
+        variable("OTEL_EXPORTER_OTLP_LOGS_HEADERS", "OTEL_EXPORTER_OTLP_HEADERS")
     )
-    proto = protocol.value if protocol is not None else env.get("OTEL_EXPORTER_OTLP_PROTOCOL")
+    proto = protocol.value if protocol is not None else variable("OTEL_EXPORTER_OTLP_PROTOCOL")
     proto = {"http/protobuf": "protobuf", "http/json": "json"}.get(proto or "", proto)
     if proto not in (None, "protobuf", "json"):
         raise UsageError(
@@ -147,24 +146,22 @@ def options_from_env(
     opts = ExportOptions(
         to=to.value,
         endpoint=endpoint if to == Target.otlp else None,
-        logs_endpoint=None if endpoint else env.get("OTEL_EXPORTER_OTLP_LOGS_ENDPOINT"),
+        logs_endpoint=None if endpoint else variable("OTEL_EXPORTER_OTLP_LOGS_ENDPOINT"),
         protocol=proto or "protobuf",  # type: ignore[arg-type]
         headers=headers,
         output=output,
         dry_run=dry_run,
         pass_threshold=pass_threshold,
         langfuse_host=(endpoint if to == Target.langfuse else None)
-        or env.get("LANGFUSE_HOST")
-        or env.get("LANGFUSE_BASE_URL"),
-        langfuse_public_key=env.get("LANGFUSE_PUBLIC_KEY"),
-        langfuse_secret_key=env.get("LANGFUSE_SECRET_KEY"),
+        or variable("LANGFUSE_HOST", "LANGFUSE_BASE_URL"),
+        langfuse_public_key=variable("LANGFUSE_PUBLIC_KEY"),
+        langfuse_secret_key=variable("LANGFUSE_SECRET_KEY"),
         langsmith_endpoint=(endpoint if to == Target.langsmith else None)
-        or env.get("LANGSMITH_ENDPOINT")
-        or env.get("LANGCHAIN_ENDPOINT"),
-        langsmith_api_key=env.get("LANGSMITH_API_KEY") or env.get("LANGCHAIN_API_KEY"),
+        or variable("LANGSMITH_ENDPOINT", "LANGCHAIN_ENDPOINT"),
+        langsmith_api_key=variable("LANGSMITH_API_KEY", "LANGCHAIN_API_KEY"),
     )
     if to == Target.otlp and opts.endpoint is None and opts.logs_endpoint is None:
-        base = env.get("OTEL_EXPORTER_OTLP_ENDPOINT")
+        base = variable("OTEL_EXPORTER_OTLP_ENDPOINT")
         if base and output is None and not dry_run:
             opts.endpoint = base
     return opts

@@ -103,6 +103,7 @@ def plan_cmd(
     on_error: common.OnErrorOpt = common.OnErrorChoice.fail,
     source_format: common.FromOpt = common.InputFormat.auto,
     route_from: common.RouteFromOpt = None,
+    keep_duplicates: common.KeepDuplicatesOpt = False,
 ) -> None:
     """Plan per-route eval rates from the traffic in TRACES (see docs/eval.md)."""
     from llmobs_cli.core.eval.rates import parse_detect, parse_within, plan_from_paths
@@ -133,7 +134,7 @@ def plan_cmd(
             now=now,
             on_error=on_error.value,
             fmt=common.input_format(source_format),
-            read_options=ReadOptions(route_from=route_from),
+            read_options=ReadOptions(route_from=route_from, keep_duplicates=keep_duplicates),
         )
     common.report_skipped(loaded)
     if fmt == common.Format.json:

@@ -91,6 +91,7 @@ def report_cmd(
     source_format: common.FromOpt = common.InputFormat.auto,
     route_from: common.RouteFromOpt = None,
     keep_duplicates: common.KeepDuplicatesOpt = False,
+    memory: common.MemoryOpt = None,
 ) -> None:
     """Cost and latency of LLM calls, true under sampling."""
     from llmobs_cli.core.ingest.readers import ReadOptions
@@ -106,6 +107,7 @@ def report_cmd(
         prices=list(prices or ()),
     )
     writer = _writer(output) if output is not None else None
+    budget = common.memory_bytes(memory)
 
     with common.status("report") as say:
         loaded = run_report(
@@ -118,6 +120,7 @@ def report_cmd(
             fmt=common.input_format(source_format),
             options=ReadOptions(route_from=route_from, keep_duplicates=keep_duplicates),
             progress=say,
+            memory=budget,
         )
     common.report_skipped(loaded)
     rep = loaded.report

@@ -79,6 +79,7 @@ def show_cmd(
     on_error: common.OnErrorOpt = common.OnErrorChoice.fail,
     source_format: common.FromOpt = common.InputFormat.auto,
     route_from: common.RouteFromOpt = None,
+    keep_duplicates: common.KeepDuplicatesOpt = False,
 ) -> None:
     """Show one trace: span tree, messages, documents, response, judgments."""
     from llmobs_cli.core.explore.trace import load_trace
@@ -106,7 +107,7 @@ def show_cmd(
             session=session,
             on_error=on_error.value,
             fmt=common.input_format(source_format),
-            options=ReadOptions(route_from=route_from),
+            options=ReadOptions(route_from=route_from, keep_duplicates=keep_duplicates),
             prices=table,
         )
     if fmt == common.Format.json:

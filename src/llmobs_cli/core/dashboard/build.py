@@ -338,9 +338,10 @@ def _dimension_reports(
     aggregating: its percentiles are those of its own rows, not a merge.
     """
     from llmobs_cli.core.report import engine as rc
+    from llmobs_cli.core.report import metrics as rm
 
     lf = prepared.lazy()
-    qs = rc.QUANTILES
+    qs = rm.QUANTILES
     aggs = rc.metric_aggs(qs)
     quantile_names = {"latency_ms__q", "ttft_ms__q"}
     sums = [a for a in aggs if a.meta.output_name() not in quantile_names]
@@ -371,13 +372,13 @@ def _dimension_reports(
         dims, group_frames, bucket_frames, strict=True
     ):
         groups = [
-            {"key": {f: rc._key_value(row[f]) for f in fs}, **rc.to_metrics(row, qs, None)}
+            {"key": {f: rc._key_value(row[f]) for f in fs}, **rm.to_metrics(row, qs, None)}
             for row in grouped.iter_rows(named=True)
         ]
         groups.sort(key=lambda g: (-(g.get("cost_usd") or 0.0), -(g.get("calls") or 0.0)))
         by_start: dict[Any, list[dict[str, Any]]] = {}
         for row in per_bucket.iter_rows(named=True):
-            m = {"key": {f: row[f] for f in fs}, **rc.to_metrics(row, qs, None)}
+            m = {"key": {f: row[f] for f in fs}, **rm.to_metrics(row, qs, None)}
             by_start.setdefault(row[bcol], []).append(m)
         buckets = [
             {"start": t.isoformat(), "end": (t + span).isoformat(), "groups": by_start[t]}

@@ -18,9 +18,9 @@ is the share judged there. Rates and judgments per day refer to the mean day.
 measured from ``--evals`` (Hájek mean and weighted variance per route × evaluator; the
 largest evaluator variance, so every evaluator is covered) or, without evals, the
 conservative Bernoulli maximum ``p = 0.5`` (``σ² = 0.25``). After a drop ``D`` from a
-mean ``p`` the current window's variance keeps its share of the largest variance a 0–1
-score can have at its mean: ``σ²_c = σ²_b·(p−D)(1−p+D)/(p(1−p))``, never below ``σ²_b``
-nor above 0.25 (exact for 0/1 scores, where it is ``(p−D)(1−p+D)``). A
+mean ``p`` the current window's variance is taken at its largest possible value,
+``σ²_c = σ²_b + D(2p−1) − D²`` (answers moving from the top score to the bottom one; exact
+for 0/1 scores), never below ``σ²_b`` nor above ``(p−D)(1−p+D)``. A
 design effect ``deff = n·Σw²/(Σw)²`` of the route's storage weights inflates both, since
 eval's Hájek estimator weights judged calls by ``1/sample_rate``.
 
@@ -623,13 +623,12 @@ def plan_volume(t: RouteTraffic, within_h: float) -> float:
 
 
 def current_variance(var_b: float, p: float, drop: float) -> float:
-    """Variance of the scores after a drop ``drop`` from mean ``p``: the variance keeps its
-    share of the largest variance a 0–1 score can have at its mean, ``p(1−p)`` (exact for
-    0/1 scores); never below ``var_b`` (conservative) nor above 0.25."""
+    """The largest variance scores in [0, 1] can have after their mean drops by ``drop``
+    from ``p``: ``var_b + drop·(2p−1) − drop²``, reached when the drop moves answers from
+    the top score to the bottom one (exact for 0/1 scores); never below ``var_b`` and never
+    above ``q(1−q)``, the most any score with mean ``q = p − drop`` can have."""
     q = min(max(p - drop, 0.0), 1.0)
-    bound = p * (1 - p)
-    grown = var_b * q * (1 - q) / bound if bound > 0 else q * (1 - q)
-    return min(0.25, max(var_b, grown))
+    return min(q * (1 - q), max(var_b, var_b + drop * (2 * p - 1) - drop * drop))
 
 
 def _routes(
@@ -646,7 +645,8 @@ def _routes(
         else:
             p, var_b, source = DEFAULT_P, DEFAULT_P * (1 - DEFAULT_P), "default p=0.5"
         drop = opts.detect * p if opts.relative else opts.detect
-        var_c = current_variance(var_b, p, drop)
+        # Without evals p is unknown: 0.25 bounds both windows whatever the true mean.
+        var_c = current_variance(var_b, p, drop) if s is not None else var_b
         tin, tout = _tokens_estimate(t, opts.criteria)
         cost = _price(tin, tout, opts)
         if s is not None and s.tokens_in:
@@ -909,10 +909,9 @@ def plan_rates(
     capped: AllocationPlan | None = None
     if opts.max_cost_per_day is not None:
         if any(r.cost is None for r in routes):
-            notes.append(
-                f"--max-cost-per-day: no price for judge model '{opts.judge_model}'; the cost "
-                "cap cannot be applied (set judge.input_price_per_million and "
-                "judge.output_price_per_million)"
+            raise UsageError(
+                f"--max-cost-per-day: no price for judge model '{opts.judge_model}' (set "
+                "judge.input_price_per_million and judge.output_price_per_million in llmobs.yaml)"
             )
         else:
             c_rates, binds = _capped(routes, opts, alpha_t, opts.max_cost_per_day)
@@ -1028,6 +1027,9 @@ def plan_from_paths(
 
     loaded = load(paths, columns=PLAN_COLUMNS, on_error=on_error, fmt=fmt, options=read_options)
     frame = loaded.frame
+    if frame.height == 0:
+        names = ", ".join(str(p) for p in paths)
+        raise InputError([f"{names}: no calls to plan on (the input is empty)"])
     start = end = None
     if since or until:
         latest = frame["timestamp"].max() if frame.height else None
@@ -1038,6 +1040,8 @@ def plan_from_paths(
             frame = frame.filter(pl.col("timestamp") >= start)
         if end is not None:
             frame = frame.filter(pl.col("timestamp") < end)
+        if frame.height == 0:
+            raise UsageError("--since/--until: no calls in that window to plan on")
     traffic, facts = traffic_of(frame, start, end)
     scores = scores_of(read_evals(evals)) if evals else {}
     if evals and not scores:

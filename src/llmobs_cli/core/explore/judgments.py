@@ -91,7 +91,7 @@ def _review_reasons(evals: pl.DataFrame) -> pl.DataFrame:
     if any(c not in evals.columns for c in needed):
         return empty
     keyed = evals.with_columns(pl.coalesce("span_id", "trace_id").alias("span_id"))
-    queue = build_queue(keyed)
+    queue = build_queue(keyed, random_per_group=0)  # targeted reasons only
     if not queue.height:
         return empty
     return (

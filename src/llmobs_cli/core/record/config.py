@@ -177,6 +177,13 @@ class NotifyConfig(Section):
     )
 
 
+class MonitorConfig(Section):
+    """``monitor:``: anytime-valid nightly monitoring of ``eval`` and ``drift``."""
+
+    state_dir: str | None = None
+    alpha: float = Field(default=0.01, gt=0, lt=1)
+
+
 class Config(Section):
     """The whole ``llmobs.yaml``."""
 
@@ -192,6 +199,7 @@ class Config(Section):
     sample: SampleConfig = Field(default_factory=SampleConfig)
     dashboard: DashboardConfig = Field(default_factory=DashboardConfig)
     notify: NotifyConfig = Field(default_factory=NotifyConfig)
+    monitor: MonitorConfig = Field(default_factory=MonitorConfig)
 
     source: str | None = Field(default=None, exclude=True)
 

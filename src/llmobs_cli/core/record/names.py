@@ -174,7 +174,9 @@ def require_fields(
     exprs = []
     for f in wanted:
         base = "metadata" if f.startswith("metadata.") else f
-        if base not in schema or (f.startswith("metadata.") and schema[base] != pl.String()):
+        if f in schema:  # already extracted (a frame of group keys)
+            exprs.append(pl.col(f).is_not_null().any().alias(f))
+        elif base not in schema or (f.startswith("metadata.") and schema[base] != pl.String()):
             exprs.append(pl.lit(False).alias(f))
         else:
             exprs.append(field_expr(f).is_not_null().any().alias(f))
@@ -223,13 +225,10 @@ def require_values(
         if v == "*":
             continue
         by_field.setdefault(f, []).append(v)
+    names = lf.collect_schema().names()
     for f, values in by_field.items():
-        seen = (
-            lf.select(field_expr(f).cast(pl.String).unique().alias("v"))
-            .collect()
-            .to_series()
-            .to_list()
-        )
+        expr = pl.col(f) if f in names else field_expr(f)  # a frame of group keys has f
+        seen = lf.select(expr.cast(pl.String).unique().alias("v")).collect().to_series().to_list()
         has_null = None in seen
         known = sorted(str(s) for s in seen if s is not None)
         for v in values:

@@ -31,15 +31,27 @@ from __future__ import annotations
 import math
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
-from datetime import datetime, timedelta
+from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Any, Literal
 
 import polars as pl
 
+from llmobs_cli.core.partials.compute import PartialSpec, partials
+from llmobs_cli.core.partials.finalize import level_quantiles, level_sessions, level_sums
+from llmobs_cli.core.partials.merge import Merger
+from llmobs_cli.core.partials.sketch import ALPHA, bin_expr, bin_value
 from llmobs_cli.core.record.fields import base_column, field_expr
 from llmobs_cli.core.record.windows import Window, after, resolve_bound, resolve_now
-from llmobs_cli.core.report import pricing
+from llmobs_cli.core.report import gates, pricing
+from llmobs_cli.core.report.metrics import (
+    QUANTILES,
+    TOKEN_KINDS,
+    flatten_metrics,
+    to_metrics,
+)
+from llmobs_cli.core.report.metrics import metric_paths as metric_paths  # re-exported
+from llmobs_cli.core.report.metrics import metric_value as metric_value  # re-exported
 from llmobs_cli.core.report.refusals import refusal_expr
 
 Bucket = Literal["hour", "day", "week"]
@@ -49,14 +61,8 @@ BUCKET_SPAN: dict[str, timedelta] = {
     "day": timedelta(days=1),
     "week": timedelta(days=7),
 }
-QUANTILES: tuple[float, ...] = (0.5, 0.95, 0.99)
-TOKEN_KINDS = (
-    "input_tokens",
-    "output_tokens",
-    "cached_tokens",
-    "reasoning_tokens",
-    "cache_write_tokens",
-)
+#: Rows per batch when a frame is reported from memory (files use the memory budget).
+BATCH_ROWS = 262_144
 
 #: Canonical fields the report reads (plus the ``--by`` fields).
 REPORT_COLUMNS: tuple[str, ...] = (
@@ -166,10 +172,6 @@ class Report:
 # --- metrics -------------------------------------------------------------------------
 
 
-def _q(qv: float) -> str:
-    return f"p{qv * 100:g}".replace(".", "_")
-
-
 def _weighted_quantile_aggs(value: str, qs: Sequence[float], prefix: str) -> list[pl.Expr]:
     """Weighted inverse-CDF quantiles of ``value`` in a group (nulls ignored), as one
     list-valued aggregation ``{prefix}__q`` (one entry per q).
@@ -190,7 +192,11 @@ def _weighted_quantile_aggs(value: str, qs: Sequence[float], prefix: str) -> lis
     idx = cw.search_sorted(cw.last() * targets, side="left")
     # A trailing null makes an empty group (all values null) give null, not an error.
     padded = sv.append(pl.lit(None, dtype=pl.Float64))
-    return [padded.gather(idx.clip(0, sv.len())).alias(f"{prefix}__q")]
+    exact = padded.gather(idx.clip(0, sv.len()))
+    # The sketch's answer, computed directly: the representative of the exact quantile's
+    # log bucket, clamped to the group's range — what finalize gives from merged partials.
+    sketched = bin_value(bin_expr(exact.cast(pl.Float64))).clip(sv.min(), sv.max())
+    return [sketched.alias(f"{prefix}__q")]
 
 
 def _row_terms() -> dict[str, pl.Expr]:
@@ -251,92 +257,6 @@ def metric_aggs(qs: Sequence[float], grouped: bool = True) -> list[pl.Expr]:
     return aggs
 
 
-def _div(a: float | None, b: float | None) -> float | None:
-    if a is None or b is None or b == 0 or (isinstance(b, float) and math.isnan(b)):
-        return None
-    return a / b
-
-
-def to_metrics(
-    row: dict[str, Any], qs: Sequence[float], session_row: dict[str, Any] | None
-) -> dict[str, Any]:
-    """One aggregated row → the contract's metrics object M (plus extras)."""
-    calls = row.get("calls") or 0.0
-    sampled = int(row.get("sampled") or 0)
-    w2 = row.get("_w2") or 0.0
-    m: dict[str, Any] = {
-        "sampled": sampled,
-        "calls": calls,
-        "n_eff": (calls * calls / w2) if w2 else 0.0,
-    }
-    for col in ("latency_ms", "ttft_ms"):
-        got = row.get(f"{col}__q") or []
-        d = {_q(q): (got[i] if i < len(got) else None) for i, q in enumerate(qs)}
-        d["mean"] = _div(row.get(f"_{col}_wy"), row.get(f"_{col}_w"))
-        m[col] = d
-    for tok in TOKEN_KINDS:
-        m[tok] = row.get(tok) or 0.0
-    m["cache_hit_rate"] = (
-        _div(row.get("_cached_hit"), row.get("input_tokens")) if row.get("_n_cached") else None
-    )
-    priced_calls = row.get("_priced_calls") or 0.0
-    m["cost_usd"] = row.get("cost_usd") or 0.0
-    m["cost_per_call_usd"] = _div(row.get("cost_usd"), priced_calls)
-    m["cost_complete"] = not (row.get("unpriced_calls") or 0)
-    m["unpriced_calls"] = row.get("unpriced_calls") or 0.0
-    m["unpriced_sampled"] = int(row.get("unpriced_sampled") or 0)
-    m["error_rate"] = _div(row.get("_errors"), calls)
-    m["refusal_rate"] = _div(row.get("_refusals"), row.get("_ok"))
-    m["citation_rate"] = _div(row.get("_cited"), row.get("_rag"))
-    m["rag_calls"] = row.get("_rag") or 0.0
-    if session_row is not None and session_row.get("sessions_sampled"):
-        m["sessions"] = session_row.get("sessions")
-        m["sessions_sampled"] = int(session_row.get("sessions_sampled") or 0)
-        m["cost_per_session_usd"] = _div(row.get("_session_cost"), session_row.get("sessions"))
-    else:
-        m["sessions"] = None
-        m["sessions_sampled"] = 0
-        m["cost_per_session_usd"] = None
-    m["first_timestamp"] = _iso(row.get("_first"))
-    m["last_timestamp"] = _iso(row.get("_last"))
-    return m
-
-
-def _iso(v: Any) -> str | None:
-    return v.isoformat() if isinstance(v, datetime) else None
-
-
-def flatten_metrics(m: dict[str, Any]) -> dict[str, Any]:
-    """``{"latency_ms": {"p50": 1}}`` → ``{"latency_ms.p50": 1}`` (numbers only)."""
-    out: dict[str, Any] = {}
-    for k, v in m.items():
-        if k in ("key", "first_timestamp", "last_timestamp"):
-            continue
-        if isinstance(v, dict):
-            for k2, v2 in v.items():
-                out[f"{k}.{k2}"] = v2
-        elif isinstance(v, bool):
-            out[k] = float(v)
-        else:
-            out[k] = v
-    return out
-
-
-def metric_value(m: dict[str, Any], path: str) -> Any:
-    """``latency_ms.p99`` → the value in a metrics object; KeyError when unknown."""
-    cur: Any = m
-    for part in path.split("."):
-        if not isinstance(cur, dict) or part not in cur:
-            raise KeyError(path)
-        cur = cur[part]
-    return cur
-
-
-def metric_paths(qs: Sequence[float] = QUANTILES) -> list[str]:
-    """Every metric path a gate may name."""
-    return list(flatten_metrics(to_metrics({}, qs, None)))
-
-
 # --- the row pipeline ----------------------------------------------------------------
 
 
@@ -347,8 +267,12 @@ def prepare(
     table: pricing.PriceTable | None,
     refusal_patterns: Sequence[str] | None,
     bucket: str | None = None,
+    citations: bool = True,
 ) -> pl.LazyFrame:
-    """Add weights, cost, refusal, error and citation flags, and the ``--by`` keys."""
+    """Add weights, cost, refusal, error and citation flags, and the ``--by`` keys.
+
+    ``citations`` False skips the citation match (its flag is null, as for rows without
+    documents): for a batch known to carry no retrieved documents."""
     c = pl.col
     schema = frame.collect_schema()
     lf = frame
@@ -356,7 +280,7 @@ def prepare(
     if keys:
         lf = lf.with_columns(keys)
     cites: pl.Expr = pl.lit(None, dtype=pl.Boolean)
-    if "retrieved" in schema and "response" in schema:
+    if "retrieved" in schema and "response" in schema and citations:
         lf = _with_citations(lf)
         cites = c(_CITE)
     lf = pricing.with_cost(lf, table)
@@ -496,80 +420,155 @@ def _sort_groups(groups: list[dict[str, Any]]) -> list[dict[str, Any]]:
     )
 
 
-def build_report(
-    frame: pl.DataFrame | pl.LazyFrame,
+@dataclass(frozen=True)
+class ReportPlan:
+    r"""Everything the per-batch partial function needs (plain data, picklable): the report
+    runs :func:`batch_partials` on every batch, merges, and :func:`finalize_report`\s."""
+
+    by: tuple[str, ...]
+    bucket: str | None
+    table: pricing.PriceTable
+    refusal_patterns: tuple[str, ...] | None
+    rule_keysets: tuple[tuple[str, ...], ...]
+    spec: PartialSpec
+    quantiles: tuple[float, ...] = QUANTILES
+
+    @property
+    def all_keys(self) -> list[str]:
+        return list(dict.fromkeys([*self.by, *(k for ks in self.rule_keysets for k in ks)]))
+
+
+#: Sketched value columns (with the weight column) and their exact extrema.
+_SKETCHED = ("latency_ms", "ttft_ms")
+
+
+def plan_report(
     *,
-    by: Sequence[str] = ("route",),
-    bucket: str | None = None,
-    window: Window | None = None,
-    prices: pricing.PriceTable | None = None,
-    refusal_patterns: Sequence[str] | None = None,
+    by: Sequence[str],
+    bucket: str | None,
+    table: pricing.PriceTable,
+    refusal_patterns: Sequence[str] | None,
     quantiles: Sequence[float] = QUANTILES,
     rules: Sequence[Any] = (),
-    progress: Callable[[str], None] | None = None,
-) -> Report:
-    """The report over canonical rows (already windowed).
+    alpha: float = ALPHA,
+) -> ReportPlan:
+    """The report's levels (overall, groups, rule scopes, buckets, unpriced by model)."""
+    keys = tuple(by)
+    rule_keysets = tuple(
+        tuple(ks) for ks in gates.scope_keysets(rules) if frozenset(ks) != frozenset(keys)
+    )
+    levels: list[tuple[str, ...]] = [()]
+    if keys:
+        levels.append(keys)
+    levels += list(rule_keysets)
+    if bucket is not None:
+        levels.append((_BUCKET,))
+        if keys:
+            levels.append((_BUCKET, *keys))
+    levels.append(("model",))  # unpriced models (its last level)
+    figure_levels = tuple(range(len(levels) - 1))
+    spec = PartialSpec(
+        levels=tuple(levels),
+        sums=tuple(_TERM + name for name in _row_terms()),
+        extrema=("timestamp", *_SKETCHED),
+        sketches=tuple((c, W) for c in _SKETCHED),
+        sketch_levels=figure_levels,
+        session=(_SID, W),
+        session_levels=figure_levels,
+        alpha=alpha,
+    )
+    return ReportPlan(
+        by=keys,
+        bucket=bucket,
+        table=table,
+        refusal_patterns=None if refusal_patterns is None else tuple(refusal_patterns),
+        rule_keysets=rule_keysets,
+        spec=spec,
+        quantiles=tuple(quantiles),
+    )
 
-    ``prices`` None uses the shipped table; pass ``PriceTable([])`` to price nothing.
-    ``rules`` are :class:`llmobs_cli.core.report.gates.Rule` objects evaluated on the result.
-    """
-    from llmobs_cli.core.report import gates  # local: gates imports this module
 
-    say = progress or (lambda _msg: None)
-    table = pricing.build_price_table() if prices is None else prices
-    lf = frame.lazy() if isinstance(frame, pl.DataFrame) else frame
-    by = list(by)
-    schema = lf.collect_schema()
-    for f in REPORT_COLUMNS:
-        if f not in schema:
-            raise ValueError(f"build_report needs the canonical column '{f}'")
-    rule_keysets = [ks for ks in gates.scope_keysets(rules) if frozenset(ks) != frozenset(by)]
-    all_keys = list(dict.fromkeys([*by, *(k for ks in rule_keysets for k in ks)]))
-    say("pricing and flagging calls")
-    lf = prepare(lf, by=all_keys, table=table, refusal_patterns=refusal_patterns, bucket=bucket)
-    # Keep only what the aggregations read and materialise it once: every level reads it
-    # (Polars 2's streaming engine would otherwise recompute the flags per level).
-    needed = [*all_keys, *([_BUCKET] if bucket else []), *_AGG_INPUTS]
+def batch_partials(batch: pl.DataFrame | pl.LazyFrame, plan: ReportPlan) -> pl.DataFrame:
+    """One batch of canonical rows → the report's partials (pure; see core.partials)."""
+    lf = prepare(
+        batch.lazy(),
+        by=plan.all_keys,
+        table=plan.table,
+        refusal_patterns=plan.refusal_patterns,
+        bucket=plan.bucket,
+        citations=_has_documents(batch),
+    )
+    needed = [*plan.all_keys, *([_BUCKET] if plan.bucket else []), *_AGG_INPUTS]
     # Sessions are grouped by a 64-bit hash of the id: integer hashing is several times
     # faster than string hashing on hundreds of thousands of sessions.
     sid = pl.when(pl.col("session_id").is_not_null()).then(pl.col("session_id").hash())
-    needed = [n for n in dict.fromkeys(needed) if n != "session_id" or n in all_keys]
-    lf = lf.select(*needed, sid.alias(_SID), *row_terms()).collect().lazy()
-    qs = tuple(quantiles)
-    keys = list(by)
+    needed = [n for n in dict.fromkeys(needed) if n != "session_id" or n in plan.all_keys]
+    rows = lf.select(*needed, sid.alias(_SID), *row_terms()).collect()
+    return partials(rows, plan.spec)
 
-    levels: list[list[str]] = [[]]
-    if keys:
-        levels.append(keys)
-    levels += [list(ks) for ks in rule_keysets]
-    if bucket is not None:
-        levels.append([_BUCKET])
-        if keys:
-            levels.append([_BUCKET, *keys])
-    queries: list[pl.LazyFrame] = []
-    for lv in levels:
-        queries.append(_aggregate_lazy(lf, lv, qs))
-        queries.append(_session_stats_lazy(lf, lv))
-    queries.append(
-        lf.filter(pl.col(pricing.UNPRICED))
-        .group_by("model")
-        .agg(pl.len().alias("sampled"), pl.col(W).sum().alias("calls"))
-        .sort(["calls", "model"], descending=[True, False], nulls_last=True)
+
+def _has_documents(batch: pl.DataFrame | pl.LazyFrame) -> bool:
+    """Whether any row of an in-memory batch has retrieved documents (the citation match
+    joins and explodes; a batch without documents skips it)."""
+    if not isinstance(batch, pl.DataFrame) or "retrieved" not in batch.columns:
+        return True
+    col = batch.get_column("retrieved")
+    if col.null_count() == batch.height:
+        return False
+    return bool(batch.select((pl.col("retrieved").list.len() > 0).any()).item())
+
+
+def _epoch_us(v: float | None) -> datetime | None:
+    if v is None or (isinstance(v, float) and math.isnan(v)):
+        return None
+    return datetime.fromtimestamp(0, tz=UTC) + timedelta(microseconds=int(v))
+
+
+def _level_rows(
+    merged: pl.DataFrame, plan: ReportPlan, i: int
+) -> list[tuple[dict[str, Any], dict[str, Any] | None]]:
+    """(aggregated row, session row) per group of level ``i`` (what ``to_metrics`` reads)."""
+    spec, qs = plan.spec, plan.quantiles
+    keys = list(spec.levels[i])
+    sums = level_sums(merged, spec, i).rename({_TERM + n: n for n in _row_terms()})
+    sums = sums.with_columns(
+        pl.col("_min_timestamp").alias("_first"), pl.col("_max_timestamp").alias("_last")
     )
-    say(
-        "aggregating "
-        + "; ".join(", ".join(lv).replace(_BUCKET, bucket or "") or "overall" for lv in levels)
-    )
-    # The in-memory engine is faster for these few-group, sort-heavy aggregations (measured
-    # 2x on a million rows) than the streaming default.
-    results = pl.collect_all(queries, engine="in-memory")
+    for c in _SKETCHED:
+        qf = level_quantiles(merged, spec, i, c, qs)
+        sums = (
+            sums.join(qf, on=keys, how="left", nulls_equal=True)
+            if keys
+            else sums.join(qf, how="cross")
+            if qf.height
+            else sums.with_columns(pl.lit(None, pl.List(pl.Float64)).alias(f"{c}__q"))
+        )
+    sess = level_sessions(merged, spec, i)
+    out = []
+    for row, srow in _rows_with_sessions(sums, sess, keys):
+        row["_first"], row["_last"] = _epoch_us(row["_first"]), _epoch_us(row["_last"])
+        out.append((row, srow))
+    return out
+
+
+def finalize_report(
+    merged: pl.DataFrame | None,
+    plan: ReportPlan,
+    *,
+    window: Window | None = None,
+    rules: Sequence[Any] = (),
+) -> Report:
+    """Merged partials → the report (figures, groups, buckets, unpriced models, alerts)."""
+    qs = plan.quantiles
+    keys = list(plan.by)
+    bucket = plan.bucket
 
     def grouped(i: int, out_keys: list[str]) -> list[tuple[dict[str, Any], dict[str, Any]]]:
-        gkeys = levels[i]
-        agg, sess = results[2 * i], results[2 * i + 1]
+        if merged is None:
+            return []
         return [
             (row, {"key": {k: _key_value(row[k]) for k in out_keys}, **to_metrics(row, qs, srow)})
-            for row, srow in _rows_with_sessions(agg, sess, gkeys)
+            for row, srow in _level_rows(merged, plan, i)
             if row.get("sampled")
         ]
 
@@ -582,7 +581,7 @@ def build_report(
         groups = _sort_groups([g for _, g in grouped(li, keys)])
         li += 1
     extra_groups: dict[frozenset[str], list[dict[str, Any]]] = {}
-    for ks in rule_keysets:
+    for ks in plan.rule_keysets:
         extra_groups[frozenset(ks)] = [g for _, g in grouped(li, list(ks))]
         li += 1
 
@@ -606,10 +605,23 @@ def build_report(
             b["groups"] = _sort_groups(b["groups"])
         buckets = [per_bucket[k] for k in sorted(per_bucket)]
 
-    unpriced = [
-        {"model": r["model"], "sampled": int(r["sampled"]), "calls": r["calls"]}
-        for r in results[-1].to_dicts()
-    ]
+    unpriced: list[dict[str, Any]] = []
+    if merged is not None:
+        last = len(plan.spec.levels) - 1
+        up = (
+            level_sums(merged, plan.spec, last)
+            .filter(pl.col(_TERM + "unpriced_sampled") > 0)
+            .select(
+                "model",
+                pl.col(_TERM + "unpriced_sampled").cast(pl.Int64).alias("sampled"),
+                pl.col(_TERM + "unpriced_calls").alias("calls"),
+            )
+            .sort(["calls", "model"], descending=[True, False], nulls_last=True)
+        )
+        unpriced = [
+            {"model": r["model"], "sampled": int(r["sampled"]), "calls": r["calls"]}
+            for r in up.to_dicts()
+        ]
 
     if window is None:
         window = Window(
@@ -622,17 +634,58 @@ def build_report(
         )
     report = Report(
         window=window,
-        by=by,
+        by=keys,
         overall=overall,
         groups=groups,
         bucket=bucket,
         buckets=buckets,
         unpriced_models=unpriced,
-        price_sources=table.sources,
+        price_sources=plan.table.sources,
         quantiles=qs,
     )
     report.alerts = gates.evaluate(rules, report, extra_groups)
     return report
+
+
+def build_report(
+    frame: pl.DataFrame | pl.LazyFrame,
+    *,
+    by: Sequence[str] = ("route",),
+    bucket: str | None = None,
+    window: Window | None = None,
+    prices: pricing.PriceTable | None = None,
+    refusal_patterns: Sequence[str] | None = None,
+    quantiles: Sequence[float] = QUANTILES,
+    rules: Sequence[Any] = (),
+    progress: Callable[[str], None] | None = None,
+    batch_rows: int = BATCH_ROWS,
+) -> Report:
+    """The report over canonical rows (already windowed), through the same partials →
+    merge → finalize path as files (the frame is cut into batches of ``batch_rows``).
+
+    ``prices`` None uses the shipped table; pass ``PriceTable([])`` to price nothing.
+    ``rules`` are :class:`llmobs_cli.core.report.gates.Rule` objects evaluated on the result.
+    """
+    say = progress or (lambda _msg: None)
+    table = pricing.build_price_table() if prices is None else prices
+    schema = frame.collect_schema()
+    for f in REPORT_COLUMNS:
+        if f not in schema:
+            raise ValueError(f"build_report needs the canonical column '{f}'")
+    df = frame.collect() if isinstance(frame, pl.LazyFrame) else frame
+    plan = plan_report(
+        by=by,
+        bucket=bucket,
+        table=table,
+        refusal_patterns=refusal_patterns,
+        quantiles=quantiles,
+        rules=rules,
+    )
+    say("aggregating")
+    merger = Merger()
+    for start in range(0, df.height, batch_rows):
+        merger.add(batch_partials(df.slice(start, batch_rows), plan))
+    return finalize_report(merger.result(), plan, window=window, rules=rules)
 
 
 # --- from files ----------------------------------------------------------------------
@@ -662,39 +715,30 @@ def run_report(
     quantiles: Sequence[float] = QUANTILES,
     rules: Sequence[Any] = (),
     progress: Callable[[str], None] | None = None,
+    memory: int | None = None,
 ) -> LoadedReport:
-    """Read trace files (only the columns the report needs), window them, report."""
-    from llmobs_cli.core.ingest.readers import load
+    """Read trace files batch by batch (only the columns the report needs), window them,
+    and report: each batch becomes partials (:func:`batch_partials`), merged as they
+    arrive and finalized once, so memory is bounded by ``memory`` (bytes; default a
+    quarter of RAM) and the distinct sessions and span ids, not by the number of rows."""
+    from llmobs_cli.core.ingest.readers.stream import Stream, default_memory
 
     say = progress or (lambda _msg: None)
+    budget = default_memory() if memory is None else memory
     scope_fields = [k for r in rules for k in getattr(r, "scope_keys", ())]
     columns = list(
         dict.fromkeys([*REPORT_COLUMNS, *(base_column(f) for f in [*by, *scope_fields])])
     )
-    # Absolute bounds (or an explicit --now) can be pushed into the reader; durations
-    # relative to the data's latest timestamp need the data first.
+    # Absolute bounds (or an explicit --now) are known before reading; durations relative
+    # to the data's latest timestamp need one pass over the timestamps first.
     relative = any(v and _is_duration(v) for v in (since, until)) and not now
-    pre_since = pre_until = None
-    if not relative:
-        ref = resolve_now(now, None) if now else datetime.now().astimezone()
-        pre_since = resolve_bound(since, ref, "--since")
-        pre_until = resolve_bound(until, ref, "--until")
-    say(f"reading {len(paths)} path(s)")
-    loaded = load(
-        paths,
-        columns=columns,
-        on_error=on_error,
-        fmt=fmt,
-        since=pre_since,
-        until=pre_until,
-        options=options,
-    )
-    frame = loaded.frame
     if now:
         ref_now = resolve_now(now, None)
+    elif relative:
+        say("finding the latest timestamp")
+        ref_now = resolve_now(None, _latest(paths, on_error, fmt, options, budget))
     else:
-        latest = frame.select(pl.col("timestamp").max()).item() if frame.height else None
-        ref_now = resolve_now(None, latest)
+        ref_now = datetime.now().astimezone()
     start = resolve_bound(since, ref_now, "--since")
     end = resolve_bound(until, ref_now, "--until")
     if start is not None and end is not None and end <= start:
@@ -703,26 +747,43 @@ def run_report(
         raise UsageError(
             f"--until: the window ends before it starts ({end.isoformat()} <= {start.isoformat()})"
         )
-    if relative:
-        if start is not None:
-            frame = frame.filter(pl.col("timestamp") >= start)
-        if end is not None:
-            frame = frame.filter(pl.col("timestamp") < end)
     window = None
     if start is not None or end is not None:
         window = Window(start, end)
-    _check_selection(frame, loaded, window, by, rules, paths, since, until, fmt, options)
-    report = build_report(
-        frame,
+    table = pricing.build_price_table() if prices is None else prices
+    plan = plan_report(
         by=by,
         bucket=bucket,
-        window=window,
-        prices=prices,
+        table=table,
         refusal_patterns=refusal_patterns,
         quantiles=quantiles,
         rules=rules,
-        progress=say,
     )
+
+    def tell(p: Any) -> None:
+        share = f" ({100 * p.bytes / p.total_bytes:.0f} %)" if p.total_bytes else ""
+        say(f"{p.rows:,} rows, {p.bytes / 1e6:,.0f} of {p.total_bytes / 1e6:,.0f} MB read{share}")
+
+    stream = Stream(
+        paths,
+        columns=columns,
+        on_error=on_error,
+        fmt=fmt,
+        since=start,
+        until=end,
+        options=options,
+        memory=budget,
+        on_progress=tell,
+    )
+    merger = Merger()
+    for batch in stream:
+        merger.add(batch_partials(batch, plan))
+    say("finalizing")
+    merged = merger.result()
+    _check_selection(
+        _key_frame(merged, plan), stream, window, by, rules, paths, since, until, fmt, options
+    )
+    report = finalize_report(merged, plan, window=window, rules=rules)
     if window is not None and (window.start is None or window.end is None):
         # Fill an open side from the data so the JSON always says what was covered.
         data_window = Window(
@@ -736,10 +797,60 @@ def run_report(
         report.window = Window(window.start or data_window.start, window.end or data_window.end)
     return LoadedReport(
         report=report,
-        skipped=loaded.skipped,
-        skipped_reasons=dict(loaded.skipped_reasons),
-        sources=loaded.sources,
+        skipped=stream.skipped,
+        skipped_reasons=dict(stream.skipped_reasons),
+        sources=stream.sources,
     )
+
+
+def _key_frame(merged: pl.DataFrame | None, plan: ReportPlan) -> pl.DataFrame:
+    """The distinct group keys seen (one row per group of the ``--by`` and rule levels),
+    standing in for the rows in the name checks: a field with a value in some row has it
+    in some group, and every value of a field is some group's."""
+    spec = plan.spec
+    if merged is None:
+        return pl.DataFrame()
+    frames = [
+        level_sums(merged, spec, i).select(list(keys))
+        for i, keys in enumerate(spec.levels)
+        if keys and _BUCKET not in keys and i < len(spec.levels) - 1
+    ]
+    n = int(level_sums(merged, spec, 0)["sampled"].sum()) if merged.height else 0
+    if not frames:
+        return pl.DataFrame({"_n": [1] * min(n, 1)})
+    return pl.concat(frames, how="diagonal_relaxed")
+
+
+def _latest(
+    paths: Sequence[str | Path], on_error: str, fmt: str | None, options: Any, memory: int
+) -> datetime | None:
+    """The latest timestamp in the inputs (one pass over the timestamp column only)."""
+    import warnings
+
+    from llmobs_cli.core.ingest.readers import ReadOptions
+    from llmobs_cli.core.ingest.readers.stream import Stream
+
+    opts = options or ReadOptions()
+    latest: datetime | None = None
+    stream = Stream(
+        paths,
+        columns=["timestamp"],
+        on_error=on_error,  # type: ignore[arg-type]
+        fmt=fmt,
+        options=ReadOptions(
+            route_from=opts.route_from,
+            include_embeddings=opts.include_embeddings,
+            keep_duplicates=True,  # a copy has its original's timestamp
+        ),
+        memory=memory,
+    )
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")  # the main pass says them
+        for batch in stream:
+            got = batch.select(pl.col("timestamp").max()).item()
+            if got is not None and (latest is None or got > latest):
+                latest = got
+    return latest
 
 
 def _check_selection(

@@ -28,6 +28,7 @@ from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
 
+from llmobs_cli.core.report.metrics import metric_paths, metric_value
 from llmobs_cli.errors import ConfigError, UsageError
 
 if TYPE_CHECKING:
@@ -71,7 +72,6 @@ class Rule:
 
 
 def known_metrics() -> list[str]:
-    from llmobs_cli.core.report.engine import metric_paths
 
     return metric_paths()
 
@@ -207,7 +207,6 @@ def evaluate(
     extra_groups: dict[frozenset[str], list[dict[str, Any]]] | None = None,
 ) -> list[dict[str, Any]]:
     """The alerts that fire on ``report`` (one per rule × matching group)."""
-    from llmobs_cli.core.report.engine import metric_value
 
     alerts: list[dict[str, Any]] = []
     for r in rules:

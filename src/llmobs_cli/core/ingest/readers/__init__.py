@@ -293,22 +293,32 @@ _SPAN_ID_SOURCES = ("span_id", "spanId", "call_id")
 
 
 def _mark_given_span_ids(raw: pl.DataFrame, frame: pl.DataFrame) -> pl.DataFrame:
+    """Flag the rows whose span id says which call they are: given by the source, and not
+    the default (the trace id, which files written by llmobs carry written out)."""
     cols = [c for c in _SPAN_ID_SOURCES if c in raw.columns]
     if not cols or ROW not in raw.columns:
         return frame.with_columns(pl.lit(False).alias(_GIVEN))
     given = raw.select(
-        ROW, pl.coalesce(pl.col(c).cast(pl.String) for c in cols).is_not_null().alias(_GIVEN)
+        ROW,
+        pl.coalesce(pl.col(c).cast(pl.String) for c in cols).is_not_null().alias(_GIVEN),
     )
     return frame.join(given, on=ROW, how="left", maintain_order="left").with_columns(
-        pl.col(_GIVEN).fill_null(False)
+        (
+            pl.col(_GIVEN).fill_null(False)
+            & pl.col("span_id").ne_missing(pl.col("trace_id").cast(pl.String))
+        ).alias(_GIVEN)
     )
 
 
 def drop_duplicate_spans(frame: pl.DataFrame) -> tuple[pl.DataFrame, int]:
-    """Rows whose ``(trace_id, span_id)`` was already read removed (the first copy kept).
+    """Rows whose ``(trace_id, span_id, timestamp)`` was already read removed (the first
+    copy kept).
 
     Only span ids the sources gave count: rows without one are never duplicates of each
-    other, since nothing says they are the same call.
+    other, since nothing says they are the same call. The start time is part of the key
+    because a dump written without span ids (one id per trace, several calls) gets
+    ``span_id = trace_id`` on every call once converted: those calls differ in time, while
+    the copies of one call read twice do not.
     """
     if _GIVEN not in frame.columns:
         return frame, 0
@@ -317,7 +327,7 @@ def drop_duplicate_spans(frame: pl.DataFrame) -> tuple[pl.DataFrame, int]:
     repeated = (
         pl.col(_GIVEN)
         & ~pl.struct(
-            pl.col("trace_id").fill_null(""), pl.col("span_id"), pl.col(_GIVEN)
+            pl.col("trace_id").fill_null(""), pl.col("span_id"), pl.col("timestamp"), pl.col(_GIVEN)
         ).is_first_distinct()
     )
     n = int(frame.select(repeated.sum()).item())

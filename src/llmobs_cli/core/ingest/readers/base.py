@@ -72,3 +72,9 @@ def row_locator(path: Path, label: str = "row") -> Locate:
     """Locator for formats without lines (Parquet, JSON documents): ``file: row N``."""
     name = display_name(path)
     return lambda rows: [f"{name}: {label} {r + 1}" for r in rows]
+
+
+def parquet_target(path: Path) -> str | Path:
+    """What Polars should read for a Parquet source: a directory means only its Parquet
+    files (at any depth), never the other trace files beside them."""
+    return str(path / "**" / "*.parquet") if path.is_dir() else path

@@ -86,6 +86,9 @@ def read_jsonl(path: Path) -> RawRead:
     stripped = data.lstrip()
     if stripped.startswith(b"["):
         return _read_json_array(path, data)
+    if stripped.startswith(b"{") and not _first_line_is_json(stripped):
+        # one pretty-printed document, or several back to back: JSON, not JSON lines
+        return _read_json_documents(path, data)
     try:
         frame = _read_ndjson(data)
         return RawRead(frame=_with_row(frame), locate=_line_locator(path, data))
@@ -128,6 +131,53 @@ def _read_json_array(path: Path, data: bytes) -> RawRead:
     if not all(isinstance(x, dict) for x in obj):
         raise InputError([f"{name}: a JSON array of records must hold only objects"])
     body = b"\n".join(json.dumps(x).encode() for x in obj)
+    frame = _read_ndjson(body)
+    return RawRead(frame=_with_row(frame), locate=row_locator(path, "record"))
+
+
+def _first_line_is_json(data: bytes) -> bool:
+    line = data.split(b"\n", 1)[0]
+    try:
+        json.loads(line)
+    except ValueError:
+        return False
+    return True
+
+
+#: Keys under which a single JSON document may hold its list of records.
+_LIST_KEYS = ("records", "calls", "data", "rows")
+
+
+def _read_json_documents(path: Path, data: bytes) -> RawRead:
+    """Records of pretty-printed JSON documents (one, or several concatenated): each
+    document is a record, or holds its records under ``records``/``calls``/``data``."""
+    name = display_name(path)
+    try:
+        text = data.decode("utf-8")
+    except UnicodeDecodeError as exc:
+        raise InputError([f"{name}: not valid UTF-8 (byte {exc.start + 1})"]) from exc
+    dec = json.JSONDecoder()
+    records: list[dict[str, Any]] = []
+    pos, n = 0, len(text)
+    while True:
+        while pos < n and text[pos] in " \t\r\n":
+            pos += 1
+        if pos >= n:
+            break
+        try:
+            doc, pos = dec.raw_decode(text, pos)
+        except ValueError as exc:
+            line = text.count("\n", 0, pos) + 1
+            raise InputError([f"{name}:{line}: (document): invalid JSON ({exc})"]) from exc
+        if isinstance(doc, dict):
+            inner = next((doc[k] for k in _LIST_KEYS if isinstance(doc.get(k), list)), None)
+            if inner is None:
+                records.append(doc)
+            else:
+                records.extend(x for x in inner if isinstance(x, dict))
+        elif isinstance(doc, list):
+            records.extend(x for x in doc if isinstance(x, dict))
+    body = b"\n".join(json.dumps(x).encode() for x in records)
     frame = _read_ndjson(body)
     return RawRead(frame=_with_row(frame), locate=row_locator(path, "record"))
 

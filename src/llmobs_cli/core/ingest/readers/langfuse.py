@@ -35,7 +35,7 @@ from typing import Any
 import polars as pl
 
 from llmobs_cli.core.ingest.readers import genai, values
-from llmobs_cli.core.ingest.readers.base import RawRead, display_name, read_bytes
+from llmobs_cli.core.ingest.readers.base import RawRead, display_name, parquet_target, read_bytes
 from llmobs_cli.core.ingest.readers.values import loads_maybe, to_float, to_int
 from llmobs_cli.core.record.schema import ROW
 
@@ -334,7 +334,7 @@ def read_langfuse(path: Path, opts: Any) -> RawRead:
 
             frame = pl.read_csv(io.BytesIO(read_bytes(path)), infer_schema=False)
         else:
-            frame = pl.read_parquet(path)
+            frame = pl.read_parquet(parquet_target(path))
         rows: list[tuple[dict[str, Any], dict[str, Any]]] = [
             (_snake_dict(r), {}) for r in frame.to_dicts()
         ]

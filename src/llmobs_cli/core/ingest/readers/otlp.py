@@ -38,7 +38,7 @@ import orjson
 import polars as pl
 
 from llmobs_cli.core.ingest.readers import genai, values
-from llmobs_cli.core.ingest.readers.base import RawRead, display_name, read_bytes
+from llmobs_cli.core.ingest.readers.base import RawRead, display_name, parquet_target, read_bytes
 from llmobs_cli.core.ingest.readers.genai import Span
 from llmobs_cli.core.record.schema import DOCUMENT, ROW
 
@@ -957,6 +957,20 @@ def read_spans_file(
             note=None if frame.height else acc.note(),
             tolerated=acc.tolerated,
         )
+    from llmobs_cli.core.ingest.readers import otel_debug
+
+    if otel_debug.is_debug_text(_head(path)):
+        for span in otel_debug.spans(path):
+            acc.add(span)
+        frame = acc.finish()
+        found = acc.where
+        return RawRead(
+            frame=frame,
+            locate=lambda rows: [found[r] if 0 <= r < len(found) else str(path) for r in rows],
+            fmt=fmt,
+            note=None if frame.height else acc.note(),
+            tolerated=acc.tolerated,
+        )
     for doc, where, problem in iter_documents(path):
         if problem:
             problems.append(problem)
@@ -986,6 +1000,12 @@ def read_spans_file(
     )
 
 
+def _head(path: Path) -> bytes:
+    from llmobs_cli.core.ingest.readers.formats import head
+
+    return head(path, 8192)
+
+
 def read_otlp(path: Path, opts: Any) -> RawRead:
     low = path.name.lower()
     if path.is_dir() or low.endswith((".parquet", ".pq")):
@@ -996,7 +1016,7 @@ def read_otlp(path: Path, opts: Any) -> RawRead:
 def _read_span_rows(path: Path, opts: Any, fmt: str) -> RawRead:
     """A Parquet table whose rows are span-shaped documents (MLflow's ``search_traces()``
     frame: a ``spans`` list or a ``trace`` JSON column per row)."""
-    frame = pl.read_parquet(path)
+    frame = pl.read_parquet(parquet_target(path))
     name = display_name(path)
     acc = SpanAccumulator(opts.route_from, opts.include_embeddings)
     problems: list[str] = []
@@ -1025,7 +1045,7 @@ def read_openinference(path: Path, opts: Any) -> RawRead:
     low = path.name.lower()
     if not (path.is_dir() or low.endswith((".parquet", ".pq"))):
         return read_spans_file(path, opts.route_from, opts.include_embeddings, "openinference")
-    frame = pl.read_parquet(path)
+    frame = pl.read_parquet(parquet_target(path))
     name = display_name(path)
     acc = SpanAccumulator(opts.route_from, opts.include_embeddings)
     problems: list[str] = []
@@ -1071,6 +1091,10 @@ def sniff(path: Path, head: bytes) -> str | None:
         return "otlp"
     if b'"mlflow.spanType"' in h or _BARE_SPAN.search(h):
         return "otlp"
+    from llmobs_cli.core.ingest.readers.otel_debug import is_debug_text
+
+    if is_debug_text(h):
+        return "otlp"  # the Collector's debug exporter, as text
     if b'"context.trace_id"' in h or (b'"span_kind"' in h and _SDK_CONTEXT.search(h)):
         return "openinference"
     if _SDK_CONTEXT.search(h):

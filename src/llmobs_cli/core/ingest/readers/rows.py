@@ -14,7 +14,7 @@ from typing import Any
 
 import polars as pl
 
-from llmobs_cli.core.ingest.readers.base import display_name, read_bytes
+from llmobs_cli.core.ingest.readers.base import display_name, parquet_target, read_bytes
 
 
 def read_rows(
@@ -27,7 +27,7 @@ def read_rows(
         frame = pl.read_csv(io.BytesIO(read_bytes(path)), infer_schema=False)
         return frame.to_dicts(), [f"{name}:{i + 2}" for i in range(frame.height)], []
     if path.is_dir() or low.endswith((".parquet", ".pq")):
-        frame = pl.read_parquet(path)
+        frame = pl.read_parquet(parquet_target(path))
         return frame.to_dicts(), [f"{name}: row {i + 1}" for i in range(frame.height)], []
     data = read_bytes(path)
     try:

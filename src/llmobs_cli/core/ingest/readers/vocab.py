@@ -44,26 +44,27 @@ def json_value(v: Any) -> Any:
 
 def restate(a: dict[str, Any]) -> dict[str, Any]:
     """``a`` with standard keys added for the vendor keys it holds (``a`` if none)."""
-    langfuse = traceloop = False
-    for k in a:
-        if k.startswith(_LANGFUSE):
-            langfuse = True
-        elif k.startswith(_TRACELOOP):
-            traceloop = True
+    # Membership tests only (no scan of every key): this runs once per span.
     add: dict[str, Any] = {}
-    if langfuse:
+    if "langfuse.observation.type" in a or "langfuse.trace.tags" in a:
         _langfuse(a, add)
     if "mlflow.spanType" in a:
         _mlflow(a, add)
-    if traceloop:
+    if any(k in a for k in _TRACELOOP_KEYS):
         _traceloop(a, add)
     if not add:
         return a
     return {**add, **a}  # the span's own keys win
 
 
-_LANGFUSE = ("langfuse.observation.", "langfuse.trace.")
-_TRACELOOP = ("llm.usage.", "llm.request.", "llm.response.")
+_TRACELOOP_KEYS = (
+    "llm.request.type",
+    "llm.request.model",
+    "llm.response.model",
+    "llm.usage.prompt_tokens",
+    "llm.usage.completion_tokens",
+    "llm.usage.total_tokens",
+)
 
 
 def _langfuse(a: dict[str, Any], add: dict[str, Any]) -> None:

@@ -1,0 +1,147 @@
+"""The per-batch partial function: rows → a small long frame of additive partials.
+
+:func:`partials` is a pure function of one batch (a Polars frame whose per-row terms are
+already computed) and a picklable :class:`PartialSpec`; it has no state and reads no
+globals, so the same function can run inside any engine that hands out Arrow/Polars
+batches. Its output is *long*: one row per (part, level, group, metric, bin, session)
+with four value columns, whatever the number of metrics:
+
+==============  =====================================================================
+``k:part``      ``sum`` (per-group totals), ``q`` (sketch bins), ``sess`` (sessions)
+``k:level``     index of the key set in :attr:`PartialSpec.levels`
+``k:<field>``   the group's value of each key field (null when not in the level)
+``k:metric``    the summed term, the sketched value column, or ``session``
+``k:bin``       the sketch bin (:func:`~llmobs_cli.core.partials.sketch.bin_expr`)
+``k:sid``       the 64-bit hash of a session id
+``sum:v``       Σ of the term (``sum``), Σw (``q``, ``sess``)
+``sum:n``       rows contributing
+``min:v``       smallest value (min/max metrics; timestamps as epoch microseconds)
+``max:v``       largest value
+==============  =====================================================================
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import polars as pl
+
+from llmobs_cli.core.partials.sketch import ALPHA, bin_expr
+
+PART, LEVEL, METRIC, BIN, SID = "k:part", "k:level", "k:metric", "k:bin", "k:sid"
+SUM, N, MIN, MAX = "sum:v", "sum:n", "min:v", "max:v"
+
+
+def key(field: str) -> str:
+    """The partial frame's column for the group field ``field``."""
+    return "k:" + field
+
+
+@dataclass(frozen=True)
+class PartialSpec:
+    """What to compute per batch (plain data: picklable, hashable).
+
+    ``levels`` are the key sets to group by (``()`` is the overall level); ``sums`` the
+    per-row term columns summed per group; ``extrema`` the columns whose min and max are
+    kept; ``sketches`` (value column, weight column) pairs histogrammed into log buckets;
+    ``session`` (hash column, weight column) kept per session for ``session_levels``.
+    """
+
+    levels: tuple[tuple[str, ...], ...]
+    sums: tuple[str, ...]
+    extrema: tuple[str, ...] = ()
+    sketches: tuple[tuple[str, str], ...] = ()
+    sketch_levels: tuple[int, ...] | None = None
+    session: tuple[str, str] | None = None
+    session_levels: tuple[int, ...] = ()
+    alpha: float = ALPHA
+
+    @property
+    def fields(self) -> list[str]:
+        return list(dict.fromkeys(f for lv in self.levels for f in lv))
+
+
+def _tag(lf: pl.LazyFrame, part: str, level: int, keys: tuple[str, ...]) -> pl.LazyFrame:
+    return lf.rename({f: key(f) for f in keys}).with_columns(
+        pl.lit(part).alias(PART), pl.lit(level, pl.Int32).alias(LEVEL)
+    )
+
+
+def _as_number(col: str, dtype: pl.DataType) -> pl.Expr:
+    c = pl.col(col)
+    if isinstance(dtype, pl.Datetime):
+        return c.dt.epoch("us").cast(pl.Float64)
+    return c.cast(pl.Float64)
+
+
+def partial_queries(frame: pl.LazyFrame, spec: PartialSpec) -> list[pl.LazyFrame]:
+    """The lazy queries whose union is the batch's partials (one per part and level)."""
+    schema = frame.collect_schema()
+    out: list[pl.LazyFrame] = []
+    for i, keys in enumerate(spec.levels):
+        ks = list(keys)
+        aggs = [pl.len().alias("_n")]
+        aggs += [pl.col(t).cast(pl.Float64).sum().alias(t) for t in spec.sums]
+        for c in spec.extrema:
+            num = _as_number(c, schema[c])
+            aggs += [num.min().alias(f"_min_{c}"), num.max().alias(f"_max_{c}")]
+        grouped = frame.group_by(ks).agg(aggs) if ks else frame.select(aggs)
+        sums = grouped.unpivot(index=[*ks, "_n"], on=list(spec.sums), variable_name=METRIC)
+        sums = sums.select(
+            *ks, METRIC, pl.col("value").alias(SUM), pl.col("_n").cast(pl.Int64).alias(N)
+        )
+        if spec.extrema:
+            ext = pl.concat(
+                [
+                    grouped.select(
+                        *ks,
+                        pl.lit(c).alias(METRIC),
+                        pl.col(f"_min_{c}").alias(MIN),
+                        pl.col(f"_max_{c}").alias(MAX),
+                    )
+                    for c in spec.extrema
+                ]
+            )
+            sums = pl.concat([sums, ext], how="diagonal")
+        out.append(_tag(sums, "sum", i, keys))
+        if spec.sketch_levels is None or i in spec.sketch_levels:
+            for value, weight in spec.sketches:
+                q = (
+                    frame.filter(pl.col(value).is_not_null())
+                    .with_columns(bin_expr(pl.col(value).cast(pl.Float64), spec.alpha).alias(BIN))
+                    .group_by([*ks, BIN])
+                    .agg(pl.col(weight).sum().alias(SUM), pl.len().cast(pl.Int64).alias(N))
+                    .with_columns(pl.lit(value).alias(METRIC))
+                )
+                out.append(_tag(q, "q", i, keys))
+        if spec.session is not None and i in spec.session_levels:
+            sid, weight = spec.session
+            s = (
+                frame.filter(pl.col(sid).is_not_null())
+                .group_by([*ks, sid])
+                .agg(pl.col(weight).sum().alias(SUM), pl.len().cast(pl.Int64).alias(N))
+                .rename({sid: SID})
+                .with_columns(pl.lit("session").alias(METRIC))
+            )
+            out.append(_tag(s, "sess", i, keys))
+    return out
+
+
+def partials(frame: pl.DataFrame | pl.LazyFrame, spec: PartialSpec) -> pl.DataFrame:
+    """One batch's partials (see the module docstring for the columns)."""
+    parts = pl.collect_all(partial_queries(frame.lazy(), spec))
+    return conform(pl.concat(parts, how="diagonal_relaxed"), spec, frame.lazy())
+
+
+def conform(df: pl.DataFrame, spec: PartialSpec, frame: pl.LazyFrame) -> pl.DataFrame:
+    """Every partial column present, in one order and one type (so batches concatenate)."""
+    schema = frame.collect_schema()
+    cols: dict[str, pl.DataType] = {PART: pl.String(), LEVEL: pl.Int32()}
+    for f in spec.fields:
+        cols[key(f)] = schema[f]
+    cols |= {METRIC: pl.String(), BIN: pl.Int64(), SID: pl.UInt64()}
+    cols |= {SUM: pl.Float64(), N: pl.Int64(), MIN: pl.Float64(), MAX: pl.Float64()}
+    return df.select(
+        (pl.col(c).cast(t) if c in df.columns else pl.lit(None, t).alias(c))
+        for c, t in cols.items()
+    )
