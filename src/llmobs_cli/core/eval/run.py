@@ -215,10 +215,10 @@ def plan_windows(
     cur_text = opts.current or ("last_week" if opts.baseline is not None else None)
     if cur_text is not None:
         n = frame.select(_in_window(current).sum()).item()
-        _require_rows(n, f"--current {cur_text}", current, frame, sources)
+        _require_rows(n, f"current {cur_text}", current, frame, sources)
     if baseline is not None:
         n = frame.select(_in_window(baseline).sum()).item()
-        _require_rows(n, f"--baseline {opts.baseline}", baseline, frame, sources)
+        _require_rows(n, f"baseline {opts.baseline}", baseline, frame, sources)
     windows = {"current": current.as_dict()}
     plans = [
         make_plan(
@@ -288,7 +288,7 @@ def run_eval(
         )
     if frame.height == 0:
         raise InputError([f"{dump_name(loaded.sources)}: no calls to judge (no records read)"])
-    require_fields(frame, opts.by, loaded.sources, "--by")
+    require_fields(frame, opts.by, loaded.sources, "by")
     run = evaluate_frame(
         frame,
         opts,

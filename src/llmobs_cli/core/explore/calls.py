@@ -293,7 +293,7 @@ def _pre_bounds(
     if relative:
         return None, None, True
     ref = resolve_now(now, None)
-    return resolve_bound(since, ref, "--since"), resolve_bound(until, ref, "--until"), False
+    return resolve_bound(since, ref, "since"), resolve_bound(until, ref, "until"), False
 
 
 def _window(frame: pl.DataFrame, since: str | None, until: str | None, now: str | None) -> Window:
@@ -302,11 +302,12 @@ def _window(frame: pl.DataFrame, since: str | None, until: str | None, now: str 
     else:
         latest = frame.select(pl.col("timestamp").max()).item() if frame.height else None
         ref = resolve_now(None, latest)
-    start = resolve_bound(since, ref, "--since")
-    end = resolve_bound(until, ref, "--until")
+    start = resolve_bound(since, ref, "since")
+    end = resolve_bound(until, ref, "until")
     if start is not None and end is not None and end <= start:
         raise UsageError(
-            f"--until: the window ends before it starts ({end.isoformat()} <= {start.isoformat()})"
+            f"until: the window ends before it starts ({end.isoformat()} <= {start.isoformat()})",
+            param="until",
         )
     if frame.height:
         first = frame.select(pl.col("timestamp").min()).item()

@@ -146,7 +146,7 @@ def check_named_routes(
     from llmobs_cli.core.record.names import require_values
 
     routes = frame.lazy().select(pl.col("route").fill_null("default"))
-    require_values(routes, [("route", r) for r in plan.named], [str(p) for p in sources], "--rate")
+    require_values(routes, [("route", r) for r in plan.named], [str(p) for p in sources], "rate")
 
 
 @dataclass
