@@ -513,3 +513,59 @@ def test_weekday_effect_sizes_the_quiet_window() -> None:
     assert b2b.storage_rate == pytest.approx(b2b.eval_rate * mean / 2000.0)
     assert b2b.feasible and b2b.mde <= 0.05 + 1e-12
     assert any("b2b: traffic varies by weekday" in n for n in plan.notes)
+
+
+def test_eval_dry_run_follows_the_written_plan(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    """`llmobs eval --current W --baseline W` reads the written budgets: each window's
+    plan judges the planned number of traces of each route (no judge call: --dry-run)."""
+    rng = np.random.default_rng(4)
+    per_day = {"chat": 3000, "search": 1500, "docs": 1100}
+    days = 6
+    parts = []
+    for route, n_day in per_day.items():
+        n = n_day * days
+        parts.append(
+            pl.DataFrame(
+                {
+                    "trace_id": [f"{route}-{i}" for i in range(n)],
+                    "timestamp": [
+                        (T0 + timedelta(seconds=float(s))).isoformat()
+                        for s in rng.uniform(0, days * 86400, n)
+                    ],
+                    "route": [route] * n,
+                    "model": ["gpt-4o-mini"] * n,
+                    "latency_ms": [500.0] * n,
+                    "prompt": ["q"] * n,
+                    "response": ["a"] * n,
+                }
+            )
+        )
+    src = tmp_path / "stream.jsonl"
+    pl.concat(parts).write_ndjson(src)
+    cfg_path = tmp_path / "llmobs.yaml"
+    cfg_path.write_text("eval:\n  evaluators: [relevance]\n", encoding="utf-8")
+    code, out, err = _cli(
+        ["plan", str(src), "--within", "48h", "--config", str(cfg_path), "--write-config",
+         "--format", "json"],
+        capsys,
+    )  # fmt: skip
+    assert code == 0, err
+    planned = {r["route"]: r for r in json.loads(out)["routes"]}
+    assert all(r["feasible"] and r["eval_rate"] < 1 for r in planned.values())
+    code, out, err = _cli(
+        ["eval", str(src), "--config", str(cfg_path), "--current", "48h", "--baseline", "48h",
+         "--dry-run", "--format", "json"],
+        capsys,
+    )  # fmt: skip
+    assert code == 0, err
+    rows = json.loads(out)["plan"]
+    assert {(r["window"], r["route"]) for r in rows} == {
+        (w, r) for w in ("current", "baseline") for r in per_day
+    }
+    for r in rows:
+        p = planned[r["route"]]
+        assert r["budget"] == p["eval_budget"]
+        assert r["selected_traces"] == pytest.approx(p["judgments_per_window"], rel=0.1)
+        assert r["eval_rate"] == pytest.approx(p["eval_rate"], rel=0.1)
