@@ -517,6 +517,7 @@ def evaluate(
     )
     if api_key is not None:
         opts.client.api_key = api_key
+    _check_judge_reachable(opts)
     if output is not None and Path(output).suffix.lower() != ".parquet":
         raise UsageError(
             f"output: expected a .parquet path for judgments (got '{output}')", param="output"
@@ -548,6 +549,28 @@ def evaluate(
         exc.result = result  # type: ignore[attr-defined]
         raise exc
     return result
+
+
+def _check_judge_reachable(opts: Any) -> None:
+    """No endpoint and no key: a :class:`UsageError` before any work, as the CLI does (a dry
+    run makes no call and needs neither)."""
+    from llmobs_cli.core.eval.judgments import SELF_CONSISTENCY
+    from llmobs_cli.core.eval.options import resolve_criteria
+    from llmobs_cli.environment import openai_api_key_set
+    from llmobs_cli.errors import UsageError
+
+    needs_judge = bool(resolve_criteria(opts.evaluators, opts.criteria)) or (
+        opts.self_consistency or SELF_CONSISTENCY in opts.evaluators
+    )
+    if opts.dry_run or not needs_judge or opts.client.base_url or opts.client.api_key:
+        return
+    if openai_api_key_set():
+        return
+    raise UsageError(
+        "base_url: the judge has no endpoint and no key: pass base_url (or set "
+        "judge.base_url in llmobs.yaml) or api_key (or set OPENAI_API_KEY); nothing was judged",
+        param="base_url",
+    )
 
 
 def summarize_evals(
