@@ -270,6 +270,7 @@ def test_flag_names() -> None:
     assert flag_for("rate chat") == "--rate chat"
     assert flag_for("eval.by") == "eval.by"  # a configuration key stays a key
     assert flag_for("--since") == "--since"
+    assert flag_for("evaluators/eval.evaluators") == "--evaluators/eval.evaluators"
 
 
 def test_evaluate_without_an_endpoint_or_key_fails_before_any_work(
