@@ -2,6 +2,10 @@
 
 * :class:`UsageError`, :class:`ConfigError`, :class:`InputError` → exit 2
 * :class:`ServiceError` → exit 3 (an external service failed after retries; partial work kept)
+* :class:`Interrupted` → exit 130 (SIGINT/SIGTERM; complete work written, nothing half-written)
+
+Anything else escaping a command is a bug in llmobs: exit 70 with one line asking for a
+report (``--debug`` shows the traceback).
 
 Core code raises these and never prints or exits; messages are complete sentences a
 user can act on, naming the file, the line (JSONL) and the field where there is one.
@@ -75,6 +79,16 @@ class ServiceError(LlmobsError):
     """An external service (the judge endpoint) failed after retries."""
 
     exit_code = 3
+
+
+class Interrupted(LlmobsError):
+    """The run was interrupted (SIGINT/SIGTERM) and stopped cleanly: exit 130.
+
+    Raise it (instead of letting ``KeyboardInterrupt`` through) when there is more to say
+    than the default line, e.g. where partial work was kept and how to resume.
+    """
+
+    exit_code = 130
 
 
 #: Parameters whose command-line flag is not ``--`` + the name with dashes.

@@ -81,12 +81,23 @@ def drift_cmd(
     fmt: common.FormatOpt = common.Format.table,
     notify: common.NotifyOpt = None,
     notify_format: common.NotifyFormatOpt = None,
+    slices: Annotated[
+        str | None,
+        typer.Option(
+            "--slices",
+            help="Also test each value of these fields, in the same BH family as the overall "
+            "tests, and rank where a change comes from, e.g. route,model (default: "
+            "drift.slices, else route; 'none' turns slices off).",
+            show_default=False,
+        ),
+    ] = None,
     monitor: common.MonitorOpt = None,
     rebaseline: common.RebaselineOpt = False,
     config: common.ConfigOpt = None,
     on_error: common.OnErrorOpt = common.OnErrorChoice.fail,
     source_format: common.FromOpt = common.InputFormat.auto,
     route_from: common.RouteFromOpt = None,
+    wide: common.WideOpt = False,
     keep_duplicates: common.KeepDuplicatesOpt = False,
 ) -> None:
     """Did the traffic change between two windows? Weighted, design-based, BH-corrected."""
@@ -95,6 +106,7 @@ def drift_cmd(
 
     cfg = common.config_from(config)
     writer = _writer(output) if output is not None else None
+    common.check_output(output, traces, baseline, evals)
     if evals is not None and not evals.exists():
         raise UsageError(f"--evals: {evals}: no such file")
     with common.status("drift"):
@@ -111,7 +123,15 @@ def drift_cmd(
             fmt=common.input_format(source_format),
             route_from=route_from,
             keep_duplicates=keep_duplicates,
+            slices=slices or "auto",
         )
+        if result.fired:  # a few calls from the grown side of each drifted feature
+            from llmobs_cli.core.explore.exemplars import attach_drift
+            from llmobs_cli.core.ingest.readers import ReadOptions
+
+            opts = ReadOptions(route_from=route_from, keep_duplicates=keep_duplicates)
+            fmt_in = common.input_format(source_format)
+            attach_drift(result, traces, config=cfg, fmt=fmt_in, options=opts)
     if result.skipped_rows:
         top = ", ".join(
             f"{n} x {r}"
@@ -144,7 +164,9 @@ def drift_cmd(
     elif fmt == common.Format.csv:
         common.write_stdout(render.csv_drift(result))
     else:
-        _print_wide(render.rich_drift(result))
+        width = common.table_width()
+        view = render.rich_drift(result, width, wide, traces)
+        common.print_fitted(view, width, wide)
         if watch is not None:
             from llmobs_cli.render.monitor import rich_monitor
 

@@ -47,7 +47,10 @@ def _date(value: str | None, option: str, end: datetime | None = None) -> dateti
     back = re.fullmatch(r"(\d+)([dh])", text)
     if back and end is not None:
         n = int(back.group(1))
-        return end - (timedelta(days=n) if back.group(2) == "d" else timedelta(hours=n))
+        try:
+            return end - (timedelta(days=n) if back.group(2) == "d" else timedelta(hours=n))
+        except OverflowError:
+            raise UsageError(f"{option}: '{value}' reaches back before the year 1") from None
     try:
         dt = datetime.fromisoformat(text.replace("Z", "+00:00"))
     except ValueError:
@@ -65,10 +68,14 @@ def _pairs(values: list[str], option: str, keys: tuple[str, ...]) -> dict[str, f
                 continue
             key, sep, num = part.partition("=")
             key = key.strip()
-            if not sep or key not in keys:
+            if not sep:
                 raise UsageError(
                     f"{option}: expected NAME=NUMBER, NAME one of {', '.join(keys)}; got '{part}'"
                 )
+            if key not in keys:
+                from llmobs_cli.core.record.names import unknown
+
+                raise unknown(option, "name", key, keys)
             try:
                 out[key] = float(num)
             except ValueError:
@@ -172,11 +179,17 @@ def generate_cmd(
             show_default=False,
         ),
     ] = None,
+    no_progress: Annotated[
+        bool, typer.Option("--no-progress", help="No progress bar on stderr.")
+    ] = False,
 ) -> None:
     """Generate ROWS sampled trace rows over DAYS days and write them to OUT."""
     kinds = [k.strip() for k in drift_kinds.split(",") if k.strip()]
     start_dt = _date(start, "--start") or DEFAULT_START
-    end = start_dt + timedelta(days=days)
+    try:
+        end = start_dt + timedelta(days=days)
+    except OverflowError:
+        raise UsageError("--start/--days: the period would end after the year 9999") from None
     drift = None
     if drift_after is not None:
         routes = [r.strip() for r in drift_routes.split(",") if r.strip()] if drift_routes else None
@@ -197,20 +210,22 @@ def generate_cmd(
             release=regression_release,
             severity=regression_severity,
         )
-    frame = write_generated(
-        out,
-        rows,
-        seed,
-        start=start_dt,
-        days=days,
-        drift=drift,
-        regression=regression,
-        route_rates=_pairs(rate or [], "--rate", ROUTES),
-        drift_kinds=kinds,
-        to=to,
-    )
-    calls = float((1.0 / frame["sample_rate"]).sum()) if frame.height else 0.0
-    common.warn(f"wrote {frame.height:,} sampled row(s) (about {calls:,.0f} calls) to {out}")
+    outcome = f"{out} was not written or changed (partial output removed)"
+    with common.interruptible(outcome), common.progress_bar("generate", not no_progress) as bar:
+        done = write_generated(
+            out,
+            rows,
+            seed,
+            start=start_dt,
+            days=days,
+            drift=drift,
+            regression=regression,
+            route_rates=_pairs(rate or [], "--rate", ROUTES),
+            drift_kinds=kinds,
+            to=to,
+            progress=bar,
+        )
+    common.warn(f"wrote {done.rows:,} sampled row(s) (about {done.calls:,.0f} calls) to {out}")
     end_text = f"{start_dt:%Y-%m-%d} .. {end - timedelta(microseconds=1):%Y-%m-%d}"
     common.warn(f"period {end_text} (UTC)")
     if drift is not None:

@@ -32,7 +32,7 @@ import polars as pl
 from llmobs_cli.core.ingest.readers import ReadOptions, load
 from llmobs_cli.core.record.config import Config
 from llmobs_cli.core.record.weights import W
-from llmobs_cli.core.record.windows import Window, after, parse_duration, resolve_bound, resolve_now
+from llmobs_cli.core.record.windows import Window, after, is_duration, resolve_bound, resolve_now
 from llmobs_cli.core.report import pricing, releases
 from llmobs_cli.core.report.engine import REPORT_COLUMNS, build_report
 from llmobs_cli.errors import InputError, UsageError
@@ -138,7 +138,7 @@ def _load(
     paths: Sequence[str | Path], opts: DashboardOptions, columns: list[str]
 ) -> tuple[Any, Window]:
     """One read of the traces, windowed by ``--since/--until`` (relative to ``--now``)."""
-    relative = any(v and parse_duration(v) is not None for v in (opts.since, opts.until))
+    relative = any(v and is_duration(v) for v in (opts.since, opts.until))
     pre_since = pre_until = None
     if not relative or opts.now:
         ref = resolve_now(opts.now, None) if opts.now else datetime.now().astimezone()
@@ -432,6 +432,16 @@ def _add_drift(
             raise
         result.notes.append(f"Drift not shown: {exc}")
         return
+    if res.fired:  # a few calls from the grown side of each drifted feature
+        from llmobs_cli.core.explore.exemplars import attach_drift_frame
+
+        attach_drift_frame(
+            res,
+            frame,
+            prices=table,
+            refusal_patterns=_refusal_patterns(cfg),
+            sources=result.sources,
+        )
     doc = res.as_dict()
     result.drift = doc
     result.drift_fired = bool(doc.get("drifted"))
@@ -450,6 +460,9 @@ def _add_quality(
             alpha=cfg.eval.alpha,
             min_drop=cfg.eval.min_drop,
         )
+        from llmobs_cli.core.explore.exemplars import attach_eval
+
+        attach_eval(summary, evals, sources=result.sources)  # calls pulling a score down
         return summary.as_dict()
 
     doc = run(opts.bucket)

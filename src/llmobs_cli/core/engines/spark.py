@@ -104,8 +104,7 @@ def _quiet_log4j() -> Path:
 
 
 def _java_home(home: str | None) -> bool:
-    """Whether ``home`` (``$JAVA_HOME``, read by Spark itself) holds a ``bin/java``."""
-    return bool(home) and Path(str(home), "bin", "java").exists()
+    return bool(home) and Path(home or "", "bin", "java").exists()
 
 
 def _first(exc: BaseException) -> str:
