@@ -291,7 +291,7 @@ def resolve_criteria(
 
             known = [*BUILTIN, REFERENCE, SELF_CONSISTENCY, *custom]
             raise unknown(
-                "--evaluators/eval.evaluators",
+                "evaluators/eval.evaluators",
                 "evaluator",
                 name,
                 known,
