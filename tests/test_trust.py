@@ -456,3 +456,10 @@ def test_calls_top_larger_than_any_dump_lists_them_all() -> None:
     code, out, err = run("calls", str(SAMPLE), "--top", "99999999999", "-f", "json")
     assert code == 0, err
     assert len(json.loads(out)["calls"]) == 2400
+
+
+def test_drift_slices_name_checked_against_the_dump() -> None:
+    code, _, err = run("drift", str(SAMPLE), "--slices", "metadata.topc")
+    assert code == 2  # before: exit 1, slicing by a key no row has
+    assert one_line(err).startswith(f"llmobs: --slices: {SAMPLE} has no value for 'metadata.topc'")
+    assert "did you mean 'metadata.topic'" in err
