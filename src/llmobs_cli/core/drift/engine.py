@@ -353,6 +353,8 @@ def run_drift(
     both = pl.concat([base_frame.select(keep), cur_frame.select(keep)], how="vertical_relaxed")
     names_check.require_fields(both, custom_names, sources, "--features")
     names_check.require_fields(both, by_fields, sources, "by")
+    if slices not in (None, "auto"):  # typed by the user (the default adapts to the data)
+        names_check.require_fields(both, slice_dims, sources, "slices")
     say(f"baseline {base_frame.height} rows, current {cur_frame.height} rows")
 
     ctx = _Context(both, cfg, notes, by_fields, refusal_patterns, say, slice_dims)

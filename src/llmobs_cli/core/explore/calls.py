@@ -176,6 +176,8 @@ def find_calls(
     say = progress or (lambda _msg: None)
     if top < 1:
         raise UsageError(f"--top: expected a positive number of calls, got {top}")
+    # More than any dump holds means "all of them" (Polars' top_k takes a 32-bit count).
+    top = min(top, 2**31 - 1)
     judged = evals is not None
     kinds: dict[str, Kind] = {**record_kinds(), **DERIVED}
     if judged:
