@@ -101,12 +101,7 @@ def calls_cmd(
     from llmobs_cli.render import calls as render
 
     cfg = common.config_from(config)
-    table = pricing.build_price_table(
-        override_files=[],
-        config_file_path=cfg.prices.file,
-        config_models=cfg.prices.models,
-        config_source=cfg.source or "llmobs.yaml",
-    )
+    table = pricing.config_price_table(cfg)
     with common.status("calls") as say:
         res = find_calls(
             traces,

@@ -93,12 +93,7 @@ def show_cmd(
     if fmt == common.Format.csv:
         raise UsageError("--format: show prints table, json or markdown (a trace is not a table)")
     cfg = common.config_from(config)
-    table = pricing.build_price_table(
-        override_files=[],
-        config_file_path=cfg.prices.file,
-        config_models=cfg.prices.models,
-        config_source=cfg.source or "llmobs.yaml",
-    )
+    table = pricing.config_price_table(cfg)
     with common.status("show"):
         view = load_trace(
             trace_id,

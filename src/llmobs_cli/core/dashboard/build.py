@@ -209,12 +209,7 @@ def build(
     frame: pl.DataFrame = loaded.frame
     notes: list[str] = []
 
-    table = pricing.build_price_table(
-        override_files=list(opts.prices),
-        config_file_path=cfg.prices.file,
-        config_models=cfg.prices.models,
-        config_source=cfg.source or "llmobs.yaml",
-    )
+    table = pricing.config_price_table(cfg, list(opts.prices))
     patterns = _refusal_patterns(cfg)
 
     rules = _rules(cfg)

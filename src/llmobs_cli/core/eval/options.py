@@ -104,11 +104,7 @@ class EvalOptions:
         ]
         model = judge_model or j.model
         pin, pout = j.input_price_per_million, j.output_price_per_million
-        table = pricing.build_price_table(
-            config_file_path=cfg.prices.file,
-            config_models=cfg.prices.models,
-            config_source=cfg.source or "llmobs.yaml",
-        )
+        table = pricing.config_price_table(cfg)
         if pin is None or pout is None:
             entries = table.resolve(model, None)
             if entries:

@@ -44,11 +44,7 @@ def judge_prices(cfg: Config, model: str) -> tuple[float | None, float | None]:
     j = cfg.judge
     pin, pout = j.input_price_per_million, j.output_price_per_million
     if pin is None or pout is None:
-        entries = pricing.build_price_table(
-            config_file_path=cfg.prices.file,
-            config_models=cfg.prices.models,
-            config_source=cfg.source or "llmobs.yaml",
-        ).resolve(model, None)
+        entries = pricing.config_price_table(cfg).resolve(model, None)
         if entries:
             pin = entries[-1].input if pin is None else pin
             pout = entries[-1].output if pout is None else pout

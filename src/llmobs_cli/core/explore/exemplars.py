@@ -412,12 +412,7 @@ def attach_drift(
     prices = refusal_patterns = None
     if config is not None:
         source = config.source or "llmobs.yaml"
-        prices = pricing.build_price_table(
-            override_files=[],
-            config_file_path=config.prices.file,
-            config_models=config.prices.models,
-            config_source=source,
-        )
+        prices = pricing.config_price_table(config)
         refusal_patterns = patterns_from_config(config.refusals, source)
     attach_drift_frame(result, frame, k=k, prices=prices, refusal_patterns=refusal_patterns)
 

@@ -57,12 +57,7 @@ class ReportOptions:
         else:
             fields = parse_fields(",".join(by), "by")
         rules = gates.parse_rules(fail_on, cfg.alerts, source)
-        table = pricing.build_price_table(
-            override_files=list(prices),
-            config_file_path=cfg.prices.file,
-            config_models=cfg.prices.models,
-            config_source=source,
-        )
+        table = pricing.config_price_table(cfg, list(prices))
         return cls(
             by=fields,
             bucket=bucket if bucket is not None else cfg.report.bucket,

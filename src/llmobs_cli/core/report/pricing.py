@@ -33,11 +33,14 @@ from dataclasses import dataclass, field
 from datetime import UTC, date, datetime
 from functools import cached_property, lru_cache
 from pathlib import Path
-from typing import Any, Literal
+from typing import TYPE_CHECKING, Any, Literal
 
 import polars as pl
 import yaml
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator
+
+if TYPE_CHECKING:
+    from llmobs_cli.core.record.config import Config
 
 from llmobs_cli.errors import ConfigError, UsageError
 from llmobs_cli.resources import config_file
@@ -300,6 +303,17 @@ def build_price_table(
         entries.extend(e for e in layer if e.model not in seen)
         seen |= names
     return PriceTable(entries=entries, sources=[s for s, _ in layers])
+
+
+def config_price_table(cfg: Config, override_files: Sequence[str | Path] = ()) -> PriceTable:
+    """The effective table for a loaded configuration: ``override_files`` (``--prices``), then
+    ``prices.models`` and ``prices.file`` of ``cfg``, then the shipped table."""
+    return build_price_table(
+        override_files=override_files,
+        config_file_path=cfg.prices.file,
+        config_models=cfg.prices.models,
+        config_source=cfg.source or "llmobs.yaml",
+    )
 
 
 # --- usage normalisation -------------------------------------------------------------
