@@ -22,6 +22,7 @@ from llmobs_cli.errors import UsageError
 
 if TYPE_CHECKING:
     from llmobs_cli.core.record.config import Config
+    from llmobs_cli.core.report.pricing import PriceTable
 
 
 @dataclass
@@ -103,13 +104,8 @@ class EvalOptions:
             "route"
         ]
         model = judge_model or j.model
-        pin, pout = j.input_price_per_million, j.output_price_per_million
         table = pricing.config_price_table(cfg)
-        if pin is None or pout is None:
-            entries = table.resolve(model, None)
-            if entries:
-                pin = entries[-1].input if pin is None else pin
-                pout = entries[-1].output if pout is None else pout
+        pin, pout = judge_prices(cfg, model, table)
         cap = max_cost if max_cost is not None else j.max_cost_usd
         if (pin is None or pout is None) and cap is not None:
             raise UsageError(
@@ -186,6 +182,24 @@ class EvalOptions:
             dry_run=dry_run,
             catalog=ModelCatalog(table),
         )
+
+
+def judge_prices(
+    cfg: Config, model: str, table: PriceTable | None = None
+) -> tuple[float | None, float | None]:
+    """USD per million input and output tokens of the judge ``model``: ``judge.*_price_per_million``
+    of ``cfg``, each missing one from the price table (``table``, else the one ``cfg`` makes)."""
+    from llmobs_cli.core.report import pricing
+
+    j = cfg.judge
+    pin, pout = j.input_price_per_million, j.output_price_per_million
+    if pin is None or pout is None:
+        prices = table if table is not None else pricing.config_price_table(cfg)
+        entries = prices.resolve(model, None)
+        if entries:
+            pin = entries[-1].input if pin is None else pin
+            pout = entries[-1].output if pout is None else pout
+    return pin, pout
 
 
 @dataclass

@@ -37,20 +37,6 @@ NEW_FILE_HEADER = (
 )
 
 
-def judge_prices(cfg: Config, model: str) -> tuple[float | None, float | None]:
-    """USD per million input and output tokens of the judge ``model``."""
-    from llmobs_cli.core.report import pricing
-
-    j = cfg.judge
-    pin, pout = j.input_price_per_million, j.output_price_per_million
-    if pin is None or pout is None:
-        entries = pricing.config_price_table(cfg).resolve(model, None)
-        if entries:
-            pin = entries[-1].input if pin is None else pin
-            pout = entries[-1].output if pout is None else pout
-    return pin, pout
-
-
 def criteria_costs(cfg: Config) -> tuple[tuple[CriterionCost, ...], bool]:
     """The LLM criteria eval runs (with their prompt sizes) and whether ``reference`` runs:
     eval's own merge of ``eval.evaluators`` and ``eval.criteria`` decides."""
@@ -72,6 +58,8 @@ def criteria_costs(cfg: Config) -> tuple[tuple[CriterionCost, ...], bool]:
 def options_from_config(cfg: Config, *, judge_model: str | None = None, **kw: Any) -> PlanOptions:
     """:class:`PlanOptions` from ``llmobs.yaml`` with command-line values over it
     (``None`` values in ``kw`` mean "not given")."""
+    from llmobs_cli.core.eval.options import judge_prices
+
     model = judge_model or cfg.judge.model
     pin, pout = judge_prices(cfg, model)
     criteria, reference = criteria_costs(cfg)
