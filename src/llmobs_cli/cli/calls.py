@@ -127,12 +127,7 @@ def calls_cmd(
     elif fmt == common.Format.csv:
         common.write_stdout(render.csv_calls(res))
     else:
-        import os
-
-        from llmobs_cli.render.tables import output_width
-
-        con = common.out_console
-        width = output_width(con.width, con.is_terminal, os.environ)
+        width = common.table_width()
         only = [c for c in columns.split(",") if c.strip()] if columns else None
         view = render.rich_calls(res, width, wide=wide, only=only)
         common.print_fitted(view, width, wide)

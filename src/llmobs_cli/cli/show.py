@@ -110,10 +110,5 @@ def show_cmd(
     elif fmt == common.Format.markdown:
         common.write_stdout(render.markdown_trace(view))
     else:
-        import os
-
-        from llmobs_cli.render.tables import output_width
-
-        con = common.out_console
-        width = output_width(con.width, con.is_terminal, os.environ)
+        width = common.table_width()
         common.print_fitted(render.rich_trace(view, width, wide), width, wide)
