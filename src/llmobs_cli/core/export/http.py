@@ -11,7 +11,7 @@ import gzip
 import random
 import time
 from collections.abc import Callable, Mapping
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from email.utils import parsedate_to_datetime
 from urllib.parse import urlsplit, urlunsplit
 
@@ -31,6 +31,18 @@ class RetryPolicy:
     cap: float = 20.0
     budget: float = 60.0
     timeout: float = 10.0
+
+
+@dataclass
+class ScoresSent:
+    """What a score exporter (Langfuse, LangSmith) did: records accepted, not sent after
+    retries, skipped (no score), requests made, and the first errors."""
+
+    sent: int = 0
+    failed: int = 0
+    skipped: int = 0
+    requests: int = 0
+    errors: list[str] = field(default_factory=list)
 
 
 @dataclass

@@ -18,7 +18,6 @@ from __future__ import annotations
 import base64
 import json
 from collections.abc import Callable, Iterable, Iterator
-from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from typing import Any
 
@@ -80,15 +79,6 @@ def auth_header(public_key: str, secret_key: str) -> str:
     return f"Basic {token}"
 
 
-@dataclass
-class LangfuseResult:
-    sent: int = 0
-    failed: int = 0
-    skipped: int = 0
-    requests: int = 0
-    errors: list[str] = field(default_factory=list)
-
-
 def send(
     events: Iterable[EvaluationEvent],
     host: str,
@@ -98,13 +88,13 @@ def send(
     policy: http.RetryPolicy = http.RetryPolicy(),
     on_progress: Callable[[str], None] | None = None,
     client: Any = None,
-) -> LangfuseResult:
+) -> http.ScoresSent:
     """Send the scores; a batch that fails after retries is counted and the next tried.
 
     Langfuse answers 207 with per-event ``successes`` and ``errors``: those errors are
     counted as failed (with the server's message) rather than as sent.
     """
-    result = LangfuseResult()
+    result = http.ScoresSent()
     url = host.rstrip("/") + INGESTION_PATH
     headers = {
         "Authorization": auth_header(public_key, secret_key),

@@ -13,7 +13,6 @@ from __future__ import annotations
 import json
 import uuid
 from collections.abc import Callable, Iterable
-from dataclasses import dataclass, field
 from typing import Any
 
 from llmobs_cli.core.export import http
@@ -53,15 +52,6 @@ def feedback_body(event: EvaluationEvent) -> dict[str, Any] | None:
     return body
 
 
-@dataclass
-class LangSmithResult:
-    sent: int = 0
-    failed: int = 0
-    skipped: int = 0
-    requests: int = 0
-    errors: list[str] = field(default_factory=list)
-
-
 def send(
     events: Iterable[EvaluationEvent],
     endpoint: str,
@@ -70,9 +60,9 @@ def send(
     policy: http.RetryPolicy = http.RetryPolicy(),
     on_progress: Callable[[str], None] | None = None,
     client: Any = None,
-) -> LangSmithResult:
+) -> http.ScoresSent:
     """POST one feedback record per judgment (409 "already exists" counts as sent)."""
-    result = LangSmithResult()
+    result = http.ScoresSent()
     url = endpoint.rstrip("/") + FEEDBACK_PATH
     headers = {"x-api-key": api_key, "Content-Type": "application/json"}
     for event in events:
