@@ -9,6 +9,7 @@ One row per (selected call × evaluator) with the call's identity, its weight
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING
@@ -266,8 +267,14 @@ def judgment_frame(
     return out.select(order).sort("window", "evaluator", "stratum", "trace_id", "span_id")
 
 
-def read_evals(path: str | Path) -> pl.DataFrame:
-    """Read a saved evals file (Parquet) with a clear error when it is not one."""
+#: The columns :func:`read_evals` requires by default.
+EVALS_COLUMNS = ("trace_id", "evaluator", "score", "weight", "route", "timestamp")
+
+
+def read_evals(path: str | Path, needed: Sequence[str] = EVALS_COLUMNS) -> pl.DataFrame:
+    """Read a saved evals file (Parquet) with a clear error when it is not one: an
+    :class:`InputError` naming the file when it is missing, not Parquet, or lacks a column
+    of ``needed``."""
     p = Path(path)
     if not p.exists():
         raise InputError([f"{p}: file not found"])
@@ -275,11 +282,7 @@ def read_evals(path: str | Path) -> pl.DataFrame:
         frame = pl.read_parquet(p)
     except Exception as exc:
         raise InputError([f"{p}: not a Parquet evals file ({type(exc).__name__})"]) from exc
-    missing = [
-        c
-        for c in ("trace_id", "evaluator", "score", "weight", "route", "timestamp")
-        if c not in frame.columns
-    ]
+    missing = [c for c in needed if c not in frame.columns]
     if missing:
         raise InputError([f"{p}: {missing[0]}: missing column (not an llmobs evals file)"])
     return frame

@@ -13,8 +13,6 @@ from pathlib import Path
 
 import polars as pl
 
-from llmobs_cli.errors import InputError
-
 #: The columns :func:`per_call` adds to a call, with the ``--where`` kind of each.
 JUDGMENT_FIELDS: dict[str, str] = {
     "score": "num",
@@ -30,17 +28,9 @@ _NEEDED = ("trace_id", "evaluator", "score")
 
 def read(path: str | Path) -> pl.DataFrame:
     """A saved evals file, checked to be one (an :class:`InputError` naming it if not)."""
-    p = Path(path)
-    if not p.exists():
-        raise InputError([f"{p}: file not found"])
-    try:
-        frame = pl.read_parquet(p)
-    except Exception as exc:
-        raise InputError([f"{p}: not a Parquet evals file ({type(exc).__name__})"]) from exc
-    missing = [c for c in _NEEDED if c not in frame.columns]
-    if missing:
-        raise InputError([f"{p}: {missing[0]}: missing column (not an llmobs evals file)"])
-    return frame
+    from llmobs_cli.core.eval.judgments import read_evals
+
+    return read_evals(path, _NEEDED)
 
 
 def _col(frame: pl.DataFrame, name: str, dtype: pl.DataType) -> pl.Expr:
