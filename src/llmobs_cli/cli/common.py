@@ -9,7 +9,7 @@ from collections.abc import Callable, Iterator, Sequence
 from contextlib import contextmanager
 from enum import StrEnum
 from pathlib import Path
-from typing import Annotated
+from typing import TYPE_CHECKING, Annotated
 
 import typer
 from rich.console import Console
@@ -18,6 +18,9 @@ from llmobs_cli.core.progress import Progress as CoreProgress
 from llmobs_cli.core.progress import ProgressFn, no_progress
 from llmobs_cli.core.record.config import Config, load_config
 from llmobs_cli.errors import Interrupted
+
+if TYPE_CHECKING:
+    from llmobs_cli.core.monitor.run import MonitorResult
 
 #: Messages, progress and tables for people go to stderr unless they are the data.
 err_console = Console(stderr=True, highlight=False, soft_wrap=True)
@@ -436,6 +439,17 @@ def monitor_dir(flag: Path | None, cfg: Config) -> Path | None:
     if flag is not None:
         return flag
     return Path(cfg.monitor.state_dir) if cfg.monitor.state_dir else None
+
+
+def finish_monitored(watch: MonitorResult) -> None:
+    """End a ``--monitor`` run: one stderr line per alarm, and exit 1 only when an alarm
+    fired tonight (the sequential test decides, once, on the night an alarm fires)."""
+    from llmobs_cli.render.monitor import lines
+
+    for line in lines(watch):
+        warn(line)
+    if watch.new_alarms:
+        raise typer.Exit(1)
 
 
 class EngineChoice(StrEnum):

@@ -172,13 +172,7 @@ def drift_cmd(
 
             _print_wide(rich_monitor(watch))
     if watch is not None:
-        from llmobs_cli.render.monitor import lines
-
-        for line in lines(watch):
-            common.warn(line)
-        # Monitored: the sequential test decides, once, on the night an alarm fires.
-        if watch.new_alarms:
-            raise typer.Exit(1)
+        common.finish_monitored(watch)
         return
     if result.fired:
         common.notify(

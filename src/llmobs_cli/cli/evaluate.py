@@ -340,13 +340,7 @@ def eval_cmd(
     if run.stopped:
         raise typer.Exit(1)  # the run did not finish what was asked
     if watch is not None:
-        from llmobs_cli.render.monitor import lines
-
-        for line in lines(watch):
-            common.warn(line)
-        # Monitored: the sequential test decides, once, on the night an alarm fires.
-        if watch.new_alarms:
-            raise typer.Exit(1)
+        common.finish_monitored(watch)
         return
     if run.summary.regressions:
         common.notify("eval", run.summary.as_dict(), cfg, notify, notify_format, traces)
