@@ -14,7 +14,8 @@ from typing import Any
 from rich.console import Group
 from rich.text import Text
 
-from llmobs_cli.core.explore.calls import CallsResult
+from llmobs_cli.core.explore.calls import LIST_FIELDS, CallsResult
+from llmobs_cli.core.explore.judgments import JUDGMENT_FIELDS
 from llmobs_cli.render.tables import Col, fitted_tables, human_ms, human_number, markdown_table
 
 
@@ -58,28 +59,8 @@ def _extra(res: CallsResult) -> str | None:
     return name if name in res.calls.columns and name not in _STANDARD else None
 
 
-_STANDARD = {
-    "trace_id",
-    "span_id",
-    "timestamp",
-    "route",
-    "model",
-    "latency_ms",
-    "input_tokens",
-    "output_tokens",
-    "cost_usd",
-    "status",
-    "sample_rate",
-    "score",
-    "evaluator",
-    "explanation",
-    "judgments",
-    "spread",
-    "flagged",
-    "review",
-    "prompt_excerpt",
-    "response_excerpt",
-}
+#: The columns every listing has: the record fields, the judgment columns, the excerpts.
+_STANDARD = {*LIST_FIELDS, *JUDGMENT_FIELDS, "prompt_excerpt", "response_excerpt"}
 
 
 def _fmt_value(v: Any) -> str:
