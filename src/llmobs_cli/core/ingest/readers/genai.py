@@ -759,3 +759,16 @@ def frame_from_records(records: Iterable[dict[str, Any]], n: int | None = None) 
         ]
     )
     return df.with_row_index(ROW).with_columns(pl.col(ROW).cast(pl.Int64))
+
+
+def leaf_frame(
+    records: list[dict[str, Any]], places: list[str]
+) -> tuple[pl.DataFrame, list[str], int]:
+    """The frame of ``records`` (:func:`frame_from_records`) with wrappers dropped
+    (:func:`leaf_calls`): the kept rows renumbered, ``places`` (one per record) narrowed to
+    them in the same order, and how many wrappers were dropped."""
+    frame, wrappers = leaf_calls(frame_from_records(records))
+    if wrappers:
+        places = [places[i] for i in frame[ROW]]
+        frame = frame.drop(ROW).with_row_index(ROW).with_columns(pl.col(ROW).cast(pl.Int64))
+    return frame, places, wrappers

@@ -37,7 +37,6 @@ import polars as pl
 from llmobs_cli.core.ingest.readers import genai, values
 from llmobs_cli.core.ingest.readers.base import RawRead, display_name, parquet_target, read_bytes
 from llmobs_cli.core.ingest.readers.values import loads_maybe, to_float, to_int
-from llmobs_cli.core.record.schema import ROW
 
 _CAMEL = re.compile(r"(?<!^)(?=[A-Z])")
 
@@ -356,10 +355,7 @@ def read_langfuse(path: Path, opts: Any) -> RawRead:
                 if str(o.get("type", "")).upper() == "GENERATION":
                     recs.append(record(o, t, route_from))
                     where.append(f"{loc}: observation {o.get('id')}" if loc == name else loc)
-    frame, wrappers = genai.leaf_calls(genai.frame_from_records(recs))
-    if wrappers:
-        where = [where[i] for i in frame[ROW]]
-        frame = frame.drop(ROW).with_row_index(ROW).with_columns(pl.col(ROW).cast(pl.Int64))
+    frame, where, wrappers = genai.leaf_frame(recs, where)
     return RawRead(
         frame=frame,
         locate=lambda rows: [where[r] if 0 <= r < len(where) else name for r in rows],

@@ -21,14 +21,11 @@ import json
 from pathlib import Path
 from typing import Any
 
-import polars as pl
-
 from llmobs_cli.core.ingest.readers import genai, values
 from llmobs_cli.core.ingest.readers.base import RawRead, display_name
 from llmobs_cli.core.ingest.readers.langfuse import _ns
 from llmobs_cli.core.ingest.readers.rows import read_rows
 from llmobs_cli.core.ingest.readers.values import loads_maybe, to_float, to_int
-from llmobs_cli.core.record.schema import ROW
 
 
 def _meta(run: dict[str, Any]) -> dict[str, Any]:
@@ -263,10 +260,7 @@ def read_langsmith(path: Path, opts: Any) -> RawRead:
             root = by_id[r["parent_run_id"]]
         recs.append(record(r, root, getattr(opts, "route_from", None)))
         locs.append(w)
-    frame, wrappers = genai.leaf_calls(genai.frame_from_records(recs))
-    if wrappers:
-        locs = [locs[i] for i in frame[ROW]]
-        frame = frame.drop(ROW).with_row_index(ROW).with_columns(pl.col(ROW).cast(pl.Int64))
+    frame, locs, wrappers = genai.leaf_frame(recs, locs)
     return RawRead(
         frame=frame,
         locate=lambda rr: [locs[i] if 0 <= i < len(locs) else name for i in rr],
