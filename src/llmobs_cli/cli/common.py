@@ -96,6 +96,7 @@ KeepDuplicatesOpt = Annotated[
         "(default: the same call read twice is counted once).",
     ),
 ]
+NoProgressOpt = Annotated[bool, typer.Option("--no-progress", help="No progress bar on stderr.")]
 SinceOpt = Annotated[
     str | None,
     typer.Option(

@@ -54,9 +54,7 @@ def convert_cmd(
             ),
         ),
     ] = False,
-    no_progress: Annotated[
-        bool, typer.Option("--no-progress", help="No progress bar on stderr.")
-    ] = False,
+    no_progress: common.NoProgressOpt = False,
     config: common.ConfigOpt = None,
     on_error: common.OnErrorOpt = common.OnErrorChoice.fail,
     source_format: common.FromOpt = common.InputFormat.auto,

@@ -186,9 +186,7 @@ def eval_cmd(
             "--bucket", help="Add a quality time series per hour, day or week.", show_default=False
         ),
     ] = None,
-    no_progress: Annotated[
-        bool, typer.Option("--no-progress", help="No progress bar on stderr.")
-    ] = False,
+    no_progress: common.NoProgressOpt = False,
     since: common.SinceOpt = None,
     until: common.UntilOpt = None,
     now: common.NowOpt = None,

@@ -179,9 +179,7 @@ def generate_cmd(
             show_default=False,
         ),
     ] = None,
-    no_progress: Annotated[
-        bool, typer.Option("--no-progress", help="No progress bar on stderr.")
-    ] = False,
+    no_progress: common.NoProgressOpt = False,
 ) -> None:
     """Generate ROWS sampled trace rows over DAYS days and write them to OUT."""
     kinds = [k.strip() for k in drift_kinds.split(",") if k.strip()]

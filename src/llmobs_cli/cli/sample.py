@@ -56,9 +56,7 @@ def sample_cmd(
             show_default=False,
         ),
     ] = None,
-    no_progress: Annotated[
-        bool, typer.Option("--no-progress", help="No progress bar on stderr.")
-    ] = False,
+    no_progress: common.NoProgressOpt = False,
     fmt: common.FormatOpt = common.Format.table,
     config: common.ConfigOpt = None,
     on_error: common.OnErrorOpt = common.OnErrorChoice.fail,
