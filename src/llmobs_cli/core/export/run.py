@@ -188,6 +188,21 @@ def _dry_bodies(path: Path | None, bodies: list[dict[str, object]]) -> Path:
     return path
 
 
+def _scores_sent(target: str, url: str, events: int, out: http.ScoresSent) -> ExportResult:
+    """The result of a live score export (Langfuse, LangSmith): the sender's counts, the
+    endpoint without credentials, and the first three errors."""
+    return ExportResult(
+        target,
+        http.redact_url(url),
+        events=events,
+        sent=out.sent,
+        failed=out.failed,
+        skipped=out.skipped,
+        requests=out.requests,
+        errors=out.errors[:3],
+    )
+
+
 def _langfuse(
     events: list[EvaluationEvent], opts: ExportOptions, progress: Callable[[str], None] | None
 ) -> ExportResult:
@@ -213,16 +228,7 @@ def _langfuse(
         policy=opts.policy,
         on_progress=progress,
     )
-    return ExportResult(
-        "langfuse",
-        http.redact_url(host),
-        events=len(events),
-        sent=out.sent,
-        failed=out.failed,
-        skipped=out.skipped,
-        requests=out.requests,
-        errors=out.errors[:3],
-    )
+    return _scores_sent("langfuse", host, len(events), out)
 
 
 def _langsmith(
@@ -243,13 +249,4 @@ def _langsmith(
     out = langsmith.send(
         events, endpoint, opts.langsmith_api_key or "", policy=opts.policy, on_progress=progress
     )
-    return ExportResult(
-        "langsmith",
-        http.redact_url(endpoint),
-        events=len(events),
-        sent=out.sent,
-        failed=out.failed,
-        skipped=out.skipped,
-        requests=out.requests,
-        errors=out.errors[:3],
-    )
+    return _scores_sent("langsmith", endpoint, len(events), out)
