@@ -52,19 +52,6 @@ TEXT_FIELDS = ("prompt", "messages", "response")
 DERIVED: dict[str, Kind] = {"tokens": "num"}
 EXCERPT_CHARS = 160
 
-_PRICE_INPUTS = (
-    "model",
-    "provider",
-    "timestamp",
-    "input_tokens",
-    "output_tokens",
-    "cached_tokens",
-    "cache_write_tokens",
-    "reasoning_tokens",
-    "cost_usd",
-    "status",
-)
-
 
 def record_kinds() -> dict[str, Kind]:
     """The ``--where`` kind of every record field (``logprobs`` is not filterable)."""
@@ -202,7 +189,9 @@ def find_calls(
     if "tokens" in used:
         record_used += ["input_tokens", "output_tokens"]
     record_used = [f for f in record_used if f != "tokens"]
-    columns = list(dict.fromkeys([*LIST_FIELDS, *_PRICE_INPUTS, *record_used]))
+    from llmobs_cli.core.report.pricing import PRICE_COLUMNS
+
+    columns = list(dict.fromkeys([*LIST_FIELDS, *PRICE_COLUMNS, *record_used]))
 
     pre_since, pre_until, relative = _pre_bounds(since, until, now)
     say(f"reading {len(paths)} path(s)")

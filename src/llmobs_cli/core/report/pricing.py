@@ -356,6 +356,7 @@ def normalize_usage(frame: pl.LazyFrame | pl.DataFrame, convention: Convention) 
 
 # --- cost ----------------------------------------------------------------------------
 
+#: The record columns pricing a row reads (:func:`with_cost`).
 PRICE_COLUMNS = (
     "model",
     "provider",
