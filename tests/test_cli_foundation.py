@@ -2,8 +2,6 @@
 
 from __future__ import annotations
 
-import contextlib
-import io
 import json
 import os
 import subprocess
@@ -13,28 +11,16 @@ from pathlib import Path
 import polars as pl
 import pytest
 
+from cli_runner import run_cli
 from llmobs_cli import __version__
-from llmobs_cli.cli.app import main
 
 GOOD = {"trace_id": "t1", "timestamp": "2026-01-02T03:04:05Z", "model": "gpt-4o", "latency_ms": 120}
 
 
 def run(*args: str, cwd: Path | None = None) -> subprocess.CompletedProcess[str]:
     """Run the CLI in-process through its real entry point (error boundary included)."""
-    out, err = io.StringIO(), io.StringIO()
-    old = os.getcwd()
-    code = 0
-    try:
-        if cwd is not None:
-            os.chdir(cwd)
-        with contextlib.redirect_stdout(out), contextlib.redirect_stderr(err):
-            try:
-                main(list(args))
-            except SystemExit as exc:
-                code = int(exc.code or 0)
-    finally:
-        os.chdir(old)
-    return subprocess.CompletedProcess(list(args), code, out.getvalue(), err.getvalue())
+    code, out, err = run_cli(*args, cwd=cwd)
+    return subprocess.CompletedProcess(list(args), code, out, err)
 
 
 def run_process(*args: str) -> subprocess.CompletedProcess[str]:
@@ -178,7 +164,6 @@ def test_validate_other_formats(tmp_path: Path, fmt: str) -> None:
 
 
 def test_outputs_get_normal_permissions(tmp_path: Path) -> None:
-    import os
     import stat
 
     from llmobs_cli.core import atomic

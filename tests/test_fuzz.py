@@ -19,9 +19,7 @@ default run is derandomised so that CI is reproducible.
 
 from __future__ import annotations
 
-import contextlib
 import gzip
-import io
 import json
 import math
 import os
@@ -34,7 +32,7 @@ import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
-from llmobs_cli.cli.app import main
+from cli_runner import run_cli
 
 EXAMPLES = int(os.environ.get("LLMOBS_FUZZ_EXAMPLES", "0"))
 FUZZ = settings(
@@ -86,22 +84,7 @@ FIELDS = [
 ]
 
 
-def run(*args: str, cwd: Path | None = None) -> tuple[int, str, str]:
-    """The CLI in-process through its console entry point; (exit code, stdout, stderr)."""
-    out, err = io.StringIO(), io.StringIO()
-    old = os.getcwd()
-    code = 0
-    try:
-        if cwd is not None:
-            os.chdir(cwd)
-        with contextlib.redirect_stdout(out), contextlib.redirect_stderr(err):
-            try:
-                main(list(args))
-            except SystemExit as exc:
-                code = int(exc.code or 0) if not isinstance(exc.code, str) else 1
-    finally:
-        os.chdir(old)
-    return code, out.getvalue(), err.getvalue()
+run = run_cli
 
 
 def check(code: int, err: str, args: tuple[str, ...]) -> None:

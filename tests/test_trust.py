@@ -7,8 +7,6 @@ one line on stderr (the "before" of each is in changes/trust.md).
 
 from __future__ import annotations
 
-import contextlib
-import io
 import json
 import os
 import signal
@@ -19,7 +17,8 @@ from pathlib import Path
 import polars as pl
 import pytest
 
-from llmobs_cli.cli.app import INTERRUPTED, main
+from cli_runner import run_cli
+from llmobs_cli.cli.app import INTERRUPTED
 from llmobs_cli.core.record import names
 from llmobs_cli.core.record.windows import EmptyWindowError
 from llmobs_cli.core.report.engine import run_report
@@ -31,21 +30,7 @@ SAMPLE = Path(__file__).parent.parent / "sample_traces" / "traces.jsonl"
 SPAN = "spans 2026-10-12T00:25:15.173255Z .. 2026-11-22T21:36:31.658043Z (2,400 rows)"
 
 
-def run(*args: str, cwd: Path | None = None) -> tuple[int, str, str]:
-    out, err = io.StringIO(), io.StringIO()
-    old = os.getcwd()
-    code = 0
-    try:
-        if cwd is not None:
-            os.chdir(cwd)
-        with contextlib.redirect_stdout(out), contextlib.redirect_stderr(err):
-            try:
-                main(list(args))
-            except SystemExit as exc:
-                code = int(exc.code or 0)
-    finally:
-        os.chdir(old)
-    return code, out.getvalue(), err.getvalue()
+run = run_cli
 
 
 def one_line(err: str) -> str:
