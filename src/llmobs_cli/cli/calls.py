@@ -81,9 +81,7 @@ def calls_cmd(
             show_default=False,
         ),
     ] = None,
-    wide: Annotated[
-        bool, typer.Option("--wide", help="Show every column whatever the terminal width.")
-    ] = False,
+    wide: common.ViewWideOpt = False,
     since: common.SinceOpt = None,
     until: common.UntilOpt = None,
     now: common.NowOpt = None,

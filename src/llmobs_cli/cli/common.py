@@ -391,6 +391,10 @@ WideOpt = Annotated[
         rich_help_panel="Table",
     ),
 ]
+#: ``--wide`` of the views that are not grouped tables (``llmobs calls``, ``llmobs show``).
+ViewWideOpt = Annotated[
+    bool, typer.Option("--wide", help="Show every column whatever the terminal width.")
+]
 MonitorOpt = Annotated[
     Path | None,
     typer.Option(

@@ -71,9 +71,7 @@ def show_cmd(
             show_default=False,
         ),
     ] = None,
-    wide: Annotated[
-        bool, typer.Option("--wide", help="Show every column whatever the terminal width.")
-    ] = False,
+    wide: common.ViewWideOpt = False,
     fmt: common.FormatOpt = common.Format.table,
     config: common.ConfigOpt = None,
     on_error: common.OnErrorOpt = common.OnErrorChoice.fail,
