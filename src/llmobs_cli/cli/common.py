@@ -330,7 +330,8 @@ def notify(
 
     ncfg = cfg.notify
     target = url or ncfg.url or (variable(ncfg.url_env) if ncfg.url_env else None)
-    if not target or (url is None and command not in ncfg.commands):
+    # a monitor's alarm belongs to the command that runs the monitor (drift or eval)
+    if not target or (url is None and command != "monitor" and command not in ncfg.commands):
         return
     body_fmt = fmt.value if fmt is not None else ncfg.format
     out = core_notify.notify(

@@ -346,6 +346,7 @@ def eval_cmd(
             common.warn(line)
         # Monitored: the sequential test decides, once, on the night an alarm fires.
         if watch.new_alarms:
+            common.notify("monitor", watch.as_dict(), cfg, notify, notify_format, traces)
             raise typer.Exit(1)
         return
     if run.summary.regressions:
