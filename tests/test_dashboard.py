@@ -534,3 +534,23 @@ def test_html_output_of_report_drift_and_eval_summarize(tmp_path: Path) -> None:
         assert data["kind"] == kind and data[part], name
     assert data_of((tmp_path / "drift.html").read_text())["drift"]["distributions"]
     assert data_of((tmp_path / "eval.html").read_text())["quality"]["regressions"] >= 1
+
+
+def test_drift_section_ranks_where_and_folds_quiet_slices() -> None:
+    """The page's drift section shows the slice tests that found something (not the quiet
+    ones) and the where ranking of the drift result, in its order."""
+    from llmobs_cli.core.dashboard.build import DashboardOptions, build
+    from llmobs_cli.core.drift import run_drift
+
+    result = build([SAMPLE], DashboardOptions())
+    data = data_of(H.dashboard_html(result.as_dict()))
+    rows = data["drift"]["table"]["rows"]
+    drift = run_drift([SAMPLE])  # the page's default windows
+    shown_slices = [r for r in rows if r[1] != "all"]
+    quiet = [
+        f for f in drift.features if f["slice"] and f["status"] not in ("DRIFT", "small effect")
+    ]
+    assert quiet and len(shown_slices) < len([f for f in drift.features if f["slice"]])
+    where = data["drift"]["where"]["rows"]
+    assert [r[0] for r in where] == [w["feature"] for w in drift.where]
+    assert len(where) == len(drift.where) > 0

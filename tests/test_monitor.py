@@ -186,8 +186,11 @@ def test_drift_monitor_nightly_quiet_then_alarms_once_on_a_step(tmp_path) -> Non
         "3",
     )
     assert r.returncode == 0, r.stderr
+    from http_receiver import Receiver
+
     state = tmp_path / "state"
     fired = []
+    hook = Receiver().__enter__()
     for day in range(1, 14):
         r = run_cli(
             "drift",
@@ -204,6 +207,10 @@ def test_drift_monitor_nightly_quiet_then_alarms_once_on_a_step(tmp_path) -> Non
             "response_length,prompt_length,output_tokens,refusal_rate",
             "--format",
             "json",
+            "--notify",
+            hook.url,
+            "--notify-format",
+            "json",
         )
         assert r.returncode in (0, 1), r.stderr
         mon = json.loads(r.stdout)["monitor"]
@@ -219,6 +226,12 @@ def test_drift_monitor_nightly_quiet_then_alarms_once_on_a_step(tmp_path) -> Non
     assert fired and fired[0] == (11, ["response_length>median"])
     names = [n for _, ns in fired for n in ns]
     assert len(names) == len(set(names))
+    # one webhook message per night an alarm fired, none on quiet or standing nights
+    hook.__exit__(None, None, None)
+    posted = [json.loads(q.body) for q in hook.accepted]
+    assert len(posted) == len(fired)
+    assert posted[0]["command"] == "drift monitor" and posted[0]["verdict"] == "alarm"
+    assert "response_length" in posted[0]["findings"][0]["what"]
     doc = json.loads((state / "llmobs-monitor-drift.json").read_text())
     assert doc["alarms"]["response_length>median"]["night"].startswith("2026-02-11")
     # a rebaseline re-arms: the drifted days become the reference

@@ -334,7 +334,8 @@ def notify(
 
     ncfg = cfg.notify
     target = url or ncfg.url or (variable(ncfg.url_env) if ncfg.url_env else None)
-    if not target or (url is None and command not in ncfg.commands):
+    # a monitor's alarm belongs to the command that runs the monitor (drift or eval)
+    if not target or (url is None and command != "monitor" and command not in ncfg.commands):
         return
     body_fmt = fmt.value if fmt is not None else ncfg.format
     out = core_notify.notify(
@@ -446,14 +447,22 @@ def monitor_dir(flag: Path | None, cfg: Config) -> Path | None:
     return Path(cfg.monitor.state_dir) if cfg.monitor.state_dir else None
 
 
-def finish_monitored(watch: MonitorResult) -> None:
-    """End a ``--monitor`` run: one stderr line per alarm, and exit 1 only when an alarm
-    fired tonight (the sequential test decides, once, on the night an alarm fires)."""
+def finish_monitored(
+    watch: MonitorResult,
+    cfg: Config,
+    url: str | None,
+    fmt: NotifyFormat | None,
+    traces: list[str] | None = None,
+) -> None:
+    """End a ``--monitor`` run: one stderr line per alarm; on the night an alarm fires (the
+    sequential test decides, once), post the monitor's result as :func:`notify` does and
+    exit 1."""
     from llmobs_cli.render.monitor import lines
 
     for line in lines(watch):
         warn(line)
     if watch.new_alarms:
+        notify("monitor", watch.as_dict(), cfg, url, fmt, traces)
         raise typer.Exit(1)
 
 

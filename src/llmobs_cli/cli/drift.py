@@ -172,7 +172,7 @@ def drift_cmd(
 
             _print_wide(rich_monitor(watch))
     if watch is not None:
-        common.finish_monitored(watch)
+        common.finish_monitored(watch, cfg, notify, notify_format, traces)
         return
     if result.fired:
         common.notify(

@@ -338,7 +338,7 @@ def eval_cmd(
     if run.stopped:
         raise typer.Exit(1)  # the run did not finish what was asked
     if watch is not None:
-        common.finish_monitored(watch)
+        common.finish_monitored(watch, cfg, notify, notify_format, traces)
         return
     if run.summary.regressions:
         common.notify("eval", run.summary.as_dict(), cfg, notify, notify_format, traces)

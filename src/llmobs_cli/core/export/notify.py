@@ -177,10 +177,40 @@ def from_report(doc: Mapping[str, Any], source: str | None = None) -> Notificati
     )
 
 
+def from_monitor(doc: Mapping[str, Any], source: str | None = None) -> Notification | None:
+    """The message for a monitored night (the ``monitor`` object of the JSON), or None when
+    no alarm fired tonight. Standing alarms are not repeated."""
+    fired = [q for q in doc.get("quantities") or [] if q.get("fired_now")]
+    if not fired:
+        return None
+    findings = [
+        Finding(
+            what=str(q.get("label")),
+            detail=(
+                f"tonight {_num(q.get('last'))} vs baseline {_num(q.get('baseline'))}, "
+                f"evidence {_num(q.get('evalue'))} ≥ {_num(q.get('threshold'))} "
+                f"after {q.get('nights')} night(s)"
+            ),
+        )
+        for q in fired[:TOP]
+    ]
+    kind = doc.get("kind") or "monitor"
+    return Notification(
+        f"{kind} monitor",
+        f"llmobs {kind} monitor: {len(fired)} alarm(s) tonight "
+        f"(any false alarm over all nights ≤ {doc.get('alpha')})",
+        "alarm",
+        findings,
+        len(fired),
+        source,
+    )
+
+
 BUILDERS: dict[str, Callable[[Mapping[str, Any], str | None], Notification | None]] = {
     "drift": from_drift,
     "eval": from_eval,
     "report": from_report,
+    "monitor": from_monitor,
 }
 
 

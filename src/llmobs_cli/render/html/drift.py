@@ -72,7 +72,13 @@ def _edge(x: Any) -> str:
 
 
 def drift_view(drift: Mapping[str, Any]) -> dict[str, Any]:
-    feats = [f for f in drift.get("features") or [] if isinstance(f, Mapping)]
+    feats = [
+        f
+        for f in drift.get("features") or []
+        if isinstance(f, Mapping)
+        # quiet slice tests are in the JSON; the page keeps the ones that found something
+        and (not f.get("slice") or f.get("drifted") or f.get("status") == "small effect")
+    ]
     feats.sort(
         key=lambda f: (not f.get("drifted"), f.get("group") is not None, str(f.get("feature")))
     )
@@ -152,6 +158,41 @@ def drift_view(drift: Mapping[str, Any]) -> dict[str, Any]:
             ],
             "no example calls",
         ),
+        "where": _where_table(drift.get("where") or []),
         "drifted": drifted,
         "empty": "No drifted feature: no distribution to compare.",
     }
+
+
+def _where_table(where: list[Any]) -> dict[str, Any] | None:
+    """Where each drifted feature's change comes from: per slice, the within-slice change
+    and the traffic-mix part of the overall change of the mean (shift-share)."""
+    rows = []
+    for w in where:
+        if not isinstance(w, Mapping):
+            continue
+        share = w.get("share_of_change")
+        rows.append(
+            [
+                str(w.get("feature")),
+                _group_text(w.get("slice")),
+                f"{_num(w.get('mean_baseline')):,.4g} → {_num(w.get('mean_current')):,.4g}",
+                f"{_num(w.get('within')):+,.3g}",
+                f"{_num(w.get('mix')):+,.3g}",
+                "-" if share is None else f"{100 * float(share):.0f}%",
+                _cell(
+                    "DRIFT" if w.get("drifted") else str(w.get("status") or "ok"),
+                    "bad" if w.get("drifted") else "good",
+                ),
+            ]
+        )
+    if not rows:
+        return None
+    return _table(
+        "Where it moved (slices ranked by their own change of the mean)",
+        ["feature", "slice", "mean", "within", "mix", "of the change", "slice verdict"],
+        rows,
+        num=[False, False, True, True, True, True, False],
+        wrap=[False, True, False, False, False, False, False],
+        empty="no slice",
+    )

@@ -408,6 +408,7 @@
     notes(s, dr.notes);
     s.appendChild(el("h3", "", dr.table.title));
     s.appendChild(table(dr.table));
+    if (dr.where) tables(s, [dr.where]);
     if (dr.examples) tables(s, [dr.examples]);
     if (!(dr.distributions || []).length) {
       s.appendChild(el("p", "empty", dr.empty || "no drifted feature"));
