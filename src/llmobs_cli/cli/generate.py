@@ -26,6 +26,7 @@ from llmobs_cli.core.synth.generate import (
     RegressionSpec,
     write_generated,
 )
+from llmobs_cli.core.synth.signals import SignalSpec
 from llmobs_cli.errors import UsageError
 
 
@@ -161,6 +162,28 @@ def generate_cmd(
             "--rate", help="Storage sample rate override, ROUTE=R (repeatable).", show_default=False
         ),
     ] = None,
+    logprobs: Annotated[
+        bool,
+        typer.Option(
+            "--logprobs", help="Add token log-probs (capped at 256 per call) to every answer."
+        ),
+    ] = False,
+    drift_confidence: Annotated[
+        float,
+        typer.Option(
+            "--drift-confidence",
+            help="Drift: multiplier on token surprisal after --drift-after (needs --logprobs; "
+            "1 = off).",
+        ),
+    ] = 1.0,
+    drift_cited_rank: Annotated[
+        float,
+        typer.Option(
+            "--drift-cited-rank",
+            help="Drift: share of answers citing the top document whose document moves to "
+            "rank 2 after --drift-after (0 = off).",
+        ),
+    ] = 0.0,
     to: Annotated[
         str | None,
         typer.Option(
@@ -194,6 +217,15 @@ def generate_cmd(
             release=regression_release,
             severity=regression_severity,
         )
+    signals = None
+    if logprobs or drift_confidence != 1.0 or drift_cited_rank > 0:
+        signals = SignalSpec(
+            logprobs=logprobs,
+            after=drift.after if drift is not None else None,
+            routes=drift.routes if drift is not None else None,
+            confidence=drift_confidence,
+            cited_rank=drift_cited_rank,
+        )
     frame = write_generated(
         out,
         rows,
@@ -205,6 +237,7 @@ def generate_cmd(
         route_rates=_pairs(rate or [], "--rate", ROUTES),
         drift_kinds=kinds,
         to=to,
+        signals=signals,
     )
     calls = float((1.0 / frame["sample_rate"]).sum()) if frame.height else 0.0
     common.warn(f"wrote {frame.height:,} sampled row(s) (about {calls:,.0f} calls) to {out}")

@@ -54,6 +54,7 @@ from collections.abc import Sequence
 from dataclasses import dataclass
 from datetime import UTC, date, datetime
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 import numpy as np
 import polars as pl
@@ -89,6 +90,9 @@ from llmobs_cli.core.synth.catalog import (
 from llmobs_cli.core.synth.corpus import CONTEXT, KB_TOPICS, REFUSALS
 from llmobs_cli.core.synth.pools import Pools, Streams, gather, hex_ids, pools
 from llmobs_cli.errors import UsageError
+
+if TYPE_CHECKING:
+    from llmobs_cli.core.synth.signals import SignalSpec
 
 __all__ = [
     "DEFAULT_DRIFT_LANGUAGE",
@@ -1091,9 +1095,14 @@ def write_generated(
     route_rates: dict[str, float] | None = None,
     drift_kinds: Sequence[str] | None = None,
     to: str | None = None,
+    signals: SignalSpec | None = None,
 ) -> pl.DataFrame:
-    """Generate and write atomically (.parquet, .jsonl[.gz|.zst]); returns the frame."""
+    """Generate and write atomically (.parquet, .jsonl[.gz|.zst]); returns the frame.
+
+    ``signals`` adds log-probs and confidence / cited-rank effects (``core/synth/signals``);
+    without it the output is exactly that of earlier versions."""
     from llmobs_cli.core.ingest.convert import output_format, write_frame
+    from llmobs_cli.core.synth.signals import add_signals
 
     frame = generate(
         rows,
@@ -1105,5 +1114,7 @@ def write_generated(
         route_rates=route_rates,
         drift_kinds=drift_kinds,
     )
+    if signals is not None:
+        frame = add_signals(frame, signals, seed)
     write_frame(frame, Path(out), output_format(Path(out), to))
     return frame

@@ -1,0 +1,157 @@
+"""Signals the trace holds: confidence from log-probs and the cited document's rank —
+the expressions against independent numpy computations, ``generate``'s options, and the
+default drift features on generated data with and without injected effects."""
+
+from __future__ import annotations
+
+import math
+from datetime import UTC, datetime, timedelta
+
+import numpy as np
+import polars as pl
+import pytest
+
+from llmobs_cli.core.drift import DEFAULT_FEATURES, run_drift
+from llmobs_cli.core.record.schema import DOCUMENT
+from llmobs_cli.core.signals import citations, confidence
+from llmobs_cli.core.synth.generate import generate
+from llmobs_cli.core.synth.signals import SignalSpec, add_signals
+from llmobs_cli.errors import UsageError
+
+START = datetime(2026, 1, 1, tzinfo=UTC)
+CUT = START + timedelta(days=30)
+CONF = ["response_confidence", "low_confidence_share", "min_window_confidence"]
+
+
+# --- confidence expressions ------------------------------------------------------------
+
+
+def test_confidence_features_match_numpy() -> None:
+    rng = np.random.default_rng(4)
+    lists = [list(-rng.exponential(0.6, n)) for n in (1, 5, 8, 9, 40, 200)]
+    df = pl.DataFrame({"logprobs": [*lists, None, []]}, schema={"logprobs": pl.List(pl.Float64)})
+    out = df.select(confidence.columns())
+    for i, lp in enumerate(lists):
+        a = np.array(lp)
+        mean = a.mean()
+        win = np.convolve(a, np.ones(8) / 8, mode="valid").min() if a.size >= 8 else a.mean()
+        assert out["response_confidence"][i] == pytest.approx(mean)
+        assert out["response_perplexity"][i] == pytest.approx(math.exp(-mean))
+        assert out["low_confidence_share"][i] == pytest.approx((a < math.log(0.1)).mean())
+        assert out["min_window_confidence"][i] == pytest.approx(win)
+    # No log-probs (null or empty): null in every feature, never 0.
+    assert out.tail(2).null_count().row(0) == (2, 2, 2, 2)
+
+
+# --- cited rank ------------------------------------------------------------------------
+
+
+def _docs(*contents: str) -> list[dict[str, object]]:
+    return [
+        {"id": f"doc-{i + 1}", "content": c, "score": 0.9 - 0.1 * i} for i, c in enumerate(contents)
+    ]
+
+
+def test_cited_rank_rules() -> None:
+    docs = _docs(
+        "Refunds are possible within fourteen days of purchase.",
+        "Passwords reset links expire after thirty minutes.",
+        "Invoices are emailed monthly to the billing contact.",
+    )
+    rows = [
+        ("The link expires soon [doc-2].", docs),  # id → 2
+        ("See [DOC-3] and [doc-2].", docs),  # best id rank → 2
+        ("As the second source says [2].", docs),  # numbered marker → 2
+        ("Marker out of range [7].", docs),  # no id, bad marker, no overlap → null
+        ("Invoices are emailed monthly to your billing contact.", docs),  # overlap → 3
+        ("Anything at all.", []),  # no documents → null
+        (None, docs),  # no response → null
+        ("I'm sorry, but I can't help with that [doc-1].", docs),  # a refusal → null
+    ]
+    df = pl.DataFrame(
+        {
+            "response": [r for r, _ in rows],
+            "retrieved": [d for _, d in rows],
+            "finish_reason": ["stop"] * len(rows),
+        },
+        schema={"response": pl.String, "retrieved": pl.List(DOCUMENT), "finish_reason": pl.String},
+    )
+    got = df.select(citations.cited_rank().alias("r"))["r"].to_list()
+    assert got == [2, 2, 2, None, 3, None, None, None]
+    labels = df.select(citations.cited_rank_label().alias("l"))["l"].to_list()
+    assert labels == ["2", "2", "2", None, "3", None, None, None]
+
+
+# --- generate --------------------------------------------------------------------------
+
+
+def test_signals_off_leave_the_generated_frame_unchanged() -> None:
+    base = generate(500, seed=2, start=START, days=37)
+    assert add_signals(base, SignalSpec(), 2).equals(base)
+    with_lp = add_signals(base, SignalSpec(logprobs=True), 2)
+    assert with_lp.drop("logprobs").equals(base.drop("logprobs"))
+    has = with_lp["response"].is_not_null() & with_lp["metadata"].str.contains('"quality":"good"')
+    assert with_lp.filter(has)["logprobs"].null_count() == 0
+    # Same seed, same log-probs.
+    assert add_signals(base, SignalSpec(logprobs=True), 2).equals(with_lp)
+
+
+def test_signal_options_are_checked() -> None:
+    base = generate(10, seed=1, start=START, days=37)
+    with pytest.raises(UsageError, match="needs log-probs"):
+        add_signals(base, SignalSpec(confidence=2.0, after=CUT), 1)
+    with pytest.raises(UsageError, match="share"):
+        add_signals(base, SignalSpec(cited_rank=1.5, after=CUT), 1)
+
+
+# --- drift bars ------------------------------------------------------------------------
+
+
+@pytest.fixture(scope="module")
+def base() -> pl.DataFrame:
+    return generate(14_000, seed=7, start=START, days=37)
+
+
+def _flagged(df: pl.DataFrame, features: list[str], by: str | None = None) -> set[str]:
+    res = run_drift(df, features=features, by=by)
+    return {r["feature"] for r in res.features if r["drifted"]}
+
+
+def test_confidence_features_are_default_and_skipped_without_logprobs(
+    base: pl.DataFrame,
+) -> None:
+    assert set(CONF) <= set(DEFAULT_FEATURES) and "cited_rank" in DEFAULT_FEATURES
+    res = run_drift(base, features=CONF)
+    assert not res.drifted
+    assert any("response_confidence: skipped" in n for n in res.notes)
+    res2 = run_drift(base.drop("logprobs"), features=CONF)
+    assert any("no logprobs field" in n for n in res2.notes)
+
+
+def test_confidence_drop_on_one_route_is_flagged_and_unchanged_is_quiet(
+    base: pl.DataFrame,
+) -> None:
+    drop = SignalSpec(logprobs=True, after=CUT, routes=["search_qa"], confidence=2.5)
+    flagged = _flagged(add_signals(base, drop, 7), CONF, by="route")
+    assert {"response_confidence", "min_window_confidence"} & flagged
+    res = run_drift(add_signals(base, drop, 7), features=["response_confidence"], by="route")
+    per_route = {r["group"]["route"]: r["drifted"] for r in res.features if r["group"] is not None}
+    assert per_route["search_qa"]
+    assert not any(v for k, v in per_route.items() if k != "search_qa")
+    assert not _flagged(add_signals(base, SignalSpec(logprobs=True), 7), CONF)
+
+
+def test_cited_rank_moving_from_1_to_2_is_flagged_and_unchanged_is_quiet(
+    base: pl.DataFrame,
+) -> None:
+    moved = add_signals(base, SignalSpec(after=CUT, cited_rank=0.5), 7)
+    assert "cited_rank" in _flagged(moved, ["cited_rank"])
+    # The effect is what was injected: top-1 share falls in the current window only.
+    late = pl.col("timestamp") >= CUT
+    top1 = (
+        moved.group_by(late.alias("late"))
+        .agg(citations.cited_top1().mean().alias("top1"))
+        .sort("late")
+    )
+    assert top1["top1"][0] > 0.8 > top1["top1"][1] + 0.2
+    assert "cited_rank" not in _flagged(base, ["cited_rank"])
