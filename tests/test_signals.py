@@ -155,3 +155,51 @@ def test_cited_rank_moving_from_1_to_2_is_flagged_and_unchanged_is_quiet(
     )
     assert top1["top1"][0] > 0.8 > top1["top1"][1] + 0.2
     assert "cited_rank" not in _flagged(base, ["cited_rank"])
+
+
+# --- confident-wrong in eval and review ------------------------------------------------
+
+
+def test_confident_wrong_rate_and_review_reason(openai_stub, tmp_path) -> None:
+    from llmobs_cli.core.eval.judges.client import ClientSettings
+    from llmobs_cli.core.eval.options import EvalOptions
+    from llmobs_cli.core.eval.review import build_queue
+    from llmobs_cli.core.eval.run import evaluate_frame
+    from llmobs_cli.core.ingest.readers import load
+    from llmobs_cli.core.record.weights import hajek_mean_ci
+    from test_eval_support import marker_judge, records, write_jsonl
+
+    openai_stub.responder = marker_judge
+    recs = records(3, per_route=120)
+    rng = np.random.default_rng(3)
+    for r in recs:  # half the calls sure of themselves, half hedging
+        sure = rng.random() < 0.5
+        r["logprobs"] = list(np.round(-rng.exponential(0.05 if sure else 0.9, 30), 4))
+    frame = load([write_jsonl(tmp_path / "t.jsonl", recs)]).frame
+    opts = EvalOptions(
+        budget=60,
+        evaluators=["relevance"],
+        client=ClientSettings(base_url=openai_stub.base_url, api_key="sk-x", backoff_base_s=0.001),
+    )
+    run = evaluate_frame(frame, opts, cache_dir=tmp_path / "cache")
+    rows = run.frame
+    assert rows["response_confidence"].null_count() == 0
+    for g in run.summary.groups:
+        part = rows.filter(pl.col("route") == g["key"]["route"])
+        y = ((part["response_confidence"] >= math.log(0.8)) & (part["score"] < 0.5)).to_numpy()
+        w = part["weight"].to_numpy()
+        _rate, lo, hi, _ = hajek_mean_ci(y.astype(float), w, part["stratum"].to_numpy())
+        cw = g["confident_wrong"]
+        assert cw["rate"] == pytest.approx(np.sum(w * y) / np.sum(w))
+        assert (cw["ci_low"], cw["ci_high"]) == pytest.approx((lo, hi))
+        assert cw["count"] == int(y.sum())
+    assert sum(g["confident_wrong"]["count"] for g in run.summary.groups) > 0
+    q = build_queue(rows, random_per_group=0)
+    sure_wrong = rows.filter(
+        (pl.col("response_confidence") >= math.log(0.8)) & (pl.col("score") < 0.5)
+    )
+    flagged = q.filter(pl.col("reasons").str.contains("confident_wrong"))
+    assert set(flagged["trace_id"]) == set(sure_wrong["trace_id"])
+    # Without log-probs: no confident_wrong figures, no such reason.
+    run2 = evaluate_frame(frame.drop("logprobs"), opts, cache_dir=tmp_path / "cache")
+    assert all("confident_wrong" not in g for g in run2.summary.groups)
