@@ -203,3 +203,121 @@ def test_confident_wrong_rate_and_review_reason(openai_stub, tmp_path) -> None:
     # Without log-probs: no confident_wrong figures, no such reason.
     run2 = evaluate_frame(frame.drop("logprobs"), opts, cache_dir=tmp_path / "cache")
     assert all("confident_wrong" not in g for g in run2.summary.groups)
+
+
+# --- sessions --------------------------------------------------------------------------
+
+DISTINCT = [
+    "Where is my invoice for March?",
+    "Can I change the billing email address?",
+    "What plans include single sign-on?",
+    "How do I export all my data?",
+]
+SESSION_ROUTES = {"chat": (0.1, 0.8), "qa": (0.5, 0.5), "refunds": (1.0, 0.3)}
+
+
+def _session_dump(seed: int, per_route: int = 150) -> tuple[list[dict], dict[str, float]]:
+    """Sessions of 1–4 calls; a successful one ends with a GOOD answer, a failed one repeats
+    the question and ends with a BAD answer or an error (the user gives up). Storage
+    sampling is by session (every call of a session at its route's rate)."""
+    rng = np.random.default_rng(seed)
+    recs, truth = [], {}
+    for route, (sr, p) in SESSION_ROUTES.items():
+        truth[route] = p
+        for s in range(per_route):
+            ok = bool(rng.random() < p)
+            n = int(rng.integers(1, 5))
+            t0 = START + timedelta(days=float(rng.uniform(0, 14)))
+            for k in range(n):
+                last = k == n - 1
+                q = DISTINCT[k] if ok else f"help with {route} {s}"
+                rec = {
+                    "trace_id": f"{route}-{s}-{k}",
+                    "session_id": f"{route}-s{s}",
+                    "timestamp": (t0 + timedelta(minutes=k)).isoformat(),
+                    "route": route,
+                    "model": "m",
+                    "prompt": q,
+                    "response": ("GOOD answer" if ok else "BAD answer") if last else "a step",
+                    "sample_rate": sr,
+                }
+                if last and not ok and rng.random() < 0.5:
+                    rec.update(status="error", error="timeout", response=None)
+                recs.append(rec)
+    return recs, truth
+
+
+def test_session_rows_weights_heuristics_and_budget() -> None:
+    from llmobs_cli.core.signals.sessions import session_rows
+
+    recs, _ = _session_dump(1, per_route=40)
+    df = pl.DataFrame(recs).with_columns(pl.col("timestamp").str.to_datetime(time_zone="UTC"))
+    # one session stored at mixed rates: its weight is the mean inverse rate
+    df = df.with_columns(
+        pl.when(pl.col("trace_id") == "qa-0-0")
+        .then(0.25)
+        .otherwise(pl.col("sample_rate"))
+        .alias("sample_rate")
+    )
+    rows = session_rows(df, budget_tokens=8).frame
+    n_sessions = df["session_id"].n_unique()
+    assert rows.height == n_sessions
+    qa0 = df.filter(pl.col("session_id") == "qa-s0")
+    expect = 1 / float((1 / qa0["sample_rate"]).mean())
+    assert rows.filter(pl.col("trace_id") == "qa-s0")["sample_rate"][0] == pytest.approx(expect)
+    # failed sessions repeat the question: every consecutive pair is a repeat
+    failed = rows.filter(pl.col("response").str.starts_with("BAD") & (pl.col("turns") > 1))
+    assert failed.height and (failed["repeated_question_rate"] == 1.0).all()
+    # repeats push the resolution to the last answer (whose wrongness only the judge sees)
+    assert (failed["turns_to_resolution"] == failed["turns"]).all()
+    errored = rows.filter(pl.col("response").str.starts_with("[error"))
+    assert errored.height and errored["abandoned"].all()
+    good = rows.filter(pl.col("response").str.starts_with("GOOD"))
+    assert not good["abandoned"].any() and (good["turns_to_resolution"] == 1).all()
+    # an 8-token budget keeps only the last turn of longer conversations, and says so
+    long = rows.filter(pl.col("turns") > 1)
+    assert (long["dropped_turns"] == long["turns"] - 1).all()
+    assert long["system"].str.contains("dropped").all()
+
+
+def test_eval_unit_session_covers_the_truth(openai_stub, tmp_path) -> None:
+    from test_eval_support import marker_judge, run_cli, write_jsonl
+
+    openai_stub.responder = marker_judge
+    recs, truth = _session_dump(5)
+    path = write_jsonl(tmp_path / "s.jsonl", recs)
+    out = tmp_path / "evals.parquet"
+    res = run_cli(
+        "eval",
+        str(path),
+        "--unit",
+        "session",
+        "--budget",
+        "80",
+        "--format",
+        "json",
+        "--base-url",
+        openai_stub.base_url,
+        "--since",
+        "2026-01-01",
+        "--no-progress",
+        "--output",
+        str(out),
+        env={"OPENAI_API_KEY": "sk-x", "LLMOBS_CACHE_DIR": str(tmp_path / "cache")},
+    )
+    assert res.returncode == 0, res.stderr
+    import json
+
+    doc = json.loads(res.stdout)
+    groups = {g["key"]["route"]: g for g in doc["groups"]}
+    assert {g["evaluator"] for g in doc["groups"]} == {"task_success"}
+    for route, p in truth.items():
+        g = groups[route]
+        assert g["ci_low"] <= p <= g["ci_high"], (route, g)
+    sessions = {s["route"]: s for s in doc["sessions"]}
+    for route in truth:
+        assert sessions[route]["sessions_sampled"] == 150
+    # the judged rows are sessions: one per session id, weight = 1/sample_rate/eval_rate
+    rows = pl.read_parquet(out)
+    assert rows["trace_id"].str.contains(r"-s\d+$").all()
+    assert any("call-level evaluators left out" in n for n in doc["notes"])

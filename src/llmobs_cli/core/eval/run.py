@@ -116,6 +116,9 @@ TRACE_COLUMNS = (
     "reference",
     "sample_rate",
     "logprobs",  # reduced to response_confidence on load
+    "session_id",  # --unit session
+    "error",
+    "finish_reason",
 )
 
 
@@ -336,6 +339,21 @@ def evaluate_frame(
     :class:`~llmobs_cli.core.record.windows.EmptyWindowError` (exit 2); ``sources`` names
     the files ``frame`` came from in that message.
     """
+    if opts.unit == "session":
+        from llmobs_cli.core.eval.session_unit import evaluate_sessions
+
+        def _calls(f: pl.DataFrame, o: EvalOptions) -> EvalRun:
+            return evaluate_frame(
+                f,
+                o,
+                cache_dir=cache_dir,
+                progress=progress,
+                client_factory=client_factory,
+                notice=notice,
+                sources=sources,
+            )
+
+        return evaluate_sessions(frame, opts, _calls)
     frame = _with_confidence(frame)
     criteria = resolve_criteria(opts.evaluators, opts.criteria)
     use_ref = REFERENCE in opts.evaluators
