@@ -321,3 +321,50 @@ def test_eval_unit_session_covers_the_truth(openai_stub, tmp_path) -> None:
     rows = pl.read_parquet(out)
     assert rows["trace_id"].str.contains(r"-s\d+$").all()
     assert any("call-level evaluators left out" in n for n in doc["notes"])
+
+
+def test_eval_unit_session_on_a_generated_dump_covers_the_truth(openai_stub, tmp_path) -> None:
+    """A generated dump with repeats after failures; a stand-in judge that knows each
+    answer's generated quality (a perfect judge). Truth: the weighted share of sessions
+    whose last call is good, over every session of the dump."""
+    import json
+
+    from llmobs_cli.core.ingest.convert import write_frame
+    from llmobs_cli.core.signals.sessions import session_rows
+    from openai_stub import Reply
+    from test_eval_support import judged_response, run_cli
+
+    frame = add_signals(generate(6000, seed=11, start=START, days=37), SignalSpec(repeats=0.8), 11)
+    quality = pl.col("metadata").str.json_path_match("$.quality")
+    good_texts = set(frame.filter(quality == "good")["response"].drop_nulls().str.strip_chars())
+
+    def oracle(request: dict) -> Reply:
+        ok = judged_response(request).strip() in good_texts
+        return Reply(content=json.dumps({"reasoning": "oracle", "score": 5 if ok else 1}))
+
+    openai_stub.responder = oracle
+    path = tmp_path / "g.parquet"
+    write_frame(frame, path, "parquet")
+    rows = session_rows(frame).frame
+    last_good = rows.with_columns(
+        pl.col("response").str.strip_chars().is_in(list(good_texts)).alias("ok")
+    )
+    truth = (
+        last_good.group_by("route")
+        .agg((pl.col("ok") / pl.col("sample_rate")).sum() / (1 / pl.col("sample_rate")).sum())
+        .rows()
+    )
+    res = run_cli(
+        "eval", str(path), "--unit", "session", "--budget", "80", "--format", "json",
+        "--base-url", openai_stub.base_url, "--since", "2026-01-01", "--no-progress",
+        env={"OPENAI_API_KEY": "sk-x", "LLMOBS_CACHE_DIR": str(tmp_path / "cache")},
+    )  # fmt: skip
+    assert res.returncode == 0, res.stderr
+    doc = json.loads(res.stdout)
+    groups = {g["key"]["route"]: g for g in doc["groups"]}
+    for route, p in truth:
+        g = groups[route]
+        # the 0..1 score of a 1/5 judge is the success share
+        assert g["ci_low"] - 1e-9 <= p <= g["ci_high"] + 1e-9, (route, p, g)
+    reps = {s["route"]: s["repeated_question_rate"] for s in doc["sessions"]}
+    assert max(v for v in reps.values() if v is not None) > 0.05

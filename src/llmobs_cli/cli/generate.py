@@ -184,6 +184,14 @@ def generate_cmd(
             "rank 2 after --drift-after (0 = off).",
         ),
     ] = 0.0,
+    session_repeats: Annotated[
+        float,
+        typer.Option(
+            "--session-repeats",
+            help="Share of calls after a failed call in a session that repeat its question "
+            "(0 = off).",
+        ),
+    ] = 0.0,
     to: Annotated[
         str | None,
         typer.Option(
@@ -218,13 +226,14 @@ def generate_cmd(
             severity=regression_severity,
         )
     signals = None
-    if logprobs or drift_confidence != 1.0 or drift_cited_rank > 0:
+    if logprobs or drift_confidence != 1.0 or drift_cited_rank > 0 or session_repeats > 0:
         signals = SignalSpec(
             logprobs=logprobs,
             after=drift.after if drift is not None else None,
             routes=drift.routes if drift is not None else None,
             confidence=drift_confidence,
             cited_rank=drift_cited_rank,
+            repeats=session_repeats,
         )
     frame = write_generated(
         out,

@@ -16,6 +16,11 @@ truncated and off-topic answers less so (mu 0.35, p_low 10 %), refusals in betwe
 Confidence drift. From ``after`` on (on ``routes``, default all), ``mu`` and ``p_low`` are
 multiplied by ``confidence`` (e.g. 2.5: the model hedges).
 
+Session repeats. With ``repeats`` > 0, a share of the calls that follow a failed call in
+the same session ask the failed question again (a user repeating themselves); sessions
+that end on a failed call are the abandoned ones. A session's truth: its last call's
+``metadata.quality`` is ``good``.
+
 Cited-rank drift. From ``after`` on, a share ``cited_rank`` of the calls whose answer
 cites the top retrieved document get their first two documents' ids and contents swapped
 (scores keep their order): the cited document is now retrieved second.
@@ -56,15 +61,18 @@ class SignalSpec:
     routes: list[str] | None = None  # effects only on these routes (None: all)
     confidence: float = 1.0  # multiplier on token surprisal after ``after`` (1 = off)
     cited_rank: float = 0.0  # share of top-1 citations moved to rank 2 after ``after``
+    repeats: float = 0.0  # share of calls after a failed one in which the user repeats
 
     @property
     def active(self) -> bool:
-        return self.logprobs or (self.after is not None and self.cited_rank > 0)
+        return self.logprobs or self.repeats > 0 or (self.after is not None and self.cited_rank > 0)
 
 
 def _check(spec: SignalSpec) -> None:
     if not spec.confidence > 0:
         raise UsageError(f"drift confidence: multiplier must be > 0, got {spec.confidence}")
+    if not 0 <= spec.repeats <= 1:
+        raise UsageError(f"session repeats: share must be in [0, 1], got {spec.repeats}")
     if not 0 <= spec.cited_rank <= 1:
         raise UsageError(f"drift cited rank: share must be in [0, 1], got {spec.cited_rank}")
     if spec.confidence != 1.0 and not spec.logprobs:
@@ -136,4 +144,39 @@ def add_signals(frame: pl.DataFrame, spec: SignalSpec, seed: int) -> pl.DataFram
         frame = frame.with_columns(_logprobs(frame, spec, rng))
     if spec.after is not None and spec.cited_rank > 0:
         frame = _swap_top2(frame, spec, rng)
+    if spec.repeats > 0:
+        frame = _repeat_after_failure(frame, spec, rng)
     return frame
+
+
+def _repeat_after_failure(
+    frame: pl.DataFrame, spec: SignalSpec, rng: np.random.Generator
+) -> pl.DataFrame:
+    """After a failed call (quality not ``good``: wrong, off-topic, truncated, refused,
+    errored), the session's next call asks the same question again with share
+    ``spec.repeats`` (its ``prompt`` and last user message become the failed call's)."""
+    order = frame.with_row_index("_i").sort("session_id", "timestamp")
+    quality = pl.col("metadata").str.json_path_match("$.quality")
+    prev_bad = (quality != "good").fill_null(True).shift(1).over("session_id")
+    prev_prompt = pl.col("prompt").shift(1).over("session_id")
+    draw = pl.Series("_u", rng.random(frame.height))
+    flagged = order.with_columns(draw.gather(order["_i"]).alias("_u")).with_columns(
+        (
+            prev_bad.fill_null(False) & prev_prompt.is_not_null() & (pl.col("_u") < spec.repeats)
+        ).alias("_rep"),
+        prev_prompt.alias("_prev"),
+    )
+    msgs = pl.col("messages")
+    last = msgs.list.len() - 1
+    new_msgs = pl.concat_list(
+        msgs.list.head(last),
+        pl.struct(pl.lit("user").alias("role"), pl.col("_prev").alias("content")),
+    )
+    out = flagged.with_columns(
+        pl.when(pl.col("_rep")).then(pl.col("_prev")).otherwise(pl.col("prompt")).alias("prompt"),
+        pl.when(pl.col("_rep") & (msgs.list.len() > 0))
+        .then(new_msgs)
+        .otherwise(msgs)
+        .alias("messages"),
+    )
+    return out.sort("_i").select(frame.columns)
