@@ -19,7 +19,11 @@ A responder is a callable ``(request_json) -> Reply | dict | str``:
 - :class:`Reply`: full control — ``content``, ``status``, ``headers``, ``body`` (raw dict or
   bytes), ``delay`` (seconds to sleep before answering: forces a client timeout), usage
   token counts. Helpers: :func:`rate_limited`, :func:`server_error`, :func:`auth_error`,
-  :func:`quota_error`, :func:`schema_rejected`, :func:`slow`.
+  :func:`quota_error`, :func:`schema_rejected`, :func:`slow`; gateway-style refusals
+  (LiteLLM's wording and status codes): :func:`gateway_invalid_model`,
+  :func:`gateway_bad_key`, :func:`gateway_format_refused`,
+  :func:`gateway_schema_validation_failed`, :func:`gateway_rate_limited`,
+  :func:`temperature_rejected`. :func:`closed_port` gives a loopback URL nothing listens on.
 
 The default responder echoes ``{"reasoning": "stub", "score": 1}`` as content. Requests are
 recorded before the responder runs (so a request that then times out is still counted).
@@ -98,6 +102,71 @@ def schema_rejected() -> Reply:
             "unsupported_response_format",
         ),
     )
+
+
+# --- gateways (LiteLLM proxy) and local servers: how they say "no" -------------------------
+# Bodies as LiteLLM's proxy 1.110 sends them (observed against the real proxy: see
+# tests/test_gateway_litellm.py, which runs the same cases against it).
+
+
+def _litellm_error(message: str, kind: str, code: int) -> dict[str, Any]:
+    return {"error": {"message": message, "type": kind, "param": None, "code": str(code)}}
+
+
+def gateway_invalid_model(model: str = "nope") -> Reply:
+    """LiteLLM: a model name it does not route is a 400, not a 404."""
+    msg = (
+        f"/chat/completions: Invalid model name passed in model={model}. Call `/v1/models` "
+        "to view available models for your key."
+    )
+    return Reply(status=400, body=_litellm_error(msg, "invalid_request_error", 400))
+
+
+def gateway_bad_key() -> Reply:
+    """LiteLLM with a master key and no key database: any other key is a 400."""
+    return Reply(status=400, body=_litellm_error("No connected db.", "no_db_connection", 400))
+
+
+def gateway_format_refused() -> Reply:
+    """A provider adapter behind the gateway that refuses ``response_format`` (any type)."""
+    msg = (
+        "litellm.BadRequestError: OpenAIException - response_format is not supported by "
+        "this provider"
+    )
+    return Reply(status=400, body=_litellm_error(msg, "invalid_request_error", 400))
+
+
+def gateway_schema_validation_failed() -> Reply:
+    """LiteLLM checked the answer against the requested JSON schema and failed it: a 500."""
+    msg = (
+        "litellm.JSONSchemaValidationError: model=, returned an invalid response=```json\n"
+        '{"reasoning": "fine", "score": 4}\n```, for schema={"type": "object"}.\n'
+        "LiteLLM: model group 'judge' failed with the error above. No fallback was attempted."
+    )
+    return Reply(status=500, body=_litellm_error(msg, "internal_server_error", 500))
+
+
+def gateway_rate_limited(upstream_wait: float, own_wait: float = 0.0) -> Reply:
+    """An upstream rate limit relayed by LiteLLM: the provider's wait under
+    ``llm_provider-retry-after``, the proxy's own (shorter) cooldown as ``retry-after``."""
+    return Reply(
+        status=429,
+        headers={
+            "llm_provider-retry-after": f"{upstream_wait:g}",
+            "retry-after": f"{own_wait:g}",
+        },
+        body=_litellm_error("litellm.RateLimitError: Rate limit reached", "throttling", 429),
+    )
+
+
+def temperature_rejected(model: str = "o3-mini", value: float = 0.7) -> Reply:
+    """A reasoning model refusing a sampling temperature (LiteLLM's wording)."""
+    msg = (
+        f"litellm.UnsupportedParamsError: O-series models don't support temperature={value:g}. "
+        "Only temperature=1 is supported. To drop unsupported openai params from the call, "
+        "set `litellm.drop_params = True`"
+    )
+    return Reply(status=400, body=_litellm_error(msg, "invalid_request_error", 400))
 
 
 def slow(seconds: float, content: str = '{"reasoning": "late", "score": 1}') -> Reply:
@@ -253,6 +322,16 @@ class OpenAIStub:
 
     def __exit__(self, *exc: object) -> None:
         self.stop()
+
+
+def closed_port() -> str:
+    """A loopback base URL that refuses connections (a port bound, then released)."""
+    import socket
+
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        port = s.getsockname()[1]
+    return f"http://127.0.0.1:{port}/v1"
 
 
 _WORD = __import__("re").compile(r"[a-z]{4,}")

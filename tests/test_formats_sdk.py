@@ -305,3 +305,73 @@ def test_collector_debug_exporter_text() -> None:
     assert f["latency_ms"].to_list() == [1250.0, 500.0]
     assert f["environment"].to_list() == ["prod", "prod"]
     assert f["error"][1] == "Error code: 500 - upstream overloaded"
+
+
+def test_failed_call_takes_its_parents_model_else_unknown(tmp_path: Path) -> None:
+    def span(sid: str, parent: str | None, attrs: dict[str, str], error: bool) -> dict:
+        return {
+            "traceId": "0af7651916cd43dd8448eb211c80319c",
+            "spanId": sid,
+            **({"parentSpanId": parent} if parent else {}),
+            "name": "x",
+            "startTimeUnixNano": "1740823200000000000",
+            "endTimeUnixNano": "1740823201000000000",
+            "attributes": [{"key": k, "value": {"stringValue": v}} for k, v in attrs.items()],
+            "status": {"code": 2 if error else 0},
+        }
+
+    chat = {"gen_ai.operation.name": "chat"}
+    agent = {"gen_ai.operation.name": "invoke_agent", "gen_ai.request.model": "claude-sonnet-4"}
+    doc = [
+        span("b7ad6b7169203331", None, agent, False),
+        span("00f067aa0ba902b7", "b7ad6b7169203331", chat, True),  # under the agent
+        span("00f067aa0ba902b8", None, chat, True),  # nothing names its model
+    ]
+    p = tmp_path / "spans.json"
+    p.write_text(json.dumps(doc))
+    f = load([p]).frame.sort("span_id")
+    assert f.select("model", "status").rows() == [
+        ("claude-sonnet-4", "error"),
+        ("unknown", "error"),
+    ]
+
+
+def test_a_damaged_export_is_exit_2_naming_file_and_format(tmp_path: Path) -> None:
+    # shapes no reader expects (hand-edited, truncated by a tool): one line, never exit 70
+    p = tmp_path / "damaged.json"
+    p.write_text(json.dumps({"resourceSpans": [{"resource": 5, "scopeSpans": [{"spans": 7}]}]}))
+    res = run("report", str(p))
+    assert res.returncode == 2
+    lines = res.stderr.strip().splitlines()
+    assert len(lines) == 1 and lines[0].startswith(f"{p}: cannot be read as otlp (")
+
+
+def test_ttft_from_phoenix_first_token_event_and_langfuse_completion_start(
+    tmp_path: Path,
+) -> None:
+    start = 1740823200000000000
+    kv = lambda k, v: {"key": k, "value": {"stringValue": v}}  # noqa: E731
+    phoenix = {
+        "traceId": "0af7651916cd43dd8448eb211c80319c",
+        "spanId": "b7ad6b7169203331",
+        "name": "ChatCompletion",
+        "startTimeUnixNano": str(start),
+        "endTimeUnixNano": str(start + 2_000_000_000),
+        "attributes": [kv("openinference.span.kind", "LLM"), kv("llm.model_name", "gpt-4o")],
+        "events": [{"name": "First Token Stream Event", "timeUnixNano": str(start + 250_000_000)}],
+    }
+    langfuse = {
+        **phoenix,
+        "spanId": "00f067aa0ba902b7",
+        "attributes": [
+            kv("langfuse.observation.type", "generation"),
+            kv("langfuse.observation.model.name", "gpt-4o"),
+            # the SDK JSON-encodes the time (2025-03-01T10:00:00.4Z = start + 400 ms)
+            kv("langfuse.observation.completion_start_time", '"2025-03-01T10:00:00.400000Z"'),
+        ],
+        "events": [],
+    }
+    p = tmp_path / "spans.json"
+    p.write_text(json.dumps([phoenix, langfuse]))
+    f = load([p]).frame.sort("span_id", descending=True)
+    assert f["ttft_ms"].to_list() == [250.0, 400.0]

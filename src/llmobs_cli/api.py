@@ -287,6 +287,16 @@ class ReportResult:
         return self.report.frame()
 
 
+def _engine(cfg: Config, name: str | None) -> Any:
+    from llmobs_cli.core.engines import EngineSettings
+    from llmobs_cli.core.engines.run import check_engine
+
+    ec = cfg.engine
+    chosen = name or ec.name
+    check_engine(chosen)
+    return EngineSettings(chosen, ec.spark_master, ec.spark_remote, ec.ray_address)
+
+
 def report(
     source: Source,
     *,
@@ -300,8 +310,13 @@ def report(
     format: str | None = None,
     route_from: str | None = None,
     progress: Progress | None = None,
+    engine: str | None = None,
 ) -> ReportResult:
     """``llmobs report``: cost and latency by ``by`` (default ``report.by``, route).
+
+    ``engine`` (``local``, ``spark`` or ``ray``; default ``engine.name`` of the config)
+    says where the aggregation runs; cluster addresses come from ``engine:`` in the
+    configuration (docs/engines.md).
 
     ``fail_on`` takes the CLI's ``--fail-on`` rules (``"latency_ms.p99 > 2000"``); a rule
     that holds shows in ``alerts`` and ``fired`` (no exception). ``prices`` are price
@@ -327,6 +342,7 @@ def report(
             fmt=_read_format(format),
             options=ReadOptions(route_from=route_from),
             progress=progress,
+            engine=_engine(cfg, engine),
         )
     rep = loaded.report
     return ReportResult(

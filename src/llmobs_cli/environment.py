@@ -17,7 +17,8 @@ Exporters read the variables each destination's own SDK reads, through :func:`va
 ``OTEL_EXPORTER_OTLP_PROTOCOL``; ``LANGFUSE_HOST`` (or ``LANGFUSE_BASE_URL``),
 ``LANGFUSE_PUBLIC_KEY``, ``LANGFUSE_SECRET_KEY``; ``LANGSMITH_ENDPOINT``,
 ``LANGSMITH_API_KEY`` (or their ``LANGCHAIN_*`` spellings); and ``notify.url_env`` names the
-variable holding a webhook URL.
+variable holding a webhook URL. The distributed engines read ``SPARK_REMOTE`` (Spark
+Connect) and ``RAY_ADDRESS`` when no flag or ``engine:`` setting names a cluster.
 """
 
 from __future__ import annotations

@@ -275,3 +275,69 @@ def monitor_dir(flag: Path | None, cfg: Config) -> Path | None:
     if flag is not None:
         return flag
     return Path(cfg.monitor.state_dir) if cfg.monitor.state_dir else None
+
+
+class EngineChoice(StrEnum):
+    local = "local"
+    spark = "spark"
+    ray = "ray"
+
+
+EngineOpt = Annotated[
+    EngineChoice | None,
+    typer.Option(
+        "--engine",
+        help="Where the aggregation runs: local (default), spark or ray (Parquet inputs; "
+        'pip install "llmobs[spark]" / "llmobs[ray]"). Same figures on every engine.',
+        show_default=False,
+        rich_help_panel="Engine",
+    ),
+]
+SparkMasterOpt = Annotated[
+    str | None,
+    typer.Option(
+        "--spark-master",
+        help="Spark master URL (default local[*]).",
+        show_default=False,
+        rich_help_panel="Engine",
+    ),
+]
+SparkRemoteOpt = Annotated[
+    str | None,
+    typer.Option(
+        "--spark-remote",
+        help="Spark Connect URL sc://HOST:15002 (default: SPARK_REMOTE).",
+        show_default=False,
+        rich_help_panel="Engine",
+    ),
+]
+RayAddressOpt = Annotated[
+    str | None,
+    typer.Option(
+        "--ray-address",
+        help="Ray cluster address (default: RAY_ADDRESS; else a local Ray).",
+        show_default=False,
+        rich_help_panel="Engine",
+    ),
+]
+
+
+def engine_settings(
+    cfg: Config,
+    engine: EngineChoice | None,
+    spark_master: str | None,
+    spark_remote: str | None,
+    ray_address: str | None,
+) -> object:
+    """The engine from the flags, else ``engine:`` in llmobs.yaml, else local; cluster
+    addresses from the flags, the configuration, then ``SPARK_REMOTE``/``RAY_ADDRESS``."""
+    from llmobs_cli.core.engines import EngineSettings
+    from llmobs_cli.environment import variable
+
+    ec = cfg.engine
+    return EngineSettings(
+        name=engine.value if engine is not None else ec.name,
+        spark_master=spark_master or ec.spark_master,
+        spark_remote=spark_remote or ec.spark_remote or variable("SPARK_REMOTE"),
+        ray_address=ray_address or ec.ray_address or variable("RAY_ADDRESS"),
+    )

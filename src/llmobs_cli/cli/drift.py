@@ -122,7 +122,9 @@ def drift_cmd(
         writer(result, output)
     state_dir = common.monitor_dir(monitor, cfg)
     watch = (
-        _monitor(state_dir, traces, result, cfg, rebaseline, source_format, route_from)
+        _monitor(
+            state_dir, traces, result, cfg, rebaseline, source_format, route_from, keep_duplicates
+        )
         if state_dir is not None
         else None
     )
@@ -171,6 +173,7 @@ def _monitor(
     rebaseline: bool,
     source_format: common.InputFormat,
     route_from: str | None,
+    keep_duplicates: bool = False,
 ) -> Any:
     """Fold this run's current window into the monitor state in ``state_dir``."""
     from llmobs_cli.core.drift.features import STANDARD
@@ -188,7 +191,7 @@ def _monitor(
             since=since,
             until=until,
             fmt=common.input_format(source_format),
-            options=ReadOptions(route_from=route_from),
+            options=ReadOptions(route_from=route_from, keep_duplicates=keep_duplicates),
         ).frame
 
     with common.status("drift monitor"):

@@ -341,7 +341,8 @@ def eval_cmd(
             min_drop=opts.min_drop,
             rebaseline=rebaseline,
         )
-    _write_summary(render, run.summary, fmt, watch)
+    if not (run.fatal and run.kept == 0):  # nothing judged: no empty table, just the reason
+        _write_summary(render, run.summary, fmt, watch)
     for line in render.regression_lines(run.summary):
         common.warn(line)
     if export_opts is not None and run.frame.height:
@@ -463,13 +464,28 @@ def _sigterm_as_sigint() -> Any:
         return
 
     def forward(signum: int, frame: Any) -> None:
-        signal.raise_signal(signal.SIGINT)
+        import asyncio
+
+        try:
+            loop = asyncio.get_running_loop()  # the judge loop, when it is running
+        except RuntimeError:
+            raise KeyboardInterrupt from None  # reading or writing: a plain interrupt
+        # What asyncio.run does on Ctrl-C, done even when SIGINT is ignored (a background
+        # job): cancel the running tasks; the judge loop ends cleanly as interrupted.
+        loop.call_soon_threadsafe(_cancel_tasks, loop)
 
     previous = signal.signal(signal.SIGTERM, forward)
     try:
         yield
     finally:
         signal.signal(signal.SIGTERM, previous)
+
+
+def _cancel_tasks(loop: Any) -> None:
+    import asyncio
+
+    for task in asyncio.all_tasks(loop):
+        task.cancel()
 
 
 class _Notices:

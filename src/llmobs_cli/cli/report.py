@@ -86,6 +86,10 @@ def report_cmd(
     fmt: common.FormatOpt = common.Format.table,
     notify: common.NotifyOpt = None,
     notify_format: common.NotifyFormatOpt = None,
+    engine: common.EngineOpt = None,
+    spark_master: common.SparkMasterOpt = None,
+    spark_remote: common.SparkRemoteOpt = None,
+    ray_address: common.RayAddressOpt = None,
     config: common.ConfigOpt = None,
     on_error: common.OnErrorOpt = common.OnErrorChoice.fail,
     source_format: common.FromOpt = common.InputFormat.auto,
@@ -121,6 +125,7 @@ def report_cmd(
             options=ReadOptions(route_from=route_from, keep_duplicates=keep_duplicates),
             progress=say,
             memory=budget,
+            engine=common.engine_settings(cfg, engine, spark_master, spark_remote, ray_address),
         )
     common.report_skipped(loaded)
     rep = loaded.report

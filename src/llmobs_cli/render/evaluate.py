@@ -319,7 +319,9 @@ def rich_summary(s: EvalSummary) -> Group:
     items.append(
         Text(
             f"judge {j.model}: {j.calls} calls, {j.cached} cached, {j.failed} failed, "
-            f"{human_usd(j.cost_usd)}" + (f"; {j.skipped} not judged" if j.skipped else "")
+            f"{human_usd(j.cost_usd)}"
+            + (" (unpriced: counted as $0)" if j.unpriced else "")
+            + (f"; {j.skipped} not judged" if j.skipped else "")
         )
     )
     for n in s.notes:

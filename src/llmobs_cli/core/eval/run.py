@@ -613,7 +613,9 @@ def _dry_summary(
     use_ref: bool,
     windows: dict[str, Any],
 ) -> EvalSummary:
-    """Per stratum: judgments, estimated judge tokens and cost (no call is made)."""
+    """Per stratum: judgments, estimated judge tokens and cost (no call is made). Judge
+    calls are priced at the judge's price, self-consistency re-asks at the re-asked model's
+    (unpriced models count $0 and are named in a note)."""
     if sel.height:
         lens = sel.select(
             (
@@ -624,38 +626,57 @@ def _dry_summary(
             pl.col("response").str.len_chars().fill_null(0).alias("r"),
             pl.col("window"),
             pl.col(STRATUM),
+            pl.col("model"),
         ).to_dicts()
     else:
         lens = []
+    pin = opts.client.input_price_per_million
+    pout = opts.client.output_price_per_million
+    catalog = opts.catalog or ModelCatalog.shipped()
+    unpriced: set[str] = set()
     per: dict[tuple[str, str], list[float]] = {}
     for p in pend:
         row = lens[p.row]
-        acc = per.setdefault((row["window"], row[STRATUM]), [0, 0, 0])
+        acc = per.setdefault((row["window"], row[STRATUM]), [0, 0, 0, 0.0])
         acc[0] += 1 if p.sample == 0 else 0
         if p.criterion is not None:
             extra = row["d"] if p.criterion.applies_to == "retrieved" else 0
-            acc[1] += TEMPLATE_TOKENS + _tokens(row["n"] + extra)
-            acc[2] += ANSWER_TOKENS
+            ti, to = TEMPLATE_TOKENS + _tokens(row["n"] + extra), ANSWER_TOKENS
+            price = (pin, pout)
         else:
-            acc[1] += _tokens(row["n"])
-            acc[2] += _tokens(row["r"]) + 16
+            ti, to = _tokens(row["n"]), _tokens(row["r"]) + 16
+            model = opts.sc_model or row["model"] or opts.judge_model
+            info = catalog.info(model)
+            if model == opts.judge_model:
+                price = (pin, pout)
+            elif info.priced:
+                price = (info.input_per_million or 0.0, info.output_per_million or 0.0)
+            else:
+                price = (0.0, 0.0)
+                unpriced.add(model)
+        acc[1] += ti
+        acc[2] += to
+        acc[3] += (ti * price[0] + to * price[1]) / 1e6
     if use_ref and sel.height:
         refc = sel.filter(pl.col("_has_ref")).group_by("window", STRATUM).len()
         for r in refc.iter_rows(named=True):
-            per.setdefault((r["window"], r[STRATUM]), [0, 0, 0])[0] += r["len"]
-    pin = opts.client.input_price_per_million
-    pout = opts.client.output_price_per_million
+            per.setdefault((r["window"], r[STRATUM]), [0, 0, 0, 0.0])[0] += r["len"]
     rows = []
     for p in plans:
         for s in p.strata:
-            j, ti, to = per.get((p.window, s.stratum), [0, 0, 0])
+            j, ti, to, cost = per.get((p.window, s.stratum), [0, 0, 0, 0.0])
             s.judgments = int(j)
             s.est_input_tokens = int(ti)
             s.est_output_tokens = int(to)
-            s.est_cost_usd = (ti * pin + to * pout) / 1e6
+            s.est_cost_usd = float(cost)
             rows.append(s.as_dict() | {"window": p.window})
     total = sum(r["est_cost_usd"] for r in rows)
     summary = EvalSummary(by=opts.by, groups=[], windows=windows, plan=rows)
     summary.judge = JudgeStats(model=opts.judge_model, cost_usd=0.0)
     summary.notes.append(f"dry run: no judge call made; estimated judge cost ${total:.4f}")
+    if unpriced:
+        summary.notes.append(
+            "no price for " + ", ".join(f"'{m}'" for m in sorted(unpriced)) + ": their "
+            "self-consistency calls count as $0 in the estimate"
+        )
     return summary

@@ -184,6 +184,15 @@ class MonitorConfig(Section):
     alpha: float = Field(default=0.01, gt=0, lt=1)
 
 
+class EngineConfig(Section):
+    """``engine:``: where aggregating commands run (see docs/engines.md)."""
+
+    name: Literal["local", "spark", "ray"] = "local"
+    spark_master: str | None = None
+    spark_remote: str | None = None
+    ray_address: str | None = None
+
+
 class Config(Section):
     """The whole ``llmobs.yaml``."""
 
@@ -200,6 +209,7 @@ class Config(Section):
     dashboard: DashboardConfig = Field(default_factory=DashboardConfig)
     notify: NotifyConfig = Field(default_factory=NotifyConfig)
     monitor: MonitorConfig = Field(default_factory=MonitorConfig)
+    engine: EngineConfig = Field(default_factory=EngineConfig)
 
     source: str | None = Field(default=None, exclude=True)
 

@@ -716,6 +716,7 @@ def run_report(
     rules: Sequence[Any] = (),
     progress: Callable[[str], None] | None = None,
     memory: int | None = None,
+    engine: Any = None,
 ) -> LoadedReport:
     """Read trace files batch by batch (only the columns the report needs), window them,
     and report: each batch becomes partials (:func:`batch_partials`), merged as they
@@ -764,22 +765,27 @@ def run_report(
         share = f" ({100 * p.bytes / p.total_bytes:.0f} %)" if p.total_bytes else ""
         say(f"{p.rows:,} rows, {p.bytes / 1e6:,.0f} of {p.total_bytes / 1e6:,.0f} MB read{share}")
 
-    stream = Stream(
-        paths,
-        columns=columns,
-        on_error=on_error,
-        fmt=fmt,
-        since=start,
-        until=end,
-        options=options,
-        memory=budget,
-        on_progress=tell,
-    )
-    merger = Merger()
-    for batch in stream:
-        merger.add(batch_partials(batch, plan))
-    say("finalizing")
-    merged = merger.result()
+    stream: Any
+    if engine is not None and engine.name != "local":
+        stream = _on_engine(engine, paths, columns, plan, start, end, on_error, options, say)
+        merged = stream.merged
+    else:
+        stream = Stream(
+            paths,
+            columns=columns,
+            on_error=on_error,
+            fmt=fmt,
+            since=start,
+            until=end,
+            options=options,
+            memory=budget,
+            on_progress=tell,
+        )
+        merger = Merger()
+        for batch in stream:
+            merger.add(batch_partials(batch, plan))
+        say("finalizing")
+        merged = merger.result()
     _check_selection(
         _key_frame(merged, plan), stream, window, by, rules, paths, since, until, fmt, options
     )
@@ -800,6 +806,40 @@ def run_report(
         skipped=stream.skipped,
         skipped_reasons=dict(stream.skipped_reasons),
         sources=stream.sources,
+    )
+
+
+def _on_engine(
+    engine: Any,
+    paths: Sequence[str | Path],
+    columns: list[str],
+    plan: ReportPlan,
+    start: datetime | None,
+    end: datetime | None,
+    on_error: str,
+    options: Any,
+    say: Callable[[str], None],
+) -> Any:
+    """The merged partials computed on Spark or Ray (:mod:`core.engines`)."""
+    from functools import partial
+
+    from llmobs_cli.core.engines.run import merged_partials
+    from llmobs_cli.core.ingest.readers import _with_dependencies
+    from llmobs_cli.core.record.schema import REQUIRED
+
+    wanted = sorted(_with_dependencies(columns) | {"trace_id", "span_id"})
+    required = tuple(f for f in (*REQUIRED, "latency_ms") if f in wanted)
+    say(f"running on {engine.name}")
+    return merged_partials(
+        engine,
+        paths,
+        wanted,
+        partial(batch_partials, plan=plan),
+        since=start,
+        until=end,
+        required=required,
+        on_error=on_error,
+        keep_duplicates=bool(getattr(options, "keep_duplicates", False)),
     )
 
 

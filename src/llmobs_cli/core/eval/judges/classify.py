@@ -49,7 +49,9 @@ _KEY = re.compile(
     r"invalid[_ ]api[_ ]key|incorrect api key|api key (is )?(not valid|invalid|missing)|"
     r"missing (the )?api key|no api key|invalid (proxy server )?token|"
     r"authentication ?error|unauthori[sz]ed|invalid authentication|"
-    r"invalid x-api-key|api[_ ]key[^.]{0,40}\b(required|not provided)",
+    r"invalid x-api-key|api[_ ]key[^.]{0,40}\b(required|not provided)|"
+    # LiteLLM's proxy with a master key but no key database answers any other key so
+    r"no connected db|no_db_connection",
     re.IGNORECASE,
 )
 _FORMAT = re.compile(

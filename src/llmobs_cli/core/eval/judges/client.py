@@ -276,6 +276,7 @@ class JudgeRunner:
         self._said: set[str] = set()
         self._streak = 0  # consecutive unreachable attempts, across all tasks
         self._streak_start = 0.0
+        self._answered = False  # the endpoint sent any HTTP answer in this run
 
     @property
     def mode(self) -> str:
@@ -285,7 +286,14 @@ class JudgeRunner:
     @property
     def client(self) -> Any:
         if callable(self._client) and not hasattr(self._client, "chat"):
-            self._client = self._client()
+            import openai
+
+            try:
+                self._client = self._client()
+            except openai.OpenAIError as exc:  # no key and no endpoint: a config error
+                raise FatalError(
+                    f"cannot call the judge at {self.endpoint}: {scrub(str(exc), self._secret)}"
+                ) from None
         if self._secret is None:
             self._secret = getattr(self._client, "api_key", None)
         return self._client
@@ -334,6 +342,7 @@ class JudgeRunner:
         state: dict[str, Any] = {
             "done": result.cached,
             "reserved": 0.0,
+            "paying": 0,
             "paid": 0,
             "max_call": 0.0,
             "judged": 0,
@@ -346,6 +355,7 @@ class JudgeRunner:
         writer = ThreadPoolExecutor(max_workers=1, thread_name_prefix="llmobs-cache")
         loop = asyncio.get_running_loop()
         stop = asyncio.Event()
+        budget = asyncio.Condition()  # guards the --max-cost reservations
         workers: list[asyncio.Task[None]] = []
 
         def abort(reason: str) -> None:
@@ -367,17 +377,32 @@ class JudgeRunner:
                     return
                 # The static estimate (prompt length / 4) can be far off for a model that
                 # counts tokens differently: reserve the worst of it and every call so far.
-                est = max(self.estimate_cost(task), state["max_call"])
                 cap = self.s.max_cost_usd
-                if cap is not None and result.cost_usd + state["reserved"] + est > cap:
-                    result.stopped = f"--max-cost ${cap:g}"
-                    stop.set()
-                    return
-                state["reserved"] += est
+                async with budget:
+                    while True:
+                        est = max(self.estimate_cost(task), state["max_call"])
+                        if cap is None or result.cost_usd + state["reserved"] + est <= cap:
+                            break
+                        if state["paying"] == 0 or stop.is_set():
+                            # even with nothing in flight this call would pass the cap
+                            result.stopped = f"--max-cost ${cap:g}"
+                            stop.set()
+                            return
+                        await budget.wait()  # calls in flight may cost less than reserved
+                    state["reserved"] += est
+                    state["paying"] += 1  # calls holding a reservation (an exact count)
+                out: Outcome | None = None
                 try:
                     out = await self._call(task, limiter, result, stop)
                 finally:
-                    state["reserved"] -= est
+                    async with budget:
+                        # the reservation becomes the actual cost in one step, so a call
+                        # waiting for room never sees the spend without either
+                        state["paying"] -= 1
+                        state["reserved"] = 0.0 if not state["paying"] else state["reserved"] - est
+                        if out is not None:
+                            result.cost_usd += out.cost_usd
+                        budget.notify_all()
             except FatalError as exc:
                 abort(str(exc))
                 return
@@ -385,8 +410,8 @@ class JudgeRunner:
                 return
             finally:
                 await limiter.release()
+            assert out is not None
             result.outcomes[i] = out
-            result.cost_usd += out.cost_usd
             state["paid"] += 1
             state["max_call"] = max(state["max_call"], out.cost_usd)
             if out.skipped:
@@ -416,15 +441,24 @@ class JudgeRunner:
 
         queue = collections.deque(pending)
 
-        async def worker() -> None:
+        opened = asyncio.Event()
+
+        async def worker(first: bool) -> None:
             # A fixed pool of workers pulls from a queue: at most `concurrency` coroutines
-            # ever wait on the limiter, so a release wakes a handful, not every task.
+            # ever wait on the limiter, so a release wakes a handful, not every task. The
+            # first call goes alone: a wrong model, key or URL costs one request, not
+            # `concurrency` of them.
+            if not first:
+                await opened.wait()
             while queue and not stop.is_set():
                 await one(queue.popleft())
+                opened.set()
+            opened.set()
 
         try:
             workers.extend(
-                asyncio.create_task(worker()) for _ in range(min(self.s.concurrency, len(queue)))
+                asyncio.create_task(worker(i == 0))
+                for i in range(min(self.s.concurrency, len(queue)))
             )
             try:
                 outs = await asyncio.gather(*workers, return_exceptions=True)
@@ -476,16 +510,21 @@ class JudgeRunner:
             self._modes[task.model] = self.memory.mode(task.model)
         return self._modes[task.model]
 
-    def _request(self, task: Task, messages: list[dict[str, str]], mode: Mode | None) -> dict:
+    def _request(
+        self, task: Task, messages: list[dict[str, str]], mode: Mode | None, result: RunResult
+    ) -> dict:
         req: dict[str, Any] = {
             "model": task.model,
             "messages": self._with_instruction(messages, task.criterion, mode),
         }
-        drop = set(task.rejects) | self._dropped.setdefault(
-            task.model, self.memory.dropped(task.model)
-        )
-        if task.temperature is not None and "temperature" not in drop:
-            req["temperature"] = task.temperature
+        learned = self._dropped.setdefault(task.model, self.memory.dropped(task.model))
+        if task.temperature is not None:
+            if "temperature" in task.rejects:
+                pass  # known from the price table: the caller already says so
+            elif "temperature" in learned:
+                self._note_default(task, result)
+            else:
+                req["temperature"] = task.temperature
         if task.max_tokens is not None:
             req["max_tokens"] = task.max_tokens
         if task.criterion is not None and mode in ("json_schema", "json_object"):
@@ -497,18 +536,26 @@ class JudgeRunner:
             f"{f.reason or 'judge failed'}: {self.endpoint} (model '{model}'): {f.text()}"
         )
 
-    def _unreachable(self, f: Failure) -> None:
-        """Count an unreachable attempt; trip the breaker (FatalError) past the limits."""
+    def _unreachable(self, f: Failure, sent: float) -> None:
+        """Count an unreachable attempt (``sent``: when it left); trip the breaker
+        (FatalError) past the limits: ``breaker_failures`` in a row, or ``breaker_s``
+        seconds since the first of them was sent — with two of them, or one when the
+        endpoint has never answered in this run."""
         now = time.monotonic()
         if self._streak == 0:
-            self._streak_start = now
+            self._streak_start = sent
         self._streak += 1
+        long = now - self._streak_start >= self.s.breaker_s
         if self._streak >= max(1, self.s.breaker_failures) or (
-            self._streak >= 2 and now - self._streak_start >= self.s.breaker_s
+            long and (self._streak >= 2 or not self._answered)
         ):
             raise FatalError(
                 f"cannot reach the judge endpoint {self.endpoint}: {f.message} "
-                f"({self._streak} attempts in a row failed)"
+                + (
+                    f"({self._streak} attempts in a row failed)"
+                    if self._streak > 1
+                    else f"(no answer in {now - self._streak_start:.0f} s)"
+                )
             )
 
     async def _sleep(self, seconds: float, stop: asyncio.Event) -> None:
@@ -552,8 +599,9 @@ class JudgeRunner:
                 raise _Stop
             attempts += 1
             mode = self._mode_for(task)
-            req = self._request(task, messages, mode)
+            req = self._request(task, messages, mode, result)
             result.calls += 1
+            sent = time.monotonic()
             try:
                 # client.post with the plain body: same auth, headers and typed errors as
                 # chat.completions.create, without its per-call TypedDict transform and
@@ -562,9 +610,10 @@ class JudgeRunner:
             except openai.APIError as exc:
                 f = classify(exc, secret=self._secret, timeout_s=self.s.timeout_s)
                 if f.kind == "unreachable":
-                    self._unreachable(f)
+                    self._unreachable(f, sent)
                 else:
                     self._streak = 0
+                    self._answered = True
                 if f.kind == "fatal":
                     raise self._fatal(task.model, f) from None
                 if f.kind == "format" and mode is not None and mode != "none":
@@ -607,6 +656,7 @@ class JudgeRunner:
                 await self._sleep(delay, stop)
                 continue
             self._streak = 0
+            self._answered = True
             limiter.succeeded()
             if not isinstance(resp, dict):
                 resp = {}
@@ -664,6 +714,22 @@ class JudgeRunner:
                 latency_ms=latency,
                 attempts=attempts,
             )
+
+    def _note_default(self, task: Task, result: RunResult) -> None:
+        """Say once per model that it is asked at its default temperature (it refused one)."""
+        key = f"default temperature {task.model}"
+        if key in self._said:
+            return
+        self._said.add(key)
+        what = (
+            f"self-consistency on '{task.model}' sampled"
+            if task.criterion is None
+            else f"judge model '{task.model}' judged"
+        )
+        result.notes.append(
+            f"{what} at the model's default temperature (the server refused "
+            f"temperature={task.temperature:g})"
+        )
 
     def _step_down(self, model: str, mode: Mode, f: Failure) -> None:
         """One step down the ladder for ``model`` (only the first of concurrent failures

@@ -24,7 +24,7 @@ import glob as globlib
 import re
 import warnings
 from collections import Counter
-from collections.abc import Iterable, Sequence
+from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass, field
 from datetime import datetime
 from pathlib import Path
@@ -35,7 +35,7 @@ import polars as pl
 from llmobs_cli.core.ingest.readers.base import RawRead
 from llmobs_cli.core.ingest.readers.formats import READERS, ReadOptions, detect_format
 from llmobs_cli.core.record.schema import FIELDS, REQUIRED, ROW, SCHEMA, empty_frame, normalize
-from llmobs_cli.errors import InputError, InputWarning, UsageError
+from llmobs_cli.errors import InputError, InputWarning, LlmobsError, UsageError
 
 OnError = Literal["fail", "skip"]
 MAX_PROBLEMS = 20
@@ -197,7 +197,7 @@ def load(
         if _is_empty_file(path):
             empty_inputs.append(f"{path}: empty file (nothing to read)")
             continue
-        raw: RawRead = reader(path, opts)
+        raw = _read_one(reader, path, kind, opts)
         result.sources.append(str(path))
         result.formats[str(path)] = kind
         info = FileRead(path=str(path), format=kind, note=raw.note)
@@ -308,6 +308,22 @@ def _mark_given_span_ids(raw: pl.DataFrame, frame: pl.DataFrame) -> pl.DataFrame
             & pl.col("span_id").ne_missing(pl.col("trace_id").cast(pl.String))
         ).alias(_GIVEN)
     )
+
+
+def _read_one(
+    reader: Callable[[Path, ReadOptions], RawRead], path: Path, kind: str, opts: ReadOptions
+) -> RawRead:
+    """One source through its reader. A reader meeting a shape it does not expect (a
+    damaged or hand-edited export) is a bad input — exit 2 naming the file and the
+    format — never an internal error."""
+    try:
+        return reader(path, opts)
+    except (LlmobsError, MemoryError, RecursionError):
+        raise
+    except Exception as exc:
+        what = str(exc).strip().splitlines()[0][:160] if str(exc).strip() else ""
+        why = f"{type(exc).__name__}: {what}" if what else type(exc).__name__
+        raise InputError([f"{path}: cannot be read as {kind} ({why})"]) from exc
 
 
 def drop_duplicate_spans(frame: pl.DataFrame) -> tuple[pl.DataFrame, int]:

@@ -472,6 +472,9 @@ def extract(
     if ttft is None and a.get("gen_ai.server.time_to_first_token") is not None:
         t = to_float(a["gen_ai.server.time_to_first_token"])
         ttft = None if t is None else t * 1000.0
+    if ttft is None and span.start_ns is not None and "__first_token_time" in a:
+        first_ns = _iso_ns(a["__first_token_time"])
+        ttft = None if first_ns is None else (first_ns - span.start_ns) / 1e6
     if ttft is None and span.start_ns is not None:
         for name, t_ns, _ea in span.events:
             # OpenInference's streaming instrumentations mark the first token this way
@@ -665,6 +668,38 @@ def _root(spans: list[Span]) -> Span:
     return min(
         pool, key=lambda s: (s.parent_id is not None, s.start_ns if s.start_ns is not None else 0)
     )
+
+
+def _iso_ns(text: Any) -> int | None:
+    """Epoch nanoseconds of an ISO 8601 time (``Z`` or an offset; naive means UTC)."""
+    from datetime import UTC, datetime
+
+    try:
+        dt = datetime.fromisoformat(str(text).strip().replace("Z", "+00:00"))
+    except ValueError:
+        return None
+    if dt.tzinfo is None:
+        dt = dt.replace(tzinfo=UTC)
+    return int(dt.timestamp()) * 1_000_000_000 + dt.microsecond * 1000
+
+
+_MODEL_KEYS = (
+    "gen_ai.request.model",
+    "gen_ai.response.model",
+    "llm.model_name",
+    "ai.model.id",
+    "langfuse.observation.model.name",
+    "llm.request.model",
+)
+
+
+def named_model(a: dict[str, Any]) -> str | None:
+    """A model a span names in its attributes (any vocabulary; no parsing), else None."""
+    for k in _MODEL_KEYS:
+        v = a.get(k)
+        if v:
+            return str(v)
+    return None
 
 
 def leaf_calls(df: pl.DataFrame) -> tuple[pl.DataFrame, int]:

@@ -233,7 +233,8 @@ def merge_batches(
             locs.setdefault(key, w)
             continue
         for op in ("post", "patch"):
-            for run in r.get(op) or []:
+            runs_of_op = r.get(op)
+            for run in runs_of_op if isinstance(runs_of_op, list) else []:
                 if not isinstance(run, dict):
                     continue
                 key = str(run.get("id"))

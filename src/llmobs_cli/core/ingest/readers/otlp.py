@@ -77,6 +77,8 @@ def norm_id(value: Any, size: int, field: str) -> str | None:
     if isinstance(value, bool):
         raise SpanError(field, f"expected an id, got {value!r}")
     if isinstance(value, float):
+        if value != value or value % 1 or abs(value) < 2**63:
+            raise SpanError(field, f"expected an id, got {value!r}")
         # orjson turns integers beyond 64 bits (decimal trace ids) into floats: the
         # document is re-parsed exactly with the json module.
         raise ExactIntsNeeded(field)
@@ -141,6 +143,8 @@ def attributes(raw: Any) -> dict[str, Any]:
         return {}
     if isinstance(raw, dict):
         return raw
+    if not isinstance(raw, list):
+        return {}  # not attributes at all (a damaged export): nothing to read
     out: dict[str, Any] = {}
     for kv in raw:
         if kv.__class__ is not dict or "key" not in kv:
@@ -633,6 +637,7 @@ CONTEXT_SCHEMA = {
     "name": pl.String(),
     "start_ns": pl.Int64(),
     "route_value": pl.String(),
+    "model": pl.String(),  # a model the span names (for failed children that name none)
 }
 RETRIEVER_SCHEMA = {"trace_id": pl.String(), "end_ns": pl.Int64(), "docs": pl.List(DOCUMENT)}
 
@@ -679,6 +684,7 @@ class SpanAccumulator:
         ctx["route_value"].append(
             genai.route_value(span, self.route_from) if self.route_from else None
         )
+        ctx["model"].append(genai.named_model(span.attrs))
         if len(ctx["trace_id"]) >= BATCH_SPANS:
             self.flush_context()
         if kind == "retriever":
@@ -791,12 +797,36 @@ class SpanAccumulator:
                 route=pl.coalesce("_own_route", pl.col("_root_name").replace("", None))
             )
         df = df.drop("_own_route", "_root_name", "_root_value")
+        df = self._parent_models(df, ctx)
         self.where = [self.where[i] for i in df["_rec"]]
         df = df.drop("_rec")
         if self.ret_frames:
             ret = pl.concat(self.ret_frames, how="vertical")
             df = self._join_documents(df, ret)
         return df.with_row_index(ROW).with_columns(pl.col(ROW).cast(pl.Int64))
+
+    @staticmethod
+    def _parent_models(df: pl.DataFrame, ctx: pl.DataFrame) -> pl.DataFrame:
+        """A failed call naming no model takes the one its parent span names (an agent or
+        a framework wrapper that was asked for it), before falling back to "unknown"."""
+        unknown = pl.col("model") == genai.UNKNOWN_MODEL
+        if not df.select(unknown.any()).item():
+            return df
+        parents = ctx.filter(pl.col("model").is_not_null()).select(
+            "trace_id",
+            pl.col("span_id").alias("parent_span_id"),
+            pl.col("model").alias("_parent_model"),
+        )
+        parents = parents.unique(["trace_id", "parent_span_id"], keep="first")
+        return (
+            df.join(parents, on=["trace_id", "parent_span_id"], how="left", maintain_order="left")
+            .with_columns(
+                model=pl.when(unknown & pl.col("_parent_model").is_not_null())
+                .then(pl.col("_parent_model"))
+                .otherwise(pl.col("model"))
+            )
+            .drop("_parent_model")
+        )
 
     def _finished_only(self, df: pl.DataFrame) -> pl.DataFrame:
         """Unfinished copies out: a dump that prints each span when it starts (no end

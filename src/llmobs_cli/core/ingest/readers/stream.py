@@ -36,6 +36,7 @@ from llmobs_cli.core.ingest.readers import (
     _is_empty_file,
     _line_key,
     _mark_given_span_ids,
+    _read_one,
     _reason,
     _reason_counts,
     _why_nothing,
@@ -335,7 +336,7 @@ class Stream:
     def _whole(
         self, path: Path, kind: str, opts: ReadOptions, info: FileRead
     ) -> Iterator[tuple[pl.DataFrame, Locate, list[str], int]]:
-        raw = READERS[kind](path, opts)
+        raw = _read_one(READERS[kind], path, kind, opts)
         info.note = raw.note
         for why, n in raw.tolerated.items():
             self.warnings.append(f"{path}: {n} {why}")

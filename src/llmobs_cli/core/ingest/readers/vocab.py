@@ -99,6 +99,9 @@ def _langfuse(a: dict[str, Any], add: dict[str, Any]) -> None:
     out = a.get("langfuse.observation.output")
     if out is not None:
         add["output.value"] = loads_maybe(out)
+    first_token = json_value(a.get("langfuse.observation.completion_start_time"))
+    if isinstance(first_token, str) and first_token:
+        add["__first_token_time"] = first_token  # ISO time; TTFT is taken from the span start
     if str(a.get("langfuse.observation.level") or "").upper() == "ERROR":
         add["__error"] = a.get("langfuse.observation.status_message") or "error"
     tags = a.get("langfuse.trace.tags")
