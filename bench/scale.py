@@ -132,6 +132,15 @@ def _chunk(rng: np.random.Generator, start: int, n: int, pools: dict, text_share
             "input_tokens": inp,
             "output_tokens": outp,
             "cached_tokens": cached,
+            "reasoning_tokens": pl.Series([None] * n, dtype=pl.Int64),
+            "cache_write_tokens": pl.Series([None] * n, dtype=pl.Int64),
+            "cost_usd": pl.Series([None] * n, dtype=pl.Float64),
+            "retrieved": pl.Series(
+                [None] * n,
+                dtype=pl.List(
+                    pl.Struct({"id": pl.String, "content": pl.String, "score": pl.Float64})
+                ),
+            ),
             "status": status,
             "sample_rate": rate,
         }

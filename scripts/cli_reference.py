@@ -13,19 +13,19 @@ from pathlib import Path
 from typer.testing import CliRunner
 
 ROOT = Path(__file__).resolve().parents[1]
-COMMANDS = [
-    [],
-    ["validate"],
-    ["convert"],
-    ["generate"],
-    ["init"],
-    ["report"],
-    ["eval"],
-    ["review"],
-    ["drift"],
-    ["sample"],
-    ["dashboard"],
-]
+
+
+def commands() -> list[list[str]]:
+    """The root, then every command in the order ``llmobs --help`` lists them, with
+    ``eval summarize`` after ``eval``."""
+    from llmobs_cli.cli.helpfmt import ORDER
+
+    out: list[list[str]] = [[]]
+    for name in ORDER:
+        out.append([name])
+        if name == "eval":
+            out.append(["eval", "summarize"])
+    return out
 
 
 def help_text(args: list[str]) -> str:
@@ -38,7 +38,9 @@ def help_text(args: list[str]) -> str:
         "TERM": "dumb",
         "_TYPER_FORCE_DISABLE_TERMINAL": "1",
     }
-    result = runner.invoke(app, [*args, "--help"], env=env, prog_name="llmobs")
+    from llmobs_cli.cli.helpfmt import help_args
+
+    result = runner.invoke(app, help_args([*args, "--help"]), env=env, prog_name="llmobs")
     return "\n".join(line.rstrip() for line in result.output.splitlines()).strip()
 
 
@@ -50,7 +52,7 @@ def render() -> str:
         " do not edit by hand.",
         "",
     ]
-    for args in COMMANDS:
+    for args in commands():
         title = "llmobs " + " ".join(args) if args else "llmobs"
         parts += [f"## `{title.strip()}`", "", "```text", help_text(args), "```", ""]
     return "\n".join(parts)

@@ -268,3 +268,33 @@ def test_table_fits_and_keeps_numbers_whole(width: int) -> None:
     assert len(body) == 5
     for ln in body:  # no ellipsis anywhere but in the excerpt (the last column)
         assert "…" not in "│".join(ln.split("│")[:-2])
+
+
+def test_lazy_scan_falls_back_to_the_reader_on_bad_rows_and_duplicates(tmp_path: Path) -> None:
+    """Canonical Parquet is ranked by one lazy scan; a bad row or a call read twice sends
+    the command through the validating reader, which names the row / counts it once."""
+    from llmobs_cli.core.explore import fastscan
+
+    frame = pl.read_parquet(SAMPLE / "traces.parquet")
+    good = tmp_path / "good.parquet"
+    frame.write_parquet(good)
+    assert fastscan.canonical_sources([str(good)], None) == [good]
+    bad = tmp_path / "bad.parquet"
+    frame.with_columns(
+        pl.when(pl.int_range(pl.len()) == 6)
+        .then(-5.0)
+        .otherwise(pl.col("latency_ms"))
+        .alias("latency_ms")
+    ).write_parquet(bad)
+    res = run_cli("calls", str(bad), "--sort", "latency_ms")
+    assert res.returncode == 2
+    assert res.stderr.startswith(f"{bad}: row 7: latency_ms: must be >= 0, got -5.0")
+    dup = tmp_path / "dup.parquet"
+    pl.concat([frame, frame.head(10)]).write_parquet(dup)
+    a = json.loads(run_cli("calls", str(dup), "--sort", "+timestamp", "-f", "json").stdout)
+    b = json.loads(run_cli("calls", str(good), "--sort", "+timestamp", "-f", "json").stdout)
+    assert a["matched"] == b["matched"] == frame.height
+    assert a["calls"] == b["calls"]
+    aliased = tmp_path / "aliased.parquet"
+    frame.rename({"input_tokens": "prompt_tokens"}).write_parquet(aliased)
+    assert fastscan.canonical_sources([str(aliased)], None) is None  # the reader renames

@@ -129,7 +129,11 @@ def test_convert_parquet_jsonl_and_partitions(tmp_path: Path) -> None:
     assert run("validate", str(back), "-f", "json").returncode == 0
     lake = tmp_path / "lake"
     assert run("convert", str(p), "-o", str(lake), "--partition-by", "date").returncode == 0
-    assert sorted(d.name for d in lake.iterdir()) == ["date=2026-01-02", "date=2026-01-03"]
+    assert sorted(d.name for d in lake.iterdir()) == [
+        "_llmobs.json",
+        "date=2026-01-02",
+        "date=2026-01-03",
+    ]
     res = run("validate", str(lake), "-f", "json")
     assert json.loads(res.stdout)["rows"] == 2
 

@@ -177,3 +177,63 @@ def test_report_sums_equal_duckdb_exactly(batch_rows: int) -> None:
             exact_q = exact_weighted_quantile(sub["latency_ms"].to_numpy(), w, q)
             got_q = g["latency_ms"][f"p{q * 100:g}"]
             assert abs(got_q - exact_q) <= ALPHA * exact_q
+
+
+def test_streamed_report_equals_in_memory_report(tmp_path) -> None:
+    """Files read in many batches (row groups, duplicates across them, a window) give the
+    report of the whole input loaded at once."""
+    import pyarrow.parquet as pq
+
+    from llmobs_cli.core.ingest.readers import load
+    from llmobs_cli.core.ingest.readers.stream import MIN_BATCH
+    from llmobs_cli.core.report.engine import REPORT_COLUMNS, run_report
+
+    df = _traces(3 * MIN_BATCH, 9).with_columns(("s" + pl.col("trace_id")).alias("span_id"))
+    dup = df.slice(10, 500)  # the same calls again, in a later row group
+    path = tmp_path / "t.parquet"
+    pq.write_table(pl.concat([df, dup]).to_arrow(), path, row_group_size=5000)
+    since, until = "2026-01-02T00:00:00Z", "2026-01-12T00:00:00Z"
+    streamed = run_report(
+        [path],
+        by=["route"],
+        prices=PriceTable([]),
+        since=since,
+        until=until,
+        memory=1,  # the smallest batches
+    ).report
+    t0, t1 = (datetime.fromisoformat(x) for x in (since, until))
+    whole = load([path], columns=[*REPORT_COLUMNS, "span_id"]).frame
+    assert whole.height == df.height  # load counts the copies once too
+    whole = whole.filter((pl.col("timestamp") >= t0) & (pl.col("timestamp") < t1))
+    exact = build_report(whole, by=["route"], prices=PriceTable([]))
+    assert streamed.overall["sampled"] == exact.overall["sampled"] == whole.height
+    for a, b in zip(streamed.groups, exact.groups, strict=True):
+        assert a["key"] == b["key"] and a["sampled"] == b["sampled"]
+        for k in ("calls", "cost_usd", "input_tokens", "sessions", "error_rate"):
+            assert math.isclose(a[k], b[k], rel_tol=1e-9), k
+        for q in ("p50", "p95", "p99"):  # same buckets: the same quantiles
+            assert a["latency_ms"][q] == b["latency_ms"][q]
+        assert math.isclose(a["latency_ms"]["mean"], b["latency_ms"]["mean"], rel_tol=1e-12)
+
+
+def test_stream_fail_policy_counts_problems_across_batches(tmp_path) -> None:
+    """A bad row in a late batch still fails the run (exit 2), with the total count."""
+    import pyarrow.parquet as pq
+
+    from llmobs_cli.core.ingest.readers.stream import MIN_BATCH
+    from llmobs_cli.core.report.engine import run_report
+    from llmobs_cli.errors import InputError
+
+    df = _traces(2 * MIN_BATCH, 4)
+    bad = df.with_columns(
+        pl.when(pl.int_range(pl.len()) >= df.height - 3)
+        .then(pl.lit(-1.0))
+        .otherwise(pl.col("sample_rate"))
+        .alias("sample_rate")
+    )
+    path = tmp_path / "t.parquet"
+    pq.write_table(bad.to_arrow(), path, row_group_size=4000)
+    with pytest.raises(InputError) as err:
+        run_report([path], by=["route"], prices=PriceTable([]), memory=1)
+    assert err.value.total == 3  # the three bad rows, all in the last batch
+    assert f"row {df.height - 2}: sample_rate" in err.value.problems[0]

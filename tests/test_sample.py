@@ -104,7 +104,7 @@ def test_whole_traces_stable_hash_and_weights(tmp_path: Path, source: str) -> No
     )
     out = tmp_path / "out.parquet"
     res = sample([str(src)], out, plan)
-    assert res.streamed is (source == "parquet")
+    assert res.streamed
     got = pl.read_parquet(out)
     # independent selection: u from the scalar reference, rate by route
     rate = {"chat": 0.1, "search_qa": 0.5, "refunds": 1.0}
@@ -282,7 +282,6 @@ def test_cli_outputs_and_errors(tmp_path: Path, capsys: pytest.CaptureFixture[st
 def test_batched_jsonl_matches_in_memory(
     tmp_path: Path, monkeypatch: pytest.MonkeyPatch, suffix: str
 ) -> None:
-    import llmobs_cli.core.ingest.storage_sampling as core
     from llmobs_cli.core.ingest.convert import to_jsonl_bytes
     from llmobs_cli.core.ingest.readers import load
     from llmobs_cli.errors import InputError
@@ -294,10 +293,9 @@ def test_batched_jsonl_matches_in_memory(
         rates={"chat": 0.2, "search_qa": 0.5}, drop_text=True, high_stakes={"refunds"}
     )
     whole = sample([str(src)], tmp_path / f"whole{suffix}", plan)
-    monkeypatch.setattr(core, "BATCH_BYTES", 1)
-    monkeypatch.setattr(core, "BATCH_LINES", 97)
-    parts = sample([str(src)], tmp_path / f"parts{suffix}", plan)
-    assert parts.streamed and not whole.streamed
+    # chunks of about 20 KB: many batches, cut mid-file at newlines
+    parts = sample([str(src)], tmp_path / f"parts{suffix}", plan, chunk_bytes=20_000)
+    assert src.stat().st_size > 5 * 20_000
     a = load([str(tmp_path / f"whole{suffix}")]).frame.sort("span_id")
     b = load([str(tmp_path / f"parts{suffix}")]).frame.sort("span_id")
     assert a.equals(b) and a.height == whole.rows_out == parts.rows_out
@@ -307,5 +305,5 @@ def test_batched_jsonl_matches_in_memory(
     lines[250] = '{"trace_id": "x", "timestamp": "nope", "model": "m", "latency_ms": 1}'
     src.write_text("\n".join(lines) + "\n")
     with pytest.raises(InputError) as exc:
-        sample([str(src)], tmp_path / f"bad{suffix}", plan)
+        sample([str(src)], tmp_path / f"bad{suffix}", plan, chunk_bytes=20_000)
     assert exc.value.problems[0].startswith(f"{src}:251: timestamp: not an RFC 3339 time")

@@ -294,7 +294,15 @@ def _engine(cfg: Config, name: str | None) -> Any:
     ec = cfg.engine
     chosen = name or ec.name
     check_engine(chosen)
-    return EngineSettings(chosen, ec.spark_master, ec.spark_remote, ec.ray_address)
+    from llmobs_cli.environment import variable
+
+    return EngineSettings(
+        chosen,
+        ec.spark_master,
+        ec.spark_remote or variable("SPARK_REMOTE"),
+        ec.ray_address or variable("RAY_ADDRESS"),
+        variable("JAVA_HOME"),
+    )
 
 
 def report(
@@ -344,7 +352,18 @@ def report(
             progress=progress,
             engine=_engine(cfg, engine),
         )
-    rep = loaded.report
+        rep = loaded.report
+        if rep.alerts:  # the worst calls of each failing group, as the CLI names them
+            from llmobs_cli.core.explore.exemplars import attach_report
+
+            attach_report(
+                rep.alerts,
+                paths,
+                window=(rep.window.start, rep.window.end),
+                fmt=_read_format(format),
+                options=ReadOptions(route_from=route_from),
+                prices=opts.prices,
+            )
     return ReportResult(
         window=rep.window,
         by=list(rep.by),
@@ -546,6 +565,9 @@ def evaluate(
             fmt=_read_format(format),
             read_options=ReadOptions(route_from=route_from),
         )
+    from llmobs_cli.core.explore.exemplars import attach_eval
+
+    attach_eval(run.summary, run.frame)  # the judged calls pulling each regression down
     if output is not None and not run.dry_run:
         atomic.write_parquet(Path(output), run.frame)
     result = EvalResult(
@@ -609,12 +631,26 @@ def summarize_evals(
     fields = None
     if by is not None:
         fields = parse_fields(by if isinstance(by, str) else ",".join(by), "by") or ["route"]
-    return EvalSummaryResult._of(
-        summarize_with_config(frame, cfg, by=fields, bucket=bucket, min_drop=min_drop)
-    )
+    from llmobs_cli.core.explore.exemplars import attach_eval
+
+    summary = summarize_with_config(frame, cfg, by=fields, bucket=bucket, min_drop=min_drop)
+    attach_eval(summary, frame)  # the judged calls pulling each regression down, as the CLI
+    return EvalSummaryResult._of(summary)
 
 
 # --- drift ------------------------------------------------------------------------------
+
+
+def _drift_exemplars(
+    res: Any, paths: Any, cfg: Any, fmt: str | None, route_from: str | None
+) -> None:
+    """Calls from the grown side of each drifted feature, as ``llmobs drift`` names them."""
+    if not res.fired:
+        return
+    from llmobs_cli.core.explore.exemplars import attach_drift
+    from llmobs_cli.core.ingest.readers import ReadOptions
+
+    attach_drift(res, paths, config=cfg, fmt=fmt, options=ReadOptions(route_from=route_from))
 
 
 @dataclass(frozen=True)
@@ -694,6 +730,7 @@ def drift(
                 evals=evals if not isinstance(evals, PathLike) else Path(evals),
                 progress=progress,
             )
+            _drift_exemplars(res, paths, cfg, None, route_from)
     else:
         with _as_paths(source) as paths:
             res = run_drift(
@@ -710,6 +747,7 @@ def drift(
                 route_from=route_from,
                 progress=progress,
             )
+            _drift_exemplars(res, paths, cfg, _read_format(format), route_from)
     return DriftResult(
         current=res.current,
         baseline=res.baseline,
@@ -937,7 +975,6 @@ def generate(
     (same seed, same rows), optionally with drift (:class:`DriftSpec`) and a release-tied
     regression (:class:`RegressionSpec`) injected; written to ``output`` when given."""
     from llmobs_cli.core.synth.generate import generate as core_generate
-    from llmobs_cli.core.synth.generate import write_generated
 
     args: dict[str, Any] = {
         "start": start,
@@ -947,6 +984,13 @@ def generate(
         "route_rates": route_rates,
         "drift_kinds": drift_kinds,
     }
+    frame = core_generate(rows, seed, **args)
     if output is not None:
-        return write_generated(Path(output), rows, seed, **args)
-    return core_generate(rows, seed, **args)
+        # The frame is returned anyway, so it is written whole (the CLI streams instead).
+        from llmobs_cli.core.ingest.convert import output_format, write_frame
+        from llmobs_cli.core.outputs import check_file_output
+
+        target = Path(output)
+        check_file_output(target)
+        write_frame(frame, target, output_format(target))
+    return frame

@@ -2,6 +2,7 @@
 
 * :class:`UsageError`, :class:`ConfigError`, :class:`InputError` → exit 2
 * :class:`ServiceError` → exit 3 (an external service failed after retries; partial work kept)
+* :class:`Interrupted` → exit 130 (SIGINT/SIGTERM; complete work written, partial discarded)
 
 Core code raises these and never prints or exits; messages are complete sentences a
 user can act on, naming the file, the line (JSONL) and the field where there is one.
@@ -75,6 +76,12 @@ class ServiceError(LlmobsError):
     """An external service (the judge endpoint) failed after retries."""
 
     exit_code = 3
+
+
+class Interrupted(LlmobsError):
+    """The user (SIGINT) or the system (SIGTERM) stopped the command."""
+
+    exit_code = 130
 
 
 #: Parameters whose command-line flag is not ``--`` + the name with dashes.

@@ -23,6 +23,7 @@ from llmobs_cli.cli import (
     evaluate,
     export,
     generate,
+    helpfmt,
     init,
     plan,
     report,
@@ -43,7 +44,7 @@ app = typer.Typer(
         "dashboard, weighted by each call's sample rate. Runs in cron or CI; no server."
     ),
     no_args_is_help=True,
-    add_completion=False,
+    add_completion=True,
     pretty_exceptions_enable=False,
     context_settings={"help_option_names": ["-h", "--help"], "max_content_width": 100},
 )
@@ -89,6 +90,11 @@ for _module in (
 ):
     _module.register(app)
 
+helpfmt.register_summarize_help(app)
+helpfmt.install()
+helpfmt.add_epilogs(app)
+helpfmt.order(app)
+
 
 def _print_input_warnings() -> None:
     """Input warnings from the core become ``warning: …`` lines on stderr, every time."""
@@ -113,7 +119,7 @@ def main(argv: list[str] | None = None) -> None:
     """Console-script entry point with the single error boundary."""
     args = list(sys.argv[1:] if argv is None else argv)
     debug = os.environ.get("LLMOBS_DEBUG", "") not in ("", "0", "false") or "--debug" in args
-    args = [a for a in args if a != "--debug"]
+    args = helpfmt.help_args([a for a in args if a != "--debug"])
     _print_input_warnings()
     try:
         # Outside standalone mode click returns (not raises) the code of typer.Exit(n).

@@ -2,8 +2,10 @@
 
 from __future__ import annotations
 
+import signal
 import sys
-from collections.abc import Callable, Iterator
+import threading
+from collections.abc import Callable, Iterator, Sequence
 from contextlib import contextmanager
 from enum import StrEnum
 from pathlib import Path
@@ -12,7 +14,10 @@ from typing import Annotated
 import typer
 from rich.console import Console
 
+from llmobs_cli.core.progress import Progress as CoreProgress
+from llmobs_cli.core.progress import ProgressFn, no_progress
 from llmobs_cli.core.record.config import Config, load_config
+from llmobs_cli.errors import Interrupted
 
 #: Messages, progress and tables for people go to stderr unless they are the data.
 err_console = Console(stderr=True, highlight=False, soft_wrap=True)
@@ -49,7 +54,13 @@ TracesArg = Annotated[
     ),
 ]
 FormatOpt = Annotated[
-    Format, typer.Option("--format", "-f", help="Output format: table, json, markdown or csv.")
+    Format,
+    typer.Option(
+        "--format",
+        "-f",
+        help="Output format: table, json, markdown or csv.",
+        rich_help_panel="Output",
+    ),
 ]
 ConfigOpt = Annotated[
     Path | None,
@@ -57,15 +68,22 @@ ConfigOpt = Annotated[
         "--config",
         help="Configuration file (default: ./llmobs.yaml when present).",
         show_default=False,
+        rich_help_panel="Input",
     ),
 ]
 OnErrorOpt = Annotated[
     OnErrorChoice,
-    typer.Option("--on-error", help="fail: a bad row is exit 2; skip: drop bad rows and go on."),
+    typer.Option(
+        "--on-error",
+        help="fail: a bad row is exit 2; skip: drop bad rows and go on.",
+        rich_help_panel="Input",
+    ),
 ]
 FromOpt = Annotated[
     InputFormat,
-    typer.Option("--from", help="Input format (default: detected from content)."),
+    typer.Option(
+        "--from", help="Input format (default: detected from content).", rich_help_panel="Input"
+    ),
 ]
 KeepDuplicatesOpt = Annotated[
     bool,
@@ -81,6 +99,7 @@ SinceOpt = Annotated[
         "--since",
         help="Start: RFC 3339 time or a duration back from now (7d, 24h).",
         show_default=False,
+        rich_help_panel="Window",
     ),
 ]
 UntilOpt = Annotated[
@@ -89,6 +108,7 @@ UntilOpt = Annotated[
         "--until",
         help="End (exclusive): RFC 3339 time or a duration back from now.",
         show_default=False,
+        rich_help_panel="Window",
     ),
 ]
 NowOpt = Annotated[
@@ -97,6 +117,7 @@ NowOpt = Annotated[
         "--now",
         help="What 'now' is (default: the latest timestamp in the data).",
         show_default=False,
+        rich_help_panel="Window",
     ),
 ]
 RouteFromOpt = Annotated[
@@ -105,6 +126,7 @@ RouteFromOpt = Annotated[
         "--route-from",
         help="Span attribute or field that names the route (OTLP/OpenInference inputs).",
         show_default=False,
+        rich_help_panel="Input",
     ),
 ]
 
@@ -131,6 +153,19 @@ def memory_bytes(value: str | None) -> int | None:
 
 def config_from(path: Path | None) -> Config:
     return load_config(path)
+
+
+def check_output(out: Path | None, traces: Sequence[str] = (), *others: Path | str | None) -> None:
+    """Refuse ``-o OUT`` when it is an input, inside an input directory or a directory,
+    before any work is done (inputs: the trace arguments and any other file read)."""
+    if out is None:
+        return
+    from llmobs_cli.core import outputs
+    from llmobs_cli.core.ingest.readers import expand_paths
+
+    inputs = outputs.input_paths(traces, expand_paths(traces) if traces else [])
+    inputs += [Path(o) for o in others if o is not None and Path(o).exists()]
+    outputs.check_file_output(out, inputs)
 
 
 def input_format(value: InputFormat | None) -> str | None:
@@ -166,6 +201,71 @@ def status(command: str) -> Iterator[Callable[[str], None]]:
         return
     with err_console.status(f"llmobs {command}: starting") as spinner:
         yield lambda msg: spinner.update(f"llmobs {command}: {msg}")
+
+
+@contextmanager
+def progress_bar(command: str, enabled: bool = True) -> Iterator[ProgressFn]:
+    """A progress bar on stderr (rows, bytes, and the share done when the total is known)
+    while the core streams; yields the callback the core reports to. Silent when stderr is
+    not a terminal or ``enabled`` is false, so logs of cron jobs stay clean."""
+    if not enabled or not sys.stderr.isatty():
+        yield no_progress
+        return
+    from rich.progress import BarColumn, Progress, TaskProgressColumn, TextColumn, TimeElapsedColumn
+
+    columns = (
+        TextColumn("llmobs {task.description}"),
+        BarColumn(),
+        TaskProgressColumn(),
+        TextColumn("{task.fields[detail]}"),
+        TimeElapsedColumn(),
+    )
+    with Progress(*columns, console=err_console, transient=True) as bar:
+        task = bar.add_task(command, total=None, detail="")
+
+        def update(p: CoreProgress) -> None:
+            if p.total_rows:
+                total, done = p.total_rows, p.rows
+            else:
+                total, done = p.total_bytes or None, p.bytes
+            stage = f"{p.stage} " if p.stage else ""
+            detail = f"{stage}{p.rows:,} rows, {_size(p.bytes)}"
+            if p.total_bytes and not p.total_rows:
+                detail += f" of {_size(p.total_bytes)}"
+            bar.update(task, total=total, completed=done, detail=detail)
+
+        yield update
+
+
+def _size(n: int) -> str:
+    for unit in ("B", "KB", "MB", "GB"):
+        if n < 1024 or unit == "GB":
+            return f"{n:,.0f} {unit}" if unit == "B" else f"{n:,.1f} {unit}"
+        n /= 1024  # type: ignore[assignment]
+    return f"{n} B"
+
+
+@contextmanager
+def interruptible(outcome: str) -> Iterator[None]:
+    """Ctrl-C (SIGINT) or SIGTERM inside the block: the core's ``with`` blocks discard their
+    temporary output on the way out, then the command ends with exit 130 and one line,
+    ``llmobs: interrupted; OUTCOME``."""
+
+    def on_term(signum: int, frame: object) -> None:
+        raise KeyboardInterrupt
+
+    main = threading.current_thread() is threading.main_thread()
+    old = signal.signal(signal.SIGTERM, on_term) if main else None
+    try:
+        yield
+    except KeyboardInterrupt:
+        from llmobs_cli.core.sinks import discard_pending
+
+        discard_pending()  # in case the interrupt landed inside a sink's own cleanup
+        raise Interrupted(f"interrupted; {outcome}") from None
+    finally:
+        if main:
+            signal.signal(signal.SIGTERM, old)
 
 
 def print_fitted(view: object, width: int, wide: bool = False) -> None:
@@ -249,6 +349,44 @@ def notify(
         warn(f"warning: notification not delivered ({out.error})")
 
 
+# --- tables that fit (--top, --sort, --columns, --wide) ---------------------------------
+
+TopOpt = Annotated[
+    int | None,
+    typer.Option(
+        "--top",
+        help="Show the first N groups; the rest are folded into one (other) row.",
+        show_default=False,
+        rich_help_panel="Table",
+        min=1,
+    ),
+]
+SortOpt = Annotated[
+    str | None,
+    typer.Option(
+        "--sort",
+        help="Order the groups by METRIC, largest first (+METRIC: smallest first).",
+        show_default=False,
+        rich_help_panel="Table",
+    ),
+]
+ColumnsOpt = Annotated[
+    str | None,
+    typer.Option(
+        "--columns",
+        help="Columns to show, comma-separated (the key columns always show).",
+        show_default=False,
+        rich_help_panel="Table",
+    ),
+]
+WideOpt = Annotated[
+    bool,
+    typer.Option(
+        "--wide",
+        help="Show every column whatever the width (default: fit the terminal or COLUMNS).",
+        rich_help_panel="Table",
+    ),
+]
 MonitorOpt = Annotated[
     Path | None,
     typer.Option(
@@ -268,6 +406,29 @@ RebaselineOpt = Annotated[
         rich_help_panel="Monitoring",
     ),
 ]
+
+
+def table_width() -> int:
+    """The width tables are fitted to: ``COLUMNS``, else the terminal's, else 100."""
+    import os
+
+    from llmobs_cli.render.tables import output_width
+
+    return output_width(out_console.width, out_console.is_terminal, os.environ)
+
+
+def column_list(text: str | None) -> list[str] | None:
+    return [c.strip() for c in text.split(",") if c.strip()] if text else None
+
+
+def split_sort(text: str | None) -> tuple[str | None, bool]:
+    """``--sort p99`` / ``-p99`` → (name, ascending=False); ``+p99`` → (name, True)."""
+    if not text:
+        return None, False
+    raw = text.strip()
+    if raw[:1] in "+-":
+        return raw[1:].strip(), raw[0] == "+"
+    return raw, False
 
 
 def monitor_dir(flag: Path | None, cfg: Config) -> Path | None:
@@ -340,4 +501,5 @@ def engine_settings(
         spark_master=spark_master or ec.spark_master,
         spark_remote=spark_remote or ec.spark_remote or variable("SPARK_REMOTE"),
         ray_address=ray_address or ec.ray_address or variable("RAY_ADDRESS"),
+        java_home=variable("JAVA_HOME"),
     )

@@ -44,22 +44,46 @@ def convert_cmd(
             show_default=False,
         ),
     ] = None,
+    overwrite: Annotated[
+        bool,
+        typer.Option(
+            "--overwrite",
+            help=(
+                "With --partition-by: write the partitions into a non-empty folder that is "
+                "not an llmobs partition tree (its other files are kept)."
+            ),
+        ),
+    ] = False,
+    no_progress: Annotated[
+        bool, typer.Option("--no-progress", help="No progress bar on stderr.")
+    ] = False,
     config: common.ConfigOpt = None,
     on_error: common.OnErrorOpt = common.OnErrorChoice.fail,
     source_format: common.FromOpt = common.InputFormat.auto,
     route_from: common.RouteFromOpt = None,
     keep_duplicates: common.KeepDuplicatesOpt = False,
 ) -> None:
-    """Read all rows, validate them, write canonical records atomically."""
+    """Read rows batch by batch, validate them, stream canonical records to OUT and
+    publish it atomically."""
     common.config_from(config)
-    result = convert(
-        traces,
-        out,
-        to=to,
-        partition_by=partition_by,
-        on_error=on_error.value,
-        fmt=common.input_format(source_format),
-        options=ReadOptions(route_from=route_from, keep_duplicates=keep_duplicates),
-    )
+    outcome = f"{out} was not written or changed (partial output removed)"
+    with common.interruptible(outcome), common.progress_bar("convert", not no_progress) as progress:
+        result = convert(
+            traces,
+            out,
+            to=to,
+            partition_by=partition_by,
+            on_error=on_error.value,
+            fmt=common.input_format(source_format),
+            options=ReadOptions(route_from=route_from, keep_duplicates=keep_duplicates),
+            overwrite=overwrite,
+            progress=progress,
+        )
     common.report_skipped(result)
-    common.warn(f"wrote {result.frame.height:,} record(s) to {out}")
+    if result.partitions:
+        common.warn(
+            f"wrote {result.rows:,} record(s) to {out}: {len(result.partitions)} partition(s) "
+            "written or replaced, others kept"
+        )
+    else:
+        common.warn(f"wrote {result.rows:,} record(s) to {out}")

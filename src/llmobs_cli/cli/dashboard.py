@@ -113,6 +113,7 @@ def dashboard_cmd(
     from llmobs_cli.core.ingest.readers import ReadOptions
 
     kind = _output_kind(output)
+    common.check_output(output, traces, evals)
     cfg = common.config_from(config)
     opts = dashboard_options(
         cfg,

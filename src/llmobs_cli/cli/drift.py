@@ -87,6 +87,7 @@ def drift_cmd(
     on_error: common.OnErrorOpt = common.OnErrorChoice.fail,
     source_format: common.FromOpt = common.InputFormat.auto,
     route_from: common.RouteFromOpt = None,
+    wide: common.WideOpt = False,
     keep_duplicates: common.KeepDuplicatesOpt = False,
 ) -> None:
     """Did the traffic change between two windows? Weighted, design-based, BH-corrected."""
@@ -95,6 +96,7 @@ def drift_cmd(
 
     cfg = common.config_from(config)
     writer = _writer(output) if output is not None else None
+    common.check_output(output, traces, baseline, evals)
     if evals is not None and not evals.exists():
         raise UsageError(f"--evals: {evals}: no such file")
     with common.status("drift"):
@@ -112,6 +114,13 @@ def drift_cmd(
             route_from=route_from,
             keep_duplicates=keep_duplicates,
         )
+        if result.fired:  # a few calls from the grown side of each drifted feature
+            from llmobs_cli.core.explore.exemplars import attach_drift
+            from llmobs_cli.core.ingest.readers import ReadOptions
+
+            opts = ReadOptions(route_from=route_from, keep_duplicates=keep_duplicates)
+            fmt_in = common.input_format(source_format)
+            attach_drift(result, traces, config=cfg, fmt=fmt_in, options=opts)
     if result.skipped_rows:
         top = ", ".join(
             f"{n} x {r}"
@@ -144,7 +153,9 @@ def drift_cmd(
     elif fmt == common.Format.csv:
         common.write_stdout(render.csv_drift(result))
     else:
-        _print_wide(render.rich_drift(result))
+        width = common.table_width()
+        view = render.rich_drift(result, width, wide, traces)
+        common.print_fitted(view, width, wide)
         if watch is not None:
             from llmobs_cli.render.monitor import rich_monitor
 

@@ -234,6 +234,9 @@ def eval_cmd(
         ),
     ] = None,
     keep_duplicates: common.KeepDuplicatesOpt = False,
+    top: common.TopOpt = None,
+    sort: common.SortOpt = None,
+    wide: common.WideOpt = False,
 ) -> None:
     """Eval-in-prod: weighted judge scores with intervals, and regression tests."""
     from llmobs_cli.core.record.fields import parse_fields
@@ -242,9 +245,13 @@ def eval_cmd(
     fields = (
         parse_fields(by, "by") if by is not None else parse_fields(",".join(cfg.eval.by), "eval.by")
     ) or ["route"]
+    key, asc = common.split_sort(sort)
+    table = {"top": top, "sort": key, "ascending": asc, "wide": wide}
     if traces and traces[0] == "summarize":
-        _summarize(traces[1:], fields, bucket, fmt, cfg, min_drop, output)
+        common.check_output(output, traces[1:])
+        _summarize(traces[1:], fields, bucket, fmt, cfg, min_drop, output, table)
         return
+    common.check_output(output, traces)
     from llmobs_cli.core.eval.options import EvalOptions
 
     opts = EvalOptions.from_config(
@@ -330,6 +337,9 @@ def eval_cmd(
             f"llmobs eval: {run.stopped}; the rest was not judged (rerun with a higher "
             "--max-cost: cached judgments cost nothing)"
         )
+    from llmobs_cli.core.explore.exemplars import attach_eval
+
+    attach_eval(run.summary, run.frame)  # the judged calls pulling each regression down
     watch = None
     if state_dir is not None and not (run.fatal or run.stopped):
         from llmobs_cli.core.monitor.adapters import monitor_eval
@@ -342,7 +352,7 @@ def eval_cmd(
             rebaseline=rebaseline,
         )
     if not (run.fatal and run.kept == 0):  # nothing judged: no empty table, just the reason
-        _write_summary(render, run.summary, fmt, watch)
+        _write_summary(render, run.summary, fmt, watch, table)
     for line in render.regression_lines(run.summary):
         common.warn(line)
     if export_opts is not None and run.frame.height:
@@ -367,9 +377,11 @@ def eval_cmd(
         raise typer.Exit(1)
 
 
-def _write_summary(render: Any, summary: Any, fmt: common.Format, watch: Any) -> None:
+def _write_summary(
+    render: Any, summary: Any, fmt: common.Format, watch: Any, table: dict[str, Any]
+) -> None:
     """The summary on stdout, with the monitor's night when there is one."""
-    text = render.summary(summary, fmt.value)
+    text = render.summary(summary, fmt.value, common.table_width(), **table)
     if watch is None:
         common.write_stdout(text)
         return
@@ -398,6 +410,7 @@ def _summarize(
     cfg: Any,
     min_drop: float | None,
     output: Path | None,
+    table: dict[str, Any],
 ) -> None:
     import polars as pl
 
@@ -411,6 +424,9 @@ def _summarize(
     summary = summarize_with_config(
         frame, cfg, by=fields, bucket=bucket.value if bucket else None, min_drop=min_drop
     )
+    from llmobs_cli.core.explore.exemplars import attach_eval
+
+    attach_eval(summary, frame)  # the judged calls pulling each regression down
     if output is not None:
         from llmobs_cli.core import atomic
 
@@ -423,7 +439,7 @@ def _summarize(
             atomic.write_json(output, summary.as_dict())
         else:
             raise UsageError("--output: eval summarize writes a .json summary or an .html page")
-    common.write_stdout(render.summary(summary, fmt.value))
+    common.write_stdout(render.summary(summary, fmt.value, common.table_width(), **table))
     for line in render.regression_lines(summary):
         common.warn(line)
     if summary.regressions:

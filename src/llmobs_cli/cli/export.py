@@ -115,6 +115,7 @@ def export_cmd(
     if fmt in (common.Format.markdown, common.Format.csv):
         raise UsageError("--format: export prints table (a summary line) or json")
     opts = options_from_env(to, endpoint, protocol, output, dry_run, pass_threshold)
+    common.check_output(output, (), evals)  # a directory (-o .) is exit 2 too
     if output is not None and output.resolve() == evals.resolve():
         raise UsageError(f"--output: {output} is the evals file being read; choose another")
     deliver(read_evals(evals), opts, str(evals), json_out=fmt == common.Format.json)

@@ -200,6 +200,9 @@ def generate_cmd(
             show_default=False,
         ),
     ] = None,
+    no_progress: Annotated[
+        bool, typer.Option("--no-progress", help="No progress bar on stderr.")
+    ] = False,
 ) -> None:
     """Generate ROWS sampled trace rows over DAYS days and write them to OUT."""
     kinds = [k.strip() for k in drift_kinds.split(",") if k.strip()]
@@ -235,21 +238,23 @@ def generate_cmd(
             cited_rank=drift_cited_rank,
             repeats=session_repeats,
         )
-    frame = write_generated(
-        out,
-        rows,
-        seed,
-        start=start_dt,
-        days=days,
-        drift=drift,
-        regression=regression,
-        route_rates=_pairs(rate or [], "--rate", ROUTES),
-        drift_kinds=kinds,
-        to=to,
-        signals=signals,
-    )
-    calls = float((1.0 / frame["sample_rate"]).sum()) if frame.height else 0.0
-    common.warn(f"wrote {frame.height:,} sampled row(s) (about {calls:,.0f} calls) to {out}")
+    outcome = f"{out} was not written or changed (partial output removed)"
+    with common.interruptible(outcome), common.progress_bar("generate", not no_progress) as bar:
+        done = write_generated(
+            out,
+            rows,
+            seed,
+            start=start_dt,
+            days=days,
+            drift=drift,
+            regression=regression,
+            route_rates=_pairs(rate or [], "--rate", ROUTES),
+            drift_kinds=kinds,
+            to=to,
+            progress=bar,
+            signals=signals,
+        )
+    common.warn(f"wrote {done.rows:,} sampled row(s) (about {done.calls:,.0f} calls) to {out}")
     end_text = f"{start_dt:%Y-%m-%d} .. {end - timedelta(microseconds=1):%Y-%m-%d}"
     common.warn(f"period {end_text} (UTC)")
     if drift is not None:

@@ -94,6 +94,10 @@ def report_cmd(
     on_error: common.OnErrorOpt = common.OnErrorChoice.fail,
     source_format: common.FromOpt = common.InputFormat.auto,
     route_from: common.RouteFromOpt = None,
+    top: common.TopOpt = None,
+    sort: common.SortOpt = None,
+    columns: common.ColumnsOpt = None,
+    wide: common.WideOpt = False,
     keep_duplicates: common.KeepDuplicatesOpt = False,
     memory: common.MemoryOpt = None,
 ) -> None:
@@ -103,6 +107,11 @@ def report_cmd(
     from llmobs_cli.core.report.options import ReportOptions
 
     cfg = common.config_from(config)
+    key, asc = common.split_sort(sort)
+    if key is not None:
+        from llmobs_cli.render.report import sort_path
+
+        sort_path(key)  # an unknown metric is exit 2 before any work
     opts = ReportOptions.from_config(
         cfg,
         by=by,
@@ -111,6 +120,7 @@ def report_cmd(
         prices=list(prices or ()),
     )
     writer = _writer(output) if output is not None else None
+    common.check_output(output, traces)
     budget = common.memory_bytes(memory)
 
     with common.status("report") as say:
@@ -129,6 +139,17 @@ def report_cmd(
         )
     common.report_skipped(loaded)
     rep = loaded.report
+    if rep.alerts:  # name the worst calls of each failing group
+        from llmobs_cli.core.explore.exemplars import attach_report
+
+        attach_report(
+            rep.alerts,
+            traces,
+            window=(rep.window.start, rep.window.end),
+            fmt=common.input_format(source_format),
+            options=ReadOptions(route_from=route_from, keep_duplicates=keep_duplicates),
+            prices=opts.prices,
+        )
     from llmobs_cli.render import report as render
 
     for line in render.unpriced_lines(rep):
@@ -138,26 +159,22 @@ def report_cmd(
     if fmt == common.Format.json:
         common.write_stdout(render.json_report(rep))
     elif fmt == common.Format.markdown:
-        common.write_stdout(render.markdown_report(rep))
+        common.write_stdout(render.markdown_report(rep, top=top, sort=key, ascending=asc))
     elif fmt == common.Format.csv:
         common.write_stdout(render.csv_report(rep))
     else:
-        view = render.rich_report(rep)
-        con = common.out_console
-        if con.is_terminal:
-            con.print(view)
-        else:
-            # Piped or redirected: no terminal to fit, so keep every column whole
-            # (Console.print never renders wider than the console, so widen it).
-            from rich.measure import Measurement
-
-            saved = con.width
-            con.width = max(Measurement.get(con, con.options.update(width=1000), view).maximum, 80)
-            try:
-                con.print(view)
-            finally:
-                con.width = saved
-    for line in render.alert_lines(rep):
+        width = common.table_width()
+        view = render.rich_report(
+            rep,
+            width,
+            wide=wide,
+            only=common.column_list(columns),
+            top=top,
+            sort=key,
+            ascending=asc,
+        )
+        common.print_fitted(view, width, wide)
+    for line in render.alert_lines(rep, traces):
         common.warn(line)
     if rep.fired:
         common.notify(

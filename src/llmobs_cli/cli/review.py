@@ -62,6 +62,11 @@ def export_cmd(
     from llmobs_cli.core.eval.review import build_queue, write_queue
 
     cfg = common.config_from(config)
+    stem = (
+        output.with_suffix("") if output.suffix.lower() in (".jsonl", ".csv", ".json") else output
+    )
+    for target in (stem.with_suffix(".jsonl"), stem.with_suffix(".csv")):
+        common.check_output(target, (), evals)
     frame = read_evals(evals)
     queue = build_queue(
         frame,
@@ -106,6 +111,8 @@ def import_cmd(
     frame = read_evals(evals)
     lab = read_labels(labels)
     out, imported, unmatched = import_labels(frame, lab)
+    if output is not None:
+        common.check_output(output, (), labels)
     target = output or evals
     atomic.write_parquet(target, out)
     common.warn(

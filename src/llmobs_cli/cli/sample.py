@@ -56,6 +56,9 @@ def sample_cmd(
             show_default=False,
         ),
     ] = None,
+    no_progress: Annotated[
+        bool, typer.Option("--no-progress", help="No progress bar on stderr.")
+    ] = False,
     fmt: common.FormatOpt = common.Format.table,
     config: common.ConfigOpt = None,
     on_error: common.OnErrorOpt = common.OnErrorChoice.fail,
@@ -66,14 +69,17 @@ def sample_cmd(
     """Read traces, keep whole traces by a stable hash of trace_id, write them atomically."""
     cfg = common.config_from(config)
     plan = build_plan(cfg, parse_rates(rate or []), default_rate, drop_text)
-    result = sample(
-        traces,
-        out,
-        plan,
-        on_error=on_error.value,
-        fmt=common.input_format(source_format),
-        options=ReadOptions(route_from=route_from, keep_duplicates=keep_duplicates),
-    )
+    outcome = f"{out} was not written or changed (partial output removed)"
+    with common.interruptible(outcome), common.progress_bar("sample", not no_progress) as progress:
+        result = sample(
+            traces,
+            out,
+            plan,
+            on_error=on_error.value,
+            fmt=common.input_format(source_format),
+            options=ReadOptions(route_from=route_from, keep_duplicates=keep_duplicates),
+            progress=progress,
+        )
     common.report_skipped(result)
     render(result, fmt)
     common.warn(f"kept {result.rows_out:,} of {result.rows_in:,} row(s); wrote {out}")

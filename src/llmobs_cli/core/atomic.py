@@ -9,9 +9,8 @@ from __future__ import annotations
 import contextlib
 import json
 import os
-import shutil
 import tempfile
-from collections.abc import Callable, Iterator
+from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
@@ -70,26 +69,3 @@ def write_parquet(
             frame.write_parquet(tmp, compression="zstd", statistics=True, metadata=metadata)
         else:
             frame.write_parquet(tmp, compression="zstd", statistics=True)
-
-
-def write_dir_atomically(target: Path | str, fill: Callable[[Path], None]) -> None:
-    """Build a directory in a temporary sibling, then swap it into place."""
-    target = Path(target)
-    parent = target.parent if str(target.parent) else Path(".")
-    if not parent.exists():
-        raise UsageError(f"{target}: the directory {parent} does not exist")
-    tmp = Path(tempfile.mkdtemp(prefix=f".{target.name}.", dir=parent))
-    try:
-        fill(tmp)
-        os.chmod(tmp, 0o777 & ~_umask())
-        if target.exists():
-            old = Path(tempfile.mkdtemp(prefix=f".{target.name}.old.", dir=parent))
-            old.rmdir()
-            os.replace(target, old)
-            os.replace(tmp, target)
-            shutil.rmtree(old, ignore_errors=True)
-        else:
-            os.replace(tmp, target)
-    finally:
-        if tmp.exists():
-            shutil.rmtree(tmp, ignore_errors=True)

@@ -157,19 +157,19 @@ def rich_calls(
         "score": 1,
         "cost": 2,
         "route": 2,
-        "status": 3,
-        "tokens": 3,
-        "judge": 3,
+        "prompt ⇒ response": 3,
+        "status": 4,
+        "tokens": 4,
+        "judge": 4,
         "time": 5,
         "model": 5,
-        "prompt ⇒ response": 4,
     }
     cols: list[Col] = []
     for h in headers:
         if h == "trace":
             cols.append(Col(h, priority=0, flex=True, min_width=16, crop=True, style="bold"))
         elif h == "prompt ⇒ response":
-            cols.append(Col(h, priority=4, flex=True, min_width=16, name="excerpt"))
+            cols.append(Col(h, priority=3, flex=True, min_width=18, name="excerpt"))
         else:
             right = h in ("latency", "tokens", "cost", "score")
             cols.append(Col(h, justify="right" if right else "left", priority=prio.get(h, 1)))

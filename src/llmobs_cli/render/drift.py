@@ -15,11 +15,10 @@ from typing import Any
 
 import polars as pl
 from rich.console import Group
-from rich.table import Table
 from rich.text import Text
 
 from llmobs_cli.core.drift import DriftResult
-from llmobs_cli.render.tables import markdown_table
+from llmobs_cli.render.tables import Col, fitted_tables, markdown_table
 
 HEADERS = ("feature", "group", "baseline -> current", "effect", "p (BH)", "n_eff b/c", "verdict")
 
@@ -66,7 +65,7 @@ def line(row: dict[str, Any]) -> str:
     parts = [row["feature"]]
     if row["group"]:
         parts[0] += f" [{group_text(row['group'])}]"
-    parts += [row.get("summary") or "-", effect_text(row), p_text(p), _verdict(row)]
+    parts += [summary_text(row), effect_text(row), p_text(p), _verdict(row)]
     return "  ".join(parts)
 
 
@@ -79,12 +78,40 @@ def _window_text(name: str, w: dict[str, Any]) -> str:
     )
 
 
+def summary_text(row: dict[str, Any]) -> str:
+    """The row's "baseline -> current" text, saying what actually moved.
+
+    A numeric feature can drift while its median stays put (``median 3 -> 3 docs (+0%)``):
+    then the shares at each value (for a few distinct values) or the mean is what moved.
+    """
+    text = row.get("summary") or "-"
+    ex = row.get("extras") or {}
+    if row.get("kind") != "numeric" or ex.get("median_ratio") != 1.0:
+        return text
+    unit = f" {row['unit']}" if row.get("unit") else ""
+    dist = row.get("distribution") or {}
+    base, cur, edges = dist.get("baseline"), dist.get("current"), dist.get("edges")
+    if dist.get("type") == "histogram" and base and cur and edges:
+        used = [i for i in range(len(base)) if base[i] > 0 or cur[i] > 0]
+        if 1 < len(used) <= 5:
+            last = len(base) - 1
+            labels = [f"{(edges[-1] if i == last else edges[i]):g}" for i in used]
+            b = ",".join(f"{base[i]:.0%}" for i in used)
+            c = ",".join(f"{cur[i]:.0%}" for i in used)
+            return f"shares at {','.join(labels)}{unit}: {b} -> {c}"
+    mb, mc = ex.get("mean_baseline"), ex.get("mean_current")
+    if mb is not None and mc is not None:
+        change = f" ({(mc - mb) / mb:+.0%})" if mb else ""
+        return f"mean {mb:.3g} -> {mc:.3g}{unit}{change}"
+    return text
+
+
 def _cells(row: dict[str, Any]) -> list[str]:
     p = row.get("p_adjusted") if row.get("p_adjusted") is not None else row.get("p_value")
     return [
         row["feature"],
         group_text(row["group"]),
-        row.get("summary") or "-",
+        summary_text(row),
         effect_text(row),
         p_text(p),
         f"{row['n_eff_baseline']:,.0f}/{row['n_eff_current']:,.0f}",
@@ -92,15 +119,29 @@ def _cells(row: dict[str, Any]) -> list[str]:
     ]
 
 
-def rich_drift(result: DriftResult) -> Group:
+#: Priorities of the drift table's columns (0: always shown; higher: dropped first).
+_DRIFT_PRIORITY = (0, 0, 1, 3, 2, 4, 0)
+
+
+def rich_drift(
+    result: DriftResult, width: int = 100, wide: bool = False, traces: list[str] | None = None
+) -> Group:
     doc = result.as_dict()
-    table = Table(show_header=True, header_style="bold", box=None, pad_edge=False)
-    for h in HEADERS:
-        table.add_column(h, no_wrap=h in ("feature", "effect", "p (BH)", "verdict"))
+    grouped = any(row["group"] for row in doc["features"])
+    cols = [
+        Col(h, priority=pr, name=h, wrap=h in ("group", "baseline -> current"), min_width=16)
+        for h, pr in zip(HEADERS, _DRIFT_PRIORITY, strict=True)
+    ]
+    rows: list[list[Any]] = []
     for row in doc["features"]:
-        cells = _cells(row)
+        cells: list[Any] = _cells(row)
         style = "bold red" if row["drifted"] else ("dim" if row["status"] != "ok" else "")
-        table.add_row(*cells[:-1], Text(cells[-1], style=style))
+        cells[-1] = Text(cells[-1], style=style)
+        rows.append(cells)
+    if not grouped:  # the group column would say "all" on every line
+        cols = [c for i, c in enumerate(cols) if i != 1]
+        rows = [[c for i, c in enumerate(r) if i != 1] for r in rows]
+    tables = fitted_tables(cols, rows, width, wide=wide, plain=True)
     head = [
         Text(_window_text("baseline", doc["baseline"])),
         Text(_window_text("current ", doc["current"])),
@@ -111,12 +152,64 @@ def rich_drift(result: DriftResult) -> Group:
         ),
     ]
     tail = [Text(f"note: {n}", style="dim") for n in doc["notes"]]
+    tail += [Text(line) for line in exemplar_lines(doc, traces)]
+    tail += [Text(f"hint: {h}", style="dim") for h in guidance(doc)]
     verdict = (
         Text(f"DRIFT in: {', '.join(doc['drifted'])}", style="bold red")
         if doc["drifted"]
         else Text("no drift", style="green")
     )
-    return Group(*head, table, *tail, verdict)
+    return Group(*head, *tables, *tail, verdict)
+
+
+def exemplar_lines(doc: dict[str, Any], traces: list[str] | None = None) -> list[str]:
+    """Per drifted feature, the example calls from the side that grew."""
+    from llmobs_cli.render.tables import exemplar_text, show_line
+
+    rows = [r for r in doc["features"] if r.get("exemplars")]
+    if not rows:
+        return []
+    out = ["examples from the current window (trace id prefixes):"]
+    for r in rows:
+        label = r["feature"] + (f" [{group_text(r['group'])}]" if r["group"] else "")
+        out.append(f"  {label}: {exemplar_text(r['exemplars'])}")
+    out.append(f"  open one: {show_line(str(rows[0]['exemplars'][0]['trace_id']), traces)}")
+    return out
+
+
+def guidance(doc: dict[str, Any]) -> list[str]:
+    """What would make underpowered tests answerable: the n_eff needed, and the window
+    length that would likely give it at the current rate."""
+    need = float(doc.get("min_n_eff") or 0)
+    short = [
+        r
+        for r in doc["features"]
+        if r["status"] == "not enough data" and r["group"] is None and need
+    ]
+    if not short:
+        return []
+    worst = min(min(r["n_eff_baseline"], r["n_eff_current"]) for r in short)
+    names = sorted({r["feature"] for r in short})
+    out = [
+        f"{len(names)} feature(s) are not enough data (n_eff down to {worst:,.0f}; "
+        f"{need:,.0f} needed in each window): {', '.join(names[:6])}"
+        + (" ..." if len(names) > 6 else "")
+    ]
+    cur = doc.get("current") or {}
+    start, end = cur.get("start"), cur.get("end")
+    low = min(r["n_eff_current"] for r in short)
+    if start and end and low > 0:
+        from datetime import datetime
+
+        days = (datetime.fromisoformat(end) - datetime.fromisoformat(start)).total_seconds() / 86400
+        if days > 0 and low < need:
+            want = days * need / low
+            out.append(
+                f"a current window of about {want:.0f} days (--current {max(round(want), 1)}d) "
+                f"would give n_eff >= {need:,.0f} at today's rate; or lower the storage "
+                "sampling of the thin routes"
+            )
+    return out
 
 
 def markdown_drift(result: DriftResult) -> str:
@@ -144,6 +237,9 @@ def markdown_drift(result: DriftResult) -> str:
     ]
     if fired:
         out += [markdown_table(head, rows(fired)).rstrip("\n"), ""]
+        examples = exemplar_lines(doc)
+        if examples:
+            out += ["```text", *examples, "```", ""]
     out += [
         f"<details><summary>all {len(doc['features'])} tests</summary>",
         "",

@@ -18,7 +18,7 @@ from rich.text import Text
 
 from llmobs_cli.core.eval.options import EvalRun, EvalSummary
 from llmobs_cli.core.record.jsonable import clean
-from llmobs_cli.render.tables import human_number, human_usd, markdown_table
+from llmobs_cli.render.tables import Col, fitted_tables, human_number, human_usd, markdown_table
 
 
 def to_json(obj: Any) -> str:
@@ -42,8 +42,50 @@ def _ci(g: dict[str, Any]) -> str:
 GROUP_HEAD = ["group", "evaluator", "judged", "n_eff", "calls", "score", "95% CI", "errors"]
 
 
-def _group_rows(summary: EvalSummary) -> list[list[str]]:
-    return [
+#: ``--sort`` names of the groups table → the group field they order by.
+GROUP_SORT = {"score": "score", "judged": "judged", "calls": "calls", "n_eff": "n_eff"}
+
+
+def ordered_groups(
+    groups: list[dict[str, Any]], top: int | None, sort: str | None, ascending: bool = False
+) -> tuple[list[dict[str, Any]], dict[str, Any] | None]:
+    """Groups in ``--sort`` order, the first ``--top``, and the rest as one "(other)" row
+    whose judged calls, estimated calls and judge errors add up (a score or an interval
+    of unrelated groups would mean nothing, so it has none)."""
+    out = list(groups)
+    if sort:
+        field = GROUP_SORT.get(sort)
+        if field is None:
+            from llmobs_cli.errors import UsageError
+
+            raise UsageError(f"--sort: unknown column '{sort}' (one of: {', '.join(GROUP_SORT)})")
+        known = [g for g in out if g.get(field) is not None]
+        known.sort(key=lambda g: g[field], reverse=not ascending)
+        out = known + [g for g in out if g.get(field) is None]
+    if top is None or top >= len(out):
+        return out, None
+    rest = out[top:]
+    return out[:top], {
+        "key": {"(other)": f"{len(rest)} groups"},
+        "evaluator": "",
+        "judged": sum(int(g.get("judged") or 0) for g in rest),
+        "n_eff": None,
+        "calls": sum(float(g.get("calls") or 0.0) for g in rest),
+        "score": None,
+        "errors": sum(int(g.get("errors") or 0) for g in rest),
+        "error_rate": None,
+        "_other": True,
+    }
+
+
+def _group_rows(
+    summary: EvalSummary,
+    top: int | None = None,
+    sort: str | None = None,
+    ascending: bool = False,
+) -> list[list[str]]:
+    groups, other = ordered_groups(summary.groups, top, sort, ascending)
+    rows = [
         [
             _key(g["key"]),
             g["evaluator"],
@@ -54,8 +96,22 @@ def _group_rows(summary: EvalSummary) -> list[list[str]]:
             _ci(g),
             "—" if g["error_rate"] is None else f"{g['errors']} ({g['error_rate']:.1%})",
         ]
-        for g in summary.groups
+        for g in groups
     ]
+    if other is not None:
+        rows.append(
+            [
+                f"(other: {other['key']['(other)']})",
+                "",
+                str(other["judged"]),
+                "—",
+                human_number(other["calls"]),
+                "—",
+                "—",
+                str(other["errors"]),
+            ]
+        )
+    return rows
 
 
 CORRECTED_HEAD = ["group", "evaluator", "labels", "judge", "corrected", "95% CI", "judge bias"]
@@ -116,14 +172,37 @@ def _test_rows(summary: EvalSummary) -> list[list[str]]:
     return rows
 
 
-def summary(s: EvalSummary, fmt: str) -> str:
+def summary(
+    s: EvalSummary,
+    fmt: str,
+    width: int = 100,
+    wide: bool = False,
+    top: int | None = None,
+    sort: str | None = None,
+    ascending: bool = False,
+) -> str:
+    """The summary in ``fmt``; the table view is fitted to ``width`` (numbers never cut)
+    with its groups in ``sort`` order, the first ``top`` and an "(other)" row."""
+    if sort:
+        ordered_groups(s.groups, None, sort)  # an unknown column is exit 2 in every format
     if fmt == "json":
         return to_json(s.as_dict())
     if fmt == "markdown":
         return markdown(s)
     if fmt == "csv":
         return csv_groups(s)
-    return _rich_text(rich_summary(s))
+    view = rich_summary(s, width, wide, top=top, sort=sort, ascending=ascending)
+    if wide:
+        from rich.measure import Measurement
+
+        probe = Console(file=io.StringIO(), width=10_000)
+        width = max(width, Measurement.get(probe, probe.options, view).maximum)
+    return _rich_text(view, width)
+
+
+#: Column priorities (0 always shown, higher dropped first) of the groups and tests tables.
+GROUP_PRIORITY = (0, 0, 2, 3, 3, 1, 1, 4)
+TEST_PRIORITY = (0, 0, 2, 2, 1, 4, 3, 2, 3, 0)
 
 
 def markdown(s: EvalSummary) -> str:
@@ -256,14 +335,30 @@ def agreement(s: EvalSummary, fmt: str) -> str:
     return _rich_text(t)
 
 
-def rich_summary(s: EvalSummary) -> Group:
+def rich_summary(
+    s: EvalSummary,
+    width: int = 100,
+    wide: bool = False,
+    *,
+    top: int | None = None,
+    sort: str | None = None,
+    ascending: bool = False,
+) -> Group:
     items: list[Any] = []
-    t = Table(title="Eval scores (weighted, 95 % CI)", title_justify="left")
-    for h in GROUP_HEAD:
-        t.add_column(h, justify="left" if h in ("group", "evaluator") else "right")
-    for row in _group_rows(s):
-        t.add_row(*row)
-    items.append(t)
+    spec = [
+        Col(h, justify="left" if h in ("group", "evaluator") else "right", priority=pr)
+        for h, pr in zip(GROUP_HEAD, GROUP_PRIORITY, strict=True)
+    ]
+    rows = _group_rows(s, top, sort, ascending)
+    other = top is not None and top < len(s.groups)
+    items += fitted_tables(
+        spec,
+        rows,
+        width,
+        title="Eval scores (weighted, 95 % CI)",
+        wide=wide,
+        section_before=len(rows) - 1 if other else None,
+    )
     corrected = _corrected_rows(s)
     if corrected:
         c = Table(
@@ -291,13 +386,25 @@ def rich_summary(s: EvalSummary) -> Group:
         items.append(o)
     items.extend(_signal_tables(s))
     if s.tests:
-        r = Table(title="Regression tests (one-sided, BH-corrected)", title_justify="left")
-        for h in TEST_HEAD:
-            r.add_column(h, justify="left" if h in ("group", "evaluator", "verdict") else "right")
+        spec = [
+            Col(
+                h,
+                justify="left" if h in ("group", "evaluator", "verdict") else "right",
+                priority=pr,
+            )
+            for h, pr in zip(TEST_HEAD, TEST_PRIORITY, strict=True)
+        ]
+        rows: list[list[Any]] = []
         for row in _test_rows(s):
-            style = "bold red" if row[-1] == "REGRESSION" else None
-            r.add_row(*row, style=style)
-        items.append(r)
+            style = "bold red" if row[-1] == "REGRESSION" else ""
+            rows.append([*row[:-1], Text(row[-1], style=style)])
+        items += fitted_tables(
+            spec,
+            rows,
+            width,
+            title="Regression tests (one-sided, BH-corrected)",
+            wide=wide,
+        )
     if s.agreement:
         a = Table(title="Judge–human agreement", title_justify="left")
         for h in ("evaluator", "pairs", "agreement", "Cohen's κ", "J✗H✗", "J✗H✓", "J✓H✗", "J✓H✓"):
@@ -315,6 +422,7 @@ def rich_summary(s: EvalSummary) -> Group:
                 str(c["judge_pass_human_pass"]),
             )
         items.append(a)
+    items += [Text(f"hint: {h}", style="dim") for h in underpowered_hints(s)]
     j = s.judge
     items.append(
         Text(
@@ -376,9 +484,28 @@ def _signal_tables(s: EvalSummary) -> list[Table]:
     return out
 
 
-def _rich_text(renderable: Any) -> str:
+def underpowered_hints(s: EvalSummary, min_drop: float = 0.05, limit: int = 3) -> list[str]:
+    """What would make underpowered tests answer: the n_eff per window that brings the
+    minimum detectable effect down to ``min_drop`` (MDE shrinks with 1/sqrt(n_eff))."""
+    weak = [t for t in s.tests if t.underpowered and not t.regression and t.mde == t.mde]
+    if not weak:
+        return []
+    weak.sort(key=lambda t: -t.mde)
+    out = [f"{len(weak)} test(s) are underpowered: they can only see drops larger than their MDE."]
+    for t in weak[:limit]:
+        k = (t.mde / min_drop) ** 2
+        out.append(
+            f"{_key(t.key)} {t.evaluator}: MDE {t.mde:.3f} with n_eff "
+            f"{t.n_eff_baseline:,.0f}/{t.n_eff_current:,.0f}; a {min_drop:.2f} drop needs about "
+            f"{k * t.n_eff_baseline:,.0f}/{k * t.n_eff_current:,.0f} (raise --budget, or "
+            "judge a longer window)"
+        )
+    return out
+
+
+def _rich_text(renderable: Any, width: int = 140) -> str:
     con = Console(
-        file=io.StringIO(), width=140, highlight=False, force_terminal=False, color_system=None
+        file=io.StringIO(), width=width, highlight=False, force_terminal=False, color_system=None
     )
     con.print(renderable)
     return con.file.getvalue()  # type: ignore[attr-defined]
@@ -492,4 +619,10 @@ def regression_lines(s: EvalSummary) -> list[str]:
             f"regression: {_key(t.key)} {t.evaluator}: {t.baseline:.3f} → {t.current:.3f} "
             f"(Δ {t.delta:+.3f}{vs}, q={t.q_value:.4f})"
         )
+        ex = t.extra.get("exemplars") or []
+        if ex:
+            from llmobs_cli.render.tables import exemplar_text, show_line
+
+            out.append(f"  lowest-scored calls: {exemplar_text(ex, lambda v: f'{v:.2f}')}")
+            out.append(f"  open one: {show_line(str(ex[0]['trace_id']), None)}")
     return out

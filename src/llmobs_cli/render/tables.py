@@ -103,20 +103,26 @@ class Col:
     style: str | None = None
     name: str | None = None  # the --columns name (default: the header on one line)
     crop: bool = False  # a shortened flexible cell is cut without "…" (ids stay prefixes)
+    wrap: bool = False  # may wrap onto more lines at spaces (never inside a word/number)
 
     @property
     def key(self) -> str:
         return self.name or self.header.replace("\n", " ")
 
 
-#: Rich's default box: one border per column plus one, and one space of padding each side.
-def _table_width(widths: Sequence[int]) -> int:
+def _table_width(widths: Sequence[int], plain: bool = False) -> int:
+    """Rich's default box: a border per column plus one and a space each side of a cell;
+    a plain table (no box, no edge padding) has two spaces between columns."""
+    if plain:
+        return sum(widths) + 2 * max(len(widths) - 1, 0)
     return sum(widths) + 3 * len(widths) + 1
 
 
-def _natural(col: Col, cells: Sequence[str]) -> int:
+def _natural(col: Col, cells: Sequence[object]) -> int:
     head = max((cell_len(line) for line in col.header.split("\n")), default=0)
-    body = max((max((cell_len(x) for x in c.split("\n")), default=0) for c in cells), default=0)
+    body = max(
+        (max((cell_len(x) for x in str(c).split("\n")), default=0) for c in cells), default=0
+    )
     return max(head, body, 1)
 
 
@@ -139,15 +145,19 @@ class Fitted:
 
 def plan_columns(
     cols: Sequence[Col],
-    rows: Sequence[Sequence[str]],
+    rows: Sequence[Sequence[object]],
     width: int,
     *,
     wide: bool = False,
     only: Sequence[str] | None = None,
     second_table: bool = True,
+    plain: bool = False,
 ) -> Fitted:
     """Fit ``cols`` into ``width`` characters (see the section comment above)."""
     natural = [_natural(c, [r[i] for r in rows]) for i, c in enumerate(cols)]
+    longest_word = [
+        max([1, *(cell_len(w) for r in rows for w in str(r[i]).split())]) for i in range(len(cols))
+    ]
     widths = list(natural)
     chosen = list(range(len(cols)))
     if only:
@@ -158,14 +168,22 @@ def plan_columns(
     keys = [i for i in chosen if cols[i].priority == 0]
     rest = sorted((i for i in chosen if cols[i].priority > 0), key=lambda i: cols[i].priority)
 
+    key_width = [natural[i] for i in chosen if cols[i].priority == 0]
+
     def min_w(i: int) -> int:
+        if cols[i].wrap:
+            # Whole lines while the key columns and this one fit side by side; wrapped
+            # at spaces (never inside a word or number) only when they cannot.
+            if _table_width([*key_width, natural[i]], plain) <= width:
+                return natural[i]
+            return min(natural[i], max(longest_word[i], cols[i].min_width))
         return min(natural[i], cols[i].min_width) if cols[i].flex else natural[i]
 
     def admit(base: list[int], pool: list[int]) -> tuple[list[int], list[int]]:
         shown = list(base)
         left: list[int] = []
         for i in pool:
-            if _table_width([min_w(j) for j in [*shown, i]]) <= width:
+            if _table_width([min_w(j) for j in [*shown, i]], plain) <= width:
                 shown.append(i)
             else:
                 left.append(i)
@@ -181,9 +199,9 @@ def plan_columns(
     else:
         dropped = left
     for shown in tables:
-        flex = [i for i in shown if cols[i].flex]
+        flex = [i for i in shown if cols[i].flex or cols[i].wrap]
         if flex:
-            room = width - _table_width([widths[j] if j not in flex else 0 for j in shown])
+            room = width - _table_width([widths[j] if j not in flex else 0 for j in shown], plain)
             # Every text column starts at its minimum; what is left goes to the rightmost
             # first (the excerpt grows before an id does).
             for i in flex:
@@ -198,7 +216,7 @@ def plan_columns(
 
 def fitted_tables(
     cols: Sequence[Col],
-    rows: Sequence[Sequence[str]],
+    rows: Sequence[Sequence[object]],
     width: int,
     *,
     title: str | None = None,
@@ -207,12 +225,15 @@ def fitted_tables(
     only: Sequence[str] | None = None,
     second_table: bool = True,
     section_before: int | None = None,
+    plain: bool = False,
 ) -> list[Table]:
     """Rich tables planned by :func:`plan_columns`; the note (if any) joins the caption.
 
     ``section_before`` draws a rule before that row (the ``all``/``(other)`` totals).
     """
-    plan = plan_columns(cols, rows, width, wide=wide, only=only, second_table=second_table)
+    plan = plan_columns(
+        cols, rows, width, wide=wide, only=only, second_table=second_table, plain=plain
+    )
     out: list[Table] = []
     for n, shown in enumerate(plan.tables):
         last = n == len(plan.tables) - 1
@@ -225,21 +246,22 @@ def fitted_tables(
             title_justify="left",
             caption=cap,
             caption_justify="left",
+            **({"box": None, "pad_edge": False, "header_style": "bold"} if plain else {}),
         )
         for i in shown:
             c = cols[i]
             t.add_column(
                 c.header,
                 justify=c.justify,
-                no_wrap=True,
-                overflow="crop" if (c.crop or not c.flex) else "ellipsis",
+                no_wrap=not c.wrap,
+                overflow="fold" if c.wrap else ("crop" if (c.crop or not c.flex) else "ellipsis"),
                 width=plan.widths[i],
                 style=c.style,
             )
         for r, row in enumerate(rows):
             if section_before is not None and r == section_before:
                 t.add_section()
-            t.add_row(*(row[i] for i in shown))
+            t.add_row(*(row[i] for i in shown))  # type: ignore[misc]
         out.append(t)
     return out
 
@@ -250,3 +272,28 @@ def output_width(console_width: int, is_terminal: bool, env: Mapping[str, str]) 
     if raw.strip().isdigit() and int(raw) > 20:
         return int(raw)
     return console_width if is_terminal else 100
+
+
+def exemplar_text(rows: Sequence[Mapping[str, object]], fmt_value: object = None) -> str:
+    """``ab12cd34ef56 (7.02s), 0e6fa2340a1b (0.52)``: exemplar trace ids (a 12-character
+    prefix, which ``llmobs show`` accepts) with the value that picked them."""
+    parts = []
+    for r in rows:
+        tid = str(r.get("trace_id") or "?")[:12]
+        v = r.get("value")
+        if v is None:
+            parts.append(tid)
+        elif callable(fmt_value):
+            parts.append(f"{tid} ({fmt_value(v)})")
+        elif isinstance(v, float):
+            parts.append(f"{tid} ({v:.4g})")
+        else:
+            parts.append(f"{tid} ({v})")
+    return ", ".join(parts)
+
+
+def show_line(trace_id: str, traces: Sequence[str] | None) -> str:
+    """The copyable ``llmobs show`` command for one trace."""
+    import shlex
+
+    return shlex.join(["llmobs", "show", trace_id, *(traces or ["TRACES..."])])

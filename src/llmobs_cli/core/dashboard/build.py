@@ -458,6 +458,16 @@ def _add_drift(
             raise
         result.notes.append(f"Drift not shown: {exc}")
         return
+    if res.fired:  # a few calls from the grown side of each drifted feature
+        from llmobs_cli.core.explore.exemplars import attach_drift_frame
+
+        attach_drift_frame(
+            res,
+            frame,
+            prices=table,
+            refusal_patterns=_refusal_patterns(cfg),
+            sources=result.sources,
+        )
     doc = res.as_dict()
     result.drift = doc
     result.drift_fired = bool(doc.get("drifted"))
@@ -476,6 +486,9 @@ def _add_quality(
             alpha=cfg.eval.alpha,
             min_drop=cfg.eval.min_drop,
         )
+        from llmobs_cli.core.explore.exemplars import attach_eval
+
+        attach_eval(summary, evals, sources=result.sources)  # calls pulling a score down
         return summary.as_dict()
 
     doc = run(opts.bucket)

@@ -31,3 +31,5 @@ class EngineSettings:
     spark_master: str | None = None
     spark_remote: str | None = None
     ray_address: str | None = None
+    #: ``$JAVA_HOME`` as the caller read it (Spark finds Java there when it is not on PATH)
+    java_home: str | None = None

@@ -51,7 +51,7 @@ def session(settings: EngineSettings) -> Any:
         require_reachable("--engine spark", settings.spark_remote, 15002)
         builder = builder.remote(settings.spark_remote)
     else:
-        if shutil.which("java") is None and not _java_home():
+        if shutil.which("java") is None and not _java_home(settings.java_home):
             raise UsageError(
                 "--engine spark needs Java 17 for a local Spark session (Debian: apt-get "
                 "install openjdk-17-jre-headless), or --spark-remote sc://HOST:15002"
@@ -103,11 +103,8 @@ def _quiet_log4j() -> Path:
     return path
 
 
-def _java_home() -> bool:
-    import os
-
-    home = os.environ.get("JAVA_HOME")  # read by Spark itself; checked only to explain
-    return bool(home) and Path(home, "bin", "java").exists()
+def _java_home(home: str | None) -> bool:
+    return bool(home) and Path(home or "", "bin", "java").exists()
 
 
 def _first(exc: BaseException) -> str:

@@ -204,66 +204,169 @@ def find_calls(
 
     pre_since, pre_until, relative = _pre_bounds(since, until, now)
     say(f"reading {len(paths)} path(s)")
-    loaded = load(
-        paths,
-        columns=columns,
-        on_error=on_error,
-        fmt=fmt,
-        since=pre_since,
-        until=pre_until,
-        options=options,
-    )
-    frame = loaded.frame
-    window = _window(frame, since, until, now)
-    if relative:
-        frame = _in_window(frame, window)
-    scanned = frame.height
-    if scanned == 0:
+    keep_dups = bool(getattr(options, "keep_duplicates", False))
+    fast = _fast_frame(paths, columns, fmt, since, until, now, pre_since, pre_until)
+    ranked: _Ranked | None = None
+    if fast is not None:
+        lf, maybe_window, sources, checks = fast
+        say("filtering and ranking")
+        ranked = _rank(lf, prices, judgments, compiled, spec, top, checks)
+        if (
+            ranked.scanned == 0
+            or ranked.stats.get("problems")
+            or (ranked.matched != ranked.distinct and not keep_dups)
+        ):
+            ranked = None  # nothing read, a bad row or the same call twice: load() decides
+        else:
+            window = maybe_window or _window_from(
+                ranked.stats["first"], ranked.stats["last"], since, until, now
+            )
+            formats = {str(p): "parquet" for p in sources}
+            skipped, reasons, text_loaded = 0, {}, False
+    if ranked is None:
+        loaded = load(
+            paths,
+            columns=columns,
+            on_error=on_error,
+            fmt=fmt,
+            since=pre_since,
+            until=pre_until,
+            options=options,
+        )
+        frame = loaded.frame
+        window = _window(frame, since, until, now)
+        if relative:
+            frame = _in_window(frame, window)
+        say("filtering and ranking")
+        ranked = _rank(frame.lazy(), prices, judgments, compiled, spec, top)
+        formats, sources = loaded.formats, [Path(s) for s in loaded.sources]
+        skipped, reasons = loaded.skipped, dict(loaded.skipped_reasons)
+        text_loaded = all(f in frame.columns and f in record_used for f in TEXT_FIELDS)
+    if ranked.scanned == 0:
         raise UsageError("no calls in the input and window (nothing to list)")
-
-    say("filtering and ranking")
-    lf = _with_derived(frame.lazy(), prices)
-    if judgments is not None:
-        lf = lf.join(judgments.lazy(), on=["trace_id", "span_id"], how="left")
-    if compiled is not None:
-        lf = lf.filter(compiled.expr)
-    key = _expr_for(spec.field).alias("_sort")
-    lf = lf.with_columns(key).filter(pl.col("_sort").is_not_null())
-    # One collect for both: the count of matches and the top k of them.
-    both = pl.collect_all(
-        [
-            lf.select(pl.len()),
-            lf.top_k(
-                top,
-                by=["_sort", "trace_id", "span_id"],
-                reverse=[not spec.descending, True, True],
-            ),
-        ]
-    )
-    matched = int(both[0].item())
-    chosen = both[1]
+    chosen = ranked.chosen
     say("reading the text of the chosen calls")
-    text_loaded = all(f in frame.columns and f in record_used for f in TEXT_FIELDS)
     if text_loaded:
         texts = chosen.select("trace_id", "span_id", *TEXT_FIELDS)
     else:
-        texts = _fetch_text(loaded.formats, chosen, on_error, options)
+        texts = _fetch_text(formats, chosen, on_error, options)
     chosen = chosen.drop([c for c in TEXT_FIELDS if c in chosen.columns]).join(
         texts, on=["trace_id", "span_id"], how="left", nulls_equal=True
     )
     calls = _shape(chosen, spec, judged)
     return CallsResult(
         calls=calls,
-        matched=matched,
-        scanned=scanned,
+        matched=ranked.matched,
+        scanned=ranked.scanned,
         sort=spec,
         where=where,
         window=window,
         judged=judged,
-        sources=loaded.sources,
-        skipped=loaded.skipped,
-        skipped_reasons=dict(loaded.skipped_reasons),
+        sources=[str(p) for p in sources],
+        skipped=skipped,
+        skipped_reasons=reasons,
     )
+
+
+@dataclass
+class _Ranked:
+    scanned: int
+    matched: int
+    distinct: int
+    chosen: pl.DataFrame
+    stats: dict[str, Any] = field(default_factory=dict)
+
+
+def _rank(
+    base: pl.LazyFrame,
+    prices: Any,
+    judgments: pl.DataFrame | None,
+    compiled: Any,
+    spec: SortSpec,
+    top: int,
+    checks: list[pl.Expr] | None = None,
+) -> _Ranked:
+    """One pass: rows read, rows matching, distinct calls matching, and the top k;
+    ``checks`` (named expressions over the rows read) are computed in the same pass."""
+    lf = _with_derived(base, prices)
+    if judgments is not None:
+        lf = lf.join(judgments.lazy(), on=["trace_id", "span_id"], how="left")
+    if compiled is not None:
+        lf = lf.filter(compiled.expr)
+    lf = lf.with_columns(_expr_for(spec.field).alias("_sort")).filter(pl.col("_sort").is_not_null())
+    counts, chosen, scanned = pl.collect_all(
+        [
+            lf.select(
+                pl.len().alias("n"),
+                # Distinct calls by a 64-bit hash of the ids (8x faster than the strings):
+                # a collision can only look like a duplicate, which sends the command
+                # through the validating reader — slower, never wrong.
+                pl.struct("trace_id", "span_id").hash(7).n_unique().alias("distinct"),
+            ),
+            lf.top_k(
+                top,
+                by=["_sort", "trace_id", "span_id"],
+                reverse=[not spec.descending, True, True],
+            ),
+            base.select(pl.len().alias("n"), *(checks or [])),
+        ],
+        engine="streaming",
+    )
+    n = int(counts["n"][0])
+    stats = scanned.row(0, named=True)
+    return _Ranked(
+        scanned=int(stats["n"]),
+        matched=n,
+        distinct=int(counts["distinct"][0]) if n else 0,
+        chosen=chosen,
+        stats=stats,
+    )
+
+
+def _fast_frame(
+    paths: Sequence[str | Path],
+    columns: list[str],
+    fmt: str | None,
+    since: str | None,
+    until: str | None,
+    now: str | None,
+    pre_since: datetime | None,
+    pre_until: datetime | None,
+) -> tuple[pl.LazyFrame, Window | None, list[Path], list[pl.Expr]] | None:
+    """The lazy canonical-Parquet scan (see :mod:`.fastscan`), windowed, and the checks
+    (validation problems, first and last call) still to run over it.
+
+    Without ``--since/--until`` nothing depends on the checks before ranking, so they
+    run in the ranking's own pass; with a window, they run first (a duration is counted
+    back from the latest call) and the window is returned.
+    """
+    from llmobs_cli.core.explore import fastscan
+
+    sources = fastscan.canonical_sources(paths, fmt)
+    if sources is None:
+        return None
+    lf = fastscan.scan(sources, columns, pre_since, pre_until)
+    present = {c for c in columns if c in SCHEMA}
+    checks = [
+        fastscan.problems(present).alias("problems"),
+        pl.col("timestamp").min().alias("first"),
+        pl.col("timestamp").max().alias("last"),
+    ]
+    if since is None and until is None:
+        return lf, None, sources, checks
+    stats = lf.select(pl.len().alias("n"), *checks).collect(engine="streaming")
+    if stats["n"][0] == 0 or stats["problems"][0]:
+        return None  # let load() name the file, the row and the field
+    window = _window_from(stats["first"][0], stats["last"][0], since, until, now)
+    return _in_window_lazy(lf, window), window, sources, []
+
+
+def _in_window_lazy(lf: pl.LazyFrame, w: Window) -> pl.LazyFrame:
+    if w.start is not None:
+        lf = lf.filter(pl.col("timestamp") >= w.start)
+    if w.end is not None:
+        lf = lf.filter(pl.col("timestamp") < w.end)
+    return lf
 
 
 def _expr_for(name: str) -> pl.Expr:
@@ -297,22 +400,28 @@ def _pre_bounds(
 
 
 def _window(frame: pl.DataFrame, since: str | None, until: str | None, now: str | None) -> Window:
-    if now:
-        ref = resolve_now(now, None)
-    else:
-        latest = frame.select(pl.col("timestamp").max()).item() if frame.height else None
-        ref = resolve_now(None, latest)
+    first = frame.select(pl.col("timestamp").min()).item() if frame.height else None
+    last = frame.select(pl.col("timestamp").max()).item() if frame.height else None
+    return _window_from(first, last, since, until, now)
+
+
+def _window_from(
+    first: datetime | None,
+    last: datetime | None,
+    since: str | None,
+    until: str | None,
+    now: str | None,
+) -> Window:
+    """The window asked for, its open sides filled from the data's first and last call."""
+    ref = resolve_now(now, None) if now else resolve_now(None, last)
     start = resolve_bound(since, ref, "--since")
     end = resolve_bound(until, ref, "--until")
     if start is not None and end is not None and end <= start:
         raise UsageError(
             f"--until: the window ends before it starts ({end.isoformat()} <= {start.isoformat()})"
         )
-    if frame.height:
-        first = frame.select(pl.col("timestamp").min()).item()
-        last = frame.select(pl.col("timestamp").max()).item()
-        start = start or first
-        end = end or (after(last) if last is not None else None)
+    start = start or first
+    end = end or (after(last) if last is not None else None)
     return Window(start, end)
 
 

@@ -101,6 +101,8 @@ def _review_reasons(evals: pl.DataFrame) -> pl.DataFrame:
             pl.col("reasons").str.split(";"),
         )
         .explode("reasons")
+        # The random calibration sample is no reason a call is interesting.
+        .filter(pl.col("reasons") != "random")
         .group_by("trace_id", "span_id")
         .agg(pl.col("reasons").unique().sort().str.join(";").alias("review"))
     )

@@ -1,20 +1,26 @@
 """``llmobs convert``: any supported input → canonical Parquet (zstd) or JSONL.
 
-Output is atomic: a file is written to a temporary sibling and moved into place; a
-``--partition-by date`` tree is built in a temporary directory and swapped in.
+Streaming: rows are read and written batch by batch (:mod:`llmobs_cli.core.sinks`), so
+memory does not grow with the input. Output is atomic: a file is written to a temporary
+sibling and renamed into place; a ``--partition-by date`` tree gets each partition it
+produces renamed into place, and keeps every other partition and file.
 """
 
 from __future__ import annotations
 
 import gzip
+from collections import Counter
 from collections.abc import Sequence
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Literal
 
 import polars as pl
 
-from llmobs_cli.core import atomic
-from llmobs_cli.core.ingest.readers import LoadResult, OnError, ReadOptions, load
+from llmobs_cli.core import atomic, outputs, sinks
+from llmobs_cli.core.ingest.batches import CHUNK_BYTES, BatchStats, iter_batches
+from llmobs_cli.core.ingest.readers import OnError, ReadOptions, expand_paths
+from llmobs_cli.core.progress import ProgressFn, no_progress
 from llmobs_cli.core.record.schema import FIELDS
 from llmobs_cli.errors import UsageError
 
@@ -65,7 +71,8 @@ def to_jsonl_bytes(frame: pl.DataFrame) -> bytes:
 def write_frame(
     frame: pl.DataFrame, out: Path, fmt: OutFormat, partition_by: str | None = None
 ) -> None:
-    """Write canonical rows atomically; ``partition_by="date"`` writes hive folders."""
+    """Write canonical rows atomically; ``partition_by="date"`` writes (or replaces) the
+    ``date=`` partitions of these rows in the tree ``out`` and keeps the others."""
     frame = frame.select(FIELDS)
     if partition_by is not None:
         if partition_by != "date":
@@ -78,17 +85,9 @@ def write_frame(
                 "partition_by date writes Parquet; give an output directory, not .jsonl",
                 param="partition_by",
             )
-
-        def fill(tmp: Path) -> None:
-            parted = frame.with_columns(pl.col("timestamp").dt.date().alias("date"))
-            for (day,), part in parted.group_by(["date"], maintain_order=True):
-                folder = tmp / f"date={day}"
-                folder.mkdir(parents=True, exist_ok=True)
-                part.drop("date").sort("timestamp").write_parquet(
-                    folder / "part-0.parquet", compression="zstd", statistics=True
-                )
-
-        atomic.write_dir_atomically(out, fill)
+        with sinks.PartitionSink(out) as tree:
+            tree.write(frame)
+            tree.publish()
         return
     if fmt == "parquet":
         atomic.write_parquet(out, frame)
@@ -104,6 +103,19 @@ def write_frame(
     atomic.write_bytes(out, data)
 
 
+@dataclass
+class ConvertResult:
+    """What ``convert`` read and wrote."""
+
+    rows: int
+    sources: list[str] = field(default_factory=list)
+    formats: dict[str, str] = field(default_factory=dict)
+    skipped: int = 0
+    skipped_reasons: Counter[str] = field(default_factory=Counter)
+    partitions: list[str] = field(default_factory=list)
+    bytes_read: int = 0
+
+
 def convert(
     paths: Sequence[str | Path],
     out: Path,
@@ -113,8 +125,60 @@ def convert(
     on_error: OnError = "fail",
     fmt: str | None = None,
     options: ReadOptions | None = None,
-) -> LoadResult:
-    """Read ``paths`` (all fields), write canonical rows to ``out``; returns what was read."""
-    result = load(paths, columns=None, on_error=on_error, fmt=fmt, options=options)
-    write_frame(result.frame, out, output_format(out, to), partition_by)
-    return result
+    overwrite: bool = False,
+    progress: ProgressFn = no_progress,
+    chunk_bytes: int = CHUNK_BYTES,
+) -> ConvertResult:
+    """Read ``paths`` (all fields) batch by batch and stream canonical rows to ``out``.
+
+    Memory holds one batch (see :mod:`llmobs_cli.core.ingest.batches`), whatever the input
+    size. The output is published atomically once every row was read and written; an
+    error or interrupt leaves the previous output untouched and no temporary file behind.
+    ``out`` is checked first (:mod:`llmobs_cli.core.outputs`): never an input, never over
+    a folder of files llmobs did not write unless ``overwrite``.
+    """
+    out = Path(out)
+    out_fmt = output_format(out, to)
+    inputs = expand_paths(paths)
+    if partition_by is not None:
+        if partition_by != "date":
+            raise UsageError(
+                f"partition_by: only 'date' is supported (got '{partition_by}')",
+                param="partition_by",
+            )
+        if out_fmt != "parquet":
+            raise UsageError(
+                "partition_by date writes Parquet; give an output directory, not .jsonl",
+                param="partition_by",
+            )
+        outputs.check_tree_output(out, outputs.input_paths(paths, inputs), overwrite=overwrite)
+    else:
+        outputs.check_file_output(out, outputs.input_paths(paths, inputs))
+    stats = BatchStats()
+    partitions: list[str] = []
+    with (
+        sinks.PartitionSink(out) if partition_by is not None else sinks.FileSink(out, out_fmt)
+    ) as sink:
+        for frame in iter_batches(
+            inputs,
+            on_error=on_error,
+            fmt=fmt,
+            options=options,
+            stats=stats,
+            chunk_bytes=chunk_bytes,
+            progress=progress,
+        ):
+            sink.write(frame)
+        if isinstance(sink, sinks.PartitionSink):
+            partitions = sink.publish()
+        else:
+            sink.publish()
+    return ConvertResult(
+        rows=stats.rows,
+        sources=stats.sources,
+        formats=stats.formats,
+        skipped=stats.skipped,
+        skipped_reasons=stats.skipped_reasons,
+        partitions=partitions,
+        bytes_read=stats.bytes_read,
+    )

@@ -18,32 +18,33 @@ low-volume, high-stakes flows — as a pure function of a dump:
   ``routes.<name>.drop_text``): prompts, messages, documents, responses, references and
   logprobs are nulled for routine routes (never for high-stakes ones).
 
-Streaming: canonical Parquet input is scanned lazily and written with ``sink_parquet``;
-a canonical JSONL file larger than :data:`BATCH_BYTES` is read in batches of lines (two
-passes: the trace/route pairs, then select and write part by part). Either way memory is
-bounded by a batch plus the ids of traces whose calls span routes of different rates.
-Other inputs (small JSONL, OTLP, vendor exports) are read whole through the format readers.
+Streaming: every input is read in bounded batches (:mod:`llmobs_cli.core.ingest.batches`)
+and kept rows are written as they come (:mod:`llmobs_cli.core.sinks`), then published
+atomically. When the plan gives routes different rates, a first pass over ``trace_id``
+and ``route`` finds the traces whose calls span routes of different rates; it keeps a
+64-bit hash, a rate and a flag per distinct trace (about 24 bytes each), the one part of
+memory that grows with the input. With one rate for every route that pass is skipped.
 """
 
 from __future__ import annotations
 
-import re
-import tempfile
-from collections.abc import Iterator, Mapping, Sequence
+import warnings
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import BinaryIO
 
 import polars as pl
 
-from llmobs_cli.core import atomic
+from llmobs_cli.core import outputs
 from llmobs_cli.core.eval.plan import stable_uniform
-from llmobs_cli.core.ingest.convert import output_format, to_jsonl_bytes, write_frame
-from llmobs_cli.core.ingest.readers import LoadResult, OnError, ReadOptions, expand_paths, load
-from llmobs_cli.core.ingest.readers.formats import detect_format
+from llmobs_cli.core.ingest.batches import CHUNK_BYTES, BatchStats, iter_batches
+from llmobs_cli.core.ingest.convert import output_format
+from llmobs_cli.core.ingest.readers import OnError, ReadOptions, expand_paths
+from llmobs_cli.core.progress import ProgressFn, no_progress
 from llmobs_cli.core.record.config import Config
-from llmobs_cli.core.record.schema import FIELDS, SCHEMA, TEXT_FIELDS, empty_frame
-from llmobs_cli.errors import InputError, UsageError
+from llmobs_cli.core.record.schema import FIELDS, TEXT_FIELDS
+from llmobs_cli.core.sinks import FileSink
+from llmobs_cli.errors import InputWarning, UsageError
 
 SAMPLE_SALT = "llmobs-sample"
 KEEP = "_keep_rate"
@@ -178,16 +179,18 @@ class SampleResult:
 def apply_plan(
     lf: pl.LazyFrame, plan: SamplePlan, mixed: pl.DataFrame | None = None
 ) -> pl.LazyFrame:
-    """Keep whole traces by hash and re-weight (lazy; row-local except the small ``mixed`` join)."""
+    """Keep whole traces by hash and re-weight (lazy; row-local except the ``mixed`` join,
+    whose keys are :func:`_trace_hash` values of the traces spanning several rates)."""
     # Canonical defaults, in case a Parquet dump left them null.
     lf = lf.with_columns(
         pl.col("sample_rate").fill_null(1.0), pl.col("route").fill_null("default")
     ).with_columns(plan.rate_expr().alias(KEEP))
     if mixed is not None and mixed.height:
         lf = (
-            lf.join(mixed.lazy(), on="trace_id", how="left")
+            lf.with_columns(_trace_hash())
+            .join(mixed.lazy(), on=TRACE_KEY, how="left")
             .with_columns(pl.coalesce("_trace_rate", KEEP).alias(KEEP))
-            .drop("_trace_rate")
+            .drop("_trace_rate", TRACE_KEY)
         )
     u = pl.col("trace_id").map_batches(
         lambda s: pl.Series(s.name, stable_uniform(s, SAMPLE_SALT)), return_dtype=pl.Float64
@@ -199,16 +202,36 @@ def apply_plan(
     )
 
 
-def _mixed_traces(lf: pl.LazyFrame, plan: SamplePlan) -> pl.DataFrame:
-    """Traces whose calls span routes with different rates → their largest rate."""
+def _trace_hash(col: str = "trace_id") -> pl.Expr:
+    """A 64-bit hash of the trace id, stable within one run (the mixed-rate lookup key)."""
+    return pl.col(col).hash(seed=0x5A3F).alias(TRACE_KEY)
+
+
+TRACE_KEY = "_trace_key"
+
+
+def _trace_rates(frame: pl.DataFrame, plan: SamplePlan) -> pl.DataFrame:
+    """(trace key, lowest rate, highest rate) of one batch's traces."""
     return (
-        lf.select("trace_id", pl.col("route").fill_null("default"))
-        .select("trace_id", plan.rate_expr().alias(KEEP))
-        .group_by("trace_id")
-        .agg(pl.col(KEEP).max().alias("_trace_rate"), pl.col(KEEP).n_unique().alias("_n"))
-        .filter(pl.col("_n") > 1)
-        .select("trace_id", "_trace_rate")
-        .collect(engine="streaming")
+        frame.lazy()
+        .select(_trace_hash(), pl.col("route").fill_null("default"))
+        .select(TRACE_KEY, plan.rate_expr().alias(KEEP))
+        .group_by(TRACE_KEY)
+        .agg(pl.col(KEEP).min().alias("_lo"), pl.col(KEEP).max().alias("_hi"))
+        .collect()
+    )
+
+
+def _merge_rates(parts: list[pl.DataFrame]) -> pl.DataFrame:
+    return pl.concat(parts).group_by(TRACE_KEY).agg(pl.col("_lo").min(), pl.col("_hi").max())
+
+
+def _mixed_from(rates: pl.DataFrame | None) -> pl.DataFrame | None:
+    """Traces whose calls span routes with different rates → their largest rate."""
+    if rates is None:
+        return None
+    return rates.filter(pl.col("_lo") != pl.col("_hi")).select(
+        TRACE_KEY, pl.col("_hi").alias("_trace_rate")
     )
 
 
@@ -245,124 +268,6 @@ def _route_summary(
     return out
 
 
-def _canonical_parquet(paths: list[Path]) -> bool:
-    """Parquet sources whose columns already have canonical names and dtypes."""
-    for p in paths:
-        if detect_format(p) != "parquet":
-            return False
-        target = next(p.rglob("*.parquet")) if p.is_dir() else p
-        schema = pl.read_parquet_schema(target)
-        if set(schema) != set(FIELDS) or any(schema[c] != SCHEMA[c] for c in FIELDS):
-            return False
-    return True
-
-
-#: Canonical JSONL files larger than this are sampled in batches of lines (bounded memory).
-BATCH_BYTES = 256 * 2**20
-BATCH_LINES = 200_000
-
-
-def _line_batches(path: Path, lines_per_batch: int) -> Iterator[tuple[int, bytes]]:
-    """``(first_line, bytes)`` batches of a JSON-lines file, cut at newlines."""
-    first, buf, count = 1, [], 0
-    with path.open("rb") as fh:
-        for line in fh:
-            buf.append(line)
-            count += 1
-            if count >= lines_per_batch:
-                yield first, b"".join(buf)
-                first, buf, count = first + count, [], 0
-    if buf:
-        yield first, b"".join(buf)
-
-
-def _load_batch(
-    path: Path, first: int, data: bytes, columns: list[str] | None, on_error: OnError
-) -> LoadResult:
-    """One batch through the canonical reader; problem lines renamed to the source file."""
-    with tempfile.TemporaryDirectory() as tmpdir:
-        tmp = Path(tmpdir) / "batch.jsonl"
-        tmp.write_bytes(data)
-        prefix = re.compile(re.escape(str(tmp)) + r":(\d+)")
-
-        def fix(line: str) -> str:
-            return prefix.sub(lambda m: f"{path}:{int(m.group(1)) + first - 1}", line)
-
-        try:
-            res = load([tmp], columns=columns, on_error=on_error, fmt="canonical")
-        except InputError as exc:
-            raise InputError([fix(p) for p in exc.problems], total=exc.total) from exc
-        res.problems = [fix(p) for p in res.problems]
-        return res
-
-
-def _sample_jsonl_batched(
-    path: Path, out: Path, out_fmt: str, plan: SamplePlan, on_error: OnError
-) -> SampleResult:
-    """Two passes over line batches: traces spanning routes, then select and write."""
-    parts = []
-    for first, data in _line_batches(path, BATCH_LINES):
-        ids = _load_batch(path, first, data, ["trace_id", "route"], "skip").frame
-        parts.append(ids.select("trace_id", "route"))
-    if parts:
-        check_named_routes(plan, pl.concat(parts), [path])
-    mixed = _mixed_traces(pl.concat(parts).lazy(), plan) if parts else None
-    del parts
-    agg = [pl.len().alias("rows"), (1.0 / pl.col("sample_rate")).sum().alias("calls")]
-    before: list[pl.DataFrame] = []
-    after: list[pl.DataFrame] = []
-    skipped = 0
-    reasons: dict[str, int] = {}
-    suffix = ".parquet" if out_fmt == "parquet" else ".jsonl"
-    with atomic.atomic_path(out, suffix) as tmp:
-        writer = None
-        with open(tmp, "wb") as raw:
-            sink = _compressed(raw, out) if out_fmt == "jsonl" else raw
-            try:
-                for first, data in _line_batches(path, BATCH_LINES):
-                    res = _load_batch(path, first, data, None, on_error)
-                    skipped += res.skipped
-                    for k, v in res.skipped_reasons.items():
-                        reasons[k] = reasons.get(k, 0) + v
-                    kept = apply_plan(res.frame.lazy(), plan, mixed).select(FIELDS).collect()
-                    before.append(res.frame.group_by("route").agg(agg))
-                    after.append(kept.group_by("route").agg(agg))
-                    if out_fmt == "parquet":
-                        import pyarrow.parquet as pq
-
-                        table = kept.to_arrow()
-                        if writer is None:
-                            writer = pq.ParquetWriter(raw, table.schema, compression="zstd")
-                        writer.write_table(table)
-                    else:
-                        sink.write(to_jsonl_bytes(kept))
-            finally:
-                if writer is not None:
-                    writer.close()  # also on errors: a dangling writer fails at exit
-            if writer is None and out_fmt == "parquet":
-                empty_frame().write_parquet(raw)
-            if sink is not raw:
-                sink.close()
-    routes = _summary_from_parts(before, after, plan)
-    res = _result(plan, routes, streamed=True)
-    res.skipped, res.skipped_reasons = skipped, reasons
-    return res
-
-
-def _compressed(raw: BinaryIO, out: Path) -> BinaryIO:
-    """A writer that compresses into ``raw`` as the output name says (or ``raw`` itself)."""
-    name = out.name.lower()
-    if name.endswith(".gz"):
-        import gzip
-
-        return gzip.GzipFile(fileobj=raw, mode="wb")  # type: ignore[return-value]
-    if name.endswith(".zst"):
-        import zstandard
-
-        return zstandard.ZstdCompressor(level=6).stream_writer(raw, closefd=False)  # type: ignore[return-value]
-    return raw
-
-
 def _summary_from_parts(
     before: list[pl.DataFrame], after: list[pl.DataFrame], plan: SamplePlan
 ) -> list[dict[str, object]]:
@@ -374,20 +279,6 @@ def _summary_from_parts(
     return _route_summary(total(before), total(after), plan, aggregated=True)
 
 
-def _is_big_canonical_jsonl(files: list[Path], fmt: str | None) -> bool:
-    if len(files) != 1 or fmt not in (None, "canonical"):
-        return False
-    p = files[0]
-    low = p.name.lower()
-    if (
-        p.is_dir()
-        or low.endswith((".gz", ".zst", ".zstd", ".json"))
-        or p.stat().st_size <= BATCH_BYTES
-    ):
-        return False
-    return detect_format(p) == "canonical"
-
-
 def sample(
     paths: Sequence[str | Path],
     out: Path,
@@ -396,32 +287,70 @@ def sample(
     on_error: OnError = "fail",
     fmt: str | None = None,
     options: ReadOptions | None = None,
+    progress: ProgressFn = no_progress,
+    chunk_bytes: int = CHUNK_BYTES,
 ) -> SampleResult:
-    """Sample ``paths`` into ``out`` (canonical Parquet or JSONL, atomic)."""
-    files = expand_paths(paths)
+    """Sample ``paths`` into ``out`` (canonical Parquet or JSONL), streaming, atomic."""
+    out = Path(out)
+    inputs = expand_paths(paths)
     out_fmt = output_format(out)
-    if _is_big_canonical_jsonl(files, fmt):
-        return _sample_jsonl_batched(files[0], out, out_fmt, plan, on_error)
-    if fmt is None and out_fmt == "parquet" and _canonical_parquet(files):
-        sources = [str(p) + "/**/*.parquet" if p.is_dir() else str(p) for p in files]
-        lf = pl.scan_parquet(sources, hive_partitioning=False).select(FIELDS)
-        check_named_routes(plan, lf, files)
-        mixed = _mixed_traces(lf, plan)
-        kept = apply_plan(lf, plan, mixed).select(FIELDS)
-        with atomic.atomic_path(out, ".parquet") as tmp:
-            kept.sink_parquet(tmp, compression="zstd", statistics=True)
-        routes = _route_summary(lf, pl.scan_parquet(out), plan)
-        return _result(plan, routes, streamed=True)
-    loaded = load(files, columns=None, on_error=on_error, fmt=fmt, options=options)
-    check_named_routes(plan, loaded.frame, loaded.sources)
-    lf = loaded.frame.lazy()
-    mixed = _mixed_traces(lf, plan)
-    kept = apply_plan(lf, plan, mixed).select(FIELDS).collect()
-    write_frame(kept, out, out_fmt)
-    routes = _route_summary(lf, kept.lazy(), plan)
-    res = _result(plan, routes, streamed=False)
-    res.skipped = loaded.skipped
-    res.skipped_reasons = dict(loaded.skipped_reasons)
+    outputs.check_file_output(out, outputs.input_paths(paths, inputs))
+    read = {"fmt": fmt, "options": options, "chunk_bytes": chunk_bytes}
+    rates = None
+    if len({*plan.rates.values(), plan.default_rate}) > 1 or plan.named:
+        parts: list[pl.DataFrame] = []
+        seen_routes: set[str] = set()
+        # Pass 1 only needs each trace's routes: duplicates do not change them, and its
+        # warnings would repeat those of pass 2.
+        base = options or ReadOptions()
+        scan_opts = ReadOptions(
+            route_from=base.route_from,
+            include_embeddings=base.include_embeddings,
+            keep_duplicates=True,
+        )
+        with warnings.catch_warnings():
+            warnings.simplefilter("ignore", InputWarning)
+            for frame in iter_batches(
+                inputs,
+                columns=["trace_id", "route"],
+                on_error="skip",
+                progress=progress,
+                stage="scan 1/2",
+                fmt=fmt,
+                options=scan_opts,
+                chunk_bytes=chunk_bytes,
+            ):
+                seen_routes.update(frame["route"].fill_null("default").unique().to_list())
+                parts.append(_trace_rates(frame, plan))
+                if len(parts) >= 16:  # fold as we go: one row per trace, not per call
+                    parts = [_merge_rates(parts)]
+        routes_read = pl.DataFrame({"route": sorted(seen_routes)}, schema={"route": pl.String})
+        check_named_routes(plan, routes_read, inputs)
+        rates = _merge_rates(parts) if parts else None
+        del parts
+    mixed = _mixed_from(rates)
+    del rates
+    agg = [pl.len().alias("rows"), (1.0 / pl.col("sample_rate")).sum().alias("calls")]
+    before: list[pl.DataFrame] = []
+    after: list[pl.DataFrame] = []
+    stats = BatchStats()
+    with FileSink(out, out_fmt) as sink:
+        for frame in iter_batches(
+            inputs,
+            on_error=on_error,
+            stats=stats,
+            progress=progress,
+            stage="write 2/2" if mixed is not None else "",
+            **read,  # type: ignore[arg-type]
+        ):
+            kept = apply_plan(frame.lazy(), plan, mixed).select(FIELDS).collect()
+            before.append(frame.group_by("route").agg(agg))
+            after.append(kept.group_by("route").agg(agg))
+            sink.write(kept)
+        sink.publish()
+    routes = _summary_from_parts(before, after, plan)
+    res = _result(plan, routes, streamed=True)
+    res.skipped, res.skipped_reasons = stats.skipped, dict(stats.skipped_reasons)
     return res
 
 

@@ -37,29 +37,64 @@ def merge(frames: Iterable[pl.DataFrame]) -> pl.DataFrame:
     return df.group_by(keys).agg(merge_aggs(df.columns)).select(df.columns)
 
 
+#: Columns a part never uses (null in all its rows): dropped while merging, so that the
+#: largest part (sessions) is merged narrow.
+_UNUSED: dict[str, tuple[str, ...]] = {
+    "sum": ("k:bin", "k:sid"),
+    "q": ("k:sid", "min:v", "max:v"),
+    "sess": ("k:metric", "k:bin", "min:v", "max:v"),
+}
+
+
 class Merger:
-    """Merges partials as they arrive, keeping at most ``pending`` unmerged frames (and
-    so memory bounded by the merged size, not by the number of batches)."""
+    """Merges partials as they arrive, keeping at most ``pending`` unmerged frames per part
+    (so memory is bounded by the merged size, not by the number of batches). Each part
+    (``k:part``) is merged on its own, without the columns it never uses."""
 
     def __init__(self, pending: int = 4) -> None:
         self.pending = pending
-        self._frames: list[pl.DataFrame] = []
-        self._merged: pl.DataFrame | None = None
+        self._frames: dict[str, list[pl.DataFrame]] = {}
+        self._merged: dict[str, pl.DataFrame] = {}
+        self._columns: list[str] | None = None
+        self._schema: pl.Schema | None = None
 
     def add(self, frame: pl.DataFrame) -> None:
         if not frame.height:
             return
-        self._frames.append(frame)
-        if len(self._frames) >= self.pending:
-            self._fold()
+        if self._columns is None:
+            self._columns, self._schema = list(frame.columns), frame.schema
+        for (part,), rows in frame.partition_by("k:part", as_dict=True).items():
+            name = str(part)
+            # A part's constant name and its unused columns are not kept while merging.
+            drop = [c for c in ("k:part", *_UNUSED.get(name, ())) if c in rows.columns]
+            rows = rows.drop(drop)
+            pending = self._frames.setdefault(name, [])
+            pending.append(rows)
+            if len(pending) >= self.pending:
+                self._fold(name)
 
-    def _fold(self) -> None:
-        frames = ([self._merged] if self._merged is not None else []) + self._frames
-        self._frames = []
+    def _fold(self, part: str) -> None:
+        frames = ([self._merged[part]] if part in self._merged else []) + self._frames.pop(part, [])
         if frames:
-            self._merged = merge(frames)
+            self._merged[part] = merge(frames)
 
     def result(self) -> pl.DataFrame | None:
-        """The merged partials (None when nothing was added)."""
-        self._fold()
-        return self._merged
+        """The merged partials, every column back (None when nothing was added)."""
+        for part in list(self._frames):
+            self._fold(part)
+        if self._columns is None or self._schema is None:
+            return None
+        schema = self._schema
+        return pl.concat(
+            [
+                f.with_columns(pl.lit(part).alias("k:part"))
+                .with_columns(
+                    pl.lit(None, schema[c]).alias(c)
+                    for c in self._columns
+                    if c not in f.columns and c != "k:part"
+                )
+                .select(self._columns)
+                for part, f in self._merged.items()
+            ],
+            how="vertical_relaxed",
+        )

@@ -17,6 +17,11 @@ def starter_text() -> str:
 
 
 def write_starter(path: Path, force: bool = False) -> None:
+    from llmobs_cli.core.outputs import check_file_output
+
+    check_file_output(
+        Path(path), example="llmobs.yaml"
+    )  # a directory (init --force .) is exit 2, not a crash
     if path.exists() and not force:
         raise UsageError(f"{path}: already exists (use --force to overwrite)")
     text = starter_text()

@@ -50,7 +50,7 @@ part; ``reasoning_tokens`` (``o3-mini``) ⊆ ``output_tokens``.
 from __future__ import annotations
 
 import json
-from collections.abc import Sequence
+from collections.abc import Iterator, Sequence
 from dataclasses import dataclass
 from datetime import UTC, date, datetime
 from pathlib import Path
@@ -60,6 +60,7 @@ import numpy as np
 import polars as pl
 import pyarrow as pa
 
+from llmobs_cli.core.progress import Progress, ProgressFn, no_progress
 from llmobs_cli.core.record.schema import DOCUMENT, FIELDS, MESSAGE, SCHEMA
 from llmobs_cli.core.synth.catalog import (
     BASE_LANGUAGE,
@@ -233,6 +234,20 @@ def _choice_cdf(u: np.ndarray, p: np.ndarray) -> np.ndarray:
     return np.searchsorted(cdf, u, side="right").clip(0, len(p) - 1)
 
 
+#: Rows generated at once. Block ``b`` draws from streams keyed by the seed and ``b``
+#: (block 0 by the seed alone), so memory holds one block whatever ``rows`` is, and the
+#: rows of a file depend only on the seed and the options, never on how they are written.
+BLOCK_ROWS = 100_000
+
+
+@dataclass
+class Generated:
+    """What :func:`write_generated` wrote."""
+
+    rows: int
+    calls: float
+
+
 def generate(
     rows: int,
     seed: int = 0,
@@ -247,13 +262,42 @@ def generate(
     """``rows`` sampled rows of realistic traces over ``days`` days from ``start``.
 
     ``drift_kinds`` limits the drift to some of :data:`DRIFT_KINDS` (default: all that the
-    spec sets). Raises :class:`UsageError` for impossible arguments.
+    spec sets). Raises :class:`UsageError` for impossible arguments. The same rows as
+    :func:`generate_blocks`, concatenated (see there for the order).
+    """
+    blocks = list(
+        generate_blocks(
+            rows,
+            seed,
+            start=start,
+            days=days,
+            drift=drift,
+            regression=regression,
+            route_rates=route_rates,
+            drift_kinds=drift_kinds,
+        )
+    )
+    if not blocks:
+        return pl.DataFrame(schema=SCHEMA)
+    return blocks[0] if len(blocks) == 1 else pl.concat(blocks)
 
-    One stage per column family, in a fixed order (each stage draws from its own named
-    streams, so the order of draws — hence the output for a seed — does not depend on how
-    the stages are arranged): sessions → rows (time, drift masks, language, release,
-    model) → content draws → outcomes → text → tokens → latency → labels → cost →
-    retrieved documents → assembly into the canonical schema.
+
+def generate_blocks(
+    rows: int,
+    seed: int = 0,
+    *,
+    start: datetime | date | None = None,
+    days: int = 42,
+    drift: DriftSpec | None = None,
+    regression: RegressionSpec | None = None,
+    route_rates: dict[str, float] | None = None,
+    drift_kinds: Sequence[str] | None = None,
+) -> Iterator[pl.DataFrame]:
+    """The rows of :func:`generate`, one block of at most :data:`BLOCK_ROWS` at a time.
+
+    Every block spans the whole period with the same mix (sessions do not cross blocks)
+    and is sorted by timestamp; a file of more than one block is a sequence of sorted
+    runs. Arguments are checked before the first block is made.
     """
     if rows < 0:
         raise UsageError(f"rows must be >= 0, got {rows}")
@@ -270,8 +314,51 @@ def generate(
             f"drift kinds: unknown '{sorted(bad_kind)[0]}' (kinds: {', '.join(DRIFT_KINDS)})"
         )
     start_dt = _utc(start if start is not None else DEFAULT_START)
-    if rows == 0:
-        return pl.DataFrame(schema=SCHEMA)
+    return _blocks(rows, seed, start_dt, days, drift, regression, kinds, rates, route_rates)
+
+
+def _blocks(
+    rows: int,
+    seed: int,
+    start_dt: datetime,
+    days: int,
+    drift: DriftSpec | None,
+    regression: RegressionSpec | None,
+    kinds: set[str],
+    rates: dict[str, float],
+    route_rates: dict[str, float] | None,
+) -> Iterator[pl.DataFrame]:
+    for block, first in enumerate(range(0, rows, BLOCK_ROWS)):
+        yield _generate_block(
+            min(BLOCK_ROWS, rows - first),
+            Streams(seed, block),
+            start_dt,
+            days,
+            drift,
+            regression,
+            kinds,
+            rates,
+            route_rates,
+        )
+
+
+def _generate_block(
+    rows: int,
+    streams: Streams,
+    start_dt: datetime,
+    days: int,
+    drift: DriftSpec | None,
+    regression: RegressionSpec | None,
+    kinds: set[str],
+    rates: dict[str, float],
+    route_rates: dict[str, float] | None,
+) -> pl.DataFrame:
+    """One block of rows. One stage per column family, in a fixed order (each stage draws
+    from its own named streams, so the order of draws — hence the output for a seed — does
+    not depend on how the stages are arranged): sessions → rows (time, drift masks,
+    language, release, model) → content draws → outcomes → text → tokens → latency →
+    labels → cost → retrieved documents → assembly into the canonical schema.
+    """
     start_us = _epoch_us(start_dt)
     g = _Setup(
         rows=rows,
@@ -285,7 +372,7 @@ def generate(
         rates=rates,
         route_rates=route_rates,
         P=pools(),
-        S=Streams(seed),
+        S=streams,
         R=[ROUTE_SPECS[r] for r in ROUTES],
     )
     s = _sessions(g)
@@ -1095,16 +1182,24 @@ def write_generated(
     route_rates: dict[str, float] | None = None,
     drift_kinds: Sequence[str] | None = None,
     to: str | None = None,
+    progress: ProgressFn = no_progress,
     signals: SignalSpec | None = None,
-) -> pl.DataFrame:
-    """Generate and write atomically (.parquet, .jsonl[.gz|.zst]); returns the frame.
+) -> Generated:
+    """Generate block by block and stream to ``out`` (.parquet, .jsonl[.gz|.zst]); the file
+    appears atomically once complete. Memory holds one block whatever ``rows`` is.
 
-    ``signals`` adds log-probs and confidence / cited-rank effects (``core/synth/signals``);
-    without it the output is exactly that of earlier versions."""
-    from llmobs_cli.core.ingest.convert import output_format, write_frame
+    ``signals`` adds log-probs, confidence / cited-rank effects and session repeats to each
+    block (``core/synth/signals``; sessions do not cross blocks); without it the output is
+    exactly that of earlier versions."""
+    from llmobs_cli.core import outputs
+    from llmobs_cli.core.ingest.convert import output_format
+    from llmobs_cli.core.sinks import FileSink
     from llmobs_cli.core.synth.signals import add_signals
 
-    frame = generate(
+    out = Path(out)
+    fmt = output_format(out, to)
+    outputs.check_file_output(out)
+    blocks = generate_blocks(
         rows,
         seed,
         start=start,
@@ -1114,7 +1209,13 @@ def write_generated(
         route_rates=route_rates,
         drift_kinds=drift_kinds,
     )
-    if signals is not None:
-        frame = add_signals(frame, signals, seed)
-    write_frame(frame, Path(out), output_format(Path(out), to))
-    return frame
+    calls = 0.0
+    with FileSink(out, fmt) as sink:
+        for block, frame in enumerate(blocks):
+            if signals is not None:
+                frame = add_signals(frame, signals, seed, block)
+            sink.write(frame)
+            calls += float((1.0 / frame["sample_rate"]).sum())
+            progress(Progress(sink.rows, sink.bytes_written, rows, None, "generate"))
+        sink.publish()
+    return Generated(rows=sink.rows, calls=calls)

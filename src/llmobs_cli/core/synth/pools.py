@@ -34,13 +34,14 @@ class Streams:
     """Independent random streams named by purpose, so that adding a draw to one aspect
     does not reshuffle the others."""
 
-    def __init__(self, seed: int) -> None:
+    def __init__(self, seed: int, block: int = 0) -> None:
         self.seed = int(seed)
+        self.block = int(block)
 
     def __call__(self, name: str) -> np.random.Generator:
-        return np.random.default_rng(
-            [self.seed & 0xFFFFFFFF, self.seed >> 32, zlib.crc32(name.encode())]
-        )
+        key = [self.seed & 0xFFFFFFFF, self.seed >> 32, zlib.crc32(name.encode())]
+        # Block 0 keeps the original key, so files of up to one block are unchanged.
+        return np.random.default_rng([*key, self.block] if self.block else key)
 
 
 _HEX_PAIRS = np.array([f"{i:02x}".encode() for i in range(256)], dtype="S2")

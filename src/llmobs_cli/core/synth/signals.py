@@ -134,12 +134,13 @@ def _swap_top2(frame: pl.DataFrame, spec: SignalSpec, rng: np.random.Generator) 
     )
 
 
-def add_signals(frame: pl.DataFrame, spec: SignalSpec, seed: int) -> pl.DataFrame:
-    """``frame`` with the signals of ``spec`` added (unchanged when none is active)."""
+def add_signals(frame: pl.DataFrame, spec: SignalSpec, seed: int, block: int = 0) -> pl.DataFrame:
+    """``frame`` (block ``block`` of a generated file) with the signals of ``spec`` added
+    (unchanged when none is active)."""
     _check(spec)
     if not spec.active or frame.height == 0:
         return frame
-    rng = np.random.default_rng([seed, _SALT])
+    rng = np.random.default_rng([seed, _SALT, block])
     if spec.logprobs:
         frame = frame.with_columns(_logprobs(frame, spec, rng))
     if spec.after is not None and spec.cited_rank > 0:

@@ -15,6 +15,7 @@ from llmobs_cli.render.html.fmt import (
     _score,
     _table,
     _window_text,
+    exemplar_table,
     key_label,
 )
 from llmobs_cli.render.tables import human_number
@@ -136,6 +137,19 @@ def drift_view(drift: Mapping[str, Any]) -> dict[str, Any]:
             empty="no feature tested",
         ),
         "distributions": dists,
+        "examples": exemplar_table(
+            "Example calls from the grown side",
+            [
+                (
+                    str(f.get("feature"))
+                    + ("" if f.get("group") is None else f" ({_group_text(f.get('group'))})"),
+                    ex,
+                )
+                for f in feats
+                for ex in (f.get("exemplars") or [])
+            ],
+            "no example calls",
+        ),
         "drifted": drifted,
         "empty": "No drifted feature: no distribution to compare.",
     }

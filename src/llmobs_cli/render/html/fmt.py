@@ -146,3 +146,33 @@ def _window_text(window: Mapping[str, Any] | None) -> str:
     if not window:
         return ""
     return f"{_when(window.get('start'))} → {_when(window.get('end'))} UTC"
+
+
+def exemplar_table(title: str, items: list[tuple[str, Any]], empty: str) -> dict[str, Any] | None:
+    """A table of example calls: what they illustrate, the trace id, the value that picked
+    them, an excerpt, and the ``llmobs show`` line to copy (all cells plain text)."""
+    rows = []
+    for label, ex in items:
+        if not isinstance(ex, Mapping):
+            continue
+        value = ex.get("value")
+        shown = _score(value) if isinstance(value, float) else ("-" if value is None else value)
+        rows.append(
+            [
+                str(label),
+                str(ex.get("trace_id") or "-"),
+                str(shown),
+                str(ex.get("excerpt") or ""),
+                str(ex.get("show") or f"llmobs show {ex.get('trace_id')} TRACES..."),
+            ]
+        )
+    if not rows:
+        return None
+    return _table(
+        title,
+        ["for", "trace", "value", "excerpt", "open it (copy)"],
+        rows,
+        num=[False, False, True, False, False],
+        wrap=[False, False, False, True, True],
+        empty=empty,
+    )

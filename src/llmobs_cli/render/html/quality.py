@@ -16,6 +16,7 @@ from llmobs_cli.render.html.fmt import (
     _signed,
     _table,
     _x,
+    exemplar_table,
     key_label,
 )
 from llmobs_cli.render.tables import human_number, human_pct, human_usd
@@ -173,4 +174,14 @@ def quality_view(evals: Mapping[str, Any]) -> dict[str, Any]:
         if reg_rows
         else None,
         "regressions": len(flagged),
+        "regression_examples": exemplar_table(
+            "Judged calls pulling a regressed score down",
+            [
+                (f"{key_label(r.get('key') or {})} {r.get('evaluator') or ''}".strip(), ex)
+                for r in regs
+                if r.get("regression", True) is not False
+                for ex in (r.get("exemplars") or [])
+            ],
+            "no example calls",
+        ),
     }

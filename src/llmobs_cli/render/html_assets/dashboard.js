@@ -396,6 +396,7 @@
       s.appendChild(el("h3", "", q.regressions_table.title));
       s.appendChild(table(q.regressions_table));
     }
+    if (q.regression_examples) tables(s, [q.regression_examples]);
     if (q.table) {
       s.appendChild(el("h3", "", q.table.title));
       s.appendChild(table(q.table));
@@ -407,6 +408,7 @@
     notes(s, dr.notes);
     s.appendChild(el("h3", "", dr.table.title));
     s.appendChild(table(dr.table));
+    if (dr.examples) tables(s, [dr.examples]);
     if (!(dr.distributions || []).length) {
       s.appendChild(el("p", "empty", dr.empty || "no drifted feature"));
       return;

@@ -42,10 +42,12 @@ MAX_PROBLEMS = 20
 
 __all__ = [
     "MAX_PROBLEMS",
+    "CanonicalPart",
     "FileRead",
     "LoadResult",
     "OnError",
     "ReadOptions",
+    "canonical_part",
     "expand_paths",
     "load",
 ]
@@ -139,7 +141,9 @@ TRACE_SUFFIXES = (".jsonl", ".ndjson", ".json", ".csv", ".parquet", ".pq")
 
 def _is_trace_file(path: Path) -> bool:
     name = path.name.lower()
-    if name.startswith("."):
+    # Hidden files and the ``_``-prefixed bookkeeping of data trees (the ``_llmobs.json``
+    # manifest of a partition tree, Spark's ``_SUCCESS`` and ``_metadata``) are not traces.
+    if name.startswith((".", "_")):
         return False
     for ext in (".gz", ".zst", ".zstd"):
         name = name.removesuffix(ext)
@@ -386,6 +390,58 @@ def _why_nothing(
     if kind in ("parquet", "canonical"):
         return "no rows"
     return "no record"
+
+
+@dataclass
+class CanonicalPart:
+    """One raw read (a file, or a batch of one) made canonical: good rows and what was
+    wrong. ``frame`` keeps ``_row`` and the span-id-given mark used to find duplicates."""
+
+    frame: pl.DataFrame
+    problems: list[str]
+    problem_count: int
+    skipped: int
+    reasons: Counter[str]
+
+
+def canonical_part(raw: RawRead, asked: set[str] | None, room: int) -> CanonicalPart:
+    """Normalise one reader's output as :func:`load` does for a file, keeping at most
+    ``room`` problem lines (in file order). The batch readers of the streaming commands
+    (:mod:`llmobs_cli.core.ingest.batches`) go through here, so a row is judged the same
+    way whichever path reads it."""
+    required = (
+        (*REQUIRED, "latency_ms")
+        if asked is None
+        else tuple(f for f in (*REQUIRED, "latency_ms") if f in asked)
+    )
+    norm = normalize(raw.frame, check_required=required)
+    frame = _mark_given_span_ids(raw.frame, norm.frame)
+    probs = norm.problems
+    reasons: Counter[str] = Counter()
+    for line in raw.problems:
+        reasons[_reason(line)] += 1
+    skipped = len(raw.problems)
+    found = list(raw.problems)
+    if probs.height:
+        head = probs.head(MAX_PROBLEMS)
+        where = raw.locate(head[ROW].to_list())
+        found.extend(
+            f"{w}: {f}: {m}" for w, f, m in zip(where, head["field"], head["message"], strict=True)
+        )
+    found.sort(key=_line_key)
+    if probs.height:
+        for (f, m), n in _reason_counts(probs):
+            reasons[f"{f}: {m}"] += n
+        bad_rows = probs[ROW].unique()
+        skipped += bad_rows.len()
+        frame = frame.filter(~pl.col(ROW).is_in(bad_rows.implode()))
+    return CanonicalPart(
+        frame=frame,
+        problems=found[:room],
+        problem_count=len(raw.problems) + probs.height,
+        skipped=skipped,
+        reasons=reasons,
+    )
 
 
 def _line_key(problem: str) -> int:

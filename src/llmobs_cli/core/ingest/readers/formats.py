@@ -95,7 +95,26 @@ def head(path: Path, size: int = HEAD_BYTES) -> bytes:
     """The first ``size`` bytes of a file's content, decompressed."""
     name = path.name.lower()
     if name.endswith((".gz", ".zst", ".zstd")):
-        return read_bytes(path)[:size]
+        # Decompress only the start (a big archive is never inflated whole just to sniff it);
+        # a corrupt one falls back to the full read, which names the problem.
+        try:
+            with path.open("rb") as raw:
+                if name.endswith(".gz"):
+                    import gzip
+
+                    return gzip.GzipFile(fileobj=raw, mode="rb").read(size)
+                import zstandard
+
+                reader = zstandard.ZstdDecompressor().stream_reader(raw, read_across_frames=True)
+                out = b""
+                while len(out) < size:
+                    block = reader.read(size - len(out))
+                    if not block:
+                        break
+                    out += block
+                return out
+        except Exception:
+            return read_bytes(path)[:size]
     try:
         with path.open("rb") as fh:
             return fh.read(size)

@@ -19,25 +19,27 @@ from llmobs_cli.core.record.schema import ROW
 from llmobs_cli.errors import InputError
 
 
-def _nonblank_line_numbers(data: bytes) -> list[int]:
-    """1-based line numbers of the non-blank lines (what Polars turns into rows)."""
-    return [i + 1 for i, line in enumerate(data.split(b"\n")) if line.strip()]
+def _nonblank_line_numbers(data: bytes, first: int = 1) -> list[int]:
+    """Line numbers (from ``first``) of the non-blank lines (what Polars turns into rows)."""
+    return [i + first for i, line in enumerate(data.split(b"\n")) if line.strip()]
 
 
-def _line_locator(path: Path, data: bytes, lines: list[int] | None = None) -> callable:
+def _line_locator(
+    path: Path, data: bytes, lines: list[int] | None = None, first: int = 1
+) -> callable:
     name = display_name(path)
     cache: dict[str, list[int]] = {}
 
     def locate(rows: Sequence[int]) -> list[str]:
         if "lines" not in cache:
-            cache["lines"] = lines if lines is not None else _nonblank_line_numbers(data)
+            cache["lines"] = lines if lines is not None else _nonblank_line_numbers(data, first)
         table = cache["lines"]
         return [f"{name}:{table[r]}" if 0 <= r < len(table) else f"{name}:?" for r in rows]
 
     return locate
 
 
-def _diagnose(path: Path, data: bytes) -> tuple[list[str], list[int], list[bytes]]:
+def _diagnose(path: Path, data: bytes, first: int = 1) -> tuple[list[str], list[int], list[bytes]]:
     """Problems for lines that are not UTF-8 JSON objects; the good lines and their numbers."""
     name = display_name(path)
     problems: list[str] = []
@@ -46,7 +48,7 @@ def _diagnose(path: Path, data: bytes) -> tuple[list[str], list[int], list[bytes
     for i, raw in enumerate(data.split(b"\n")):
         if not raw.strip():
             continue
-        lineno = i + 1
+        lineno = i + first
         try:
             text = raw.decode("utf-8")
         except UnicodeDecodeError as exc:
@@ -88,12 +90,19 @@ def read_jsonl(path: Path) -> RawRead:
     if stripped.startswith(b"{") and not _first_line_is_json(stripped):
         # one pretty-printed document, or several back to back: JSON, not JSON lines
         return _read_json_documents(path, data)
+    return read_jsonl_lines(path, data)
+
+
+def read_jsonl_lines(path: Path, data: bytes, first_line: int = 1) -> RawRead:
+    """JSON lines already in memory: the whole file, or a chunk of it cut at a newline
+    whose first line is line ``first_line`` of ``path`` (streaming commands read big files
+    chunk by chunk; messages still name the file's own line numbers)."""
     try:
         frame = _read_ndjson(data)
-        return RawRead(frame=_with_row(frame), locate=_line_locator(path, data))
+        return RawRead(frame=_with_row(frame), locate=_line_locator(path, data, first=first_line))
     except Exception:
         pass
-    problems, good_lines, good = _diagnose(path, data)
+    problems, good_lines, good = _diagnose(path, data, first_line)
     try:
         frame = _read_ndjson(b"\n".join(good))
     except Exception as exc:
