@@ -368,3 +368,18 @@ def test_eval_unit_session_on_a_generated_dump_covers_the_truth(openai_stub, tmp
         assert g["ci_low"] - 1e-9 <= p <= g["ci_high"] + 1e-9, (route, p, g)
     reps = {s["route"]: s["repeated_question_rate"] for s in doc["sessions"]}
     assert max(v for v in reps.values() if v is not None) > 0.05
+
+
+def test_calls_sort_and_where_on_signal_fields(tmp_path) -> None:
+    from llmobs_cli.core.explore.calls import find_calls
+    from llmobs_cli.core.ingest.convert import write_frame
+
+    frame = add_signals(generate(800, seed=4, start=START, days=37), SignalSpec(logprobs=True), 4)
+    path = tmp_path / "t.parquet"
+    write_frame(frame, path, "parquet")
+    res = find_calls([path], sort="response_confidence", ascending=True, top=5, since="2026-01-01")
+    expect = frame.select(confidence.mean_logprob().alias("c")).drop_nulls().sort("c")["c"]
+    assert res.calls["response_confidence"].to_list() == pytest.approx(expect.head(5).to_list())
+    res2 = find_calls([path], where="cited_rank >= 2", top=1000, since="2026-01-01")
+    n = frame.select((citations.cited_rank() >= 2).sum()).item()
+    assert res2.matched == n > 0
