@@ -123,7 +123,7 @@ def test_confidence_features_are_default_and_skipped_without_logprobs(
     assert set(CONF) <= set(DEFAULT_FEATURES) and "cited_rank" in DEFAULT_FEATURES
     res = run_drift(base, features=CONF)
     assert not res.drifted
-    assert any("response_confidence: skipped" in n for n in res.notes)
+    assert any("response_confidence: skipped, no log-probs" in n for n in res.notes)
     res2 = run_drift(base.drop("logprobs"), features=CONF)
     assert any("no logprobs field" in n for n in res2.notes)
 
