@@ -19,8 +19,8 @@ read as a change of the cited rank.
 Bounded cost: ids are matched in the first ``MAX_DOCS`` = 10 documents; the overlap (the
 costly step: a set intersection per document) compares only the first ``OVERLAP_DOCS`` = 5
 documents, reading the first ``DOC_CHARS`` = 1000 characters of each and ``ANSWER_CHARS`` =
-2000 of the answer (about 1 s per 25 000 rows on one core). Everything is one Polars
-expression (no Python loop over rows).
+2000 of the answer (measured: 2.5 s for 40 000 rows on a shared 2-core machine at load 12).
+Everything is one Polars expression (no Python loop over rows).
 
 Calls without retrieved documents or without a response give null.
 """
@@ -103,8 +103,8 @@ def cited_top1(patterns: list[str] | None = None) -> pl.Expr:
 
 def cited_rank_label(patterns: list[str] | None = None) -> pl.Expr:
     """The cited rank as a category: ``1``, ``2``, ``3``, ``4+`` (null without)."""
-    r = cited_rank(patterns)
-    return pl.when(r >= 4).then(pl.lit("4+")).otherwise(r.cast(pl.String))
+    # one evaluation of the rank (a when/then on it would compute it twice)
+    return cited_rank(patterns).clip(upper_bound=4).cast(pl.String).replace("4", "4+")
 
 
 COLUMNS: tuple[str, ...] = ("retrieved", "response", "finish_reason")
