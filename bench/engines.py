@@ -47,11 +47,13 @@ def lake(rows: int) -> Path:
 
 
 def partial_fn_seconds_per_million(path: Path) -> float:
+    from llmobs_cli.core.record.schema import normalize
     from llmobs_cli.core.report import pricing
     from llmobs_cli.core.report.engine import REPORT_COLUMNS, batch_partials, plan_report
 
     frame = pl.scan_parquet(path / "**/*.parquet", hive_partitioning=False).head(1_000_000)
     frame = frame.select([c for c in REPORT_COLUMNS if c in frame.collect_schema()]).collect()
+    frame = normalize(frame).frame.drop("_row", strict=False)
     plan = plan_report(
         by=("route", "model"), bucket=None, table=pricing.build_price_table(), refusal_patterns=None
     )

@@ -78,7 +78,9 @@ def test_injected_shifts_are_flagged_and_prompt_length_is_not(drifted: pl.DataFr
 def test_identically_distributed_windows_flag_nothing(seed: int) -> None:
     res = run_drift(_gen(seed), features=[*CHECK, "output_tokens", "finish_reason"])
     assert res.drifted == [], [line(r) for r in res.features]
-    assert all(r["status"] in ("ok", "small effect") for r in res.features)
+    # every overall test has the data to be decided (a thin route slice may not)
+    assert all(r["status"] in ("ok", "small effect") for r in res.features if not r["slice"])
+    assert any(r["slice"] for r in res.features)  # the route slices were tested too
 
 
 @pytest.mark.slow
@@ -132,7 +134,7 @@ def test_empty_current_window_is_an_error_naming_it_and_the_data_span(
 def test_missing_features_are_skipped_with_a_note(drifted: pl.DataFrame) -> None:
     df = drifted.drop("retrieved", "finish_reason")
     res = run_drift(df, features=["retrieval_top1_score", "finish_reason", "response_length"])
-    assert [r["feature"] for r in res.features] == ["response_length"]
+    assert {r["feature"] for r in res.features} == {"response_length"}
     assert any(n.startswith("retrieval_top1_score: skipped") for n in res.notes)
     assert any(n.startswith("finish_reason: skipped") for n in res.notes)
     nulls = drifted.with_columns(pl.lit(None, dtype=pl.Float64).alias("latency_ms"))
@@ -278,7 +280,9 @@ def test_cli_table_lines_and_outputs(tmp_path: Path, capsys: pytest.CaptureFixtu
     )
     assert code == 1
     assert "retrieval_top1_score" in out and "KS D=" in out and "DRIFT" in out
-    assert pl.read_parquet(pq)["drifted"].to_list() == [True]
+    saved = pl.read_parquet(pq)  # the overall test first, then one per route slice
+    assert saved["drifted"][0] is True and saved["group"][0] is None
+    assert saved.height > 1 and saved["group"][1:].null_count() == 0
     code, out, _ = run(
         [
             "drift",
@@ -363,3 +367,31 @@ def test_numeric_distribution_for_charts_matches_numpy_histogram() -> None:
     ref, _ = np.histogram(np.clip(x, edges[0], edges[-1]), bins=edges, weights=w)
     assert np.array(hist["baseline"]) == pytest.approx(ref / ref.sum())
     assert len(hist["current"]) == len(edges) - 1
+
+
+@pytest.mark.slow
+def test_longer_answers_on_one_route_are_found_by_default_in_that_slice() -> None:
+    """Answers 25 % longer on route chat only: diluted overall, found in the chat slice by
+    the default drift (route slices), which also says where the change comes from."""
+    df = _gen(6, rows=16_000)
+    longer = (pl.col("route") == "chat") & (pl.col("timestamp") >= CUT)
+    df = df.with_columns(
+        pl.when(longer)
+        .then(
+            pl.concat_str(
+                pl.col("response"),
+                pl.col("response").str.slice(0, pl.col("response").str.len_chars() // 4),
+            )
+        )
+        .otherwise(pl.col("response"))
+        .alias("response")
+    )
+    res = run_drift(df, features=["response_length", "prompt_length"])
+    fired = [r for r in res.features if r["drifted"]]
+    assert fired and all(r["feature"] == "response_length" for r in fired), [
+        line(r) for r in res.features
+    ]
+    assert any(r["group"] == {"route": "chat"} for r in fired)
+    assert res.where and res.where[0]["slice"] == {"route": "chat"} and res.where[0]["drifted"]
+    quiet = run_drift(df, features=["response_length"], slices="none")
+    assert quiet.where == []

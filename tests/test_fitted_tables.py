@@ -79,7 +79,10 @@ def test_report_numbers_all_present_at_100() -> None:
 def test_drift_summary_says_what_moved() -> None:
     out = run_cli("drift", str(SAMPLE / "traces.parquet"), env={"COLUMNS": "200"}).stdout
     assert "(+0%)" not in out
-    assert "retrieval_count       shares at 2,3,4 docs: 32%,34%,34% -> 22%,35%,42%" in out
+    assert (
+        "retrieval_count       all            shares at 2,3,4 docs: 32%,34%,34% -> 22%,35%,42%"
+        in out
+    )
     assert "hint: a current window of about 12 days (--current 12d)" in out
 
 

@@ -151,11 +151,11 @@ def test_rows_zero_and_bad_arguments() -> None:
         generate(10, route_rates={"nope": 0.5})
     with pytest.raises(UsageError, match=r"sample rate must be in \(0, 1\]"):
         generate(10, route_rates={"chat": 0})
-    with pytest.raises(UsageError, match="regression: unknown route"):
+    with pytest.raises(UsageError, match="--regression-route: unknown route"):
         generate(10, regression=RegressionSpec(after=AFTER, route="nope"))
     with pytest.raises(UsageError, match="unknown language 'xx'"):
         generate(10, drift=DriftSpec(after=AFTER, language={"xx": 1.0}))
-    with pytest.raises(UsageError, match="drift kinds: unknown 'colour'"):
+    with pytest.raises(UsageError, match="--drift-kinds: unknown drift kind 'colour'"):
         generate(10, drift=DriftSpec(after=AFTER), drift_kinds=["colour"])
 
 
@@ -616,7 +616,8 @@ def test_cli_writes_files_and_reports(tmp_path: Path) -> None:
     ("args", "message"),
     [
         (["--rows", "x"], "Invalid value for '--rows'"),
-        (["--rate", "nope=0.5"], "--rate: expected NAME=NUMBER"),
+        (["--rate", "nope=0.5"], "--rate: unknown name 'nope' (known: chat, "),
+        (["--rate", "chatt=0.5"], "--rate: unknown name 'chatt' (did you mean 'chat'?"),
         (["--rate", "chat=2"], "sample rate must be in (0, 1]"),
         (
             ["--drift-after", "yesterday"],
@@ -625,13 +626,16 @@ def test_cli_writes_files_and_reports(tmp_path: Path) -> None:
         (["--start", "soon"], "--start: not a date, RFC 3339 time ('soon')"),
         (
             ["--regression-after", "2026-11-16", "--regression-route", "nope"],
-            "regression: unknown route 'nope'",
+            "--regression-route: unknown route 'nope'",
         ),
         (
             ["--drift-after", "2026-11-16", "--drift-kinds", "colour"],
-            "drift kinds: unknown 'colour'",
+            "--drift-kinds: unknown drift kind 'colour'",
         ),
-        (["--drift-after", "2026-11-16", "--drift-language", "xx=1"], "--drift-language: expected"),
+        (
+            ["--drift-after", "2026-11-16", "--drift-language", "xx=1"],
+            "--drift-language: unknown name 'xx'",
+        ),
         (["--bogus"], "No such option"),
     ],
 )

@@ -2,7 +2,10 @@
 
 * :class:`UsageError`, :class:`ConfigError`, :class:`InputError` → exit 2
 * :class:`ServiceError` → exit 3 (an external service failed after retries; partial work kept)
-* :class:`Interrupted` → exit 130 (SIGINT/SIGTERM; complete work written, partial discarded)
+* :class:`Interrupted` → exit 130 (SIGINT/SIGTERM; complete work written, nothing half-written)
+
+Anything else escaping a command is a bug in llmobs: exit 70 with one line asking for a
+report (``--debug`` shows the traceback).
 
 Core code raises these and never prints or exits; messages are complete sentences a
 user can act on, naming the file, the line (JSONL) and the field where there is one.
@@ -79,7 +82,11 @@ class ServiceError(LlmobsError):
 
 
 class Interrupted(LlmobsError):
-    """The user (SIGINT) or the system (SIGTERM) stopped the command."""
+    """The run was interrupted (SIGINT/SIGTERM) and stopped cleanly: exit 130.
+
+    Raise it (instead of letting ``KeyboardInterrupt`` through) when there is more to say
+    than the default line, e.g. where partial work was kept and how to resume.
+    """
 
     exit_code = 130
 

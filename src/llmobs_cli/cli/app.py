@@ -8,8 +8,11 @@ runs the app and turns typed errors into an exit code and one clear line on stde
 from __future__ import annotations
 
 import os
+import signal
 import sys
 import traceback
+from collections.abc import Iterator
+from contextlib import contextmanager
 from typing import Annotated
 
 import typer
@@ -36,6 +39,9 @@ from llmobs_cli.errors import InputError, InputWarning, LlmobsError
 
 #: Exit code for a bug in llmobs itself (not a gate, not bad input): BSD's EX_SOFTWARE.
 EXIT_INTERNAL = 70
+#: Exit code after SIGINT or SIGTERM (128 + SIGINT, as shells report Ctrl-C).
+EXIT_INTERRUPTED = 130
+INTERRUPTED = "llmobs: interrupted; nothing was half-written (every output is complete or absent)"
 
 app = typer.Typer(
     name="llmobs",
@@ -69,7 +75,8 @@ def root(
     ] = False,
 ) -> None:
     """Exit codes: 0 ran, nothing fired; 1 a gate, alert, drift or regression fired;
-    2 bad usage, configuration or input; 3 an external service failed after retries."""
+    2 bad usage, configuration or input; 3 an external service failed after retries;
+    130 interrupted (SIGINT/SIGTERM); 70 a bug in llmobs (please report it)."""
 
 
 for _module in (
@@ -94,6 +101,26 @@ helpfmt.register_summarize_help(app)
 helpfmt.install()
 helpfmt.add_epilogs(app)
 helpfmt.order(app)
+
+
+def _terminate(signum: int, _frame: object) -> None:
+    """SIGTERM (cron timeouts, ``kill``, CI cancellation) behaves exactly as Ctrl-C: the
+    same unwinding, so temporary files are removed and nothing is left half-written."""
+    raise KeyboardInterrupt(signal.Signals(signum).name)
+
+
+@contextmanager
+def _sigterm_as_interrupt() -> Iterator[None]:
+    """Install :func:`_terminate` for the run (main thread only), then restore."""
+    try:
+        previous = signal.signal(signal.SIGTERM, _terminate)
+    except ValueError:  # not the main thread (an embedding application): leave it alone
+        yield
+        return
+    try:
+        yield
+    finally:
+        signal.signal(signal.SIGTERM, previous)
 
 
 def _print_input_warnings() -> None:
@@ -122,15 +149,19 @@ def main(argv: list[str] | None = None) -> None:
     args = helpfmt.help_args([a for a in args if a != "--debug"])
     _print_input_warnings()
     try:
-        # Outside standalone mode click returns (not raises) the code of typer.Exit(n).
-        code = app(args=args, prog_name="llmobs", standalone_mode=False)
+        with _sigterm_as_interrupt():
+            # Outside standalone mode click returns (not raises) the code of typer.Exit(n);
+            # Typer turns a KeyboardInterrupt inside a command into Exit(130), silently.
+            code = app(args=args, prog_name="llmobs", standalone_mode=False)
+        if code == EXIT_INTERRUPTED:
+            sys.stderr.write(INTERRUPTED + "\n")
         if isinstance(code, int) and code:
             sys.exit(code)
     except typer.Exit as exc:
         sys.exit(exc.exit_code)
     except typer.Abort:
-        sys.stderr.write("llmobs: aborted\n")
-        sys.exit(130)
+        sys.stderr.write(INTERRUPTED + "\n")
+        sys.exit(EXIT_INTERRUPTED)
     except typer.TyperException as exc:
         # Bad usage (unknown option, missing argument, invalid choice): exit 2.
         if debug:
@@ -151,8 +182,8 @@ def main(argv: list[str] | None = None) -> None:
             sys.stderr.write(f"{prefix}{line}\n")
         sys.exit(exc.exit_code)
     except KeyboardInterrupt:
-        sys.stderr.write("llmobs: interrupted\n")
-        sys.exit(130)
+        sys.stderr.write(INTERRUPTED + "\n")
+        sys.exit(EXIT_INTERRUPTED)
     except BrokenPipeError:
         # Output piped into `head` and closed early: not an error of ours.
         sys.stderr.close()

@@ -81,6 +81,16 @@ def drift_cmd(
     fmt: common.FormatOpt = common.Format.table,
     notify: common.NotifyOpt = None,
     notify_format: common.NotifyFormatOpt = None,
+    slices: Annotated[
+        str | None,
+        typer.Option(
+            "--slices",
+            help="Also test each value of these fields, in the same BH family as the overall "
+            "tests, and rank where a change comes from, e.g. route,model (default: "
+            "drift.slices, else route; 'none' turns slices off).",
+            show_default=False,
+        ),
+    ] = None,
     monitor: common.MonitorOpt = None,
     rebaseline: common.RebaselineOpt = False,
     config: common.ConfigOpt = None,
@@ -113,6 +123,7 @@ def drift_cmd(
             fmt=common.input_format(source_format),
             route_from=route_from,
             keep_duplicates=keep_duplicates,
+            slices=slices or "auto",
         )
         if result.fired:  # a few calls from the grown side of each drifted feature
             from llmobs_cli.core.explore.exemplars import attach_drift

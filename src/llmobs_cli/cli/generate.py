@@ -45,7 +45,10 @@ def _date(value: str | None, option: str, end: datetime | None = None) -> dateti
     back = re.fullmatch(r"(\d+)([dh])", text)
     if back and end is not None:
         n = int(back.group(1))
-        return end - (timedelta(days=n) if back.group(2) == "d" else timedelta(hours=n))
+        try:
+            return end - (timedelta(days=n) if back.group(2) == "d" else timedelta(hours=n))
+        except OverflowError:
+            raise UsageError(f"{option}: '{value}' reaches back before the year 1") from None
     try:
         dt = datetime.fromisoformat(text.replace("Z", "+00:00"))
     except ValueError:
@@ -63,10 +66,14 @@ def _pairs(values: list[str], option: str, keys: tuple[str, ...]) -> dict[str, f
                 continue
             key, sep, num = part.partition("=")
             key = key.strip()
-            if not sep or key not in keys:
+            if not sep:
                 raise UsageError(
                     f"{option}: expected NAME=NUMBER, NAME one of {', '.join(keys)}; got '{part}'"
                 )
+            if key not in keys:
+                from llmobs_cli.core.record.names import unknown
+
+                raise unknown(option, "name", key, keys)
             try:
                 out[key] = float(num)
             except ValueError:
@@ -207,7 +214,10 @@ def generate_cmd(
     """Generate ROWS sampled trace rows over DAYS days and write them to OUT."""
     kinds = [k.strip() for k in drift_kinds.split(",") if k.strip()]
     start_dt = _date(start, "--start") or DEFAULT_START
-    end = start_dt + timedelta(days=days)
+    try:
+        end = start_dt + timedelta(days=days)
+    except OverflowError:
+        raise UsageError("--start/--days: the period would end after the year 9999") from None
     drift = None
     if drift_after is not None:
         routes = [r.strip() for r in drift_routes.split(",") if r.strip()] if drift_routes else None

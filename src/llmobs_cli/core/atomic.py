@@ -2,6 +2,10 @@
 
 Everything is written to a temporary file in the target's directory, flushed and fsynced,
 then moved into place with :func:`os.replace` (atomic on POSIX and Windows).
+
+Interrupts (Ctrl-C, and SIGTERM, which the CLI turns into the same ``KeyboardInterrupt``)
+unwind through the ``finally`` blocks here: the temporary file or directory is removed
+and the target is the old one or the new one.
 """
 
 from __future__ import annotations

@@ -127,13 +127,14 @@ def rich_drift(
     result: DriftResult, width: int = 100, wide: bool = False, traces: list[str] | None = None
 ) -> Group:
     doc = result.as_dict()
-    grouped = any(row["group"] for row in doc["features"])
+    shown = _shown(doc)
+    grouped = any(row["group"] for row in shown)
     cols = [
         Col(h, priority=pr, name=h, wrap=h in ("group", "baseline -> current"), min_width=16)
         for h, pr in zip(HEADERS, _DRIFT_PRIORITY, strict=True)
     ]
     rows: list[list[Any]] = []
-    for row in doc["features"]:
+    for row in shown:
         cells: list[Any] = _cells(row)
         style = "bold red" if row["drifted"] else ("dim" if row["status"] != "ok" else "")
         cells[-1] = Text(cells[-1], style=style)
@@ -151,7 +152,8 @@ def rich_drift(
             style="dim",
         ),
     ]
-    tail = [Text(f"note: {n}", style="dim") for n in doc["notes"]]
+    tail = [Text(line) for line in slice_lines(doc)]
+    tail += [Text(f"note: {n}", style="dim") for n in doc["notes"]]
     tail += [Text(line) for line in exemplar_lines(doc, traces)]
     tail += [Text(f"hint: {h}", style="dim") for h in guidance(doc)]
     verdict = (
@@ -160,6 +162,43 @@ def rich_drift(
         else Text("no drift", style="green")
     )
     return Group(*head, *tables, *tail, verdict)
+
+
+def _shown(doc: dict[str, Any]) -> list[dict[str, Any]]:
+    """The table's rows: every overall and ``--by`` test, and the slice tests that found
+    something (drift, or a significant change below the effect floor)."""
+    return [
+        r
+        for r in doc["features"]
+        if not r.get("slice") or r["drifted"] or r.get("status") == "small effect"
+    ]
+
+
+def slice_lines(doc: dict[str, Any]) -> list[str]:
+    """How many slices were tested, and where each drifted feature's change comes from."""
+    slices = [r for r in doc["features"] if r.get("slice")]
+    if not slices:
+        return []
+    groups = {json.dumps(r["group"], sort_keys=True) for r in slices}
+    fired = [r for r in slices if r["drifted"]]
+    out = [
+        f"slices: {len(groups)} value(s) of {', '.join(doc.get('slices') or [])} tested with "
+        f"the overall tests in one BH family; {len(fired)} slice test(s) drifted"
+        + ("" if fired else " (quiet slices are in --format json)")
+    ]
+    for w in doc.get("where") or []:
+        key = ", ".join(f"{k}={v}" for k, v in w["slice"].items())
+        share = (
+            f", {w['share_of_change'] * 100:.0f}% of the overall change"
+            if w.get("share_of_change") is not None
+            else ""
+        )
+        out.append(
+            f"  where: {w['feature']} {key}: mean {w['mean_baseline']:,.4g} -> "
+            f"{w['mean_current']:,.4g} (within {w['within']:+,.3g}, mix {w['mix']:+,.3g}"
+            f"{share}){' DRIFT' if w['drifted'] else ''}"
+        )
+    return out
 
 
 def exemplar_lines(doc: dict[str, Any], traces: list[str] | None = None) -> list[str]:
@@ -237,6 +276,10 @@ def markdown_drift(result: DriftResult) -> str:
     ]
     if fired:
         out += [markdown_table(head, rows(fired)).rstrip("\n"), ""]
+    where = slice_lines(doc)
+    if where:
+        out += ["```text", *where, "```", ""]
+    if fired:
         examples = exemplar_lines(doc)
         if examples:
             out += ["```text", *examples, "```", ""]

@@ -32,7 +32,7 @@ import polars as pl
 from llmobs_cli.core.ingest.readers import ReadOptions, load
 from llmobs_cli.core.record.config import Config
 from llmobs_cli.core.record.weights import W
-from llmobs_cli.core.record.windows import Window, after, parse_duration, resolve_bound, resolve_now
+from llmobs_cli.core.record.windows import Window, after, is_duration, resolve_bound, resolve_now
 from llmobs_cli.core.report import pricing, releases
 from llmobs_cli.core.report.engine import REPORT_COLUMNS, build_report
 from llmobs_cli.errors import InputError, UsageError
@@ -156,7 +156,7 @@ def _load(
     paths: Sequence[str | Path], opts: DashboardOptions, columns: list[str]
 ) -> tuple[Any, Window]:
     """One read of the traces, windowed by ``--since/--until`` (relative to ``--now``)."""
-    relative = any(v and parse_duration(v) is not None for v in (opts.since, opts.until))
+    relative = any(v and is_duration(v) for v in (opts.since, opts.until))
     pre_since = pre_until = None
     if not relative or opts.now:
         ref = resolve_now(opts.now, None) if opts.now else datetime.now().astimezone()

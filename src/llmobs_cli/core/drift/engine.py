@@ -24,6 +24,7 @@ response vocabulary, |Δslope| ≥ 0.20 for score calibration.
 
 from __future__ import annotations
 
+import json
 import math
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
@@ -117,6 +118,10 @@ class DriftResult:
     min_n_eff: float = 100.0
     skipped_rows: int = 0
     skipped_reasons: dict[str, int] = field(default_factory=dict)
+    #: slice dimensions tested (each value of each, beside the overall population)
+    slices: list[str] = field(default_factory=list)
+    #: the slices that explain each drifted numeric feature (see :func:`where_ranking`)
+    where: list[dict[str, Any]] = field(default_factory=list)
 
     @property
     def drifted(self) -> list[str]:
@@ -141,6 +146,8 @@ class DriftResult:
             "drifted": self.drifted,
             "alpha": self.alpha,
             "min_n_eff": self.min_n_eff,
+            "slices": list(self.slices),
+            "where": list(self.where),
             "notes": list(self.notes),
         }
 
@@ -155,7 +162,7 @@ def _is_path(text: str | None) -> bool:
         return False
     if text.strip() in win.NAMED or ".." in text:
         return False
-    if win.parse_duration(text) is not None:
+    if win.is_duration(text):
         return False
     return (
         Path(text).exists()
@@ -207,6 +214,7 @@ def run_drift(
     keep_duplicates: bool = False,
     progress: Callable[[str], None] | None = None,
     sources: Sequence[str] = (),
+    slices: Sequence[str] | str | None = "auto",
 ) -> DriftResult:
     """Compare the ``current`` window with the ``baseline`` (a window or a dump path).
 
@@ -235,6 +243,8 @@ def run_drift(
     custom_names = [n for n in names if n not in STANDARD]
     cols = [*BASE_COLUMNS, *columns_for(std), *(base_column(n) for n in custom_names)]
     cols += [base_column(f) for f in by_fields]
+    slice_dims = _slice_dims(slices, cfg)
+    cols += [base_column(f) for f in slice_dims]
     if evals is not None:
         cols += ["trace_id", "retrieved"]
     cols = list(dict.fromkeys(cols))
@@ -344,7 +354,7 @@ def run_drift(
     names_check.require_fields(both, by_fields, sources, "--by")
     say(f"baseline {base_frame.height} rows, current {cur_frame.height} rows")
 
-    ctx = _Context(both, cfg, notes, by_fields, refusal_patterns, say)
+    ctx = _Context(both, cfg, notes, by_fields, refusal_patterns, say, slice_dims)
     with single_thread_blas():
         rows: list[dict[str, Any]] = []
         for name in names:
@@ -352,10 +362,96 @@ def run_drift(
             rows.extend(ctx.feature_rows(spec, price_table))
         if evals is not None:
             rows.extend(ctx.calibration_rows(evals))
+    for r in rows:
+        r["slice"] = r["group"] is not None and _gkey(r["group"]) in ctx.slice_keys
     _decide(rows, cfg)
     result.features = rows
     result.distributions = ctx.distributions
+    result.slices = [d for d in slice_dims if any(len(k) == 1 and d in k for k in ctx.slice_dicts)]
+    result.where = where_ranking(rows)
     return result
+
+
+def _gkey(group: dict[str, Any]) -> str:
+    return json.dumps(group, sort_keys=True, default=str)
+
+
+#: Dimensions sliced by default. Route only: on the generated steady, sample-rate-change and
+#: language-shift scenarios route slices stay quiet where they should, while model slices
+#: (whose route mix moves with traffic) flagged prompt length in the language-shift
+#: scenario; ``--slices route,model`` opts in.
+DEFAULT_SLICES: tuple[str, ...] = ("route",)
+#: A slice needs this share of either window's calls to be tested on its own.
+MIN_SLICE_SHARE = 0.02
+#: At most this many slices per dimension (the largest by calls).
+MAX_SLICES = 12
+
+
+def _slice_dims(slices: Sequence[str] | str | None, cfg: DriftConfig) -> list[str]:
+    """``auto`` (the default): ``drift.slices`` of the config, else route;
+    ``none``: no slices; else the comma-separated field names given."""
+    if slices is None or slices == "auto":
+        dims = list(cfg.slices) if cfg.slices is not None else list(DEFAULT_SLICES)
+        return [d for d in dims if d != "none"]
+    if isinstance(slices, str):
+        if slices.strip() == "none":
+            return []
+        slices = [s.strip() for s in slices.split(",") if s.strip()]
+    return parse_fields(",".join(slices), "--slices")
+
+
+def where_ranking(rows: list[dict[str, Any]], top: int = 10) -> list[dict[str, Any]]:
+    """Which slices explain each numeric feature's change of mean: a symmetric shift-share
+    (Kitagawa) decomposition per slice dimension. With weight shares ``s`` and weighted
+    means ``m`` per slice in the baseline (b) and current (c) windows, the overall change
+    ``Σ s_c·m_c − Σ s_b·m_b`` splits exactly into ``within = (s_b+s_c)/2·(m_c−m_b)`` (the
+    slice itself changed) and ``mix = (s_c−s_b)·(m_b+m_c)/2`` (traffic moved between
+    slices). Slices are listed by ``|within|``, with their own test's verdict and effect."""
+    out: list[dict[str, Any]] = []
+    overall = {
+        r["feature"]: r
+        for r in rows
+        if r["group"] is None and r["kind"] == "numeric" and r.get("baseline")
+    }
+    by_dim: dict[tuple[str, str], list[dict[str, Any]]] = {}
+    for r in rows:
+        if not r.get("slice") or r["feature"] not in overall or not r.get("baseline"):
+            continue
+        (dim,) = r["group"].keys()
+        by_dim.setdefault((r["feature"], dim), []).append(r)
+    for (feature, dim), part in by_dim.items():
+        o = overall[feature]
+        total = o["current"]["mean"] - o["baseline"]["mean"]
+        sb_all = sum(r["calls_baseline"] for r in part) or 1.0
+        sc_all = sum(r["calls_current"] for r in part) or 1.0
+        for r in part:
+            mb, mc = r["baseline"]["mean"], r["current"]["mean"]
+            if mb is None or mc is None:
+                continue
+            sb, sc = r["calls_baseline"] / sb_all, r["calls_current"] / sc_all
+            within = (sb + sc) / 2 * (mc - mb)
+            mix = (sc - sb) * (mb + mc) / 2
+            out.append(
+                {
+                    "feature": feature,
+                    "dimension": dim,
+                    "slice": r["group"],
+                    "within": within,
+                    "mix": mix,
+                    "share_of_change": within / total if total else None,
+                    "mean_baseline": mb,
+                    "mean_current": mc,
+                    "effect_size": r["effect_size"],
+                    "p_adjusted": r.get("p_adjusted"),
+                    "drifted": r["drifted"],
+                    "status": r.get("status"),
+                    "summary": r.get("summary"),
+                }
+            )
+    flagged = {r["feature"] for r in rows if r["drifted"]}
+    out = [w for w in out if w["feature"] in flagged]
+    out.sort(key=lambda w: (not w["drifted"], -abs(w["within"])))
+    return out[:top]
 
 
 def _dtype(frame: pl.DataFrame, col: str) -> pl.DataType | None:
@@ -396,8 +492,12 @@ class _Context:
         by: list[str],
         patterns: list[str] | None,
         say: Callable[[str], None],
+        slices: Sequence[str] = (),
     ) -> None:
         self.both = both
+        self.slices = list(slices)
+        self.slice_keys: set[str] = set()
+        self.slice_dicts: list[dict[str, Any]] = []
         self.cfg = cfg
         self.notes = notes
         self.by = by
@@ -433,6 +533,43 @@ class _Context:
 
     # -- groups ------------------------------------------------------------------------
     def _groups(self) -> list[tuple[dict[str, Any], np.ndarray]]:
+        return self._by_groups() + self._slice_groups()
+
+    def _slice_groups(self) -> list[tuple[dict[str, Any], np.ndarray]]:
+        """One group per value of each slice dimension with two or more values (largest
+        first, at most MAX_SLICES, each holding MIN_SLICE_SHARE of a window's calls)."""
+        out: list[tuple[dict[str, Any], np.ndarray]] = []
+        if self.both.height == 0:
+            return out
+        taken = {_gkey(g) for g, _ in self._by_groups()} if self.by else set()
+        for dim in self.slices:
+            if base_column(dim) not in self.both.columns:
+                continue
+            vals = self.both.select(field_expr(dim).cast(pl.String).alias("v"))["v"]
+            if vals.drop_nulls().n_unique() < 2:
+                continue
+            v = vals.fill_null("(none)").to_numpy()
+            wb, wc = self.win == BASE, self.win == CUR
+            tot_b, tot_c = self.w[wb].sum(), self.w[wc].sum()
+            if tot_b <= 0 or tot_c <= 0:
+                continue
+            cands = []
+            for value in np.unique(v):
+                mask = v == value
+                sb = self.w[mask & wb].sum() / tot_b
+                sc = self.w[mask & wc].sum() / tot_c
+                if (mask & wb).any() and (mask & wc).any() and max(sb, sc) >= MIN_SLICE_SHARE:
+                    cands.append((sb + sc, str(value), mask))
+            for _, value, mask in sorted(cands, key=lambda c: -c[0])[:MAX_SLICES]:
+                g = {dim: value}
+                if _gkey(g) in taken:
+                    continue
+                self.slice_keys.add(_gkey(g))
+                self.slice_dicts.append(g)
+                out.append((g, mask))
+        return out
+
+    def _by_groups(self) -> list[tuple[dict[str, Any], np.ndarray]]:
         if not self.by or self.both.height == 0:
             return []
         for f in self.by:

@@ -1040,8 +1040,15 @@ def plan_from_paths(
             frame = frame.filter(pl.col("timestamp") >= start)
         if end is not None:
             frame = frame.filter(pl.col("timestamp") < end)
-        if frame.height == 0:
-            raise UsageError("--since/--until: no calls in that window to plan on")
+        from llmobs_cli.core.record.windows import Window, require_rows, span_of, window_option
+
+        require_rows(
+            frame.height,
+            window_option(since=since, until=until),
+            Window(start, end),
+            lambda: span_of(loaded.frame),
+            loaded.sources,
+        )
     traffic, facts = traffic_of(frame, start, end)
     scores = scores_of(read_evals(evals)) if evals else {}
     if evals and not scores:

@@ -138,6 +138,8 @@ class DriftConfig(Section):
     alpha: float = Field(default=0.01, gt=0, lt=1)
     min_n_eff: float = Field(default=100.0, ge=1)
     features: list[str] | None = None
+    #: slice dimensions tested by default (None: route and model; [] or [none]: no slices)
+    slices: list[str] | None = None
     thresholds: dict[str, FeatureThreshold] = Field(default_factory=dict)
     language_sample: int = Field(default=10000, ge=100)
     topics: int = Field(default=8, ge=2, le=64)

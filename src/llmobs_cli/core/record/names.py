@@ -24,7 +24,8 @@ from __future__ import annotations
 
 import difflib
 import json
-from collections.abc import Iterable, Sequence
+from collections.abc import Callable, Iterable, Sequence
+from typing import Any
 
 import polars as pl
 
@@ -63,16 +64,26 @@ def unknown(
     extra: str = "",
     error: type[LlmobsError] = UsageError,
     limit: int = MAX_LISTED,
+    pool: Iterable[str] | None = None,
 ) -> LlmobsError:
     """The error for an unknown name: ``OPTION: unknown KIND 'NAME'[ in WHERE] (did you
-    mean 'X'? known: …[; EXTRA])``."""
+    mean 'X'? known: …[; EXTRA])``. Suggestions come from ``pool`` when given (all the
+    valid names, of which ``known`` lists the useful few), else from ``known``."""
     known = list(known)
-    close = suggestions(name, known)
+    close = suggestions(name, known if pool is None else pool)
     body = f"known: {listing(known, limit)}" + (f"; {extra}" if extra else "")
     place = f" in {where}" if where else ""
-    return error(
-        f"{option}: unknown {kind} '{name}'{place} ({_did_you_mean(close)}{body})", param=option
+    return _make(
+        error, f"{option}: unknown {kind} '{name}'{place} ({_did_you_mean(close)}{body})", option
     )
+
+
+def _make(error: Any, message: str, option: str) -> LlmobsError:
+    """``error(message, param=option)`` for an error class; a factory (a caller's own
+    ``err(message)`` that already knows its parameter) gets the message only."""
+    if isinstance(error, type):
+        return error(message, param=option)
+    return error(message)  # type: ignore[no-any-return]
 
 
 def _did_you_mean(close: Sequence[str]) -> str:
@@ -157,8 +168,12 @@ def require_fields(
     fields: Sequence[str],
     sources: Sequence[str],
     option: str = "--by",
+    sample: Callable[[], pl.DataFrame] | None = None,
 ) -> None:
     """Every field of ``fields`` has a value in some row of ``frame``; else exit 2.
+
+    ``sample`` (called only on that error) gives rows to list the fields the dump does
+    fill, when ``frame`` holds only group keys (the streaming report).
 
     A field the schema knows but this dump never fills (``--by session_id`` on a dump
     without session ids, ``--by metadata.typo``) would make one group of nulls, or one
@@ -182,16 +197,33 @@ def require_fields(
             exprs.append(field_expr(f).is_not_null().any().alias(f))
     if lf.select(pl.len()).collect().item() == 0:
         return  # nothing read: the empty-input / empty-window checks say so
-    present = lf.select(exprs).collect().row(0, named=True)
-    missing = [f for f in wanted if not present[f]]
+    # Fast path for metadata keys: parsing every row's JSON costs more than the report;
+    # the first rows whose text names the key almost always show it has a value.
+    seen = {f for f in wanted if f.startswith("metadata.") and _metadata_key_seen(lf, f)}
+    rest = [e for f, e in zip(wanted, exprs, strict=True) if f not in seen]
+    present = lf.select(rest).collect().row(0, named=True) if rest else {}
+    missing = [f for f in wanted if f not in seen and not present[f]]
     if not missing:
         return
     name = missing[0]
     raise UsageError(
         f"{option}: {dump_name(sources)} has no value for '{name}' in any row "
-        + _paren(name, filled_fields(lf), "fields with values there"),
+        + _paren(name, filled_fields(sample() if sample else lf), "fields with values there"),
         param=option,
     )
+
+
+def _metadata_key_seen(lf: pl.LazyFrame, name: str) -> bool:
+    """Whether ``metadata.KEY`` has a value in one of the first rows whose metadata text
+    contains ``"KEY"`` (a cheap literal scan; False means "look at every row")."""
+    from llmobs_cli.core.record.fields import field_expr
+
+    key = name[len("metadata.") :]
+    if lf.collect_schema().get("metadata") != pl.String():
+        return False
+    probe = lf.filter(pl.col("metadata").str.contains(json.dumps(key), literal=True))
+    hit = probe.head(METADATA_PROBE).select(field_expr(name).is_not_null().any()).collect()
+    return bool(hit.item())
 
 
 def _paren(name: str, known: Sequence[str], label: str) -> str:
@@ -234,8 +266,9 @@ def require_values(
         for v in values:
             if v in known or (has_null and v in ("null", "None", "")):
                 continue
-            raise error(
+            raise _make(
+                error,
                 f"{option}: no call in {dump_name(sources)} has {f} '{v}' "
                 + _paren(v, known, f"{f} values there"),
-                param=option,
+                option,
             )

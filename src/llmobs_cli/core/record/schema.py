@@ -564,6 +564,17 @@ def _defaults_and_rules(
             ),
         )
     )
+    for name in ("latency_ms", "ttft_ms", "cost_usd"):
+        # JSON's NaN/Infinity parse as floats; NaN sorts above every number, so without
+        # this a NaN latency would pass ">= 0" and poison every percentile and sum.
+        problems.append(
+            _problem(
+                df,
+                c(name).is_nan() | c(name).is_infinite(),
+                name,
+                pl.concat_str(pl.lit("must be a finite number, got "), c(name).cast(pl.String)),
+            )
+        )
     for name in ("ttft_ms", "cost_usd", *INT_FIELDS):
         problems.append(
             _problem(

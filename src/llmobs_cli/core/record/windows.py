@@ -46,12 +46,33 @@ class Window:
         }
 
 
-def parse_duration(text: str) -> timedelta | None:
+def parse_duration(text: str, option: str = "") -> timedelta | None:
     """``7d``, ``24h``, ``90m``, ``2w`` → timedelta; None if ``text`` is not a duration."""
     m = _DURATION.match(text)
     if not m:
         return None
-    return timedelta(seconds=float(m.group(1)) * _UNITS[m.group(2).lower()])
+    try:
+        return timedelta(seconds=float(m.group(1)) * _UNITS[m.group(2).lower()])
+    except OverflowError:
+        where = f"{option}: " if option else ""
+        raise UsageError(
+            f"{where}'{text.strip()}': a duration longer than any calendar", param=option or None
+        ) from None
+
+
+def is_duration(text: str) -> bool:
+    """Whether ``text`` is spelled as a duration (``7d``), whatever its size."""
+    return bool(_DURATION.match(text))
+
+
+def _back(moment: datetime, span: timedelta, option: str, text: str) -> datetime:
+    """``moment - span``; a span reaching before year 1 is a usage error, not a crash."""
+    try:
+        return moment - span
+    except OverflowError:
+        raise UsageError(
+            f"{option}: '{text}' reaches back before the year 1", param=option
+        ) from None
 
 
 def parse_time(text: str, option: str = "--since") -> datetime:
@@ -72,15 +93,18 @@ def resolve_bound(text: str | None, now: datetime, option: str) -> datetime | No
     """``--since``/``--until`` value: a time, or a duration back from ``now``."""
     if text is None or text == "":
         return None
-    dur = parse_duration(text)
+    dur = parse_duration(text, option)
     if dur is not None:
-        return now - dur
+        return _back(now, dur, option, text)
     return parse_time(text, option)
 
 
 def after(now: datetime) -> datetime:
     """The exclusive end bound that includes a call stamped exactly at ``now``."""
-    return now + EPSILON
+    try:
+        return now + EPSILON
+    except OverflowError:  # now is the last representable instant
+        return now
 
 
 def resolve_window(
@@ -96,21 +120,22 @@ def resolve_window(
         return Window(None, end, "all")
     raw = text.strip()
     if raw in NAMED:
-        return Window(stop - NAMED[raw], stop, raw)
+        return Window(_back(stop, NAMED[raw], option, raw), stop, raw)
     if ".." in raw:
         a, b = raw.split("..", 1)
         start = parse_time(a, option) if a.strip() else None
+        back = parse_duration(b, option) if b.strip() else None
         stop2 = (
-            (parse_duration(b) and now - parse_duration(b)) or parse_time(b, option)
+            (_back(now, back, option, raw) if back is not None else parse_time(b, option))
             if b.strip()
             else None
         )
         if start and stop2 and stop2 <= start:
             raise UsageError(f"{option}: the window ends before it starts ('{text}')", param=option)
         return Window(start, stop2, raw)
-    dur = parse_duration(raw)
+    dur = parse_duration(raw, option)
     if dur is not None:
-        return Window(stop - dur, stop, raw)
+        return Window(_back(stop, dur, option, raw), stop, raw)
     raise UsageError(
         f"{option}: expected a window name ({', '.join(NAMED)}), START..END, or a duration "
         f"like 7d (got '{text}')",

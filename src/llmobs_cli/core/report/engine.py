@@ -923,14 +923,18 @@ def _check_selection(
                 sources,
             )
         raise InputError([f"{names.dump_name(sources)}: no calls to report (no records read)"])
-    names.require_fields(frame, by, sources, "--by")
+    from llmobs_cli.core.ingest.span import data_sample
+
+    names.require_fields(
+        frame, by, sources, "--by", sample=lambda: data_sample(paths, fmt=fmt, options=options)
+    )
     gates.check_scopes(rules, frame, sources)
 
 
 def _is_duration(text: str) -> bool:
-    from llmobs_cli.core.record.windows import parse_duration
+    from llmobs_cli.core.record.windows import is_duration
 
-    return parse_duration(text) is not None
+    return is_duration(text)
 
 
 def _clean(obj: Any) -> Any:

@@ -122,19 +122,15 @@ def parse_rule(text: str, where: str = "--fail-on", name: str | None = None) -> 
         )
     known = known_metrics()
     if metric not in known:
-        hint = ", ".join(k for k in known if k.startswith(metric.split(".")[0])) or ", ".join(
-            [
-                "latency_ms.p99",
-                "ttft_ms.p95",
-                "cost_usd",
-                "cost_per_call_usd",
-                "error_rate",
-                "refusal_rate",
-                "cache_hit_rate",
-                "unpriced_calls",
-            ]
+        from llmobs_cli.core.record.names import unknown
+
+        # The closest paths first, then the ones people use most.
+        common = ["latency_ms.p99", "ttft_ms.p95", "cost_usd", "cost_per_call_usd",
+                  "error_rate", "refusal_rate", "cache_hit_rate", "unpriced_calls"]  # fmt: skip
+        same_root = [k for k in known if k.startswith(metric.split(".")[0])]
+        raise unknown(
+            where, "metric", metric, same_root or common, where=f"'{text}'", error=err, pool=known
         )
-        raise err(f"{where}: unknown metric '{metric}' in '{text}' (known: {hint}, ...)")
     nm = _NUMBER.match(raw)
     if not nm:
         raise err(f"{where}: '{raw}' in '{text}' is not a number")
@@ -175,7 +171,8 @@ def check_scopes(rules: Sequence[Rule], frame: Any, sources: Sequence[str]) -> N
 
     for r in rules:
         if r.scope:
-            err = UsageError if r.where == "--fail-on" else ConfigError
+            usage = r.where in ("--fail-on", "fail_on")
+            err = UsageError if usage else ConfigError
             require_values(frame, r.scope, sources, f"{r.where} '{r.text}'", error=err)
 
 

@@ -61,6 +61,7 @@ import polars as pl
 import pyarrow as pa
 
 from llmobs_cli.core.progress import Progress, ProgressFn, no_progress
+from llmobs_cli.core.record.names import unknown
 from llmobs_cli.core.record.schema import DOCUMENT, FIELDS, MESSAGE, SCHEMA
 from llmobs_cli.core.synth.catalog import (
     BASE_LANGUAGE,
@@ -144,7 +145,7 @@ def _rates(route_rates: dict[str, float] | None) -> dict[str, float]:
     rates = dict(ROUTE_RATES)
     for name, rate in (route_rates or {}).items():
         if name not in rates:
-            raise UsageError(f"route_rates: unknown route '{name}' (routes: {', '.join(ROUTES)})")
+            raise unknown("--rate", "route", name, ROUTES)
         if not (0 < float(rate) <= 1):
             raise UsageError(f"route_rates: {name}: sample rate must be in (0, 1], got {rate}")
         rates[name] = float(rate)
@@ -201,12 +202,10 @@ def _check(drift: DriftSpec | None, regression: RegressionSpec | None) -> None:
             )
         for r in drift.routes or []:
             if r not in ROUTES:
-                raise UsageError(f"drift: unknown route '{r}' (routes: {', '.join(ROUTES)})")
+                raise unknown("--drift-routes", "route", r, ROUTES)
     if regression is not None:
         if regression.route not in ROUTES:
-            raise UsageError(
-                f"regression: unknown route '{regression.route}' (routes: {', '.join(ROUTES)})"
-            )
+            raise unknown("--regression-route", "route", regression.route, ROUTES)
         if not 0 <= regression.severity <= 1:
             raise UsageError(f"regression: severity must be in [0, 1], got {regression.severity}")
         if not regression.release or regression.release in RELEASES:
@@ -310,9 +309,7 @@ def generate_blocks(
     kinds = set(DRIFT_KINDS if drift_kinds is None else drift_kinds)
     bad_kind = kinds - set(DRIFT_KINDS)
     if bad_kind:
-        raise UsageError(
-            f"drift kinds: unknown '{sorted(bad_kind)[0]}' (kinds: {', '.join(DRIFT_KINDS)})"
-        )
+        raise unknown("--drift-kinds", "drift kind", sorted(bad_kind)[0], DRIFT_KINDS)
     start_dt = _utc(start if start is not None else DEFAULT_START)
     return _blocks(rows, seed, start_dt, days, drift, regression, kinds, rates, route_rates)
 

@@ -24,7 +24,8 @@ import glob as globlib
 import re
 import warnings
 from collections import Counter
-from collections.abc import Callable, Iterable, Sequence
+from collections.abc import Callable, Iterable, Iterator, Sequence
+from contextlib import contextmanager
 from dataclasses import dataclass, field
 from datetime import datetime
 from pathlib import Path
@@ -214,8 +215,9 @@ def load(
             if asked is None
             else tuple(f for f in (*REQUIRED, "latency_ms") if f in asked)
         )
-        norm = normalize(raw.frame, check_required=required)
-        frame = _mark_given_span_ids(raw.frame, norm.frame)
+        with unreadable_as(path, kind):
+            norm = normalize(raw.frame, check_required=required)
+            frame = _mark_given_span_ids(raw.frame, norm.frame)
         probs = norm.problems
         problem_count += len(raw.problems) + probs.height
         for line in raw.problems:
@@ -288,6 +290,30 @@ def load(
     for line in result.warnings:
         warnings.warn(line, InputWarning, stacklevel=2)
     return result
+
+
+@contextmanager
+def unreadable_as(path: Path, kind: str) -> Iterator[None]:
+    """Turn a reader's unexpected failure on a file into exit 2 naming the file.
+
+    Readers parse content from other tools and hand-written files; a shape they did not
+    foresee (an object where a list belongs, a truncated Parquet footer) surfaces as
+    whatever Python or Polars raises. For the user that is a bad input file, never an
+    internal error: one line naming the file, the format it was read as, and the reason.
+    """
+    try:
+        yield
+    except LlmobsError:
+        raise
+    except (MemoryError, RecursionError):
+        raise
+    except Exception as exc:
+        reason = (str(exc).strip().splitlines() or [type(exc).__name__])[0]
+        if len(reason) > 160:
+            reason = reason[:157] + "..."
+        raise InputError(
+            [f"{path}: cannot be read as {kind} data ({reason}); check the file or --from"]
+        ) from exc
 
 
 #: Internal column: whether the source itself gave the row's span id (a defaulted one,
