@@ -270,3 +270,17 @@ def test_flag_names() -> None:
     assert flag_for("rate chat") == "--rate chat"
     assert flag_for("eval.by") == "eval.by"  # a configuration key stays a key
     assert flag_for("--since") == "--since"
+    assert flag_for("evaluators/eval.evaluators") == "--evaluators/eval.evaluators"
+
+
+def test_evaluate_without_an_endpoint_or_key_fails_before_any_work(
+    monkeypatch: pytest.MonkeyPatch, tmp_path: Path
+) -> None:
+    monkeypatch.delenv("OPENAI_API_KEY", raising=False)
+    monkeypatch.delenv("OPENAI_BASE_URL", raising=False)
+    with pytest.raises(L.UsageError) as err:
+        L.evaluate(SAMPLE, evaluators="relevance", cache_dir=tmp_path / "c")
+    assert err.value.param == "base_url" and "no endpoint and no key" in str(err.value)
+    assert not (tmp_path / "c").exists()
+    plan = L.evaluate(SAMPLE, evaluators="relevance", dry_run=True, cache_dir=tmp_path / "c")
+    assert plan.dry_run and plan.judgments.height == 0 and plan.plan

@@ -440,3 +440,26 @@ def test_nan_and_infinite_numbers_are_bad_rows(tmp_path: Path) -> None:
         f"{path}:1: latency_ms: must be a finite number, got NaN",
         f"{path}:2: cost_usd: must be a finite number, got inf",
     ]
+
+
+def test_sample_of_a_wrong_shaped_export_is_exit_2(tmp_path: Path) -> None:
+    # before: exit 70 (AttributeError in the OTLP reader, through sample's batch reader)
+    path = tmp_path / "t.json"
+    path.write_text('{"resourceSpans": [{"scopeSpans": [{"spans": [[], {"a": 1}]}]}]}')
+    code, _, err = run("sample", str(path), "-o", str(tmp_path / "s.jsonl.gz"))
+    assert code == 2 and one_line(err).startswith(f"{path}: cannot be read as otlp (")
+    assert not (tmp_path / "s.jsonl.gz").exists()
+
+
+def test_calls_top_larger_than_any_dump_lists_them_all() -> None:
+    # before: exit 70 (OverflowError: Polars' top_k takes a 32-bit count)
+    code, out, err = run("calls", str(SAMPLE), "--top", "99999999999", "-f", "json")
+    assert code == 0, err
+    assert len(json.loads(out)["calls"]) == 2400
+
+
+def test_drift_slices_name_checked_against_the_dump() -> None:
+    code, _, err = run("drift", str(SAMPLE), "--slices", "metadata.topc")
+    assert code == 2  # before: exit 1, slicing by a key no row has
+    assert one_line(err).startswith(f"llmobs: --slices: {SAMPLE} has no value for 'metadata.topc'")
+    assert "did you mean 'metadata.topic'" in err

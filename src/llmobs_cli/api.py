@@ -153,7 +153,7 @@ def _as_paths(source: Source) -> Iterator[list[str]]:
         return
     import polars as pl
 
-    frame: pl.DataFrame | pl.LazyFrame = source.frame if isinstance(source, Traces) else source  # type: ignore[union-attr,assignment]
+    frame: pl.DataFrame | pl.LazyFrame = source.frame if isinstance(source, Traces) else source  # type: ignore[assignment]
     with tempfile.TemporaryDirectory(prefix="llmobs-") as tmp:
         path = Path(tmp) / "frame.parquet"
         if isinstance(frame, pl.LazyFrame):
@@ -290,11 +290,11 @@ class ReportResult:
 def _engine(cfg: Config, name: str | None) -> Any:
     from llmobs_cli.core.engines import EngineSettings
     from llmobs_cli.core.engines.run import check_engine
+    from llmobs_cli.environment import variable
 
     ec = cfg.engine
     chosen = name or ec.name
     check_engine(chosen)
-    from llmobs_cli.environment import variable
 
     return EngineSettings(
         chosen,
@@ -420,7 +420,8 @@ class EvalSummaryResult:
         return bool(self.summary.regressions)
 
     def to_dict(self) -> dict[str, Any]:
-        return json.loads(self.to_json())
+        doc: dict[str, Any] = json.loads(self.to_json())
+        return doc
 
     def to_json(self) -> str:
         """The text of ``llmobs eval [summarize] --format json``."""
@@ -551,6 +552,7 @@ def evaluate(
     )
     if api_key is not None:
         opts.client.api_key = api_key
+    _check_judge_reachable(opts)
     if output is not None and Path(output).suffix.lower() != ".parquet":
         raise UsageError(
             f"output: expected a .parquet path for judgments (got '{output}')", param="output"
@@ -585,6 +587,28 @@ def evaluate(
         exc.result = result  # type: ignore[attr-defined]
         raise exc
     return result
+
+
+def _check_judge_reachable(opts: Any) -> None:
+    """No endpoint and no key: a :class:`UsageError` before any work, as the CLI does (a dry
+    run makes no call and needs neither)."""
+    from llmobs_cli.core.eval.judgments import SELF_CONSISTENCY
+    from llmobs_cli.core.eval.options import resolve_criteria
+    from llmobs_cli.environment import openai_api_key_set
+    from llmobs_cli.errors import UsageError
+
+    needs_judge = bool(resolve_criteria(opts.evaluators, opts.criteria)) or (
+        opts.self_consistency or SELF_CONSISTENCY in opts.evaluators
+    )
+    if opts.dry_run or not needs_judge or opts.client.base_url or opts.client.api_key:
+        return
+    if openai_api_key_set():
+        return
+    raise UsageError(
+        "base_url: the judge has no endpoint and no key: pass base_url (or set "
+        "judge.base_url in llmobs.yaml) or api_key (or set OPENAI_API_KEY); nothing was judged",
+        param="base_url",
+    )
 
 
 def summarize_evals(
@@ -673,7 +697,8 @@ class DriftResult:
         return self.result.fired
 
     def to_dict(self) -> dict[str, Any]:
-        return json.loads(self.to_json())
+        doc: dict[str, Any] = json.loads(self.to_json())
+        return doc
 
     def to_json(self) -> str:
         """The text of ``llmobs drift --format json``."""
@@ -845,7 +870,7 @@ def dashboard(
         drift=drift,
         current=current,
         baseline=baseline,
-        evals=evals,
+        evals=Path(evals) if evals is not None else None,
         since=w.since_text,
         until=w.until_text,
         now=w.now_text,

@@ -106,10 +106,11 @@ def flag_for(param: str) -> str:
     A prefix that is not a plain name (a configuration key such as ``eval.by``, or a name
     followed by a qualifier such as ``rate chat``) keeps its qualifier after the flag."""
     name, sep, rest = param.partition(" ")
+    name, slash, alias = name.partition("/")  # ``evaluators/eval.evaluators``
     if not _PARAM.fullmatch(name):
         return param
     flag = FLAGS.get(name, "--" + name.replace("_", "-"))
-    return flag + sep + rest
+    return flag + slash + alias + sep + rest
 
 
 class InputWarning(UserWarning):

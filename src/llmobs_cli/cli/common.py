@@ -332,12 +332,12 @@ def notify(
     target = url or ncfg.url or (variable(ncfg.url_env) if ncfg.url_env else None)
     if not target or (url is None and command not in ncfg.commands):
         return
-    body_fmt = fmt.value if fmt is not None else ncfg.format  # type: ignore[assignment]
+    body_fmt = fmt.value if fmt is not None else ncfg.format
     out = core_notify.notify(
         command,
         doc,
         target,
-        fmt=body_fmt,  # type: ignore[arg-type]
+        fmt=body_fmt,
         include_text=ncfg.include_text,
         source=traces,
     )

@@ -145,7 +145,7 @@ def options_from_env(
             "(use http/protobuf or http/json)"
         )
     opts = ExportOptions(
-        to=to.value,  # type: ignore[arg-type]
+        to=to.value,
         endpoint=endpoint if to == Target.otlp else None,
         logs_endpoint=None if endpoint else variable("OTEL_EXPORTER_OTLP_LOGS_ENDPOINT"),
         protocol=proto or "protobuf",  # type: ignore[arg-type]

@@ -29,6 +29,9 @@ from llmobs_cli.core.synth.generate import (
 from llmobs_cli.core.synth.signals import SignalSpec
 from llmobs_cli.errors import UsageError
 
+#: ``--drift-language`` default: the mix the generator injects.
+_DEFAULT_LANGUAGE_MIX = ",".join(f"{k}={v}" for k, v in DEFAULT_DRIFT_LANGUAGE.items())
+
 
 def register(app: typer.Typer) -> None:
     app.command(
@@ -127,7 +130,7 @@ def generate_cmd(
     drift_language: Annotated[
         str,
         typer.Option("--drift-language", help="Drift: new language mix, LANG=SHARE,..."),
-    ] = ",".join(f"{k}={v}" for k, v in DEFAULT_DRIFT_LANGUAGE.items()),
+    ] = _DEFAULT_LANGUAGE_MIX,
     drift_retrieval: Annotated[
         float, typer.Option("--drift-retrieval", help="Drift: shift of retrieval scores.")
     ] = -0.15,

@@ -88,7 +88,7 @@ def _fmt_value(v: Any) -> str:
     if isinstance(v, float):
         return f"{v:.4g}"
     if hasattr(v, "strftime"):
-        return v.strftime("%Y-%m-%d %H:%M:%S")
+        return str(v.strftime("%Y-%m-%d %H:%M:%S"))
     return str(v)
 
 

@@ -256,7 +256,7 @@ def markdown_drift(result: DriftResult) -> str:
     doc = result.as_dict()
     head = [h.replace("->", "→") for h in HEADERS]
 
-    def rows(items: list[dict]) -> list[list[str]]:
+    def rows(items: list[dict[str, Any]]) -> list[list[str]]:
         return [[c.replace("->", "→") for c in _cells(r)] for r in items]
 
     fired = [r for r in doc["features"] if r["drifted"]]

@@ -508,7 +508,7 @@ def _rich_text(renderable: Any, width: int = 140) -> str:
         file=io.StringIO(), width=width, highlight=False, force_terminal=False, color_system=None
     )
     con.print(renderable)
-    return con.file.getvalue()  # type: ignore[attr-defined]
+    return str(con.file.getvalue())  # type: ignore[attr-defined]
 
 
 PLAN_HEAD = [

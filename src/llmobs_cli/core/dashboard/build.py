@@ -129,27 +129,9 @@ def columns_needed(drift: bool) -> list[str]:
 
 
 def _drift_columns() -> list[str]:
-    try:
-        from llmobs_cli.core import drift as drift_core
-    except ImportError:  # the drift layer is optional for the dashboard
-        return []
-    cols = getattr(drift_core, "COLUMNS", None) or getattr(drift_core, "DRIFT_COLUMNS", None)
-    if cols:
-        return list(cols)
-    # Without a declared list, every field a standard feature may read.
-    return [
-        "prompt",
-        "messages",
-        "response",
-        "retrieved",
-        "finish_reason",
-        "input_tokens",
-        "output_tokens",
-        "latency_ms",
-        "cost_usd",
-        "route",
-        "model",
-    ]
+    from llmobs_cli.core.drift import COLUMNS
+
+    return list(COLUMNS)
 
 
 def _load(
@@ -160,8 +142,8 @@ def _load(
     pre_since = pre_until = None
     if not relative or opts.now:
         ref = resolve_now(opts.now, None) if opts.now else datetime.now().astimezone()
-        pre_since = resolve_bound(opts.since, ref, "--since")
-        pre_until = resolve_bound(opts.until, ref, "--until")
+        pre_since = resolve_bound(opts.since, ref, "since")
+        pre_until = resolve_bound(opts.until, ref, "until")
     loaded = load(
         paths,
         columns=columns,
@@ -174,11 +156,12 @@ def _load(
     frame = loaded.frame
     latest = frame.select(pl.col("timestamp").max()).item() if frame.height else None
     now = resolve_now(opts.now, latest)
-    start = resolve_bound(opts.since, now, "--since")
-    end = resolve_bound(opts.until, now, "--until")
+    start = resolve_bound(opts.since, now, "since")
+    end = resolve_bound(opts.until, now, "until")
     if start is not None and end is not None and end <= start:
         raise UsageError(
-            f"--until: the window ends before it starts ({end.isoformat()} <= {start.isoformat()})"
+            f"until: the window ends before it starts ({end.isoformat()} <= {start.isoformat()})",
+            param="until",
         )
     if relative and not opts.now:
         if start is not None:
@@ -338,9 +321,10 @@ def _dimension_reports(
     aggregating: its percentiles are those of its own rows, not a merge.
     """
     from llmobs_cli.core.report import engine as rc
+    from llmobs_cli.core.report import metrics as rm
 
     lf = prepared.lazy()
-    qs = rc.QUANTILES
+    qs = rm.QUANTILES
     aggs = rc.metric_aggs(qs)
     quantile_names = {"latency_ms__q", "ttft_ms__q"}
     sums = [a for a in aggs if a.meta.output_name() not in quantile_names]
@@ -371,13 +355,13 @@ def _dimension_reports(
         dims, group_frames, bucket_frames, strict=True
     ):
         groups = [
-            {"key": {f: rc._key_value(row[f]) for f in fs}, **rc.to_metrics(row, qs, None)}
+            {"key": {f: rc._key_value(row[f]) for f in fs}, **rm.to_metrics(row, qs, None)}
             for row in grouped.iter_rows(named=True)
         ]
         groups.sort(key=lambda g: (-(g.get("cost_usd") or 0.0), -(g.get("calls") or 0.0)))
         by_start: dict[Any, list[dict[str, Any]]] = {}
         for row in per_bucket.iter_rows(named=True):
-            m = {"key": {f: row[f] for f in fs}, **rc.to_metrics(row, qs, None)}
+            m = {"key": {f: row[f] for f in fs}, **rm.to_metrics(row, qs, None)}
             by_start.setdefault(row[bcol], []).append(m)
         buckets = [
             {"start": t.isoformat(), "end": (t + span).isoformat(), "groups": by_start[t]}
@@ -401,10 +385,8 @@ def _dimension_reports(
 
 
 def _refusal_patterns(cfg: Config) -> list[str] | None:
-    try:
-        from llmobs_cli.core.report.refusals import patterns_from_config
-    except ImportError:  # pragma: no cover - refusals ship with report
-        return None
+    from llmobs_cli.core.report.refusals import patterns_from_config
+
     return patterns_from_config(cfg.refusals, cfg.source or "llmobs.yaml")
 
 
@@ -418,9 +400,9 @@ def _rules(cfg: Config) -> list[Any]:
 
 def _read_evals(path: Path) -> pl.DataFrame:
     """A saved ``evals.parquet`` (the eval core's reader: clear errors for other files)."""
-    from llmobs_cli.core.eval import run as evaluate
+    from llmobs_cli.core.eval.judgments import read_evals
 
-    return evaluate.read_evals(path)
+    return read_evals(path)
 
 
 def _add_drift(
@@ -431,15 +413,7 @@ def _add_drift(
     table: pricing.PriceTable,
     say: Progress,
 ) -> None:
-    try:
-        from llmobs_cli.core import drift as drift_core
-    except ImportError:
-        result.notes.append("Drift: this build has no drift layer.")
-        return
-    run = getattr(drift_core, "run_drift", None)
-    if run is None:
-        result.notes.append("Drift: this build has no drift layer.")
-        return
+    from llmobs_cli.core.drift import run_drift as run
     from llmobs_cli.core.record.windows import EmptyWindowError
 
     try:
@@ -476,10 +450,10 @@ def _add_drift(
 def _add_quality(
     result: DashboardResult, evals: pl.DataFrame, opts: DashboardOptions, cfg: Config
 ) -> None:
-    from llmobs_cli.core.eval import run as evaluate
+    from llmobs_cli.core.eval.summary import summarize
 
     def run(bucket: str) -> dict[str, Any]:
-        summary = evaluate.summarize(
+        summary = summarize(
             evals,
             by=("route",),
             bucket=bucket,

@@ -25,12 +25,11 @@ response vocabulary, |Δslope| ≥ 0.20 for score calibration.
 from __future__ import annotations
 
 import json
-import math
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from datetime import datetime
 from pathlib import Path
-from typing import Any
+from typing import Any, cast
 
 import numpy as np
 import polars as pl
@@ -54,7 +53,8 @@ from llmobs_cli.core.record import names as names_check
 from llmobs_cli.core.record import windows as win
 from llmobs_cli.core.record.config import Config, DriftConfig
 from llmobs_cli.core.record.fields import base_column, field_expr, parse_fields
-from llmobs_cli.core.record.weights import benjamini_hochberg, n_eff
+from llmobs_cli.core.record.jsonable import clean
+from llmobs_cli.core.record.weights import W, benjamini_hochberg, n_eff
 from llmobs_cli.errors import InputError, UsageError
 
 #: Effect-size floor per kind (see module docstring and docs/drift.md).
@@ -77,7 +77,7 @@ COLUMNS: tuple[str, ...] = tuple(
     dict.fromkeys([*BASE_COLUMNS, *columns_for([STANDARD[f] for f in DEFAULT_FEATURES])])
 )
 
-W, WIN = "_w", "_win"
+WIN = "_win"
 BASE, CUR = 0, 1
 
 
@@ -233,7 +233,7 @@ def run_drift(
     notes: list[str] = []
 
     names = _feature_names(features, cfg)
-    by_fields = parse_fields(by if isinstance(by, str) else ",".join(by or []), "--by")
+    by_fields = parse_fields(by if isinstance(by, str) else ",".join(by or []), "by")
     current = current or "last_week"
     baseline = baseline or "last_month"
     now_text = _as_utc(now)
@@ -251,7 +251,7 @@ def run_drift(
 
     baseline_is_path = _is_path(baseline)
     opts = ReadOptions(route_from=route_from, keep_duplicates=keep_duplicates)
-    skipped, reasons = 0, {}
+    skipped, reasons = 0, cast(dict[str, int], {})
     sources = list(sources)
 
     def _load(
@@ -261,8 +261,8 @@ def run_drift(
         res = load(
             paths,
             columns=cols,
-            on_error=on_error,
-            fmt=fmt,  # type: ignore[arg-type]
+            on_error=on_error,  # type: ignore[arg-type]
+            fmt=fmt,
             since=since,
             until=until,
             options=opts,
@@ -280,10 +280,10 @@ def run_drift(
     else:
         if now_text:
             n0 = win.resolve_now(now_text, None)
-            cw = win.resolve_window(current, n0, option="--current")
+            cw = win.resolve_window(current, n0, option="current")
             until = cw.end
             if not baseline_is_path and cw.start is not None:
-                bw = win.resolve_window(baseline, n0, end=cw.start, option="--baseline")
+                bw = win.resolve_window(baseline, n0, end=cw.start, option="baseline")
                 since = bw.start
             else:
                 since = cw.start
@@ -291,7 +291,7 @@ def run_drift(
         frame = _load(list(data), since, until)
     latest = frame["timestamp"].max() if frame.height else None
     now_dt = win.resolve_now(now_text, latest)  # type: ignore[arg-type]
-    cur_w = win.resolve_window(current, now_dt, option="--current")
+    cur_w = win.resolve_window(current, now_dt, option="current")
     w_expr = (1.0 / pl.col("sample_rate").fill_null(1.0)).alias(W)
 
     def _in(fr: pl.DataFrame, w: win.Window) -> pl.DataFrame:
@@ -305,7 +305,7 @@ def run_drift(
     cur_frame = _in(frame, cur_w)
     if baseline_is_path:
         base_src = str(baseline)
-        base_all = _load([baseline], None, None)  # type: ignore[list-item]
+        base_all = _load([baseline], None, None)
         lo = base_all["timestamp"].min() if base_all.height else None
         hi = base_all["timestamp"].max() if base_all.height else None
         base_w = win.Window(lo, win.after(hi) if hi else None, "file")  # type: ignore[arg-type]
@@ -315,10 +315,11 @@ def run_drift(
         end = cur_w.start
         if end is None:
             raise UsageError(
-                "--baseline: a named baseline needs a current window with a start "
-                "(use --current last_week, START..END or a duration)"
+                "baseline: a named baseline needs a current window with a start "
+                "(give current as last_week, START..END or a duration)",
+                param="baseline",
             )
-        base_w = win.resolve_window(baseline, now_dt, end=end, option="--baseline")
+        base_w = win.resolve_window(baseline, now_dt, end=end, option="baseline")
         base_frame = _in(frame, base_w)
 
     base_frame = base_frame.with_columns(w_expr, pl.lit(BASE, pl.Int8).alias(WIN))
@@ -351,7 +352,9 @@ def run_drift(
     keep = [c for c in dict.fromkeys([*cols, *extra, W, WIN]) if c in base_frame.columns]
     both = pl.concat([base_frame.select(keep), cur_frame.select(keep)], how="vertical_relaxed")
     names_check.require_fields(both, custom_names, sources, "--features")
-    names_check.require_fields(both, by_fields, sources, "--by")
+    names_check.require_fields(both, by_fields, sources, "by")
+    if slices not in (None, "auto"):  # typed by the user (the default adapts to the data)
+        names_check.require_fields(both, slice_dims, sources, "slices")
     say(f"baseline {base_frame.height} rows, current {cur_frame.height} rows")
 
     ctx = _Context(both, cfg, notes, by_fields, refusal_patterns, say, slice_dims)
@@ -653,11 +656,8 @@ class _Context:
         if missing == 0:
             self.notes.append("cost_usd: the records' own cost_usd")
             return cost
-        try:
-            from llmobs_cli.core.report import pricing
-        except ImportError:  # pragma: no cover - pricing ships with llmobs
-            self.notes.append("cost_usd: the records' own cost_usd (no price table in this build)")
-            return cost
+        from llmobs_cli.core.report import pricing
+
         needed = {"model", "provider", "input_tokens", "output_tokens"}
         if not needed <= set(self.both.columns):
             self.notes.append("cost_usd: the records' own cost_usd only (no token counts)")
@@ -955,8 +955,8 @@ class _Context:
         rows = []
         for name in wanted:
             part = joined.filter(pl.col("evaluator") == name)
-            wv = part[wcol] if wcol else part[W]
-            wv = wv.fill_null(part[W]).cast(pl.Float64).to_numpy()
+            wcolumn = part[wcol] if wcol else part[W]
+            wv = wcolumn.fill_null(part[W]).cast(pl.Float64).to_numpy()
             x, y, wn = (
                 part["top1"].to_numpy(),
                 part["score"].cast(pl.Float64).to_numpy(),
@@ -1047,21 +1047,13 @@ def _row(
     }
 
 
-def _clean(x: Any) -> Any:
-    if isinstance(x, float) and not math.isfinite(x):
-        return None
-    if isinstance(x, (np.floating, np.integer)):
-        return _clean(x.item())
-    return x
-
-
 def _fill(row: dict[str, Any], res: TestResult) -> None:
     row["test"] = res.test
-    row["statistic"] = _clean(float(res.statistic))
-    row["p_value"] = _clean(float(res.p_value))
-    row["effect_size"] = _clean(float(res.effect_size))
+    row["statistic"] = clean(float(res.statistic))
+    row["p_value"] = clean(float(res.p_value))
+    row["effect_size"] = clean(float(res.effect_size))
     row["effect_name"] = res.effect_name
-    row["extras"] = {k: _clean(v) for k, v in res.extras.items()}
+    row["extras"] = {k: clean(v) for k, v in res.extras.items()}
 
 
 def _decide(rows: list[dict[str, Any]], cfg: DriftConfig) -> None:
@@ -1072,9 +1064,9 @@ def _decide(rows: list[dict[str, Any]], cfg: DriftConfig) -> None:
         if r["p_value"] is not None
         and min(r["n_eff_baseline"], r["n_eff_current"]) >= cfg.min_n_eff
     ]
-    adj = benjamini_hochberg([rows[i]["p_value"] for i in eligible]) if eligible else []
+    adj: Any = benjamini_hochberg([rows[i]["p_value"] for i in eligible]) if eligible else []
     for i, p in zip(eligible, adj, strict=True):
-        rows[i]["p_adjusted"] = _clean(float(p))
+        rows[i]["p_adjusted"] = clean(float(p))
     for r in rows:
         th = cfg.thresholds.get(r["feature"])
         floor = (

@@ -1,6 +1,6 @@
 """Topics of texts without a model download: hashing + TF-IDF + randomized SVD + k-means.
 
-Contract (DESIGN.md, "Text topics"): the projection and the clusters are fitted on *both*
+Contract (``docs/drift.md``, "Features"): the projection and the clusters are fitted on *both*
 windows pooled — fitted on the baseline alone, any new vocabulary in the current window
 lands in a residual cluster and manufactures drift. The caller then compares the
 weighted cluster shares of the two windows with the Wald test on shares.

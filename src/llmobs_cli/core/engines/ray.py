@@ -92,6 +92,7 @@ def merged_partials(
         raise ServiceError(f"--engine ray: the job failed ({_first(exc)})") from exc
     merged = merger.result()
     if merged is None:
-        merged = pl.from_arrow(job.schema.empty_table())
-        assert isinstance(merged, pl.DataFrame)
+        empty = pl.from_arrow(job.schema.empty_table())
+        assert isinstance(empty, pl.DataFrame)
+        merged = empty
     return merged.select([f.name for f in job.schema]), -1

@@ -108,7 +108,7 @@ def merged_partials(
             pl.col(c).reinterpret(signed=False)
             for c, dt in local.schema.items()
             if dt == pl.UInt64 and merged.schema[c] == pl.Int64
-        ).cast(dict(local.schema), strict=False)
+        ).cast(local.schema, strict=False)
     else:
         merged = local.clear()
     return EngineRun(merged if merged.height else None, skipped, dict(reasons), sources=list(files))

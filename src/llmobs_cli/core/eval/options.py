@@ -298,7 +298,7 @@ def resolve_criteria(
 
             known = [*BUILTIN, *SESSION_CRITERIA, REFERENCE, SELF_CONSISTENCY, *custom]
             raise unknown(
-                "--evaluators/eval.evaluators",
+                "evaluators/eval.evaluators",
                 "evaluator",
                 name,
                 known,

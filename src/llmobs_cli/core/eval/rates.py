@@ -79,6 +79,8 @@ import numpy as np
 import polars as pl
 
 from llmobs_cli.core.eval import regression as reg
+from llmobs_cli.core.record.jsonable import clean
+from llmobs_cli.core.record.weights import W
 from llmobs_cli.core.record.windows import parse_duration
 from llmobs_cli.errors import InputError, UsageError
 
@@ -211,14 +213,14 @@ def traffic_of(
         raise InputError(["no calls to plan on (empty input or window)"])
     t0 = start or frame["timestamp"].min()
     t1 = end or frame["timestamp"].max()
-    span_days = (t1 - t0).total_seconds() / 86400.0  # type: ignore[operator]
+    span_days = (t1 - t0).total_seconds() / 86400.0  # type: ignore[operator,union-attr]
     if span_days < 1 / 24:
         raise InputError(
             ["the traces span less than an hour: give at least a day of traffic to plan on"]
         )
     rows = frame.with_columns(
         pl.col("route").fill_null("default"),
-        (1.0 / pl.col("sample_rate")).alias("_w"),
+        (1.0 / pl.col("sample_rate")).alias(W),
         (
             (pl.col("status").fill_null("ok") == "ok")
             & (pl.col("response").fill_null("").str.len_chars() > 0)
@@ -240,15 +242,15 @@ def traffic_of(
         rows.group_by("route")
         .agg(
             pl.len().alias("sampled"),
-            pl.col("_w").sum().alias("all_calls"),
-            pl.col("_w").filter(pl.col("_ok")).sum().alias("calls"),
+            pl.col(W).sum().alias("all_calls"),
+            pl.col(W).filter(pl.col("_ok")).sum().alias("calls"),
             pl.col("_ok").sum().alias("ok_rows"),
-            (pl.col("_w") ** 2).filter(pl.col("_ok")).sum().alias("w2"),
-            (pl.col("_w") * pl.col("_docs")).filter(pl.col("_ok")).sum().alias("w_docs"),
-            (pl.col("_w") * pl.col("_ref")).filter(pl.col("_ok")).sum().alias("w_ref"),
-            (pl.col("_w") * pl.col("_in")).filter(pl.col("_ok")).sum().alias("w_in"),
-            (pl.col("_w") * pl.col("_out")).filter(pl.col("_ok")).sum().alias("w_out"),
-            (pl.col("_w") * pl.col("_doc"))
+            (pl.col(W) ** 2).filter(pl.col("_ok")).sum().alias("w2"),
+            (pl.col(W) * pl.col("_docs")).filter(pl.col("_ok")).sum().alias("w_docs"),
+            (pl.col(W) * pl.col("_ref")).filter(pl.col("_ok")).sum().alias("w_ref"),
+            (pl.col(W) * pl.col("_in")).filter(pl.col("_ok")).sum().alias("w_in"),
+            (pl.col(W) * pl.col("_out")).filter(pl.col("_ok")).sum().alias("w_out"),
+            (pl.col(W) * pl.col("_doc"))
             .filter(pl.col("_ok") & pl.col("_docs"))
             .sum()
             .alias("w_doc"),
@@ -257,7 +259,7 @@ def traffic_of(
     )
     traces = (
         ok.group_by("route", "trace_id")
-        .agg(pl.col("_w").max().alias("tw"))
+        .agg(pl.col(W).max().alias("tw"))
         .group_by("route")
         .agg(pl.col("tw").sum().alias("traces"))
     )
@@ -296,8 +298,8 @@ def traffic_of(
     if not out:
         raise InputError(["no call eval could judge (none with status ok and a response)"])
     facts = {
-        "start": t0.isoformat() if t0 is not None else None,
-        "end": t1.isoformat() if t1 is not None else None,
+        "start": t0.isoformat() if t0 is not None else None,  # type: ignore[union-attr]
+        "end": t1.isoformat() if t1 is not None else None,  # type: ignore[union-attr]
         "days": span_days,
     }
     return out, facts
@@ -314,7 +316,7 @@ def _weekday_volumes(ok: pl.DataFrame, t0: Any, t1: Any) -> dict[str, dict[str, 
     for d in days:
         occurrences[d.weekday()] += 1
     inner = ok.filter(pl.col("_date").is_in(days))
-    agg = inner.group_by("route", "_wd").agg(pl.len().alias("n"), pl.col("_w").sum().alias("w"))
+    agg = inner.group_by("route", "_wd").agg(pl.len().alias("n"), pl.col(W).sum().alias("w"))
     from scipy import stats  # lazy: scipy.stats costs ~1 s of start-up
 
     out: dict[str, dict[str, Any]] = {}
@@ -476,7 +478,7 @@ class RoutePlan:
     by_weekday: dict[str, float] = field(default_factory=dict)
 
     def as_dict(self) -> dict[str, Any]:
-        return _clean(asdict(self))
+        return clean(asdict(self))
 
 
 @dataclass
@@ -489,7 +491,7 @@ class AllocationPlan:
     def totals(self) -> dict[str, Any]:
         costs = [r.cost_per_day_usd for r in self.routes]
         cost = None if any(c is None for c in costs) else float(sum(costs))  # type: ignore[arg-type]
-        return _clean(
+        return clean(
             {
                 "routes": len(self.routes),
                 "feasible_routes": sum(r.feasible for r in self.routes),
@@ -546,7 +548,7 @@ class RatePlan:
             "allocation": self.chosen.name,
             "recommended_min_drop": self.recommended_min_drop,
         }
-        return _clean(
+        return clean(
             {
                 "target": self.target,
                 "traffic": self.traffic,
@@ -559,17 +561,6 @@ class RatePlan:
                 "notes": self.notes,
             }
         )
-
-
-def _clean(obj: Any) -> Any:
-    """NaN and infinities become null (JSON has neither)."""
-    if isinstance(obj, float):
-        return obj if math.isfinite(obj) else None
-    if isinstance(obj, dict):
-        return {k: _clean(v) for k, v in obj.items()}
-    if isinstance(obj, list):
-        return [_clean(v) for v in obj]
-    return obj
 
 
 @dataclass
@@ -1034,8 +1025,8 @@ def plan_from_paths(
     if since or until:
         latest = frame["timestamp"].max() if frame.height else None
         ref = resolve_now(now, latest)  # type: ignore[arg-type]
-        start = resolve_bound(since, ref, "--since")
-        end = resolve_bound(until, ref, "--until")
+        start = resolve_bound(since, ref, "since")
+        end = resolve_bound(until, ref, "until")
         if start is not None:
             frame = frame.filter(pl.col("timestamp") >= start)
         if end is not None:

@@ -131,7 +131,7 @@ def config_edits(plan: RatePlan, cfg: Config) -> list[tuple[str, Any]]:
 
 def write_config(path: str | Path, plan: RatePlan, cfg: Config) -> list[tuple[str, Any]]:
     """Apply :func:`config_edits` to ``path`` (created when missing); returns the edits."""
-    from ruamel.yaml import YAMLError
+    from ruamel.yaml import YAMLError  # type: ignore[attr-defined]
     from ruamel.yaml.comments import CommentedMap
 
     p = Path(path)
@@ -172,7 +172,7 @@ def _set(doc: Any, keys: list[str], value: Any) -> None:
         if not isinstance(child, dict):
             child = CommentedMap()
             node[k] = child
-        elif getattr(child, "fa", None) is not None and child.fa.flow_style() and not child:
-            child.fa.set_block_style()  # `routes: {}` becomes a block mapping
+        elif getattr(child, "fa", None) is not None and child.fa.flow_style() and not child:  # type: ignore[attr-defined]
+            child.fa.set_block_style()  # type: ignore[attr-defined]  # `routes: {}` → block
         node = child
     node[keys[-1]] = value

@@ -243,8 +243,8 @@ def read_labels(path: str | Path) -> pl.DataFrame:
             items.append((i, obj))
     else:
         raise UsageError(f"{p}: labels must be a .jsonl or .csv review queue")
-    for line, r in items:
-        where = f"{p}:{line}"
+    for line_no, r in items:
+        where = f"{p}:{line_no}"
         for field in ("trace_id", "evaluator"):
             if not r.get(field):
                 raise InputError([f"{where}: {field}: missing"])
@@ -348,5 +348,5 @@ def import_labels(
         .filter(~((pl.col("evaluator") == HUMAN) & pl.col("_r").fill_null(False)))
         .drop("_r")
     )
-    out = pl.concat([keep, human.cast(dict(evals.schema))], how="vertical")
+    out = pl.concat([keep, human.cast(evals.schema)], how="vertical")
     return out, human.height, unmatched

@@ -219,10 +219,10 @@ def plan_windows(
     cur_text = opts.current or ("last_week" if opts.baseline is not None else None)
     if cur_text is not None:
         n = frame.select(_in_window(current).sum()).item()
-        _require_rows(n, f"--current {cur_text}", current, frame, sources)
+        _require_rows(n, f"current {cur_text}", current, frame, sources)
     if baseline is not None:
         n = frame.select(_in_window(baseline).sum()).item()
-        _require_rows(n, f"--baseline {opts.baseline}", baseline, frame, sources)
+        _require_rows(n, f"baseline {opts.baseline}", baseline, frame, sources)
     windows = {"current": current.as_dict()}
     plans = [
         make_plan(
@@ -292,7 +292,7 @@ def run_eval(
         )
     if frame.height == 0:
         raise InputError([f"{dump_name(loaded.sources)}: no calls to judge (no records read)"])
-    require_fields(frame, opts.by, loaded.sources, "--by")
+    require_fields(frame, opts.by, loaded.sources, "by")
     run = evaluate_frame(
         frame,
         opts,
@@ -662,14 +662,14 @@ def _dry_summary(
         for r in refc.iter_rows(named=True):
             per.setdefault((r["window"], r[STRATUM]), [0, 0, 0, 0.0])[0] += r["len"]
     rows = []
-    for p in plans:
-        for s in p.strata:
-            j, ti, to, cost = per.get((p.window, s.stratum), [0, 0, 0, 0.0])
-            s.judgments = int(j)
-            s.est_input_tokens = int(ti)
-            s.est_output_tokens = int(to)
+    for plan in plans:
+        for s in plan.strata:
+            n_j, t_in, t_out, cost = per.get((plan.window, s.stratum), [0, 0, 0, 0.0])
+            s.judgments = int(n_j)
+            s.est_input_tokens = int(t_in)
+            s.est_output_tokens = int(t_out)
             s.est_cost_usd = float(cost)
-            rows.append(s.as_dict() | {"window": p.window})
+            rows.append(s.as_dict() | {"window": plan.window})
     total = sum(r["est_cost_usd"] for r in rows)
     summary = EvalSummary(by=opts.by, groups=[], windows=windows, plan=rows)
     summary.judge = JudgeStats(model=opts.judge_model, cost_usd=0.0)

@@ -71,7 +71,7 @@ def _group_stats(part: pl.DataFrame) -> dict[str, Any]:
 
 
 def _groups(frame: pl.DataFrame, keys: list[str]) -> list[dict[str, Any]]:
-    out = []
+    out: list[dict[str, Any]] = []
     if not frame.height:
         return out
     for gkey, part in frame.sort([*keys, "evaluator"], nulls_last=True).group_by(
@@ -210,7 +210,7 @@ def _window_tests(
     return tests
 
 
-def _comparison(g: dict, b: dict, **kind: Any) -> reg.Comparison:
+def _comparison(g: dict[str, Any], b: dict[str, Any], **kind: Any) -> reg.Comparison:
     """The comparison of a current group summary ``g`` with its baseline ``b``."""
     return reg.Comparison(
         key=g["key"],

@@ -194,6 +194,8 @@ def find_calls(
     say = progress or (lambda _msg: None)
     if top < 1:
         raise UsageError(f"--top: expected a positive number of calls, got {top}")
+    # More than any dump holds means "all of them" (Polars' top_k takes a 32-bit count).
+    top = min(top, 2**31 - 1)
     judged = evals is not None
     kinds: dict[str, Kind] = {**record_kinds(), **DERIVED}
     if judged:
@@ -424,7 +426,7 @@ def _pre_bounds(
     if relative:
         return None, None, True
     ref = resolve_now(now, None)
-    return resolve_bound(since, ref, "--since"), resolve_bound(until, ref, "--until"), False
+    return resolve_bound(since, ref, "since"), resolve_bound(until, ref, "until"), False
 
 
 def _window(frame: pl.DataFrame, since: str | None, until: str | None, now: str | None) -> Window:
@@ -446,7 +448,8 @@ def _window_from(
     end = resolve_bound(until, ref, "--until")
     if start is not None and end is not None and end <= start:
         raise UsageError(
-            f"--until: the window ends before it starts ({end.isoformat()} <= {start.isoformat()})"
+            f"until: the window ends before it starts ({end.isoformat()} <= {start.isoformat()})",
+            param="until",
         )
     start = start or first
     end = end or (after(last) if last is not None else None)
@@ -482,8 +485,8 @@ def _fetch_text(
         if kind == "parquet":
             part = _parquet_text(Path(source), keys)
         else:
-            part = load([source], columns=TEXT_FIELDS, on_error="skip", fmt=kind, options=options)
-            part_frame = part.frame.select("trace_id", "span_id", *TEXT_FIELDS)
+            read = load([source], columns=TEXT_FIELDS, on_error="skip", fmt=kind, options=options)
+            part_frame = read.frame.select("trace_id", "span_id", *TEXT_FIELDS)
             part = part_frame.join(keys, on=["trace_id", "span_id"], how="semi", nulls_equal=True)
         parts.append(part)
     out = pl.concat([empty, *parts], how="vertical_relaxed")

@@ -23,6 +23,7 @@ from typing import Any, Literal
 import polars as pl
 
 from llmobs_cli.core.explore import judgments as jm
+from llmobs_cli.core.record.jsonable import iso
 from llmobs_cli.errors import UsageError
 
 _TOKENS = ("input_tokens", "output_tokens", "cached_tokens", "reasoning_tokens")
@@ -125,7 +126,7 @@ class TraceView:
                     "name": n.name,
                     "kind": n.kind,
                     "depth": n.depth,
-                    "start": _iso(n.start),
+                    "start": iso(n.start),
                     "offset_ms": _ms(n.start - start) if n.start and start else None,
                     "latency_ms": n.latency_ms,
                     **{k: v for k, v in n.own().items() if k not in ("calls", "unpriced")},
@@ -137,8 +138,8 @@ class TraceView:
         out: dict[str, Any] = {
             "trace_id": self.trace_id,
             "session_id": self.session_id(),
-            "start": _iso(start),
-            "end": _iso(end),
+            "start": iso(start),
+            "end": iso(end),
             "latency_ms": _ms(end - start) if start and end else None,
             "totals": self.totals(),
             "spans": spans,
@@ -157,10 +158,6 @@ class TraceView:
         if self.session is not None:
             out["session"] = [_jsonable(r) for r in self.session.to_dicts()]
         return out
-
-
-def _iso(v: datetime | None) -> str | None:
-    return v.isoformat() if v is not None else None
 
 
 def _ms(d: timedelta) -> float:

@@ -184,7 +184,9 @@ BUILDERS: dict[str, Callable[[Mapping[str, Any], str | None], Notification | Non
 }
 
 
-def body(note: Notification, fmt: NotifyFormat = "slack", include_text: bool = False) -> dict:
+def body(
+    note: Notification, fmt: NotifyFormat = "slack", include_text: bool = False
+) -> dict[str, Any]:
     """The request body in the chosen format."""
     if fmt == "json":
         return {

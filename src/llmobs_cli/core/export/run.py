@@ -196,7 +196,7 @@ def _langfuse(
     if opts.dry_run:
         bodies: list[dict[str, object]] = list(langfuse.batches(events))
         written = _dry_bodies(opts.output, bodies)
-        n = sum(len(b["batch"]) for b in bodies)  # type: ignore[arg-type]
+        n = sum(len(b["batch"]) for b in bodies)  # type: ignore[arg-type,misc]
         return ExportResult(
             "langfuse",
             str(written),

@@ -45,6 +45,7 @@ from llmobs_cli.core.ingest.readers import (
     OnError,
     ReadOptions,
     _is_empty_file,
+    _read_one,
     _with_dependencies,
     canonical_part,
     expand_paths,
@@ -202,7 +203,7 @@ def _raw_reads(
             f"format: unknown format '{kind}' (known: {', '.join(sorted(READERS))})",
             param="format",
         )
-    raw = reader(path, opts)
+    raw = _read_one(reader, path, kind, opts)  # an unforeseen shape: exit 2 naming the file
     stats.bytes_read = done + input_bytes([path])
     yield raw
 

@@ -32,6 +32,7 @@ import warnings
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
+from typing import cast
 
 import polars as pl
 
@@ -147,7 +148,7 @@ def check_named_routes(
     from llmobs_cli.core.record.names import require_values
 
     routes = frame.lazy().select(pl.col("route").fill_null("default"))
-    require_values(routes, [("route", r) for r in plan.named], [str(p) for p in sources], "--rate")
+    require_values(routes, [("route", r) for r in plan.named], [str(p) for p in sources], "rate")
 
 
 @dataclass
@@ -358,9 +359,9 @@ def _result(plan: SamplePlan, routes: list[dict[str, object]], streamed: bool) -
     return SampleResult(
         plan=plan,
         routes=routes,
-        rows_in=sum(int(r["rows_in"]) for r in routes),  # type: ignore[call-overload]
-        rows_out=sum(int(r["rows_out"]) for r in routes),  # type: ignore[call-overload]
-        calls_in=sum(float(r["calls_in"]) for r in routes),  # type: ignore[arg-type]
-        calls_out=sum(float(r["calls_out"]) for r in routes),  # type: ignore[arg-type]
+        rows_in=sum(cast(int, r["rows_in"]) for r in routes),
+        rows_out=sum(cast(int, r["rows_out"]) for r in routes),
+        calls_in=sum(cast(float, r["calls_in"]) for r in routes),
+        calls_out=sum(cast(float, r["calls_out"]) for r in routes),
         streamed=streamed,
     )

@@ -175,7 +175,7 @@ class NotifyConfig(Section):
     format: Literal["slack", "json"] = "slack"
     include_text: bool = False
     commands: list[Literal["report", "eval", "drift"]] = Field(
-        default_factory=lambda: ["report", "eval", "drift"]
+        default_factory=lambda: ["report", "eval", "drift"]  # type: ignore[arg-type]
     )
 
 
@@ -282,7 +282,7 @@ def parse_config(data: Any, source: str) -> Config:
         loc = loc.replace(".AlertRule", "")
         extra = len(exc.errors()) - 1
         more = f" (and {extra} more problem(s))" if extra else ""
-        raise ConfigError(f"{source}: {loc or '(top)'}: {_describe(first)}{more}") from exc
+        raise ConfigError(f"{source}: {loc or '(top)'}: {_describe(dict(first))}{more}") from exc
     cfg.source = source
     return cfg
 

@@ -15,15 +15,17 @@ from typing import Any
 
 def clean(obj: Any) -> Any:
     """A copy of ``obj`` with NaN/±inf floats as ``None``, recursively through mappings,
-    lists and tuples (tuples become lists); numpy scalars become Python numbers."""
+    lists and tuples; numpy scalars become Python numbers."""
     if isinstance(obj, float):
         return None if math.isnan(obj) or math.isinf(obj) else obj
     if isinstance(obj, Mapping):
         return {k: clean(v) for k, v in obj.items()}
-    if isinstance(obj, list | tuple):
+    if isinstance(obj, list):
         return [clean(v) for v in obj]
-    if type(obj).__module__ == "numpy" and hasattr(obj, "item"):
-        return clean(obj.item())
+    if isinstance(obj, tuple):
+        return tuple(clean(v) for v in obj)
+    if type(obj).__module__ == "numpy" and getattr(obj, "ndim", None) == 0:
+        return clean(obj.item())  # a numpy scalar
     return obj
 
 

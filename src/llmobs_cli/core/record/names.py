@@ -62,7 +62,7 @@ def unknown(
     *,
     where: str = "",
     extra: str = "",
-    error: type[LlmobsError] = UsageError,
+    error: Callable[..., LlmobsError] = UsageError,
     limit: int = MAX_LISTED,
     pool: Iterable[str] | None = None,
 ) -> LlmobsError:

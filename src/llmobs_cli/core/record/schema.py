@@ -264,6 +264,7 @@ def _fold_metadata(df: pl.DataFrame) -> pl.DataFrame:
     ]
     extras = pl.concat_str(members, separator=",", ignore_nulls=True)
     has_extras = extras.is_not_null() & (extras != "")
+    merged: pl.Expr
     if meta is None:
         merged = pl.when(has_extras).then(pl.concat_str(pl.lit("{"), extras, pl.lit("}")))
     else:

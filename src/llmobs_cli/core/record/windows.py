@@ -218,7 +218,8 @@ def require_rows(
 
     raise EmptyWindowError(
         f"{option}: no call in the window {describe_window(window)}; "
-        f"{dump_name(sources)} {span().describe()}"
+        f"{dump_name(sources)} {span().describe()}",
+        param=option.split(" ")[0],
     )
 
 

@@ -1,7 +1,7 @@
 """The cost and latency layer (``llmobs report``), true under sampling.
 
-Contract (CONTRACT.md, ``llmobs report``; DESIGN.md, "Statistics that make the numbers
-true"): every figure is a population estimate weighting a row by ``w = 1/sample_rate``.
+Contract (``docs/report.md``, "What each number means"): every figure is a population
+estimate weighting a row by ``w = 1/sample_rate``.
 
 * ``sampled`` rows seen, ``calls`` = Σw (Horvitz–Thompson), ``n_eff`` = (Σw)²/Σw² (Kish);
 * ``latency_ms`` / ``ttft_ms``: P50/P95/P99 from the weighted empirical CDF (the smallest
@@ -42,6 +42,8 @@ from llmobs_cli.core.partials.finalize import level_quantiles, level_sessions, l
 from llmobs_cli.core.partials.merge import Merger
 from llmobs_cli.core.partials.sketch import ALPHA, bin_expr, bin_value
 from llmobs_cli.core.record.fields import base_column, field_expr
+from llmobs_cli.core.record.jsonable import clean
+from llmobs_cli.core.record.weights import W
 from llmobs_cli.core.record.windows import Window, after, resolve_bound, resolve_now
 from llmobs_cli.core.report import gates, pricing
 from llmobs_cli.core.report.metrics import (
@@ -86,8 +88,6 @@ REPORT_COLUMNS: tuple[str, ...] = (
     "session_id",
 )
 
-#: The weight column (``weights.W``; not imported so that the CLI does not load SciPy).
-W = "_w"
 _BUCKET = "_bucket"
 _SID = "_sid"
 _REF = "_refusal"
@@ -116,7 +116,7 @@ class Report:
         return bool(self.alerts)
 
     def as_dict(self) -> dict[str, Any]:
-        return _clean(
+        return clean(
             {
                 "window": self.window.as_dict(),
                 "by": list(self.by),
@@ -150,7 +150,7 @@ class Report:
             add("bucket", {}, b["overall"], b["start"], b["end"])
             for g in b["groups"]:
                 add("bucket_group", g["key"], g, b["start"], b["end"])
-        return _clean(out)
+        return clean(out)
 
     def frame(self) -> pl.DataFrame:
         rows = self.rows()
@@ -740,13 +740,14 @@ def run_report(
         ref_now = resolve_now(None, _latest(paths, on_error, fmt, options, budget))
     else:
         ref_now = datetime.now().astimezone()
-    start = resolve_bound(since, ref_now, "--since")
-    end = resolve_bound(until, ref_now, "--until")
+    start = resolve_bound(since, ref_now, "since")
+    end = resolve_bound(until, ref_now, "until")
     if start is not None and end is not None and end <= start:
         from llmobs_cli.errors import UsageError
 
         raise UsageError(
-            f"--until: the window ends before it starts ({end.isoformat()} <= {start.isoformat()})"
+            f"until: the window ends before it starts ({end.isoformat()} <= {start.isoformat()})",
+            param="until",
         )
     window = None
     if start is not None or end is not None:

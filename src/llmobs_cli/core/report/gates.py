@@ -29,7 +29,7 @@ from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
 
 from llmobs_cli.core.report.metrics import metric_paths, metric_value
-from llmobs_cli.errors import ConfigError, UsageError
+from llmobs_cli.errors import ConfigError, LlmobsError, UsageError
 
 if TYPE_CHECKING:
     from llmobs_cli.core.report.engine import Report
@@ -81,7 +81,8 @@ def parse_rule(text: str, where: str = "--fail-on", name: str | None = None) -> 
     usage = where in ("--fail-on", "fail_on")
     param = where if usage else None
 
-    def err(message: str) -> Exception:
+    def err(message: str, **_named: object) -> LlmobsError:
+        # (``unknown`` passes ``param=``; a usage error names ``where``, a config error none)
         return UsageError(message, param=param) if usage else ConfigError(message)
 
     m = _RULE.match(text or "")

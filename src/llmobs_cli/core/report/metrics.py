@@ -8,8 +8,9 @@ from __future__ import annotations
 
 import math
 from collections.abc import Sequence
-from datetime import datetime
 from typing import Any
+
+from llmobs_cli.core.record.jsonable import iso
 
 QUANTILES: tuple[float, ...] = (0.5, 0.95, 0.99)
 TOKEN_KINDS = (
@@ -80,13 +81,9 @@ def to_metrics(
         m["sessions"] = None
         m["sessions_sampled"] = 0
         m["cost_per_session_usd"] = None
-    m["first_timestamp"] = _iso(row.get("_first"))
-    m["last_timestamp"] = _iso(row.get("_last"))
+    m["first_timestamp"] = iso(row.get("_first"))
+    m["last_timestamp"] = iso(row.get("_last"))
     return m
-
-
-def _iso(v: Any) -> str | None:
-    return v.isoformat() if isinstance(v, datetime) else None
 
 
 def flatten_metrics(m: dict[str, Any]) -> dict[str, Any]:

@@ -240,7 +240,7 @@ def _route_changes(
     cum = np.concatenate([[0], np.cumsum(totals["_n"].to_numpy())])
     win = np.timedelta64(int(window.total_seconds() * 1e6), "us")
 
-    def route_rows(lo: np.datetime64, hi: np.datetime64) -> int:
+    def route_rows(lo: Any, hi: Any) -> int:  # numpy datetime64 bounds
         return int(
             cum[np.searchsorted(hours, hi, "left")] - cum[np.searchsorted(hours, lo, "left")]
         )

@@ -89,7 +89,10 @@ def pools() -> Pools:
     if _POOLS is not None:
         return _POOLS
     nl = len(LANGUAGES)
-    offsets, counts, names, kb_index = [], [], [], []
+    offsets: list[int] = []
+    counts: list[int] = []
+    names: list[str] = []
+    kb_index: list[int] = []
     questions: list[str] = []
     answers: list[str] = []
     for r in ROUTES:

@@ -29,12 +29,14 @@ def _group_text(group: Any) -> str:
 
 def _distribution(entry: Mapping[str, Any]) -> dict[str, Any] | None:
     """Normalise one feature's baseline/current distribution to labels and two share lists."""
-    dist = entry.get("distribution") if isinstance(entry.get("distribution"), Mapping) else entry
+    dist: Mapping[str, Any] = (
+        entry["distribution"] if isinstance(entry.get("distribution"), Mapping) else entry
+    )
     base, cur = dist.get("baseline"), dist.get("current")
     edges: Any = None
     if isinstance(base, Mapping) and isinstance(cur, Mapping) and not dist.get("labels"):
         # {"baseline": {label: share}, "current": {label: share}}
-        labels = list(dict.fromkeys([*base.keys(), *cur.keys()]))
+        labels: Any = list(dict.fromkeys([*base.keys(), *cur.keys()]))
         base = [base.get(k, 0.0) for k in labels]
         cur = [cur.get(k, 0.0) for k in labels]
     else:

@@ -74,7 +74,7 @@ def _asset(name: str) -> str:
 def _plotly_js() -> str:
     from plotly.offline import get_plotlyjs
 
-    js = get_plotlyjs()
+    js = str(get_plotlyjs())
     # The bundle is inlined verbatim: make sure it cannot close its own <script> element.
     if "</script" in js.lower():  # pragma: no cover - not the case for any Plotly release
         js = js.replace("</script", "<\\/script").replace("</SCRIPT", "<\\/SCRIPT")

@@ -77,7 +77,7 @@ def quality_view(evals: Mapping[str, Any]) -> dict[str, Any]:
     marks = []
     windows: list[list[str]] = []
     # The current window of a window test (the eval core's ``windows``), shaded.
-    wins = evals.get("windows") if isinstance(evals.get("windows"), Mapping) else {}
+    wins: Mapping[str, Any] = evals["windows"] if isinstance(evals.get("windows"), Mapping) else {}
     cur_win = wins.get("current")
     if flagged and "baseline" in wins and isinstance(cur_win, Mapping):
         ws, we = _x(cur_win.get("start")), _x(cur_win.get("end"))

@@ -9,7 +9,7 @@ test is one new file plus one line in :data:`_MODULES`.
 Every statistic is weighted (``w = 1/sample_rate``) and every p-value is design-based:
 its null distribution comes from the per-row (or per-bin) sums of ``w`` and ``w²``, not
 from a count of rows, so that a route whose sampling rate changed between the windows
-does not look like drift (DESIGN.md, "Drift").
+does not look like drift (``docs/drift.md``, "Tests and p-values").
 """
 
 from __future__ import annotations

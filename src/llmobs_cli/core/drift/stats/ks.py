@@ -7,7 +7,7 @@ Statistic: ``D = sup_x |F_cur(x) − F_base(x)|`` over the *weighted* empirical 
 p-value. The textbook KS p-value plugs ``n = n₁n₂/(n₁+n₂)`` into the Kolmogorov
 distribution; with Kish's ``n_eff`` in place of ``n`` it is right only when the weights
 are unrelated to the feature. Under route-based sampling they are related (a heavy route
-has its own length distribution) and the false-alarm rate climbs (DESIGN.md). We estimate
+has its own length distribution) and the false-alarm rate climbs (``docs/drift.md``). We estimate
 the null *scale* of ``D`` from the data instead: a Poisson-multiplier bootstrap of the
 centred difference process ``(F*_cur − F_cur) − (F*_base − F_base)``, whose law under H₀
 is that of ``F_cur − F_base`` whatever the weights. Each replicate multiplies every row's

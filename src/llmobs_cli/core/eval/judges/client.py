@@ -512,7 +512,7 @@ class JudgeRunner:
 
     def _request(
         self, task: Task, messages: list[dict[str, str]], mode: Mode | None, result: RunResult
-    ) -> dict:
+    ) -> dict[str, Any]:
         req: dict[str, Any] = {
             "model": task.model,
             "messages": self._with_instruction(messages, task.criterion, mode),
@@ -621,8 +621,8 @@ class JudgeRunner:
                     continue
                 if f.kind == "sampling" and f.param in req and f.param not in resent:
                     resent.add(f.param)
-                    self._dropped.setdefault(task.model, set()).add(f.param)  # type: ignore[arg-type]
-                    self.memory.drop(task.model, f.param)  # type: ignore[arg-type]
+                    self._dropped.setdefault(task.model, set()).add(f.param)
+                    self.memory.drop(task.model, f.param)
                     self._say(
                         f"model '{task.model}' rejects {f.param}: asking without it ({f.text()})",
                         once=f"sampling {task.model} {f.param}",

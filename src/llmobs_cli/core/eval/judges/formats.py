@@ -28,7 +28,7 @@ FILE_NAME = "endpoints-v1.json"
 
 def next_mode(mode: str) -> Mode | None:
     """The step below ``mode`` (None at the bottom)."""
-    i = LADDER.index(mode) if mode in LADDER else len(LADDER) - 1  # type: ignore[arg-type]
+    i = LADDER.index(mode) if mode in LADDER else len(LADDER) - 1
     return LADDER[i + 1] if i + 1 < len(LADDER) else None
 
 

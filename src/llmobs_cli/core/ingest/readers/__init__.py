@@ -258,15 +258,15 @@ def load(
     nothing = [f for f in result.files if f.calls == 0 and f.skipped == 0 and f.note]
     if result.files and all(f.calls == 0 for f in result.files):
         if any(f.skipped for f in result.files):
-            names = ", ".join(f.path for f in result.files)
+            read = ", ".join(f.path for f in result.files)
             raise InputError(
-                [f"{names}: no record left: every row had a problem", *all_problems],
+                [f"{read}: no record left: every row had a problem", *all_problems],
                 total=problem_count + 1,
             )
         if nothing:  # (none: rows exist outside the time window, the command decides)
             raise InputError([f"{f.path}: read as {f.format}: {f.note}" for f in nothing])
-    for f in nothing:
-        result.warnings.append(f"{f.path}: read as {f.format}: {f.note}")
+    for fr in nothing:
+        result.warnings.append(f"{fr.path}: read as {fr.format}: {fr.note}")
     frame = (
         pl.concat(frames, how="vertical")
         if frames

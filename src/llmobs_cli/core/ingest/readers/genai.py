@@ -121,7 +121,7 @@ def _oi_messages(attrs: dict[str, Any], prefix: str) -> list[dict[str, str | Non
         content = item.get("message.content")
         if content is None:
             parts = unflatten(item, "message.contents")
-            texts = [p.get("message_content.text") for p in parts if p.get("message_content.text")]
+            texts = [str(p["message_content.text"]) for p in parts if p.get("message_content.text")]
             content = "\n".join(texts) if texts else None
         if content is None:
             calls = unflatten(item, "message.tool_calls")
@@ -369,8 +369,8 @@ def extract(
         response, finish = output_text(look["gen_ai.completion"])
     elif "gen_ai.completion" in flat:
         outs = unflatten(a, "gen_ai.completion")
-        texts = [text_of(m.get("content")) for m in outs if m.get("content") is not None]
-        response = "\n".join(t for t in texts if t) or None
+        said = [text_of(m.get("content")) for m in outs if m.get("content") is not None]
+        response = "\n".join(t for t in said if t) or None
         finish = next((m.get("finish_reason") for m in outs if m.get("finish_reason")), None)
     elif "ai.response.text" in a or "ai.response.object" in a:
         response = text_of(first(a, "ai.response.text", "ai.response.object"))

@@ -11,6 +11,7 @@ import io
 import json
 from collections.abc import Sequence
 from pathlib import Path
+from typing import Any
 
 import polars as pl
 
@@ -165,7 +166,7 @@ def _read_json_documents(path: Path, data: bytes) -> RawRead:
     except UnicodeDecodeError as exc:
         raise InputError([f"{name}: not valid UTF-8 (byte {exc.start + 1})"]) from exc
     dec = json.JSONDecoder()
-    records: list[dict] = []
+    records: list[dict[str, Any]] = []
     pos, n = 0, len(text)
     while True:
         while pos < n and text[pos] in " \t\r\n":

@@ -103,7 +103,8 @@ def normalise_usage(usage: dict[str, Any]) -> dict[str, int | None]:
     out_details = {
         k: v for k, v in u.items() if k not in base_keys and k.startswith(("output", "completion"))
     }
-    din, dout = sum(in_details.values()), sum(out_details.values())
+    din = sum(v or 0 for v in in_details.values())
+    dout = sum(v or 0 for v in out_details.values())
     bi, bo = base_in or 0, base_out or 0
     # Which breakdown convention: details disjoint from input/output (sum to total) or subsets.
     in_disjoint, out_disjoint = True, True
@@ -113,17 +114,17 @@ def normalise_usage(usage: dict[str, Any]) -> dict[str, int | None]:
                 in_disjoint, out_disjoint = a, b
                 break
     cached = (
-        sum(v for k, v in in_details.items() if "cache_read" in k or "cached" in k)
+        sum(v or 0 for k, v in in_details.items() if "cache_read" in k or "cached" in k)
         if in_details
         else None
     )
     cache_write = (
-        sum(v for k, v in in_details.items() if "cache_creation" in k or "cache_write" in k)
+        sum(v or 0 for k, v in in_details.items() if "cache_creation" in k or "cache_write" in k)
         if any("cache_creation" in k or "cache_write" in k for k in in_details)
         else None
     )
     reasoning = (
-        sum(v for k, v in out_details.items() if "reasoning" in k)
+        sum(v or 0 for k, v in out_details.items() if "reasoning" in k)
         if any("reasoning" in k for k in out_details)
         else None
     )
@@ -334,7 +335,9 @@ def read_langfuse(path: Path, opts: Any) -> RawRead:
             frame = pl.read_csv(io.BytesIO(read_bytes(path)), infer_schema=False)
         else:
             frame = pl.read_parquet(parquet_target(path))
-        rows = [(_snake_dict(r), {}) for r in frame.to_dicts()]
+        rows: list[tuple[dict[str, Any], dict[str, Any]]] = [
+            (_snake_dict(r), {}) for r in frame.to_dicts()
+        ]
         seen = len(rows)
         for i, (o, t) in enumerate(rows):
             if str(o.get("type", "")).upper() == "GENERATION":

@@ -569,11 +569,11 @@ def iter_documents(path: Path) -> Iterator[tuple[Any | None, str, str | None]]:
     text = data.decode("utf-8", errors="replace")
     lines = text.split("\n")
     if len([ln for ln in lines if ln.strip()]) > 1 and _each_line_json(lines[:3]):
-        for i, line in enumerate(lines, start=1):
-            if not line.strip():
+        for i, row in enumerate(lines, start=1):
+            if not row.strip():
                 continue
             try:
-                yield _loads(line), f"{name}:{i}", None
+                yield _loads(row), f"{name}:{i}", None
             except ValueError as exc:
                 yield None, f"{name}:{i}", f"{name}:{i}: (line): invalid JSON ({_short(exc)})"
         return
@@ -1019,10 +1019,10 @@ def read_spans_file(
         for span in spans:
             acc.add(span)
     frame = acc.finish()
-    where = acc.where
+    spots = acc.where
     return RawRead(
         frame=frame,
-        locate=lambda rows: [where[r] if 0 <= r < len(where) else display_name(path) for r in rows],
+        locate=lambda rows: [spots[r] if 0 <= r < len(spots) else display_name(path) for r in rows],
         problems=problems,
         fmt=fmt,
         note=None if frame.height else acc.note(),

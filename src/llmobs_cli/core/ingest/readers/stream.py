@@ -80,7 +80,9 @@ def parse_memory(text: str) -> int:
     except ValueError:
         value = -1
     if value <= 0:
-        raise UsageError(f"--memory: expected a size such as 1GB, 512MB or 25%, got '{text}'")
+        raise UsageError(
+            f"memory: expected a size such as 1GB, 512MB or 25%, got '{text}'", param="memory"
+        )
     return int(value)
 
 
@@ -130,7 +132,9 @@ class Stream:
 
     def __post_init__(self) -> None:
         if self.on_error not in ("fail", "skip"):
-            raise UsageError(f"--on-error: expected 'fail' or 'skip', got '{self.on_error}'")
+            raise UsageError(
+                f"on_error: expected 'fail' or 'skip', got '{self.on_error}'", param="on_error"
+            )
         self._wanted = None if self.columns is None else _with_dependencies(self.columns)
         self._files = expand_paths(self.paths)
         self.progress.total_bytes = sum(_size(p) for p in self._files)
@@ -161,7 +165,8 @@ class Stream:
             kind = self.fmt or detect_format(path)
             if kind not in READERS:
                 raise UsageError(
-                    f"--from: unknown format '{kind}' (known: {', '.join(sorted(READERS))})"
+                    f"format: unknown format '{kind}' (known: {', '.join(sorted(READERS))})",
+                    param="format",
                 )
             if _is_empty_file(path):
                 empty_inputs.append(f"{path}: empty file (nothing to read)")

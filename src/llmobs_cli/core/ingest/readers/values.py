@@ -126,9 +126,9 @@ def only_text(parts: Any) -> str | None:
             if not isinstance(p, dict)
             or p.get("type") in (None, "text", "output_text", "input_text")
         ]
-        texts = [t for t in texts if t]
-        if texts:
-            return "\n".join(texts)
+        found = [t for t in texts if t]
+        if found:
+            return "\n".join(found)
     return text_of(parts)
 
 
@@ -252,7 +252,7 @@ def output_text(value: Any) -> tuple[str | None, str | None]:
         finish = None
         for m in value:
             if isinstance(m, dict):
-                inner = m.get("message") if isinstance(m.get("message"), dict) else m
+                inner: dict[str, Any] = m["message"] if isinstance(m.get("message"), dict) else m
                 content = inner.get("parts", inner.get("content", inner.get("text")))
                 t = only_text(content) if isinstance(content, list) else text_of(content)
                 if t is None and inner.get("tool_calls"):
