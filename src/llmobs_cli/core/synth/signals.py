@@ -88,7 +88,7 @@ def _effect_mask(frame: pl.DataFrame, spec: SignalSpec) -> np.ndarray:
     return on.fill_null(False).to_numpy()
 
 
-def _logprobs(frame: pl.DataFrame, spec: SignalSpec, rng: np.random.Generator) -> pl.Series:
+def _logprobs(frame: pl.DataFrame, spec: SignalSpec, rng: np.random.Generator) -> pl.Expr:
     quality = frame.select(pl.col("metadata").str.json_path_match("$.quality"))["metadata"]
     q = quality.fill_null("").to_list()
     mu = np.array([_PROFILE.get(x, (0.0, 0.0))[0] for x in q])
