@@ -102,7 +102,7 @@ def foreign_entries(folder: Path) -> list[str]:
     """Entries of ``folder`` that make it not an llmobs partition tree ([] when it is one)."""
     if (folder / MANIFEST).is_file() and read_manifest(folder) is not None:
         return []
-    out = []
+    out: list[str] = []
     for entry in folder.iterdir():
         if entry.is_dir() and PARTITION_DIR.match(entry.name):
             out.extend(

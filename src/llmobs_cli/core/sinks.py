@@ -129,7 +129,7 @@ def _compressor(raw: BinaryIO, name: str) -> BinaryIO:
     if low.endswith(".zst"):
         import zstandard
 
-        return zstandard.ZstdCompressor(level=6).stream_writer(raw, closefd=False)  # type: ignore[return-value]
+        return zstandard.ZstdCompressor(level=6).stream_writer(raw, closefd=False)
     return raw
 
 

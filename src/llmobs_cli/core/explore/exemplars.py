@@ -237,8 +237,9 @@ def eval_exemplars(
     for name, value in (key or {}).items():
         if name not in frame.columns:
             continue
-        col = pl.col(name)
-        frame = frame.filter(col.is_null() if value is None else col.cast(pl.String) == str(value))
+        frame = frame.filter(
+            pl.col(name).is_null() if value is None else pl.col(name).cast(pl.String) == str(value)
+        )
     if "weight" not in frame.columns:
         frame = frame.with_columns(pl.lit(1.0).alias("weight"))
     for col in ("span_id", "explanation", "route"):

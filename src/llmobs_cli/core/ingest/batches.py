@@ -140,7 +140,7 @@ def _open_decompressed(path: Path, raw: BinaryIO) -> BinaryIO:
     if low.endswith((".zst", ".zstd")):
         import zstandard
 
-        return zstandard.ZstdDecompressor().stream_reader(raw, read_across_frames=True)  # type: ignore[return-value]
+        return zstandard.ZstdDecompressor().stream_reader(raw, read_across_frames=True)
     return raw
 
 

@@ -83,7 +83,7 @@ def _make(error: Any, message: str, option: str) -> LlmobsError:
     ``err(message)`` that already knows its parameter) gets the message only."""
     if isinstance(error, type):
         return error(message, param=option)
-    return error(message)  # type: ignore[no-any-return]
+    return error(message)
 
 
 def _did_you_mean(close: Sequence[str]) -> str:

@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import io
 import json
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from pathlib import Path
 from typing import Any
 
@@ -27,7 +27,7 @@ def _nonblank_line_numbers(data: bytes, first: int = 1) -> list[int]:
 
 def _line_locator(
     path: Path, data: bytes, lines: list[int] | None = None, first: int = 1
-) -> callable:
+) -> Callable[[Sequence[int]], list[str]]:
     name = display_name(path)
     cache: dict[str, list[int]] = {}
 
