@@ -44,6 +44,11 @@ class AllocationChoice(str, Enum):  # noqa: UP042
     neyman = "neyman"
 
 
+class UnitChoice(str, Enum):  # noqa: UP042
+    call = "call"
+    session = "session"
+
+
 HELP = (
     "Judge a stratified, weighted sample of traces with an LLM judge (any OpenAI-compatible "
     "endpoint), reference answers and self-consistency; weighted scores with 95 % intervals "
@@ -186,6 +191,23 @@ def eval_cmd(
             "--bucket", help="Add a quality time series per hour, day or week.", show_default=False
         ),
     ] = None,
+    unit: Annotated[
+        UnitChoice,
+        typer.Option(
+            "--unit",
+            help="Judge calls, or whole conversations (session: calls of a session_id in "
+            "order, criterion task_success, session heuristics).",
+        ),
+    ] = UnitChoice.call,
+    session_tokens: Annotated[
+        int,
+        typer.Option(
+            "--session-tokens",
+            min=100,
+            help="--unit session: token budget of a judged conversation (oldest turns "
+            "dropped beyond it).",
+        ),
+    ] = 6000,
     no_progress: common.NoProgressOpt = False,
     since: common.SinceOpt = None,
     until: common.UntilOpt = None,
@@ -251,6 +273,8 @@ def eval_cmd(
         now=now,
         fallback_base_url=openai_base_url(),
     )
+    opts.unit = unit.value
+    opts.session_tokens = session_tokens
     export_opts = None
     if export is not None:
         from llmobs_cli.cli.export import options_from_env

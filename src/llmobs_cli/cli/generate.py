@@ -26,6 +26,7 @@ from llmobs_cli.core.synth.generate import (
     RegressionSpec,
     write_generated,
 )
+from llmobs_cli.core.synth.signals import SignalSpec
 from llmobs_cli.errors import UsageError
 
 #: ``--drift-language`` default: the mix the generator injects.
@@ -171,6 +172,36 @@ def generate_cmd(
             "--rate", help="Storage sample rate override, ROUTE=R (repeatable).", show_default=False
         ),
     ] = None,
+    logprobs: Annotated[
+        bool,
+        typer.Option(
+            "--logprobs", help="Add token log-probs (capped at 256 per call) to every answer."
+        ),
+    ] = False,
+    drift_confidence: Annotated[
+        float,
+        typer.Option(
+            "--drift-confidence",
+            help="Drift: multiplier on token surprisal after --drift-after (needs --logprobs; "
+            "1 = off).",
+        ),
+    ] = 1.0,
+    drift_cited_rank: Annotated[
+        float,
+        typer.Option(
+            "--drift-cited-rank",
+            help="Drift: share of answers citing the top document whose document moves to "
+            "rank 2 after --drift-after (0 = off).",
+        ),
+    ] = 0.0,
+    session_repeats: Annotated[
+        float,
+        typer.Option(
+            "--session-repeats",
+            help="Share of calls after a failed call in a session that repeat its question "
+            "(0 = off).",
+        ),
+    ] = 0.0,
     to: Annotated[
         str | None,
         typer.Option(
@@ -208,6 +239,16 @@ def generate_cmd(
             release=regression_release,
             severity=regression_severity,
         )
+    signals = None
+    if logprobs or drift_confidence != 1.0 or drift_cited_rank > 0 or session_repeats > 0:
+        signals = SignalSpec(
+            logprobs=logprobs,
+            after=drift.after if drift is not None else None,
+            routes=drift.routes if drift is not None else None,
+            confidence=drift_confidence,
+            cited_rank=drift_cited_rank,
+            repeats=session_repeats,
+        )
     outcome = f"{out} was not written or changed (partial output removed)"
     with common.interruptible(outcome), common.progress_bar("generate", not no_progress) as bar:
         done = write_generated(
@@ -222,6 +263,7 @@ def generate_cmd(
             drift_kinds=kinds,
             to=to,
             progress=bar,
+            signals=signals,
         )
     common.warn(f"wrote {done.rows:,} sampled row(s) (about {done.calls:,.0f} calls) to {out}")
     end_text = f"{start_dt:%Y-%m-%d} .. {end - timedelta(microseconds=1):%Y-%m-%d}"

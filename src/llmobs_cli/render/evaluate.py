@@ -384,6 +384,7 @@ def rich_summary(
                 f"{r['delta']:+.3f}" if r.get("delta") is not None else "—",
             )
         items.append(o)
+    items.extend(_signal_tables(s))
     if s.tests:
         spec = [
             Col(
@@ -434,6 +435,53 @@ def rich_summary(
     for n in s.notes:
         items.append(Text(n))
     return Group(*items)
+
+
+def _pct(x: Any) -> str:
+    return "—" if x is None else f"{100 * x:.1f}%"
+
+
+def _signal_tables(s: EvalSummary) -> list[Table]:
+    """Confident-wrong rates (when the judged calls carry log-probs) and session heuristics
+    (``--unit session``)."""
+    out: list[Table] = []
+    cw = [g for g in s.groups if g.get("confident_wrong")]
+    if cw:
+        t = Table(
+            title="Confident-wrong (mean token log-prob ≥ log 0.8, score < 0.5; weighted, 95 % CI)",
+            title_justify="left",
+        )
+        for h in ("group", "evaluator", "with log-probs", "confident-wrong", "rate", "95% CI"):
+            t.add_column(h, justify="left" if h in ("group", "evaluator") else "right")
+        for g in cw:
+            c = g["confident_wrong"]
+            t.add_row(
+                _key(g["key"]),
+                g["evaluator"],
+                str(c["n"]),
+                str(c["count"]),
+                _pct(c["rate"]),
+                f"[{_pct(c['ci_low'])}, {_pct(c['ci_high'])}]",
+            )
+        out.append(t)
+    if s.sessions:
+        t = Table(title="Sessions (every session, weighted)", title_justify="left")
+        heads = ("group", "sessions", "turns", "repeated q.", "abandoned", "resolved", "to resolve")
+        for h in heads:
+            t.add_column(h, justify="left" if h == "group" else "right")
+        for r in s.sessions:
+            key = {k: r[k] for k in s.by if k in r}
+            t.add_row(
+                _key(key) if key else "all",
+                f"{r['sessions']:,.0f}",
+                _f(r["mean_turns"], 2),
+                _pct(r["repeated_question_rate"]),
+                _pct(r["abandonment_rate"]),
+                _pct(r["resolved_share"]),
+                _f(r["mean_turns_to_resolution"], 2),
+            )
+        out.append(t)
+    return out
 
 
 def underpowered_hints(s: EvalSummary, min_drop: float = 0.05, limit: int = 3) -> list[str]:

@@ -633,7 +633,8 @@ class _Context:
                 kind = "categorical"
             spec = FeatureSpec(spec.name, kind, spec.layer, spec.columns, spec.unit, spec.expr)
         if values.null_count() == values.len():
-            self.notes.append(f"{spec.name}: skipped, no values in either window")
+            what = "log-probs" if spec.columns == ("logprobs",) else "values"
+            self.notes.append(f"{spec.name}: skipped, no {what} in either window")
             return []
         if kind == "numeric":
             return self._numeric(spec, values.cast(pl.Float64).to_numpy())

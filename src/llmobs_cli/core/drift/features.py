@@ -21,6 +21,7 @@ import polars as pl
 
 from llmobs_cli.core.record.fields import base_column, check_field, field_expr
 from llmobs_cli.core.report.refusals import refusal_expr
+from llmobs_cli.core.signals import citations, confidence
 
 Kind = str  # "numeric" | "rate" | "categorical" | "topic" | "vocabulary" | "calibration"
 
@@ -136,6 +137,41 @@ STANDARD: dict[str, FeatureSpec] = {
             ("retrieved",),
             "docs",
             lambda _p: pl.col("retrieved").list.len().cast(pl.Float64),
+        ),
+        # Token confidence from log-probs (core/signals/confidence.py); skipped with a
+        # note when the dump has no log-probs.
+        FeatureSpec(
+            "response_confidence",
+            "numeric",
+            "output",
+            ("logprobs",),
+            "mean token log-prob",
+            lambda _p: confidence.mean_logprob(),
+        ),
+        FeatureSpec(
+            "low_confidence_share",
+            "numeric",
+            "output",
+            ("logprobs",),
+            "share of tokens with p < 0.1",
+            lambda _p: confidence.low_share(),
+        ),
+        FeatureSpec(
+            "min_window_confidence",
+            "numeric",
+            "output",
+            ("logprobs",),
+            "lowest 8-token mean log-prob",
+            lambda _p: confidence.min_window(),
+        ),
+        # Which retrieved document the answer uses (core/signals/citations.py).
+        FeatureSpec(
+            "cited_rank",
+            "categorical",
+            "retrieval",
+            citations.COLUMNS,
+            "rank",
+            lambda p: citations.cited_rank_label(p),
         ),
         FeatureSpec(
             "latency_ms", "numeric", "operations", ("latency_ms",), "ms", _num("latency_ms")

@@ -62,6 +62,9 @@ JUDGMENT_SCHEMA: dict[str, pl.DataType] = {
     "error": pl.String(),
     "input_text": pl.String(),
     "response_text": pl.String(),
+    # Mean token log-prob of the judged call (core/signals/confidence); null without
+    # log-probs. Read by the confident-wrong rate and the review queue.
+    "response_confidence": pl.Float64(),
 }
 
 
@@ -99,6 +102,11 @@ def _base_rows(sel: pl.DataFrame, opts: EvalOptions, hs: set[str]) -> pl.DataFra
         pl.col("route").is_in(sorted(hs)).alias("high_stakes"),
         (pl.col("input_text") if opts.keep_text else pl.lit(None, pl.String)).alias("input_text"),
         (pl.col("response") if opts.keep_text else pl.lit(None, pl.String)).alias("response_text"),
+        (
+            pl.col("response_confidence")
+            if "response_confidence" in sel.columns
+            else pl.lit(None, pl.Float64)
+        ).alias("response_confidence"),
         *[field_expr(f).cast(pl.String).alias(f) for f in extra],
     )
 

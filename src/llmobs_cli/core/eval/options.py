@@ -18,6 +18,7 @@ from llmobs_cli.core.eval.judges.client import ClientSettings
 from llmobs_cli.core.eval.judges.prompts import BUILTIN, Criterion, builtin_criterion
 from llmobs_cli.core.eval.judgments import HUMAN, REFERENCE, SELF_CONSISTENCY
 from llmobs_cli.core.eval.plan import Plan
+from llmobs_cli.core.signals.sessions import SESSION_CRITERIA
 from llmobs_cli.errors import UsageError
 
 if TYPE_CHECKING:
@@ -57,6 +58,10 @@ class EvalOptions:
     borderline: tuple[float, float] = (0.4, 0.6)
     dry_run: bool = False
     keep_text: bool = True
+    #: ``call`` judges calls; ``session`` whole conversations (core/eval/session_unit)
+    unit: Literal["call", "session"] = "call"
+    #: token budget of a judged conversation (oldest turns dropped beyond it)
+    session_tokens: int = 6000
     #: prices and refused parameters per model (None: the shipped price table)
     catalog: ModelCatalog | None = None
 
@@ -243,6 +248,8 @@ class EvalSummary:
     windows: dict[str, Any] = field(default_factory=dict)
     plan: list[dict[str, Any]] = field(default_factory=list)
     notes: list[str] = field(default_factory=list)
+    #: session heuristics per group (``--unit session`` only)
+    sessions: list[dict[str, Any]] = field(default_factory=list)
 
     @property
     def regressions(self) -> list[reg.Comparison]:
@@ -262,7 +269,7 @@ class EvalSummary:
             "judge": self.judge.as_dict(),
             "plan": self.plan,
             "notes": self.notes,
-        }
+        } | ({"sessions": self.sessions} if self.sessions else {})
 
 
 @dataclass
@@ -294,12 +301,12 @@ def resolve_criteria(
             continue
         if name in custom:
             out[name] = custom[name]
-        elif name in BUILTIN:
+        elif name in BUILTIN or name in SESSION_CRITERIA:
             out[name] = builtin_criterion(name)
         else:
             from llmobs_cli.core.record.names import unknown
 
-            known = [*BUILTIN, REFERENCE, SELF_CONSISTENCY, *custom]
+            known = [*BUILTIN, *SESSION_CRITERIA, REFERENCE, SELF_CONSISTENCY, *custom]
             raise unknown(
                 "evaluators/eval.evaluators",
                 "evaluator",

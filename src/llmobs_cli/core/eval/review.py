@@ -5,7 +5,9 @@
 * every judgment of a ``stakes: high`` route (config ``routes``);
 * borderline judge scores (``eval.borderline``, default 0.4–0.6 on the 0–1 scale);
 * disagreements: self-consistency rows flagged as unstable, and calls where the judge
-  and the reference comparison disagree by 0.5 or more.
+  and the reference comparison disagree by 0.5 or more;
+* confident-wrong: an LLM judgment below 0.5 on a call whose mean token log-prob is at
+  least log(0.8) (`core/signals/confident_wrong`; only when the traces carry log-probs).
 
 Besides these targeted cases, a **random sample** (``random_per_group`` items per route ×
 evaluator, default 30): each judged item is drawn when ``u < π``, where ``u`` is a stable
@@ -39,6 +41,7 @@ import polars as pl
 
 from llmobs_cli.core import atomic
 from llmobs_cli.core.eval.judgments import HUMAN, REFERENCE, SELF_CONSISTENCY
+from llmobs_cli.core.signals import confident_wrong
 from llmobs_cli.errors import InputError, UsageError
 
 QUEUE_COLUMNS = [
@@ -104,6 +107,11 @@ def build_queue(
     judged = frame.filter(pl.col("error").is_null() & pl.col("score").is_not_null())
     judged = judged.join(ref, on=["trace_id", "span_id"], how="left")
     is_llm = ~pl.col("evaluator").is_in([REFERENCE, SELF_CONSISTENCY])
+    sure_wrong = (
+        confident_wrong.expr().fill_null(False)
+        if confident_wrong.COLUMN in judged.columns
+        else pl.lit(False)
+    )
     reasons = pl.concat_list(
         pl.when(pl.col("route").is_in(sorted(high_stakes))).then(pl.lit("high_stakes")),
         pl.when(is_llm & pl.col("score").is_between(lo, hi)).then(pl.lit("borderline")),
@@ -113,6 +121,7 @@ def build_queue(
         pl.when(is_llm & ((pl.col("score") - pl.col("_ref")).abs() >= disagreement)).then(
             pl.lit("judge_reference_disagree")
         ),
+        pl.when(is_llm & sure_wrong).then(pl.lit("confident_wrong")),
     ).list.drop_nulls()
     judged = _with_random_draw(judged, random_per_group)
     q = (

@@ -115,6 +115,10 @@ TRACE_COLUMNS = (
     "retrieved",
     "reference",
     "sample_rate",
+    "logprobs",  # reduced to response_confidence on load
+    "session_id",  # --unit session
+    "error",
+    "finish_reason",
 )
 
 
@@ -267,7 +271,7 @@ def run_eval(
     cols = set(TRACE_COLUMNS) | {base_column(f) for f in opts.by}
     now_hint = None
     loaded = load(paths, columns=cols, on_error=on_error, fmt=fmt, options=read_options)
-    frame = loaded.frame
+    frame = _with_confidence(loaded.frame)
     if opts.since or opts.until:
         from llmobs_cli.core.record.windows import resolve_bound
 
@@ -303,6 +307,16 @@ def run_eval(
     return run
 
 
+def _with_confidence(frame: pl.DataFrame) -> pl.DataFrame:
+    """Reduce ``logprobs`` to the call's ``response_confidence`` (one number per call, not
+    the token lists); judgment rows carry it (core/signals/confident_wrong)."""
+    if "logprobs" not in frame.columns:
+        return frame
+    from llmobs_cli.core.signals.confidence import mean_logprob
+
+    return frame.with_columns(mean_logprob().alias("response_confidence")).drop("logprobs")
+
+
 def evaluate_frame(
     frame: pl.DataFrame,
     opts: EvalOptions,
@@ -325,6 +339,22 @@ def evaluate_frame(
     :class:`~llmobs_cli.core.record.windows.EmptyWindowError` (exit 2); ``sources`` names
     the files ``frame`` came from in that message.
     """
+    if opts.unit == "session":
+        from llmobs_cli.core.eval.session_unit import evaluate_sessions
+
+        def _calls(f: pl.DataFrame, o: EvalOptions) -> EvalRun:
+            return evaluate_frame(
+                f,
+                o,
+                cache_dir=cache_dir,
+                progress=progress,
+                client_factory=client_factory,
+                notice=notice,
+                sources=sources,
+            )
+
+        return evaluate_sessions(frame, opts, _calls)
+    frame = _with_confidence(frame)
     criteria = resolve_criteria(opts.evaluators, opts.criteria)
     use_ref = REFERENCE in opts.evaluators
     use_sc = opts.self_consistency or SELF_CONSISTENCY in opts.evaluators

@@ -29,6 +29,7 @@ from llmobs_cli.core.eval.judgments import HUMAN, JUDGMENT_SCHEMA, REFERENCE
 from llmobs_cli.core.eval.options import EvalSummary, JudgeStats
 from llmobs_cli.core.record.jsonable import finite, iso
 from llmobs_cli.core.record.weights import hajek_mean_ci
+from llmobs_cli.core.signals import confident_wrong
 from llmobs_cli.errors import UsageError
 
 if TYPE_CHECKING:
@@ -77,7 +78,11 @@ def _groups(frame: pl.DataFrame, keys: list[str]) -> list[dict[str, Any]]:
         [*keys, "evaluator"], maintain_order=True
     ):
         key = dict(zip(keys, gkey[: len(keys)], strict=True))
-        out.append({"key": key, "evaluator": gkey[-1], **_group_stats(part)})
+        row = {"key": key, "evaluator": gkey[-1], **_group_stats(part)}
+        cw = confident_wrong.stats(part)  # only when the judged calls carry log-probs
+        if cw is not None:
+            row["confident_wrong"] = cw
+        out.append(row)
     return out
 
 

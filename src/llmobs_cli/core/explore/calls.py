@@ -50,6 +50,24 @@ LIST_FIELDS = (
 TEXT_FIELDS = ("prompt", "messages", "response")
 #: Derived fields usable in ``--where`` and ``--sort``.
 DERIVED: dict[str, Kind] = {"tokens": "num"}
+#: Per-call signals (core/signals): the record fields each is computed from.
+SIGNALS: dict[str, tuple[str, ...]] = {
+    "response_confidence": ("logprobs",),
+    "low_confidence_share": ("logprobs",),
+    "min_window_confidence": ("logprobs",),
+    "cited_rank": ("retrieved", "response", "finish_reason"),
+}
+DERIVED.update(dict.fromkeys(SIGNALS, "num"))
+
+
+def _signal_expr(name: str) -> pl.Expr:
+    from llmobs_cli.core.signals import citations, confidence
+
+    if name == "cited_rank":
+        return citations.cited_rank().cast(pl.Float64)
+    return confidence.feature_expr(name)
+
+
 EXCERPT_CHARS = 160
 
 
@@ -188,7 +206,9 @@ def find_calls(
     record_used = [base_column(f) for f in used if f not in jm.JUDGMENT_FIELDS]
     if "tokens" in used:
         record_used += ["input_tokens", "output_tokens"]
-    record_used = [f for f in record_used if f != "tokens"]
+    for name in used & SIGNALS.keys():
+        record_used += SIGNALS[name]
+    record_used = [f for f in record_used if f != "tokens" and f not in SIGNALS]
     from llmobs_cli.core.report.pricing import PRICE_COLUMNS
 
     columns = list(dict.fromkeys([*LIST_FIELDS, *PRICE_COLUMNS, *record_used]))
@@ -361,8 +381,8 @@ def _in_window_lazy(lf: pl.LazyFrame, w: Window) -> pl.LazyFrame:
 
 
 def _expr_for(name: str) -> pl.Expr:
-    if name == "tokens":
-        return pl.col("tokens")
+    if name == "tokens" or name in SIGNALS:
+        return pl.col(name)
     return field_expr(name)
 
 
@@ -371,11 +391,19 @@ def _with_derived(lf: pl.LazyFrame, prices: Any) -> pl.LazyFrame:
     from llmobs_cli.core.report import pricing
 
     priced = pricing.with_cost(lf, prices)
+    have = set(priced.collect_schema().names())
+    # Signals whose inputs were read (only when --where/--sort names them); null otherwise.
+    signals = [
+        (_signal_expr(n) if set(cols) <= have else pl.lit(None, pl.Float64)).alias(n)
+        for n, cols in SIGNALS.items()
+        if set(cols) & have or n not in have
+    ]
     return priced.with_columns(
         pl.col(pricing.COST).alias("cost_usd"),
         (pl.col("input_tokens").fill_null(0) + pl.col("output_tokens").fill_null(0)).alias(
             "tokens"
         ),
+        *signals,
     ).drop([c for c in (pricing.COST, pricing.PRICED, pricing.UNPRICED, pricing.PRICE_MODEL)])
 
 

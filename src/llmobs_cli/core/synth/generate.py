@@ -54,6 +54,7 @@ from collections.abc import Iterator, Sequence
 from dataclasses import dataclass
 from datetime import UTC, date, datetime
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 import numpy as np
 import polars as pl
@@ -91,6 +92,9 @@ from llmobs_cli.core.synth.catalog import (
 from llmobs_cli.core.synth.corpus import CONTEXT, KB_TOPICS, REFUSALS
 from llmobs_cli.core.synth.pools import Pools, Streams, gather, hex_ids, pools
 from llmobs_cli.errors import UsageError
+
+if TYPE_CHECKING:
+    from llmobs_cli.core.synth.signals import SignalSpec
 
 __all__ = [
     "DEFAULT_DRIFT_LANGUAGE",
@@ -1176,12 +1180,18 @@ def write_generated(
     drift_kinds: Sequence[str] | None = None,
     to: str | None = None,
     progress: ProgressFn = no_progress,
+    signals: SignalSpec | None = None,
 ) -> Generated:
     """Generate block by block and stream to ``out`` (.parquet, .jsonl[.gz|.zst]); the file
-    appears atomically once complete. Memory holds one block whatever ``rows`` is."""
+    appears atomically once complete. Memory holds one block whatever ``rows`` is.
+
+    ``signals`` adds log-probs, confidence / cited-rank effects and session repeats to each
+    block (``core/synth/signals``; sessions do not cross blocks); without it the output is
+    exactly that of earlier versions."""
     from llmobs_cli.core import outputs
     from llmobs_cli.core.ingest.convert import output_format
     from llmobs_cli.core.sinks import FileSink
+    from llmobs_cli.core.synth.signals import add_signals
 
     out = Path(out)
     fmt = output_format(out, to)
@@ -1198,7 +1208,9 @@ def write_generated(
     )
     calls = 0.0
     with FileSink(out, fmt) as sink:
-        for frame in blocks:
+        for block, frame in enumerate(blocks):
+            if signals is not None:
+                frame = add_signals(frame, signals, seed, block)
             sink.write(frame)
             calls += float((1.0 / frame["sample_rate"]).sum())
             progress(Progress(sink.rows, sink.bytes_written, rows, None, "generate"))
