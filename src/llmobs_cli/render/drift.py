@@ -205,7 +205,14 @@ def exemplar_lines(doc: dict[str, Any], traces: list[str] | None = None) -> list
     """Per drifted feature, the example calls from the side that grew."""
     from llmobs_cli.render.tables import exemplar_text, show_line
 
-    rows = [r for r in doc["features"] if r.get("exemplars")]
+    overall = {r["feature"] for r in doc["features"] if r["group"] is None and r["drifted"]}
+    # A feature that drifted overall shows its overall examples; a slice's examples are
+    # shown only where the overall test did not fire (the slice is where it shows).
+    rows = [
+        r
+        for r in doc["features"]
+        if r.get("exemplars") and not (r.get("slice") and r["feature"] in overall)
+    ]
     if not rows:
         return []
     out = ["examples from the current window (trace id prefixes):"]
