@@ -10,6 +10,7 @@ engine (the local and Spark engines count a call read twice once): the result sa
 from __future__ import annotations
 
 import contextlib
+import sys
 from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
@@ -70,8 +71,25 @@ def merged_partials(
     *,
     keep_duplicates: bool = False,
 ) -> tuple[pl.DataFrame, int]:
-    """Run ``job`` over the Parquet at ``paths`` on Ray; returns (merged partials, -1)."""
-    ray = start(settings)
+    """Run ``job`` over the Parquet at ``paths`` on Ray; returns (merged partials, -1).
+
+    Ray prints its own notices (raylet warnings, worker logs) from background threads to
+    standard output, where they would corrupt ``--format json``: they are sent to standard
+    error while the job runs, and Ray is shut down before returning so that none arrives
+    later, while the caller writes its output.
+    """
+    with contextlib.redirect_stdout(sys.stderr):
+        ray = start(settings)
+        try:
+            return _run(ray, paths, columns, job)
+        finally:
+            with contextlib.suppress(Exception):
+                ray.shutdown()
+
+
+def _run(
+    ray: Any, paths: Sequence[str | Path], columns: Sequence[str], job: BatchJob
+) -> tuple[pl.DataFrame, int]:
     files = [str(p) for p in paths]
     try:
         ds = ray.data.read_parquet(files)
