@@ -10,7 +10,7 @@ merge like every other row, and the driver decides (``--on-error``).
 
 from __future__ import annotations
 
-from collections.abc import Callable, Iterable
+from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import datetime
 
@@ -92,9 +92,7 @@ def conform_arrow(table: pa.Table, schema: pa.Schema) -> pa.Table:
     return pa.Table.from_arrays(cols, schema=schema)
 
 
-def partial_schema(fn: Callable[[pl.DataFrame], pl.DataFrame], columns: Iterable[str]) -> pa.Schema:
-    """The Arrow schema of ``fn``'s partial frames, found by running it on an empty batch."""
-    from llmobs_cli.core.record.schema import empty_frame
-
-    probe = fn(empty_frame(list(columns)))
+def partial_schema(probe: pl.DataFrame) -> pa.Schema:
+    """The Arrow schema, with Spark-compatible types, of partial frames shaped like
+    ``probe`` (the command's partial function run on an empty batch)."""
     return spark_types(probe.to_arrow().schema)

@@ -78,7 +78,10 @@ def merged_partials(
     """Merged partials of ``fn`` over ``paths`` on ``settings.name`` (spark or ray)."""
     check_engine(settings.name)
     files = parquet_inputs(paths, settings.name)
-    schema = partial_schema(fn, columns)
+    from llmobs_cli.core.record.schema import empty_frame
+
+    local = fn(empty_frame(list(columns)))  # the partial frame's columns and dtypes
+    schema = partial_schema(local)
     job = BatchJob(fn, tuple(required), since, until, schema)
     if settings.name == "spark":
         from llmobs_cli.core.engines import spark as eng
@@ -101,7 +104,6 @@ def merged_partials(
                 "--on-error skip drops them"
             ]
         )
-    local = fn(_empty(columns))
     if merged.height:
         # Unsigned hashes came back as signed integers bit for bit: reinterpret, not cast.
         merged = merged.with_columns(
@@ -112,9 +114,3 @@ def merged_partials(
     else:
         merged = local.clear()
     return EngineRun(merged if merged.height else None, skipped, dict(reasons), sources=list(files))
-
-
-def _empty(columns: Sequence[str]) -> pl.DataFrame:
-    from llmobs_cli.core.record.schema import empty_frame
-
-    return empty_frame(list(columns))

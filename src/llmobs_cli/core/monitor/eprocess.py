@@ -27,7 +27,6 @@ weights so that the guarantee stays the probability of any false alarm.)
 from __future__ import annotations
 
 import math
-from statistics import NormalDist
 
 import numpy as np
 
@@ -40,13 +39,8 @@ def mixture_evalue(s: float, n: int, c: float = MIXTURE_SCALE) -> float:
     """``M_n`` for the sum ``s`` of ``n`` standardised excesses (1.0 when ``n == 0``)."""
     if n <= 0:
         return 1.0
-    v = 1.0 + n * c * c
-    arg = s * c / math.sqrt(v)
-    log_m = math.log(2.0) - 0.5 * math.log(v) + (s * s * c * c) / (2.0 * v)
-    phi = NormalDist().cdf(arg)
-    if phi <= 0.0:
-        return 0.0
-    return math.exp(min(log_m + math.log(phi), 700.0))
+    log_m = float(log_mixture(np.array([s], dtype=float), np.array([n], dtype=float), c)[0])
+    return math.exp(min(log_m, 700.0))
 
 
 def log_mixture(s: np.ndarray, n: np.ndarray, c: float = MIXTURE_SCALE) -> np.ndarray:

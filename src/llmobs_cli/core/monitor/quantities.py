@@ -21,6 +21,8 @@ from typing import Any
 
 import numpy as np
 
+from llmobs_cli.core.record.weights import hajek_mean_ci, n_eff, weighted_quantile
+
 #: Nights with fewer effective calls than this for a quantity are not counted for it
 #: (the normal approximation of one night's estimate needs some data).
 MIN_NIGHT_N_EFF = 20.0
@@ -75,32 +77,27 @@ class Quantity:
 
 
 def weighted_mean(y: np.ndarray, w: np.ndarray) -> Estimate | None:
-    """The Hájek mean of ``y`` with weights ``w`` (NaNs dropped); None when empty."""
+    """The Hájek mean of ``y`` with weights ``w`` (NaNs dropped) with its linearised
+    standard error (:func:`~llmobs_cli.core.record.weights.hajek_mean_ci`) and Kish n_eff;
+    None when empty."""
     y = np.asarray(y, dtype=float)
     w = np.asarray(w, dtype=float)
     ok = ~(np.isnan(y) | np.isnan(w)) & (w > 0)
     y, w = y[ok], w[ok]
     if y.size == 0:
         return None
-    total = float(w.sum())
-    m = float(np.sum(w * y) / total)
-    n = y.size
-    u = w * (y - m) / total
-    var = n / (n - 1) * float(np.sum((u - u.mean()) ** 2)) if n > 1 else math.nan
-    ne = total**2 / float(np.sum(w * w))
-    if not var > 0:  # all equal: the binomial variance with n_eff keeps the test honest
-        var = max(m * (1 - m), 1e-12) / max(ne, 1.0) if 0 <= m <= 1 else 1e-12
-    return Estimate(m, math.sqrt(var), ne)
+    m, _lo, _hi, se = hajek_mean_ci(y, w)
+    ne = n_eff(w)
+    if not se > 0:  # all equal: the binomial variance with n_eff keeps the test honest
+        se = math.sqrt(max(m * (1 - m), 1e-12) / max(ne, 1.0)) if 0 <= m <= 1 else 1e-6
+    return Estimate(m, se, ne)
 
 
 def weighted_median(y: np.ndarray, w: np.ndarray) -> float:
     y = np.asarray(y, dtype=float)
     w = np.asarray(w, dtype=float)
     ok = ~(np.isnan(y) | np.isnan(w)) & (w > 0)
-    y, w = y[ok], w[ok]
-    order = np.argsort(y, kind="stable")
-    cw = np.cumsum(w[order])
-    return float(y[order][np.searchsorted(cw, 0.5 * cw[-1])])
+    return weighted_quantile(y[ok], w[ok], 0.5)
 
 
 def reference_z(alpha: float, quantities: int) -> float:
