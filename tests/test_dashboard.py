@@ -448,22 +448,19 @@ def test_hostile_traces_through_the_whole_pipeline(tmp_path: Path) -> None:
 
 def test_dimension_views_equal_the_report_by_that_dimension(tmp_path: Path) -> None:
     """The shared pass for model, route × model, customer and feature gives the report
-    core's own figures (it uses the report's preparation and aggregations): compared with
+    core's own figures (it uses the report's preparation and partials): compared with
     ``build_report(by=[...], bucket="day")`` on the same rows."""
     from llmobs_cli.core.dashboard import build as dash
-    from llmobs_cli.core.record.windows import Window
+    from llmobs_cli.core.ingest.readers import load
     from llmobs_cli.core.report import pricing
     from llmobs_cli.core.report.engine import build_report
 
     path, _ = _traces(tmp_path, rows=1200)
-    from llmobs_cli.core.ingest.readers import load
-
-    frame = load([path], columns=dash.columns_needed(False)).frame
+    frame = load([path], columns=dash.columns_needed()).frame
     table = pricing.build_price_table()
     dims = [d for d in dash.DIMENSIONS if d[0] != "route"]
-    prepared = dash._prepare_light(frame, dims, "day", table, None)
-    window = Window(None, None)
-    docs = {d["id"]: d["report"] for d in dash._dimension_reports(prepared, dims, "day", window)}
+    res = dash.build([path], dash.DashboardOptions(drift=False, bucket="day"))
+    docs = {d["id"]: d["report"] for d in res.reports}
     keys = (
         "calls",
         "sampled",

@@ -1,21 +1,25 @@
-"""``llmobs dashboard``: one load, then the report, drift, eval and release cores.
+"""``llmobs dashboard``: one streaming pass for every report view, then drift and quality.
 
-The dashboard re-implements no statistic. It reads the traces once, with the union of
-the columns every part needs, and hands the frame to:
+The dashboard re-implements no statistic. It reads the traces batch by batch (only the
+columns the views need) and turns each batch into the partials of
+:mod:`llmobs_cli.core.dashboard.partials` — the route report (every metric, alerts and
+sessions), the reports by model, route × model, customer and feature (without response
+text and documents: refusal and citation matching, which only the route view shows, run
+once), each with a time series per ``bucket``, and the release/model introductions —
+merged as they arrive (locally, or on Spark/Ray with ``engine``) and finalized once
+(:mod:`llmobs_cli.core.dashboard.views`). Then:
 
-* :func:`llmobs_cli.core.report.engine.build_report` — once per dimension (route with every
-  metric; model, route × model, customer and feature for latency, cost and tokens: those
-  get the frame without response text and documents, so refusal and citation matching,
-  which only the route view shows, run once), each with a time series per ``bucket``;
-* the drift core (latest week vs the month before, unless ``drift=False``);
-* the eval core's summary of a saved ``evals.parquet`` (when ``evals`` is given);
-* :mod:`llmobs_cli.core.report.releases` — release and model changes and their before/after,
-  on calls priced by the same price table as the report.
+* the before/after table of each release and model change: a second pass over the rows
+  of the changes' windows, again as partials (only when something changed);
+* the drift core, given the paths (latest week vs the month before, unless
+  ``drift=False``), with example calls kept as a bounded top-k while streaming;
+* the eval core's summary of a saved ``evals.parquet`` (when ``evals`` is given).
 
-:func:`build` returns a :class:`DashboardResult`; ``as_dict()`` is what
-:func:`llmobs_cli.render.html.dashboard_html` draws. Pure: no printing, no exit; problems
-are typed errors (exit 2) and, for optional parts that cannot run on this data (too few
-rows for drift, say), a sentence in ``notes``.
+Memory is bounded by the batch size and the distinct groups, buckets and sessions, never
+by the number of rows. :func:`build` returns a :class:`DashboardResult`; ``as_dict()`` is
+what :func:`llmobs_cli.render.html.dashboard_html` draws. Pure: no printing, no exit;
+problems are typed errors (exit 2) and, for optional parts that cannot run on this data
+(too few rows for drift, say), a sentence in ``notes``.
 """
 
 from __future__ import annotations
@@ -23,47 +27,61 @@ from __future__ import annotations
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
+from functools import partial
 from pathlib import Path
 from typing import Any, Literal
 
 import numpy as np
 import polars as pl
 
-from llmobs_cli.core.ingest.readers import ReadOptions, load
+from llmobs_cli.core.dashboard import views
+from llmobs_cli.core.dashboard.partials import (
+    DIMENSIONS,
+    LATENCY_DIMENSIONS,
+    SIDE_COLUMNS,
+    dashboard_partials,
+    plan_dashboard,
+    plan_sides,
+    side_partials,
+    split,
+)
+from llmobs_cli.core.ingest.readers import ReadOptions
+from llmobs_cli.core.partials.merge import Merger
 from llmobs_cli.core.record.config import Config
-from llmobs_cli.core.record.weights import W
+from llmobs_cli.core.record.fields import base_column
 from llmobs_cli.core.record.windows import Window, after, is_duration, resolve_bound, resolve_now
 from llmobs_cli.core.report import pricing, releases
-from llmobs_cli.core.report.engine import REPORT_COLUMNS, build_report
+from llmobs_cli.core.report.engine import REPORT_COLUMNS
 from llmobs_cli.errors import InputError, UsageError
 
 Progress = Callable[[str], None]
 
-#: Dimensions drawn besides ``route``: (id, label, fields). A dimension whose fields are
-#: all null in the data is left out (most dumps have no ``feature``).
-DIMENSIONS: tuple[tuple[str, str, tuple[str, ...]], ...] = (
-    ("route", "route", ("route",)),
-    ("model", "model", ("model",)),
-    ("route+model", "route × model", ("route", "model")),
-    ("customer_id", "customer", ("customer_id",)),
-    ("feature", "feature", ("feature",)),
-)
-#: Dimensions whose latency/TTFT percentiles are drawn over time (route comes from its
-#: full report).
-LATENCY_DIMENSIONS = ("model", "route+model")
+__all__ = [
+    "DIMENSIONS",
+    "LATENCY_DIMENSIONS",
+    "OTHER",
+    "TOP_KEYS",
+    "DashboardOptions",
+    "DashboardResult",
+    "build",
+    "columns_needed",
+]
+
 #: Values of a dimension drawn over time; the rest are one ``(other)`` series.
-TOP_KEYS = 12
-OTHER = "(other)"
+TOP_KEYS = views.TOP_KEYS
+OTHER = views.OTHER
 _ADVERB = {"hour": "hourly", "day": "daily", "week": "weekly"}
 #: Median judgments per bucket below which quality is drawn per week.
 MIN_JUDGED = 10
-#: Heavy text columns only the route report (refusals, citations) needs.
-_TEXT = ("response", "retrieved")
 
 
 @dataclass
 class DashboardOptions:
-    """What to draw; defaults match ``configs/llmobs.yaml`` (``dashboard:``)."""
+    """What to draw; defaults match ``configs/llmobs.yaml`` (``dashboard:``).
+
+    ``memory`` is the batch budget in bytes (None: a quarter of RAM); ``engine`` an
+    :class:`llmobs_cli.core.engines.EngineSettings` saying where the report partials
+    run (None or ``local``: this machine)."""
 
     title: str = "llmobs dashboard"
     bucket: Literal["hour", "day", "week"] = "day"
@@ -82,6 +100,8 @@ class DashboardOptions:
     fmt: str | None = None
     read_options: ReadOptions | None = None
     prices: Sequence[str | Path] = ()
+    memory: int | None = None
+    engine: Any = None
 
 
 @dataclass
@@ -120,77 +140,107 @@ class DashboardResult:
         }
 
 
-def columns_needed(drift: bool) -> list[str]:
-    """The union of canonical columns the parts read (one projection for the one load)."""
-    cols = [*REPORT_COLUMNS, *releases.COLUMNS, "customer_id", "feature", "release"]
-    if drift:
-        cols += _drift_columns()
+def columns_needed(drift: bool = False, rules: Sequence[Any] = ()) -> list[str]:
+    """The canonical columns the report views and releases read (drift reads its own)."""
+    scope = [base_column(k) for r in rules for k in getattr(r, "scope_keys", ())]
+    fields = [f for _, _, fs in DIMENSIONS for f in fs]
+    cols = [*REPORT_COLUMNS, *releases.COLUMNS, *fields, "release", *scope]
     return list(dict.fromkeys(cols))
 
 
-def _drift_columns() -> list[str]:
-    from llmobs_cli.core.drift import COLUMNS
+@dataclass
+class _Pass:
+    """What the first pass leaves: merged partials and the reader's counters."""
 
-    return list(COLUMNS)
+    merged: pl.DataFrame | None
+    sources: list[str]
+    skipped: int
+    skipped_reasons: dict[str, int]
 
 
-def _load(
-    paths: Sequence[str | Path], opts: DashboardOptions, columns: list[str]
-) -> tuple[Any, Window]:
-    """One read of the traces, windowed by ``--since/--until`` (relative to ``--now``)."""
-    relative = any(v and is_duration(v) for v in (opts.since, opts.until))
-    pre_since = pre_until = None
-    if not relative or opts.now:
-        ref = resolve_now(opts.now, None) if opts.now else datetime.now().astimezone()
-        pre_since = resolve_bound(opts.since, ref, "since")
-        pre_until = resolve_bound(opts.until, ref, "until")
-    loaded = load(
-        paths,
-        columns=columns,
-        on_error=opts.on_error,
-        fmt=opts.fmt,
-        since=pre_since,
-        until=pre_until,
-        options=opts.read_options,
-    )
-    frame = loaded.frame
-    latest = frame.select(pl.col("timestamp").max()).item() if frame.height else None
-    now = resolve_now(opts.now, latest)
-    start = resolve_bound(opts.since, now, "since")
-    end = resolve_bound(opts.until, now, "until")
+def _bounds(
+    paths: Sequence[str | Path], opts: DashboardOptions, say: Progress
+) -> tuple[datetime | None, datetime | None]:
+    """``--since/--until`` as instants: relative to ``--now``, else (for durations) to the
+    data's latest timestamp (one pass over that column), as ``llmobs report`` does."""
+    from llmobs_cli.core.ingest.readers.stream import default_memory
+    from llmobs_cli.core.report.engine import _latest
+
+    relative = any(v and is_duration(v) for v in (opts.since, opts.until)) and not opts.now
+    if opts.now:
+        ref = resolve_now(opts.now, None)
+    elif relative:
+        say("finding the latest timestamp")
+        budget = default_memory() if opts.memory is None else opts.memory
+        ref = resolve_now(None, _latest(paths, opts.on_error, opts.fmt, opts.read_options, budget))
+    else:
+        ref = datetime.now().astimezone()
+    start = resolve_bound(opts.since, ref, "since")
+    end = resolve_bound(opts.until, ref, "until")
     if start is not None and end is not None and end <= start:
         raise UsageError(
             f"until: the window ends before it starts ({end.isoformat()} <= {start.isoformat()})",
             param="until",
         )
-    if relative and not opts.now:
-        if start is not None:
-            frame = frame.filter(pl.col("timestamp") >= start)
-        if end is not None:
-            frame = frame.filter(pl.col("timestamp") < end)
-    if frame.height == 0:
-        if start is not None or end is not None:
-            from llmobs_cli.core.ingest.span import data_span
-            from llmobs_cli.core.record.windows import require_rows, window_option
-
-            require_rows(
-                0,
-                window_option(since=opts.since, until=opts.until),
-                Window(start, end),
-                lambda: data_span(paths, fmt=opts.fmt, options=opts.read_options),
-                loaded.sources,
-            )
-        from llmobs_cli.core.record.names import dump_name
-
-        raise InputError([f"{dump_name(loaded.sources)}: no calls to draw (no records read)"])
-    first = frame.select(pl.col("timestamp").min()).item()
-    last = frame.select(pl.col("timestamp").max()).item()
-    loaded.frame = frame
-    return loaded, Window(start or first, end or after(last))
+    return start, end
 
 
-def _present(frame: pl.DataFrame, fields: tuple[str, ...]) -> bool:
-    return all(f in frame.columns and frame[f].null_count() < frame.height for f in fields)
+def _is_local(engine: Any) -> bool:
+    return engine is None or getattr(engine, "name", "local") == "local"
+
+
+def _run_pass(
+    paths: Sequence[str | Path],
+    opts: DashboardOptions,
+    columns: list[str],
+    fn: Callable[[pl.DataFrame], pl.DataFrame],
+    start: datetime | None,
+    end: datetime | None,
+    say: Progress,
+) -> _Pass:
+    """``fn``'s partials over the rows of ``[start, end)``, merged (locally, batch by
+    batch, or on the configured engine)."""
+    if not _is_local(opts.engine):
+        from llmobs_cli.core.engines.run import merged_partials
+        from llmobs_cli.core.ingest.readers import _with_dependencies
+        from llmobs_cli.core.record.schema import REQUIRED
+
+        wanted = sorted(_with_dependencies(columns) | {"trace_id", "span_id"})
+        required = tuple(f for f in (*REQUIRED, "latency_ms") if f in wanted)
+        say(f"running on {opts.engine.name}")
+        run = merged_partials(
+            opts.engine,
+            paths,
+            wanted,
+            fn,
+            since=start,
+            until=end,
+            required=required,
+            on_error=opts.on_error,
+            keep_duplicates=bool(getattr(opts.read_options, "keep_duplicates", False)),
+        )
+        return _Pass(run.merged, run.sources, run.skipped, dict(run.skipped_reasons))
+    from llmobs_cli.core.ingest.readers.stream import Stream, default_memory
+
+    def tell(p: Any) -> None:
+        share = f" ({100 * p.bytes / p.total_bytes:.0f} %)" if p.total_bytes else ""
+        say(f"{p.rows:,} rows, {p.bytes / 1e6:,.0f} of {p.total_bytes / 1e6:,.0f} MB read{share}")
+
+    stream = Stream(
+        paths,
+        columns=columns,
+        on_error=opts.on_error,
+        fmt=opts.fmt,
+        since=start,
+        until=end,
+        options=opts.read_options,
+        memory=default_memory() if opts.memory is None else opts.memory,
+        on_progress=tell,
+    )
+    merger = Merger()
+    for batch in stream:
+        merger.add(fn(batch))
+    return _Pass(merger.result(), stream.sources, stream.skipped, dict(stream.skipped_reasons))
 
 
 def build(
@@ -201,179 +251,128 @@ def build(
     progress: Progress | None = None,
 ) -> DashboardResult:
     """Everything the dashboard shows, from trace files (see module doc)."""
+    from llmobs_cli.core.report import engine as rc
+    from llmobs_cli.core.report.gates import check_scopes
+
     opts = options or DashboardOptions()
     cfg = config or Config()
     say = progress or (lambda _m: None)
-    say(f"reading {len(paths)} path(s)")
-    loaded, window = _load(paths, opts, columns_needed(opts.drift))
-    frame: pl.DataFrame = loaded.frame
-    notes: list[str] = []
-
     table = pricing.config_price_table(cfg, list(opts.prices))
     patterns = _refusal_patterns(cfg)
-
     rules = _rules(cfg)
-    from llmobs_cli.core.report.gates import check_scopes
 
-    check_scopes(rules, frame, loaded.sources)
+    start, end = _bounds(paths, opts, say)
+    plan = plan_dashboard(bucket=opts.bucket, table=table, refusal_patterns=patterns, rules=rules)
+    say(f"reading {len(paths)} path(s): reports by route, model, customer per {opts.bucket}")
+    first = _run_pass(
+        paths,
+        opts,
+        columns_needed(rules=rules),
+        partial(dashboard_partials, plan=plan),
+        start,
+        end,
+        say,
+    )
+    say("finalizing")
+    route_merged, dims_merged, rel_merged = split(first.merged, plan)
+    window = _window(route_merged, plan, start, end, paths, opts, first.sources)
+    check_scopes(rules, rc._key_frame(route_merged, plan.route), first.sources)
 
-    # Reports: the full one by route (the report core as `llmobs report` runs it, with
-    # alerts and sessions); the other dimensions and the releases from one shared
-    # preparation of the rows without their text (below).
-    say(f"report by route per {opts.bucket}")
-    route_report = build_report(
-        frame,
-        by=["route"],
-        bucket=opts.bucket,
-        window=window,
-        prices=table,
-        refusal_patterns=patterns,
-        rules=rules,
-    ).as_dict()
+    route_report = rc.finalize_report(route_merged, plan.route, window=window, rules=rules)
+    route_doc = route_report.as_dict()
     reports: list[dict[str, Any]] = [
-        {"id": "route", "label": "route", "fields": ["route"], "report": route_report}
+        {"id": "route", "label": "route", "fields": ["route"], "report": route_doc}
     ]
-    alerts = list(route_report.get("alerts") or [])
-    others = [d for d in DIMENSIONS if d[0] != "route" and _present(frame, d[2])]
-    say("pricing and weighting calls for the other views")
-    prepared = _prepare_light(frame, others, opts.bucket, table, patterns)
-    if others:
-        say("reports by " + ", ".join(label for _, label, _ in others) + f" per {opts.bucket}")
-        reports += _dimension_reports(prepared, others, opts.bucket, window)
+    alerts = list(route_doc.get("alerts") or [])
+    if dims_merged is not None:
+        which = views.present(dims_merged, plan)
+        reports += views.dimension_reports(dims_merged, plan, which, window)
 
-    # Releases on priced calls (the report's price table and weights).
+    # Releases: introductions from the first pass; their before/after from a second pass
+    # over the rows of their windows (the report's price table and weights).
     say("finding release and model changes")
+    rel_window = timedelta(days=opts.release_window_days)
     evals_frame = _read_evals(opts.evals) if opts.evals else None
-    rel = releases.analyse(
-        prepared.select(
-            *(c for c in releases.COLUMNS if c != "cost_usd"),
-            pl.col(pricing.COST).alias("cost_usd"),
-            W,
-        ),
-        evals=evals_frame,
-        window=timedelta(days=opts.release_window_days),
+    changes = views.find_changes(rel_merged, plan, rel_window)
+    ops: dict[tuple[int, str], releases.Side] = {}
+    if changes:
+        say(f"before/after of {len(changes)} change(s)")
+        sp = plan_sides(changes, rel_window, table)
+        lo = min(c.at for c in changes) - rel_window
+        hi = max(c.at for c in changes) + rel_window
+        second = _run_pass(
+            paths,
+            opts,
+            list(SIDE_COLUMNS),
+            partial(side_partials, plan=sp),
+            lo if start is None else max(lo, start),
+            hi if end is None else min(hi, end),
+            say,
+        )
+        ops = views.sides(second.merged, sp)
+    rel = releases.ReleaseResult(
+        changes=changes,
+        markers=releases.markers(changes),
+        comparisons=releases.comparisons(changes, ops, evals=evals_frame, window=rel_window),
+        window_days=rel_window.total_seconds() / 86400,
     )
 
     result = DashboardResult(
         title=opts.title,
         bucket=opts.bucket,
         window=window,
-        sources=list(loaded.sources),
+        sources=list(first.sources),
         reports=reports,
         releases=rel,
-        notes=notes,
-        skipped=loaded.skipped,
-        skipped_reasons=dict(loaded.skipped_reasons),
+        notes=[],
+        skipped=first.skipped,
+        skipped_reasons=first.skipped_reasons,
         alerts=alerts,
     )
     if opts.drift:
         say(f"drift: {opts.drift_current} vs {opts.drift_baseline}")
-        _add_drift(result, frame, opts, cfg, table, say)
+        last = route_report.overall.get("last_timestamp")
+        _add_drift(result, paths, opts, cfg, table, last, say)
     if evals_frame is not None:
         say("summarising judgments")
         _add_quality(result, evals_frame, opts, cfg)
     return result
 
 
-# --- reports by the other dimensions ---------------------------------------------------------
+def _window(
+    route_merged: pl.DataFrame | None,
+    plan: Any,
+    start: datetime | None,
+    end: datetime | None,
+    paths: Sequence[str | Path],
+    opts: DashboardOptions,
+    sources: list[str],
+) -> Window:
+    """The window drawn: the bounds given, each open side filled from the data; no call
+    in it is exit 2 (naming the window and what the data covers)."""
+    from llmobs_cli.core.partials.finalize import level_sums
 
+    sums = level_sums(route_merged, plan.route.spec, 0) if route_merged is not None else None
+    if sums is None or sums.height == 0 or not sums["sampled"].sum():
+        if start is not None or end is not None:
+            from llmobs_cli.core.ingest.span import data_span
+            from llmobs_cli.core.record.windows import require_rows, window_option
 
-def _prepare_light(
-    frame: pl.DataFrame,
-    dims: list[tuple[str, str, tuple[str, ...]]],
-    bucket: str,
-    table: pricing.PriceTable,
-    patterns: list[str] | None,
-) -> pl.DataFrame:
-    """The report core's row preparation (:func:`report.prepare`: weights, prices, flags,
-    buckets) of the columns the other views read, without response text and documents
-    (refusals and citations are shown by route only, from the full report)."""
-    from llmobs_cli.core.report import engine as rc
-
-    fields = list(dict.fromkeys(f for _, _, fs in dims for f in fs))
-    cols = list(dict.fromkeys([*REPORT_COLUMNS, *releases.COLUMNS, *fields]))
-    slim = frame.select(cols).with_columns(
-        *(pl.lit(None, dtype=frame.schema[c]).alias(c) for c in _TEXT)
-    )
-    lf = rc.prepare(slim.lazy(), by=fields, table=table, refusal_patterns=patterns, bucket=bucket)
-    return lf.with_columns(rc.row_terms()).collect()
-
-
-def _dimension_reports(
-    prepared: pl.DataFrame,
-    dims: list[tuple[str, str, tuple[str, ...]]],
-    bucket: str,
-    window: Window,
-) -> list[dict[str, Any]]:
-    """Report documents (groups and per-bucket groups) for several dimensions at once.
-
-    Each dimension is two group-bys of the prepared rows with the report core's
-    aggregations (:func:`report.metric_aggs`), turned into metrics objects by
-    :func:`report.to_metrics`, so the figures are the report's. Latency and TTFT
-    percentiles (one sort per group) are computed where the page draws them: per bucket
-    for model and route × model. For the per-bucket series of a dimension with more than
-    :data:`TOP_KEYS` values, all but the most expensive are grouped as ``(other)`` before
-    aggregating: its percentiles are those of its own rows, not a merge.
-    """
-    from llmobs_cli.core.report import engine as rc
-    from llmobs_cli.core.report import metrics as rm
-
-    lf = prepared.lazy()
-    qs = rm.QUANTILES
-    aggs = rc.metric_aggs(qs)
-    quantile_names = {"latency_ms__q", "ttft_ms__q"}
-    sums = [a for a in aggs if a.meta.output_name() not in quantile_names]
-    bcol = rc._BUCKET  # the report core's bucket column (set by prepare)
-    group_frames = pl.collect_all([lf.group_by(list(fs)).agg(sums) for _, _, fs in dims])
-    queries = []
-    for (dim_id, _, fs), grouped in zip(dims, group_frames, strict=True):
-        ranked = grouped.sort(["cost_usd", "calls"], descending=True, nulls_last=True)
-        if ranked.height > TOP_KEYS:
-            top = ranked.head(TOP_KEYS).select(fs).with_columns(pl.lit(True).alias("_top"))
-            keyed = lf.join(top.lazy(), on=list(fs), how="left", nulls_equal=True).with_columns(
-                [
-                    pl.when(pl.col("_top"))
-                    .then(pl.col(f).cast(pl.String))
-                    .otherwise(pl.lit(OTHER))
-                    .alias(f)
-                    for f in fs
-                ]
+            require_rows(
+                0,
+                window_option(since=opts.since, until=opts.until),
+                Window(start, end),
+                lambda: data_span(paths, fmt=opts.fmt, options=opts.read_options),
+                sources,
             )
-        else:
-            keyed = lf
-        wanted = aggs if dim_id in LATENCY_DIMENSIONS else sums
-        queries.append(keyed.group_by([bcol, *fs]).agg(wanted))
-    bucket_frames = pl.collect_all(queries)
-    span = rc.BUCKET_SPAN[bucket]
-    out = []
-    for (dim_id, label, fs), grouped, per_bucket in zip(
-        dims, group_frames, bucket_frames, strict=True
-    ):
-        groups = [
-            {"key": {f: rc._key_value(row[f]) for f in fs}, **rm.to_metrics(row, qs, None)}
-            for row in grouped.iter_rows(named=True)
-        ]
-        groups.sort(key=lambda g: (-(g.get("cost_usd") or 0.0), -(g.get("calls") or 0.0)))
-        by_start: dict[Any, list[dict[str, Any]]] = {}
-        for row in per_bucket.iter_rows(named=True):
-            m = {"key": {f: row[f] for f in fs}, **rm.to_metrics(row, qs, None)}
-            by_start.setdefault(row[bcol], []).append(m)
-        buckets = [
-            {"start": t.isoformat(), "end": (t + span).isoformat(), "groups": by_start[t]}
-            for t in sorted(by_start)
-        ]
-        doc = {
-            "window": window.as_dict(),
-            "by": list(fs),
-            "bucket": bucket,
-            "groups": groups,
-            "buckets": buckets,
-            "folded_into_other": max(0, grouped.height - TOP_KEYS)
-            if grouped.height > TOP_KEYS
-            else 0,
-        }
-        out.append({"id": dim_id, "label": label, "fields": list(fs), "report": doc})
-    return out
+        from llmobs_cli.core.record.names import dump_name
+
+        raise InputError([f"{dump_name(sources)}: no calls to draw (no records read)"])
+    from llmobs_cli.core.report.engine import _epoch_us
+
+    first = _epoch_us(sums["_min_timestamp"].min())
+    last = _epoch_us(sums["_max_timestamp"].max())
+    return Window(start or first, end or after(last))  # type: ignore[arg-type]
 
 
 # --- parts owned by other cores --------------------------------------------------------------
@@ -402,23 +401,31 @@ def _read_evals(path: Path) -> pl.DataFrame:
 
 def _add_drift(
     result: DashboardResult,
-    frame: pl.DataFrame,
+    paths: Sequence[str | Path],
     opts: DashboardOptions,
     cfg: Config,
     table: pricing.PriceTable,
+    last: str | None,
     say: Progress,
 ) -> None:
+    """Drift from the paths (the drift core reads its own windows). Without ``--now``
+    its "now" is the latest call the dashboard draws, as when it was handed those rows."""
     from llmobs_cli.core.drift import run_drift as run
     from llmobs_cli.core.record.windows import EmptyWindowError
 
+    read = opts.read_options or ReadOptions()
     try:
         res = run(
-            frame,
+            list(paths),
             current=opts.drift_current,
             baseline=opts.drift_baseline,
-            now=opts.now,
+            now=opts.now or last,
             config=cfg,
             price_table=table,
+            on_error=opts.on_error,
+            fmt=opts.fmt,
+            route_from=read.route_from,
+            keep_duplicates=read.keep_duplicates,
             progress=say,
             sources=result.sources,
         )
@@ -428,14 +435,18 @@ def _add_drift(
         result.notes.append(f"Drift not shown: {exc}")
         return
     if res.fired:  # a few calls from the grown side of each drifted feature
-        from llmobs_cli.core.explore.exemplars import attach_drift_frame
+        from llmobs_cli.core.explore.exemplars import attach_drift_stream
 
-        attach_drift_frame(
+        attach_drift_stream(
             res,
-            frame,
+            paths,
             prices=table,
             refusal_patterns=_refusal_patterns(cfg),
             sources=result.sources,
+            on_error=opts.on_error,
+            fmt=opts.fmt,
+            options=opts.read_options,
+            memory=opts.memory,
         )
     doc = res.as_dict()
     result.drift = doc

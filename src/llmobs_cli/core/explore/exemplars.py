@@ -389,22 +389,13 @@ def attach_drift(
     window (see :func:`drift_exemplars`); ``topic``-like features have none. ``config``
     (an ``llmobs.yaml``) gives the price table and refusal patterns."""
     from llmobs_cli.core.ingest.readers import load
-    from llmobs_cli.core.record.fields import base_column
 
-    rows = [r for r in result.features if r.get("drifted") and r["feature"] not in NO_EXEMPLARS]
+    rows = _drifted(result)
     if not rows:
         return
     start, end = result.current.start, result.current.end
-    groups = {base_column(f) for r in rows for f in (r.get("group") or {})}
-    plain = {base_column(r["feature"]) for r in rows if r["feature"] not in _NUMERIC}
-    columns = {
-        "trace_id", "span_id", "timestamp", "route", "prompt", "messages", "response",
-        "error", "status", "finish_reason", "latency_ms", "ttft_ms", "input_tokens",
-        "output_tokens", "retrieved", "model", "provider", "cost_usd", "cached_tokens",
-        "cache_write_tokens", "reasoning_tokens", *groups, *plain,
-    }  # fmt: skip
     try:
-        frame = load(paths, columns=sorted(columns), since=start, until=end, **read).frame
+        frame = load(paths, columns=_drift_columns(rows), since=start, until=end, **read).frame
     except Exception:
         return
     from llmobs_cli.core.report import pricing
@@ -429,24 +420,11 @@ def attach_drift_frame(
 ) -> None:
     """:func:`attach_drift` over calls already read (the dashboard's single load);
     with ``sources`` each exemplar also carries its ``show`` command line."""
-    from llmobs_cli.core.report import pricing
-    from llmobs_cli.core.report.refusals import refusal_expr
-
-    rows = [r for r in result.features if r.get("drifted") and r["feature"] not in NO_EXEMPLARS]
+    rows = _drifted(result)
     if not rows:
         return
     start, end = result.current.start, result.current.end
-    lf = frame.lazy()
-    names = set(lf.collect_schema().names())
-    for col, dtype in (("response", pl.String), ("finish_reason", pl.String)):
-        if col not in names:
-            lf = lf.with_columns(pl.lit(None, dtype=dtype).alias(col))
-    lf = pricing.with_cost(lf, prices).with_columns(
-        pl.col(pricing.COST).alias("cost_usd"),
-        refusal_expr(
-            pl.col("response"), refusal_patterns, finish_reason=pl.col("finish_reason")
-        ).alias("_refusal"),
-    )
+    lf = _priced(frame, prices, refusal_patterns)
     for row in rows:
         try:
             if row["feature"] == "language":
@@ -458,6 +436,140 @@ def attach_drift_frame(
         if sources is not None:
             for r in row.get("exemplars") or []:
                 r["show"] = show_command(str(r["trace_id"]), sources)
+
+
+def _drifted(result: Any) -> list[dict[str, Any]]:
+    return [r for r in result.features if r.get("drifted") and r["feature"] not in NO_EXEMPLARS]
+
+
+def _drift_columns(rows: list[dict[str, Any]]) -> list[str]:
+    """The columns the exemplars of drift rows ``rows`` read."""
+    from llmobs_cli.core.record.fields import base_column
+
+    groups = {base_column(f) for r in rows for f in (r.get("group") or {})}
+    plain = {base_column(r["feature"]) for r in rows if r["feature"] not in _NUMERIC}
+    columns = {
+        "trace_id", "span_id", "timestamp", "route", "prompt", "messages", "response",
+        "error", "status", "finish_reason", "latency_ms", "ttft_ms", "input_tokens",
+        "output_tokens", "retrieved", "model", "provider", "cost_usd", "cached_tokens",
+        "cache_write_tokens", "reasoning_tokens", *groups, *plain,
+    }  # fmt: skip
+    return sorted(columns)
+
+
+def _priced(
+    frame: pl.DataFrame | pl.LazyFrame, prices: Any, refusal_patterns: Sequence[str] | None
+) -> pl.LazyFrame:
+    """Calls with their priced ``cost_usd`` and a ``_refusal`` flag (what exemplars rank)."""
+    from llmobs_cli.core.report import pricing
+    from llmobs_cli.core.report.refusals import refusal_expr
+
+    lf = frame.lazy()
+    names = set(lf.collect_schema().names())
+    for col, dtype in (("response", pl.String), ("finish_reason", pl.String)):
+        if col not in names:
+            lf = lf.with_columns(pl.lit(None, dtype=dtype).alias(col))
+    return pricing.with_cost(lf, prices).with_columns(
+        pl.col(pricing.COST).alias("cost_usd"),
+        refusal_expr(
+            pl.col("response"), refusal_patterns, finish_reason=pl.col("finish_reason")
+        ).alias("_refusal"),
+    )
+
+
+def drift_candidates(
+    result: Any,
+    frame: pl.DataFrame,
+    *,
+    k: int = K,
+    prices: Any = None,
+    refusal_patterns: Sequence[str] | None = None,
+) -> pl.DataFrame:
+    """The rows of ``frame`` that can be an exemplar of a drifted feature of ``result``:
+    each feature's top ``k`` (the rows :func:`drift_exemplars` picks) and, for
+    ``language``, the newest :data:`LANGUAGE_SAMPLE` calls of its group. Every pick is a
+    top-k under a total order, so the picks from a union of batches' candidates are the
+    picks from all the rows: streaming keeps only candidates (bounded by the features,
+    never by the rows)."""
+    rows = _drifted(result)
+    if not rows or frame.height == 0:
+        return frame.clear()
+    start, end = result.current.start, result.current.end
+    indexed = frame.with_row_index("_cand")
+    lf = _priced(indexed, prices, refusal_patterns)
+    keep: list[pl.Series] = []
+    for row in rows:
+        where = _in_window(start, end) & _in_group(row.get("group"))
+        if row["feature"] == "language":
+            keep.append(lf.filter(where).top_k(LANGUAGE_SAMPLE, by="timestamp").collect()["_cand"])
+            continue
+        try:
+            picked = drift_exemplars(lf, row, current=(start, end), k=k)
+        except Exception:
+            continue
+        ids = pl.DataFrame(
+            {
+                "trace_id": [p["trace_id"] for p in picked],
+                "span_id": [p["span_id"] for p in picked],
+            },
+            schema={"trace_id": pl.String, "span_id": pl.String},
+        )
+        keys = ["trace_id", "span_id"] if "span_id" in indexed.columns else ["trace_id"]
+        hit = indexed.select("_cand", *keys).join(
+            ids.select(keys), on=keys, how="semi", nulls_equal=True
+        )
+        keep.append(hit["_cand"])
+    if not keep:
+        return frame.clear()
+    chosen = pl.concat(keep).unique()
+    return indexed.filter(pl.col("_cand").is_in(chosen.implode())).drop("_cand")
+
+
+def attach_drift_stream(
+    result: Any,
+    paths: Sequence[str | Path],
+    *,
+    k: int = K,
+    prices: Any = None,
+    refusal_patterns: Sequence[str] | None = None,
+    sources: Sequence[str] | None = None,
+    memory: int | None = None,
+    **read: Any,
+) -> None:
+    """:func:`attach_drift_frame` over the current window of ``paths`` read batch by
+    batch: only each batch's :func:`drift_candidates` are kept (and pruned again as they
+    accumulate), so memory is bounded by the batch and ``k``, not by the window."""
+    from llmobs_cli.core.ingest.readers.stream import Stream
+
+    rows = _drifted(result)
+    if not rows:
+        return
+    pool: pl.DataFrame | None = None
+    pick = {"k": k, "prices": prices, "refusal_patterns": refusal_patterns}
+    try:
+        stream = Stream(
+            paths,
+            columns=_drift_columns(rows),
+            since=result.current.start,
+            until=result.current.end,
+            memory=memory,
+            **read,
+        )
+        for batch in stream:
+            got = drift_candidates(result, batch, **pick)  # type: ignore[arg-type]
+            pool = got if pool is None else pl.concat([pool, got], how="diagonal_relaxed")
+            pool = drift_candidates(result, pool, **pick)  # type: ignore[arg-type]
+    except Exception:  # naming examples must never turn a dashboard into a failure
+        return
+    if pool is not None:
+        attach_drift_frame(
+            result,
+            pool,
+            k=k,
+            prices=prices,
+            refusal_patterns=refusal_patterns,
+            sources=sources,
+        )
 
 
 def _language_exemplars(

@@ -222,12 +222,27 @@ def find_changes(
         hourly = (
             rows.group_by("route", kind, pl.col("timestamp").dt.truncate("1h").alias("_h"))
             .agg(pl.len().alias("_n"), pl.col("timestamp").min().alias("_first"))
-            .sort("route", "_h")
             .collect()
         )
-        for (route,), part in hourly.group_by("route", maintain_order=True):
-            out.extend(_route_changes(kind, str(route), part, window, max_chance))
+        out.extend(changes_from_hourly(kind, hourly, window=window, max_chance=max_chance))
     out.sort(key=lambda c: (c.at, c.kind, c.route))
+    return out
+
+
+def changes_from_hourly(
+    kind: Kind,
+    hourly: pl.DataFrame,
+    *,
+    window: timedelta = DEFAULT_WINDOW,
+    max_chance: float = MAX_CHANCE,
+) -> list[Change]:
+    """The introductions of ``kind`` values from units counted per hour: one row per
+    (``route``, value, ``_h``) with ``_n`` units (sessions at their first call with the
+    value, or calls without a session) and ``_first`` their first timestamp — what
+    :func:`find_changes` counts, and what the dashboard merges from partials."""
+    out: list[Change] = []
+    for (route,), part in hourly.sort("route", "_h").group_by("route", maintain_order=True):
+        out.extend(_route_changes(kind, str(route), part, window, max_chance))
     return out
 
 
@@ -488,6 +503,18 @@ def compare(
         lf = lf.with_columns((1.0 / pl.col("sample_rate")).alias(W))
     lf = lf.with_columns(pl.col("route").fill_null("default"))
     ops = _ops_stats(_sides(lf, changes, window))
+    return comparisons(changes, ops, evals=evals, window=window)
+
+
+def comparisons(
+    changes: list[Change],
+    ops: dict[tuple[int, str], Side],
+    *,
+    evals: pl.DataFrame | None = None,
+    window: timedelta = DEFAULT_WINDOW,
+) -> list[Comparison]:
+    """Each change with its sides' figures (``ops`` keyed by (index, ``before``/``after``);
+    a side without rows is empty) and, from ``evals``, its judged quality."""
     qual = _quality(evals, changes, window) if evals is not None else {}
     return [
         Comparison(

@@ -1,0 +1,227 @@
+"""Merged dashboard partials → the documents the page draws.
+
+Everything here reads merged partials (:mod:`.partials`), never rows: the reports by
+model, route × model, customer and feature, the release and model introductions, and the
+before/after figures of each. Figures are the report core's (:func:`report.to_metrics`
+over :func:`report._level_rows`), so a dimension's numbers are those of ``llmobs report
+--by <dimension>`` on the same rows.
+"""
+
+from __future__ import annotations
+
+from datetime import UTC, datetime, timedelta
+from typing import Any
+
+import polars as pl
+
+from llmobs_cli.core.dashboard.partials import HOUR, ROUTE, UNIT, DashboardPlan, SidePlan
+from llmobs_cli.core.partials.compute import LEVEL, key
+from llmobs_cli.core.partials.finalize import level_quantiles, level_sums
+from llmobs_cli.core.partials.merge import merge
+from llmobs_cli.core.record.windows import Window
+from llmobs_cli.core.report import engine as rc
+from llmobs_cli.core.report import metrics as rm
+from llmobs_cli.core.report import releases
+
+#: Values of a dimension drawn over time; the rest are one ``(other)`` series.
+TOP_KEYS = 12
+OTHER = "(other)"
+
+
+def present(dims_merged: pl.DataFrame | None, plan: DashboardPlan) -> list[int]:
+    """Indices (into ``plan.dimensions``) of the dimensions whose every field has a value
+    in some call (most dumps have no ``feature``, say)."""
+    if dims_merged is None:
+        return []
+    out = []
+    for j, (_, _, fs) in enumerate(plan.dimensions):
+        groups = level_sums(dims_merged, plan.dims.spec, 2 * j)
+        if groups.height and all(groups[f].null_count() < groups.height for f in fs):
+            out.append(j)
+    return out
+
+
+def _epoch(col: str) -> pl.Expr:
+    return pl.from_epoch(pl.col(col).cast(pl.Int64), time_unit="us").dt.replace_time_zone("UTC")
+
+
+def _fold(
+    merged: pl.DataFrame, level: int, fields: tuple[str, ...], top: pl.DataFrame
+) -> pl.DataFrame:
+    """Level ``level`` of ``merged`` with every key outside ``top`` renamed ``(other)`` and
+    merged again: sums add, sketch bins add, extrema take min/max — so ``(other)``'s
+    figures, percentiles included, are those of its own rows."""
+    lv = merged.filter(pl.col(LEVEL) == level)
+    ks = [key(f) for f in fields]
+    flag = top.select(
+        *(pl.col(f).alias(k) for f, k in zip(fields, ks, strict=True)),
+        pl.lit(True).alias("_top"),
+    )
+    lv = lv.join(flag, on=ks, how="left", nulls_equal=True)
+    lv = lv.with_columns(
+        pl.when(pl.col("_top")).then(pl.col(k).cast(pl.String)).otherwise(pl.lit(OTHER)).alias(k)
+        for k in ks
+    ).drop("_top")
+    # A level's extrema rows carry no counts: merge them with their own aggregation.
+    return merge([lv])
+
+
+def dimension_reports(
+    dims_merged: pl.DataFrame, plan: DashboardPlan, which: list[int], window: Window
+) -> list[dict[str, Any]]:
+    """Report documents (groups, and per-bucket groups) of the dimensions ``which``.
+
+    Groups carry sums only (percentiles are drawn over time); buckets carry latency and
+    TTFT percentiles for :data:`LATENCY_DIMENSIONS`. A dimension with more than
+    :data:`TOP_KEYS` values draws the most expensive ones over time and the rest as one
+    ``(other)`` series, merged from their partials."""
+    qs = plan.dims.quantiles
+    bucket = plan.dims.bucket or "day"
+    span = rc.BUCKET_SPAN[bucket]
+    out = []
+    for j in which:
+        dim_id, label, fs = plan.dimensions[j]
+        gi, bi = 2 * j, 2 * j + 1
+        rows = rc._level_rows(dims_merged, plan.dims, gi)
+        groups = [
+            {"key": {f: rc._key_value(r[f]) for f in fs}, **rm.to_metrics(r, qs, None)}
+            for r, _ in rows
+            if r.get("sampled")
+        ]
+        groups = rc._sort_groups(groups)
+        per_bucket = dims_merged
+        folded = 0
+        if len(groups) > TOP_KEYS:
+            top = pl.DataFrame(
+                [g["key"] for g in groups[:TOP_KEYS]],
+                schema={f: dims_merged.schema[key(f)] for f in fs},
+                orient="row",
+            )
+            per_bucket = _fold(dims_merged, bi, fs, top)
+            folded = len(groups) - TOP_KEYS
+        by_start: dict[Any, list[dict[str, Any]]] = {}
+        for r, _ in rc._level_rows(per_bucket, plan.dims, bi):
+            if not r.get("sampled"):
+                continue
+            m = {"key": {f: r[f] for f in fs}, **rm.to_metrics(r, qs, None)}
+            by_start.setdefault(r[rc._BUCKET], []).append(m)
+        buckets = [
+            {
+                "start": t.isoformat(),
+                "end": (t + span).isoformat(),
+                "groups": rc._sort_groups(by_start[t]),
+            }
+            for t in sorted(by_start)
+        ]
+        doc = {
+            "window": window.as_dict(),
+            "by": list(fs),
+            "bucket": bucket,
+            "groups": groups,
+            "buckets": buckets,
+            "folded_into_other": folded,
+        }
+        out.append({"id": dim_id, "label": label, "fields": list(fs), "report": doc})
+    return out
+
+
+# --- releases ---------------------------------------------------------------------------------
+
+
+def hourly_units(rel_merged: pl.DataFrame, plan: DashboardPlan, i: int) -> pl.DataFrame:
+    """Units per (route, value, hour) of release level ``i`` (see ``changes_from_hourly``)."""
+    kind = plan.releases.levels[i][1]
+    df = level_sums(rel_merged, plan.releases, i).filter(pl.col(kind).is_not_null())
+    df = df.with_columns(_epoch("_min_timestamp").alias("_first"))
+    sessions = df.filter(pl.col(UNIT).is_not_null()).select(
+        pl.col(ROUTE).alias("route"),
+        kind,
+        pl.col("_first").dt.truncate("1h").alias("_h"),
+        pl.lit(1, pl.Int64).alias("_n"),
+        "_first",
+    )
+    single = df.filter(pl.col(UNIT).is_null()).select(
+        pl.col(ROUTE).alias("route"),
+        kind,
+        pl.col(HOUR).alias("_h"),
+        pl.col("sampled").cast(pl.Int64).alias("_n"),
+        "_first",
+    )
+    return (
+        pl.concat([sessions, single])
+        .group_by("route", kind, "_h")
+        .agg(pl.col("_n").sum(), pl.col("_first").min())
+    )
+
+
+def find_changes(
+    rel_merged: pl.DataFrame | None, plan: DashboardPlan, window: timedelta
+) -> list[releases.Change]:
+    """:func:`releases.find_changes` from merged partials."""
+    if rel_merged is None:
+        return []
+    out: list[releases.Change] = []
+    for i, levels in enumerate(plan.releases.levels):
+        kind = levels[1]
+        out.extend(
+            releases.changes_from_hourly(kind, hourly_units(rel_merged, plan, i), window=window)  # type: ignore[arg-type]
+        )
+    out.sort(key=lambda c: (c.at, c.kind, c.route))
+    return out
+
+
+def _num(x: Any) -> float | None:
+    return releases._num(x)
+
+
+def _div(a: Any, b: Any) -> float | None:
+    if a is None or b is None or not b:
+        return None
+    return _num(a / b)
+
+
+def sides(merged: pl.DataFrame | None, plan: SidePlan) -> dict[tuple[int, str], releases.Side]:
+    """The before/after figures per (change index, side) from merged side partials."""
+    if merged is None or merged.height == 0:
+        return {}
+    spec = plan.spec
+    keys = list(spec.levels[0])
+    sums = level_sums(merged, spec, 0)
+    qs = releases._PCTS
+    for col in ("latency_ms", "ttft_ms"):
+        sums = sums.join(
+            level_quantiles(merged, spec, 0, col, qs), on=keys, how="left", nulls_equal=True
+        )
+    out: dict[tuple[int, str], releases.Side] = {}
+    for r in sums.iter_rows(named=True):
+        if not r.get("sampled"):
+            continue
+        calls, w2 = r.get("calls") or 0.0, r.get("w2") or 0.0
+
+        def pct(col: str, row: dict[str, Any] = r) -> dict[str, float | None]:
+            got = row.get(f"{col}__q") or []
+            return {
+                f"p{int(q * 100)}": (_num(got[k]) if k < len(got) else None)
+                for k, q in enumerate(qs)
+            }
+
+        out[(int(r["_cid"]), str(r["_side"]))] = releases.Side(
+            sampled=int(r["sampled"]),
+            calls=float(calls),
+            n_eff=float(calls * calls / w2) if w2 else 0.0,
+            latency_ms=pct("latency_ms"),
+            ttft_ms=pct("ttft_ms"),
+            cost_per_call_usd=_div(r.get("cost_wy"), r.get("cost_w")),
+            unpriced=int(r.get("unpriced") or 0),
+            error_rate=_div(r.get("err_wy"), r.get("err_w")),
+            output_tokens_mean=_div(r.get("out_wy"), r.get("out_w")),
+            start=_at(r.get("_min_timestamp")),
+            end=_at(r.get("_max_timestamp")),
+        )
+    return out
+
+
+def _at(v: float | None) -> datetime | None:
+    if v is None:
+        return None
+    return datetime.fromtimestamp(0, tz=UTC) + timedelta(microseconds=int(v))
