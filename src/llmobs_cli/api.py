@@ -853,10 +853,15 @@ def dashboard(
     format: str | None = None,
     route_from: str | None = None,
     progress: Progress | None = None,
+    engine: str | None = None,
 ) -> DashboardResult:
     """``llmobs dashboard``: reports by route, model, customer and feature over time,
     release and model changes, drift (``drift=False`` leaves it out) and, with ``evals``
-    (an ``evals.parquet``), quality. Defaults from ``llmobs.yaml``'s ``dashboard``."""
+    (an ``evals.parquet``), quality. Defaults from ``llmobs.yaml``'s ``dashboard``.
+
+    The rows are read batch by batch (memory does not grow with them); ``engine``
+    (``local``, ``spark`` or ``ray``; default ``engine.name`` of the config) says where
+    the report views are aggregated, as in :func:`report`."""
     from llmobs_cli.core.dashboard.build import build
     from llmobs_cli.core.dashboard.options import dashboard_options
     from llmobs_cli.core.ingest.readers import ReadOptions
@@ -878,6 +883,7 @@ def dashboard(
         fmt=_read_format(format),
         read_options=ReadOptions(route_from=route_from),
         prices=[Path(p) for p in prices],
+        engine=_engine(cfg, engine),
     )
     with _as_paths(source) as paths:
         res = build(paths, opts, config=cfg, progress=progress)

@@ -1,7 +1,8 @@
 """``llmobs dashboard``: one self-contained, offline HTML file of everything.
 
 Thin shell: options and ``llmobs.yaml`` (``dashboard:``) →
-:func:`llmobs_cli.core.dashboard.build.build`
+:func:`llmobs_cli.core.dashboard.build.build` (rows read batch by batch within ``--memory``;
+the report views' partials on ``--engine spark|ray`` when asked)
 → :func:`llmobs_cli.render.html.dashboard_html` → an atomic write of ``-o PATH``
 (``.html``; ``.json`` writes the data the page is drawn from). A one-line summary goes
 to stderr. Exit 1 when the dashboard shows something that fired (drift, a quality
@@ -106,6 +107,11 @@ def dashboard_cmd(
     source_format: common.FromOpt = common.InputFormat.auto,
     route_from: common.RouteFromOpt = None,
     keep_duplicates: common.KeepDuplicatesOpt = False,
+    engine: common.EngineOpt = None,
+    spark_master: common.SparkMasterOpt = None,
+    spark_remote: common.SparkRemoteOpt = None,
+    ray_address: common.RayAddressOpt = None,
+    memory: common.MemoryOpt = None,
 ) -> None:
     """Render the dashboard of trace files into one HTML file."""
     from llmobs_cli.core.dashboard.build import build
@@ -130,6 +136,8 @@ def dashboard_cmd(
         fmt=common.input_format(source_format),
         read_options=ReadOptions(route_from=route_from, keep_duplicates=keep_duplicates),
         prices=list(prices or ()),
+        memory=common.memory_bytes(memory),
+        engine=common.engine_settings(cfg, engine, spark_master, spark_remote, ray_address),
     )
     with common.status("dashboard") as say:
         result = build(traces, opts, config=cfg, progress=say)

@@ -5,7 +5,7 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 from pathlib import Path
-from typing import TYPE_CHECKING, Literal
+from typing import TYPE_CHECKING, Any, Literal
 
 if TYPE_CHECKING:
     from llmobs_cli.core.dashboard.build import DashboardOptions
@@ -29,9 +29,13 @@ def dashboard_options(
     fmt: str | None = None,
     read_options: ReadOptions | None = None,
     prices: Sequence[str | Path] = (),
+    memory: int | None = None,
+    engine: Any = None,
 ) -> DashboardOptions:
     """Each argument left ``None`` takes its ``dashboard.*`` value; ``drift=False`` leaves the
-    drift section out even when ``dashboard.drift`` is on."""
+    drift section out even when ``dashboard.drift`` is on. ``memory`` (bytes) bounds the
+    batches; ``engine`` (:class:`llmobs_cli.core.engines.EngineSettings`) says where the
+    report views' partials run."""
     from llmobs_cli.core.dashboard.build import DashboardOptions
 
     dc = cfg.dashboard
@@ -51,4 +55,6 @@ def dashboard_options(
         fmt=fmt,
         read_options=read_options,
         prices=list(prices),
+        memory=memory,
+        engine=engine,
     )

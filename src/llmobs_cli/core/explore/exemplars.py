@@ -21,7 +21,7 @@ Every function returns plain dicts (``trace_id``, ``span_id``, ``timestamp``, ``
 from __future__ import annotations
 
 import shlex
-from collections.abc import Mapping, Sequence
+from collections.abc import Iterable, Mapping, Sequence
 from datetime import datetime
 from pathlib import Path
 from typing import Any
@@ -544,8 +544,6 @@ def attach_drift_stream(
     rows = _drifted(result)
     if not rows:
         return
-    pool: pl.DataFrame | None = None
-    pick = {"k": k, "prices": prices, "refusal_patterns": refusal_patterns}
     try:
         stream = Stream(
             paths,
@@ -555,20 +553,39 @@ def attach_drift_stream(
             memory=memory,
             **read,
         )
-        for batch in stream:
-            got = drift_candidates(result, batch, **pick)  # type: ignore[arg-type]
-            pool = got if pool is None else pl.concat([pool, got], how="diagonal_relaxed")
-            pool = drift_candidates(result, pool, **pick)  # type: ignore[arg-type]
-    except Exception:  # naming examples must never turn a dashboard into a failure
-        return
-    if pool is not None:
-        attach_drift_frame(
+        attach_drift_batches(
             result,
-            pool,
+            stream,
             k=k,
             prices=prices,
             refusal_patterns=refusal_patterns,
             sources=sources,
+        )
+    except Exception:  # naming examples must never turn a dashboard into a failure
+        return
+
+
+def attach_drift_batches(
+    result: Any,
+    batches: Iterable[pl.DataFrame],
+    *,
+    k: int = K,
+    prices: Any = None,
+    refusal_patterns: Sequence[str] | None = None,
+    sources: Sequence[str] | None = None,
+) -> None:
+    """:func:`attach_drift_frame` over calls arriving in batches, keeping only the
+    candidates (:func:`drift_candidates`) of what has arrived: the same exemplars as
+    from all the calls at once, in memory bounded by a batch and ``k``."""
+    pool: pl.DataFrame | None = None
+    pick: dict[str, Any] = {"k": k, "prices": prices, "refusal_patterns": refusal_patterns}
+    for batch in batches:
+        got = drift_candidates(result, batch, **pick)
+        pool = got if pool is None else pl.concat([pool, got], how="diagonal_relaxed")
+        pool = drift_candidates(result, pool, **pick)
+    if pool is not None:
+        attach_drift_frame(
+            result, pool, k=k, prices=prices, refusal_patterns=refusal_patterns, sources=sources
         )
 
 
