@@ -36,14 +36,16 @@ import polars as pl
 
 from llmobs_cli.core.dashboard import views
 from llmobs_cli.core.dashboard.partials import (
+    BLOCKS,
     DIMENSIONS,
     LATENCY_DIMENSIONS,
     SIDE_COLUMNS,
-    dashboard_partials,
+    block_functions,
     plan_dashboard,
     plan_sides,
     side_partials,
-    split,
+    stacked,
+    unstack,
 )
 from llmobs_cli.core.ingest.readers import ReadOptions
 from llmobs_cli.core.partials.merge import Merger
@@ -150,9 +152,10 @@ def columns_needed(drift: bool = False, rules: Sequence[Any] = ()) -> list[str]:
 
 @dataclass
 class _Pass:
-    """What the first pass leaves: merged partials and the reader's counters."""
+    """What a pass leaves: merged partials (one frame per partial function) and the
+    reader's counters."""
 
-    merged: pl.DataFrame | None
+    merged: list[pl.DataFrame | None]
     sources: list[str]
     skipped: int
     skipped_reasons: dict[str, int]
@@ -193,13 +196,13 @@ def _run_pass(
     paths: Sequence[str | Path],
     opts: DashboardOptions,
     columns: list[str],
-    fn: Callable[[pl.DataFrame], pl.DataFrame],
+    fns: list[Callable[[pl.DataFrame], pl.DataFrame]],
     start: datetime | None,
     end: datetime | None,
     say: Progress,
 ) -> _Pass:
-    """``fn``'s partials over the rows of ``[start, end)``, merged (locally, batch by
-    batch, or on the configured engine)."""
+    """Each of ``fns``' partials over the rows of ``[start, end)``, merged on its own
+    (locally, batch by batch, or on the configured engine)."""
     if not _is_local(opts.engine):
         from llmobs_cli.core.engines.run import merged_partials
         from llmobs_cli.core.ingest.readers import _with_dependencies
@@ -212,14 +215,15 @@ def _run_pass(
             opts.engine,
             paths,
             wanted,
-            fn,
+            partial(stacked, fns=tuple(fns)),
             since=start,
             until=end,
             required=required,
             on_error=opts.on_error,
             keep_duplicates=bool(getattr(opts.read_options, "keep_duplicates", False)),
         )
-        return _Pass(run.merged, run.sources, run.skipped, dict(run.skipped_reasons))
+        merged = unstack(run.merged, len(fns))
+        return _Pass(merged, run.sources, run.skipped, dict(run.skipped_reasons))
     from llmobs_cli.core.ingest.readers.stream import Stream, default_memory
 
     def tell(p: Any) -> None:
@@ -237,10 +241,12 @@ def _run_pass(
         memory=default_memory() if opts.memory is None else opts.memory,
         on_progress=tell,
     )
-    merger = Merger()
+    mergers = [Merger() for _ in fns]
     for batch in stream:
-        merger.add(fn(batch))
-    return _Pass(merger.result(), stream.sources, stream.skipped, dict(stream.skipped_reasons))
+        for fn, merger in zip(fns, mergers, strict=True):
+            merger.add(fn(batch))
+    merged = [m.result() for m in mergers]
+    return _Pass(merged, stream.sources, stream.skipped, dict(stream.skipped_reasons))
 
 
 def build(
@@ -268,13 +274,14 @@ def build(
         paths,
         opts,
         columns_needed(rules=rules),
-        partial(dashboard_partials, plan=plan),
+        block_functions(plan),
         start,
         end,
         say,
     )
     say("finalizing")
-    route_merged, dims_merged, rel_merged = split(first.merged, plan)
+    blocks = dict(zip(BLOCKS, first.merged, strict=True))
+    route_merged, dims_merged, rel_merged = blocks["route"], blocks["dims"], blocks["releases"]
     window = _window(route_merged, plan, start, end, paths, opts, first.sources)
     check_scopes(rules, rc._key_frame(route_merged, plan.route), first.sources)
 
@@ -304,12 +311,12 @@ def build(
             paths,
             opts,
             list(SIDE_COLUMNS),
-            partial(side_partials, plan=sp),
+            [partial(side_partials, plan=sp)],
             lo if start is None else max(lo, start),
             hi if end is None else min(hi, end),
             say,
         )
-        ops = views.sides(second.merged, sp)
+        ops = views.sides(second.merged[0], sp)
     rel = releases.ReleaseResult(
         changes=changes,
         markers=releases.markers(changes),

@@ -1,22 +1,24 @@
 """The dashboard's figures as mergeable partials: one pass over the rows for every view.
 
-:func:`dashboard_partials` turns one batch of canonical rows into one partial frame
-(:mod:`llmobs_cli.core.partials`) holding three blocks, told apart by their level index:
+One batch of canonical rows gives three blocks of partials (:mod:`llmobs_cli.core.partials`),
+each merged on its own so that each keeps only its own key columns:
 
-* the route report (:func:`llmobs_cli.core.report.engine.batch_partials`: overall, route,
-  rule scopes, time buckets, buckets × route, unpriced models) — levels ``[0, r)``;
-* the other dimensions (model, route × model, customer, feature): per group and per
-  bucket × group, on the rows without response text and documents (refusal and citation
-  matching are shown by route only), with latency/TTFT sketches per bucket for the
-  dimensions whose percentiles are drawn over time — levels ``[r, r + d)``;
-* release and model introductions (:func:`llmobs_cli.core.report.releases.find_changes`):
-  the first timestamp of every (route, value, session) and, for calls without a session,
-  calls and first timestamp per (route, value, hour) — the last two levels.
+* :func:`route_partials` — the route report (``report.batch_partials``: overall, route,
+  rule scopes, time buckets, buckets × route, unpriced models);
+* :func:`dims_partials` — the other dimensions (model, route × model, customer, feature):
+  per group and per bucket × group, on the rows without response text and documents
+  (refusal and citation matching are shown by route only), with latency/TTFT sketches
+  per bucket for the dimensions whose percentiles are drawn over time;
+* :func:`release_partials` — release and model introductions (``releases.find_changes``):
+  the first timestamp of every (route, value, session) and, for calls without a
+  session, calls and first timestamp per (route, value, hour); part ``first``, whose
+  ``min:v`` merges by min and ``sum:n`` by sum.
 
-The function is pure and its plan picklable, so it runs batch by batch locally or inside
-Spark/Ray (:func:`llmobs_cli.core.engines.run.merged_partials`); :func:`split` cuts the
-merged frame back into its blocks, which :mod:`.views` finalizes. Memory is bounded by
-the distinct groups, buckets and sessions, never by the number of rows.
+The functions are pure and the plan picklable, so they run batch by batch locally or
+inside Spark/Ray (:func:`stacked` puts the blocks in one frame keyed by ``k:block`` for
+:func:`llmobs_cli.core.engines.run.merged_partials`; :func:`unstack` splits it again);
+:mod:`.views` finalizes. Memory is bounded by the distinct groups, buckets and sessions,
+never by the number of rows.
 
 :func:`side_partials` is the second, optional pass: once the changes are known, the
 before/after figures of each (change, side) from the rows of its windows.
@@ -24,12 +26,14 @@ before/after figures of each (change, side) from the rows of its windows.
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import timedelta
+from functools import partial
 
 import polars as pl
 
-from llmobs_cli.core.partials.compute import LEVEL, PartialSpec, partials
+from llmobs_cli.core.partials.compute import LEVEL, MIN, PART, N, PartialSpec, key, partials
 from llmobs_cli.core.record.weights import W
 from llmobs_cli.core.report import engine as rc
 from llmobs_cli.core.report import pricing, releases
@@ -49,28 +53,20 @@ LATENCY_DIMENSIONS = ("model", "route+model")
 #: Heavy text columns only the route report (refusals, citations) needs.
 _TEXT = ("response", "retrieved")
 
-#: Release-change columns: route with nulls as ``default``, session hash, hour.
-ROUTE, UNIT, HOUR, ONE = "_rroute", "_unit", "_hour", "_calls"
+#: Release-change keys: route with nulls as ``default``, session hash, hour.
+ROUTE, UNIT, HOUR = "_rroute", "_unit", "_hour"
 #: Before/after columns: change index and side.
 CID, SIDE = "_cid", "_side"
 
 
 @dataclass(frozen=True)
 class DashboardPlan:
-    """What :func:`dashboard_partials` computes (plain data: picklable)."""
+    """What the block functions compute (plain data: picklable)."""
 
     route: rc.ReportPlan
     dims: rc.ReportPlan
     dimensions: tuple[tuple[str, str, tuple[str, ...]], ...]
-    releases: PartialSpec
-
-    @property
-    def route_levels(self) -> int:
-        return len(self.route.spec.levels)
-
-    @property
-    def dim_levels(self) -> int:
-        return len(self.dims.spec.levels)
+    kinds: tuple[str, ...] = releases.KINDS
 
 
 def plan_dashboard(
@@ -109,15 +105,15 @@ def plan_dashboard(
         spec=spec,
         quantiles=route.quantiles,
     )
-    rel = PartialSpec(
-        levels=tuple((ROUTE, kind, UNIT, HOUR) for kind in releases.KINDS),
-        sums=(ONE,),
-        extrema=("timestamp",),
-    )
-    return DashboardPlan(route=route, dims=dims, dimensions=others, releases=rel)
+    return DashboardPlan(route=route, dims=dims, dimensions=others)
 
 
-def _dims_partials(batch: pl.DataFrame, plan: DashboardPlan) -> pl.DataFrame:
+def route_partials(batch: pl.DataFrame, plan: DashboardPlan) -> pl.DataFrame:
+    """The route report's partials (``llmobs report --by route --bucket …``)."""
+    return rc.batch_partials(batch, plan.route)
+
+
+def dims_partials(batch: pl.DataFrame, plan: DashboardPlan) -> pl.DataFrame:
     """The other dimensions' partials: the report's row preparation without text."""
     fields = list(dict.fromkeys(f for _, _, fs in plan.dimensions for f in fs))
     schema = batch.schema
@@ -137,53 +133,82 @@ def _dims_partials(batch: pl.DataFrame, plan: DashboardPlan) -> pl.DataFrame:
     return partials(rows, plan.dims.spec)
 
 
-def _release_partials(batch: pl.DataFrame, plan: DashboardPlan) -> pl.DataFrame:
-    """First timestamp per (route, value, session); calls per (route, value, hour) for
-    calls without a session (each is its own unit, as in ``find_changes``)."""
+#: Part name and columns of the release partials.
+FIRST = "first"
+VALUE = "_value"
+_REL_COLUMNS = {
+    PART: pl.String(),
+    LEVEL: pl.Int32(),
+    key(ROUTE): pl.String(),
+    key(VALUE): pl.String(),
+    key(UNIT): pl.UInt64(),
+    key(HOUR): pl.Datetime("us", "UTC"),
+    N: pl.Int64(),
+    MIN: pl.Float64(),
+}
+
+
+def release_partials(batch: pl.DataFrame, plan: DashboardPlan) -> pl.DataFrame:
+    """First timestamp (epoch µs) per (route, value, session); calls and first timestamp
+    per (route, value, hour) for calls without a session (each is its own unit, as in
+    ``find_changes``). Level ``i`` is the value column ``plan.kinds[i]``."""
     c = pl.col
     sid = c("session_id")
-    rows = (
-        batch.lazy()
-        .filter(c("timestamp").is_not_null())
-        .select(
-            c("route").fill_null("default").alias(ROUTE),
-            *releases.KINDS,
-            "timestamp",
-            pl.when(sid.is_not_null()).then(sid.hash()).alias(UNIT),
-            pl.when(sid.is_null()).then(c("timestamp").dt.truncate("1h")).alias(HOUR),
-            pl.lit(1.0).alias(ONE),
+    lf = batch.lazy().filter(c("timestamp").is_not_null())
+    parts = []
+    for i, kind in enumerate(plan.kinds):
+        parts.append(
+            lf.filter(c(kind).is_not_null())
+            .group_by(
+                c("route").fill_null("default").alias(key(ROUTE)),
+                c(kind).cast(pl.String).alias(key(VALUE)),
+                pl.when(sid.is_not_null()).then(sid.hash()).alias(key(UNIT)),
+                pl.when(sid.is_null())
+                .then(c("timestamp").dt.truncate("1h"))
+                .dt.convert_time_zone("UTC")
+                .alias(key(HOUR)),
+            )
+            .agg(
+                pl.len().cast(pl.Int64).alias(N),
+                c("timestamp").min().dt.epoch("us").cast(pl.Float64).alias(MIN),
+            )
+            .with_columns(pl.lit(FIRST).alias(PART), pl.lit(i, pl.Int32).alias(LEVEL))
         )
-        .collect()
-    )
-    return partials(rows, plan.releases)
+    out = pl.concat(pl.collect_all(parts), how="diagonal_relaxed")
+    return out.select(pl.col(k).cast(t) for k, t in _REL_COLUMNS.items())
 
 
-def dashboard_partials(batch: pl.DataFrame, plan: DashboardPlan) -> pl.DataFrame:
-    """One batch → the dashboard's partials (pure; see the module docstring)."""
-    route = rc.batch_partials(batch, plan.route)
-    dims = _dims_partials(batch, plan).with_columns(pl.col(LEVEL) + plan.route_levels)
-    rel = _release_partials(batch, plan).with_columns(
-        pl.col(LEVEL) + plan.route_levels + plan.dim_levels
+BLOCKS = ("route", "dims", "releases")
+_FNS = {"route": route_partials, "dims": dims_partials, "releases": release_partials}
+BLOCK = "k:block"
+
+
+def block_functions(plan: DashboardPlan) -> list[Callable[[pl.DataFrame], pl.DataFrame]]:
+    """The partial function of each block (in :data:`BLOCKS` order), ready for a batch."""
+    return [partial(_FNS[b], plan=plan) for b in BLOCKS]
+
+
+def stacked(
+    batch: pl.DataFrame, fns: tuple[Callable[[pl.DataFrame], pl.DataFrame], ...]
+) -> pl.DataFrame:
+    """Every block's partials in one frame, block ``i`` keyed ``k:block = i`` (one
+    partial function for an engine; merges as the blocks would on their own)."""
+    out = pl.concat(
+        [f(batch).with_columns(pl.lit(i, pl.Int32).alias(BLOCK)) for i, f in enumerate(fns)],
+        how="diagonal_relaxed",
     )
-    out = pl.concat([route, dims, rel], how="diagonal_relaxed")
     return out.select(sorted(out.columns))
 
 
-def split(
-    merged: pl.DataFrame | None, plan: DashboardPlan
-) -> tuple[pl.DataFrame | None, pl.DataFrame | None, pl.DataFrame | None]:
-    """The merged frame's three blocks (route report, dimensions, releases), each with its
-    own level numbering (None when empty)."""
+def unstack(merged: pl.DataFrame | None, blocks: int) -> list[pl.DataFrame | None]:
+    """The merged frame of :func:`stacked` cut back into its blocks."""
     if merged is None or merged.height == 0:
-        return None, None, None
-    r, d = plan.route_levels, plan.dim_levels
-    lv = pl.col(LEVEL)
-
-    def block(lo: int, hi: int) -> pl.DataFrame | None:
-        df = merged.filter((lv >= lo) & (lv < hi)).with_columns(lv - lo)
-        return df if df.height else None
-
-    return block(0, r), block(r, r + d), block(r + d, r + d + len(plan.releases.levels))
+        return [None] * blocks
+    out: list[pl.DataFrame | None] = []
+    for i in range(blocks):
+        df = merged.filter(pl.col(BLOCK) == i).drop(BLOCK)
+        out.append(df if df.height else None)
+    return out
 
 
 # --- the second pass: before/after of each change ---------------------------------------------

@@ -14,8 +14,15 @@ from typing import Any
 
 import polars as pl
 
-from llmobs_cli.core.dashboard.partials import HOUR, ROUTE, UNIT, DashboardPlan, SidePlan
-from llmobs_cli.core.partials.compute import LEVEL, key
+from llmobs_cli.core.dashboard.partials import (
+    HOUR,
+    ROUTE,
+    UNIT,
+    VALUE,
+    DashboardPlan,
+    SidePlan,
+)
+from llmobs_cli.core.partials.compute import LEVEL, MIN, N, key
 from llmobs_cli.core.partials.finalize import level_quantiles, level_sums
 from llmobs_cli.core.partials.merge import merge
 from llmobs_cli.core.record.windows import Window
@@ -128,23 +135,23 @@ def dimension_reports(
 # --- releases ---------------------------------------------------------------------------------
 
 
-def hourly_units(rel_merged: pl.DataFrame, plan: DashboardPlan, i: int) -> pl.DataFrame:
-    """Units per (route, value, hour) of release level ``i`` (see ``changes_from_hourly``)."""
-    kind = plan.releases.levels[i][1]
-    df = level_sums(rel_merged, plan.releases, i).filter(pl.col(kind).is_not_null())
-    df = df.with_columns(_epoch("_min_timestamp").alias("_first"))
-    sessions = df.filter(pl.col(UNIT).is_not_null()).select(
-        pl.col(ROUTE).alias("route"),
-        kind,
+def hourly_units(rel_merged: pl.DataFrame, i: int, kind: str) -> pl.DataFrame:
+    """Units per (route, value, hour) of release level ``i`` (see ``changes_from_hourly``):
+    a session counts once, in the hour of its first call with the value."""
+    df = rel_merged.filter(pl.col(LEVEL) == i).with_columns(_epoch(MIN).alias("_first"))
+    route, value = pl.col(key(ROUTE)).alias("route"), pl.col(key(VALUE)).alias(kind)
+    sessions = df.filter(pl.col(key(UNIT)).is_not_null()).select(
+        route,
+        value,
         pl.col("_first").dt.truncate("1h").alias("_h"),
         pl.lit(1, pl.Int64).alias("_n"),
         "_first",
     )
-    single = df.filter(pl.col(UNIT).is_null()).select(
-        pl.col(ROUTE).alias("route"),
-        kind,
-        pl.col(HOUR).alias("_h"),
-        pl.col("sampled").cast(pl.Int64).alias("_n"),
+    single = df.filter(pl.col(key(UNIT)).is_null()).select(
+        route,
+        value,
+        pl.col(key(HOUR)).alias("_h"),
+        pl.col(N).cast(pl.Int64).alias("_n"),
         "_first",
     )
     return (
@@ -161,11 +168,9 @@ def find_changes(
     if rel_merged is None:
         return []
     out: list[releases.Change] = []
-    for i, levels in enumerate(plan.releases.levels):
-        kind = levels[1]
-        out.extend(
-            releases.changes_from_hourly(kind, hourly_units(rel_merged, plan, i), window=window)  # type: ignore[arg-type]
-        )
+    for i, kind in enumerate(plan.kinds):
+        hourly = hourly_units(rel_merged, i, kind)
+        out.extend(releases.changes_from_hourly(kind, hourly, window=window))  # type: ignore[arg-type]
     out.sort(key=lambda c: (c.at, c.kind, c.route))
     return out
 
