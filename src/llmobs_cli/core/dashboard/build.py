@@ -377,8 +377,8 @@ def _window(
         raise InputError([f"{dump_name(sources)}: no calls to draw (no records read)"])
     from llmobs_cli.core.report.engine import _epoch_us
 
-    first = _epoch_us(sums["_min_timestamp"].min())
-    last = _epoch_us(sums["_max_timestamp"].max())
+    first = _epoch_us(float(sums["_min_timestamp"].min()))  # type: ignore[arg-type]
+    last = _epoch_us(float(sums["_max_timestamp"].max()))  # type: ignore[arg-type]
     return Window(start or first, end or after(last))  # type: ignore[arg-type]
 
 
