@@ -308,7 +308,9 @@ def eval_cmd(
             progress=progress,
             on_error=on_error.value,
             fmt=common.input_format(source_format),
-            read_options=ReadOptions(route_from=route_from, keep_duplicates=keep_duplicates),
+            read_options=ReadOptions(
+                route_from=route_from, keep_duplicates=keep_duplicates, keep_origin=True
+            ),
             notice=notice,
         )
     common.report_skipped(run)

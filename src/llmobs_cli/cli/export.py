@@ -107,6 +107,14 @@ def export_cmd(
             help="Scores (0-1) at or above this are labelled pass, below it fail.",
         ),
     ] = 0.5,
+    all_traces: Annotated[
+        bool,
+        typer.Option(
+            "--all-traces",
+            help="Langfuse/LangSmith: also send judgments of calls not read from that "
+            "system's export (default: only those, whose ids name a trace or run there).",
+        ),
+    ] = False,
     fmt: common.FormatOpt = common.Format.table,
 ) -> None:
     """Send one evaluation record per judgment to OTLP, Langfuse or LangSmith."""
@@ -115,6 +123,7 @@ def export_cmd(
     if fmt in (common.Format.markdown, common.Format.csv):
         raise UsageError("--format: export prints table (a summary line) or json")
     opts = options_from_env(to, endpoint, protocol, output, dry_run, pass_threshold)
+    opts.all_traces = all_traces
     common.check_output(output, (), evals)  # a directory (-o .) is exit 2 too
     if output is not None and output.resolve() == evals.resolve():
         raise UsageError(f"--output: {output} is the evals file being read; choose another")
@@ -179,6 +188,12 @@ def deliver(frame: pl.DataFrame, opts: ExportOptions, source: str, *, json_out: 
         common.write_stdout(json.dumps(result.to_json(), indent=2))
     verb = "wrote" if result.written else "sent"
     parts = [f"{verb} {result.sent} of {result.events} judgment(s) to {result.destination}"]
+    if result.other_origin:
+        system = {"langfuse": "Langfuse", "langsmith": "LangSmith"}.get(opts.to, opts.to)
+        parts.append(
+            f"{result.other_origin} left out (calls not read from {system}: their ids name "
+            f"nothing there; --all-traces sends them)"
+        )
     if result.skipped:
         parts.append(f"{result.skipped} skipped (no score, or ids {opts.to} cannot attach)")
     if result.rejected:

@@ -47,13 +47,18 @@ class ExportOptions:
     langsmith_api_key: str | None = None
     policy: http.RetryPolicy = field(default_factory=http.RetryPolicy)
     gzip: bool = True
+    #: Langfuse/LangSmith: also send judgments of calls not read from that system (their
+    #: ids are the system's anyway, e.g. a canonical file written from its export).
+    all_traces: bool = False
 
 
 @dataclass
 class ExportResult:
     """What happened: ``events`` judgments read; ``sent`` delivered; ``failed`` not
     delivered after retries; ``rejected`` refused by an OTLP receiver's partial success;
-    ``skipped`` not sendable to this target (no score, or ids the target cannot attach)."""
+    ``skipped`` not sendable to this target (no score, or ids the target cannot attach);
+    ``other_origin`` left out because the judged call was not read from the target system
+    (Langfuse, LangSmith) and ``all_traces`` was not asked for."""
 
     target: str
     destination: str
@@ -63,6 +68,7 @@ class ExportResult:
     rejected: int = 0
     skipped: int = 0
     requests: int = 0
+    other_origin: int = 0
     written: Path | None = None
     errors: list[str] = field(default_factory=list)
 
@@ -80,6 +86,7 @@ class ExportResult:
             "rejected": self.rejected,
             "skipped": self.skipped,
             "requests": self.requests,
+            "other_origin": self.other_origin,
             "written": str(self.written) if self.written else None,
             "errors": self.errors,
         }
@@ -132,9 +139,44 @@ def export_evaluations(
     events = list(iter_events(frame, pass_threshold=opts.pass_threshold))
     if opts.to == "otlp":
         return _otlp(events, opts, progress)
-    if opts.to == "langfuse":
-        return _langfuse(events, opts, progress)
-    return _langsmith(events, opts, progress)
+    total = len(events)
+    events = _own(events, opts, source, has_origin="origin" in frame.columns)
+    result = (_langfuse if opts.to == "langfuse" else _langsmith)(events, opts, progress)
+    result.other_origin = total - len(events)
+    result.events = total
+    return result
+
+
+SYSTEM_NAMES = {"langfuse": "Langfuse", "langsmith": "LangSmith"}
+
+
+def _own(
+    events: list[EvaluationEvent], opts: ExportOptions, source: str, *, has_origin: bool
+) -> list[EvaluationEvent]:
+    """The judgments whose call was read from ``opts.to`` (all with ``all_traces``).
+
+    Langfuse and LangSmith attach a score to a trace or run by the id they gave it; only
+    calls read from their exports carry those ids. None left is exit 2 with the reason.
+    """
+    if opts.all_traces:
+        return events
+    own = [e for e in events if e.origin == opts.to]
+    if not own:
+        name = SYSTEM_NAMES[opts.to]
+        why = (
+            "the file has no origin column (written before llmobs recorded it; rerun "
+            "llmobs eval on the export)"
+            if not has_origin
+            else "their calls were not read from a " + name + " export"
+        )
+        raise InputError(
+            [
+                f"{source}: none of the {len(events)} judgment(s) is of a trace read from "
+                f"{name}: {why}; --all-traces sends them anyway when the trace ids are "
+                f"{name}'s"
+            ]
+        )
+    return own
 
 
 def _write_lines(path: Path, lines: list[str]) -> None:
