@@ -221,6 +221,7 @@ def eval_cmd(
     notify_format: common.NotifyFormatOpt = None,
     monitor: common.MonitorOpt = None,
     rebaseline: common.RebaselineOpt = False,
+    export_metrics: common.ExportMetricsOpt = False,
     export: Annotated[
         ExportTarget | None,
         typer.Option(
@@ -282,6 +283,9 @@ def eval_cmd(
 
         export_opts = options_from_env(export)
         check_sendable(export_opts)
+    from llmobs_cli.cli import export as export_cli
+
+    metrics = None if dry_run else export_cli.metrics_options(export_metrics)
     if output is not None and output.suffix.lower() != ".parquet":
         raise UsageError(f"--output: expected a .parquet path for judgments (got '{output}')")
     from llmobs_cli.core.eval.run import run_eval
@@ -356,19 +360,24 @@ def eval_cmd(
     for line in render.regression_lines(run.summary):
         common.warn(line)
     if export_opts is not None and run.frame.height:
-        from llmobs_cli.cli import export as export_cli
-
         export_cli.deliver(run.frame, export_opts, "judgments", json_out=False)
+    unsent = None
+    if metrics is not None and not (run.fatal or run.stopped):  # partial figures mislead
+        import json
+
+        unsent = export_cli.send_metrics(metrics, json.loads(render.summary(run.summary, "json")))
     if run.fatal:
         raise ServiceError(f"judge: {run.fatal}; {kept}")
     if run.stopped:
         raise typer.Exit(1)  # the run did not finish what was asked
     if watch is not None:
         common.finish_monitored(watch, cfg, notify, notify_format, traces)
+        export_cli.raise_unsent(unsent)
         return
     if run.summary.regressions:
         common.notify("eval", run.summary.as_dict(), cfg, notify, notify_format, traces)
         raise typer.Exit(1)
+    export_cli.raise_unsent(unsent)
 
 
 def _write_summary(
