@@ -205,7 +205,7 @@ def _otlp(
             raise UsageError(
                 "output: give a file for the OTLP/JSON records, or an endpoint to send them to"
             )
-        lines = list(otlp.json_lines(events, version=__version__))
+        lines = list(otlp.json_lines(events, version=__version__, resource=opts.resource))
         _write_lines(opts.output, lines)
         return ExportResult(
             "otlp",
@@ -223,6 +223,7 @@ def _otlp(
         compress=opts.gzip,
         version=__version__,
         on_progress=progress,
+        resource=opts.resource,
     )
     return ExportResult(
         "otlp",
