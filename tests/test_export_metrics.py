@@ -353,6 +353,8 @@ def test_judgment_events_share_the_resource_settings(tmp_path: Path) -> None:
             "trace_id": ["0af7651916cd43dd8448eb211c80319c"],
             "evaluator": ["relevance"],
             "score": [0.5],
+            "weight": [1.0],
+            "route": ["qa"],
             "timestamp": [datetime(2026, 1, 1)],
         }
     ).write_parquet(evals)
