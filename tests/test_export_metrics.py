@@ -200,33 +200,7 @@ def test_file_output_is_otlp_json_with_the_same_points(report_json: Path, tmp_pa
     _check(_expect_report(doc), points)
 
 
-def test_eval_gauges_carry_scores_intervals_and_regressions(tmp_path: Path) -> None:
-    with OpenAIStub() as stub, Receiver() as rx:
-        r = run_cli(
-            "eval",
-            str(SAMPLE),
-            "--base-url",
-            stub.base_url,
-            "--evaluators",
-            "relevance",
-            "--budget",
-            "8",
-            "--baseline",
-            "last_month",
-            "--current",
-            "last_week",
-            "--cache-dir",
-            str(tmp_path / "c"),
-            "--export-metrics",
-            "--format",
-            "json",
-            env={"OPENAI_API_KEY": "sk-test", "OTEL_EXPORTER_OTLP_ENDPOINT": rx.url},
-        )
-        assert r.returncode in (0, 1), r.stderr
-        got, _, n = _decode(rx)
-    doc = json.loads(r.stdout)
-    assert detect(doc) == "eval"
-    assert n == len(got)
+def _expect_eval(doc: dict) -> dict[tuple, float]:
     t = _ns(doc["windows"]["current"]["end"])
     expect: dict[tuple, float] = {}
     for g in doc["groups"]:
@@ -243,7 +217,6 @@ def test_eval_gauges_carry_scores_intervals_and_regressions(tmp_path: Path) -> N
         ):
             if g[field] is not None:
                 expect[(name, frozenset(attrs.items()), t)] = g[field]
-    assert doc["tests"]
     for test in doc["tests"]:
         attrs = {
             "llmobs.scope": "group",
@@ -252,10 +225,57 @@ def test_eval_gauges_carry_scores_intervals_and_regressions(tmp_path: Path) -> N
             "llmobs.eval.test": test["kind"],
         }
         expect[("llmobs.eval.regression", frozenset(attrs.items()), t)] = int(test["regression"])
-    expect[("llmobs.judge.calls", frozenset({("llmobs.scope", "overall")}), t)] = doc["judge"][
-        "calls"
-    ]
-    _check(expect, got)
+    overall = frozenset({("llmobs.scope", "overall")})
+    expect[("llmobs.judge.calls", overall, t)] = doc["judge"]["calls"]
+    return expect
+
+
+def test_eval_gauges_carry_scores_intervals_and_regressions(tmp_path: Path) -> None:
+    evals = tmp_path / "evals.parquet"
+    with OpenAIStub() as stub, Receiver() as rx:
+        r = run_cli(
+            "eval",
+            str(SAMPLE),
+            "--base-url",
+            stub.base_url,
+            "--evaluators",
+            "relevance",
+            "--budget",
+            "8",
+            "--baseline",
+            "last_month",
+            "--current",
+            "last_week",
+            "--cache-dir",
+            str(tmp_path / "c"),
+            "-o",
+            str(evals),
+            "--export-metrics",
+            "--format",
+            "json",
+            env={"OPENAI_API_KEY": "sk-test", "OTEL_EXPORTER_OTLP_ENDPOINT": rx.url},
+        )
+        assert r.returncode in (0, 1), r.stderr
+        got, _, n = _decode(rx)
+    doc = json.loads(r.stdout)
+    assert detect(doc) == "eval" and doc["tests"]
+    assert n == len(got)
+    _check(_expect_eval(doc), got)
+    # eval summarize of the saved judgments sends its own figures the same way
+    with Receiver() as rx:
+        r = run_cli(
+            "eval",
+            "summarize",
+            str(evals),
+            "--export-metrics",
+            "--format",
+            "json",
+            env={"OTEL_EXPORTER_OTLP_ENDPOINT": rx.url},
+        )
+        assert r.returncode in (0, 1), r.stderr
+        got, _, n = _decode(rx)
+    assert n == len(got)
+    _check(_expect_eval(json.loads(r.stdout)), got)
 
 
 def test_drift_gauges_name_each_feature_and_keep_the_exit_code() -> None:

@@ -248,7 +248,10 @@ def eval_cmd(
     table = {"top": top, "sort": key, "ascending": asc, "wide": wide}
     if traces and traces[0] == "summarize":
         common.check_output(output, traces[1:])
-        _summarize(traces[1:], fields, bucket, fmt, cfg, min_drop, output, table)
+        from llmobs_cli.cli import export as export_cli
+
+        metrics = export_cli.metrics_options(export_metrics)
+        _summarize(traces[1:], fields, bucket, fmt, cfg, min_drop, output, table, metrics)
         return
     common.check_output(output, traces)
     from llmobs_cli.core.eval.options import EvalOptions
@@ -414,9 +417,13 @@ def _summarize(
     min_drop: float | None,
     output: Path | None,
     table: dict[str, Any],
+    metrics: Any = None,
 ) -> None:
+    import json
+
     import polars as pl
 
+    from llmobs_cli.cli import export as export_cli
     from llmobs_cli.core.eval.judgments import read_evals
     from llmobs_cli.core.eval.summary import summarize_with_config
     from llmobs_cli.render import evaluate as render
@@ -445,8 +452,10 @@ def _summarize(
     common.write_stdout(render.summary(summary, fmt.value, common.table_width(), **table))
     for line in render.regression_lines(summary):
         common.warn(line)
+    unsent = export_cli.send_metrics(metrics, json.loads(render.summary(summary, "json")))
     if summary.regressions:
         raise typer.Exit(1)
+    export_cli.raise_unsent(unsent)
 
 
 def _check_credentials(opts: Any, dry_run: bool) -> None:
