@@ -20,6 +20,8 @@ ROOT = Path(__file__).resolve().parents[1]
 LF = ROOT / "tests" / "fixtures" / "external" / "langfuse-framework-traces"
 LF_FILES = [LF / "agno-2025-06-11.json", LF / "beeai-2025-08-01.json"]
 LS_FILE = ROOT / "tests" / "fixtures" / "sdk" / "langsmith-batches.jsonl"
+#: spans the Langfuse SDK sent to Langfuse's OTLP endpoint (read as otlp, Langfuse's ids)
+LF_OTEL = ROOT / "tests" / "fixtures" / "sdk" / "langfuse-otel.jsonl"
 SAMPLE = ROOT / "sample_traces" / "traces.jsonl"
 KEYS = {"LANGFUSE_PUBLIC_KEY": "pk-lf-1", "LANGFUSE_SECRET_KEY": "sk-lf-SECRET-origin"}
 
@@ -58,14 +60,16 @@ def mixed(tmp_path_factory: pytest.TempPathFactory) -> Path:
     canon = tmp / "canon.jsonl"
     canon.write_text("".join(SAMPLE.read_text().splitlines(keepends=True)[:20]))
     out = tmp / "evals.parquet"
-    _eval([*LF_FILES, LS_FILE, canon], out, tmp / "cache")
+    _eval([*LF_FILES, LF_OTEL, LS_FILE, canon], out, tmp / "cache")
     return out
 
 
 def test_judgments_record_the_origin_of_each_judged_call(mixed: Path) -> None:
     frame = pl.read_parquet(mixed)
-    lf, ls = _ids(LF_FILES), _ids([LS_FILE])
+    lf, ls = _ids([*LF_FILES, LF_OTEL]), _ids([LS_FILE])
     assert lf and ls
+    judged = set(frame.select("trace_id", "span_id").iter_rows())
+    assert judged & _ids([LF_OTEL])  # the Langfuse SDK's own OTLP spans were judged too
     for trace, span, origin in frame.select("trace_id", "span_id", "origin").iter_rows():
         expect = "langfuse" if (trace, span) in lf else "langsmith" if (trace, span) in ls else None
         assert origin == expect, (trace, span)
@@ -75,7 +79,7 @@ def test_judgments_record_the_origin_of_each_judged_call(mixed: Path) -> None:
 def test_langfuse_gets_only_langfuse_traces_and_says_how_many_it_left_out(mixed: Path) -> None:
     frame = pl.read_parquet(mixed).filter(pl.col("score").is_not_null())
     own = frame.filter(pl.col("origin") == "langfuse")
-    lf = _ids(LF_FILES)
+    lf = _ids([*LF_FILES, LF_OTEL])
     got: dict[str, dict] = {}
 
     def handler(req) -> Answer:
@@ -166,8 +170,10 @@ def test_origin_reads_metadata_keys_not_values() -> None:
                 '{"a": 1}',
                 None,
                 '{"langfuse.name": "x", "langsmith.run_name": "y"}',
+                '{"otel.scope.name": "langfuse-sdk", "span.name": "gen"}',
+                '{"otel.scope.name": "openai", "note": "langfuse-sdk"}',
             ]
         }
     )
     got = frame.select(origin_expr())["origin"].to_list()
-    assert got == ["langfuse", "langsmith", None, None, None, "langfuse"]
+    assert got == ["langfuse", "langsmith", None, None, None, "langfuse", "langfuse", None]

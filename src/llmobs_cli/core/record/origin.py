@@ -5,7 +5,9 @@ The Langfuse reader keeps Langfuse's own ids (``trace_id`` is the Langfuse trace
 keys of ``metadata`` (at least ``langfuse.type``); the LangSmith reader keeps the run id as
 ``span_id`` and records ``langsmith.run_name``. Those keys survive ``llmobs convert`` (the
 canonical files keep ``metadata``), so a record converted from a Langfuse export earlier
-still says where it came from.
+still says where it came from. Spans the Langfuse SDK itself emitted (read from an OTLP
+dump: instrumentation scope ``langfuse-sdk``, kept as ``otel.scope.name``) count as
+Langfuse's too: Langfuse files them under their OpenTelemetry trace and span ids.
 
 :func:`origin_expr` turns the marks into a column: ``"langfuse"``, ``"langsmith"`` or null
 (anything else: OTLP, vendor logs, canonical files written by hand). ``llmobs eval`` writes
@@ -20,6 +22,8 @@ import polars as pl
 
 #: Origins a judgment can be sent back to, with the ``metadata`` key prefix that marks them.
 MARKS: dict[str, str] = {"langfuse": "langfuse.", "langsmith": "langsmith."}
+#: The instrumentation scope of the Langfuse SDK's own spans (a ``metadata`` value).
+_LANGFUSE_SCOPE = r'"otel\.scope\.name"\s*:\s*"langfuse'
 
 
 def _key_pattern(prefix: str) -> str:
@@ -27,11 +31,16 @@ def _key_pattern(prefix: str) -> str:
     return '"' + prefix.replace(".", r"\.") + r'[^"]*"\s*:'
 
 
+def _pattern(name: str) -> str:
+    key = _key_pattern(MARKS[name])
+    return f"{key}|{_LANGFUSE_SCOPE}" if name == "langfuse" else key
+
+
 def origin_expr(metadata: str = "metadata") -> pl.Expr:
     """``"langfuse"``/``"langsmith"`` when the record's ``metadata`` (a JSON object string)
     has a key its reader sets, else null. Vectorised: one regex test per origin."""
     col = pl.col(metadata).cast(pl.String)
     expr = pl.lit(None, pl.String)
-    for name, prefix in reversed(MARKS.items()):  # the first listed wins when both match
-        expr = pl.when(col.str.contains(_key_pattern(prefix))).then(pl.lit(name)).otherwise(expr)
+    for name in reversed(MARKS):  # the first listed wins when both match
+        expr = pl.when(col.str.contains(_pattern(name))).then(pl.lit(name)).otherwise(expr)
     return expr.alias("origin")
