@@ -99,6 +99,7 @@ def drift_cmd(
     route_from: common.RouteFromOpt = None,
     wide: common.WideOpt = False,
     keep_duplicates: common.KeepDuplicatesOpt = False,
+    memory: common.MemoryOpt = None,
 ) -> None:
     """Did the traffic change between two windows? Weighted, design-based, BH-corrected."""
     from llmobs_cli.core.drift import run_drift
@@ -124,6 +125,7 @@ def drift_cmd(
             route_from=route_from,
             keep_duplicates=keep_duplicates,
             slices=slices or "auto",
+            memory=common.memory_bytes(memory),
         )
         if result.fired:  # a few calls from the grown side of each drifted feature
             from llmobs_cli.core.explore.exemplars import attach_drift

@@ -173,9 +173,7 @@ def run_drift(
     baseline_is_path = _is_path(baseline)
     opts = ReadOptions(route_from=route_from, keep_duplicates=keep_duplicates)
     sources = list(sources)
-    absent = (
-        {c for c in cols if c not in data.columns} if isinstance(data, pl.DataFrame) else set()
-    )
+    absent = {c for c in cols if c not in data.columns} if isinstance(data, pl.DataFrame) else set()
     frame = _complete(data, cols) if isinstance(data, pl.DataFrame) else None
     paths = [] if frame is not None else list(data)  # type: ignore[arg-type]
     budget = default_memory() if memory is None else memory
