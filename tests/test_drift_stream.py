@@ -158,3 +158,26 @@ def test_cluster_sample_under_its_cap_is_complete() -> None:
     assert s.complete
     out = s.result()
     assert out is not None and out.height == 1_000
+
+
+def test_partials_path_does_not_depend_on_how_the_input_is_split(
+    drifted: pl.DataFrame, tmp_path: Path
+) -> None:
+    # Each file's batch cuts its own bottom-k; adopting those cuts gives the bottom-k of
+    # all rows, so five files and one frame hold the same sample and the same figures.
+    paths = []
+    for i, part in enumerate(np.array_split(np.arange(drifted.height), 5)):
+        p = tmp_path / f"p{i}.parquet"
+        drifted[part.tolist()].write_parquet(p)
+        paths.append(p)
+    feats = ["response_length", "finish_reason", "language"]
+    a = run_drift(drifted, features=feats, sample_rows=2_500)
+    b = run_drift(paths, features=feats, sample_rows=2_500)
+    assert a.notes == b.notes
+    ra, rb = _rows(a), _rows(b)
+    for k, r in ra.items():
+        for f in ("statistic", "p_value", "effect_size"):
+            if r[f] is None:
+                assert rb[k][f] is None
+            else:
+                assert rb[k][f] == pytest.approx(r[f], rel=1e-9), (k, f)

@@ -57,7 +57,7 @@ from llmobs_cli.core.drift.result import (
     WindowSummary,
 )
 from llmobs_cli.core.drift.rows import _decide, _histogram
-from llmobs_cli.core.drift.sample import ClusterSample
+from llmobs_cli.core.drift.sample import ClusterSample, compact
 from llmobs_cli.core.drift.slices import _gkey, _slice_dims, where_ranking
 from llmobs_cli.core.drift.stats import single_thread_blas
 from llmobs_cli.core.ingest.readers.formats import ReadOptions
@@ -217,6 +217,8 @@ def run_drift(
         price_table=price_table,
         text=text,
         embedding="topic" in fitted,
+        sample_rows=sample_rows,
+        text_rows=cfg.language_sample,
     )
 
     merger = Merger()
@@ -233,14 +235,21 @@ def run_drift(
         for batch in batches:
             if not head:
                 head.append(batch.head(200))
-            parts = batch_parts(batch, plan, seq=seq, fixed_window=fixed)
+            parts = batch_parts(
+                batch,
+                plan,
+                seq=seq,
+                fixed_window=fixed,
+                limits=sample.threshold,
+                text_limits=texts.threshold,
+            )
             seq += 1
             merger.add(parts.partials)
-            sample.add(parts.sample)
+            sample.add(parts.sample, parts.sample_cut)
             if parts.text is not None:
-                texts.add(parts.text)
+                texts.add(parts.text, parts.text_cut)
             if evals_ids is not None:
-                calib.append(_top1(batch, plan, fixed, seq - 1, evals_ids))
+                calib.append(compact(_top1(batch, plan, fixed, seq - 1, evals_ids)))
 
     def tell(p: Any) -> None:
         share = f" ({100 * p.bytes / p.total_bytes:.0f} %)" if p.total_bytes else ""

@@ -22,7 +22,7 @@ run holds is bounded by the caps, never by the number of rows.
 
 from __future__ import annotations
 
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from datetime import datetime
 from typing import Any, NamedTuple
 
@@ -92,7 +92,9 @@ class DriftPlan:
     text: tuple[str, ...] = ()  # "user" and/or "response"
     embedding: bool = False
     alpha: float = ALPHA
-    dtypes: dict[str, Any] = field(default_factory=dict, compare=False, hash=False)
+    #: Caps of the cluster sample (all rows) and of the text sample (per window).
+    sample_rows: int = 250_000
+    text_rows: int = 10_000
 
     @property
     def group_fields(self) -> list[str]:
@@ -131,6 +133,10 @@ class BatchParts(NamedTuple):
     sample: pl.DataFrame
     text: pl.DataFrame | None
     rows: int
+    #: Thresholds the batch's own bottom-k cut reached (key -1: all windows), which the
+    #: samples must adopt so that no cluster above them survives from another batch.
+    sample_cut: dict[int, int]
+    text_cut: dict[int, int]
 
 
 def _window(plan: DriftPlan, fixed: int | None) -> pl.Expr:
@@ -226,6 +232,8 @@ def batch_parts(
     *,
     seq: int = 0,
     fixed_window: int | None = None,
+    limits: dict[int, int] | None = None,
+    text_limits: dict[int, int] | None = None,
 ) -> BatchParts:
     """One batch's partials and samples (see the module docstring)."""
     lf = batch.lazy()
@@ -234,7 +242,7 @@ def batch_parts(
         _window(plan, fixed_window).alias(WIN),
         (1.0 / pl.col("sample_rate").fill_null(1.0)).cast(pl.Float64).alias(W),
         (pl.int_range(pl.len(), dtype=pl.Int64) + (seq << 32)).alias(SEQ),
-    ).filter(pl.col(WIN).is_not_null())
+    )
     lf = lf.with_columns(_cluster(schema))
     groups = []
     for f in plan.group_fields:
@@ -243,17 +251,75 @@ def batch_parts(
         else:
             groups.append(pl.lit(None, pl.String).alias(gcol(f)))
     lf = lf.with_columns(groups) if groups else lf
+    tagged = lf
     lf, extra = _values(lf, plan)
-    frame = lf.collect()
-    parts = _partials(frame, plan, extra)
     keep = [WIN, W, CL, SEQ, "timestamp", *(gcol(f) for f in plan.group_fields)]
     for f in plan.features:
         keep.append(vcol(f.name))
         if f.kind == "auto":
             keep.append(ncol(f.name))
-    sample = frame.select([c for c in keep if c in frame.columns])
-    text = _text(frame, plan) if plan.text else None
-    return BatchParts(parts, sample, text, frame.height)
+    keep += extra
+    # The text columns never leave the query: only the values computed from them do.
+    have = lf.collect_schema()
+    frame = lf.select([c for c in keep if c in have]).filter(pl.col(WIN).is_not_null()).collect()
+    parts = _partials(frame, plan, extra)
+    # Only a batch's own bottom-k clusters can be in the bottom-k of all batches: cutting
+    # here bounds what a batch hands over.
+    sample = frame.drop(extra).filter(
+        bottom_k(frame, plan.sample_rows, per_window=False, limits=limits)
+    )
+    sample_cut: dict[int, int] = {}
+    if 0 < sample.height < frame.height:
+        sample_cut[-1] = int(sample[CL].max())  # type: ignore[arg-type]
+    text = None
+    text_cut: dict[int, int] = {}
+    if plan.text:
+        kept = frame.select(WIN, CL).filter(
+            bottom_k(frame, plan.text_rows, per_window=True, limits=text_limits)
+        )
+        for side in (BASE, CUR):
+            n_all = frame.filter(pl.col(WIN) == side).height
+            mine = kept.filter(pl.col(WIN) == side)
+            if mine.height < n_all and mine.height:
+                text_cut[side] = int(mine[CL].max())  # type: ignore[arg-type]
+        lean = tagged.filter(pl.col(WIN).is_not_null()).join(
+            kept.unique().lazy(), on=[WIN, CL], how="semi"
+        )
+        text = _text(lean.collect(), plan)
+    return BatchParts(parts, sample, text, frame.height, sample_cut, text_cut)
+
+
+def bottom_k(
+    frame: pl.DataFrame,
+    cap: int,
+    *,
+    per_window: bool,
+    limits: dict[int, int] | None = None,
+) -> pl.Expr:
+    """A filter keeping the rows of the clusters with the smallest hashes, at most ``cap``
+    rows (per window with ``per_window``), below the thresholds ``limits`` already
+    reached (key ``-1`` for all windows together)."""
+    keys = [WIN, CL] if per_window else [CL]
+    sizes = frame.group_by(keys).agg(pl.len().alias("_n")).sort(CL)
+    if limits:
+        if per_window:
+            cond = pl.lit(False)
+            for win, lim in limits.items():
+                cond = cond | ((pl.col(WIN) == win) & (pl.col(CL) <= lim))
+            others = [w for w in (BASE, CUR) if w not in limits]
+            if others:
+                cond = cond | pl.col(WIN).is_in(others)
+        else:
+            cond = pl.col(CL) <= limits.get(-1, (1 << 64) - 1)
+        sizes = sizes.filter(cond)
+    over = [WIN] if per_window else []
+    cum = pl.col("_n").cum_sum().over(over) if over else pl.col("_n").cum_sum()
+    # The first cluster of each window stays even when it alone passes the cap.
+    first = pl.int_range(pl.len()).over(over) == 0 if over else pl.int_range(pl.len()) == 0
+    kept = sizes.filter((cum <= cap) | first)
+    if per_window:
+        return pl.struct(WIN, CL).is_in(kept.select(pl.struct(WIN, CL)).to_series().implode())
+    return pl.col(CL).is_in(kept[CL].implode())
 
 
 def _text(frame: pl.DataFrame, plan: DriftPlan) -> pl.DataFrame:

@@ -23,6 +23,19 @@ from llmobs_cli.core.drift.result import WIN
 _MAX = (1 << 64) - 1
 
 
+def compact(frame: pl.DataFrame) -> pl.DataFrame:
+    """A copy of ``frame`` that owns its data.
+
+    A few rows filtered out of a batch still point into the batch's string buffers (Arrow
+    string views), so keeping them would keep every batch's text alive: memory would grow
+    with the input. Copying the text columns out cuts those references."""
+    strings = [c for c, t in frame.schema.items() if t in (pl.String, pl.Binary) or t.is_nested()]
+    if not strings or not frame.height:
+        return frame
+    table = frame.select(strings).to_arrow(compat_level=pl.CompatLevel.oldest())
+    return frame.with_columns(pl.from_arrow(table).get_columns())  # type: ignore[union-attr]
+
+
 class ClusterSample:
     """Rows of the clusters with the smallest hashes, at most ``cap`` rows per stratum.
 
@@ -46,13 +59,21 @@ class ClusterSample:
         """True while no cluster was dropped (the sample is all rows)."""
         return not self.threshold
 
-    def add(self, rows: pl.DataFrame) -> None:
+    def adopt(self, cut: dict[int, int]) -> None:
+        """Lower the thresholds to ``cut`` (a batch cut its own rows there: a cluster
+        above it may be missing rows, so none above it may stay)."""
+        for key, limit in cut.items():
+            self.threshold[key] = min(self.threshold.get(key, _MAX), limit)
+
+    def add(self, rows: pl.DataFrame, cut: dict[int, int] | None = None) -> None:
+        if cut:
+            self.adopt(cut)
         if not rows.height:
             return
         rows = self._cut(rows)
         if not rows.height:
             return
-        self._frames.append(rows)
+        self._frames.append(compact(rows))
         self._rows += rows.height
         if self._rows > 2 * self.cap:
             self._thin()
@@ -96,6 +117,7 @@ class ClusterSample:
         if self._frame is None:
             if not self._frames:
                 return None
+            self._frames = [self._cut(pl.concat(self._frames, how="vertical_relaxed"))]
             self._thin()
             self._frame = self._frames[0].sort([WIN, SEQ])
         return self._frame

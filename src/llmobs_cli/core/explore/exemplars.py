@@ -462,8 +462,10 @@ def _candidates(
 ) -> pl.DataFrame:
     """The calls of ``lf`` that can still be ``row``'s exemplars: its ``k`` picks (the
     newest prompts of the window for ``language``, detected later)."""
+    from llmobs_cli.core.drift.sample import compact
+
     if row["feature"] == "language":
-        return (
+        return compact(
             lf.filter(_in_window(*current) & _in_group(row.get("group")))
             .top_k(LANGUAGE_SAMPLE, by="timestamp")
             .collect()
@@ -473,7 +475,9 @@ def _candidates(
         {"trace_id": [r["trace_id"] for r in picked], "span_id": [r["span_id"] for r in picked]},
         schema={"trace_id": pl.String, "span_id": pl.String},
     )
-    return lf.join(keys.lazy(), on=["trace_id", "span_id"], how="semi", nulls_equal=True).collect()
+    return compact(
+        lf.join(keys.lazy(), on=["trace_id", "span_id"], how="semi", nulls_equal=True).collect()
+    )
 
 
 def _attach_row(
