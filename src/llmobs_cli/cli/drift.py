@@ -100,6 +100,10 @@ def drift_cmd(
     wide: common.WideOpt = False,
     keep_duplicates: common.KeepDuplicatesOpt = False,
     memory: common.MemoryOpt = None,
+    engine: common.EngineOpt = None,
+    spark_master: common.SparkMasterOpt = None,
+    spark_remote: common.SparkRemoteOpt = None,
+    ray_address: common.RayAddressOpt = None,
 ) -> None:
     """Did the traffic change between two windows? Weighted, design-based, BH-corrected."""
     from llmobs_cli.core.drift import run_drift
@@ -126,6 +130,7 @@ def drift_cmd(
             keep_duplicates=keep_duplicates,
             slices=slices or "auto",
             memory=common.memory_bytes(memory),
+            engine=common.engine_settings(cfg, engine, spark_master, spark_remote, ray_address),
         )
         if result.fired:  # a few calls from the grown side of each drifted feature
             from llmobs_cli.core.explore.exemplars import attach_drift

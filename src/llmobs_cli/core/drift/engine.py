@@ -24,6 +24,7 @@ response vocabulary, |Δslope| ≥ 0.20 for score calibration.
 
 from __future__ import annotations
 
+import warnings
 from collections.abc import Callable, Iterable, Sequence
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
@@ -71,10 +72,6 @@ from llmobs_cli.core.record.schema import SCHEMA
 from llmobs_cli.core.record.weights import W
 from llmobs_cli.core.report.engine import _latest
 from llmobs_cli.errors import UsageError
-
-#: Rows of the cluster sample: inputs up to this size are tested row by row (exactly as
-#: on the whole frame); larger ones from merged partials (:mod:`.binned`).
-SAMPLE_ROWS = 250_000
 
 # Re-exported: the drift package, the API and tests import these from here.
 __all__ = [
@@ -134,7 +131,8 @@ def run_drift(
     sources: Sequence[str] = (),
     slices: Sequence[str] | str | None = "auto",
     memory: int | None = None,
-    sample_rows: int = SAMPLE_ROWS,
+    sample_rows: int | None = None,
+    engine: Any = None,
 ) -> DriftResult:
     """Compare the ``current`` window with the ``baseline`` (a window or a dump path).
 
@@ -142,7 +140,9 @@ def run_drift(
     by batch (memory bounded by ``memory`` bytes and ``sample_rows``, never by the number
     of rows). Raises :class:`UsageError`/:class:`InputError` for bad options or input, and
     :class:`~llmobs_cli.core.record.windows.EmptyWindowError` when a window holds no call.
-    ``sources`` names the files a given frame came from (for messages).
+    ``sources`` names the files a given frame came from (for messages). ``engine`` (an
+    :class:`~llmobs_cli.core.engines.EngineSettings`) runs the batches on Spark or Ray
+    (:mod:`.distributed`): the same partials and samples, so the same figures.
     """
     full_cfg = config if isinstance(config, Config) else None
     cfg = config.drift if isinstance(config, Config) else (config or DriftConfig())
@@ -217,12 +217,12 @@ def run_drift(
         price_table=price_table,
         text=text,
         embedding="topic" in fitted,
-        sample_rows=sample_rows,
+        sample_rows=sample_rows or cfg.sample_rows,
         text_rows=cfg.language_sample,
     )
 
     merger = Merger()
-    sample = ClusterSample(sample_rows)
+    sample = ClusterSample(plan.sample_rows)
     texts = ClusterSample(cfg.language_sample, per_window=True)
     calib: list[pl.DataFrame] = []
     evals_ids = _eval_ids(evals) if evals is not None else None
@@ -268,7 +268,47 @@ def run_drift(
             on_progress=tell,
         )
 
-    if frame is not None:
+    distributed = engine is not None and getattr(engine, "name", "local") != "local"
+    if distributed and frame is not None:
+        raise UsageError("engine: a distributed engine reads trace files, not a frame")
+    if distributed:
+        from llmobs_cli.core.drift.distributed import on_engine
+
+        merged_on, sample, texts, info = on_engine(
+            engine,
+            paths,
+            str(baseline) if baseline_is_path else None,
+            cols,
+            plan,
+            since,
+            until,
+            on_error=on_error,
+            keep_duplicates=keep_duplicates,
+            say=say,
+        )
+        if merged_on is not None:
+            merger.add(merged_on)
+        skipped += info["skipped"]
+        reasons.update(info["reasons"])
+        sources.extend(s for s in info["sources"] if s not in sources)
+        if evals_ids is not None:  # the judged traces' scores: a light local pass
+            for src, fixed, lo, hi in [(paths, None, since, until)] + (
+                [([baseline], BASE, None, None)] if baseline_is_path else []
+            ):
+                with warnings.catch_warnings():
+                    warnings.simplefilter("ignore")
+                    light = Stream(
+                        src,
+                        columns=["timestamp", "sample_rate", "trace_id", "retrieved"],
+                        on_error="skip",
+                        since=lo,
+                        until=hi,
+                        options=opts,
+                        memory=budget,
+                    )
+                    for i, batch in enumerate(light):
+                        calib.append(compact(_top1(batch, plan, fixed, i, evals_ids)))
+    elif frame is not None:
         consume(frame.iter_slices(BATCH_ROWS), None)
     else:
         main = stream(paths, since, until)
@@ -276,9 +316,8 @@ def run_drift(
         skipped += main.skipped
         reasons.update(main.skipped_reasons)
         sources.extend(s for s in main.sources if s not in sources)
-    base_src = None
-    if baseline_is_path:
-        base_src = str(baseline)
+    base_src = str(baseline) if baseline_is_path else None
+    if baseline_is_path and not distributed:
         other = stream([baseline], None, None)
         consume(other, BASE)
         skipped += other.skipped

@@ -323,7 +323,7 @@ def bottom_k(
 
 
 def _text(frame: pl.DataFrame, plan: DriftPlan) -> pl.DataFrame:
-    cols: list[pl.Expr] = [pl.col(WIN), pl.col(W), pl.col(CL), pl.col(SEQ)]
+    cols: list[pl.Expr] = [pl.col(WIN), pl.col(W), pl.col(CL), pl.col(SEQ), pl.col("timestamp")]
     cols += [pl.col(gcol(f)) for f in plan.group_fields]
     if "user" in plan.text:
         if "prompt" in frame.columns and "messages" in frame.columns:

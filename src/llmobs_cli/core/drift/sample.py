@@ -113,11 +113,14 @@ class ClusterSample:
         return frame.filter(pl.col(CL) <= limit)
 
     def result(self) -> pl.DataFrame | None:
-        """The sample in input order (baseline rows first), or None when empty."""
+        """The sample ordered by window (baseline first), time and cluster, or None."""
         if self._frame is None:
             if not self._frames:
                 return None
             self._frames = [self._cut(pl.concat(self._frames, how="vertical_relaxed"))]
             self._thin()
-            self._frame = self._frames[0].sort([WIN, SEQ])
+            frame = self._frames[0]
+            # An order every engine reproduces (the tests' resampling follows row order).
+            order = [c for c in (WIN, "timestamp", CL, SEQ) if c in frame.columns]
+            self._frame = frame.sort(order)
         return self._frame
