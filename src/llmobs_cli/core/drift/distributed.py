@@ -111,7 +111,9 @@ def on_engine(
     wanted = sorted(_with_dependencies(columns) | {"trace_id", "span_id"})
     required = tuple(f for f in REQUIRED if f in wanted)
     lean = dataclasses.replace(plan, sample_rows=0, text=())
-    jobs = [(list(paths), None, since, until)]
+    jobs: list[tuple[list[Any], int | None, datetime | None, datetime | None]] = [
+        (list(paths), None, since, until)
+    ]
     if baseline is not None:
         jobs.append(([baseline], BASE, None, None))
     info: dict[str, Any] = {"skipped": 0, "reasons": {}, "sources": []}

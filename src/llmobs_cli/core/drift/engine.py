@@ -175,7 +175,7 @@ def run_drift(
     sources = list(sources)
     absent = {c for c in cols if c not in data.columns} if isinstance(data, pl.DataFrame) else set()
     frame = _complete(data, cols) if isinstance(data, pl.DataFrame) else None
-    paths = [] if frame is not None else list(data)  # type: ignore[arg-type]
+    paths: list[str | Path] = [] if frame is not None else list(cast(Sequence[str | Path], data))
     budget = default_memory() if memory is None else memory
 
     # "now": given, else the data's latest timestamp (one pass over the timestamps).
@@ -330,7 +330,7 @@ def run_drift(
     summaries = _window_sums(merged)
     if baseline_is_path:
         lo, hi = summaries[BASE]["first"], summaries[BASE]["last"]
-        base_w = win.Window(lo, win.after(hi) if hi else None, "file")  # type: ignore[arg-type]
+        base_w = win.Window(lo, win.after(hi) if hi else None, "file")
     result = DriftResult(
         current=_summary(summaries[CUR], cur_w, None),
         baseline=_summary(summaries[BASE], base_w, base_src),

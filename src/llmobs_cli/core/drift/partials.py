@@ -152,7 +152,7 @@ def _window(plan: DriftPlan, fixed: int | None) -> pl.Expr:
             cond = cond & (ts < bounds[1])
         return cond
 
-    expr = pl.when(inside(plan.current)).then(pl.lit(CUR, pl.Int8))
+    expr: Any = pl.when(inside(plan.current)).then(pl.lit(CUR, pl.Int8))
     if plan.baseline is not None:
         expr = expr.when(inside(plan.baseline)).then(pl.lit(BASE, pl.Int8))
     return expr.otherwise(None)
@@ -245,11 +245,11 @@ def batch_parts(
     )
     lf = lf.with_columns(_cluster(schema))
     groups = []
-    for f in plan.group_fields:
-        if base_column(f) in schema:
-            groups.append(field_expr(f).cast(pl.String).alias(gcol(f)))
+    for g in plan.group_fields:
+        if base_column(g) in schema:
+            groups.append(field_expr(g).cast(pl.String).alias(gcol(g)))
         else:
-            groups.append(pl.lit(None, pl.String).alias(gcol(f)))
+            groups.append(pl.lit(None, pl.String).alias(gcol(g)))
     lf = lf.with_columns(groups) if groups else lf
     tagged = lf
     lf, extra = _values(lf, plan)

@@ -93,7 +93,7 @@ class ClusterSample:
         if self.per_window:
             kept = []
             for (win,), part in frame.partition_by(WIN, as_dict=True).items():
-                kept.append(self._bottom(part, int(win)))  # type: ignore[arg-type]
+                kept.append(self._bottom(part, int(win)))
             frame = pl.concat(kept, how="vertical_relaxed")
         else:
             frame = self._bottom(frame, None)
