@@ -222,27 +222,3 @@ def test_engines_draw_the_local_figures(engine: str, tmp_path: Path) -> None:
     assert a["releases"]["comparisons"], "the dump has release changes (second pass ran)"
     diffs = _diffs(a, b, sketched=False)
     assert not diffs, diffs[:10]
-
-
-def test_drift_exemplars_from_batches_are_those_from_all_rows(drifted: Path) -> None:
-    """Many small batches (the pool of candidates merged and pruned after each) pick the
-    calls that ranking every call of the current window at once picks."""
-    from llmobs_cli.core.drift import run_drift
-    from llmobs_cli.core.explore.exemplars import attach_drift_batches, attach_drift_frame
-    from llmobs_cli.core.ingest.readers import load
-
-    frame = load([drifted]).frame
-    whole, batched = run_drift([str(drifted)]), run_drift([str(drifted)])
-    assert whole.fired
-    attach_drift_frame(whole, frame)
-    attach_drift_batches(batched, frame.sample(fraction=1.0, seed=1).iter_slices(700))
-
-    def picked(res: Any) -> dict[str, list[Any]]:
-        return {
-            f"{f['feature']}{f.get('group')}": [e["trace_id"] for e in f.get("exemplars") or []]
-            for f in res.as_dict()["features"]
-            if f.get("drifted")
-        }
-
-    assert picked(batched) == picked(whole)
-    assert sum(len(v) for v in picked(whole).values()) >= 3

@@ -435,16 +435,18 @@ def _add_drift(
             keep_duplicates=read.keep_duplicates,
             progress=say,
             sources=result.sources,
+            memory=opts.memory,
+            engine=None if _is_local(opts.engine) else opts.engine,
         )
     except EmptyWindowError as exc:
         if opts.drift_windows_given:
             raise
         result.notes.append(f"Drift not shown: {exc}")
         return
-    if res.fired:  # a few calls from the grown side of each drifted feature
-        from llmobs_cli.core.explore.exemplars import attach_drift_stream
+    if res.fired:  # a few calls from the grown side of each drifted feature (streamed)
+        from llmobs_cli.core.explore.exemplars import attach_drift
 
-        attach_drift_stream(
+        attach_drift(
             res,
             paths,
             prices=table,

@@ -21,7 +21,7 @@ Every function returns plain dicts (``trace_id``, ``span_id``, ``timestamp``, ``
 from __future__ import annotations
 
 import shlex
-from collections.abc import Iterable, Mapping, Sequence
+from collections.abc import Mapping, Sequence
 from datetime import datetime
 from pathlib import Path
 from typing import Any
@@ -383,30 +383,127 @@ def attach_drift(
     *,
     k: int = K,
     config: Any = None,
+    prices: Any = None,
+    refusal_patterns: Sequence[str] | None = None,
+    sources: Sequence[str] | None = None,
     **read: Any,
 ) -> None:
     """Each drifted feature row of ``result`` gains ``exemplars`` from the current
     window (see :func:`drift_exemplars`); ``topic``-like features have none. ``config``
-    (an ``llmobs.yaml``) gives the price table and refusal patterns."""
-    from llmobs_cli.core.ingest.readers import load
+    (an ``llmobs.yaml``) gives the price table and refusal patterns, unless ``prices`` /
+    ``refusal_patterns`` are given (the dashboard's table with its ``--prices``); with
+    ``sources`` each exemplar also carries its ``show`` command line.
 
-    rows = _drifted(result)
+    The window is streamed: each batch's candidates are merged with the best so far and
+    cut back to the ``k`` calls the whole window would give (a top-k of top-k's), so
+    memory holds one batch and a few calls per feature."""
+    from llmobs_cli.core.ingest.readers.stream import Stream
+    from llmobs_cli.core.record.fields import base_column
+
+    rows = [r for r in result.features if r.get("drifted") and r["feature"] not in NO_EXEMPLARS]
     if not rows:
         return
     start, end = result.current.start, result.current.end
+    groups = {base_column(f) for r in rows for f in (r.get("group") or {})}
+    plain = {base_column(r["feature"]) for r in rows if r["feature"] not in _NUMERIC}
+    columns = {
+        "trace_id", "span_id", "timestamp", "route", "prompt", "messages", "response",
+        "error", "status", "finish_reason", "latency_ms", "ttft_ms", "input_tokens",
+        "output_tokens", "retrieved", "model", "provider", "cost_usd", "cached_tokens",
+        "cache_write_tokens", "reasoning_tokens", *groups, *plain,
+    }  # fmt: skip
+    config_prices, patterns = _config_parts(config)
+    prices = config_prices if prices is None else prices
+    patterns = patterns if refusal_patterns is None else refusal_patterns
+    best: dict[int, pl.DataFrame] = {}
     try:
-        frame = load(paths, columns=_drift_columns(rows), since=start, until=end, **read).frame
+        stream = Stream(paths, columns=sorted(columns), since=start, until=end, **read)
+        for batch in stream:
+            lf = _prepared(batch, prices, patterns)
+            for i, row in enumerate(rows):
+                part = lf
+                if i in best:
+                    part = pl.concat([best[i].lazy(), lf], how="diagonal_relaxed")
+                best[i] = _candidates(part, row, (start, end), k)
     except Exception:
         return
+    for i, row in enumerate(rows):
+        if i in best:
+            _attach_row(row, best[i].lazy(), (start, end), k, sources)
+
+
+def _config_parts(config: Any) -> tuple[Any, Any]:
     from llmobs_cli.core.report import pricing
     from llmobs_cli.core.report.refusals import patterns_from_config
 
-    prices = refusal_patterns = None
-    if config is not None:
-        source = config.source or "llmobs.yaml"
-        prices = pricing.config_price_table(config)
-        refusal_patterns = patterns_from_config(config.refusals, source)
-    attach_drift_frame(result, frame, k=k, prices=prices, refusal_patterns=refusal_patterns)
+    if config is None:
+        return None, None
+    source = config.source or "llmobs.yaml"
+    return pricing.config_price_table(config), patterns_from_config(config.refusals, source)
+
+
+def _prepared(
+    frame: pl.DataFrame | pl.LazyFrame, prices: Any, refusal_patterns: Sequence[str] | None
+) -> pl.LazyFrame:
+    """Calls with the columns the exemplars rank by: cost (priced) and the refusal flag."""
+    from llmobs_cli.core.report import pricing
+    from llmobs_cli.core.report.refusals import refusal_expr
+
+    lf = frame.lazy()
+    names = set(lf.collect_schema().names())
+    for col, dtype in (("response", pl.String), ("finish_reason", pl.String)):
+        if col not in names:
+            lf = lf.with_columns(pl.lit(None, dtype=dtype).alias(col))
+    return pricing.with_cost(lf, prices).with_columns(
+        pl.col(pricing.COST).alias("cost_usd"),
+        refusal_expr(
+            pl.col("response"),
+            list(refusal_patterns) if refusal_patterns else None,
+            finish_reason=pl.col("finish_reason"),
+        ).alias("_refusal"),
+    )
+
+
+def _candidates(
+    lf: pl.LazyFrame, row: Mapping[str, Any], current: tuple[Any, Any], k: int
+) -> pl.DataFrame:
+    """The calls of ``lf`` that can still be ``row``'s exemplars: its ``k`` picks (the
+    newest prompts of the window for ``language``, detected later)."""
+    from llmobs_cli.core.drift.sample import compact
+
+    if row["feature"] == "language":
+        return compact(
+            lf.filter(_in_window(*current) & _in_group(row.get("group")))
+            .top_k(LANGUAGE_SAMPLE, by="timestamp")
+            .collect()
+        )
+    picked = drift_exemplars(lf, row, current=current, k=k)
+    keys = pl.DataFrame(
+        {"trace_id": [r["trace_id"] for r in picked], "span_id": [r["span_id"] for r in picked]},
+        schema={"trace_id": pl.String, "span_id": pl.String},
+    )
+    return compact(
+        lf.join(keys.lazy(), on=["trace_id", "span_id"], how="semi", nulls_equal=True).collect()
+    )
+
+
+def _attach_row(
+    row: dict[str, Any],
+    lf: pl.LazyFrame,
+    current: tuple[Any, Any],
+    k: int,
+    sources: Sequence[str] | None,
+) -> None:
+    try:
+        if row["feature"] == "language":
+            row["exemplars"] = _language_exemplars(lf, row, current, k)
+        else:
+            row["exemplars"] = drift_exemplars(lf, row, current=current, k=k)
+    except Exception:
+        return
+    if sources is not None:
+        for r in row.get("exemplars") or []:
+            r["show"] = show_command(str(r["trace_id"]), sources)
 
 
 def attach_drift_frame(
@@ -420,173 +517,13 @@ def attach_drift_frame(
 ) -> None:
     """:func:`attach_drift` over calls already read (the dashboard's single load);
     with ``sources`` each exemplar also carries its ``show`` command line."""
-    rows = _drifted(result)
+    rows = [r for r in result.features if r.get("drifted") and r["feature"] not in NO_EXEMPLARS]
     if not rows:
         return
-    start, end = result.current.start, result.current.end
-    lf = _priced(frame, prices, refusal_patterns)
+    current = (result.current.start, result.current.end)
+    lf = _prepared(frame, prices, refusal_patterns)
     for row in rows:
-        try:
-            if row["feature"] == "language":
-                row["exemplars"] = _language_exemplars(lf, row, (start, end), k)
-            else:
-                row["exemplars"] = drift_exemplars(lf, row, current=(start, end), k=k)
-        except Exception:
-            continue
-        if sources is not None:
-            for r in row.get("exemplars") or []:
-                r["show"] = show_command(str(r["trace_id"]), sources)
-
-
-def _drifted(result: Any) -> list[dict[str, Any]]:
-    return [r for r in result.features if r.get("drifted") and r["feature"] not in NO_EXEMPLARS]
-
-
-def _drift_columns(rows: list[dict[str, Any]]) -> list[str]:
-    """The columns the exemplars of drift rows ``rows`` read."""
-    from llmobs_cli.core.record.fields import base_column
-
-    groups = {base_column(f) for r in rows for f in (r.get("group") or {})}
-    plain = {base_column(r["feature"]) for r in rows if r["feature"] not in _NUMERIC}
-    columns = {
-        "trace_id", "span_id", "timestamp", "route", "prompt", "messages", "response",
-        "error", "status", "finish_reason", "latency_ms", "ttft_ms", "input_tokens",
-        "output_tokens", "retrieved", "model", "provider", "cost_usd", "cached_tokens",
-        "cache_write_tokens", "reasoning_tokens", *groups, *plain,
-    }  # fmt: skip
-    return sorted(columns)
-
-
-def _priced(
-    frame: pl.DataFrame | pl.LazyFrame, prices: Any, refusal_patterns: Sequence[str] | None
-) -> pl.LazyFrame:
-    """Calls with their priced ``cost_usd`` and a ``_refusal`` flag (what exemplars rank)."""
-    from llmobs_cli.core.report import pricing
-    from llmobs_cli.core.report.refusals import refusal_expr
-
-    lf = frame.lazy()
-    names = set(lf.collect_schema().names())
-    for col, dtype in (("response", pl.String), ("finish_reason", pl.String)):
-        if col not in names:
-            lf = lf.with_columns(pl.lit(None, dtype=dtype).alias(col))
-    return pricing.with_cost(lf, prices).with_columns(
-        pl.col(pricing.COST).alias("cost_usd"),
-        refusal_expr(
-            pl.col("response"), refusal_patterns, finish_reason=pl.col("finish_reason")
-        ).alias("_refusal"),
-    )
-
-
-def drift_candidates(
-    result: Any,
-    frame: pl.DataFrame,
-    *,
-    k: int = K,
-    prices: Any = None,
-    refusal_patterns: Sequence[str] | None = None,
-) -> pl.DataFrame:
-    """The rows of ``frame`` that can be an exemplar of a drifted feature of ``result``:
-    each feature's top ``k`` (the rows :func:`drift_exemplars` picks) and, for
-    ``language``, the newest :data:`LANGUAGE_SAMPLE` calls of its group. Every pick is a
-    top-k under a total order, so the picks from a union of batches' candidates are the
-    picks from all the rows: streaming keeps only candidates (bounded by the features,
-    never by the rows)."""
-    rows = _drifted(result)
-    if not rows or frame.height == 0:
-        return frame.clear()
-    start, end = result.current.start, result.current.end
-    indexed = frame.with_row_index("_cand")
-    lf = _priced(indexed, prices, refusal_patterns)
-    keep: list[pl.Series] = []
-    for row in rows:
-        where = _in_window(start, end) & _in_group(row.get("group"))
-        if row["feature"] == "language":
-            keep.append(lf.filter(where).top_k(LANGUAGE_SAMPLE, by="timestamp").collect()["_cand"])
-            continue
-        try:
-            picked = drift_exemplars(lf, row, current=(start, end), k=k)
-        except Exception:
-            continue
-        ids = pl.DataFrame(
-            {
-                "trace_id": [p["trace_id"] for p in picked],
-                "span_id": [p["span_id"] for p in picked],
-            },
-            schema={"trace_id": pl.String, "span_id": pl.String},
-        )
-        keys = ["trace_id", "span_id"] if "span_id" in indexed.columns else ["trace_id"]
-        hit = indexed.select("_cand", *keys).join(
-            ids.select(keys), on=keys, how="semi", nulls_equal=True
-        )
-        keep.append(hit["_cand"])
-    if not keep:
-        return frame.clear()
-    chosen = pl.concat(keep).unique()
-    return indexed.filter(pl.col("_cand").is_in(chosen.implode())).drop("_cand")
-
-
-def attach_drift_stream(
-    result: Any,
-    paths: Sequence[str | Path],
-    *,
-    k: int = K,
-    prices: Any = None,
-    refusal_patterns: Sequence[str] | None = None,
-    sources: Sequence[str] | None = None,
-    memory: int | None = None,
-    **read: Any,
-) -> None:
-    """:func:`attach_drift_frame` over the current window of ``paths`` read batch by
-    batch: only each batch's :func:`drift_candidates` are kept (and pruned again as they
-    accumulate), so memory is bounded by the batch and ``k``, not by the window."""
-    from llmobs_cli.core.ingest.readers.stream import Stream
-
-    rows = _drifted(result)
-    if not rows:
-        return
-    try:
-        stream = Stream(
-            paths,
-            columns=_drift_columns(rows),
-            since=result.current.start,
-            until=result.current.end,
-            memory=memory,
-            **read,
-        )
-        attach_drift_batches(
-            result,
-            stream,
-            k=k,
-            prices=prices,
-            refusal_patterns=refusal_patterns,
-            sources=sources,
-        )
-    except Exception:  # naming examples must never turn a dashboard into a failure
-        return
-
-
-def attach_drift_batches(
-    result: Any,
-    batches: Iterable[pl.DataFrame],
-    *,
-    k: int = K,
-    prices: Any = None,
-    refusal_patterns: Sequence[str] | None = None,
-    sources: Sequence[str] | None = None,
-) -> None:
-    """:func:`attach_drift_frame` over calls arriving in batches, keeping only the
-    candidates (:func:`drift_candidates`) of what has arrived: the same exemplars as
-    from all the calls at once, in memory bounded by a batch and ``k``."""
-    pool: pl.DataFrame | None = None
-    pick: dict[str, Any] = {"k": k, "prices": prices, "refusal_patterns": refusal_patterns}
-    for batch in batches:
-        got = drift_candidates(result, batch, **pick)
-        pool = got if pool is None else pl.concat([pool, got], how="diagonal_relaxed")
-        pool = drift_candidates(result, pool, **pick)
-    if pool is not None:
-        attach_drift_frame(
-            result, pool, k=k, prices=prices, refusal_patterns=refusal_patterns, sources=sources
-        )
+        _attach_row(row, lf, current, k, sources)
 
 
 def _language_exemplars(
