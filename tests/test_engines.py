@@ -165,3 +165,58 @@ def test_unreachable_cluster_is_exit_3_naming_it(engine: str, flag: str) -> None
         address,
     )
     assert r.returncode == 3 and "127.0.0.1:9" in r.stderr
+
+
+@pytest.fixture(scope="module")
+def dup_lake(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """Two files where the second repeats calls of the first: 300 calls with given span
+    ids (100 read again, 40 of them with a different latency — the first file's copy must
+    win), and 50 calls whose span id is the default (their trace id), repeated too: those
+    are never duplicates."""
+    import polars as pl
+
+    tmp = tmp_path_factory.mktemp("dups") / "lake"
+    tmp.mkdir()
+    given = pl.DataFrame(
+        {
+            "trace_id": [f"t{i // 3}" for i in range(300)],
+            "span_id": [f"s{i}" for i in range(300)],
+            "timestamp": [f"2026-01-0{1 + i % 5}T00:00:{i % 60:02d}Z" for i in range(300)],
+            "model": ["gpt-4o", "gpt-4o-mini", "claude-3-5-haiku"] * 100,
+            "route": ["chat", "rag"] * 150,
+            "latency_ms": [float(100 + i) for i in range(300)],
+            "input_tokens": list(range(300)),
+            "output_tokens": list(range(300)),
+            "sample_rate": [0.5, 1.0, 0.25] * 100,
+        }
+    )
+    default = given.head(50).with_columns(
+        pl.format("d{}", pl.int_range(50)).alias("trace_id"),
+        pl.format("d{}", pl.int_range(50)).alias("span_id"),
+    )
+    pl.concat([given, default]).write_parquet(tmp / "a.parquet")
+    again = given.slice(100, 100).with_columns(
+        pl.when(pl.int_range(100) < 40)
+        .then(pl.col("latency_ms") * 7)
+        .otherwise(pl.col("latency_ms"))
+        .alias("latency_ms")
+    )
+    pl.concat([again, default]).write_parquet(tmp / "b.parquet")
+    return tmp
+
+
+@pytest.mark.parametrize("engine", ENGINES)
+@pytest.mark.parametrize("keep", [False, True])
+def test_duplicate_span_ids_follow_the_local_rule(engine: str, keep: bool, dup_lake: Path) -> None:
+    base = ["report", str(dup_lake), "--by", "route,model", "--format", "json"]
+    base += ["--keep-duplicates"] if keep else []
+    local = run_cli(*base)
+    assert local.returncode == 0, local.stderr
+    doc = json.loads(local.stdout)
+    # 300 + 2 x 50 rows once deduplicated; 100 more when the copies are kept.
+    assert doc["overall"]["sampled"] == (500 if keep else 400)
+    other = run_cli(*base, "--engine", engine)
+    assert other.returncode == 0, other.stderr
+    diffs = _walk(doc, json.loads(other.stdout))
+    assert not diffs, diffs[:10]
+    assert ("100 duplicate span_id row(s)" in other.stderr) is not keep

@@ -3,8 +3,10 @@ the driver merges the small partial frames as they stream back.
 
 Needs the ``ray`` extra (``pip install "llmobs[ray]"``). ``ray_address`` (or
 ``RAY_ADDRESS``) joins a running cluster; without one a local Ray starts on this machine.
-Ray Data has no cheap distributed distinct, so duplicate span ids are *not* dropped on this
-engine (the local and Spark engines count a call read twice once): the result says so.
+Duplicate span ids follow the local rule (:mod:`.dedupe`): a ``map_batches`` pass keys
+each row and assigns it a hash bucket of its key, ``groupby(bucket).map_groups`` brings
+every copy of a call into one task (a hash-partitioned shuffle; no key reaches the driver),
+which flags the repeats and runs the partial function.
 """
 
 from __future__ import annotations
@@ -81,25 +83,48 @@ def merged_partials(
     with contextlib.redirect_stdout(sys.stderr):
         ray = start(settings)
         try:
-            return _run(ray, paths, columns, job)
+            return _run(ray, paths, columns, job, keep_duplicates)
         finally:
             with contextlib.suppress(Exception):
                 ray.shutdown()
 
 
+#: Rows per shuffle bucket on Ray: a bucket is one task's input when duplicates are dropped.
+BUCKET_ROWS = 1_000_000
+
+
 def _run(
-    ray: Any, paths: Sequence[str | Path], columns: Sequence[str], job: BatchJob
+    ray: Any,
+    paths: Sequence[str | Path],
+    columns: Sequence[str],
+    job: BatchJob,
+    keep_duplicates: bool = False,
 ) -> tuple[pl.DataFrame, int]:
+    from llmobs_cli.core.engines.dedupe import BUCKET, Buckets, SpanKeys
+    from llmobs_cli.core.ingest.readers.parquet import source_columns
+
     files = [str(p) for p in paths]
     try:
-        ds = ray.data.read_parquet(files)
-        present = [c for c in columns if c in ds.schema().names]
-        ds = ds.select_columns(present)
+        ds = ray.data.read_parquet(files, include_paths=not keep_duplicates)
+        names = ds.schema().names
+        present = source_columns([n for n in names if n != "path"], columns)
+        ds = ds.select_columns(present if keep_duplicates else [*present, "path"])
+        rows = 0 if keep_duplicates else _row_count(files, ds)
     except Exception as exc:
         raise UsageError(
             f"--engine ray: cannot read {', '.join(files)} as Parquet ({_first(exc)})"
         ) from exc
-    parts = ds.map_batches(job.run, batch_format="pyarrow", zero_copy_batch=True)
+    if keep_duplicates:
+        parts = ds.map_batches(job.run, batch_format="pyarrow", zero_copy_batch=True)
+    else:
+        cpus = int(ray.cluster_resources().get("CPU", 1))
+        n = max(2 * cpus, -(-rows // BUCKET_ROWS))
+        keyed = ds.map_batches(
+            Buckets(SpanKeys(job.required), n).run, batch_format="pyarrow", zero_copy_batch=True
+        )
+        parts = keyed.groupby(BUCKET, num_partitions=n).map_groups(
+            _mark_and_run(job), batch_format="pyarrow"
+        )
     merger = Merger()
     try:
         for batch in parts.iter_batches(batch_format="pyarrow", batch_size=None):
@@ -114,3 +139,26 @@ def _run(
         assert isinstance(empty, pl.DataFrame)
         merged = empty
     return merged.select([f.name for f in job.schema]), -1
+
+
+def _mark_and_run(job: BatchJob) -> Any:
+    """One shuffle bucket (every copy of its keys): flag the repeats, then run the job."""
+
+    def mark_and_run(table: Any) -> Any:
+        from llmobs_cli.core.engines.dedupe import mark_repeats
+
+        frame = pl.from_arrow(table)
+        assert isinstance(frame, pl.DataFrame)
+        return job.run(mark_repeats(frame).to_arrow())
+
+    return mark_and_run
+
+
+def _row_count(files: Sequence[str], ds: Any) -> int:
+    """Rows in the inputs from the Parquet footers alone (Ray's own count otherwise)."""
+    try:
+        import pyarrow.dataset as pads
+
+        return sum(pads.dataset(f, format="parquet").count_rows() for f in files)
+    except Exception:
+        return int(ds.count())

@@ -149,11 +149,17 @@ def merged_partials(
         raise UsageError(
             f"--engine spark: cannot read {', '.join(map(str, paths))} as Parquet ({_first(exc)})"
         ) from exc
-    present = [c for c in columns if c in df.columns]
-    df = df.select(*present)
+    from llmobs_cli.core.engines.dedupe import FILE
+    from llmobs_cli.core.ingest.readers.parquet import source_columns
+
+    present = source_columns(df.columns, columns)
+    if keep_duplicates:
+        df = df.select(*present)
+    else:
+        df = df.select(*present, F.col("_metadata.file_path").alias(FILE))
     df = _push_window(df, job.since, job.until, F)
-    if not keep_duplicates and {"trace_id", "span_id", "timestamp"} <= set(present):
-        df = df.dropDuplicates(["trace_id", "span_id", "timestamp"])
+    if not keep_duplicates:
+        df = _mark_repeats(df, job, F)
     schema = job.schema
     safe_schema = pa.schema([pa.field(_safe(f.name), f.type) for f in schema])
 
@@ -186,6 +192,37 @@ def merged_partials(
     out = pl.from_arrow(table)
     assert isinstance(out, pl.DataFrame)
     return out.select([f.name for f in schema]), -1
+
+
+def _mark_repeats(df: Any, job: BatchJob, F: Any) -> Any:
+    """``df`` with the :data:`~.dedupe.DUP` flag of the local duplicate rule
+    (:mod:`.dedupe`): a Python pass appends each row's key, a window partitioned by the
+    key (a hash shuffle) ranks the copies of one call by file path, and every copy but the
+    first is flagged. Rows without a key get a unique partition of their own."""
+    from pyspark.sql import Window
+    from pyspark.sql.pandas.types import from_arrow_schema, to_arrow_schema
+
+    from llmobs_cli.core.engines.batch import conform_arrow
+    from llmobs_cli.core.engines.dedupe import DUP, FILE, KEY, SpanKeys
+
+    keys = SpanKeys(job.required)
+    out_schema = to_arrow_schema(df.schema, timezone="UTC").append(pa.field(KEY, pa.string()))
+
+    def run(batches: Any) -> Any:
+        for rb in batches:
+            yield from conform_arrow(keys.run(rb), out_schema).to_batches()
+
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore", FutureWarning)
+        keyed = df.mapInArrow(run, from_arrow_schema(out_schema))
+    part = F.coalesce(
+        F.col(KEY), F.concat(F.lit("\x00"), F.monotonically_increasing_id().cast("string"))
+    )
+    keyed = keyed.withColumn("_llmobs_part", part)
+    rank = F.row_number().over(Window.partitionBy("_llmobs_part").orderBy(FILE))
+    return keyed.withColumn(DUP, F.col(KEY).isNotNull() & (rank > 1)).drop(
+        "_llmobs_part", KEY, FILE
+    )
 
 
 def _push_window(df: Any, since: datetime | None, until: datetime | None, F: Any) -> Any:
