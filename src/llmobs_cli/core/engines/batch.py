@@ -38,7 +38,7 @@ class BatchJob:
 
     def run(self, batch: pa.RecordBatch | pa.Table) -> pa.Table:
         """One batch → its partials as an Arrow table of :attr:`schema`."""
-        from llmobs_cli.core.engines.dedupe import DUP, INTERNAL
+        from llmobs_cli.core.engines.dedupe import DUP, PREFIX
         from llmobs_cli.core.record.schema import normalize
 
         raw = pl.from_arrow(batch)
@@ -49,7 +49,7 @@ class BatchJob:
             repeats = int(marked.sum())
             if repeats:
                 raw = raw.filter(~marked)
-        raw = raw.drop([c for c in INTERNAL if c in raw.columns])
+        raw = raw.drop([c for c in raw.columns if c.startswith(PREFIX)])
         norm = normalize(raw, check_required=self.required)
         frame = norm.frame.drop("_row", strict=False)
         problems = norm.problems

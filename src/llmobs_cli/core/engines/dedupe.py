@@ -26,16 +26,17 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 from dataclasses import dataclass
+from typing import Any
 
 import polars as pl
 import pyarrow as pa
 
-#: Appended columns (names no trace source uses).
+#: Appended columns (names no trace source uses) all start with this.
+PREFIX = "_llmobs_"
 KEY = "_llmobs_span_key"
 FILE = "_llmobs_file"
 DUP = "_llmobs_duplicate"
 BUCKET = "_llmobs_bucket"
-INTERNAL = (KEY, FILE, DUP, BUCKET)
 #: Seed of the bucket hash (any constant: only needs to agree between workers).
 _SEED = 0x5EED
 
@@ -57,6 +58,24 @@ def key_expr() -> pl.Expr:
     return pl.when(pl.col(_GIVEN)).then(text).otherwise(None).alias(KEY)
 
 
+def on_sound_rows(raw: pl.DataFrame, required: Sequence[str], exprs: list[pl.Expr]) -> pl.DataFrame:
+    """``exprs`` evaluated on ``raw`` once normalised as the local reader does (the
+    ``_span_id_given`` flag included), one row per row of ``raw`` in its order; null on the
+    rows that break the record contract (they never count as copies of anything)."""
+    from llmobs_cli.core.ingest.readers import _mark_given_span_ids
+    from llmobs_cli.core.record.schema import ROW, normalize
+
+    raw = raw.drop([c for c in raw.columns if c.startswith(PREFIX)])
+    raw = raw.with_row_index(ROW).with_columns(pl.col(ROW).cast(pl.Int64))
+    norm = normalize(raw, check_required=required)
+    frame = _mark_given_span_ids(raw, norm.frame)
+    if norm.problems.height:
+        bad = norm.problems[ROW].unique().implode()
+        frame = frame.filter(~pl.col(ROW).is_in(bad))
+    got = frame.select(ROW, *exprs)
+    return raw.select(ROW).join(got, on=ROW, how="left", maintain_order="left").drop(ROW)
+
+
 @dataclass(frozen=True)
 class SpanKeys:
     """Raw batch → the same batch with :data:`KEY` appended (plain data: picklable)."""
@@ -64,23 +83,7 @@ class SpanKeys:
     required: tuple[str, ...]
 
     def keys(self, raw: pl.DataFrame) -> pl.Series:
-        from llmobs_cli.core.ingest.readers import _mark_given_span_ids
-        from llmobs_cli.core.record.schema import ROW, normalize
-
-        raw = raw.drop([c for c in INTERNAL if c in raw.columns])
-        raw = raw.with_row_index(ROW).with_columns(pl.col(ROW).cast(pl.Int64))
-        norm = normalize(raw, check_required=self.required)
-        frame = _mark_given_span_ids(raw, norm.frame)
-        if norm.problems.height:
-            bad = norm.problems[ROW].unique().implode()
-            frame = frame.filter(~pl.col(ROW).is_in(bad))
-        keyed = frame.select(ROW, key_expr())
-        return (
-            raw.select(ROW)
-            .join(keyed, on=ROW, how="left", maintain_order="left")
-            .get_column(KEY)
-            .cast(pl.String)
-        )
+        return on_sound_rows(raw, self.required, [key_expr()]).get_column(KEY).cast(pl.String)
 
     def run(self, batch: pa.RecordBatch | pa.Table) -> pa.Table:
         table = pa.Table.from_batches([batch]) if isinstance(batch, pa.RecordBatch) else batch
@@ -97,8 +100,9 @@ class Buckets:
     """Ray's step 1: :class:`SpanKeys` plus the bucket of each row (``hash(key) mod n``)
     and the file it came from (Ray's ``path`` column renamed to :data:`FILE`)."""
 
-    keys: SpanKeys
+    keys: Any  # SpanKeys or anything whose run(table) appends the column ``by``
     n: int
+    by: str = KEY
     path_column: str = "path"
 
     def run(self, batch: pa.Table) -> pa.Table:
@@ -107,7 +111,7 @@ class Buckets:
             i = table.column_names.index(self.path_column)
             table = table.set_column(i, FILE, table.column(i).cast(pa.string()))
         table = self.keys.run(table)
-        key = pl.from_arrow(table.column(KEY))
+        key = pl.from_arrow(table.column(self.by))
         assert isinstance(key, pl.Series)
         # Rows that cannot be duplicates spread evenly; copies of one call meet.
         spread = pl.int_range(0, key.len(), eager=True, dtype=pl.UInt64)
@@ -130,8 +134,3 @@ def mark_repeats(frame: pl.DataFrame) -> pl.DataFrame:
         (pl.col(KEY).is_not_null() & ~pl.col(KEY).is_first_distinct()).alias(DUP)
     )
     return ranked.sort("_llmobs_i").drop("_llmobs_i")
-
-
-def drop_internal(table: pa.Table, keep: Sequence[str] = ()) -> pa.Table:
-    drop = [c for c in INTERNAL if c in table.column_names and c not in keep]
-    return table.drop_columns(drop) if drop else table

@@ -54,7 +54,10 @@ def start(settings: EngineSettings) -> Any:
     except Exception as exc:
         where = settings.ray_address or "a local Ray"
         raise ServiceError(f"--engine ray: cannot start or reach {where} ({_first(exc)})") from exc
-    # Ray Data's progress bars would mix with llmobs' own on stderr.
+    # Ray Data's progress bars and per-dataset INFO lines would mix with llmobs' own.
+    import logging
+
+    logging.getLogger("ray.data").setLevel(logging.WARNING)
     with contextlib.suppress(Exception):
         ray.data.DataContext.get_current().enable_progress_bars = False
     return ray
@@ -152,6 +155,69 @@ def _mark_and_run(job: BatchJob) -> Any:
         return job.run(mark_repeats(frame).to_arrow())
 
     return mark_and_run
+
+
+def write_sample(
+    settings: EngineSettings,
+    paths: Sequence[str | Path],
+    out: Path,
+    prepare: Any,
+    rows: Any,
+    *,
+    mixed: bool,
+) -> None:
+    """``llmobs sample``'s rows on Ray (:mod:`.sampling`): ``map_batches`` keys each row and
+    gives it a hash bucket of its trace id (every copy of a call and every call of a trace
+    meet in one bucket), ``groupby(bucket).map_groups`` marks the repeats, gives each row
+    its trace's largest rate and applies the plan, and ``write_parquet`` writes ``out``
+    partitioned by day."""
+    with contextlib.redirect_stdout(sys.stderr):
+        ray = start(settings)
+        try:
+            _write_sample(ray, paths, out, prepare, rows, mixed)
+        finally:
+            with contextlib.suppress(Exception):
+                ray.shutdown()
+
+
+def _write_sample(
+    ray: Any, paths: Sequence[str | Path], out: Path, prepare: Any, rows: Any, mixed: bool
+) -> None:
+    from llmobs_cli.core.engines.dedupe import BUCKET, Buckets, mark_repeats
+    from llmobs_cli.core.engines.sampling import DAY, RATE, TRACE, TRACE_RATE
+
+    files = [str(p) for p in paths]
+    try:
+        # No partition columns: the local reader sees only the files' own columns.
+        ds = ray.data.read_parquet(files, include_paths=prepare.dedupe, partitioning=None)
+        rows_in = _row_count(files, ds) if (prepare.dedupe or mixed) else 0
+    except Exception as exc:
+        raise UsageError(
+            f"--engine ray: cannot read {', '.join(files)} as Parquet ({_first(exc)})"
+        ) from exc
+    if prepare.dedupe or mixed:
+        cpus = int(ray.cluster_resources().get("CPU", 1))
+        n = max(2 * cpus, -(-rows_in // BUCKET_ROWS))
+        keyed = ds.map_batches(
+            Buckets(prepare, n, by=TRACE).run, batch_format="pyarrow", zero_copy_batch=True
+        )
+
+        def bucket(table: Any) -> Any:
+            frame = pl.from_arrow(table)
+            assert isinstance(frame, pl.DataFrame)
+            if prepare.dedupe:
+                frame = mark_repeats(frame)
+            if mixed:
+                frame = frame.with_columns(pl.col(RATE).max().over(TRACE).alias(TRACE_RATE))
+            return rows.run(frame.to_arrow())
+
+        result = keyed.groupby(BUCKET, num_partitions=n).map_groups(bucket, batch_format="pyarrow")
+    else:
+        result = ds.map_batches(rows.run, batch_format="pyarrow", zero_copy_batch=True)
+    try:
+        result.write_parquet(str(out), partition_cols=[DAY])
+    except Exception as exc:
+        raise ServiceError(f"--engine ray: the job failed ({_first(exc)})") from exc
 
 
 def _row_count(files: Sequence[str], ds: Any) -> int:

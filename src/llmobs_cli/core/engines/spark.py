@@ -225,6 +225,72 @@ def _mark_repeats(df: Any, job: BatchJob, F: Any) -> Any:
     )
 
 
+def write_sample(
+    settings: EngineSettings,
+    paths: Sequence[str | Path],
+    out: Path,
+    prepare: Any,
+    rows: Any,
+    *,
+    mixed: bool,
+) -> None:
+    """``llmobs sample``'s rows on Spark (:mod:`.sampling`): the files' own columns (no
+    partition columns: the local reader sees none), a Python pass that keys each row, a
+    window per duplicate key and one per trace, the plan in ``mapInArrow``, and Spark's
+    partitioned Parquet writer into ``out``."""
+    from pyspark.sql import Window
+    from pyspark.sql import functions as F
+    from pyspark.sql.pandas.types import from_arrow_schema, to_arrow_schema
+
+    from llmobs_cli.core.engines.batch import conform_arrow
+    from llmobs_cli.core.engines.dedupe import DUP, FILE, KEY
+    from llmobs_cli.core.engines.sampling import DAY, RATE, TRACE, TRACE_RATE
+
+    spark = session(settings)
+    try:
+        df = spark.read.option("recursiveFileLookup", "true").parquet(*[str(p) for p in paths])
+    except Exception as exc:
+        raise UsageError(
+            f"--engine spark: cannot read {', '.join(map(str, paths))} as Parquet ({_first(exc)})"
+        ) from exc
+    df = df.select(*df.columns, F.col("_metadata.file_path").alias(FILE))
+    prep_schema = to_arrow_schema(df.schema, timezone="UTC")
+    for name, t in ((KEY, pa.string()), (TRACE, pa.string()), (RATE, pa.float64())):
+        prep_schema = prep_schema.append(pa.field(name, t))
+
+    def keyed(batches: Any) -> Any:
+        for rb in batches:
+            yield from conform_arrow(prepare.run(rb), prep_schema).to_batches()
+
+    def kept(batches: Any) -> Any:
+        for rb in batches:
+            yield from rows.run(rb).to_batches()
+
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore", FutureWarning)
+        prepared = df.mapInArrow(keyed, from_arrow_schema(prep_schema))
+        if prepare.dedupe:
+            part = F.coalesce(
+                F.col(KEY), F.concat(F.lit("\x00"), F.monotonically_increasing_id().cast("string"))
+            )
+            prepared = prepared.withColumn("_llmobs_part", part)
+            rank = F.row_number().over(Window.partitionBy("_llmobs_part").orderBy(FILE))
+            prepared = prepared.withColumn(DUP, F.col(KEY).isNotNull() & (rank > 1)).drop(
+                "_llmobs_part"
+            )
+        if mixed:
+            prepared = prepared.withColumn(
+                TRACE_RATE, F.max(F.col(RATE)).over(Window.partitionBy(TRACE))
+            )
+        result = prepared.mapInArrow(kept, from_arrow_schema(rows.schema))
+    try:
+        # Spark's default INT96 timestamps would read back without their time zone.
+        spark.conf.set("spark.sql.parquet.outputTimestampType", "TIMESTAMP_MICROS")
+        result.write.partitionBy(DAY).parquet(str(out))
+    except Exception as exc:
+        raise ServiceError(f"--engine spark: the job failed ({_first(exc)})") from exc
+
+
 def _push_window(df: Any, since: datetime | None, until: datetime | None, F: Any) -> Any:
     """Filter on ``timestamp`` in Spark when it is a real timestamp column (pushdown to the
     Parquet row groups); the worker filters again after normalising either way."""
