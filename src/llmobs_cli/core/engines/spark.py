@@ -27,7 +27,9 @@ from llmobs_cli.core.engines.batch import BatchJob
 from llmobs_cli.errors import ServiceError, UsageError
 
 INSTALL = 'pip install "llmobs[spark]"'
-_SAFE = "__"  # Spark column names: ":" kept out of them for portability
+_SAFE = "__"
+#: Heap of the local-mode JVM (driver and executor in one).
+LOCAL_DRIVER_MEMORY = "4g"  # Spark column names: ":" kept out of them for portability
 
 
 def _safe(name: str) -> str:
@@ -56,13 +58,21 @@ def session(settings: EngineSettings) -> Any:
                 "--engine spark needs Java 17 for a local Spark session (Debian: apt-get "
                 "install openjdk-17-jre-headless), or --spark-remote sc://HOST:15002"
             )
+        master = settings.spark_master or "local[*]"
+        builder = builder.master(master)
+        if master.startswith("local"):
+            # One JVM is driver and executor: Spark's 1 GB default heap runs out in the
+            # duplicate shuffle of a few million wide rows. On a cluster the executors
+            # must reach the driver, so the loopback binding is for local mode only.
+            builder = (
+                builder.config("spark.driver.memory", LOCAL_DRIVER_MEMORY)
+                .config("spark.driver.bindAddress", "127.0.0.1")
+                .config("spark.driver.host", "127.0.0.1")
+            )
         builder = (
-            builder.master(settings.spark_master or "local[*]")
-            .config(
+            builder.config(
                 "spark.driver.extraJavaOptions", f"-Dlog4j2.configurationFile=file:{_quiet_log4j()}"
             )
-            .config("spark.driver.bindAddress", "127.0.0.1")
-            .config("spark.driver.host", "127.0.0.1")
             .config("spark.ui.enabled", "false")
             .config("spark.ui.showConsoleProgress", "false")
             .config("spark.log.level", "ERROR")
