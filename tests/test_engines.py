@@ -293,3 +293,24 @@ def test_publish_replaces_written_partitions_and_keeps_the_rest(tmp_path: Path) 
     assert len(list((out / "date=2026-01-01").iterdir())) == 2  # not produced: kept
     manifest = json.loads((out / "_llmobs.json").read_text())
     assert manifest["partitions"] == ["date=2026-01-01", "date=2026-01-02"]
+
+
+@pytest.mark.parametrize("engine", ENGINES)
+@pytest.mark.parametrize("sample_rows", [None, 2000], ids=["row-level", "from-partials"])
+def test_drift_equals_the_local_engine(
+    engine: str, sample_rows: int | None, lake: Path, tmp_path: Path
+) -> None:
+    # Row-level tests on a small input; from merged partials and the cluster sample when
+    # the sample's cap is below the windows' rows (drift.sample_rows).
+    cfg = tmp_path / "llmobs.yaml"
+    cfg.write_text(f"drift:\n  sample_rows: {sample_rows}\n" if sample_rows else "{}\n")
+    args = ["drift", str(lake), "--current", "7d", "--by", "model", "--config", str(cfg)]
+    args += ["--features", "response_length,latency_ms,finish_reason,refusal_rate,language"]
+    local = run_cli(*args, "--format", "json")
+    other = run_cli(*args, "--format", "json", "--engine", engine)
+    assert local.returncode in (0, 1), local.stderr
+    assert other.returncode == local.returncode, other.stderr
+    a, b = json.loads(local.stdout), json.loads(other.stdout)
+    if sample_rows:
+        assert any("merged partials" in n for n in a["notes"])
+    assert _walk(a, b) == []

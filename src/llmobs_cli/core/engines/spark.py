@@ -27,9 +27,9 @@ from llmobs_cli.core.engines.batch import BatchJob
 from llmobs_cli.errors import ServiceError, UsageError
 
 INSTALL = 'pip install "llmobs[spark]"'
-_SAFE = "__"
+_SAFE = "_c0l0n_"  # Spark column names: ":" kept out of them for portability
 #: Heap of the local-mode JVM (driver and executor in one).
-LOCAL_DRIVER_MEMORY = "4g"  # Spark column names: ":" kept out of them for portability
+LOCAL_DRIVER_MEMORY = "4g"
 
 
 def _safe(name: str) -> str:
@@ -37,7 +37,7 @@ def _safe(name: str) -> str:
 
 
 def _unsafe(name: str) -> str:
-    return name.replace(_SAFE, ":", 1)
+    return name.replace(_SAFE, ":")
 
 
 def session(settings: EngineSettings) -> Any:
@@ -58,6 +58,9 @@ def session(settings: EngineSettings) -> Any:
                 "--engine spark needs Java 17 for a local Spark session (Debian: apt-get "
                 "install openjdk-17-jre-headless), or --spark-remote sc://HOST:15002"
             )
+        from llmobs_cli.environment import spark_workers_use_this_python
+
+        spark_workers_use_this_python()
         master = settings.spark_master or "local[*]"
         builder = builder.master(master)
         if master.startswith("local"):
