@@ -279,11 +279,14 @@ def prepare(
     keys = [field_expr(f).alias(f) for f in by if f.startswith("metadata.")]
     if keys:
         lf = lf.with_columns(keys)
+    # The price lookup needs the batch's distinct (model, provider) pairs: found on the
+    # input, not after the citation match (which a second collect would run again).
+    pairs = pricing.price_pairs(lf) if table is not None else None
     cites: pl.Expr = pl.lit(None, dtype=pl.Boolean)
     if "retrieved" in schema and "response" in schema and citations:
         lf = _with_citations(lf)
         cites = c(_CITE)
-    lf = pricing.with_cost(lf, table)
+    lf = pricing.with_cost(lf, table, pairs)
     ok = c("status") != "error"
     lf = lf.with_columns(
         (1.0 / c("sample_rate")).alias(W),

@@ -25,7 +25,6 @@ from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
-import numpy as np
 import polars as pl
 
 from llmobs_cli.core.ingest.readers import (
@@ -45,6 +44,7 @@ from llmobs_cli.core.ingest.readers import (
 )
 from llmobs_cli.core.ingest.readers.base import Locate, row_locator
 from llmobs_cli.core.ingest.readers.formats import READERS, ReadOptions, detect_format
+from llmobs_cli.core.ingest.seen import SeenSet
 from llmobs_cli.core.record.schema import ALIASES, REQUIRED, ROW, SCHEMA, normalize
 from llmobs_cli.errors import InputError, InputWarning, UsageError
 
@@ -396,31 +396,6 @@ class Stream:
             info.skipped += bad.len()
             frame = frame.filter(~pl.col(ROW).is_in(bad.implode()))
         return frame.drop(ROW)
-
-
-class SeenSet:
-    """A set of 64-bit hashes in sorted runs whose sizes halve (log-structured): adding
-    ``n`` hashes costs O(n log n) in all, a lookup one binary search per run. Memory is 8
-    bytes per distinct hash (the one state of a stream that grows with its rows)."""
-
-    def __init__(self) -> None:
-        self._runs: list[np.ndarray] = []
-
-    def contains(self, h: np.ndarray) -> np.ndarray:
-        out = np.zeros(len(h), dtype=bool)
-        for run in self._runs:
-            i = np.searchsorted(run, h)
-            i[i == len(run)] = 0
-            out |= run[i] == h
-        return out
-
-    def add(self, h: np.ndarray) -> None:
-        if not len(h):
-            return
-        run = np.unique(h.astype(np.uint64))
-        while self._runs and len(self._runs[-1]) <= len(run):
-            run = np.union1d(self._runs.pop(), run)
-        self._runs.append(run)
 
 
 def _size(path: Path) -> int:
