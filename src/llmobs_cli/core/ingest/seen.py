@@ -16,9 +16,9 @@ class SeenSet:
     bytes per distinct hash (the one state of a stream that grows with its rows).
 
     Two sorted runs are merged by a stable sort of their concatenation: numpy's stable sort
-    of integers is a timsort, which finds the two runs and merges them in linear time
-    (``np.union1d`` sorts from scratch and was measured 100x slower; it took a fifth of a
-    report's time on 2M rows)."""
+    of 64-bit integers is a timsort, which finds the two runs and merges them (measured
+    36 ms for two runs of 4M keys, the default sort 56 ms); ``np.union1d`` once per batch
+    over every key seen took a fifth of a report's time on 2M rows."""
 
     def __init__(self) -> None:
         self._runs: list[np.ndarray] = []
@@ -29,7 +29,7 @@ class SeenSet:
         if not len(h) or not self._runs:
             return out
         # Sorted needles make each binary search walk nearby memory (several times faster).
-        order = np.argsort(h, kind="stable")
+        order = np.argsort(h)
         needles = h[order]
         found = np.zeros(len(h), dtype=bool)
         for run in self._runs:

@@ -46,6 +46,44 @@ _UNUSED: dict[str, tuple[str, ...]] = {
 }
 
 
+#: Partial columns that are not a grouping field's value.
+_STRUCTURAL = frozenset({"k:part", "k:level", "k:metric", "k:bin", "k:sid"})
+_GID = "k:_group"
+
+
+class _KeyIds:
+    """Numbers every distinct tuple of grouping-field values (``k:<field>`` columns) seen,
+    so that merges group by integers: the session part, whose rows grow with the input,
+    is re-grouped several times, and grouping by two string columns cost ~40 % more than
+    by one integer. Exact by construction (a dictionary, not a hash)."""
+
+    def __init__(self) -> None:
+        self.fields: list[str] | None = None
+        self.table: pl.DataFrame | None = None
+
+    def encode(self, rows: pl.DataFrame) -> pl.DataFrame:
+        if self.fields is None:
+            self.fields = [c for c in rows.columns if c.startswith("k:") and c not in _STRUCTURAL]
+        fields = self.fields
+        if not fields:
+            return rows
+        seen = rows.select(fields).unique()
+        if self.table is None:
+            self.table = seen.with_row_index(_GID)
+        else:
+            new = seen.join(self.table, on=fields, how="anti", nulls_equal=True)
+            if new.height:
+                self.table = pl.concat(
+                    [self.table, new.with_row_index(_GID, offset=self.table.height)]
+                )
+        return rows.join(self.table, on=fields, how="left", nulls_equal=True).drop(fields)
+
+    def decode(self, rows: pl.DataFrame) -> pl.DataFrame:
+        if not self.fields or self.table is None:
+            return rows
+        return rows.join(self.table, on=_GID, how="left").drop(_GID)
+
+
 class Merger:
     """Merges partials as they arrive, in memory bounded by the merged size, not by the
     number of batches. Each part (``k:part``) is merged on its own, without the columns it
@@ -60,6 +98,7 @@ class Merger:
 
     def __init__(self, pending: int = 4) -> None:
         self.pending = pending
+        self._keys = _KeyIds()
         self._frames: dict[str, list[pl.DataFrame]] = {}
         self._runs: dict[str, list[pl.DataFrame]] = {}
         self._columns: list[str] | None = None
@@ -76,7 +115,7 @@ class Merger:
             drop = [c for c in ("k:part", *_UNUSED.get(name, ())) if c in rows.columns]
             rows = rows.drop(drop)
             pending = self._frames.setdefault(name, [])
-            pending.append(rows)
+            pending.append(self._keys.encode(rows))
             if len(pending) >= self.pending:
                 self._flush(name)
 
@@ -101,7 +140,9 @@ class Merger:
         """The merged partials, every column back (None when nothing was added)."""
         if self._columns is None or self._schema is None:
             return None
-        merged = {part: self._fold(part) for part in [*self._runs, *self._frames]}
+        merged = {
+            part: self._keys.decode(self._fold(part)) for part in [*self._runs, *self._frames]
+        }
         schema = self._schema
         return pl.concat(
             [

@@ -29,7 +29,7 @@ buckets × groups); the per-level aggregates are tiny and turned into dicts in P
 from __future__ import annotations
 
 import math
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
@@ -785,9 +785,7 @@ def run_report(
             memory=budget,
             on_progress=tell,
         )
-        merger = Merger()
-        for batch in stream:
-            merger.add(batch_partials(batch, plan))
+        merger = _merge_pipelined(stream, plan)
         say("finalizing")
         merged = merger.result()
     _check_selection(
@@ -811,6 +809,27 @@ def run_report(
         skipped_reasons=dict(stream.skipped_reasons),
         sources=stream.sources,
     )
+
+
+def _merge_pipelined(batches: Iterable[pl.DataFrame], plan: ReportPlan) -> Merger:
+    """Every batch's partials merged, computing one batch's partials on a worker thread
+    while the next batch is read and validated (Polars and pyarrow release the GIL, and
+    much of a batch's work — a regular expression over one column, a Parquet page — runs
+    on one core). At most two batches are in memory; partials are merged in input order,
+    and an error from either side surfaces as it would without the thread."""
+    from concurrent.futures import Future, ThreadPoolExecutor
+
+    merger = Merger()
+    with ThreadPoolExecutor(max_workers=1, thread_name_prefix="llmobs-partials") as pool:
+        pending: Future[pl.DataFrame] | None = None
+        for batch in batches:
+            nxt = pool.submit(batch_partials, batch, plan)
+            if pending is not None:
+                merger.add(pending.result())
+            pending = nxt
+        if pending is not None:
+            merger.add(pending.result())
+    return merger
 
 
 def _on_engine(

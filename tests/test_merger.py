@@ -1,0 +1,81 @@
+"""The streaming Merger (log-structured runs, grouping fields numbered) against one merge."""
+
+from __future__ import annotations
+
+import numpy as np
+import polars as pl
+import pytest
+
+from llmobs_cli.core.partials import PartialSpec, merge, partials
+from llmobs_cli.core.partials.merge import Merger
+
+SPEC = PartialSpec(
+    levels=((), ("g", "h"), ("h",)),
+    sums=("w", "wx"),
+    extrema=("x",),
+    sketches=(("x", "w"),),
+    session=("sid", "w"),
+    session_levels=(0, 1, 2),
+)
+
+
+def _batches(n_batches: int, seed: int) -> list[pl.DataFrame]:
+    rng = np.random.default_rng(seed)
+    out = []
+    for b in range(n_batches):
+        n = int(rng.integers(1, 400))
+        x = rng.lognormal(3, 1, n)
+        w = rng.choice([1.0, 10.0, 4.0], n)
+        # Some groups appear late (new key tuples mid-stream), some keys are null, and
+        # sessions span neighbouring batches.
+        g = rng.choice(["a", "b", None, f"late{b // 5}"], n)
+        h = rng.choice(["x", "y", None], n)
+        sid = (rng.integers(0, 60, n) + 40 * b).astype(np.uint64)
+        out.append(
+            pl.DataFrame(
+                {
+                    "x": x,
+                    "w": w,
+                    "g": pl.Series(list(g), dtype=pl.String),
+                    "h": pl.Series(list(h), dtype=pl.String),
+                    "sid": sid,
+                }
+            ).with_columns((pl.col("w") * pl.col("x")).alias("wx"))
+        )
+    return out
+
+
+def _sorted(df: pl.DataFrame) -> pl.DataFrame:
+    keys = [c for c in df.columns if c.startswith("k:")]
+    return df.sort(keys, nulls_last=True)
+
+
+@pytest.mark.parametrize(("n_batches", "pending"), [(1, 4), (7, 1), (37, 4), (64, 3)])
+def test_merger_equals_one_merge_of_every_batch(n_batches: int, pending: int) -> None:
+    parts = [partials(b, SPEC) for b in _batches(n_batches, seed=n_batches)]
+    merger = Merger(pending=pending)
+    for p in parts:
+        merger.add(p)
+    got = merger.result()
+    assert got is not None
+    want = merge(parts)
+    assert got.columns == want.columns
+    assert got.schema == want.schema
+    got, want = _sorted(got), _sorted(want)
+    keys = [c for c in got.columns if c.startswith("k:") and c != "k:metric"]
+    assert got.select(keys).equals(want.select(keys))
+    for c in ("sum:n", "min:v", "max:v"):
+        assert got[c].equals(want[c])
+    np.testing.assert_allclose(got["sum:v"].to_numpy(), want["sum:v"].to_numpy(), rtol=1e-12)
+
+
+def test_merger_without_grouping_fields_and_when_empty() -> None:
+    spec = PartialSpec(levels=((),), sums=("w",))
+    merger = Merger()
+    assert merger.result() is None
+    for b in _batches(9, seed=1):
+        merger.add(partials(b, spec))
+    got = merger.result()
+    assert got is not None
+    total = sum(float(b["w"].sum()) for b in _batches(9, seed=1))
+    assert got.filter(pl.col("k:metric") == "w")["sum:v"].item() == pytest.approx(total, rel=1e-12)
