@@ -79,3 +79,40 @@ def test_merger_without_grouping_fields_and_when_empty() -> None:
     assert got is not None
     total = sum(float(b["w"].sum()) for b in _batches(9, seed=1))
     assert got.filter(pl.col("k:metric") == "w")["sum:v"].item() == pytest.approx(total, rel=1e-12)
+
+
+def test_derived_sessions_equal_kept_sessions() -> None:
+    """With ``derive_sessions`` only the finest session levels keep session partials; the
+    coarser levels' session figures are regrouped from them and equal the kept ones."""
+    from dataclasses import replace
+
+    from llmobs_cli.core.partials.finalize import level_sessions
+
+    derived = replace(SPEC, derive_sessions=True)
+    assert [derived.session_source(i) for i in range(3)] == [1, 1, 1]
+    batches = _batches(11, seed=5)
+    kept = merge([partials(b, SPEC) for b in batches])
+    got = merge([partials(b, derived) for b in batches])
+    sess_levels = got.filter(pl.col("k:part") == "sess")["k:level"].unique().to_list()
+    assert sess_levels == [1]
+    assert (
+        got.filter(pl.col("k:part") == "sess").height
+        < kept.filter(pl.col("k:part") == "sess").height
+    )
+    for level, keys in enumerate(SPEC.levels):
+        a = level_sessions(kept, SPEC, level)
+        b = level_sessions(got, derived, level)
+        if keys:
+            a, b = a.sort(list(keys), nulls_last=True), b.sort(list(keys), nulls_last=True)
+            assert a.select(keys).equals(b.select(keys))
+        assert a["sessions_sampled"].equals(b["sessions_sampled"])
+        np.testing.assert_allclose(b["sessions"].to_numpy(), a["sessions"].to_numpy(), rtol=1e-12)
+    # Without a refining level, a level keeps its own sessions.
+    alone = PartialSpec(
+        levels=((), ("g",)),
+        sums=("w",),
+        session=("sid", "w"),
+        session_levels=(0,),
+        derive_sessions=True,
+    )
+    assert alone.session_source(0) == 0

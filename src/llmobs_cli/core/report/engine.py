@@ -478,6 +478,9 @@ def plan_report(
         sketch_levels=figure_levels,
         session=(_SID, W),
         session_levels=figure_levels,
+        # Sessions are kept for the finest levels only (the largest part of the partials,
+        # and the one state that grows with the input): the coarser ones regroup them.
+        derive_sessions=True,
         alpha=alpha,
     )
     return ReportPlan(
