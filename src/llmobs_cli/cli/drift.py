@@ -15,6 +15,7 @@ from typing import Annotated, Any
 import typer
 
 from llmobs_cli.cli import common
+from llmobs_cli.cli import export as export_cli
 from llmobs_cli.core import atomic
 from llmobs_cli.errors import UsageError
 
@@ -81,6 +82,7 @@ def drift_cmd(
     fmt: common.FormatOpt = common.Format.table,
     notify: common.NotifyOpt = None,
     notify_format: common.NotifyFormatOpt = None,
+    export_metrics: common.ExportMetricsOpt = False,
     slices: Annotated[
         str | None,
         typer.Option(
@@ -99,12 +101,18 @@ def drift_cmd(
     route_from: common.RouteFromOpt = None,
     wide: common.WideOpt = False,
     keep_duplicates: common.KeepDuplicatesOpt = False,
+    memory: common.MemoryOpt = None,
+    engine: common.EngineOpt = None,
+    spark_master: common.SparkMasterOpt = None,
+    spark_remote: common.SparkRemoteOpt = None,
+    ray_address: common.RayAddressOpt = None,
 ) -> None:
     """Did the traffic change between two windows? Weighted, design-based, BH-corrected."""
     from llmobs_cli.core.drift import run_drift
     from llmobs_cli.render import drift as render
 
     cfg = common.config_from(config)
+    metrics = export_cli.metrics_options(export_metrics)  # no endpoint: exit 2 before work
     writer = _writer(output) if output is not None else None
     common.check_output(output, traces, baseline, evals)
     if evals is not None and not evals.exists():
@@ -124,6 +132,8 @@ def drift_cmd(
             route_from=route_from,
             keep_duplicates=keep_duplicates,
             slices=slices or "auto",
+            memory=common.memory_bytes(memory),
+            engine=common.engine_settings(cfg, engine, spark_master, spark_remote, ray_address),
         )
         if result.fired:  # a few calls from the grown side of each drifted feature
             from llmobs_cli.core.explore.exemplars import attach_drift
@@ -171,14 +181,17 @@ def drift_cmd(
             from llmobs_cli.render.monitor import rich_monitor
 
             _print_wide(rich_monitor(watch))
+    unsent = export_cli.send_metrics(metrics, json.loads(render.json_drift(result)))
     if watch is not None:
         common.finish_monitored(watch, cfg, notify, notify_format, traces)
+        export_cli.raise_unsent(unsent)
         return
     if result.fired:
         common.notify(
             "drift", json.loads(render.json_drift(result)), cfg, notify, notify_format, traces
         )
         raise typer.Exit(1)
+    export_cli.raise_unsent(unsent)
 
 
 def _monitor(
