@@ -116,3 +116,17 @@ def test_derived_sessions_equal_kept_sessions() -> None:
         derive_sessions=True,
     )
     assert alone.session_source(0) == 0
+
+
+def test_merger_takes_the_supertype_of_a_key_typed_differently_in_a_batch() -> None:
+    def part(g: pl.Series, w: float) -> pl.DataFrame:
+        return pl.DataFrame({"k:part": ["sum"], "k:level": [1], "k:g": g, "sum:v": [w]})
+
+    merger = Merger(pending=1)
+    merger.add(part(pl.Series([None]), 1.0))  # all-null batch: dtype Null
+    merger.add(part(pl.Series(["a"]), 2.0))
+    merger.add(part(pl.Series([None], dtype=pl.String), 4.0))
+    got = merger.result()
+    assert got is not None
+    assert got.schema["k:g"] == pl.String
+    assert sorted(got.select("k:g", "sum:v").rows(), key=str) == [("a", 2.0), (None, 5.0)]

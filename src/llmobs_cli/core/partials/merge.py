@@ -67,6 +67,15 @@ class _KeyIds:
         fields = self.fields
         if not fields:
             return rows
+        if self.table is not None and any(self.table.schema[f] != rows.schema[f] for f in fields):
+            # A column typed differently in this batch (all-null, say): both sides take the
+            # common supertype, as the concatenation in merge() would.
+            common = pl.concat(
+                [self.table.select(fields).head(0), rows.select(fields).head(0)],
+                how="vertical_relaxed",
+            ).schema
+            self.table = self.table.with_columns(pl.col(f).cast(common[f]) for f in fields)
+            rows = rows.with_columns(pl.col(f).cast(common[f]) for f in fields)
         seen = rows.select(fields).unique()
         if self.table is None:
             self.table = seen.with_row_index(_GID)

@@ -8,9 +8,10 @@ when the stream ends, so no figure is ever computed from a file with problems.
 
 Parquet (files, directories, hive partitions) is read with pyarrow, consecutive row groups
 at a time (``iter_batches``, no memory-mapping; row groups outside the window skipped by
-their statistics), so only the projected columns of one batch are in memory. Other formats are parsed one file at a time by their reader and validated
-in batches: their memory is bounded by the largest file, which is why JSONL is converted
-to Parquet once (``llmobs convert``) for production volumes.
+their statistics), so only the projected columns of one batch are in memory. Other
+formats are parsed one file at a time by their reader and validated in batches: their
+memory is bounded by the largest file, which is why JSONL is converted to Parquet once
+(``llmobs convert``) for production volumes.
 """
 
 from __future__ import annotations
