@@ -167,6 +167,134 @@ def test_unreachable_cluster_is_exit_3_naming_it(engine: str, flag: str) -> None
     assert r.returncode == 3 and "127.0.0.1:9" in r.stderr
 
 
+@pytest.fixture(scope="module")
+def dup_lake(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """Two files where the second repeats calls of the first: 300 calls with given span
+    ids (100 read again, 40 of them with a different latency — the first file's copy must
+    win), and 50 calls whose span id is the default (their trace id), repeated too: those
+    are never duplicates."""
+    import polars as pl
+
+    tmp = tmp_path_factory.mktemp("dups") / "lake"
+    tmp.mkdir()
+    given = pl.DataFrame(
+        {
+            "trace_id": [f"t{i // 3}" for i in range(300)],
+            "span_id": [f"s{i}" for i in range(300)],
+            "timestamp": [f"2026-01-0{1 + i % 5}T00:00:{i % 60:02d}Z" for i in range(300)],
+            "model": ["gpt-4o", "gpt-4o-mini", "claude-3-5-haiku"] * 100,
+            "route": ["chat", "rag"] * 150,
+            "latency_ms": [float(100 + i) for i in range(300)],
+            "input_tokens": list(range(300)),
+            "output_tokens": list(range(300)),
+            "sample_rate": [0.5, 1.0, 0.25] * 100,
+        }
+    )
+    default = given.head(50).with_columns(
+        pl.format("d{}", pl.int_range(50)).alias("trace_id"),
+        pl.format("d{}", pl.int_range(50)).alias("span_id"),
+    )
+    pl.concat([given, default]).write_parquet(tmp / "a.parquet")
+    again = given.slice(100, 100).with_columns(
+        pl.when(pl.int_range(100) < 40)
+        .then(pl.col("latency_ms") * 7)
+        .otherwise(pl.col("latency_ms"))
+        .alias("latency_ms")
+    )
+    pl.concat([again, default]).write_parquet(tmp / "b.parquet")
+    return tmp
+
+
+@pytest.mark.parametrize("engine", ENGINES)
+@pytest.mark.parametrize("keep", [False, True])
+def test_duplicate_span_ids_follow_the_local_rule(engine: str, keep: bool, dup_lake: Path) -> None:
+    base = ["report", str(dup_lake), "--by", "route,model", "--format", "json"]
+    base += ["--keep-duplicates"] if keep else []
+    local = run_cli(*base)
+    assert local.returncode == 0, local.stderr
+    doc = json.loads(local.stdout)
+    # 300 + 2 x 50 rows once deduplicated; 100 more when the copies are kept.
+    assert doc["overall"]["sampled"] == (500 if keep else 400)
+    other = run_cli(*base, "--engine", engine)
+    assert other.returncode == 0, other.stderr
+    diffs = _walk(doc, json.loads(other.stdout))
+    assert not diffs, diffs[:10]
+    assert ("100 duplicate span_id row(s)" in other.stderr) is not keep
+
+
+def _rows(path: Path) -> list[tuple[object, ...]]:
+    import polars as pl
+
+    frame = (
+        pl.read_parquet(path / "**" / "*.parquet", hive_partitioning=False)
+        if path.is_dir()
+        else pl.read_parquet(path)
+    )
+    cols = ["trace_id", "span_id", "timestamp", "route", "latency_ms", "sample_rate"]
+    return sorted(frame.select(cols).iter_rows())
+
+
+@pytest.mark.parametrize("engine", ENGINES)
+def test_sample_writes_the_local_rows(engine: str, dup_lake: Path, tmp_path: Path) -> None:
+    # Routes of different rates within a trace (t0 has chat, rag, chat calls): the trace
+    # takes its largest rate; the duplicated calls are written once.
+    args = ["sample", str(dup_lake), "--rate", "chat=0.3", "--default-rate", "0.6"]
+    local = run_cli(*args, "-o", str(tmp_path / "local.parquet"), "--format", "json")
+    assert local.returncode == 0, local.stderr
+    out = tmp_path / "tree"
+    other = run_cli(*args, "-o", str(out), "--format", "json", "--engine", engine)
+    assert other.returncode == 0, other.stderr
+    diffs = _walk(json.loads(local.stdout), json.loads(other.stdout))
+    assert not diffs, diffs[:10]
+    want = _rows(tmp_path / "local.parquet")
+    assert 0 < len(want) < 400 and {r[-1] for r in want} >= {0.5 * 0.6, 0.25 * 0.6}
+    assert _rows(out) == want
+    assert (out / "_llmobs.json").is_file() and all(
+        d.name.startswith("date=") for d in out.iterdir() if d.is_dir()
+    )
+    # A folder llmobs did not write is refused before any work.
+    foreign = tmp_path / "mine"
+    foreign.mkdir()
+    (foreign / "notes.txt").write_text("keep me")
+    r = run_cli(*args, "-o", str(foreign), "--engine", engine)
+    assert r.returncode == 2 and "not an llmobs partition tree" in r.stderr
+    assert [p.name for p in foreign.iterdir()] == ["notes.txt"]
+    assert not [p for p in tmp_path.iterdir() if ".llmobs-" in p.name]  # no stage left
+
+
+def test_convert_on_a_cluster_engine_is_exit_2_saying_why(tmp_path: Path) -> None:
+    src = str(ROOT / "sample_traces" / "traces.jsonl")
+    r = run_cli("convert", src, "-o", str(tmp_path / "t.parquet"), "--engine", "spark")
+    assert r.returncode == 2 and "convert runs on the local engine only" in r.stderr
+    assert not (tmp_path / "t.parquet").exists()
+    r = run_cli("convert", src, "-o", str(tmp_path / "t.parquet"), "--engine", "local")
+    assert r.returncode == 0, r.stderr
+
+
+def test_publish_replaces_written_partitions_and_keeps_the_rest(tmp_path: Path) -> None:
+    import polars as pl
+
+    from llmobs_cli.core.engines.sampling import publish
+
+    out = tmp_path / "tree"
+    for day in ("2026-01-01", "2026-01-02"):
+        (out / f"date={day}").mkdir(parents=True)
+        pl.DataFrame({"x": [0]}).write_parquet(out / f"date={day}" / "part-0.parquet")
+        pl.DataFrame({"x": [0]}).write_parquet(out / f"date={day}" / "part-1.parquet")
+    stage = tmp_path / "stage"
+    (stage / "date=2026-01-02").mkdir(parents=True)
+    pl.DataFrame({"x": [1]}).write_parquet(stage / "date=2026-01-02" / "c000.parquet")
+    (stage / "date=2026-01-02" / ".c000.parquet.crc").write_text("")
+    (stage / "_SUCCESS").write_text("")
+    assert publish(stage, out) == ["date=2026-01-02"]
+    day2 = sorted(p.name for p in (out / "date=2026-01-02").iterdir())
+    assert day2 == ["part-0.parquet"]
+    assert pl.read_parquet(out / "date=2026-01-02" / "part-0.parquet")["x"].to_list() == [1]
+    assert len(list((out / "date=2026-01-01").iterdir())) == 2  # not produced: kept
+    manifest = json.loads((out / "_llmobs.json").read_text())
+    assert manifest["partitions"] == ["date=2026-01-01", "date=2026-01-02"]
+
+
 @pytest.mark.parametrize("engine", ENGINES)
 @pytest.mark.parametrize("sample_rows", [None, 2000], ids=["row-level", "from-partials"])
 def test_drift_equals_the_local_engine(

@@ -10,6 +10,7 @@ import typer
 from llmobs_cli.cli import common
 from llmobs_cli.core.ingest.convert import convert
 from llmobs_cli.core.ingest.readers import ReadOptions
+from llmobs_cli.errors import UsageError
 
 
 def register(app: typer.Typer) -> None:
@@ -60,9 +61,28 @@ def convert_cmd(
     source_format: common.FromOpt = common.InputFormat.auto,
     route_from: common.RouteFromOpt = None,
     keep_duplicates: common.KeepDuplicatesOpt = False,
+    engine: Annotated[
+        common.EngineChoice | None,
+        typer.Option(
+            "--engine",
+            help="Only local: the spark and ray engines read Parquet, and convert is what "
+            "makes Parquet (on a cluster, sample --engine --default-rate 1 rewrites a "
+            "Parquet lake as a partitioned canonical tree).",
+            show_default=False,
+            rich_help_panel="Engine",
+        ),
+    ] = None,
 ) -> None:
     """Read rows batch by batch, validate them, stream canonical records to OUT and
     publish it atomically."""
+    if engine is not None and engine != common.EngineChoice.local:
+        raise UsageError(
+            f"--engine {engine.value}: convert runs on the local engine only: the cluster "
+            "engines read Parquet datasets, and convert is the step that turns other formats "
+            "into one (it streams in bounded memory); run it here, then point --engine "
+            f"{engine.value} at its output (docs/engines.md)",
+            param="engine",
+        )
     common.config_from(config)
     outcome = f"{out} was not written or changed (partial output removed)"
     with common.interruptible(outcome), common.progress_bar("convert", not no_progress) as progress:

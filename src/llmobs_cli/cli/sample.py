@@ -14,6 +14,7 @@ from rich.table import Table
 from llmobs_cli.cli import common
 from llmobs_cli.core.ingest.readers import ReadOptions
 from llmobs_cli.core.ingest.storage_sampling import SampleResult, build_plan, parse_rates, sample
+from llmobs_cli.errors import UsageError
 from llmobs_cli.render.tables import markdown_table
 
 
@@ -30,7 +31,13 @@ def register(app: typer.Typer) -> None:
 def sample_cmd(
     traces: common.TracesArg,
     out: Annotated[
-        Path, typer.Option("--output", "-o", help="Output file: .parquet or .jsonl[.gz|.zst].")
+        Path,
+        typer.Option(
+            "--output",
+            "-o",
+            help="Output file: .parquet or .jsonl[.gz|.zst]; with --engine spark/ray a folder "
+            "(a date= partitioned Parquet tree).",
+        ),
     ],
     rate: Annotated[
         list[str] | None,
@@ -63,11 +70,38 @@ def sample_cmd(
     source_format: common.FromOpt = common.InputFormat.auto,
     route_from: common.RouteFromOpt = None,
     keep_duplicates: common.KeepDuplicatesOpt = False,
+    engine: common.EngineOpt = None,
+    spark_master: common.SparkMasterOpt = None,
+    spark_remote: common.SparkRemoteOpt = None,
+    ray_address: common.RayAddressOpt = None,
 ) -> None:
     """Read traces, keep whole traces by a stable hash of trace_id, write them atomically."""
     cfg = common.config_from(config)
     plan = build_plan(cfg, parse_rates(rate or []), default_rate, drop_text)
     outcome = f"{out} was not written or changed (partial output removed)"
+    settings = common.engine_settings(cfg, engine, spark_master, spark_remote, ray_address)
+    if getattr(settings, "name", "local") != "local":
+        if route_from is not None:
+            raise UsageError(
+                "--route-from: not available with --engine spark/ray (the engines read the "
+                "route field as stored); run llmobs convert --route-from first",
+                param="route_from",
+            )
+        from llmobs_cli.core.engines.sampling import sample_on_engine
+
+        with common.interruptible(outcome):
+            result = sample_on_engine(
+                settings,  # type: ignore[arg-type]
+                traces,
+                out,
+                plan,
+                on_error=on_error.value,
+                keep_duplicates=keep_duplicates,
+            )
+        common.report_skipped(result)
+        render(result, fmt)
+        common.warn(f"kept {result.rows_out:,} of {result.rows_in:,} row(s); wrote {out}")
+        return
     with common.interruptible(outcome), common.progress_bar("sample", not no_progress) as progress:
         result = sample(
             traces,

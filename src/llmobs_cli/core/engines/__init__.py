@@ -11,6 +11,10 @@ only runs the first two steps:
 * ``ray`` — Ray Data reads the Parquet, runs the partial function in ``map_batches`` and
   the driver merges the small frames as they arrive.
 
+Duplicate span ids are dropped by the local rule on every engine (:mod:`.dedupe`: a key
+per row and a hash-partitioned shuffle on the cluster engines). ``llmobs sample`` runs on
+the cluster engines too (:mod:`.sampling`), written by the engine's Parquet writer.
+
 The partial function and the merge are the same code on every engine, so the merged frame
 — and every figure finalized from it — is the same too (sums up to float summation order;
 sketch quantiles identical because the bins are).

@@ -5,7 +5,9 @@ reader normalises a file (:func:`~llmobs_cli.core.record.schema.normalize`: alia
 types, defaults), rows outside the window are dropped, and the command's pure partial
 function is applied. Rows that break the record contract do not stop a worker: they are
 counted into extra partial rows (``k:part = "problem"``, the problem as ``k:metric``) that
-merge like every other row, and the driver decides (``--on-error``).
+merge like every other row, and the driver decides (``--on-error``). Rows an engine marked
+as repeated copies of one call (:mod:`.dedupe`) are dropped here and counted the same way
+(``k:part = "duplicate"``).
 """
 
 from __future__ import annotations
@@ -20,6 +22,8 @@ import pyarrow as pa
 from llmobs_cli.core.partials.compute import METRIC, PART, N
 
 PROBLEM = "problem"
+#: Partial rows counting the duplicate span-id rows a worker dropped (``k:metric`` empty).
+DUPLICATE = "duplicate"
 
 
 @dataclass(frozen=True)
@@ -34,10 +38,18 @@ class BatchJob:
 
     def run(self, batch: pa.RecordBatch | pa.Table) -> pa.Table:
         """One batch → its partials as an Arrow table of :attr:`schema`."""
+        from llmobs_cli.core.engines.dedupe import DUP, PREFIX
         from llmobs_cli.core.record.schema import normalize
 
         raw = pl.from_arrow(batch)
         assert isinstance(raw, pl.DataFrame)
+        repeats = 0
+        if DUP in raw.columns:
+            marked = raw.get_column(DUP).fill_null(False)
+            repeats = int(marked.sum())
+            if repeats:
+                raw = raw.filter(~marked)
+        raw = raw.drop([c for c in raw.columns if c.startswith(PREFIX)])
         norm = normalize(raw, check_required=self.required)
         frame = norm.frame.drop("_row", strict=False)
         problems = norm.problems
@@ -60,6 +72,12 @@ class BatchJob:
                 )
             )
             parts.append(counts)
+        if repeats:
+            parts.append(
+                pl.DataFrame({PART: [DUPLICATE], METRIC: [""], N: [repeats]}).with_columns(
+                    pl.col(N).cast(pl.Int64)
+                )
+            )
         if not parts:
             return self.schema.empty_table()
         out = pl.concat(parts, how="diagonal_relaxed").to_arrow()

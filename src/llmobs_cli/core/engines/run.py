@@ -18,7 +18,7 @@ from pathlib import Path
 import polars as pl
 
 from llmobs_cli.core.engines import ENGINES, EngineSettings
-from llmobs_cli.core.engines.batch import PROBLEM, BatchJob, partial_schema
+from llmobs_cli.core.engines.batch import DUPLICATE, PROBLEM, BatchJob, partial_schema
 from llmobs_cli.core.partials.compute import METRIC, PART, N
 from llmobs_cli.errors import InputError, UsageError
 
@@ -29,6 +29,7 @@ class EngineRun:
     skipped: int = 0
     skipped_reasons: dict[str, int] = field(default_factory=dict)
     sources: list[str] = field(default_factory=list)
+    duplicates: int = 0
 
 
 def check_engine(name: str) -> None:
@@ -91,7 +92,8 @@ def merged_partials(
         raise UsageError("--engine local does not go through merged_partials")
     merged, _ = eng.merged_partials(settings, files, columns, job, keep_duplicates=keep_duplicates)
     problems = merged.filter(pl.col(PART) == PROBLEM)
-    merged = merged.filter(pl.col(PART) != PROBLEM)
+    duplicates = int(merged.filter(pl.col(PART) == DUPLICATE).get_column(N).sum() or 0)
+    merged = merged.filter(~pl.col(PART).is_in([PROBLEM, DUPLICATE]))
     reasons: Counter[str] = Counter()
     for metric, n in problems.select(METRIC, N).iter_rows():
         reasons[str(metric)] += int(n or 0)
@@ -113,4 +115,17 @@ def merged_partials(
         ).cast(local.schema, strict=False)
     else:
         merged = local.clear()
-    return EngineRun(merged if merged.height else None, skipped, dict(reasons), sources=list(files))
+    if duplicates:
+        import warnings
+
+        from llmobs_cli.errors import InputWarning
+
+        warnings.warn(
+            f"{duplicates} duplicate span_id row(s) counted once "
+            "(the same call read twice; --keep-duplicates keeps them)",
+            InputWarning,
+            stacklevel=2,
+        )
+    run = EngineRun(merged if merged.height else None, skipped, dict(reasons), sources=list(files))
+    run.duplicates = duplicates
+    return run

@@ -28,6 +28,8 @@ from llmobs_cli.errors import ServiceError, UsageError
 
 INSTALL = 'pip install "llmobs[spark]"'
 _SAFE = "_c0l0n_"  # Spark column names: ":" kept out of them for portability
+#: Heap of the local-mode JVM (driver and executor in one).
+LOCAL_DRIVER_MEMORY = "4g"
 
 
 def _safe(name: str) -> str:
@@ -59,13 +61,21 @@ def session(settings: EngineSettings) -> Any:
         from llmobs_cli.environment import spark_workers_use_this_python
 
         spark_workers_use_this_python()
+        master = settings.spark_master or "local[*]"
+        builder = builder.master(master)
+        if master.startswith("local"):
+            # One JVM is driver and executor: Spark's 1 GB default heap runs out in the
+            # duplicate shuffle of a few million wide rows. On a cluster the executors
+            # must reach the driver, so the loopback binding is for local mode only.
+            builder = (
+                builder.config("spark.driver.memory", LOCAL_DRIVER_MEMORY)
+                .config("spark.driver.bindAddress", "127.0.0.1")
+                .config("spark.driver.host", "127.0.0.1")
+            )
         builder = (
-            builder.master(settings.spark_master or "local[*]")
-            .config(
+            builder.config(
                 "spark.driver.extraJavaOptions", f"-Dlog4j2.configurationFile=file:{_quiet_log4j()}"
             )
-            .config("spark.driver.bindAddress", "127.0.0.1")
-            .config("spark.driver.host", "127.0.0.1")
             .config("spark.ui.enabled", "false")
             .config("spark.ui.showConsoleProgress", "false")
             .config("spark.log.level", "ERROR")
@@ -152,11 +162,17 @@ def merged_partials(
         raise UsageError(
             f"--engine spark: cannot read {', '.join(map(str, paths))} as Parquet ({_first(exc)})"
         ) from exc
-    present = [c for c in columns if c in df.columns]
-    df = df.select(*present)
+    from llmobs_cli.core.engines.dedupe import FILE
+    from llmobs_cli.core.ingest.readers.parquet import source_columns
+
+    present = source_columns(df.columns, columns)
+    if keep_duplicates:
+        df = df.select(*present)
+    else:
+        df = df.select(*present, F.col("_metadata.file_path").alias(FILE))
     df = _push_window(df, job.since, job.until, F)
-    if not keep_duplicates and {"trace_id", "span_id", "timestamp"} <= set(present):
-        df = df.dropDuplicates(["trace_id", "span_id", "timestamp"])
+    if not keep_duplicates:
+        df = _mark_repeats(df, job, F)
     schema = job.schema
     safe_schema = pa.schema([pa.field(_safe(f.name), f.type) for f in schema])
 
@@ -189,6 +205,103 @@ def merged_partials(
     out = pl.from_arrow(table)
     assert isinstance(out, pl.DataFrame)
     return out.select([f.name for f in schema]), -1
+
+
+def _mark_repeats(df: Any, job: BatchJob, F: Any) -> Any:
+    """``df`` with the :data:`~.dedupe.DUP` flag of the local duplicate rule
+    (:mod:`.dedupe`): a Python pass appends each row's key, a window partitioned by the
+    key (a hash shuffle) ranks the copies of one call by file path, and every copy but the
+    first is flagged. Rows without a key get a unique partition of their own."""
+    from pyspark.sql import Window
+    from pyspark.sql.pandas.types import from_arrow_schema, to_arrow_schema
+
+    from llmobs_cli.core.engines.batch import conform_arrow
+    from llmobs_cli.core.engines.dedupe import DUP, FILE, KEY, SpanKeys
+
+    keys = SpanKeys(job.required)
+    out_schema = to_arrow_schema(df.schema, timezone="UTC").append(pa.field(KEY, pa.string()))
+
+    def run(batches: Any) -> Any:
+        for rb in batches:
+            yield from conform_arrow(keys.run(rb), out_schema).to_batches()
+
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore", FutureWarning)
+        keyed = df.mapInArrow(run, from_arrow_schema(out_schema))
+    part = F.coalesce(
+        F.col(KEY), F.concat(F.lit("\x00"), F.monotonically_increasing_id().cast("string"))
+    )
+    keyed = keyed.withColumn("_llmobs_part", part)
+    rank = F.row_number().over(Window.partitionBy("_llmobs_part").orderBy(FILE))
+    return keyed.withColumn(DUP, F.col(KEY).isNotNull() & (rank > 1)).drop(
+        "_llmobs_part", KEY, FILE
+    )
+
+
+def write_sample(
+    settings: EngineSettings,
+    paths: Sequence[str | Path],
+    out: Path,
+    prepare: Any,
+    rows: Any,
+    *,
+    mixed: bool,
+) -> None:
+    """``llmobs sample``'s rows on Spark (:mod:`.sampling`): the files' own columns (no
+    partition columns: the local reader sees none), a Python pass that keys each row, a
+    window per duplicate key and one per trace, the plan in ``mapInArrow``, and Spark's
+    partitioned Parquet writer into ``out``."""
+    from pyspark.sql import Window
+    from pyspark.sql import functions as F
+    from pyspark.sql.pandas.types import from_arrow_schema, to_arrow_schema
+
+    from llmobs_cli.core.engines.batch import conform_arrow
+    from llmobs_cli.core.engines.dedupe import DUP, FILE, KEY
+    from llmobs_cli.core.engines.sampling import DAY, RATE, TRACE, TRACE_RATE
+
+    spark = session(settings)
+    try:
+        df = spark.read.option("recursiveFileLookup", "true").parquet(*[str(p) for p in paths])
+    except Exception as exc:
+        raise UsageError(
+            f"--engine spark: cannot read {', '.join(map(str, paths))} as Parquet ({_first(exc)})"
+        ) from exc
+    df = df.select(*df.columns, F.col("_metadata.file_path").alias(FILE))
+    prep_schema = to_arrow_schema(df.schema, timezone="UTC")
+    for name, t in ((KEY, pa.string()), (TRACE, pa.string()), (RATE, pa.float64())):
+        prep_schema = prep_schema.append(pa.field(name, t))
+
+    def keyed(batches: Any) -> Any:
+        for rb in batches:
+            yield from conform_arrow(prepare.run(rb), prep_schema).to_batches()
+
+    def kept(batches: Any) -> Any:
+        for rb in batches:
+            yield from rows.run(rb).to_batches()
+
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore", FutureWarning)
+        prepared = df.mapInArrow(keyed, from_arrow_schema(prep_schema))
+        if prepare.dedupe:
+            part = F.coalesce(
+                F.col(KEY), F.concat(F.lit("\x00"), F.monotonically_increasing_id().cast("string"))
+            )
+            prepared = prepared.withColumn("_llmobs_part", part)
+            rank = F.row_number().over(Window.partitionBy("_llmobs_part").orderBy(FILE))
+            prepared = prepared.withColumn(DUP, F.col(KEY).isNotNull() & (rank > 1)).drop(
+                "_llmobs_part"
+            )
+        if mixed:
+            prepared = prepared.withColumn(
+                TRACE_RATE, F.max(F.col(RATE)).over(Window.partitionBy(TRACE))
+            )
+        result = prepared.mapInArrow(kept, from_arrow_schema(rows.schema))
+    try:
+        # Spark's default INT96 timestamps would read back without their time zone.
+        spark.conf.set("spark.sql.parquet.outputTimestampType", "TIMESTAMP_MICROS")
+        result.write.partitionBy(DAY).parquet(str(out))
+    except Exception as exc:
+        raise ServiceError(f"--engine spark: the job failed ({_first(exc)})") from exc
 
 
 def _push_window(df: Any, since: datetime | None, until: datetime | None, F: Any) -> Any:

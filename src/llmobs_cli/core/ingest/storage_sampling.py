@@ -178,15 +178,24 @@ class SampleResult:
 
 
 def apply_plan(
-    lf: pl.LazyFrame, plan: SamplePlan, mixed: pl.DataFrame | None = None
+    lf: pl.LazyFrame,
+    plan: SamplePlan,
+    mixed: pl.DataFrame | None = None,
+    *,
+    trace_rate: str | None = None,
 ) -> pl.LazyFrame:
     """Keep whole traces by hash and re-weight (lazy; row-local except the ``mixed`` join,
-    whose keys are :func:`_trace_hash` values of the traces spanning several rates)."""
+    whose keys are :func:`_trace_hash` values of the traces spanning several rates).
+
+    ``trace_rate`` names a column that already holds each row's trace rate (the largest
+    rate of the trace's calls, computed by a cluster engine); it replaces ``mixed``."""
     # Canonical defaults, in case a Parquet dump left them null.
     lf = lf.with_columns(
         pl.col("sample_rate").fill_null(1.0), pl.col("route").fill_null("default")
     ).with_columns(plan.rate_expr().alias(KEEP))
-    if mixed is not None and mixed.height:
+    if trace_rate is not None:
+        lf = lf.with_columns(pl.coalesce(trace_rate, KEEP).alias(KEEP)).drop(trace_rate)
+    elif mixed is not None and mixed.height:
         lf = (
             lf.with_columns(_trace_hash())
             .join(mixed.lazy(), on=TRACE_KEY, how="left")
