@@ -232,6 +232,21 @@ def eval_cmd(
         ),
     ] = None,
     keep_duplicates: common.KeepDuplicatesOpt = False,
+    memory: common.MemoryOpt = None,
+    engine: Annotated[
+        common.EngineChoice | None,
+        typer.Option(
+            "--engine",
+            help="Where the counting pass runs: local (default), spark or ray (Parquet "
+            "inputs). The plan is the same on every engine; the selected calls are then "
+            "read by a local streaming pass.",
+            show_default=False,
+            rich_help_panel="Engine",
+        ),
+    ] = None,
+    spark_master: common.SparkMasterOpt = None,
+    spark_remote: common.SparkRemoteOpt = None,
+    ray_address: common.RayAddressOpt = None,
     top: common.TopOpt = None,
     sort: common.SortOpt = None,
     wide: common.WideOpt = False,
@@ -310,6 +325,8 @@ def eval_cmd(
             fmt=common.input_format(source_format),
             read_options=ReadOptions(route_from=route_from, keep_duplicates=keep_duplicates),
             notice=notice,
+            memory=common.memory_bytes(memory),
+            engine=common.engine_settings(cfg, engine, spark_master, spark_remote, ray_address),
         )
     common.report_skipped(run)
     from llmobs_cli.render import evaluate as render

@@ -311,12 +311,23 @@ def select_rows(
 ) -> pl.DataFrame:
     """The selected rows of :func:`keyed` rows (with ``_u``, ``eval_rate`` and ``weight``),
     in their input order. Each row's fate depends only on its own ``trace_id`` and
-    stratum, so selecting batch by batch gives the rows selecting the whole frame does."""
-    eligible = rows.filter(pl.col("_eligible")).drop("_eligible", *kcols)
-    eligible = with_uniform(eligible, salt).join(
-        rates, on=STRATUM, how="left", maintain_order="left"
-    )
-    return eligible.filter(pl.col(U) < pl.col("eval_rate")).with_columns(
+    stratum, so selecting batch by batch gives the rows selecting the whole frame does.
+
+    The test runs on the key columns alone and only the selected rows are gathered, so a
+    batch's text columns are copied for the few rows the judge will see."""
+    ids = rows.get_column("trace_id")
+    u = pl.Series(U, stable_uniform(ids, salt)).scatter(
+        ids.is_null().arg_true(), None
+    )  # an absent id is never selected (as the lookup join never matches it)
+    rate = rows.select(
+        pl.col(STRATUM).replace_strict(
+            rates[STRATUM], rates["eval_rate"], default=None, return_dtype=pl.Float64
+        )
+    ).to_series()
+    keep = rows.get_column("_eligible") & (u < rate)
+    keep = keep.fill_null(False)
+    picked = rows.filter(keep).drop("_eligible", *kcols)
+    return picked.with_columns(u.filter(keep), rate.filter(keep).alias("eval_rate")).with_columns(
         (1.0 / (pl.col("sample_rate") * pl.col("eval_rate"))).alias("weight")
     )
 

@@ -279,6 +279,12 @@ def run_eval(
     Sessions (``unit="session"``) fold every call of a session into its conversation, so
     they still read the whole window into memory."""
     if opts.unit == "session":
+        if engine is not None and getattr(engine, "name", "local") != "local":
+            raise UsageError(
+                "--engine: --unit session folds whole conversations in memory and runs "
+                "locally; leave out --engine (or use --unit call)",
+                param="engine",
+            )
         return _run_loaded(
             paths,
             opts,
