@@ -157,3 +157,60 @@ def test_errors_are_the_whole_frame_errors(case: dict[str, Any]) -> None:
         assert streamed.startswith(head) and "metadata" in streamed
     else:
         assert streamed == whole
+
+
+def _close(a: Any, b: Any, path: str = "") -> list[str]:
+    """Every difference between two JSON-like documents (numbers at 1e-9 relative)."""
+    if isinstance(a, dict) and isinstance(b, dict):
+        if set(a) != set(b):
+            return [f"{path}: keys {sorted(set(a) ^ set(b))}"]
+        return [d for k in a for d in _close(a[k], b[k], f"{path}.{k}")]
+    if isinstance(a, list) and isinstance(b, list):
+        if len(a) != len(b):
+            return [f"{path}: {len(a)} != {len(b)} items"]
+        pairs = enumerate(zip(a, b, strict=True))
+        return [d for i, (x, y) in pairs for d in _close(x, y, f"{path}[{i}]")]
+    if isinstance(a, float) and isinstance(b, (int, float)):
+        return [] if b == pytest.approx(a, rel=1e-9) else [f"{path}: {a} != {b}"]
+    return [] if a == b else [f"{path}: {a!r} != {b!r}"]
+
+
+def test_plan_streams_to_the_whole_frame_figures(dump: Path) -> None:
+    """``llmobs plan`` over batches gives the whole frame's plan, and its traffic matches
+    an independent computation on the rows."""
+    from llmobs_cli.core.eval.rates import PlanOptions, plan_from_paths, plan_rates, traffic_of
+
+    frame = pl.read_parquet(dump)
+    traffic, facts = traffic_of(frame)
+    facts |= {"weekday_varies": [t.route for t in traffic if t.weekday_varies], "evals": None}
+    whole = plan_rates(traffic, PlanOptions(), {}, facts)
+    streamed, read = plan_from_paths([dump], PlanOptions(), memory=SMALL)
+    assert read.sources == [str(dump)]
+    assert _close(whole.as_dict(), streamed.as_dict()) == []
+    # independent: Horvitz–Thompson calls and traces per day of the judgeable calls
+    w = 1.0 / frame["sample_rate"].to_numpy()
+    ok = (frame["status"].fill_null("ok") == "ok") & (
+        frame["response"].fill_null("").str.len_chars() > 0
+    )
+    days = (frame["timestamp"].max() - frame["timestamp"].min()).total_seconds() / 86400
+    routes = frame["route"].fill_null("default").to_numpy()
+    okn = ok.to_numpy()
+    by = {t.route: t for t in traffic}
+    for route, t in by.items():
+        sel = okn & (routes == route)
+        assert t.calls_per_day == pytest.approx(w[sel].sum() / days, rel=1e-9)
+        per_trace: dict[str, float] = {}
+        for tid, wi in zip(frame["trace_id"].to_numpy()[sel], w[sel], strict=True):
+            per_trace[tid] = max(per_trace.get(tid, 0.0), wi)
+        assert t.traces_per_day == pytest.approx(sum(per_trace.values()) / days, rel=1e-9)
+
+
+@pytest.mark.parametrize("case", [{"since": "2031-01-01"}, {"until": "2020-01-01"}])
+def test_plan_errors_name_the_window_and_the_file(case: dict[str, Any]) -> None:
+    from llmobs_cli.core.eval.rates import PlanOptions, plan_from_paths
+    from llmobs_cli.core.record.windows import EmptyWindowError
+
+    path = SAMPLE / "traces.parquet"
+    with pytest.raises(EmptyWindowError) as err:
+        plan_from_paths([path], PlanOptions(), **case)
+    assert str(path) in str(err.value) and "2,400 rows" in str(err.value)
