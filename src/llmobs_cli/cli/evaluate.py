@@ -233,6 +233,17 @@ def eval_cmd(
     ] = None,
     keep_duplicates: common.KeepDuplicatesOpt = False,
     memory: common.MemoryOpt = None,
+    state: Annotated[
+        Path | None,
+        typer.Option(
+            "--state",
+            help="Incremental (cron) runs: keep a watermark, the input files and the "
+            "judgments in this folder (llmobs' own; new or empty the first time), judge "
+            "only rows newer than the last run's (and files not seen before), and "
+            "summarize old and new judgments for the windows (docs/eval.md).",
+            show_default=False,
+        ),
+    ] = None,
     engine: Annotated[
         common.EngineChoice | None,
         typer.Option(
@@ -327,6 +338,7 @@ def eval_cmd(
             notice=notice,
             memory=common.memory_bytes(memory),
             engine=common.engine_settings(cfg, engine, spark_master, spark_remote, ray_address),
+            state=state,
         )
     common.report_skipped(run)
     from llmobs_cli.render import evaluate as render

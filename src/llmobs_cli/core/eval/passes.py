@@ -28,7 +28,7 @@ from __future__ import annotations
 import warnings
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
-from datetime import datetime
+from datetime import datetime, timedelta
 from functools import partial
 from pathlib import Path
 from typing import Any
@@ -66,6 +66,7 @@ class Planned:
     skipped: int = 0
     skipped_reasons: dict[str, int] = field(default_factory=dict)
     sources: list[str] = field(default_factory=list)
+    last: datetime | None = None  # the latest timestamp read (the --state watermark)
 
 
 def _in(w: Window) -> pl.Expr:
@@ -131,11 +132,18 @@ def plan_streaming(
     engine: Any = None,
     prepare: Callable[[pl.DataFrame], pl.DataFrame] = lambda f: f,
     say: Callable[[str], None] = lambda _m: None,
+    floor: datetime | None = None,
+    full_sources: frozenset[str] = frozenset(),
+    allow_empty: bool = False,
 ) -> Planned:
     """Plan ``opts``' windows over ``paths`` and select their rows in two passes (see the
     module docstring); ``prepare`` is applied to every pass-2 batch before selection.
     Errors and their order are the whole-frame path's: an empty ``--since/--until`` range,
-    nothing read, a ``--by`` field the data lacks, an empty ``--current``/``--baseline``."""
+    nothing read, a ``--by`` field the data lacks, an empty ``--current``/``--baseline``.
+
+    ``floor`` (``--state``'s watermark) keeps only rows after it, except from the sources
+    in ``full_sources`` (inputs no earlier run has seen), which are read whole;
+    ``allow_empty`` returns no plan instead of an error when no row is left."""
     from llmobs_cli.core.eval.run import resolve_windows
     from llmobs_cli.core.ingest.readers.stream import default_memory
     from llmobs_cli.core.record.names import dump_name, require_fields
@@ -168,11 +176,19 @@ def plan_streaming(
     )
     full = list(trace_columns)
     narrow = full if on_error == "skip" else columns_for(opts.by)
+    delta = _Delta(floor, full_sources)
+    if floor is not None and not full_sources:
+        # Only rows after the watermark: pushed down to the reader (row groups skipped).
+        after = floor + timedelta(microseconds=1)
+        lo = after if lo is None else max(lo, after)
+        delta = _Delta(None, frozenset())
     if engine is not None and getattr(engine, "name", "local") != "local":
         merged, sources = _pass1_engine(engine, paths, narrow, spec, lo, hi, on_error, options)
     else:
-        merged, sources = _pass1_local(paths, narrow, spec, lo, hi, on_error, read)
+        merged, sources = _pass1_local(paths, narrow, spec, lo, hi, on_error, read, delta)
     everything = window_counts(merged, ALL, spec)
+    if allow_empty and everything.rows == 0:
+        return Planned(plans=[], windows={}, sources=sources)
     if lo is not None or hi is not None:
         from llmobs_cli.core.ingest.span import data_span
 
@@ -201,7 +217,7 @@ def plan_streaming(
     plans: list[Plan] = []
     for name, w in named:
         counts = window_counts(merged, name, spec)
-        if texts[name] is not None:
+        if texts[name] is not None and not allow_empty:
             require_rows(counts.rows, f"{name} {texts[name]}", w, lambda: span, sources)
         windows[name] = w.as_dict()
         strata = plan_strata(
@@ -222,14 +238,32 @@ def plan_streaming(
             )
         )
     say("selecting the calls to judge")
-    stream = _pass2(paths, full, plans, named, opts.by, lo, hi, on_error, read, prepare)
+    stream = _pass2(paths, full, plans, named, opts.by, lo, hi, on_error, read, prepare, delta)
     return Planned(
         plans=plans,
         windows=windows,
         skipped=stream.skipped,
         skipped_reasons=dict(stream.skipped_reasons),
         sources=list(stream.sources),
+        last=everything.last,
     )
+
+
+@dataclass(frozen=True)
+class _Delta:
+    """Which rows of a batch an incremental run reads: after ``floor``, unless the batch
+    comes from one of ``full`` (a source no earlier run has seen)."""
+
+    floor: datetime | None
+    full: frozenset[str]
+
+    def rows(self, batch: pl.DataFrame, stream: Any) -> pl.DataFrame:
+        if self.floor is None:
+            return batch
+        source = stream.sources[-1] if stream.sources else ""
+        if source in self.full:
+            return batch
+        return batch.filter(pl.col("timestamp") > self.floor)
 
 
 def _pass1_local(
@@ -240,6 +274,7 @@ def _pass1_local(
     hi: datetime | None,
     on_error: str,
     read: dict[str, Any],
+    delta: _Delta,
 ) -> tuple[pl.DataFrame, list[str]]:
     from llmobs_cli.core.ingest.readers.stream import Stream
 
@@ -248,7 +283,9 @@ def _pass1_local(
     with warnings.catch_warnings():
         warnings.simplefilter("ignore")  # pass 2 reads the same rows and says them
         for batch in stream:
-            merger.add(stratum_partials(batch, spec))
+            batch = delta.rows(batch, stream)
+            if batch.height:
+                merger.add(stratum_partials(batch, spec))
     return merger.result(), list(stream.sources)
 
 
@@ -310,6 +347,7 @@ def _pass2(
     on_error: str,
     read: dict[str, Any],
     prepare: Callable[[pl.DataFrame], pl.DataFrame],
+    delta: _Delta,
 ) -> Any:
     """Stream every column again and keep only the selected rows of each plan."""
     from llmobs_cli.core.ingest.readers.stream import Stream
@@ -318,7 +356,7 @@ def _pass2(
     rates = [rates_frame(p.strata) for p in plans]
     kept: list[list[pl.DataFrame]] = [[] for _ in plans]
     for batch in stream:
-        batch = prepare(batch)
+        batch = prepare(delta.rows(batch, stream))
         for i, (_, w) in enumerate(named):
             rows, kcols = keyed(batch.filter(_in(w)), by)
             got = select_rows(rows, kcols, rates[i])

@@ -267,6 +267,7 @@ def run_eval(
     memory: int | None = None,
     engine: Any = None,
     status: Callable[[str], None] | None = None,
+    state: str | Path | None = None,
 ) -> EvalRun:
     """Read traces and evaluate them (see the module docstring). ``notice`` receives
     one-line messages to show as they happen (failures, waits, format step-downs).
@@ -277,7 +278,27 @@ def run_eval(
     :class:`~llmobs_cli.core.engines.EngineSettings`) runs the counting pass there; the
     selecting pass always streams locally. ``status`` hears which pass is running.
     Sessions (``unit="session"``) fold every call of a session into its conversation, so
-    they still read the whole window into memory."""
+    they still read the whole window into memory. ``state`` (a folder) makes the run
+    incremental: :mod:`core.eval.incremental`."""
+    if state is not None:
+        if engine is not None and getattr(engine, "name", "local") != "local":
+            raise UsageError("--state: incremental runs read locally; leave out --engine")
+        from llmobs_cli.core.eval.incremental import run_incremental
+
+        return run_incremental(
+            paths,
+            opts,
+            state,
+            cache_dir=cache_dir,
+            progress=progress,
+            on_error=on_error,
+            fmt=fmt,
+            read_options=read_options,
+            client_factory=client_factory,
+            notice=notice,
+            memory=memory,
+            status=status,
+        )
     if opts.unit == "session":
         if engine is not None and getattr(engine, "name", "local") != "local":
             raise UsageError(
