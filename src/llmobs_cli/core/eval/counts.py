@@ -195,15 +195,11 @@ class WindowCounts:
 
 
 def _ts(us: int | None) -> datetime | None:
-    if us is None:
-        return None
-    return datetime.fromtimestamp(0, UTC) + _micro(us)
-
-
-def _micro(us: int) -> object:
     from datetime import timedelta
 
-    return timedelta(microseconds=int(us))
+    if us is None:
+        return None
+    return datetime.fromtimestamp(0, UTC) + timedelta(microseconds=int(us))
 
 
 def window_counts(merged: pl.DataFrame, window: str, spec: CountSpec) -> WindowCounts:

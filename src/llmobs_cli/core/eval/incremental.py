@@ -180,10 +180,15 @@ def run_incremental(
     if old.height and new.height:
         new = new.join(old.select(_KEY).unique(), on=_KEY, how="anti", maintain_order="left")
     every = pl.concat([old, new], how="diagonal_relaxed") if old.height else new
-    label = pl.when(_in(current)).then(pl.lit("current"))
+    label: pl.Expr = pl.when(_in(current)).then(pl.lit("current"))
     if baseline is not None:
-        label = label.when(_in(baseline)).then(pl.lit("baseline"))
-    framed = every.with_columns(label.otherwise(None).alias("window"))
+        label = (
+            pl.when(_in(current))
+            .then(pl.lit("current"))
+            .when(_in(baseline))
+            .then(pl.lit("baseline"))
+        )
+    framed = every.with_columns(label.alias("window"))
     inside = framed.filter(pl.col("window").is_not_null())
     summary = summarize(
         inside, by=opts.by, bucket=opts.bucket, alpha=opts.alpha, min_drop=opts.min_drop

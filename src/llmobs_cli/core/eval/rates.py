@@ -1128,7 +1128,11 @@ def plan_from_paths(
 
 
 def _nothing_read(
-    paths: Sequence[Any], on_error: str, fmt: str | None, options: Any, memory: int
+    paths: Sequence[Any],
+    on_error: Literal["fail", "skip"],
+    fmt: str | None,
+    options: Any,
+    memory: int,
 ) -> None:
     """Read ``paths`` under the run's policy for its error alone (bad rows, empty files):
     the input held no readable timestamp."""
@@ -1136,7 +1140,7 @@ def _nothing_read(
 
     for _ in Stream(
         paths, columns=PLAN_COLUMNS, on_error=on_error, fmt=fmt, options=options, memory=memory
-    ):  # type: ignore[arg-type]
+    ):
         pass
 
 
