@@ -214,3 +214,27 @@ def test_plan_errors_name_the_window_and_the_file(case: dict[str, Any]) -> None:
     with pytest.raises(EmptyWindowError) as err:
         plan_from_paths([path], PlanOptions(), **case)
     assert str(path) in str(err.value) and "2,400 rows" in str(err.value)
+
+
+@pytest.mark.parametrize("on_error", ["fail", "skip"])
+def test_bad_rows_follow_on_error_as_before(tmp_path: Path, on_error: str) -> None:
+    """A row breaking the record contract: the same one-line error (fail), or the same
+    plan and skipped count (skip), as the whole-frame path."""
+    import json
+
+    lines = (SAMPLE / "traces.jsonl").read_text().splitlines()
+    bad = json.loads(lines[7])
+    bad["sample_rate"] = 7.5  # a rate above 1 breaks the contract
+    lines[7] = json.dumps(bad)
+    path = tmp_path / "bad.jsonl"
+    path.write_text("\n".join(lines) + "\n")
+    opts = {"current": "last_week", "baseline": "last_month", "budget": 30}
+    if on_error == "fail":
+        whole = _error(lambda: _run_loaded([path], EvalOptions(dry_run=True, **opts)))
+        streamed = _error(lambda: run_eval([path], EvalOptions(dry_run=True, **opts)))
+        assert streamed == whole and "bad.jsonl:8" in streamed and "sample_rate" in streamed
+        return
+    a = _run_loaded([path], EvalOptions(dry_run=True, **opts), on_error="skip")
+    b = run_eval([path], EvalOptions(dry_run=True, **opts), on_error="skip")
+    assert a.skipped == b.skipped == 1 and a.skipped_reasons == b.skipped_reasons
+    _same_plans(a, b)
