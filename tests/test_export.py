@@ -212,7 +212,7 @@ def test_langfuse_scores_are_idempotent_under_429_and_reruns(evals: Path) -> Non
         rx.fail_next(429, 1, {"Retry-After": "0"})
         env["LANGFUSE_HOST"] = rx.url
         for _ in range(2):
-            r = run_cli("export", str(evals), "--to", "langfuse", env=env)
+            r = run_cli("export", str(evals), "--to", "langfuse", "--all-traces", env=env)
             assert r.returncode == 0, r.stderr
     assert len(stored) == scored.height
     body = next(iter(stored.values()))
@@ -234,6 +234,7 @@ def test_langfuse_partial_errors_are_not_counted_as_sent(evals: Path) -> None:
             str(evals),
             "--to",
             "langfuse",
+            "--all-traces",
             env={
                 "LANGFUSE_HOST": rx.url,
                 "LANGFUSE_PUBLIC_KEY": PUBLIC,
@@ -279,7 +280,16 @@ def test_langsmith_feedback_409_on_rerun_counts_as_delivered(tmp_path: Path) -> 
         rx.fail_next(500, 1)
         env = {"LANGSMITH_ENDPOINT": rx.url, "LANGSMITH_API_KEY": LS_KEY}
         for _ in range(2):
-            r = run_cli("export", str(path), "--to", "langsmith", "--format", "json", env=env)
+            r = run_cli(
+                "export",
+                str(path),
+                "--to",
+                "langsmith",
+                "--all-traces",
+                "--format",
+                "json",
+                env=env,
+            )
             assert r.returncode == 0, r.stderr
             doc = json.loads(r.stdout)
             assert doc["sent"] == 2 and doc["skipped"] == 1
@@ -295,6 +305,7 @@ def test_dry_run_writes_bodies_without_secrets(evals: Path, tmp_path: Path) -> N
         "--to",
         "langfuse",
         "--dry-run",
+        "--all-traces",
         "-o",
         str(out),
         env={"LANGFUSE_PUBLIC_KEY": PUBLIC, "LANGFUSE_SECRET_KEY": SECRET},

@@ -565,7 +565,7 @@ def evaluate(
             progress=progress,
             on_error=on_error,
             fmt=_read_format(format),
-            read_options=ReadOptions(route_from=route_from),
+            read_options=ReadOptions(route_from=route_from, keep_origin=True),
         )
     from llmobs_cli.core.explore.exemplars import attach_eval
 

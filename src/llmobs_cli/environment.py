@@ -14,11 +14,13 @@ asks whether it is set, to refuse a run that could not authenticate). The CLI's
 Exporters read the variables each destination's own SDK reads, through :func:`variable`:
 ``OTEL_EXPORTER_OTLP_ENDPOINT``, ``OTEL_EXPORTER_OTLP_LOGS_ENDPOINT``,
 ``OTEL_EXPORTER_OTLP_HEADERS``, ``OTEL_EXPORTER_OTLP_LOGS_HEADERS``,
-``OTEL_EXPORTER_OTLP_PROTOCOL``; ``LANGFUSE_HOST`` (or ``LANGFUSE_BASE_URL``),
-``LANGFUSE_PUBLIC_KEY``, ``LANGFUSE_SECRET_KEY``; ``LANGSMITH_ENDPOINT``,
-``LANGSMITH_API_KEY`` (or their ``LANGCHAIN_*`` spellings); and ``notify.url_env`` names the
-variable holding a webhook URL. The distributed engines read ``SPARK_REMOTE`` (Spark
-Connect) and ``RAY_ADDRESS`` when no flag or ``engine:`` setting names a cluster.
+``OTEL_EXPORTER_OTLP_PROTOCOL``, their ``_METRICS_`` forms (summary gauges),
+``OTEL_SERVICE_NAME`` and ``OTEL_RESOURCE_ATTRIBUTES`` (the OTLP resource);
+``LANGFUSE_HOST`` (or ``LANGFUSE_BASE_URL``), ``LANGFUSE_PUBLIC_KEY``,
+``LANGFUSE_SECRET_KEY``; ``LANGSMITH_ENDPOINT``, ``LANGSMITH_API_KEY`` (or their
+``LANGCHAIN_*`` spellings); and ``notify.url_env`` names the variable holding a webhook
+URL. The distributed engines read ``SPARK_REMOTE`` (Spark Connect) and ``RAY_ADDRESS``
+when no flag or ``engine:`` setting names a cluster.
 """
 
 from __future__ import annotations

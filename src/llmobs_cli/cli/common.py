@@ -315,6 +315,18 @@ NotifyFormatOpt = Annotated[
 ]
 
 
+ExportMetricsOpt = Annotated[
+    bool,
+    typer.Option(
+        "--export-metrics",
+        help="Also send this run's figures as OTLP gauges (llmobs.*) to "
+        "OTEL_EXPORTER_OTLP_ENDPOINT (or _METRICS_ENDPOINT), as llmobs export --to "
+        "otlp-metrics does. Undelivered is exit 3 unless the run exits 1.",
+        rich_help_panel="Notifications",
+    ),
+]
+
+
 def notify(
     command: str,
     doc: dict[str, object],

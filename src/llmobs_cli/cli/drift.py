@@ -15,6 +15,7 @@ from typing import Annotated, Any
 import typer
 
 from llmobs_cli.cli import common
+from llmobs_cli.cli import export as export_cli
 from llmobs_cli.core import atomic
 from llmobs_cli.errors import UsageError
 
@@ -81,6 +82,7 @@ def drift_cmd(
     fmt: common.FormatOpt = common.Format.table,
     notify: common.NotifyOpt = None,
     notify_format: common.NotifyFormatOpt = None,
+    export_metrics: common.ExportMetricsOpt = False,
     slices: Annotated[
         str | None,
         typer.Option(
@@ -105,6 +107,7 @@ def drift_cmd(
     from llmobs_cli.render import drift as render
 
     cfg = common.config_from(config)
+    metrics = export_cli.metrics_options(export_metrics)  # no endpoint: exit 2 before work
     writer = _writer(output) if output is not None else None
     common.check_output(output, traces, baseline, evals)
     if evals is not None and not evals.exists():
@@ -171,14 +174,17 @@ def drift_cmd(
             from llmobs_cli.render.monitor import rich_monitor
 
             _print_wide(rich_monitor(watch))
+    unsent = export_cli.send_metrics(metrics, json.loads(render.json_drift(result)))
     if watch is not None:
         common.finish_monitored(watch, cfg, notify, notify_format, traces)
+        export_cli.raise_unsent(unsent)
         return
     if result.fired:
         common.notify(
             "drift", json.loads(render.json_drift(result)), cfg, notify, notify_format, traces
         )
         raise typer.Exit(1)
+    export_cli.raise_unsent(unsent)
 
 
 def _monitor(

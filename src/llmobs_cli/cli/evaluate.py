@@ -221,6 +221,7 @@ def eval_cmd(
     notify_format: common.NotifyFormatOpt = None,
     monitor: common.MonitorOpt = None,
     rebaseline: common.RebaselineOpt = False,
+    export_metrics: common.ExportMetricsOpt = False,
     export: Annotated[
         ExportTarget | None,
         typer.Option(
@@ -273,7 +274,10 @@ def eval_cmd(
     table = {"top": top, "sort": key, "ascending": asc, "wide": wide}
     if traces and traces[0] == "summarize":
         common.check_output(output, traces[1:])
-        _summarize(traces[1:], fields, bucket, fmt, cfg, min_drop, output, table)
+        from llmobs_cli.cli import export as export_cli
+
+        metrics = export_cli.metrics_options(export_metrics)
+        _summarize(traces[1:], fields, bucket, fmt, cfg, min_drop, output, table, metrics)
         return
     common.check_output(output, traces)
     from llmobs_cli.core.eval.options import EvalOptions
@@ -308,6 +312,9 @@ def eval_cmd(
 
         export_opts = options_from_env(export)
         check_sendable(export_opts)
+    from llmobs_cli.cli import export as export_cli
+
+    metrics = None if dry_run else export_cli.metrics_options(export_metrics)
     if output is not None and output.suffix.lower() != ".parquet":
         raise UsageError(f"--output: expected a .parquet path for judgments (got '{output}')")
     from llmobs_cli.core.eval.run import run_eval
@@ -334,7 +341,9 @@ def eval_cmd(
             progress=progress,
             on_error=on_error.value,
             fmt=common.input_format(source_format),
-            read_options=ReadOptions(route_from=route_from, keep_duplicates=keep_duplicates),
+            read_options=ReadOptions(
+                route_from=route_from, keep_duplicates=keep_duplicates, keep_origin=True
+            ),
             notice=notice,
             memory=common.memory_bytes(memory),
             engine=common.engine_settings(cfg, engine, spark_master, spark_remote, ray_address),
@@ -383,19 +392,24 @@ def eval_cmd(
     for line in render.regression_lines(run.summary):
         common.warn(line)
     if export_opts is not None and run.frame.height:
-        from llmobs_cli.cli import export as export_cli
-
         export_cli.deliver(run.frame, export_opts, "judgments", json_out=False)
+    unsent = None
+    if metrics is not None and not (run.fatal or run.stopped):  # partial figures mislead
+        import json
+
+        unsent = export_cli.send_metrics(metrics, json.loads(render.summary(run.summary, "json")))
     if run.fatal:
         raise ServiceError(f"judge: {run.fatal}; {kept}")
     if run.stopped:
         raise typer.Exit(1)  # the run did not finish what was asked
     if watch is not None:
         common.finish_monitored(watch, cfg, notify, notify_format, traces)
+        export_cli.raise_unsent(unsent)
         return
     if run.summary.regressions:
         common.notify("eval", run.summary.as_dict(), cfg, notify, notify_format, traces)
         raise typer.Exit(1)
+    export_cli.raise_unsent(unsent)
 
 
 def _write_summary(
@@ -432,9 +446,13 @@ def _summarize(
     min_drop: float | None,
     output: Path | None,
     table: dict[str, Any],
+    metrics: Any = None,
 ) -> None:
+    import json
+
     import polars as pl
 
+    from llmobs_cli.cli import export as export_cli
     from llmobs_cli.core.eval.judgments import read_evals
     from llmobs_cli.core.eval.summary import summarize_with_config
     from llmobs_cli.render import evaluate as render
@@ -463,8 +481,10 @@ def _summarize(
     common.write_stdout(render.summary(summary, fmt.value, common.table_width(), **table))
     for line in render.regression_lines(summary):
         common.warn(line)
+    unsent = export_cli.send_metrics(metrics, json.loads(render.summary(summary, "json")))
     if summary.regressions:
         raise typer.Exit(1)
+    export_cli.raise_unsent(unsent)
 
 
 def _check_credentials(opts: Any, dry_run: bool) -> None:

@@ -17,6 +17,7 @@ from typing import Annotated, Any
 import typer
 
 from llmobs_cli.cli import common
+from llmobs_cli.cli import export as export_cli
 from llmobs_cli.core import atomic
 from llmobs_cli.errors import UsageError
 
@@ -86,6 +87,7 @@ def report_cmd(
     fmt: common.FormatOpt = common.Format.table,
     notify: common.NotifyOpt = None,
     notify_format: common.NotifyFormatOpt = None,
+    export_metrics: common.ExportMetricsOpt = False,
     engine: common.EngineOpt = None,
     spark_master: common.SparkMasterOpt = None,
     spark_remote: common.SparkRemoteOpt = None,
@@ -107,6 +109,7 @@ def report_cmd(
     from llmobs_cli.core.report.options import ReportOptions
 
     cfg = common.config_from(config)
+    metrics = export_cli.metrics_options(export_metrics)  # no endpoint: exit 2 before work
     key, asc = common.split_sort(sort)
     if key is not None:
         from llmobs_cli.render.report import sort_path
@@ -176,11 +179,13 @@ def report_cmd(
         common.print_fitted(view, width, wide)
     for line in render.alert_lines(rep, traces):
         common.warn(line)
+    unsent = export_cli.send_metrics(metrics, json.loads(render.json_report(rep)))
     if rep.fired:
         common.notify(
             "report", json.loads(render.json_report(rep)), cfg, notify, notify_format, traces
         )
         raise typer.Exit(1)
+    export_cli.raise_unsent(unsent)
 
 
 def _writer(path: Path) -> Any:

@@ -65,6 +65,9 @@ JUDGMENT_SCHEMA: dict[str, pl.DataType] = {
     # Mean token log-prob of the judged call (core/signals/confidence); null without
     # log-probs. Read by the confident-wrong rate and the review queue.
     "response_confidence": pl.Float64(),
+    # The tracing system the judged call was read from ("langfuse", "langsmith", or null:
+    # core/record/origin); export sends scores back only to that system.
+    "origin": pl.String(),
 }
 
 
@@ -85,6 +88,7 @@ def empty_judgments() -> pl.DataFrame:
 
 def _base_rows(sel: pl.DataFrame, opts: EvalOptions, hs: set[str]) -> pl.DataFrame:
     from llmobs_cli.core.record.fields import field_expr
+    from llmobs_cli.core.record.origin import origin_expr
 
     extra = [f for f in opts.by if f not in JUDGMENT_SCHEMA]
     return sel.select(
@@ -107,6 +111,7 @@ def _base_rows(sel: pl.DataFrame, opts: EvalOptions, hs: set[str]) -> pl.DataFra
             if "response_confidence" in sel.columns
             else pl.lit(None, pl.Float64)
         ).alias("response_confidence"),
+        (origin_expr() if "metadata" in sel.columns else pl.lit(None, pl.String)).alias("origin"),
         *[field_expr(f).cast(pl.String).alias(f) for f in extra],
     )
 

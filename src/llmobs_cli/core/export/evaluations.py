@@ -47,6 +47,9 @@ class EvaluationEvent:
     error: str | None
     response_id: str | None
     attributes: dict[str, Any] = field(default_factory=dict)
+    #: The system the judged call was read from (``langfuse``, ``langsmith``) or None
+    #: (core/record/origin); not an OTLP attribute, it decides where scores may go.
+    origin: str | None = None
 
     def otel_attributes(self) -> dict[str, Any]:
         """The event's attributes under their OpenTelemetry names (``None``s left out)."""
@@ -117,6 +120,7 @@ def iter_events(frame: pl.DataFrame, *, pass_threshold: float = 0.5) -> Iterator
             "route",
             "model",
             "response_id",
+            "origin",
         )
         if c in cols
     ]
@@ -144,6 +148,7 @@ def iter_events(frame: pl.DataFrame, *, pass_threshold: float = 0.5) -> Iterator
             explanation=_text(row.get("explanation")) or error,
             error=error,
             response_id=_text(row.get("response_id")),
+            origin=_text(row.get("origin")),
             attributes={
                 "llmobs.evaluator": evaluator,
                 "llmobs.raw_score": _finite(row.get("raw_score")),

@@ -104,13 +104,16 @@ def requests(
     service_name: str = "llmobs",
     version: str = "",
     batch: int = BATCH,
+    resource: Mapping[str, str] | None = None,
 ) -> Iterator[Any]:
-    """``ExportLogsServiceRequest`` messages of at most ``batch`` records each."""
+    """``ExportLogsServiceRequest`` messages of at most ``batch`` records each; the
+    resource is ``resource`` when given (OTEL_RESOURCE_ATTRIBUTES), else ``service_name``."""
     mods = _proto()
     logs_service_pb2, common_pb2, logs_pb2, resource_pb2 = mods
-    resource = resource_pb2.Resource(
+    attrs = dict(resource) if resource else {"service.name": service_name}
+    resource_msg = resource_pb2.Resource(
         attributes=[
-            common_pb2.KeyValue(key="service.name", value=_any_value(common_pb2, service_name))
+            common_pb2.KeyValue(key=k, value=_any_value(common_pb2, v)) for k, v in attrs.items()
         ]
     )
     scope = common_pb2.InstrumentationScope(name="llmobs", version=version)
@@ -119,10 +122,10 @@ def requests(
     for event in events:
         chunk.append(_record(mods, event, observed))
         if len(chunk) >= batch:
-            yield _request(logs_service_pb2, logs_pb2, resource, scope, chunk)
+            yield _request(logs_service_pb2, logs_pb2, resource_msg, scope, chunk)
             chunk = []
     if chunk:
-        yield _request(logs_service_pb2, logs_pb2, resource, scope, chunk)
+        yield _request(logs_service_pb2, logs_pb2, resource_msg, scope, chunk)
 
 
 def _request(svc: Any, logs_pb2: Any, resource: Any, scope: Any, records: list[Any]) -> Any:
@@ -200,6 +203,7 @@ def send(
     version: str = "",
     on_progress: Callable[[str], None] | None = None,
     client: Any = None,
+    resource: Mapping[str, str] | None = None,
 ) -> SendResult:
     """POST every event to an OTLP/HTTP logs endpoint, batched, gzipped and retried.
 
@@ -214,7 +218,7 @@ def send(
     hdrs["Content-Type"] = (
         "application/x-protobuf" if protocol == "protobuf" else "application/json"
     )
-    for req in requests(events, version=version):
+    for req in requests(events, version=version, resource=resource):
         n = sum(len(sl.log_records) for rl in req.resource_logs for sl in rl.scope_logs)
         payload = (
             req.SerializeToString() if protocol == "protobuf" else json.dumps(to_json(req)).encode()

@@ -171,6 +171,8 @@ def load(
         raise UsageError(f"on_error: expected 'fail' or 'skip', got '{on_error}'", param="on_error")
     opts = options or ReadOptions()
     wanted = None if columns is None else _with_dependencies(columns)
+    if wanted is not None and opts.keep_origin:
+        wanted = wanted | {"metadata"}
     # Required fields are checked only among those asked for; the ids are read anyway
     # (when present) because duplicates are found by them.
     asked = wanted
@@ -183,6 +185,7 @@ def load(
         route_from=opts.route_from,
         include_embeddings=opts.include_embeddings,
         keep_duplicates=opts.keep_duplicates,
+        keep_origin=opts.keep_origin,
     )
     frames: list[pl.DataFrame] = []
     all_problems: list[str] = []

@@ -29,6 +29,9 @@ class ReadOptions:
     include_embeddings: bool = False
     #: Keep rows whose ``(trace_id, span_id)`` repeats one already read (default: once).
     keep_duplicates: bool = False
+    #: Also read ``metadata`` whatever ``columns`` asks for: it tells which system a row
+    #: came from (core/record/origin), which judgments record for ``llmobs export``.
+    keep_origin: bool = False
 
 
 Reader = Callable[[Path, ReadOptions], RawRead]
