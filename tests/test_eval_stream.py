@@ -238,3 +238,16 @@ def test_bad_rows_follow_on_error_as_before(tmp_path: Path, on_error: str) -> No
     b = run_eval([path], EvalOptions(dry_run=True, **opts), on_error="skip")
     assert a.skipped == b.skipped == 1 and a.skipped_reasons == b.skipped_reasons
     _same_plans(a, b)
+
+
+def test_origin_metadata_is_kept_as_the_whole_frame_keeps_it() -> None:
+    """With ``keep_origin`` (what the CLI asks) both paths read ``metadata`` for the
+    judgments' ``origin`` column, and select the same rows with the same columns."""
+    from llmobs_cli.core.ingest.readers import ReadOptions
+
+    paths = [SAMPLE / "traces.parquet"]
+    read = ReadOptions(keep_origin=True)
+    whole = _run_loaded(paths, EvalOptions(dry_run=True, budget=20), read_options=read)
+    streamed = run_eval(paths, EvalOptions(dry_run=True, budget=20), read_options=read)
+    assert "metadata" in streamed.plans[0].selection.columns
+    _same_plans(whole, streamed)

@@ -133,12 +133,15 @@ def run_incremental(
         now_text = max(seen).isoformat() if seen else None
     run_opts = replace(opts, now=now_text)
     old = read_judgments(state)
+    columns = trace_columns(opts.by)
+    if getattr(read_options, "keep_origin", False):
+        columns.append("metadata")  # where each call came from: judgments record it
     planned = None
     if not nothing_new:
         planned = plan_streaming(
             paths,
             run_opts,
-            trace_columns=trace_columns(opts.by),
+            trace_columns=columns,
             on_error=on_error,
             fmt=fmt,
             options=read_options,

@@ -319,10 +319,13 @@ def run_eval(
         )
     from llmobs_cli.core.eval.passes import plan_streaming
 
+    columns = trace_columns(opts.by)
+    if getattr(read_options, "keep_origin", False):
+        columns.append("metadata")  # where each call came from: judgments record it
     planned = plan_streaming(
         paths,
         opts,
-        trace_columns=trace_columns(opts.by),
+        trace_columns=columns,
         on_error=on_error,
         fmt=fmt,
         options=read_options,
