@@ -9,6 +9,7 @@ from datetime import datetime
 from pathlib import Path
 from typing import Any
 
+import polars as pl
 import pytest
 
 from test_eval_support import marker_judge, records, run_cli, write_jsonl
@@ -83,11 +84,15 @@ def test_growing_dump_two_runs_equal_one_run(openai_stub, tmp_path: Path, how: s
             fh.write("".join(json.dumps(r) + "\n" for r in late))
     else:  # the day arrives as a file of its own
         write_jsonl(dump / "b.jsonl", late)
-    second = _eval(openai_stub, dump, tmp_path / "c1", "--state", str(state))
+    out = tmp_path / "new.parquet"
+    second = _eval(openai_stub, dump, tmp_path / "c1", "--state", str(state), "-o", str(out))
     new_calls = openai_stub.calls - calls_first
-    # only the new day's judgeable rows were sent to the judge
+    # only the new day's judgeable rows were sent to the judge, and -o holds them once
     ok_late = [r for r in late if r["response"]]
     assert new_calls == len(ok_late)
+    written = pl.read_parquet(out)
+    assert written.height == len(ok_late)
+    assert set(written["trace_id"]) == {r["trace_id"] for r in ok_late}
     if how == "append":
         assert any("changed since the last run" in n for n in second["notes"])
 

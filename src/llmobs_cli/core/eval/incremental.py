@@ -13,8 +13,10 @@ What a run with a state does (the state itself: :mod:`core.eval.state`):
   Horvitz–Thompson weight of the run that made it.
 * **Summarizes** the stored and the new judgments together for the requested windows,
   resolved against the latest timestamp seen by any run (``--now`` overrides): stored
-  judgments outside the windows are left out of the summary, not out of the state. A
-  judgment of a call the state already holds (the same trace, span and evaluator read
+  judgments outside the windows are left out of the summary, not out of the state. The
+  run's frame (``-o``, ``--export``) holds only its new judgments, so an exporter never
+  sends one twice; all of them are in the state's judgments file. A judgment of a call
+  the state already holds (the same trace, span and evaluator read
   again from a copied file) is not added twice.
 * **Stores** the new watermark, the input files and all judgments, only when the run
   finished (a stopped, failed or interrupted run leaves the state as it was; the judge
@@ -223,7 +225,7 @@ def run_incremental(
     else:
         summary.notes.append(f"the state in {state.folder} was not updated (rerun to resume)")
     fresh.summary = summary
-    fresh.frame = inside
+    fresh.frame = new  # -o and --export get this run's judgments once, never the old again
     return fresh
 
 
