@@ -165,3 +165,24 @@ def test_unreachable_cluster_is_exit_3_naming_it(engine: str, flag: str) -> None
         address,
     )
     assert r.returncode == 3 and "127.0.0.1:9" in r.stderr
+
+
+@pytest.mark.parametrize("engine", ENGINES)
+@pytest.mark.parametrize("sample_rows", [None, 2000], ids=["row-level", "from-partials"])
+def test_drift_equals_the_local_engine(
+    engine: str, sample_rows: int | None, lake: Path, tmp_path: Path
+) -> None:
+    # Row-level tests on a small input; from merged partials and the cluster sample when
+    # the sample's cap is below the windows' rows (drift.sample_rows).
+    cfg = tmp_path / "llmobs.yaml"
+    cfg.write_text(f"drift:\n  sample_rows: {sample_rows}\n" if sample_rows else "{}\n")
+    args = ["drift", str(lake), "--current", "7d", "--by", "model", "--config", str(cfg)]
+    args += ["--features", "response_length,latency_ms,finish_reason,refusal_rate,language"]
+    local = run_cli(*args, "--format", "json")
+    other = run_cli(*args, "--format", "json", "--engine", engine)
+    assert local.returncode in (0, 1), local.stderr
+    assert other.returncode == local.returncode, other.stderr
+    a, b = json.loads(local.stdout), json.loads(other.stdout)
+    if sample_rows:
+        assert any("merged partials" in n for n in a["notes"])
+    assert _walk(a, b) == []

@@ -727,13 +727,16 @@ def drift(
     format: str | None = None,
     route_from: str | None = None,
     progress: Progress | None = None,
+    engine: str | None = None,
 ) -> DriftResult:
     """``llmobs drift``: did the traffic change between ``current`` (default
     ``last_week``) and ``baseline`` (default ``last_month``, the 30 days before; or a
     path to a baseline dump)?
 
     ``window.now`` sets "now"; the windows themselves are ``current``/``baseline`` (a
-    ``window`` with ``since``/``until`` first keeps only those rows).
+    ``window`` with ``since``/``until`` first keeps only those rows). ``engine``
+    (``local``, ``spark`` or ``ray``; default ``engine.name`` of the config) says where
+    the batches are computed, as for :func:`report`.
     """
     from llmobs_cli.core.drift import run_drift
 
@@ -771,6 +774,7 @@ def drift(
                 fmt=_read_format(format),
                 route_from=route_from,
                 progress=progress,
+                engine=_engine(cfg, engine),
             )
             _drift_exemplars(res, paths, cfg, _read_format(format), route_from)
     return DriftResult(

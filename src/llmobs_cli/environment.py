@@ -56,3 +56,12 @@ def variable(*names: str) -> str | None:
         if value:
             return value
     return None
+
+
+def spark_workers_use_this_python() -> None:
+    """Local Spark workers run this interpreter (the one with llmobs and Polars) unless
+    ``PYSPARK_PYTHON`` says otherwise: PySpark's default is whichever ``python3`` comes
+    first on PATH."""
+    import sys
+
+    os.environ.setdefault("PYSPARK_PYTHON", sys.executable)

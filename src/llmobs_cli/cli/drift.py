@@ -101,6 +101,11 @@ def drift_cmd(
     route_from: common.RouteFromOpt = None,
     wide: common.WideOpt = False,
     keep_duplicates: common.KeepDuplicatesOpt = False,
+    memory: common.MemoryOpt = None,
+    engine: common.EngineOpt = None,
+    spark_master: common.SparkMasterOpt = None,
+    spark_remote: common.SparkRemoteOpt = None,
+    ray_address: common.RayAddressOpt = None,
 ) -> None:
     """Did the traffic change between two windows? Weighted, design-based, BH-corrected."""
     from llmobs_cli.core.drift import run_drift
@@ -127,6 +132,8 @@ def drift_cmd(
             route_from=route_from,
             keep_duplicates=keep_duplicates,
             slices=slices or "auto",
+            memory=common.memory_bytes(memory),
+            engine=common.engine_settings(cfg, engine, spark_master, spark_remote, ray_address),
         )
         if result.fired:  # a few calls from the grown side of each drifted feature
             from llmobs_cli.core.explore.exemplars import attach_drift

@@ -1,74 +1,136 @@
-"""Per-feature work over both windows: values, clusters, groups and slices, the registered
-test of each feature's kind, and the fitted text features on a seeded subsample."""
+"""Per-feature work over both windows: the registered test of each feature's kind in every
+scope (overall, each ``--by`` group, each slice), row by row on the cluster sample when it
+holds every row, else from merged partials (:mod:`.binned`); the fitted text features on
+the text sample; and the choice of groups and slices from exact partials."""
 
 from __future__ import annotations
 
-from collections.abc import Callable, Sequence
+import math
+from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
 import numpy as np
 import polars as pl
 
+from llmobs_cli.core.drift import binned
 from llmobs_cli.core.drift import language as lang_mod
 from llmobs_cli.core.drift import topics as topic_mod
-from llmobs_cli.core.drift.features import (
-    FITTED,
-    FeatureSpec,
-    _user_text,
-)
+from llmobs_cli.core.drift.binned import Bins
+from llmobs_cli.core.drift.features import FITTED, FeatureSpec
+from llmobs_cli.core.drift.partials import CL, SEQ, DriftPlan, gcol, kcol, ncol, vcol
 from llmobs_cli.core.drift.result import BASE, CUR, MAX_CATEGORIES, OTHER, VOCAB_TOKENS, WIN
-from llmobs_cli.core.drift.rows import _fill, _histogram, _numeric_summary, _row, _share_summary
+from llmobs_cli.core.drift.rows import (
+    _fill,
+    _histogram,
+    _numeric_summary,
+    _row,
+    _row_sums,
+    _share_summary,
+)
 from llmobs_cli.core.drift.slices import MAX_SLICES, MIN_SLICE_SHARE, _gkey
 from llmobs_cli.core.drift.stats import BY_KIND, TESTS, rng_for
+from llmobs_cli.core.drift.stats.ks import _cluster_deff
 from llmobs_cli.core.drift.stats.wald_shares import from_codes, from_counts
 from llmobs_cli.core.record.config import DriftConfig
-from llmobs_cli.core.record.fields import base_column, field_expr
 from llmobs_cli.core.record.weights import W
 from llmobs_cli.errors import InputError
 
 
+class Merged:
+    """The merged drift partials, split by part and feature for quick lookups."""
+
+    def __init__(self, frame: pl.DataFrame, plan: DriftPlan) -> None:
+        self.plan = plan
+        self.levels = plan.levels
+        self._empty = frame.head(0)
+        self._parts: dict[tuple[str, str], pl.DataFrame] = {
+            (str(p), str(f)): df
+            for (p, f), df in frame.partition_by(["k:part", "k:feat"], as_dict=True).items()
+        }
+
+    def part(self, part: str, feat: str = "") -> pl.DataFrame:
+        return self._parts.get((part, feat), self._empty)
+
+    def level_of(self, group: dict[str, Any] | None) -> int:
+        return 0 if group is None else self.levels.index(tuple(group))
+
+    def scope(self, part: str, feat: str, group: dict[str, Any] | None) -> pl.DataFrame:
+        """The rows of ``part`` for ``feat`` in one scope (overall or one group)."""
+        df = self.part(part, feat)
+        if not df.height:
+            return df
+        cond = pl.col("k:level") == self.level_of(group)
+        for f, v in (group or {}).items():
+            cond = cond & (pl.col(kcol(f)).fill_null(NONE) == v)
+        return df.filter(cond)
+
+    def moments(self, feat: str, group: dict[str, Any] | None) -> dict[int, dict[str, float]]:
+        df = self.scope("mom", feat, group)
+        out = {}
+        for side in (BASE, CUR):
+            r = df.filter(pl.col("k:win") == side)
+            out[side] = {
+                "n": float(r["sum:n"].sum()) if r.height else 0.0,
+                "w": float(r["sum:w"].sum()) if r.height else 0.0,
+                "w2": float(r["sum:w2"].sum()) if r.height else 0.0,
+                "wx": float(r["sum:wx"].sum()) if r.height else 0.0,
+                "wx2": float(r["sum:wx2"].sum()) if r.height else 0.0,
+                "min": float(r["min:x"].min()) if r.height else math.nan,  # type: ignore[arg-type]
+                "max": float(r["max:x"].max()) if r.height else math.nan,  # type: ignore[arg-type]
+            }
+        return out
+
+
+#: How a missing group value is named.
+NONE = "(none)"
+
+
 class _Context:
+    """Tests of every feature over both windows.
+
+    ``both`` is the cluster sample (:mod:`.sample`): every row of both windows when
+    ``merged`` is None (``exact``), else a bounded sample of whole clusters while the
+    tests read ``merged`` partials (:mod:`.binned`). Groups are given (chosen from exact
+    partials by :func:`choose_groups`), each a mask over ``both``.
+    """
+
     def __init__(
         self,
         both: pl.DataFrame,
         cfg: DriftConfig,
         notes: list[str],
-        by: list[str],
-        patterns: list[str] | None,
+        groups: list[dict[str, Any]],
         say: Callable[[str], None],
-        slices: Sequence[str] = (),
+        *,
+        merged: Merged | None = None,
+        slice_keys: set[str] | None = None,
+        presence: dict[str, tuple[int, int]] | None = None,
+        cost_note: str | None = None,
+        absent: set[str] | None = None,
     ) -> None:
         self.both = both
-        self.slices = list(slices)
-        self.slice_keys: set[str] = set()
-        self.slice_dicts: list[dict[str, Any]] = []
+        self.merged = merged
         self.cfg = cfg
         self.notes = notes
-        self.by = by
-        self.patterns = patterns
         self.say = say
-        self.win = both[WIN].to_numpy()
-        self.w = both[W].to_numpy().astype(np.float64)
+        self.slice_keys = slice_keys or set()
+        self.presence = presence or {}
+        self.cost_note = cost_note
+        self.absent = absent or set()
+        self.win = both[WIN].to_numpy() if both.height else np.zeros(0, dtype=np.int8)
+        self.w = both[W].to_numpy().astype(np.float64) if both.height else np.zeros(0)
         self.cl = self._clusters()
-        self.groups = self._groups()
+        self.groups = [(g, self._mask(g)) for g in groups]
         self.distributions: dict[str, dict[str, Any]] = {}
-        self._sub: np.ndarray | None = None
-        self._part: pl.DataFrame | None = None
 
     # -- clusters ----------------------------------------------------------------------
     def _clusters(self) -> np.ndarray | None:
         """Integer cluster id per row: the session, else the trace (rows of one session
         share language, topic and style, so they are not independent draws)."""
-        keys = [c for c in ("session_id", "trace_id") if c in self.both.columns]
-        if not keys or self.both.height == 0:
+        if CL not in self.both.columns or self.both.height == 0:
             return None
-        key = pl.coalesce(
-            [pl.col(c).cast(pl.String) for c in keys]
-            + [pl.int_range(pl.len()).cast(pl.String).alias("_r")]
-        )
-        # Hash, then dense ids over the integers: ranking 2M strings costs 10x more.
-        ids = self.both.select(key.hash(11).rank("dense").alias("c"))["c"]
+        ids = self.both.select(pl.col(CL).rank("dense").alias("c"))["c"]
         if ids.max() == ids.len():
             return None  # every row its own cluster: the row formulas are exact
         return ids.to_numpy().astype(np.int64) - 1
@@ -77,107 +139,42 @@ class _Context:
         return None if self.cl is None else self.cl[mask]
 
     # -- groups ------------------------------------------------------------------------
-    def _groups(self) -> list[tuple[dict[str, Any], np.ndarray]]:
-        return self._by_groups() + self._slice_groups()
-
-    def _slice_groups(self) -> list[tuple[dict[str, Any], np.ndarray]]:
-        """One group per value of each slice dimension with two or more values (largest
-        first, at most MAX_SLICES, each holding MIN_SLICE_SHARE of a window's calls)."""
-        out: list[tuple[dict[str, Any], np.ndarray]] = []
-        if self.both.height == 0:
-            return out
-        taken = {_gkey(g) for g, _ in self._by_groups()} if self.by else set()
-        for dim in self.slices:
-            if base_column(dim) not in self.both.columns:
-                continue
-            vals = self.both.select(field_expr(dim).cast(pl.String).alias("v"))["v"]
-            if vals.drop_nulls().n_unique() < 2:
-                continue
-            v = vals.fill_null("(none)").to_numpy()
-            wb, wc = self.win == BASE, self.win == CUR
-            tot_b, tot_c = self.w[wb].sum(), self.w[wc].sum()
-            if tot_b <= 0 or tot_c <= 0:
-                continue
-            cands = []
-            for value in np.unique(v):
-                mask = v == value
-                sb = self.w[mask & wb].sum() / tot_b
-                sc = self.w[mask & wc].sum() / tot_c
-                if (mask & wb).any() and (mask & wc).any() and max(sb, sc) >= MIN_SLICE_SHARE:
-                    cands.append((sb + sc, str(value), mask))
-            for _, value, mask in sorted(cands, key=lambda c: -c[0])[:MAX_SLICES]:
-                g = {dim: value}
-                if _gkey(g) in taken:
-                    continue
-                self.slice_keys.add(_gkey(g))
-                self.slice_dicts.append(g)
-                out.append((g, mask))
-        return out
-
-    def _by_groups(self) -> list[tuple[dict[str, Any], np.ndarray]]:
-        if not self.by or self.both.height == 0:
-            return []
-        for f in self.by:
-            if base_column(f) not in self.both.columns:
-                self.notes.append(f"--by {f}: no such column in the data; no group tests")
-                return []
-        keys = self.both.select(
-            [field_expr(f).cast(pl.String).fill_null("(none)").alias(f) for f in self.by]
-        )
-        codes = keys.select(pl.struct(self.by).rank("dense").alias("g"))["g"].to_numpy() - 1
-        first = keys.with_row_index("_i").group_by(self.by).agg(pl.col("_i").first())
-        out = []
-        for row in first.sort(self.by).iter_rows(named=True):
-            g = codes[row["_i"]]
-            mask = codes == g
-            if (self.win[mask] == BASE).any() and (self.win[mask] == CUR).any():
-                out.append(({f: row[f] for f in self.by}, mask))
-        return out
+    def _mask(self, group: dict[str, Any]) -> np.ndarray:
+        cond = pl.lit(True)
+        for f, v in group.items():
+            cond = cond & (pl.col(gcol(f)).fill_null(NONE) == v)
+        if not self.both.height:
+            return np.zeros(0, dtype=bool)
+        return self.both.select(cond.alias("m"))["m"].to_numpy()
 
     def _scopes(self) -> list[tuple[dict[str, Any] | None, np.ndarray | None]]:
         return [(None, None), *self.groups]
 
-    # -- subsample for fitted text features --------------------------------------------
-    def subsample(self) -> np.ndarray:
-        """Row indices of a seeded simple random sample of ≤ language_sample rows per
-        window (all rows when the window is smaller)."""
-        if self._sub is None:
-            rng = rng_for(self.cfg.seed, "subsample")
-            idx = []
-            for side in (BASE, CUR):
-                rows = np.flatnonzero(self.win == side)
-                if rows.size > self.cfg.language_sample:
-                    rows = np.sort(rng.choice(rows, self.cfg.language_sample, replace=False))
-                idx.append(rows)
-            self._sub = np.concatenate(idx)
-        return self._sub
-
     # -- rows --------------------------------------------------------------------------
-    def feature_rows(self, spec: FeatureSpec, price_table: Any) -> list[dict[str, Any]]:
-        missing = [c for c in spec.columns if c not in self.both.columns]
+    def feature_rows(self, spec: FeatureSpec) -> list[dict[str, Any]]:
+        missing = [c for c in spec.columns if c in self.absent]
+        if missing and len(missing) == len(spec.columns):
+            self.notes.append(f"{spec.name}: skipped, the data has no {missing[0]} field")
+            return []
         if spec.name in FITTED:
             return self._fitted(spec)
-        if spec.name == "cost_usd":
-            values = self._cost(price_table)
-        else:
-            if missing and len(missing) == len(spec.columns):
-                self.notes.append(f"{spec.name}: skipped, the data has no {missing[0]} field")
-                return []
-            assert spec.expr is not None
-            values = self.both.select(spec.expr(self.patterns).alias("v"))["v"]
+        if spec.name == "cost_usd" and self.cost_note:
+            self.notes.append(self.cost_note)
+        nonnull, numeric = self.presence.get(spec.name, (1, 1))
         kind = spec.kind
         if kind == "auto":
-            num = values.cast(pl.Float64, strict=False)
-            nn = values.drop_nulls().len()
-            if nn and num.drop_nulls().len() >= 0.95 * nn:
-                values, kind = num, "numeric"
-            else:
-                kind = "categorical"
+            kind = "numeric" if nonnull and numeric >= 0.95 * nonnull else "categorical"
             spec = FeatureSpec(spec.name, kind, spec.layer, spec.columns, spec.unit, spec.expr)
-        if values.null_count() == values.len():
+        if nonnull == 0:
             what = "log-probs" if spec.columns == ("logprobs",) else "values"
             self.notes.append(f"{spec.name}: skipped, no {what} in either window")
             return []
+        col = ncol(spec.name) if spec.kind == "auto" and kind == "numeric" else vcol(spec.name)
+        values = self.both[col] if self.both.height else pl.Series(col, [], pl.Float64)
+        if self.merged is not None:
+            if kind == "numeric":
+                return self._numeric_binned(spec, values.cast(pl.Float64).to_numpy())
+            return self._shares_binned(spec, values, rate=kind == "rate")
         if kind == "numeric":
             return self._numeric(spec, values.cast(pl.Float64).to_numpy())
         if kind == "rate":
@@ -186,44 +183,6 @@ class _Context:
             return self._shares(spec, codes, ["no", "yes"], rate=True)
         codes, labels = self._categories(values.cast(pl.String))
         return self._shares(spec, codes, labels)
-
-    def _cost(self, price_table: Any) -> pl.Series:
-        have = "cost_usd" in self.both.columns
-        cost = (
-            self.both["cost_usd"]
-            if have
-            else pl.Series("v", [None] * self.both.height, dtype=pl.Float64)
-        )
-        missing = cost.null_count()
-        if missing == 0:
-            self.notes.append("cost_usd: the records' own cost_usd")
-            return cost
-        from llmobs_cli.core.report import pricing
-
-        needed = {"model", "provider", "input_tokens", "output_tokens"}
-        if not needed <= set(self.both.columns):
-            self.notes.append("cost_usd: the records' own cost_usd only (no token counts)")
-            return cost
-        frame = self.both
-        for c in ("cost_usd", "cached_tokens", "reasoning_tokens", "cache_write_tokens", "status"):
-            if c not in frame.columns:
-                dt = pl.Float64 if c == "cost_usd" else (pl.String if c == "status" else pl.Int64)
-                frame = frame.with_columns(pl.lit(None, dtype=dt).alias(c))
-        table = price_table if price_table is not None else pricing.build_price_table()
-        # The price join may reorder rows: carry the row number through it.
-        priced = (
-            pricing.with_cost(frame.with_row_index("_row").lazy(), table)
-            .select("_row", pricing.COST)
-            .sort("_row")
-            .collect()
-        )
-        out = priced[pricing.COST]
-        unpriced = out.null_count()
-        self.notes.append(
-            f"cost_usd: the records' own cost_usd where present, else priced from the price "
-            f"table ({missing} row(s) priced; {unpriced} row(s) unpriced and left out)"
-        )
-        return out.alias("v")
 
     def _categories(self, values: pl.Series) -> tuple[np.ndarray, list[str]]:
         """Codes of the top categories by pooled weight; the rest fold into (other)."""
@@ -237,10 +196,15 @@ class _Context:
         labels = top["v"].head(MAX_CATEGORIES).to_list()
         if top.height > MAX_CATEGORIES:
             labels.append(OTHER)
+        return self._codes(values, labels), labels
+
+    def _codes(self, values: pl.Series, labels: list[str]) -> np.ndarray:
+        frame = pl.DataFrame({"v": values.cast(pl.String)})
         lookup = pl.DataFrame(
-            {"v": labels[:MAX_CATEGORIES], "c": np.arange(min(len(labels), MAX_CATEGORIES))}
+            {"v": labels[:MAX_CATEGORIES], "c": np.arange(min(len(labels), MAX_CATEGORIES))},
+            schema={"v": pl.String, "c": pl.Int64},
         )
-        codes = (
+        return (
             frame.join(lookup, on="v", how="left", maintain_order="left")
             .select(
                 pl.when(pl.col("v").is_null())
@@ -251,7 +215,6 @@ class _Context:
             .to_numpy()
             .astype(np.int64)
         )
-        return codes, labels
 
     # -- numeric -----------------------------------------------------------------------
     def _numeric(self, spec: FeatureSpec, v: np.ndarray) -> list[dict[str, Any]]:
@@ -329,41 +292,144 @@ class _Context:
             rows.append(row)
         return rows
 
+    # -- numeric and shares from merged partials ----------------------------------------
+    def _numeric_binned(self, spec: FeatureSpec, v: np.ndarray) -> list[dict[str, Any]]:
+        assert self.merged is not None
+        ok = ~np.isnan(v)
+        rows = []
+        for group, mask in self._scopes():
+            mom = self.merged.moments(spec.name, group)
+            mb, mc = mom[BASE], mom[CUR]
+            row = _row_sums(spec, group, "ks", mb, mc)
+            if mb["n"] >= 2 and mc["n"] >= 2:
+                bins = Bins(self.merged.scope("num", spec.name, group), self.merged.plan.alpha)
+                m = ok if mask is None else ok & mask
+                deff = []
+                for side in (BASE, CUR):
+                    sel = m & (self.win == side)
+                    cl = self._cl(sel)
+                    if cl is None or sel.sum() < 2:
+                        deff.append(1.0)
+                        continue
+                    order = np.argsort(v[sel], kind="stable")
+                    deff.append(_cluster_deff(v[sel][order], self.w[sel][order], cl[order]))
+                res = binned.numeric_test(
+                    bins,
+                    mom,
+                    rng=rng_for(self.cfg.seed, spec.name, str(group)),
+                    replicates=self.cfg.bootstrap,
+                    deff=(deff[0], deff[1]),
+                )
+                _fill(row, res)
+                row["baseline"] = {
+                    "median": res.extras["median_baseline"],
+                    "mean": res.extras["mean_baseline"],
+                }
+                row["current"] = {
+                    "median": res.extras["median_current"],
+                    "mean": res.extras["mean_current"],
+                }
+                row["summary"] = _numeric_summary(spec, res)
+                if group is None:
+                    self.distributions[spec.name] = binned.histogram(bins)
+            rows.append(row)
+        return rows
+
+    def _shares_binned(
+        self, spec: FeatureSpec, values: pl.Series, *, rate: bool
+    ) -> list[dict[str, Any]]:
+        assert self.merged is not None
+        overall = self.merged.scope("cat", spec.name, None)
+        if rate:
+            labels, keys = ["no", "yes"], ["0", "1"]
+        else:
+            top = (
+                overall.group_by("k:cat")
+                .agg(pl.col("sum:w").sum())
+                .sort(["sum:w", "k:cat"], descending=[True, False])
+            )
+            keys = top["k:cat"].head(MAX_CATEGORIES).to_list()
+            labels = list(keys) + ([OTHER] if top.height > MAX_CATEGORIES else [])
+        k = len(labels)
+        lookup = pl.DataFrame(
+            {"k:cat": keys, "code": np.arange(len(keys))},
+            schema={"k:cat": pl.String, "code": pl.Int64},
+        )
+        if rate:
+            v = values.cast(pl.Float64).to_numpy()
+            sample_codes = np.where(np.isnan(v), -1, (v > 0).astype(np.int64))
+        else:
+            sample_codes = self._codes(values, labels)
+        rows = []
+        for group, mask in self._scopes():
+            cats = (
+                self.merged.scope("cat", spec.name, group)
+                .join(lookup, on="k:cat", how="left")
+                .with_columns(pl.col("code").fill_null(MAX_CATEGORIES))
+            )
+            st, w, w2, n = {}, {}, {}, {}
+            for side in (BASE, CUR):
+                part = cats.filter(pl.col("k:win") == side)
+                s = np.bincount(part["code"].to_numpy(), part["sum:w"].to_numpy(), k)
+                q = np.bincount(part["code"].to_numpy(), part["sum:w2"].to_numpy(), k)
+                sel = (sample_codes >= 0) & (self.win == side)
+                if mask is not None:
+                    sel &= mask
+                deff = binned.shares_deff(sample_codes[sel], self.w[sel], k, self._cl(sel))
+                st[side] = binned.share_stats(s, q, deff)
+                w[side], w2[side] = float(s.sum()), float(q.sum())
+                n[side] = float(part["sum:n"].sum()) if part.height else 0.0
+            row = _row_sums(
+                spec,
+                group,
+                "wald_chi2",
+                {"n": n[BASE], "w": w[BASE], "w2": w2[BASE]},
+                {"n": n[CUR], "w": w[CUR], "w2": w2[CUR]},
+            )
+            if n[BASE] >= 1 and n[CUR] >= 1:
+                sb, sc = st[BASE], st[CUR]
+                res = TESTS[BY_KIND[spec.kind if not rate else "rate"]](sb, sc, rate=rate)
+                _fill(row, res)
+                pb, pc = sb.shares, sc.shares
+                row["baseline"] = {lab: float(x) for lab, x in zip(labels, pb, strict=True)}
+                row["current"] = {lab: float(x) for lab, x in zip(labels, pc, strict=True)}
+                row["summary"] = _share_summary(spec, labels, pb, pc, rate)
+                if group is None:
+                    self.distributions[spec.name] = {
+                        "type": "categories",
+                        "categories": labels,
+                        "baseline": [float(x) for x in pb],
+                        "current": [float(x) for x in pc],
+                    }
+            rows.append(row)
+        return rows
+
     # -- fitted text features ------------------------------------------------------------
     def _fitted(self, spec: FeatureSpec) -> list[dict[str, Any]]:
+        """Language, topics and vocabulary on the text sample (``both`` holds at most
+        ``language_sample`` rows of each window, whole clusters chosen by hash)."""
         source = "response" if spec.name.startswith("response_") else "user"
-        if source == "response" and "response" not in self.both.columns:
-            self.notes.append(f"{spec.name}: skipped, the data has no response field")
+        col = "response" if source == "response" else "user_text"
+        if col not in self.both.columns:
+            what = "response" if source == "response" else "prompt or messages"
+            self.notes.append(f"{spec.name}: skipped, the data has no {what} field")
             return []
-        if source == "user" and not ({"prompt", "messages"} & set(self.both.columns)):
-            self.notes.append(f"{spec.name}: skipped, the data has no prompt or messages")
-            return []
-        sub = self.subsample()
-        if self._part is None:  # one gather of the subsample for every text feature
-            self._part = self.both[sub]
-        part = self._part
-        if source == "response":
-            text = part["response"]
-        else:
-            text = (
-                part.select(_user_text().alias("t"))["t"]
-                if "messages" in part.columns and "prompt" in part.columns
-                else part["prompt" if "prompt" in part.columns else "messages"]
-            )
+        text = self.both[col]
         if text.null_count() == text.len():
             self.notes.append(f"{spec.name}: skipped, no text in either window")
             return []
+        sub = np.arange(self.both.height)
         full_codes = np.full(self.both.height, -1, dtype=np.int64)
         if spec.name == "language":
             self.say(f"language: detecting on {text.len()} rows")
             langs = lang_mod.detect(text)
-            codes_s, labels = self._categories_sub(langs, sub)
+            codes_s, labels = self._categories(langs)
             full_codes[sub] = codes_s
             return self._shares(spec, full_codes, labels)
         if spec.name == "response_vocabulary":
             return self._vocabulary(spec, text, sub)
         self.say(f"{spec.name}: fitting {self.cfg.topics} topics on {text.len()} rows")
-        emb = self._embedding(part) if source == "user" else None
+        emb = self._embedding(self.both) if source == "user" else None
         if emb is not None:
             fit = topic_mod.fit_embeddings(emb, self.cfg.topics, self.cfg.seed)
             self.notes.append(f"{spec.name}: clusters of the precomputed embedding column")
@@ -372,28 +438,10 @@ class _Context:
         full_codes[sub] = fit.labels
         return self._shares(spec, full_codes, fit.names)
 
-    def _categories_sub(self, values: pl.Series, sub: np.ndarray) -> tuple[np.ndarray, list[str]]:
-        saved = self.w
-        self.w = saved[sub]
-        try:
-            return self._categories(values)
-        finally:
-            self.w = saved
-
     def _embedding(self, part: pl.DataFrame) -> np.ndarray | None:
-        if "embedding" in part.columns and isinstance(part.schema["embedding"], pl.List):
-            col = part["embedding"]
-        elif (
-            "metadata" in part.columns
-            and part["metadata"].head(2000).str.contains('"embedding"', literal=True).any()
-        ):
-            col = (
-                part["metadata"]
-                .str.json_path_match("$.embedding")
-                .str.json_decode(pl.List(pl.Float64))
-            )
-        else:
+        if "embedding" not in part.columns or not isinstance(part.schema["embedding"], pl.List):
             return None
+        col = part["embedding"]
         lens = col.list.len().drop_nulls()
         if lens.len() == 0:
             return None
@@ -465,22 +513,17 @@ class _Context:
         return self._shares(spec, codes, [*top, OTHER], counts=(full_mat, full_tot))
 
     # -- calibration -------------------------------------------------------------------
-    def calibration_rows(self, evals: str | Path | pl.DataFrame) -> list[dict[str, Any]]:
+    def calibration_rows(
+        self, evals: str | Path | pl.DataFrame, top1: pl.DataFrame | None
+    ) -> list[dict[str, Any]]:
+        """Score calibration: ``top1`` holds (trace_id, window, weight, top1) of the
+        judged traces, collected while streaming."""
         ev = _read_evals(evals)
-        if "trace_id" not in self.both.columns or "retrieved" not in self.both.columns:
+        if top1 is None:
             self.notes.append("score calibration: skipped, traces lack trace_id or retrieved")
             return []
         top1 = (
-            self.both.select(
-                "trace_id",
-                WIN,
-                W,
-                pl.col("retrieved")
-                .list.eval(pl.element().struct.field("score"))
-                .list.first()
-                .cast(pl.Float64)
-                .alias("top1"),
-            )
+            top1.sort([WIN, SEQ])
             .drop_nulls("top1")
             .unique("trace_id", keep="first", maintain_order=True)
         )
@@ -550,3 +593,61 @@ def _read_evals(evals: str | Path | pl.DataFrame) -> pl.DataFrame:
 # --------------------------------------------------------------------------------------
 # Rows, verdicts, summaries
 # --------------------------------------------------------------------------------------
+
+
+def choose_groups(
+    merged: Merged, by: list[str], slices: list[str]
+) -> tuple[list[dict[str, Any]], list[dict[str, Any]]]:
+    """The ``--by`` groups present in both windows (sorted by value) and the slices: per
+    slice dimension with two or more values, the values present in both windows holding
+    :data:`MIN_SLICE_SHARE` of either window's calls, largest first, at most
+    :data:`MAX_SLICES` (a value already a ``--by`` group is not repeated)."""
+    rows = merged.part("rows")
+    by_groups: list[dict[str, Any]] = []
+    if by and rows.height:
+        li = merged.levels.index(tuple(by))
+        df = rows.filter(pl.col("k:level") == li).with_columns(
+            pl.col(kcol(f)).fill_null(NONE) for f in by
+        )
+        both = (
+            df.group_by([kcol(f) for f in by])
+            .agg(pl.col("k:win").n_unique().alias("wins"))
+            .filter(pl.col("wins") == 2)
+            .sort([kcol(f) for f in by])
+        )
+        by_groups = [{f: r[kcol(f)] for f in by} for r in both.iter_rows(named=True)]
+    taken = {_gkey(g) for g in by_groups}
+    slice_groups: list[dict[str, Any]] = []
+    if not rows.height:
+        return by_groups, slice_groups
+    totals = rows.filter(pl.col("k:level") == 0).group_by("k:win").agg(pl.col("sum:w").sum())
+    tot = {int(r["k:win"]): float(r["sum:w"]) for r in totals.iter_rows(named=True)}
+    if tot.get(BASE, 0.0) <= 0 or tot.get(CUR, 0.0) <= 0:
+        return by_groups, slice_groups
+    for dim in slices:
+        li = merged.levels.index((dim,))
+        df = rows.filter(pl.col("k:level") == li)
+        if df[kcol(dim)].drop_nulls().n_unique() < 2:
+            continue
+        per = (
+            df.with_columns(pl.col(kcol(dim)).fill_null(NONE).alias("v"))
+            .group_by("v")
+            .agg(
+                pl.col("sum:w").filter(pl.col("k:win") == BASE).sum().alias("wb"),
+                pl.col("sum:w").filter(pl.col("k:win") == CUR).sum().alias("wc"),
+                pl.col("sum:n").filter(pl.col("k:win") == BASE).sum().alias("nb"),
+                pl.col("sum:n").filter(pl.col("k:win") == CUR).sum().alias("nc"),
+            )
+            .sort("v")
+        )
+        cands = []
+        for r in per.iter_rows(named=True):
+            sb, sc = r["wb"] / tot[BASE], r["wc"] / tot[CUR]
+            if r["nb"] > 0 and r["nc"] > 0 and max(sb, sc) >= MIN_SLICE_SHARE:
+                cands.append((sb + sc, str(r["v"])))
+        for _, value in sorted(cands, key=lambda c: -c[0])[:MAX_SLICES]:
+            g = {dim: value}
+            if _gkey(g) in taken:
+                continue
+            slice_groups.append(g)
+    return by_groups, slice_groups

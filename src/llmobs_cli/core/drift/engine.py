@@ -24,20 +24,28 @@ response vocabulary, |Δslope| ≥ 0.20 for score calibration.
 
 from __future__ import annotations
 
-from collections.abc import Callable, Sequence
-from datetime import datetime
+import warnings
+from collections.abc import Callable, Iterable, Sequence
+from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Any, cast
 
-import numpy as np
 import polars as pl
 
-from llmobs_cli.core.drift.context import _Context
+from llmobs_cli.core.drift.context import Merged, _Context, choose_groups
 from llmobs_cli.core.drift.features import (
     DEFAULT_FEATURES,
+    FITTED,
     STANDARD,
     columns_for,
-    custom_spec,
+)
+from llmobs_cli.core.drift.partials import (
+    SEQ,
+    DriftPlan,
+    batch_parts,
+    feature_of,
+    kcol,
+    spec_of,
 )
 from llmobs_cli.core.drift.result import (
     BASE,
@@ -50,15 +58,19 @@ from llmobs_cli.core.drift.result import (
     WindowSummary,
 )
 from llmobs_cli.core.drift.rows import _decide, _histogram
+from llmobs_cli.core.drift.sample import ClusterSample, compact
 from llmobs_cli.core.drift.slices import _gkey, _slice_dims, where_ranking
 from llmobs_cli.core.drift.stats import single_thread_blas
-from llmobs_cli.core.ingest.readers import load
 from llmobs_cli.core.ingest.readers.formats import ReadOptions
+from llmobs_cli.core.ingest.readers.stream import BATCH_ROWS, Stream, default_memory
+from llmobs_cli.core.partials import Merger
 from llmobs_cli.core.record import names as names_check
 from llmobs_cli.core.record import windows as win
 from llmobs_cli.core.record.config import Config, DriftConfig
 from llmobs_cli.core.record.fields import base_column, parse_fields
-from llmobs_cli.core.record.weights import W, n_eff
+from llmobs_cli.core.record.schema import SCHEMA
+from llmobs_cli.core.record.weights import W
+from llmobs_cli.core.report.engine import _latest
 from llmobs_cli.errors import UsageError
 
 # Re-exported: the drift package, the API and tests import these from here.
@@ -85,19 +97,6 @@ def _is_path(text: str | None) -> bool:
         or any(ch in text for ch in "*?[")
         or "/" in text
         or (Path(text).suffix.lower() in (".parquet", ".jsonl", ".ndjson", ".gz", ".zst", ".json"))
-    )
-
-
-def _summary(frame: pl.DataFrame, window: win.Window, source: str | None) -> WindowSummary:
-    w = frame[W].to_numpy() if frame.height else np.zeros(0)
-    return WindowSummary(
-        start=window.start,
-        end=window.end,
-        sampled=frame.height,
-        calls=float(w.sum()),
-        n_eff=n_eff(w) if w.size else 0.0,
-        name=window.name,
-        source=source,
     )
 
 
@@ -131,13 +130,19 @@ def run_drift(
     progress: Callable[[str], None] | None = None,
     sources: Sequence[str] = (),
     slices: Sequence[str] | str | None = "auto",
+    memory: int | None = None,
+    sample_rows: int | None = None,
+    engine: Any = None,
 ) -> DriftResult:
     """Compare the ``current`` window with the ``baseline`` (a window or a dump path).
 
-    ``data`` is a canonical frame (the dashboard's single load) or trace paths. Raises
-    :class:`UsageError`/:class:`InputError` for bad options or input, and
+    ``data`` is a canonical frame (the dashboard's single load) or trace paths, read batch
+    by batch (memory bounded by ``memory`` bytes and ``sample_rows``, never by the number
+    of rows). Raises :class:`UsageError`/:class:`InputError` for bad options or input, and
     :class:`~llmobs_cli.core.record.windows.EmptyWindowError` when a window holds no call.
-    ``sources`` names the files a given frame came from (for messages).
+    ``sources`` names the files a given frame came from (for messages). ``engine`` (an
+    :class:`~llmobs_cli.core.engines.EngineSettings`) runs the batches on Spark or Ray
+    (:mod:`.distributed`): the same partials and samples, so the same figures.
     """
     full_cfg = config if isinstance(config, Config) else None
     cfg = config.drift if isinstance(config, Config) else (config or DriftConfig())
@@ -167,82 +172,168 @@ def run_drift(
 
     baseline_is_path = _is_path(baseline)
     opts = ReadOptions(route_from=route_from, keep_duplicates=keep_duplicates)
-    skipped, reasons = 0, cast(dict[str, int], {})
     sources = list(sources)
+    absent = {c for c in cols if c not in data.columns} if isinstance(data, pl.DataFrame) else set()
+    frame = _complete(data, cols) if isinstance(data, pl.DataFrame) else None
+    paths: list[str | Path] = [] if frame is not None else list(cast(Sequence[str | Path], data))
+    budget = default_memory() if memory is None else memory
 
-    def _load(
-        paths: Sequence[str | Path], since: datetime | None, until: datetime | None
-    ) -> pl.DataFrame:
-        nonlocal skipped
-        res = load(
-            paths,
-            columns=cols,
-            on_error=on_error,  # type: ignore[arg-type]
-            fmt=fmt,
-            since=since,
-            until=until,
-            options=opts,
-        )
-        skipped += res.skipped
-        sources.extend(s for s in res.sources if s not in sources)
-        for k, v in res.skipped_reasons.items():
-            reasons[k] = reasons.get(k, 0) + v
-        return res.frame
-
-    # Push the time range down to the reader when "now" is known without the data.
-    since = until = None
-    if isinstance(data, pl.DataFrame):
-        frame = data
+    # "now": given, else the data's latest timestamp (one pass over the timestamps).
+    if now_text:
+        now_dt = win.resolve_now(now_text, None)
+    elif frame is not None:
+        now_dt = win.resolve_now(None, frame["timestamp"].max() if frame.height else None)  # type: ignore[arg-type]
     else:
-        if now_text:
-            n0 = win.resolve_now(now_text, None)
-            cw = win.resolve_window(current, n0, option="current")
-            until = cw.end
-            if not baseline_is_path and cw.start is not None:
-                bw = win.resolve_window(baseline, n0, end=cw.start, option="baseline")
-                since = bw.start
-            else:
-                since = cw.start
-        say(f"reading {len(list(data))} path(s)")
-        frame = _load(list(data), since, until)
-    latest = frame["timestamp"].max() if frame.height else None
-    now_dt = win.resolve_now(now_text, latest)  # type: ignore[arg-type]
+        say(f"finding the latest timestamp in {len(paths)} path(s)")
+        now_dt = win.resolve_now(None, _latest(paths, on_error, fmt, opts, budget))
     cur_w = win.resolve_window(current, now_dt, option="current")
-    w_expr = (1.0 / pl.col("sample_rate").fill_null(1.0)).alias(W)
-
-    def _in(fr: pl.DataFrame, w: win.Window) -> pl.DataFrame:
-        cond = pl.lit(True)
-        if w.start is not None:
-            cond = cond & (pl.col("timestamp") >= w.start)
-        if w.end is not None:
-            cond = cond & (pl.col("timestamp") < w.end)
-        return fr.filter(cond)
-
-    cur_frame = _in(frame, cur_w)
     if baseline_is_path:
-        base_src = str(baseline)
-        base_all = _load([baseline], None, None)
-        lo = base_all["timestamp"].min() if base_all.height else None
-        hi = base_all["timestamp"].max() if base_all.height else None
-        base_w = win.Window(lo, win.after(hi) if hi else None, "file")  # type: ignore[arg-type]
-        base_frame = base_all
+        base_bounds = None
+        since = cur_w.start
     else:
-        base_src = None
-        end = cur_w.start
-        if end is None:
+        if cur_w.start is None:
             raise UsageError(
                 "baseline: a named baseline needs a current window with a start "
                 "(give current as last_week, START..END or a duration)",
                 param="baseline",
             )
-        base_w = win.resolve_window(baseline, now_dt, end=end, option="baseline")
-        base_frame = _in(frame, base_w)
+        base_w = win.resolve_window(baseline, now_dt, end=cur_w.start, option="baseline")
+        base_bounds = (base_w.start, base_w.end)
+        since = base_w.start
+    until = cur_w.end
 
-    base_frame = base_frame.with_columns(w_expr, pl.lit(BASE, pl.Int8).alias(WIN))
-    cur_frame = cur_frame.with_columns(w_expr, pl.lit(CUR, pl.Int8).alias(WIN))
+    fitted = [n for n in names if n in FITTED]
+    text = tuple(dict.fromkeys("response" if n.startswith("response_") else "user" for n in fitted))
+    schema = frame.schema if frame is not None else SCHEMA
+    plan = DriftPlan(
+        features=tuple(
+            f for n in names if (f := feature_of(n, schema.get(base_column(n)))) is not None
+        ),
+        by=tuple(by_fields),
+        slices=tuple(slice_dims),
+        current=(cur_w.start, cur_w.end),
+        baseline=base_bounds,
+        patterns=tuple(refusal_patterns) if refusal_patterns is not None else None,
+        price_table=price_table,
+        text=text,
+        embedding="topic" in fitted,
+        sample_rows=sample_rows or cfg.sample_rows,
+        text_rows=cfg.language_sample,
+    )
+
+    merger = Merger()
+    sample = ClusterSample(plan.sample_rows)
+    texts = ClusterSample(cfg.language_sample, per_window=True)
+    calib: list[pl.DataFrame] = []
+    evals_ids = _eval_ids(evals) if evals is not None else None
+    head: list[pl.DataFrame] = []
+    seq = 0
+    skipped, reasons = 0, cast(dict[str, int], {})
+
+    def consume(batches: Iterable[pl.DataFrame], fixed: int | None) -> None:
+        nonlocal seq
+        for batch in batches:
+            if not head:
+                head.append(batch.head(200))
+            parts = batch_parts(
+                batch,
+                plan,
+                seq=seq,
+                fixed_window=fixed,
+                limits=sample.threshold,
+                text_limits=texts.threshold,
+            )
+            seq += 1
+            merger.add(parts.partials)
+            sample.add(parts.sample, parts.sample_cut)
+            if parts.text is not None:
+                texts.add(parts.text, parts.text_cut)
+            if evals_ids is not None:
+                calib.append(compact(_top1(batch, plan, fixed, seq - 1, evals_ids)))
+
+    def tell(p: Any) -> None:
+        share = f" ({100 * p.bytes / p.total_bytes:.0f} %)" if p.total_bytes else ""
+        say(f"{p.rows:,} rows, {p.bytes / 1e6:,.0f} of {p.total_bytes / 1e6:,.0f} MB read{share}")
+
+    def stream(src: Sequence[str | Path], lo: datetime | None, hi: datetime | None) -> Stream:
+        return Stream(
+            src,
+            columns=cols,
+            on_error=on_error,  # type: ignore[arg-type]
+            fmt=fmt,
+            since=lo,
+            until=hi,
+            options=opts,
+            memory=budget,
+            on_progress=tell,
+        )
+
+    distributed = engine is not None and getattr(engine, "name", "local") != "local"
+    if distributed and frame is not None:
+        raise UsageError("engine: a distributed engine reads trace files, not a frame")
+    if distributed:
+        from llmobs_cli.core.drift.distributed import on_engine
+
+        merged_on, sample, texts, info = on_engine(
+            engine,
+            paths,
+            str(baseline) if baseline_is_path else None,
+            cols,
+            plan,
+            since,
+            until,
+            on_error=on_error,
+            keep_duplicates=keep_duplicates,
+            say=say,
+        )
+        if merged_on is not None:
+            merger.add(merged_on)
+        skipped += info["skipped"]
+        reasons.update(info["reasons"])
+        sources.extend(s for s in info["sources"] if s not in sources)
+        if evals_ids is not None:  # the judged traces' scores: a light local pass
+            for src, fixed, lo, hi in [(paths, None, since, until)] + (
+                [([baseline], BASE, None, None)] if baseline_is_path else []
+            ):
+                with warnings.catch_warnings():
+                    warnings.simplefilter("ignore")
+                    light = Stream(
+                        src,
+                        columns=["timestamp", "sample_rate", "trace_id", "retrieved"],
+                        on_error="skip",
+                        since=lo,
+                        until=hi,
+                        options=opts,
+                        memory=budget,
+                    )
+                    for i, batch in enumerate(light):
+                        calib.append(compact(_top1(batch, plan, fixed, i, evals_ids)))
+    elif frame is not None:
+        consume(frame.iter_slices(BATCH_ROWS), None)
+    else:
+        main = stream(paths, since, until)
+        consume(main, None)
+        skipped += main.skipped
+        reasons.update(main.skipped_reasons)
+        sources.extend(s for s in main.sources if s not in sources)
+    base_src = str(baseline) if baseline_is_path else None
+    if baseline_is_path and not distributed:
+        other = stream([baseline], None, None)
+        consume(other, BASE)
+        skipped += other.skipped
+        for k, v in other.skipped_reasons.items():
+            reasons[k] = reasons.get(k, 0) + v
+        sources.extend(s for s in other.sources if s not in sources)
+    say("finalizing")
+    merged_frame = merger.result()
+    merged = Merged(merged_frame if merged_frame is not None else _empty(plan), plan)
+    summaries = _window_sums(merged)
+    if baseline_is_path:
+        lo, hi = summaries[BASE]["first"], summaries[BASE]["last"]
+        base_w = win.Window(lo, win.after(hi) if hi else None, "file")
     result = DriftResult(
-        current=_summary(cur_frame, cur_w, None),
-        baseline=_summary(base_frame, base_w, base_src),
+        current=_summary(summaries[CUR], cur_w, None),
+        baseline=_summary(summaries[BASE], base_w, base_src),
         features=[],
         notes=notes,
         alpha=cfg.alpha,
@@ -253,42 +344,199 @@ def run_drift(
 
     # A window with no call is exit 2 (never "no drift"), saying what the data covers.
     def _span() -> win.Span:
-        if since is None and until is None:
+        if frame is not None:
             return win.span_of(frame)
         from llmobs_cli.core.ingest.span import data_span
 
-        return data_span(list(data), fmt=fmt, options=opts)  # type: ignore[arg-type]
+        return data_span(paths, fmt=fmt, options=opts)
 
-    if baseline_is_path and base_frame.height == 0:
+    nb, nc = summaries[BASE]["n"], summaries[CUR]["n"]
+    if baseline_is_path and nb == 0:
         raise win.EmptyWindowError(f"--baseline {baseline}: holds no calls at all")
-    win.require_rows(cur_frame.height, f"--current {current}", cur_w, _span, sources)
-    win.require_rows(base_frame.height, f"--baseline {baseline}", base_w, _span, sources)
-    # A precomputed embedding (a list column a caller's frame may carry) feeds topics.
-    extra = ["embedding"] if "embedding" in base_frame.columns else []
-    keep = [c for c in dict.fromkeys([*cols, *extra, W, WIN]) if c in base_frame.columns]
-    both = pl.concat([base_frame.select(keep), cur_frame.select(keep)], how="vertical_relaxed")
-    names_check.require_fields(both, custom_names, sources, "--features")
-    names_check.require_fields(both, by_fields, sources, "by")
+    win.require_rows(nc, f"--current {current}", cur_w, _span, sources)
+    win.require_rows(nb, f"--baseline {baseline}", base_w, _span, sources)
+    presence = _presence(merged, plan)
+    rows_seen = pl.concat(head, how="diagonal_relaxed") if head else pl.DataFrame()
+    present = _present_frame(merged, plan, presence, custom_names)
+    names_check.require_fields(
+        present, custom_names, sources, "--features", sample=lambda: rows_seen
+    )
+    names_check.require_fields(present, by_fields, sources, "by", sample=lambda: rows_seen)
     if slices not in (None, "auto"):  # typed by the user (the default adapts to the data)
-        names_check.require_fields(both, slice_dims, sources, "slices")
-    say(f"baseline {base_frame.height} rows, current {cur_frame.height} rows")
+        names_check.require_fields(present, slice_dims, sources, "slices", sample=lambda: rows_seen)
+    say(f"baseline {nb} rows, current {nc} rows")
 
-    ctx = _Context(both, cfg, notes, by_fields, refusal_patterns, say, slice_dims)
+    by_groups, slice_groups = choose_groups(merged, by_fields, slice_dims)
+    groups = by_groups + slice_groups
+    slice_keys = {_gkey(g) for g in slice_groups}
+    rows_frame = sample.result()
+    exact = sample.complete
+    if not exact:
+        notes.append(
+            f"tests from merged partials of all {nb + nc:,} rows; clustering effects and "
+            f"fitted text features from a sample of whole sessions ({rows_frame.height:,} "  # type: ignore[union-attr]
+            "rows)"
+        )
+    ctx = _Context(
+        rows_frame if rows_frame is not None else pl.DataFrame(),
+        cfg,
+        notes,
+        groups,
+        say,
+        merged=None if exact else merged,
+        slice_keys=slice_keys,
+        presence=presence,
+        cost_note=_cost_note(merged),
+        absent=absent,
+    )
+    tctx = None
+    if fitted:
+        tframe = texts.result()
+        tctx = _Context(tframe if tframe is not None else pl.DataFrame(), cfg, notes, groups, say)
     with single_thread_blas():
         rows: list[dict[str, Any]] = []
         for name in names:
-            spec = STANDARD.get(name) or custom_spec(name, _dtype(both, base_column(name)))
-            rows.extend(ctx.feature_rows(spec, price_table))
+            if name in FITTED:
+                assert tctx is not None
+                rows.extend(tctx.feature_rows(STANDARD[name]))
+            else:
+                f = next(x for x in plan.features if x.name == name)
+                rows.extend(ctx.feature_rows(spec_of(name, f.kind)))
         if evals is not None:
-            rows.extend(ctx.calibration_rows(evals))
+            top1 = pl.concat(calib, how="vertical_relaxed") if calib else None
+            rows.extend(ctx.calibration_rows(evals, top1))
     for r in rows:
-        r["slice"] = r["group"] is not None and _gkey(r["group"]) in ctx.slice_keys
+        r["slice"] = r["group"] is not None and _gkey(r["group"]) in slice_keys
     _decide(rows, cfg)
     result.features = rows
-    result.distributions = ctx.distributions
-    result.slices = [d for d in slice_dims if any(len(k) == 1 and d in k for k in ctx.slice_dicts)]
+    result.distributions = {**ctx.distributions, **(tctx.distributions if tctx else {})}
+    result.slices = [d for d in slice_dims if any(d in g for g in slice_groups)]
     result.where = where_ranking(rows)
     return result
+
+
+def _complete(frame: pl.DataFrame, cols: list[str]) -> pl.DataFrame:
+    """A caller's frame with every column the run reads (absent ones null)."""
+    missing = [c for c in cols if c not in frame.columns and c in SCHEMA]
+    if not missing:
+        return frame
+    return frame.with_columns(pl.lit(None, SCHEMA[c]).alias(c) for c in missing)
+
+
+def _empty(plan: DriftPlan) -> pl.DataFrame:
+    from llmobs_cli.core.drift.partials import conform
+
+    return conform(pl.DataFrame({"k:part": ["rows"]}).head(0), plan)
+
+
+def _epoch(us: float | None) -> datetime | None:
+    if us is None or us != us:
+        return None
+    return datetime.fromtimestamp(0, tz=UTC) + timedelta(microseconds=int(us))
+
+
+def _window_sums(merged: Merged) -> dict[int, dict[str, Any]]:
+    rows = merged.part("rows")
+    out = {}
+    for side in (BASE, CUR):
+        r = rows.filter((pl.col("k:level") == 0) & (pl.col("k:win") == side))
+        w, w2 = float(r["sum:w"].sum()), float(r["sum:w2"].sum())
+        out[side] = {
+            "n": int(r["sum:n"].sum()),
+            "w": w,
+            "n_eff": w * w / w2 if w2 > 0 else 0.0,
+            "first": _epoch(r["min:x"].min()) if r.height else None,  # type: ignore[arg-type]
+            "last": _epoch(r["max:x"].max()) if r.height else None,  # type: ignore[arg-type]
+        }
+    return out
+
+
+def _summary(sums: dict[str, Any], window: win.Window, source: str | None) -> WindowSummary:
+    return WindowSummary(
+        start=window.start,
+        end=window.end,
+        sampled=sums["n"],
+        calls=sums["w"],
+        n_eff=sums["n_eff"],
+        name=window.name,
+        source=source,
+    )
+
+
+def _presence(merged: Merged, plan: DriftPlan) -> dict[str, tuple[int, int]]:
+    """Per feature: rows with a value, and (``auto`` features) with a numeric value."""
+    out = {}
+    for f in plan.features:
+        df = merged.part("pres", f.name)
+        nonnull = int(df["sum:n"].sum()) if df.height else 0
+        numeric = int(df["sum:w"].sum()) if df.height and f.kind == "auto" else nonnull
+        out[f.name] = (nonnull, numeric)
+    return out
+
+
+def _present_frame(
+    merged: Merged, plan: DriftPlan, presence: dict[str, tuple[int, int]], custom: list[str]
+) -> pl.DataFrame:
+    """One row naming, per asked field, a value when some row of the windows has one."""
+    values: dict[str, Any] = {n: [1 if presence.get(n, (0, 0))[0] else None] for n in custom}
+    rows = merged.part("rows")
+    for f in plan.group_fields:
+        col = kcol(f)
+        has = rows.height > 0 and rows.filter(pl.col(col).is_not_null()).height > 0
+        values[f] = [1 if has else None]
+    values["_n"] = [1]
+    return pl.DataFrame(values, schema={k: pl.Int64 for k in values})
+
+
+def _cost_note(merged: Merged) -> str | None:
+    df = merged.part("pres", "cost_usd")
+    if not df.height:
+        return None
+    missing, unpriced = int(df["sum:w"].sum()), int(df["sum:w2"].sum())
+    tokens = bool(df["max:x"].max())
+    if missing == 0:
+        return "cost_usd: the records' own cost_usd"
+    if not tokens:
+        return "cost_usd: the records' own cost_usd only (no token counts)"
+    return (
+        f"cost_usd: the records' own cost_usd where present, else priced from the price "
+        f"table ({missing} row(s) priced; {unpriced} row(s) unpriced and left out)"
+    )
+
+
+def _eval_ids(evals: str | Path | pl.DataFrame) -> pl.Series:
+    from llmobs_cli.core.drift.context import _read_evals
+
+    return _read_evals(evals)["trace_id"].drop_nulls().unique()
+
+
+def _top1(
+    batch: pl.DataFrame, plan: DriftPlan, fixed: int | None, seq: int, ids: pl.Series
+) -> pl.DataFrame:
+    """(trace_id, window, weight, top-1 retrieval score) of the batch's judged traces."""
+    from llmobs_cli.core.drift.partials import _window
+
+    return (
+        batch.lazy()
+        .with_columns(
+            _window(plan, fixed).alias(WIN),
+            (1.0 / pl.col("sample_rate").fill_null(1.0)).cast(pl.Float64).alias(W),
+            (pl.int_range(pl.len(), dtype=pl.Int64) + (seq << 32)).alias(SEQ),
+        )
+        .filter(pl.col(WIN).is_not_null() & pl.col("trace_id").is_in(ids.implode()))
+        .select(
+            "trace_id",
+            WIN,
+            W,
+            SEQ,
+            pl.col("retrieved")
+            .list.eval(pl.element().struct.field("score"))
+            .list.first()
+            .cast(pl.Float64)
+            .alias("top1"),
+        )
+        .collect()
+    )
 
 
 def _dtype(frame: pl.DataFrame, col: str) -> pl.DataType | None:

@@ -55,6 +55,22 @@ def _row(
     }
 
 
+def _row_sums(
+    spec: FeatureSpec,
+    group: dict[str, Any] | None,
+    test: str,
+    base: dict[str, float],
+    cur: dict[str, float],
+) -> dict[str, Any]:
+    """:func:`_row` from merged sums (``n``, ``w`` = Σw, ``w2`` = Σw²) of each window."""
+    row = _row(spec, group, test, 0, 0, np.zeros(0), np.zeros(0))
+    row["sampled_baseline"], row["sampled_current"] = int(base["n"]), int(cur["n"])
+    row["calls_baseline"], row["calls_current"] = float(base["w"]), float(cur["w"])
+    row["n_eff_baseline"] = base["w"] ** 2 / base["w2"] if base["w2"] > 0 else 0.0
+    row["n_eff_current"] = cur["w"] ** 2 / cur["w2"] if cur["w2"] > 0 else 0.0
+    return row
+
+
 def _fill(row: dict[str, Any], res: TestResult) -> None:
     row["test"] = res.test
     row["statistic"] = clean(float(res.statistic))

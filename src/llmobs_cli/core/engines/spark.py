@@ -27,7 +27,7 @@ from llmobs_cli.core.engines.batch import BatchJob
 from llmobs_cli.errors import ServiceError, UsageError
 
 INSTALL = 'pip install "llmobs[spark]"'
-_SAFE = "__"  # Spark column names: ":" kept out of them for portability
+_SAFE = "_c0l0n_"  # Spark column names: ":" kept out of them for portability
 
 
 def _safe(name: str) -> str:
@@ -35,7 +35,7 @@ def _safe(name: str) -> str:
 
 
 def _unsafe(name: str) -> str:
-    return name.replace(_SAFE, ":", 1)
+    return name.replace(_SAFE, ":")
 
 
 def session(settings: EngineSettings) -> Any:
@@ -56,6 +56,9 @@ def session(settings: EngineSettings) -> Any:
                 "--engine spark needs Java 17 for a local Spark session (Debian: apt-get "
                 "install openjdk-17-jre-headless), or --spark-remote sc://HOST:15002"
             )
+        from llmobs_cli.environment import spark_workers_use_this_python
+
+        spark_workers_use_this_python()
         builder = (
             builder.master(settings.spark_master or "local[*]")
             .config(

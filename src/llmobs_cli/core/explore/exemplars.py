@@ -387,8 +387,12 @@ def attach_drift(
 ) -> None:
     """Each drifted feature row of ``result`` gains ``exemplars`` from the current
     window (see :func:`drift_exemplars`); ``topic``-like features have none. ``config``
-    (an ``llmobs.yaml``) gives the price table and refusal patterns."""
-    from llmobs_cli.core.ingest.readers import load
+    (an ``llmobs.yaml``) gives the price table and refusal patterns.
+
+    The window is streamed: each batch's candidates are merged with the best so far and
+    cut back to the ``k`` calls the whole window would give (a top-k of top-k's), so
+    memory holds one batch and a few calls per feature."""
+    from llmobs_cli.core.ingest.readers.stream import Stream
     from llmobs_cli.core.record.fields import base_column
 
     rows = [r for r in result.features if r.get("drifted") and r["feature"] not in NO_EXEMPLARS]
@@ -403,19 +407,96 @@ def attach_drift(
         "output_tokens", "retrieved", "model", "provider", "cost_usd", "cached_tokens",
         "cache_write_tokens", "reasoning_tokens", *groups, *plain,
     }  # fmt: skip
+    prices, patterns = _config_parts(config)
+    best: dict[int, pl.DataFrame] = {}
     try:
-        frame = load(paths, columns=sorted(columns), since=start, until=end, **read).frame
+        stream = Stream(paths, columns=sorted(columns), since=start, until=end, **read)
+        for batch in stream:
+            lf = _prepared(batch, prices, patterns)
+            for i, row in enumerate(rows):
+                part = lf
+                if i in best:
+                    part = pl.concat([best[i].lazy(), lf], how="diagonal_relaxed")
+                best[i] = _candidates(part, row, (start, end), k)
     except Exception:
         return
+    for i, row in enumerate(rows):
+        if i in best:
+            _attach_row(row, best[i].lazy(), (start, end), k, None)
+
+
+def _config_parts(config: Any) -> tuple[Any, Any]:
     from llmobs_cli.core.report import pricing
     from llmobs_cli.core.report.refusals import patterns_from_config
 
-    prices = refusal_patterns = None
-    if config is not None:
-        source = config.source or "llmobs.yaml"
-        prices = pricing.config_price_table(config)
-        refusal_patterns = patterns_from_config(config.refusals, source)
-    attach_drift_frame(result, frame, k=k, prices=prices, refusal_patterns=refusal_patterns)
+    if config is None:
+        return None, None
+    source = config.source or "llmobs.yaml"
+    return pricing.config_price_table(config), patterns_from_config(config.refusals, source)
+
+
+def _prepared(
+    frame: pl.DataFrame | pl.LazyFrame, prices: Any, refusal_patterns: Sequence[str] | None
+) -> pl.LazyFrame:
+    """Calls with the columns the exemplars rank by: cost (priced) and the refusal flag."""
+    from llmobs_cli.core.report import pricing
+    from llmobs_cli.core.report.refusals import refusal_expr
+
+    lf = frame.lazy()
+    names = set(lf.collect_schema().names())
+    for col, dtype in (("response", pl.String), ("finish_reason", pl.String)):
+        if col not in names:
+            lf = lf.with_columns(pl.lit(None, dtype=dtype).alias(col))
+    return pricing.with_cost(lf, prices).with_columns(
+        pl.col(pricing.COST).alias("cost_usd"),
+        refusal_expr(
+            pl.col("response"),
+            list(refusal_patterns) if refusal_patterns else None,
+            finish_reason=pl.col("finish_reason"),
+        ).alias("_refusal"),
+    )
+
+
+def _candidates(
+    lf: pl.LazyFrame, row: Mapping[str, Any], current: tuple[Any, Any], k: int
+) -> pl.DataFrame:
+    """The calls of ``lf`` that can still be ``row``'s exemplars: its ``k`` picks (the
+    newest prompts of the window for ``language``, detected later)."""
+    from llmobs_cli.core.drift.sample import compact
+
+    if row["feature"] == "language":
+        return compact(
+            lf.filter(_in_window(*current) & _in_group(row.get("group")))
+            .top_k(LANGUAGE_SAMPLE, by="timestamp")
+            .collect()
+        )
+    picked = drift_exemplars(lf, row, current=current, k=k)
+    keys = pl.DataFrame(
+        {"trace_id": [r["trace_id"] for r in picked], "span_id": [r["span_id"] for r in picked]},
+        schema={"trace_id": pl.String, "span_id": pl.String},
+    )
+    return compact(
+        lf.join(keys.lazy(), on=["trace_id", "span_id"], how="semi", nulls_equal=True).collect()
+    )
+
+
+def _attach_row(
+    row: dict[str, Any],
+    lf: pl.LazyFrame,
+    current: tuple[Any, Any],
+    k: int,
+    sources: Sequence[str] | None,
+) -> None:
+    try:
+        if row["feature"] == "language":
+            row["exemplars"] = _language_exemplars(lf, row, current, k)
+        else:
+            row["exemplars"] = drift_exemplars(lf, row, current=current, k=k)
+    except Exception:
+        return
+    if sources is not None:
+        for r in row.get("exemplars") or []:
+            r["show"] = show_command(str(r["trace_id"]), sources)
 
 
 def attach_drift_frame(
@@ -429,35 +510,13 @@ def attach_drift_frame(
 ) -> None:
     """:func:`attach_drift` over calls already read (the dashboard's single load);
     with ``sources`` each exemplar also carries its ``show`` command line."""
-    from llmobs_cli.core.report import pricing
-    from llmobs_cli.core.report.refusals import refusal_expr
-
     rows = [r for r in result.features if r.get("drifted") and r["feature"] not in NO_EXEMPLARS]
     if not rows:
         return
-    start, end = result.current.start, result.current.end
-    lf = frame.lazy()
-    names = set(lf.collect_schema().names())
-    for col, dtype in (("response", pl.String), ("finish_reason", pl.String)):
-        if col not in names:
-            lf = lf.with_columns(pl.lit(None, dtype=dtype).alias(col))
-    lf = pricing.with_cost(lf, prices).with_columns(
-        pl.col(pricing.COST).alias("cost_usd"),
-        refusal_expr(
-            pl.col("response"), refusal_patterns, finish_reason=pl.col("finish_reason")
-        ).alias("_refusal"),
-    )
+    current = (result.current.start, result.current.end)
+    lf = _prepared(frame, prices, refusal_patterns)
     for row in rows:
-        try:
-            if row["feature"] == "language":
-                row["exemplars"] = _language_exemplars(lf, row, (start, end), k)
-            else:
-                row["exemplars"] = drift_exemplars(lf, row, current=(start, end), k=k)
-        except Exception:
-            continue
-        if sources is not None:
-            for r in row.get("exemplars") or []:
-                r["show"] = show_command(str(r["trace_id"]), sources)
+        _attach_row(row, lf, current, k, sources)
 
 
 def _language_exemplars(

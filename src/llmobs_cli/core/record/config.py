@@ -133,7 +133,9 @@ class DriftConfig(Section):
     """``llmobs drift``: a feature drifts when its BH-adjusted p < ``alpha`` AND its effect
     reaches the floor (``thresholds.FEATURE.effect``, else the kind's default) AND both
     windows have ``n_eff >= min_n_eff``. ``language_sample`` rows per window feed the text
-    features; ``bootstrap`` replicates fix the KS null scale."""
+    features; ``bootstrap`` replicates fix the KS null scale. Windows of up to
+    ``sample_rows`` rows in all are tested row by row; larger ones from merged partials,
+    with clustering effects measured on a sample of that many rows of whole sessions."""
 
     alpha: float = Field(default=0.01, gt=0, lt=1)
     min_n_eff: float = Field(default=100.0, ge=1)
@@ -145,6 +147,7 @@ class DriftConfig(Section):
     topics: int = Field(default=8, ge=2, le=64)
     bootstrap: int = Field(default=200, ge=20)
     seed: int = 0
+    sample_rows: int = Field(default=250_000, ge=1000)
 
 
 class SampleConfig(Section):
