@@ -102,6 +102,17 @@ def drift_cmd(
     wide: common.WideOpt = False,
     keep_duplicates: common.KeepDuplicatesOpt = False,
     memory: common.MemoryOpt = None,
+    state: Annotated[
+        Path | None,
+        typer.Option(
+            "--state",
+            help="Incremental runs: keep partials and samples in DIR (a folder llmobs owns) "
+            "and read only files not read before and rows after the last run's latest call; "
+            "windows are whole UTC days.",
+            show_default=False,
+            metavar="DIR",
+        ),
+    ] = None,
     engine: common.EngineOpt = None,
     spark_master: common.SparkMasterOpt = None,
     spark_remote: common.SparkRemoteOpt = None,
@@ -133,6 +144,7 @@ def drift_cmd(
             keep_duplicates=keep_duplicates,
             slices=slices or "auto",
             memory=common.memory_bytes(memory),
+            state=state,
             engine=common.engine_settings(cfg, engine, spark_master, spark_remote, ray_address),
         )
         if result.fired:  # a few calls from the grown side of each drifted feature

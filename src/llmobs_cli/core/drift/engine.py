@@ -133,6 +133,7 @@ def run_drift(
     memory: int | None = None,
     sample_rows: int | None = None,
     engine: Any = None,
+    state: str | Path | None = None,
 ) -> DriftResult:
     """Compare the ``current`` window with the ``baseline`` (a window or a dump path).
 
@@ -178,8 +179,92 @@ def run_drift(
     paths: list[str | Path] = [] if frame is not None else list(cast(Sequence[str | Path], data))
     budget = default_memory() if memory is None else memory
 
+    head: list[pl.DataFrame] = []
+    skipped, reasons = 0, cast(dict[str, int], {})
+    fitted = [n for n in names if n in FITTED]
+    text = tuple(dict.fromkeys("response" if n.startswith("response_") else "user" for n in fitted))
+    schema = frame.schema if frame is not None else SCHEMA
+    feature_defs = tuple(
+        f for n in names if (f := feature_of(n, schema.get(base_column(n)))) is not None
+    )
+    st: Any = None
+    if state is not None:
+        from llmobs_cli.core.drift import state as state_mod
+
+        distributed = engine is not None and getattr(engine, "name", "local") != "local"
+        if frame is not None or baseline_is_path or distributed:
+            raise UsageError(
+                "state: --state keeps trace files' partials on the local engine, with a "
+                "baseline window (not a baseline file)",
+                param="state",
+            )
+        day_plan = DriftPlan(
+            features=feature_defs,
+            by=tuple(by_fields),
+            slices=tuple(slice_dims),
+            current=(None, None),
+            baseline=None,
+            patterns=tuple(refusal_patterns) if refusal_patterns is not None else None,
+            price_table=price_table,
+            text=text,
+            embedding="topic" in fitted,
+            sample_rows=1 << 62,
+            text_rows=1 << 62,
+            by_day=True,
+        )
+        st = state_mod.DriftState.open(Path(state), state_mod.plan_key(day_plan))
+        if st.rebuilt:
+            notes.append(f"--state {state}: rebuilt from every row ({st.rebuilt})")
+        from llmobs_cli.core.ingest.readers import expand_paths
+
+        todo, same = st.inputs(expand_paths(paths))
+        say(f"--state: {len(todo)} file(s) to read, {same} unchanged")
+        cap, text_cap = sample_rows or cfg.sample_rows, cfg.language_sample
+        pm = Merger()
+        for path, lo in todo:
+            src = Stream(
+                [path],
+                columns=cols,
+                on_error=on_error,  # type: ignore[arg-type]
+                fmt=fmt,
+                since=lo,
+                options=opts,
+                memory=budget,
+            )
+            for i, batch in enumerate(src):
+                if not head:
+                    head.append(batch.head(200))
+                parts = batch_parts(
+                    batch,
+                    day_plan,
+                    seq=i,
+                    fixed_window=CUR,
+                    limits={-1: st.tau},
+                    text_limits={CUR: st.tau_text},
+                )
+                pm.add(parts.partials)
+                st.add(
+                    [],
+                    None,
+                    [compact(parts.sample)],
+                    [] if parts.text is None else [compact(parts.text)],
+                )
+                st.thin(cap, text_cap)
+            skipped += src.skipped
+            for k, v in src.skipped_reasons.items():
+                reasons[k] = reasons.get(k, 0) + v
+            sources.extend(s for s in src.sources if s not in sources)
+        st.add([p for p, _ in todo], pm.result(), [], [])
+        if st.latest is None:
+            raise UsageError(
+                f"--state {state}: nothing read yet (no call in {', '.join(map(str, paths))})"
+            )
+        ref = win.resolve_now(now_text, None) if now_text else st.latest
+        # The last instant of that UTC day: windows (which end just after "now") end at
+        # the following midnight.
+        now_dt = state_mod.next_midnight(ref) - timedelta(microseconds=1)
     # "now": given, else the data's latest timestamp (one pass over the timestamps).
-    if now_text:
+    elif now_text:
         now_dt = win.resolve_now(now_text, None)
     elif frame is not None:
         now_dt = win.resolve_now(None, frame["timestamp"].max() if frame.height else None)  # type: ignore[arg-type]
@@ -201,14 +286,18 @@ def run_drift(
         base_bounds = (base_w.start, base_w.end)
         since = base_w.start
     until = cur_w.end
+    if st is not None:
+        if not state_mod.whole_days(cur_w.start, cur_w.end, base_w.start, base_w.end):
+            raise UsageError(
+                "state: with --state the windows are whole UTC days (give durations in days, "
+                "named windows or dates)",
+                param="state",
+            )
+        st.retain(base_w.start.date())  # type: ignore[union-attr]
+        st.save()
 
-    fitted = [n for n in names if n in FITTED]
-    text = tuple(dict.fromkeys("response" if n.startswith("response_") else "user" for n in fitted))
-    schema = frame.schema if frame is not None else SCHEMA
     plan = DriftPlan(
-        features=tuple(
-            f for n in names if (f := feature_of(n, schema.get(base_column(n)))) is not None
-        ),
+        features=feature_defs,
         by=tuple(by_fields),
         slices=tuple(slice_dims),
         current=(cur_w.start, cur_w.end),
@@ -226,9 +315,7 @@ def run_drift(
     texts = ClusterSample(cfg.language_sample, per_window=True)
     calib: list[pl.DataFrame] = []
     evals_ids = _eval_ids(evals) if evals is not None else None
-    head: list[pl.DataFrame] = []
     seq = 0
-    skipped, reasons = 0, cast(dict[str, int], {})
 
     def consume(batches: Iterable[pl.DataFrame], fixed: int | None) -> None:
         nonlocal seq
@@ -269,9 +356,21 @@ def run_drift(
         )
 
     distributed = engine is not None and getattr(engine, "name", "local") != "local"
-    if distributed and frame is not None:
+    if st is not None:
+        merged_st, sample, texts = st.windows(
+            plan,
+            (cur_w.start, cur_w.end),
+            (base_w.start, base_w.end),
+        )
+        if merged_st is not None:
+            merger.add(merged_st)
+        if evals_ids is not None:
+            calib += _calibration_pass(
+                [(list(paths), None, since, until)], plan, opts, budget, evals_ids
+            )
+    elif distributed and frame is not None:
         raise UsageError("engine: a distributed engine reads trace files, not a frame")
-    if distributed:
+    elif distributed:
         from llmobs_cli.core.drift.distributed import on_engine
 
         merged_on, sample, texts, info = on_engine(
@@ -292,22 +391,12 @@ def run_drift(
         reasons.update(info["reasons"])
         sources.extend(s for s in info["sources"] if s not in sources)
         if evals_ids is not None:  # the judged traces' scores: a light local pass
-            for src, fixed, lo, hi in [(paths, None, since, until)] + (
-                [([baseline], BASE, None, None)] if baseline_is_path else []
-            ):
-                with warnings.catch_warnings():
-                    warnings.simplefilter("ignore")
-                    light = Stream(
-                        src,
-                        columns=["timestamp", "sample_rate", "trace_id", "retrieved"],
-                        on_error="skip",
-                        since=lo,
-                        until=hi,
-                        options=opts,
-                        memory=budget,
-                    )
-                    for i, batch in enumerate(light):
-                        calib.append(compact(_top1(batch, plan, fixed, i, evals_ids)))
+            jobs: list[tuple[list[Any], int | None, datetime | None, datetime | None]] = [
+                (list(paths), None, since, until)
+            ]
+            if baseline_is_path:
+                jobs.append(([baseline], BASE, None, None))
+            calib += _calibration_pass(jobs, plan, opts, budget, evals_ids)
     elif frame is not None:
         consume(frame.iter_slices(BATCH_ROWS), None)
     else:
@@ -508,6 +597,32 @@ def _eval_ids(evals: str | Path | pl.DataFrame) -> pl.Series:
     from llmobs_cli.core.drift.context import _read_evals
 
     return _read_evals(evals)["trace_id"].drop_nulls().unique()
+
+
+def _calibration_pass(
+    jobs: list[tuple[list[Any], int | None, datetime | None, datetime | None]],
+    plan: DriftPlan,
+    opts: ReadOptions,
+    budget: int,
+    ids: pl.Series,
+) -> list[pl.DataFrame]:
+    """The judged traces' top-1 retrieval scores from a light local pass (four columns)."""
+    out = []
+    for src, fixed, lo, hi in jobs:
+        with warnings.catch_warnings():
+            warnings.simplefilter("ignore")
+            light = Stream(
+                src,
+                columns=["timestamp", "sample_rate", "trace_id", "retrieved"],
+                on_error="skip",
+                since=lo,
+                until=hi,
+                options=opts,
+                memory=budget,
+            )
+            for i, batch in enumerate(light):
+                out.append(compact(_top1(batch, plan, fixed, i, ids)))
+    return out
 
 
 def _top1(

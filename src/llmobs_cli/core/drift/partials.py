@@ -95,6 +95,8 @@ class DriftPlan:
     #: Caps of the cluster sample (all rows) and of the text sample (per window).
     sample_rows: int = 250_000
     text_rows: int = 10_000
+    #: Partials also keyed by UTC day (``k:day``), for a state kept across runs.
+    by_day: bool = False
 
     @property
     def group_fields(self) -> list[str]:
@@ -253,7 +255,10 @@ def batch_parts(
     lf = lf.with_columns(groups) if groups else lf
     tagged = lf
     lf, extra = _values(lf, plan)
+    if plan.by_day:
+        lf = lf.with_columns(pl.col("timestamp").dt.date().alias(_DAY))
     keep = [WIN, W, CL, SEQ, "timestamp", *(gcol(f) for f in plan.group_fields)]
+    keep += [_DAY] if plan.by_day else []
     for f in plan.features:
         keep.append(vcol(f.name))
         if f.kind == "auto":
@@ -265,7 +270,7 @@ def batch_parts(
     parts = _partials(frame, plan, extra)
     # Only a batch's own bottom-k clusters can be in the bottom-k of all batches: cutting
     # here bounds what a batch hands over.
-    sample = frame.drop(extra).filter(
+    sample = frame.drop([*extra, _DAY], strict=False).filter(
         bottom_k(frame, plan.sample_rows, per_window=False, limits=limits)
     )
     sample_cut: dict[int, int] = {}
@@ -365,6 +370,8 @@ def _user_text_messages_only() -> pl.Expr:
     )
 
 
+_DAY = "_day"
+DAY = "k:day"
 _P = "k:part"
 _F = "k:feat"
 _L = "k:level"
@@ -387,12 +394,16 @@ def _partials(frame: pl.DataFrame, plan: DriftPlan, extra: list[str]) -> pl.Data
     queries: list[pl.LazyFrame] = []
     w = pl.col(W)
     for li, level in enumerate(plan.levels):
-        keys = [WIN, *(gcol(f) for f in level)]
+        day = [_DAY] if plan.by_day else []
+        keys = [WIN, *day, *(gcol(f) for f in level)]
 
         def tag(
             q: pl.LazyFrame, part: str, feat: str, level: tuple[str, ...] = level, li: int = li
         ) -> Any:
-            return q.rename({WIN: _K, **{gcol(f): kcol(f) for f in level}}).with_columns(
+            names = {WIN: _K, **{gcol(f): kcol(f) for f in level}}
+            if plan.by_day:
+                names[_DAY] = DAY
+            return q.rename(names).with_columns(
                 pl.lit(part).alias(_P), pl.lit(feat).alias(_F), pl.lit(li, pl.Int32).alias(_L)
             )
 
@@ -444,7 +455,9 @@ def _partials(frame: pl.DataFrame, plan: DriftPlan, extra: list[str]) -> pl.Data
                     unpriced = (pl.col(v).is_null() & (pl.col("_cost_missing") == 1)).sum()
                     aggs.append(unpriced.cast(pl.Float64).alias("sum:w2"))
                     aggs.append(pl.col("_cost_tokens").max().cast(pl.Float64).alias("max:x"))
-                q = lf.select(aggs).with_columns(pl.lit(CUR, pl.Int8).alias(WIN))
+                q = (lf.group_by(day).agg(aggs) if day else lf.select(aggs)).with_columns(
+                    pl.lit(CUR, pl.Int8).alias(WIN)
+                )
                 queries.append(tag(q, "pres", f.name))
     out = pl.concat(pl.collect_all(queries), how="diagonal_relaxed")
     return conform(out, plan)
@@ -460,6 +473,8 @@ def conform(df: pl.DataFrame, plan: DriftPlan) -> pl.DataFrame:
     }
     for f in plan.group_fields:
         cols[kcol(f)] = pl.String()
+    if plan.by_day:
+        cols[DAY] = pl.Date()
     cols |= {_B: pl.Int64(), _C: pl.String()}
     cols |= {
         "sum:n": pl.Int64(),
