@@ -30,6 +30,11 @@ from _common import DATA, alternate, generated, print_row
 QS = (0.5, 0.95, 0.99)
 
 
+def _source(path: Path) -> str:
+    """DuckDB's name for a file, or for every Parquet file under a (hive) directory."""
+    return f"{path}/**/*.parquet" if path.is_dir() else str(path)
+
+
 def _sql_str(s: str) -> str:
     return "'" + s.replace("'", "''") + "'"
 
@@ -152,7 +157,7 @@ def duckdb_sql(path: Path, bucket: str | None) -> str:
         "1.0 / sample_rate AS w, coalesce(status, 'ok') <> 'error' AS ok, "
         f"coalesce(regexp_matches(substr(response, 1, {HEAD_CHARS}), {_sql_str(pattern)}), false) "
         "OR coalesce(finish_reason = 'content_filter', false) AS refusal, "
-        f"{cites} AS cites{bucket_col} FROM read_parquet({_sql_str(str(path))})),\n"
+        f"{cites} AS cites{bucket_col} FROM read_parquet({_sql_str(_source(path))})),\n"
         "joined AS (SELECT b.*, p.* EXCLUDE (model, provider), coalesce(b.input_tokens, 0) AS inp, "
         "least(coalesce(b.cached_tokens, 0), coalesce(b.input_tokens, 0)) AS cached, "
         "least(coalesce(b.cache_write_tokens, 0), greatest(coalesce(b.input_tokens, 0) - least(coalesce(b.cached_tokens, 0), coalesce(b.input_tokens, 0)), 0)) AS cw, "

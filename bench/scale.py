@@ -8,13 +8,21 @@ lengths (prompts of ~1–4 kB, responses of ~0.3–2 kB) on a share of the rows 
 default 20 %; the rest carry short texts). Row groups of 128k rows are written one at a
 time, so generating is bounded in memory too. Files land in ``bench/data/`` (git-ignored).
 
-Every command runs as a whole process; its wall time and peak RSS come from the kernel's
-accounting of that one child (``os.wait4``). DuckDB runs the report's weighted query
-(``bench/report.py``) on the same file in the same run, and the table prints llmobs /
-DuckDB ratios.
+Dumps larger than 10M rows are not generated row by row: the 10M dump is written once and
+copied into a hive tree (``copy=0`` … ``copy=k``), each copy with shifted timestamps and
+its own trace and session ids (``replicate``), so a 100M-row dump costs nine streamed
+copies of a file. Files land in ``bench/data/`` (git-ignored; may be a symlink).
 
-Usage: ``python bench/scale.py --rows 10000000 [30000000 100000000] [--runs 1]``
-(``--only-generate`` writes the dumps and stops).
+Every command runs as a whole process; its wall time, CPU time (user + system, all
+threads) and peak RSS come from the kernel's accounting of that one child (``os.wait4``).
+DuckDB runs the report's weighted query (``bench/report.py``) on the same data in the same
+run; commands alternate within each of ``--runs`` rounds and the table prints medians,
+llmobs / DuckDB ratios of wall and CPU time, and the median 1-minute load average (on a
+shared machine the CPU ratio is the steadier one). ``--baseline-src DIR`` also runs the
+report from another checkout's ``src/`` (before/after in one run).
+
+Usage: ``python bench/scale.py --rows 10000000 [30000000 100000000] [--runs 3]
+[--commands report]`` (``--only-generate`` writes the dumps and stops).
 """
 
 from __future__ import annotations
@@ -26,6 +34,7 @@ import subprocess
 import sys
 import time
 from collections.abc import Sequence
+from dataclasses import dataclass
 from pathlib import Path
 
 import numpy as np
@@ -181,82 +190,156 @@ def generate(rows: int, text_share: float = 0.2, seed: int = 11) -> Path:
     return path
 
 
-def measure(cmd: Sequence[str]) -> tuple[float, float]:
-    """Wall seconds and peak RSS (MB) of one child process (the kernel's accounting)."""
+#: Rows written by the generator; larger dumps are copies of this one (``replicate``).
+BASE_ROWS = 10_000_000
+
+
+def replicate(rows: int, base_rows: int = BASE_ROWS, text_share: float = 0.2) -> Path:
+    """A hive tree of ``rows // base_rows`` copies of the ``base_rows`` dump, cheap to make.
+
+    Copy 0 is the base file itself (a hard link); copy ``k`` is the base with timestamps
+    shifted by ``k`` × 60 days and ``-k`` appended to its trace and session ids, so no row
+    and no session repeats another copy's (same shape, distinct calls). Each copy streams
+    through a lazy Polars scan into ``sink_parquet`` (bounded memory, no row generated)."""
+    if rows % base_rows:
+        raise SystemExit(f"--rows {rows:,} is not a multiple of the base dump ({base_rows:,})")
+    root = DATA / f"scale_v2_{rows}"
+    if root.exists():
+        return root
+    base = generate(base_rows, text_share)
+    tmp = root.with_name(root.name + ".part")
+    tmp.mkdir(exist_ok=True)
+    for k in range(rows // base_rows):
+        out = tmp / f"copy={k}" / "data.parquet"
+        if out.exists():
+            continue
+        out.parent.mkdir(exist_ok=True)
+        t0 = time.perf_counter()
+        if k == 0:
+            os.link(base, out)
+        else:
+            suffix = f"-{k}"
+            (
+                pl.scan_parquet(base)
+                .with_columns(
+                    pl.col("timestamp") + pl.duration(days=60 * k),
+                    pl.col("trace_id") + suffix,
+                    pl.col("session_id") + suffix,
+                )
+                .sink_parquet(out.with_suffix(".tmp"), compression="zstd", row_group_size=ROW_GROUP)
+            )
+            out.with_suffix(".tmp").rename(out)
+        sys.stderr.write(f"{out}: {time.perf_counter() - t0:.0f} s\n")
+    tmp.rename(root)
+    return root
+
+
+def dump(rows: int, text_share: float) -> Path:
+    """The dump of ``rows`` rows: generated up to the base size, replicated beyond."""
+    if rows > BASE_ROWS:
+        return replicate(rows, BASE_ROWS, text_share)
+    return generate(rows, text_share)
+
+
+@dataclass
+class Run:
+    wall: float
+    cpu: float  # user + system seconds of the child (all its threads)
+    rss_mb: float
+
+
+def measure(cmd: Sequence[str], env: dict[str, str] | None = None) -> Run:
+    """Wall seconds, CPU seconds and peak RSS (MB) of one child process (the kernel's
+    accounting of that child alone: ``os.wait4``)."""
     t0 = time.perf_counter()
-    proc = subprocess.Popen(list(cmd), stdout=subprocess.DEVNULL, stderr=subprocess.PIPE)
+    proc = subprocess.Popen(
+        list(cmd), stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL, env=env
+    )
     _, status, usage = os.wait4(proc.pid, 0)
     wall = time.perf_counter() - t0
     code = os.waitstatus_to_exitcode(status)
-    err = proc.stderr.read().decode() if proc.stderr else ""
     if code not in (0, 1):
-        raise SystemExit(f"failed ({code}): {' '.join(cmd)}\n{err}")
-    return wall, usage.ru_maxrss / 1024
+        raise SystemExit(f"failed ({code}): {' '.join(cmd)}")
+    return Run(wall, usage.ru_utime + usage.ru_stime, usage.ru_maxrss / 1024)
 
 
 def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__)
     ap.add_argument("--rows", type=int, nargs="+", default=[10_000_000])
-    ap.add_argument("--runs", type=int, default=1)
+    ap.add_argument("--runs", type=int, default=1, help="runs of each command (medians)")
     ap.add_argument("--text", type=float, default=0.2, help="share of rows with long texts")
     ap.add_argument("--only-generate", action="store_true")
     ap.add_argument(
-        "--skip", nargs="*", default=[], help="commands to skip (report, drift, dashboard)"
+        "--commands",
+        nargs="+",
+        default=["report", "drift", "dashboard"],
+        help="llmobs commands to run (report, drift, dashboard) beside DuckDB",
+    )
+    ap.add_argument(
+        "--baseline-src",
+        type=Path,
+        help="also run the report from this source tree (a checkout's src/), e.g. main",
     )
     args = ap.parse_args()
     from report import duckdb_sql
 
     llmobs = [sys.executable, "-m", "llmobs_cli"]
-    print("| rows | command | wall (s) | peak RSS (MB) | wall / DuckDB report |")
-    print("|---|---|---|---|---|")
+    print(
+        "| rows | command | wall (s) | CPU (s) | peak RSS (MB) | wall / DuckDB | CPU / DuckDB |"
+        " load |"
+    )
+    print("|---|---|---|---|---|---|---|---|")
     for rows in args.rows:
         t0 = time.perf_counter()
-        path = generate(rows, args.text)
+        path = dump(rows, args.text)
         sys.stderr.write(f"{path}: {time.perf_counter() - t0:.0f} s to generate\n")
         if args.only_generate:
             continue
         sql = DATA / f"scale_{rows}.sql"
         sql.write_text(duckdb_sql(path, None))
-        cmds = {
-            "duckdb report query": [
-                sys.executable,
-                "-c",
-                f"import duckdb; duckdb.sql(open({str(sql)!r}).read()).fetchall()",
-            ],
-            "report --by route,model": [
-                *llmobs,
-                "report",
-                str(path),
-                "--by",
-                "route,model",
-                "-f",
-                "json",
-            ],
-            "drift": [*llmobs, "drift", str(path), "-f", "json"],
-            "dashboard": [*llmobs, "dashboard", str(path), "-o", str(DATA / "scale.html")],
-            # The report views and releases alone (the drift section is drift's own peak).
-            "dashboard --no-drift": [
-                *llmobs,
-                "dashboard",
-                str(path),
-                "--no-drift",
-                "-o",
-                str(DATA / "scale.html"),
-            ],
+        report = [*llmobs, "report", str(path), "--by", "route,model", "-f", "json"]
+        cmds: dict[str, tuple[list[str], dict[str, str] | None]] = {
+            "duckdb report query": (
+                [
+                    sys.executable,
+                    "-c",
+                    f"import duckdb; duckdb.sql(open({str(sql)!r}).read()).fetchall()",
+                ],
+                None,
+            ),
         }
-        results: dict[str, tuple[float, float]] = {}
-        for name, cmd in cmds.items():
-            if name.split()[0] in args.skip:
-                continue
-            runs = [measure(cmd) for _ in range(args.runs)]
-            results[name] = (
-                statistics.median(r[0] for r in runs),
-                max(r[1] for r in runs),
-            )
-            base = results["duckdb report query"][0]
-            wall, rss = results[name]
+        if "report" in args.commands:
+            cmds["report --by route,model"] = (report, None)
+        if args.baseline_src is not None:
+            env = dict(os.environ, PYTHONPATH=str(args.baseline_src.resolve()))
+            cmds["report --by route,model (baseline)"] = (report, env)
+        if "drift" in args.commands:
+            cmds["drift"] = ([*llmobs, "drift", str(path), "-f", "json"], None)
+        if "dashboard" in args.commands:
+            out = DATA / "scale.html"
+            cmds["dashboard"] = ([*llmobs, "dashboard", str(path), "-o", str(out)], None)
+            # The report views and releases alone (the drift section is drift's own work).
+            no_drift = [*llmobs, "dashboard", str(path), "--no-drift", "-o", str(out)]
+            cmds["dashboard --no-drift"] = (no_drift, None)
+        # Commands alternate within each round, so a change in the machine's load hits all.
+        runs: dict[str, list[Run]] = {name: [] for name in cmds}
+        loads: list[float] = []
+        for _ in range(args.runs):
+            for name, (cmd, env) in cmds.items():
+                loads.append(os.getloadavg()[0])
+                runs[name].append(measure(cmd, env))
+        base = runs["duckdb report query"]
+        base_wall = statistics.median(r.wall for r in base)
+        base_cpu = statistics.median(r.cpu for r in base)
+        load = statistics.median(loads)
+        for name, rs in runs.items():
+            wall = statistics.median(r.wall for r in rs)
+            cpu = statistics.median(r.cpu for r in rs)
+            rss = max(r.rss_mb for r in rs)
             print(
-                f"| {rows:,} | {name} | {wall:.1f} | {rss:.0f} | {wall / base:.2f}x |", flush=True
+                f"| {rows:,} | {name} | {wall:.1f} | {cpu:.1f} | {rss:.0f} | "
+                f"{wall / base_wall:.2f}x | {cpu / base_cpu:.2f}x | {load:.1f} |",
+                flush=True,
             )
 
 

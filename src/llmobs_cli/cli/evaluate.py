@@ -233,6 +233,32 @@ def eval_cmd(
         ),
     ] = None,
     keep_duplicates: common.KeepDuplicatesOpt = False,
+    memory: common.MemoryOpt = None,
+    state: Annotated[
+        Path | None,
+        typer.Option(
+            "--state",
+            help="Incremental (cron) runs: keep a watermark, the input files and the "
+            "judgments in this folder (llmobs' own; new or empty the first time), judge "
+            "only rows newer than the last run's (and files not seen before), and "
+            "summarize old and new judgments for the windows (docs/eval.md).",
+            show_default=False,
+        ),
+    ] = None,
+    engine: Annotated[
+        common.EngineChoice | None,
+        typer.Option(
+            "--engine",
+            help="Where the counting pass runs: local (default), spark or ray (Parquet "
+            "inputs). The plan is the same on every engine; the selected calls are then "
+            "read by a local streaming pass.",
+            show_default=False,
+            rich_help_panel="Engine",
+        ),
+    ] = None,
+    spark_master: common.SparkMasterOpt = None,
+    spark_remote: common.SparkRemoteOpt = None,
+    ray_address: common.RayAddressOpt = None,
     top: common.TopOpt = None,
     sort: common.SortOpt = None,
     wide: common.WideOpt = False,
@@ -319,6 +345,9 @@ def eval_cmd(
                 route_from=route_from, keep_duplicates=keep_duplicates, keep_origin=True
             ),
             notice=notice,
+            memory=common.memory_bytes(memory),
+            engine=common.engine_settings(cfg, engine, spark_master, spark_remote, ray_address),
+            state=state,
         )
     common.report_skipped(run)
     from llmobs_cli.render import evaluate as render

@@ -104,6 +104,11 @@ def plan_cmd(
     source_format: common.FromOpt = common.InputFormat.auto,
     route_from: common.RouteFromOpt = None,
     keep_duplicates: common.KeepDuplicatesOpt = False,
+    memory: common.MemoryOpt = None,
+    engine: common.EngineOpt = None,
+    spark_master: common.SparkMasterOpt = None,
+    spark_remote: common.SparkRemoteOpt = None,
+    ray_address: common.RayAddressOpt = None,
 ) -> None:
     """Plan per-route eval rates from the traffic in TRACES (see docs/eval.md)."""
     from llmobs_cli.core.eval.rates import parse_detect, parse_within, plan_from_paths
@@ -135,6 +140,8 @@ def plan_cmd(
             on_error=on_error.value,
             fmt=common.input_format(source_format),
             read_options=ReadOptions(route_from=route_from, keep_duplicates=keep_duplicates),
+            memory=common.memory_bytes(memory),
+            engine=common.engine_settings(cfg, engine, spark_master, spark_remote, ray_address),
         )
     common.report_skipped(loaded)
     if fmt == common.Format.json:

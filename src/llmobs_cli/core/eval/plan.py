@@ -115,7 +115,7 @@ def with_uniform(frame: pl.DataFrame, salt: str = EVAL_SALT) -> pl.DataFrame:
     """Add ``_u`` (hash of ``trace_id``), hashing each distinct id once."""
     ids = frame.select(pl.col("trace_id").unique())["trace_id"]
     lookup = pl.DataFrame({"trace_id": ids, U: stable_uniform(ids, salt)})
-    return frame.join(lookup, on="trace_id", how="left")
+    return frame.join(lookup, on="trace_id", how="left", maintain_order="left")
 
 
 # --- the plan ------------------------------------------------------------------------
@@ -193,29 +193,20 @@ def _neyman(calls: list[float], sds: list[float], caps: list[int], total: float)
     return n
 
 
-def make_plan(
-    frame: pl.DataFrame,
-    *,
-    by: Sequence[str] = ("route",),
-    budget: int = 200,
-    route_budgets: Mapping[str, int] | None = None,
-    high_stakes: set[str] | frozenset[str] = frozenset(),
-    allocation: Literal["equal", "neyman"] = "equal",
-    sds: Mapping[str, float] | None = None,
-    salt: str = EVAL_SALT,
-    window: str = "current",
-) -> Plan:
-    """Plan and select: see the module docstring. ``frame`` is canonical rows of one window."""
+def keyed(frame: pl.DataFrame, by: Sequence[str]) -> tuple[pl.DataFrame, list[str]]:
+    """``frame`` with the stratum key columns ``_k_i`` (one per stratum field, as strings,
+    null kept), ``route`` filled with ``default``, the stratum label and ``_eligible``
+    (status ok and a non-empty response). A per-row step: batches give the rows of the
+    whole frame."""
     from llmobs_cli.core.record.fields import field_expr
 
     fields = strata_fields(by)
-    route_budgets = route_budgets or {}
-    keyed = frame.with_columns(
+    out = frame.with_columns(
         *[field_expr(f).cast(pl.String).alias(f"_k_{i}") for i, f in enumerate(fields)],
         pl.col("route").fill_null("default"),
     )
     kcols = [f"_k_{i}" for i in range(len(fields))]
-    keyed = keyed.with_columns(
+    out = out.with_columns(
         pl.concat_str(
             [pl.lit(f"{f}=") + pl.col(c).fill_null("") for f, c in zip(fields, kcols, strict=True)],
             separator=",",
@@ -225,8 +216,16 @@ def make_plan(
             & (pl.col("response").fill_null("").str.len_chars() > 0)
         ).alias("_eligible"),
     )
-    totals = (
-        keyed.group_by(STRATUM, *kcols)
+    return out, kcols
+
+
+def stratum_totals(rows: pl.DataFrame, kcols: Sequence[str]) -> pl.DataFrame:
+    """Per stratum of :func:`keyed` rows: ``sampled`` rows, ``calls`` (Σ 1/sample_rate),
+    eligible ``rows``, distinct eligible ``traces`` and ``elig_calls`` (Σ 1/sample_rate of
+    eligible rows), sorted by stratum — what :func:`plan_strata` plans from. The streaming
+    path (:mod:`core.eval.counts`) builds the same frame from merged partials."""
+    return (
+        rows.group_by(STRATUM, *kcols)
         .agg(
             pl.len().alias("sampled"),
             (1.0 / pl.col("sample_rate")).sum().alias("calls"),
@@ -236,6 +235,22 @@ def make_plan(
         )
         .sort(STRATUM)
     )
+
+
+def plan_strata(
+    totals: pl.DataFrame,
+    *,
+    by: Sequence[str] = ("route",),
+    budget: int = 200,
+    route_budgets: Mapping[str, int] | None = None,
+    high_stakes: set[str] | frozenset[str] = frozenset(),
+    allocation: Literal["equal", "neyman"] = "equal",
+    sds: Mapping[str, float] | None = None,
+) -> list[StratumPlan]:
+    """The strata and their eval rates from :func:`stratum_totals` (one row per stratum)."""
+    fields = strata_fields(by)
+    kcols = [f"_k_{i}" for i in range(len(fields))]
+    route_budgets = route_budgets or {}
     strata: list[StratumPlan] = []
     ridx = fields.index("route")
     for row in totals.iter_rows(named=True):  # one row per stratum, not per call
@@ -280,21 +295,79 @@ def make_plan(
             s.eval_rate = 1.0
         if s.eval_rate <= 0:
             s.eval_rate = 0.0
-    rates = pl.DataFrame(
+    return strata
+
+
+def rates_frame(strata: Sequence[StratumPlan]) -> pl.DataFrame:
+    """``_stratum → eval_rate`` of a plan, the one thing :func:`select_rows` needs."""
+    return pl.DataFrame(
         {STRATUM: [s.stratum for s in strata], "eval_rate": [s.eval_rate for s in strata]},
         schema={STRATUM: pl.String, "eval_rate": pl.Float64},
     )
-    eligible = keyed.filter(pl.col("_eligible")).drop("_eligible", *kcols)
-    eligible = with_uniform(eligible, salt).join(rates, on=STRATUM, how="left")
-    selection = eligible.filter(pl.col(U) < pl.col("eval_rate")).with_columns(
+
+
+def select_rows(
+    rows: pl.DataFrame, kcols: Sequence[str], rates: pl.DataFrame, salt: str = EVAL_SALT
+) -> pl.DataFrame:
+    """The selected rows of :func:`keyed` rows (with ``_u``, ``eval_rate`` and ``weight``),
+    in their input order. Each row's fate depends only on its own ``trace_id`` and
+    stratum, so selecting batch by batch gives the rows selecting the whole frame does.
+
+    The test runs on the key columns alone and only the selected rows are gathered, so a
+    batch's text columns are copied for the few rows the judge will see."""
+    ids = rows.get_column("trace_id")
+    u = pl.Series(U, stable_uniform(ids, salt)).scatter(
+        ids.is_null().arg_true(), None
+    )  # an absent id is never selected (as the lookup join never matches it)
+    rate = rows.select(
+        pl.col(STRATUM).replace_strict(
+            rates[STRATUM], rates["eval_rate"], default=None, return_dtype=pl.Float64
+        )
+    ).to_series()
+    keep = rows.get_column("_eligible") & (u < rate)
+    keep = keep.fill_null(False)
+    picked = rows.filter(keep).drop("_eligible", *kcols)
+    return picked.with_columns(u.filter(keep), rate.filter(keep).alias("eval_rate")).with_columns(
         (1.0 / (pl.col("sample_rate") * pl.col("eval_rate"))).alias("weight")
     )
+
+
+def count_selected(strata: Sequence[StratumPlan], selection: pl.DataFrame) -> None:
+    """Fill each stratum's ``selected_rows`` and ``selected_traces`` from the selection."""
     counts = selection.group_by(STRATUM).agg(
         pl.len().alias("n"), pl.col("trace_id").n_unique().alias("t")
     )
     got = {r[STRATUM]: (r["n"], r["t"]) for r in counts.iter_rows(named=True)}
     for s in strata:
         s.selected_rows, s.selected_traces = got.get(s.stratum, (0, 0))
+
+
+def make_plan(
+    frame: pl.DataFrame,
+    *,
+    by: Sequence[str] = ("route",),
+    budget: int = 200,
+    route_budgets: Mapping[str, int] | None = None,
+    high_stakes: set[str] | frozenset[str] = frozenset(),
+    allocation: Literal["equal", "neyman"] = "equal",
+    sds: Mapping[str, float] | None = None,
+    salt: str = EVAL_SALT,
+    window: str = "current",
+) -> Plan:
+    """Plan and select: see the module docstring. ``frame`` is canonical rows of one window
+    (the whole-frame path; :mod:`core.eval.counts` does the same from batches)."""
+    rows, kcols = keyed(frame, by)
+    strata = plan_strata(
+        stratum_totals(rows, kcols),
+        by=by,
+        budget=budget,
+        route_budgets=route_budgets,
+        high_stakes=high_stakes,
+        allocation=allocation,
+        sds=sds,
+    )
+    selection = select_rows(rows, kcols, rates_frame(strata), salt)
+    count_selected(strata, selection)
     return Plan(
         by=list(by), allocation=allocation, strata=strata, selection=selection, window=window
     )
@@ -305,10 +378,16 @@ __all__ = [
     "STRATUM",
     "Plan",
     "StratumPlan",
+    "count_selected",
+    "keyed",
     "make_plan",
+    "plan_strata",
+    "rates_frame",
     "scalar_uniform",
+    "select_rows",
     "stable_hash64",
     "stable_uniform",
     "strata_fields",
+    "stratum_totals",
     "with_uniform",
 ]

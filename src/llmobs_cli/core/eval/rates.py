@@ -80,7 +80,6 @@ import polars as pl
 
 from llmobs_cli.core.eval import regression as reg
 from llmobs_cli.core.record.jsonable import clean
-from llmobs_cli.core.record.weights import W
 from llmobs_cli.core.record.windows import parse_duration
 from llmobs_cli.errors import InputError, UsageError
 
@@ -190,81 +189,88 @@ class RouteTraffic:
 WEEKDAYS = ("mon", "tue", "wed", "thu", "fri", "sat", "sun")
 
 
-def _chars_of_input() -> pl.Expr:
-    msgs = (
-        pl.col("messages")
-        .list.eval(pl.element().struct.field("content").str.len_chars())
-        .list.sum()
-        .fill_null(0)
-    )
-    prompt = pl.col("prompt").str.len_chars().fill_null(0)
-    system = pl.col("system").str.len_chars().fill_null(0)
-    return system + pl.when(msgs > 0).then(msgs).otherwise(prompt)
-
-
 def traffic_of(
     frame: pl.DataFrame,
     start: datetime | None = None,
     end: datetime | None = None,
 ) -> tuple[list[RouteTraffic], dict[str, Any]]:
     """Per-route traffic of canonical rows; ``start``/``end`` bound the period (else the
-    first and last timestamp). Raises :class:`InputError` when there is nothing to plan on."""
+    first and last timestamp). Raises :class:`InputError` when there is nothing to plan on.
+    The same two steps as the streaming path: partials of the frame, then
+    :func:`traffic_from`."""
+    from llmobs_cli.core.eval.traffic import TrafficMerger, traffic_partials
+
     if frame.height == 0:
         raise InputError(["no calls to plan on (empty input or window)"])
-    t0 = start or frame["timestamp"].min()
-    t1 = end or frame["timestamp"].max()
-    span_days = (t1 - t0).total_seconds() / 86400.0  # type: ignore[operator,union-attr]
+    merger = TrafficMerger()
+    merger.add(traffic_partials(frame))
+    return traffic_from(merger.result(), start, end)
+
+
+def _utc_us(us: int) -> datetime:
+    from datetime import UTC, timedelta
+
+    return datetime(1970, 1, 1, tzinfo=UTC) + timedelta(microseconds=int(us))
+
+
+def traffic_from(
+    merged: pl.DataFrame,
+    start: datetime | None = None,
+    end: datetime | None = None,
+) -> tuple[list[RouteTraffic], dict[str, Any]]:
+    """Per-route traffic from merged :mod:`core.eval.traffic` partials (see
+    :func:`traffic_of`)."""
+    from llmobs_cli.core.eval.traffic import (
+        DAY,
+        DAYS,
+        FIRST,
+        GROUP,
+        LAST,
+        PART,
+        ROUTE,
+        ROUTES,
+        TRACES,
+        TW,
+        N,
+        route_groups,
+    )
+
+    per = merged.filter(pl.col(PART) == ROUTES)
+    if per.height == 0 or int(per[N].sum() or 0) == 0:
+        raise InputError(["no calls to plan on (empty input or window)"])
+    t0 = start or _utc_us(per[FIRST].min())  # type: ignore[arg-type]
+    t1 = end or _utc_us(per[LAST].max())  # type: ignore[arg-type]
+    span_days = (t1 - t0).total_seconds() / 86400.0
     if span_days < 1 / 24:
         raise InputError(
             ["the traces span less than an hour: give at least a day of traffic to plan on"]
         )
-    rows = frame.with_columns(
-        pl.col("route").fill_null("default"),
-        (1.0 / pl.col("sample_rate")).alias(W),
-        (
-            (pl.col("status").fill_null("ok") == "ok")
-            & (pl.col("response").fill_null("").str.len_chars() > 0)
-        ).alias("_ok"),
-        (pl.col("retrieved").list.len().fill_null(0) > 0).alias("_docs"),
-        (pl.col("reference").fill_null("").str.len_chars() > 0).alias("_ref"),
-        _chars_of_input().alias("_in"),
-        pl.col("response").str.len_chars().fill_null(0).alias("_out"),
-        pl.col("retrieved")
-        .list.eval(pl.element().struct.field("content").str.len_chars())
-        .list.sum()
-        .fill_null(0)
-        .alias("_doc"),
-        pl.col("timestamp").dt.weekday().alias("_wd"),  # 1 = Monday
-        pl.col("timestamp").dt.date().alias("_date"),
+    routes = per[ROUTE]
+    keys = pl.DataFrame({ROUTE: routes, GROUP: route_groups(routes)})
+    traces = (
+        merged.filter(pl.col(PART) == TRACES)
+        .group_by(GROUP)
+        .agg(pl.col(TW).sum().alias("traces"))
+        .join(keys, on=GROUP, how="inner")
+        .select(ROUTE, "traces")
     )
-    ok = rows.filter(pl.col("_ok"))
     per = (
-        rows.group_by("route")
-        .agg(
-            pl.len().alias("sampled"),
-            pl.col(W).sum().alias("all_calls"),
-            pl.col(W).filter(pl.col("_ok")).sum().alias("calls"),
-            pl.col("_ok").sum().alias("ok_rows"),
-            (pl.col(W) ** 2).filter(pl.col("_ok")).sum().alias("w2"),
-            (pl.col(W) * pl.col("_docs")).filter(pl.col("_ok")).sum().alias("w_docs"),
-            (pl.col(W) * pl.col("_ref")).filter(pl.col("_ok")).sum().alias("w_ref"),
-            (pl.col(W) * pl.col("_in")).filter(pl.col("_ok")).sum().alias("w_in"),
-            (pl.col(W) * pl.col("_out")).filter(pl.col("_ok")).sum().alias("w_out"),
-            (pl.col(W) * pl.col("_doc"))
-            .filter(pl.col("_ok") & pl.col("_docs"))
-            .sum()
-            .alias("w_doc"),
+        per.join(traces, on=ROUTE, how="left")
+        .select(
+            pl.col(ROUTE).alias("route"),
+            pl.col(N).alias("sampled"),
+            *[pl.col(f"sum:{c}").alias(c) for c in _TRAFFIC_SUMS],
+            "traces",
         )
         .sort("route")
     )
-    traces = (
-        ok.group_by("route", "trace_id")
-        .agg(pl.col(W).max().alias("tw"))
-        .group_by("route")
-        .agg(pl.col("tw").sum().alias("traces"))
+    days = merged.filter(pl.col(PART) == DAYS).select(
+        pl.col(ROUTE).alias("route"),
+        pl.col(DAY).cast(pl.Date).alias("_date"),
+        pl.col(N).alias("n"),
+        pl.col("sum:calls").alias("w"),
     )
-    per = per.join(traces, on="route", how="left")
-    weekday = _weekday_volumes(ok, t0, t1)
+    weekday = _weekday_volumes(days, t0, t1)
     out: list[RouteTraffic] = []
     for r in per.iter_rows(named=True):
         calls = float(r["calls"] or 0.0)
@@ -298,25 +304,41 @@ def traffic_of(
     if not out:
         raise InputError(["no call eval could judge (none with status ok and a response)"])
     facts = {
-        "start": t0.isoformat() if t0 is not None else None,  # type: ignore[union-attr]
-        "end": t1.isoformat() if t1 is not None else None,  # type: ignore[union-attr]
+        "start": t0.isoformat() if t0 is not None else None,
+        "end": t1.isoformat() if t1 is not None else None,
         "days": span_days,
     }
     return out, facts
 
 
-def _weekday_volumes(ok: pl.DataFrame, t0: Any, t1: Any) -> dict[str, dict[str, Any]]:
+_TRAFFIC_SUMS = (
+    "all_calls",
+    "calls",
+    "ok_rows",
+    "w2",
+    "w_docs",
+    "w_ref",
+    "w_in",
+    "w_out",
+    "w_doc",
+)
+
+
+def _weekday_volumes(days: pl.DataFrame, t0: Any, t1: Any) -> dict[str, dict[str, Any]]:
     """Mean calls per weekday per route over the full days of the period, and whether the
-    weekday pattern is real (χ² on sampled rows) and large (busiest/quietest > 1.25)."""
+    weekday pattern is real (χ² on sampled rows) and large (busiest/quietest > 1.25).
+    ``days`` holds per route and UTC day the ok rows ``n`` and their Σw ``w``."""
     first, last = t0.date(), t1.date()
-    days = [d for d in _date_range(first, last)][1:-1]  # full days only
-    if len(days) < 14:
+    full = [d for d in _date_range(first, last)][1:-1]  # full days only
+    if len(full) < 14:
         return {}
     occurrences = np.zeros(7)
-    for d in days:
+    for d in full:
         occurrences[d.weekday()] += 1
-    inner = ok.filter(pl.col("_date").is_in(days))
-    agg = inner.group_by("route", "_wd").agg(pl.len().alias("n"), pl.col(W).sum().alias("w"))
+    inner = days.filter(pl.col("_date").is_in(full))
+    agg = inner.group_by("route", pl.col("_date").dt.weekday().alias("_wd")).agg(
+        pl.col("n").sum(), pl.col("w").sum()
+    )
     from scipy import stats  # lazy: scipy.stats costs ~1 s of start-up
 
     out: dict[str, dict[str, Any]] = {}
@@ -1010,37 +1032,91 @@ def plan_from_paths(
     on_error: Literal["fail", "skip"] = "fail",
     fmt: str | None = None,
     read_options: Any = None,
+    memory: int | None = None,
+    engine: Any = None,
 ) -> tuple[RatePlan, Any]:
     """Read traces (and a previous eval's judgments) and plan; returns the plan and the
-    load result (for skipped-row reporting)."""
-    from llmobs_cli.core.ingest.readers import load
-    from llmobs_cli.core.record.windows import resolve_bound, resolve_now
+    read's result (``skipped``/``skipped_reasons``/``sources``, for skipped-row reporting).
 
-    loaded = load(paths, columns=PLAN_COLUMNS, on_error=on_error, fmt=fmt, options=read_options)
-    frame = loaded.frame
-    if frame.height == 0:
-        names = ", ".join(str(p) for p in paths)
-        raise InputError([f"{names}: no calls to plan on (the input is empty)"])
+    The traces are streamed batch by batch into mergeable partials
+    (:mod:`core.eval.traffic`): memory is bounded by ``memory`` (bytes; default a quarter
+    of RAM), not by the rows. ``engine`` (Spark or Ray settings) computes the partials
+    there instead."""
+    from llmobs_cli.core.eval.passes import latest_timestamp
+    from llmobs_cli.core.eval.traffic import TrafficMerger, traffic_partials
+    from llmobs_cli.core.ingest.readers.stream import default_memory
+    from llmobs_cli.core.ingest.span import data_span
+    from llmobs_cli.core.record.windows import (
+        Window,
+        require_rows,
+        resolve_bound,
+        resolve_now,
+        window_option,
+    )
+
+    budget = default_memory() if memory is None else memory
+    names = ", ".join(str(p) for p in paths)
     start = end = None
     if since or until:
-        latest = frame["timestamp"].max() if frame.height else None
-        ref = resolve_now(now, latest)  # type: ignore[arg-type]
+        latest = None
+        if not now:
+            latest = latest_timestamp(
+                paths, since=None, until=None, fmt=fmt, options=read_options, memory=budget
+            )
+            if latest is None:
+                _nothing_read(paths, on_error, fmt, read_options, budget)
+                raise InputError([f"{names}: no calls to plan on (the input is empty)"])
+        ref = resolve_now(now, latest)
         start = resolve_bound(since, ref, "since")
         end = resolve_bound(until, ref, "until")
-        if start is not None:
-            frame = frame.filter(pl.col("timestamp") >= start)
-        if end is not None:
-            frame = frame.filter(pl.col("timestamp") < end)
-        from llmobs_cli.core.record.windows import Window, require_rows, span_of, window_option
+    read: Any
+    if engine is not None and getattr(engine, "name", "local") != "local":
+        from llmobs_cli.core.engines.run import merged_partials
+        from llmobs_cli.core.ingest.readers import _with_dependencies
 
+        wanted = sorted(_with_dependencies(PLAN_COLUMNS) | {"trace_id", "span_id"})
+        read = merged_partials(
+            engine,
+            paths,
+            wanted,
+            traffic_partials,
+            since=start,
+            until=end,
+            required=("trace_id", "timestamp"),
+            on_error=on_error,
+            keep_duplicates=bool(getattr(read_options, "keep_duplicates", False)),
+        )
+        merged = read.merged if read.merged is not None else TrafficMerger().result()
+    else:
+        from llmobs_cli.core.ingest.readers.stream import Stream
+
+        read = Stream(
+            paths,
+            columns=PLAN_COLUMNS,
+            on_error=on_error,
+            fmt=fmt,
+            since=start,
+            until=end,
+            options=read_options,
+            memory=budget,
+        )
+        merger = TrafficMerger()
+        for batch in read:
+            merger.add(traffic_partials(batch))
+        merged = merger.result()
+    rows = int(merged.filter(pl.col("k:part") == "rt")["sum:n"].sum() or 0)
+    if rows == 0:
+        span = data_span(paths, fmt=fmt, options=read_options)
+        if not span.rows or not (since or until):
+            raise InputError([f"{names}: no calls to plan on (the input is empty)"])
         require_rows(
-            frame.height,
+            0,
             window_option(since=since, until=until),
             Window(start, end),
-            lambda: span_of(loaded.frame),
-            loaded.sources,
+            lambda: span,
+            list(getattr(read, "sources", [])),
         )
-    traffic, facts = traffic_of(frame, start, end)
+    traffic, facts = traffic_from(merged, start, end)
     scores = scores_of(read_evals(evals)) if evals else {}
     if evals and not scores:
         facts = dict(facts) | {"evals_note": "no route had enough judgments"}
@@ -1048,7 +1124,24 @@ def plan_from_paths(
         "weekday_varies": [t.route for t in traffic if t.weekday_varies],
         "evals": evals,
     }
-    return plan_rates(traffic, opts, scores, facts), loaded
+    return plan_rates(traffic, opts, scores, facts), read
+
+
+def _nothing_read(
+    paths: Sequence[Any],
+    on_error: Literal["fail", "skip"],
+    fmt: str | None,
+    options: Any,
+    memory: int,
+) -> None:
+    """Read ``paths`` under the run's policy for its error alone (bad rows, empty files):
+    the input held no readable timestamp."""
+    from llmobs_cli.core.ingest.readers.stream import Stream
+
+    for _ in Stream(
+        paths, columns=PLAN_COLUMNS, on_error=on_error, fmt=fmt, options=options, memory=memory
+    ):
+        pass
 
 
 __all__ = [

@@ -88,6 +88,7 @@ __all__ = [
     "agreement_table",
     "empty_judgments",
     "evaluate_frame",
+    "judge_plans",
     "judge_stats_from_frame",
     "plan_windows",
     "read_evals",
@@ -95,6 +96,7 @@ __all__ = [
     "resolve_windows",
     "run_eval",
     "summarize",
+    "trace_columns",
 ]
 
 #: tokens of a criterion template and of a judge answer, for estimates before any call
@@ -262,13 +264,114 @@ def run_eval(
     read_options: Any = None,
     client_factory: Callable[[ClientSettings], Any] = make_client,
     notice: Notice | None = None,
+    memory: int | None = None,
+    engine: Any = None,
+    status: Callable[[str], None] | None = None,
+    state: str | Path | None = None,
 ) -> EvalRun:
-    """Load traces and evaluate them (see the module docstring). ``notice`` receives
-    one-line messages to show as they happen (failures, waits, format step-downs)."""
-    from llmobs_cli.core.ingest.readers import load
+    """Read traces and evaluate them (see the module docstring). ``notice`` receives
+    one-line messages to show as they happen (failures, waits, format step-downs).
+
+    Calls (``unit="call"``) are planned from streamed counts and only the selected rows
+    are kept (:mod:`core.eval.passes`): memory is bounded by ``memory`` (bytes; default a
+    quarter of RAM) and the selection, not by the rows read. ``engine`` (Spark or Ray
+    :class:`~llmobs_cli.core.engines.EngineSettings`) runs the counting pass there; the
+    selecting pass always streams locally. ``status`` hears which pass is running.
+    Sessions (``unit="session"``) fold every call of a session into its conversation, so
+    they still read the whole window into memory. ``state`` (a folder) makes the run
+    incremental: :mod:`core.eval.incremental`."""
+    if state is not None:
+        if engine is not None and getattr(engine, "name", "local") != "local":
+            raise UsageError("--state: incremental runs read locally; leave out --engine")
+        from llmobs_cli.core.eval.incremental import run_incremental
+
+        return run_incremental(
+            paths,
+            opts,
+            state,
+            cache_dir=cache_dir,
+            progress=progress,
+            on_error=on_error,
+            fmt=fmt,
+            read_options=read_options,
+            client_factory=client_factory,
+            notice=notice,
+            memory=memory,
+            status=status,
+        )
+    if opts.unit == "session":
+        if engine is not None and getattr(engine, "name", "local") != "local":
+            raise UsageError(
+                "--engine: --unit session folds whole conversations in memory and runs "
+                "locally; leave out --engine (or use --unit call)",
+                param="engine",
+            )
+        return _run_loaded(
+            paths,
+            opts,
+            cache_dir=cache_dir,
+            progress=progress,
+            on_error=on_error,
+            fmt=fmt,
+            read_options=read_options,
+            client_factory=client_factory,
+            notice=notice,
+        )
+    from llmobs_cli.core.eval.passes import plan_streaming
+
+    columns = trace_columns(opts.by)
+    if getattr(read_options, "keep_origin", False):
+        columns.append("metadata")  # where each call came from: judgments record it
+    planned = plan_streaming(
+        paths,
+        opts,
+        trace_columns=columns,
+        on_error=on_error,
+        fmt=fmt,
+        options=read_options,
+        memory=memory,
+        engine=engine,
+        prepare=_with_confidence,
+        say=status or (lambda _m: None),
+    )
+    run = judge_plans(
+        planned.plans,
+        planned.windows,
+        opts,
+        cache_dir=cache_dir,
+        progress=progress,
+        client_factory=client_factory,
+        notice=notice,
+    )
+    run.skipped = planned.skipped
+    run.skipped_reasons = dict(planned.skipped_reasons)
+    return run
+
+
+def trace_columns(by: Sequence[str]) -> list[str]:
+    """The canonical columns an eval reads: :data:`TRACE_COLUMNS` and the ``--by`` fields."""
     from llmobs_cli.core.record.fields import base_column
 
-    cols = set(TRACE_COLUMNS) | {base_column(f) for f in opts.by}
+    return list(dict.fromkeys([*TRACE_COLUMNS, *(base_column(f) for f in by)]))
+
+
+def _run_loaded(
+    paths: Sequence[str | Path],
+    opts: EvalOptions,
+    *,
+    cache_dir: str | Path | None = None,
+    progress: Progress | None = None,
+    on_error: Literal["fail", "skip"] = "fail",
+    fmt: str | None = None,
+    read_options: Any = None,
+    client_factory: Callable[[ClientSettings], Any] = make_client,
+    notice: Notice | None = None,
+) -> EvalRun:
+    """The whole-window path: load every row, then :func:`evaluate_frame` (sessions; and
+    the reference the streaming path is tested against)."""
+    from llmobs_cli.core.ingest.readers import load
+
+    cols = set(trace_columns(opts.by))
     now_hint = None
     loaded = load(paths, columns=cols, on_error=on_error, fmt=fmt, options=read_options)
     frame = _with_confidence(loaded.frame)
@@ -355,10 +458,34 @@ def evaluate_frame(
 
         return evaluate_sessions(frame, opts, _calls)
     frame = _with_confidence(frame)
+    plans, windows = plan_windows(frame, opts, sources)
+    return judge_plans(
+        plans,
+        windows,
+        opts,
+        cache_dir=cache_dir,
+        progress=progress,
+        client_factory=client_factory,
+        notice=notice,
+    )
+
+
+def judge_plans(
+    plans: list[Plan],
+    windows: dict[str, Any],
+    opts: EvalOptions,
+    *,
+    cache_dir: str | Path | None = None,
+    progress: Progress | None = None,
+    client_factory: Callable[[ClientSettings], Any] = make_client,
+    notice: Notice | None = None,
+) -> EvalRun:
+    """Judge the selected rows of ``plans`` (each plan's ``selection``) and summarize: the
+    part of :func:`evaluate_frame` after planning, shared with the streaming
+    :func:`run_eval` whose plans come from merged partials."""
     criteria = resolve_criteria(opts.evaluators, opts.criteria)
     use_ref = REFERENCE in opts.evaluators
     use_sc = opts.self_consistency or SELF_CONSISTENCY in opts.evaluators
-    plans, windows = plan_windows(frame, opts, sources)
     sel = (
         pl.concat(
             [p.selection.with_columns(pl.lit(p.window).alias("window")) for p in plans],

@@ -35,7 +35,6 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import BinaryIO
 
-import numpy as np
 import polars as pl
 import pyarrow.parquet as pq
 
@@ -54,6 +53,7 @@ from llmobs_cli.core.ingest.readers.base import RawRead, row_locator
 from llmobs_cli.core.ingest.readers.formats import READERS, detect_format
 from llmobs_cli.core.ingest.readers.jsonl import read_jsonl_lines
 from llmobs_cli.core.ingest.readers.parquet import source_columns
+from llmobs_cli.core.ingest.seen import SeenSet
 from llmobs_cli.core.progress import Progress, ProgressFn, no_progress
 from llmobs_cli.core.record.schema import FIELDS, ROW
 from llmobs_cli.errors import InputError, InputWarning, UsageError
@@ -85,7 +85,8 @@ class _SeenSpans:
     """Keys of the calls already read (rows with a given span id), across batches."""
 
     def __init__(self) -> None:
-        self.keys = np.empty(0, dtype=np.uint64)
+        # Log-structured sorted runs: np.union1d per batch re-sorted every key seen so far.
+        self.keys = SeenSet()
 
     def drop_repeats(self, frame: pl.DataFrame) -> tuple[pl.DataFrame, int]:
         """``frame`` without the rows read before (in this batch or an earlier one)."""
@@ -101,10 +102,10 @@ class _SeenSpans:
         keys = keyed.get_column("_key").to_numpy()
         mask = given.to_numpy()
         first = keyed.select(pl.col("_key").is_first_distinct()).to_series().to_numpy()
-        old = np.isin(keys, self.keys, assume_unique=False)
+        old = self.keys.contains(keys)
         repeat = mask & (old | ~first)
         n = int(repeat.sum())
-        self.keys = np.union1d(self.keys, keys[mask & ~repeat])
+        self.keys.add(keys[mask & ~repeat])
         out = keyed.filter(pl.Series(~repeat)) if n else keyed
         return out.drop("_key", _GIVEN), n
 

@@ -45,6 +45,12 @@ class PartialSpec:
     per-row term columns summed per group; ``extrema`` the columns whose min and max are
     kept; ``sketches`` (value column, weight column) pairs histogrammed into log buckets;
     ``session`` (hash column, weight column) kept per session for ``session_levels``.
+
+    ``derive_sessions`` keeps session partials only for the session levels that no other
+    session level refines (whose keys are not a strict subset of another's): a coarser
+    level's sessions are the finer level's rows regrouped by the coarser keys, exactly (a
+    group-by puts every row in one group, so summing Σw and rows per session over the finer
+    groups gives the coarser ones). :func:`session_source` names the level read.
     """
 
     levels: tuple[tuple[str, ...], ...]
@@ -55,6 +61,21 @@ class PartialSpec:
     session: tuple[str, str] | None = None
     session_levels: tuple[int, ...] = ()
     alpha: float = ALPHA
+    derive_sessions: bool = False
+
+    def session_source(self, i: int) -> int:
+        """The level whose session partials hold level ``i``'s sessions: ``i`` itself, or
+        with ``derive_sessions`` the longest session level whose keys strictly contain
+        level ``i``'s (that level is refined by none, so its partials are kept)."""
+        if not self.derive_sessions:
+            return i
+        own = set(self.levels[i])
+        best = i
+        for j in self.session_levels:
+            keys = set(self.levels[j])
+            if keys > own and len(keys) > len(self.levels[best]):
+                best = j
+        return best
 
     @property
     def fields(self) -> list[str]:
@@ -114,7 +135,7 @@ def partial_queries(frame: pl.LazyFrame, spec: PartialSpec) -> list[pl.LazyFrame
                     .with_columns(pl.lit(value).alias(METRIC))
                 )
                 out.append(_tag(q, "q", i, keys))
-        if spec.session is not None and i in spec.session_levels:
+        if spec.session is not None and i in spec.session_levels and spec.session_source(i) == i:
             sid, weight = spec.session
             s = (
                 frame.filter(pl.col(sid).is_not_null())

@@ -99,7 +99,11 @@ def level_sessions(merged: pl.DataFrame, spec: PartialSpec, i: int) -> pl.DataFr
     """Per group of level ``i``: ``sessions`` = Σ over sessions of their rows' mean weight,
     ``sessions_sampled`` = sessions seen."""
     keys = list(spec.levels[i])
-    df = _level(merged, "sess", i, keys).filter(pl.col(SID).is_not_null())
+    src = spec.session_source(i)
+    df = _level(merged, "sess", src, keys).filter(pl.col(SID).is_not_null())
+    if src != i:
+        # Sessions kept for a finer level: regroup by this level's keys (sums of sums).
+        df = df.group_by([*keys, SID]).agg(pl.col(SUM).sum(), pl.col(N).sum())
     stats = [
         (pl.col(SUM) / pl.col(N)).sum().alias("sessions"),
         pl.len().alias("sessions_sampled"),

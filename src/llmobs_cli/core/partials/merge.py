@@ -46,15 +46,70 @@ _UNUSED: dict[str, tuple[str, ...]] = {
 }
 
 
+#: Partial columns that are not a grouping field's value.
+_STRUCTURAL = frozenset({"k:part", "k:level", "k:metric", "k:bin", "k:sid"})
+_GID = "k:_group"
+
+
+class _KeyIds:
+    """Numbers every distinct tuple of grouping-field values (``k:<field>`` columns) seen,
+    so that merges group by integers: the session part, whose rows grow with the input,
+    is re-grouped several times, and grouping by two string columns cost ~40 % more than
+    by one integer. Exact by construction (a dictionary, not a hash)."""
+
+    def __init__(self) -> None:
+        self.fields: list[str] | None = None
+        self.table: pl.DataFrame | None = None
+
+    def encode(self, rows: pl.DataFrame) -> pl.DataFrame:
+        if self.fields is None:
+            self.fields = [c for c in rows.columns if c.startswith("k:") and c not in _STRUCTURAL]
+        fields = self.fields
+        if not fields:
+            return rows
+        if self.table is not None and any(self.table.schema[f] != rows.schema[f] for f in fields):
+            # A column typed differently in this batch (all-null, say): both sides take the
+            # common supertype, as the concatenation in merge() would.
+            common = pl.concat(
+                [self.table.select(fields).head(0), rows.select(fields).head(0)],
+                how="vertical_relaxed",
+            ).schema
+            self.table = self.table.with_columns(pl.col(f).cast(common[f]) for f in fields)
+            rows = rows.with_columns(pl.col(f).cast(common[f]) for f in fields)
+        seen = rows.select(fields).unique()
+        if self.table is None:
+            self.table = seen.with_row_index(_GID)
+        else:
+            new = seen.join(self.table, on=fields, how="anti", nulls_equal=True)
+            if new.height:
+                self.table = pl.concat(
+                    [self.table, new.with_row_index(_GID, offset=self.table.height)]
+                )
+        return rows.join(self.table, on=fields, how="left", nulls_equal=True).drop(fields)
+
+    def decode(self, rows: pl.DataFrame) -> pl.DataFrame:
+        if not self.fields or self.table is None:
+            return rows
+        return rows.join(self.table, on=_GID, how="left").drop(_GID)
+
+
 class Merger:
-    """Merges partials as they arrive, keeping at most ``pending`` unmerged frames per part
-    (so memory is bounded by the merged size, not by the number of batches). Each part
-    (``k:part``) is merged on its own, without the columns it never uses."""
+    """Merges partials as they arrive, in memory bounded by the merged size, not by the
+    number of batches. Each part (``k:part``) is merged on its own, without the columns it
+    never uses.
+
+    Up to ``pending`` frames of a part wait, then are merged into one *run*; runs are kept
+    log-structured (each larger than the next, else the two are merged, as in a binary
+    counter), so a row is re-grouped O(log batches) times in all. Folding every few batches into one
+    growing total instead re-groups the whole total each time: quadratic in the batches
+    for the session part, whose size grows with the input (measured: a third of the
+    report's time at 2M rows)."""
 
     def __init__(self, pending: int = 4) -> None:
         self.pending = pending
+        self._keys = _KeyIds()
         self._frames: dict[str, list[pl.DataFrame]] = {}
-        self._merged: dict[str, pl.DataFrame] = {}
+        self._runs: dict[str, list[pl.DataFrame]] = {}
         self._columns: list[str] | None = None
         self._schema: pl.Schema | None = None
 
@@ -69,21 +124,34 @@ class Merger:
             drop = [c for c in ("k:part", *_UNUSED.get(name, ())) if c in rows.columns]
             rows = rows.drop(drop)
             pending = self._frames.setdefault(name, [])
-            pending.append(rows)
+            pending.append(self._keys.encode(rows))
             if len(pending) >= self.pending:
-                self._fold(name)
+                self._flush(name)
 
-    def _fold(self, part: str) -> None:
-        frames = ([self._merged[part]] if part in self._merged else []) + self._frames.pop(part, [])
-        if frames:
-            self._merged[part] = merge(frames)
+    def _flush(self, part: str) -> None:
+        frames = self._frames.pop(part, [])
+        if not frames:
+            return
+        runs = self._runs.setdefault(part, [])
+        runs.append(merge(frames))
+        while len(runs) > 1 and runs[-2].height <= runs[-1].height:
+            last = runs.pop()
+            runs[-1] = merge([runs[-1], last])
+
+    def _fold(self, part: str) -> pl.DataFrame:
+        self._flush(part)
+        runs = self._runs.get(part, [])
+        if len(runs) > 1:
+            runs[:] = [merge(runs)]
+        return runs[0]
 
     def result(self) -> pl.DataFrame | None:
         """The merged partials, every column back (None when nothing was added)."""
-        for part in list(self._frames):
-            self._fold(part)
         if self._columns is None or self._schema is None:
             return None
+        merged = {
+            part: self._keys.decode(self._fold(part)) for part in [*self._runs, *self._frames]
+        }
         schema = self._schema
         return pl.concat(
             [
@@ -94,7 +162,7 @@ class Merger:
                     if c not in f.columns and c != "k:part"
                 )
                 .select(self._columns)
-                for part, f in self._merged.items()
+                for part, f in merged.items()
             ],
             how="vertical_relaxed",
         )

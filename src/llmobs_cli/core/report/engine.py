@@ -29,7 +29,7 @@ buckets × groups); the per-level aggregates are tiny and turned into dicts in P
 from __future__ import annotations
 
 import math
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
@@ -279,11 +279,14 @@ def prepare(
     keys = [field_expr(f).alias(f) for f in by if f.startswith("metadata.")]
     if keys:
         lf = lf.with_columns(keys)
+    # The price lookup needs the batch's distinct (model, provider) pairs: found on the
+    # input, not after the citation match (which a second collect would run again).
+    pairs = pricing.price_pairs(lf) if table is not None else None
     cites: pl.Expr = pl.lit(None, dtype=pl.Boolean)
     if "retrieved" in schema and "response" in schema and citations:
         lf = _with_citations(lf)
         cites = c(_CITE)
-    lf = pricing.with_cost(lf, table)
+    lf = pricing.with_cost(lf, table, pairs)
     ok = c("status") != "error"
     lf = lf.with_columns(
         (1.0 / c("sample_rate")).alias(W),
@@ -475,6 +478,9 @@ def plan_report(
         sketch_levels=figure_levels,
         session=(_SID, W),
         session_levels=figure_levels,
+        # Sessions are kept for the finest levels only (the largest part of the partials,
+        # and the one state that grows with the input): the coarser ones regroup them.
+        derive_sessions=True,
         alpha=alpha,
     )
     return ReportPlan(
@@ -782,9 +788,7 @@ def run_report(
             memory=budget,
             on_progress=tell,
         )
-        merger = Merger()
-        for batch in stream:
-            merger.add(batch_partials(batch, plan))
+        merger = _merge_pipelined(stream, plan)
         say("finalizing")
         merged = merger.result()
     _check_selection(
@@ -808,6 +812,27 @@ def run_report(
         skipped_reasons=dict(stream.skipped_reasons),
         sources=stream.sources,
     )
+
+
+def _merge_pipelined(batches: Iterable[pl.DataFrame], plan: ReportPlan) -> Merger:
+    """Every batch's partials merged, computing one batch's partials on a worker thread
+    while the next batch is read and validated (Polars and pyarrow release the GIL, and
+    much of a batch's work — a regular expression over one column, a Parquet page — runs
+    on one core). At most two batches are in memory; partials are merged in input order,
+    and an error from either side surfaces as it would without the thread."""
+    from concurrent.futures import Future, ThreadPoolExecutor
+
+    merger = Merger()
+    with ThreadPoolExecutor(max_workers=1, thread_name_prefix="llmobs-partials") as pool:
+        pending: Future[pl.DataFrame] | None = None
+        for batch in batches:
+            nxt = pool.submit(batch_partials, batch, plan)
+            if pending is not None:
+                merger.add(pending.result())
+            pending = nxt
+        if pending is not None:
+            merger.add(pending.result())
+    return merger
 
 
 def _on_engine(

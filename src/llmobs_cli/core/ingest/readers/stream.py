@@ -6,12 +6,12 @@ across all batches, ``skip`` drops bad rows, ``fail`` raises one
 :class:`~llmobs_cli.errors.InputError` (first :data:`MAX_PROBLEMS` problems and the total)
 when the stream ends, so no figure is ever computed from a file with problems.
 
-Parquet (files, directories, hive partitions) is read by a lazy Polars scan whose batches
-come from ``collect_batches`` (measured faster than pyarrow's ``iter_batches`` and
-``dataset.to_batches`` on the same projection), so only the projected columns of one batch
-are in memory. Other formats are parsed one file at a time by their reader and validated
-in batches: their memory is bounded by the largest file, which is why JSONL is converted
-to Parquet once (``llmobs convert``) for production volumes.
+Parquet (files, directories, hive partitions) is read with pyarrow, consecutive row groups
+at a time (``iter_batches``, no memory-mapping; row groups outside the window skipped by
+their statistics), so only the projected columns of one batch are in memory. Other
+formats are parsed one file at a time by their reader and validated in batches: their
+memory is bounded by the largest file, which is why JSONL is converted to Parquet once
+(``llmobs convert``) for production volumes.
 """
 
 from __future__ import annotations
@@ -25,7 +25,6 @@ from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
-import numpy as np
 import polars as pl
 
 from llmobs_cli.core.ingest.readers import (
@@ -45,6 +44,7 @@ from llmobs_cli.core.ingest.readers import (
 )
 from llmobs_cli.core.ingest.readers.base import Locate, row_locator
 from llmobs_cli.core.ingest.readers.formats import READERS, ReadOptions, detect_format
+from llmobs_cli.core.ingest.seen import SeenSet
 from llmobs_cli.core.record.schema import ALIASES, REQUIRED, ROW, SCHEMA, normalize
 from llmobs_cli.errors import InputError, InputWarning, UsageError
 
@@ -396,31 +396,6 @@ class Stream:
             info.skipped += bad.len()
             frame = frame.filter(~pl.col(ROW).is_in(bad.implode()))
         return frame.drop(ROW)
-
-
-class SeenSet:
-    """A set of 64-bit hashes in sorted runs whose sizes halve (log-structured): adding
-    ``n`` hashes costs O(n log n) in all, a lookup one binary search per run. Memory is 8
-    bytes per distinct hash (the one state of a stream that grows with its rows)."""
-
-    def __init__(self) -> None:
-        self._runs: list[np.ndarray] = []
-
-    def contains(self, h: np.ndarray) -> np.ndarray:
-        out = np.zeros(len(h), dtype=bool)
-        for run in self._runs:
-            i = np.searchsorted(run, h)
-            i[i == len(run)] = 0
-            out |= run[i] == h
-        return out
-
-    def add(self, h: np.ndarray) -> None:
-        if not len(h):
-            return
-        run = np.unique(h.astype(np.uint64))
-        while self._runs and len(self._runs[-1]) <= len(run):
-            run = np.union1d(self._runs.pop(), run)
-        self._runs.append(run)
 
 
 def _size(path: Path) -> int:

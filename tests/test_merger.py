@@ -1,0 +1,132 @@
+"""The streaming Merger (log-structured runs, grouping fields numbered) against one merge."""
+
+from __future__ import annotations
+
+import numpy as np
+import polars as pl
+import pytest
+
+from llmobs_cli.core.partials import PartialSpec, merge, partials
+from llmobs_cli.core.partials.merge import Merger
+
+SPEC = PartialSpec(
+    levels=((), ("g", "h"), ("h",)),
+    sums=("w", "wx"),
+    extrema=("x",),
+    sketches=(("x", "w"),),
+    session=("sid", "w"),
+    session_levels=(0, 1, 2),
+)
+
+
+def _batches(n_batches: int, seed: int) -> list[pl.DataFrame]:
+    rng = np.random.default_rng(seed)
+    out = []
+    for b in range(n_batches):
+        n = int(rng.integers(1, 400))
+        x = rng.lognormal(3, 1, n)
+        w = rng.choice([1.0, 10.0, 4.0], n)
+        # Some groups appear late (new key tuples mid-stream), some keys are null, and
+        # sessions span neighbouring batches.
+        g = rng.choice(["a", "b", None, f"late{b // 5}"], n)
+        h = rng.choice(["x", "y", None], n)
+        sid = (rng.integers(0, 60, n) + 40 * b).astype(np.uint64)
+        out.append(
+            pl.DataFrame(
+                {
+                    "x": x,
+                    "w": w,
+                    "g": pl.Series(list(g), dtype=pl.String),
+                    "h": pl.Series(list(h), dtype=pl.String),
+                    "sid": sid,
+                }
+            ).with_columns((pl.col("w") * pl.col("x")).alias("wx"))
+        )
+    return out
+
+
+def _sorted(df: pl.DataFrame) -> pl.DataFrame:
+    keys = [c for c in df.columns if c.startswith("k:")]
+    return df.sort(keys, nulls_last=True)
+
+
+@pytest.mark.parametrize(("n_batches", "pending"), [(1, 4), (7, 1), (37, 4), (64, 3)])
+def test_merger_equals_one_merge_of_every_batch(n_batches: int, pending: int) -> None:
+    parts = [partials(b, SPEC) for b in _batches(n_batches, seed=n_batches)]
+    merger = Merger(pending=pending)
+    for p in parts:
+        merger.add(p)
+    got = merger.result()
+    assert got is not None
+    want = merge(parts)
+    assert got.columns == want.columns
+    assert got.schema == want.schema
+    got, want = _sorted(got), _sorted(want)
+    keys = [c for c in got.columns if c.startswith("k:") and c != "k:metric"]
+    assert got.select(keys).equals(want.select(keys))
+    for c in ("sum:n", "min:v", "max:v"):
+        assert got[c].equals(want[c])
+    np.testing.assert_allclose(got["sum:v"].to_numpy(), want["sum:v"].to_numpy(), rtol=1e-12)
+
+
+def test_merger_without_grouping_fields_and_when_empty() -> None:
+    spec = PartialSpec(levels=((),), sums=("w",))
+    merger = Merger()
+    assert merger.result() is None
+    for b in _batches(9, seed=1):
+        merger.add(partials(b, spec))
+    got = merger.result()
+    assert got is not None
+    total = sum(float(b["w"].sum()) for b in _batches(9, seed=1))
+    assert got.filter(pl.col("k:metric") == "w")["sum:v"].item() == pytest.approx(total, rel=1e-12)
+
+
+def test_derived_sessions_equal_kept_sessions() -> None:
+    """With ``derive_sessions`` only the finest session levels keep session partials; the
+    coarser levels' session figures are regrouped from them and equal the kept ones."""
+    from dataclasses import replace
+
+    from llmobs_cli.core.partials.finalize import level_sessions
+
+    derived = replace(SPEC, derive_sessions=True)
+    assert [derived.session_source(i) for i in range(3)] == [1, 1, 1]
+    batches = _batches(11, seed=5)
+    kept = merge([partials(b, SPEC) for b in batches])
+    got = merge([partials(b, derived) for b in batches])
+    sess_levels = got.filter(pl.col("k:part") == "sess")["k:level"].unique().to_list()
+    assert sess_levels == [1]
+    assert (
+        got.filter(pl.col("k:part") == "sess").height
+        < kept.filter(pl.col("k:part") == "sess").height
+    )
+    for level, keys in enumerate(SPEC.levels):
+        a = level_sessions(kept, SPEC, level)
+        b = level_sessions(got, derived, level)
+        if keys:
+            a, b = a.sort(list(keys), nulls_last=True), b.sort(list(keys), nulls_last=True)
+            assert a.select(keys).equals(b.select(keys))
+        assert a["sessions_sampled"].equals(b["sessions_sampled"])
+        np.testing.assert_allclose(b["sessions"].to_numpy(), a["sessions"].to_numpy(), rtol=1e-12)
+    # Without a refining level, a level keeps its own sessions.
+    alone = PartialSpec(
+        levels=((), ("g",)),
+        sums=("w",),
+        session=("sid", "w"),
+        session_levels=(0,),
+        derive_sessions=True,
+    )
+    assert alone.session_source(0) == 0
+
+
+def test_merger_takes_the_supertype_of_a_key_typed_differently_in_a_batch() -> None:
+    def part(g: pl.Series, w: float) -> pl.DataFrame:
+        return pl.DataFrame({"k:part": ["sum"], "k:level": [1], "k:g": g, "sum:v": [w]})
+
+    merger = Merger(pending=1)
+    merger.add(part(pl.Series([None]), 1.0))  # all-null batch: dtype Null
+    merger.add(part(pl.Series(["a"]), 2.0))
+    merger.add(part(pl.Series([None], dtype=pl.String), 4.0))
+    got = merger.result()
+    assert got is not None
+    assert got.schema["k:g"] == pl.String
+    assert sorted(got.select("k:g", "sum:v").rows(), key=str) == [("a", 2.0), (None, 5.0)]
