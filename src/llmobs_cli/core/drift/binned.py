@@ -26,10 +26,9 @@ from typing import Any
 
 import numpy as np
 import polars as pl
-from scipy import stats
 
 from llmobs_cli.core.drift.stats import TestResult
-from llmobs_cli.core.drift.stats.ks import BINS, null_scale_binned
+from llmobs_cli.core.drift.stats.ks import BINS, ks_result, null_scale_binned
 from llmobs_cli.core.drift.stats.wald_shares import ShareStats, from_codes
 from llmobs_cli.core.partials.sketch import bin_value_np
 
@@ -101,7 +100,6 @@ def numeric_test(
     vb = mc["w2"] / mc["w"] ** 2 if mc["w"] > 0 else 0.0
     if va + vb > 0:
         scale *= math.sqrt((va * deff[0] + vb * deff[1]) / (va + vb))
-    p = float(stats.kstwobign.sf(d / scale)) if scale > 0 else (1.0 if d <= 1e-12 else 0.0)
 
     def mean_sd(m: dict[str, float]) -> tuple[float, float]:
         if m["w"] <= 0:
@@ -115,22 +113,7 @@ def numeric_test(
     med2 = bins.quantile(bins.b, 0.5, mc["min"], mc["max"])
     rep = np.clip(bins.rep, min(mb["min"], mc["min"]), max(mb["max"], mc["max"]))
     w1d = float(np.sum(np.abs(diff[:-1]) * np.diff(rep))) if rep.size > 1 else 0.0
-    return TestResult(
-        test="ks",
-        statistic=d,
-        p_value=p,
-        effect_size=d,
-        effect_name="ks_d",
-        extras={
-            "wasserstein_norm": (w1d / sd1) if sd1 and sd1 > 0 else None,
-            "median_baseline": med1,
-            "median_current": med2,
-            "median_ratio": (med2 / med1) if med1 not in (0.0,) and med1 == med1 else None,
-            "mean_baseline": m1,
-            "mean_current": m2,
-            "n_eff_design": (1.0 / scale**2) if scale > 0 else None,
-        },
-    )
+    return ks_result(d, scale, w1d, sd1, (med1, med2), (m1, m2))
 
 
 def histogram(bins: Bins, edges_bins: int = 20) -> dict[str, Any]:

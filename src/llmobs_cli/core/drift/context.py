@@ -31,7 +31,7 @@ from llmobs_cli.core.drift.rows import (
 from llmobs_cli.core.drift.slices import MAX_SLICES, MIN_SLICE_SHARE, _gkey
 from llmobs_cli.core.drift.stats import BY_KIND, TESTS, rng_for
 from llmobs_cli.core.drift.stats.ks import _cluster_deff
-from llmobs_cli.core.drift.stats.wald_shares import from_codes, from_counts
+from llmobs_cli.core.drift.stats.wald_shares import ShareStats, from_codes, from_counts
 from llmobs_cli.core.record.config import DriftConfig
 from llmobs_cli.core.record.weights import W
 from llmobs_cli.errors import InputError
@@ -276,21 +276,35 @@ class _Context:
                 else:
                     sb = from_codes(codes[b], wb, k, self._cl(b))
                     sc = from_codes(codes[c], wc, k, self._cl(c))
-                res = TESTS[BY_KIND[spec.kind if not rate else "rate"]](sb, sc, rate=rate)
-                _fill(row, res)
-                pb, pc = sb.shares, sc.shares
-                row["baseline"] = {lab: float(x) for lab, x in zip(labels, pb, strict=True)}
-                row["current"] = {lab: float(x) for lab, x in zip(labels, pc, strict=True)}
-                row["summary"] = _share_summary(spec, labels, pb, pc, rate)
-                if group is None:
-                    self.distributions[spec.name] = {
-                        "type": "categories",
-                        "categories": labels,
-                        "baseline": [float(x) for x in pb],
-                        "current": [float(x) for x in pc],
-                    }
+                self._share_test(row, spec, group, labels, sb, sc, rate)
             rows.append(row)
         return rows
+
+    def _share_test(
+        self,
+        row: dict[str, Any],
+        spec: FeatureSpec,
+        group: dict[str, Any] | None,
+        labels: list[str],
+        sb: ShareStats,
+        sc: ShareStats,
+        rate: bool,
+    ) -> None:
+        """Run the shares test of ``spec``'s kind and fill ``row`` (and, overall, the
+        distribution drawn in the dashboard)."""
+        res = TESTS[BY_KIND[spec.kind if not rate else "rate"]](sb, sc, rate=rate)
+        _fill(row, res)
+        pb, pc = sb.shares, sc.shares
+        row["baseline"] = {lab: float(x) for lab, x in zip(labels, pb, strict=True)}
+        row["current"] = {lab: float(x) for lab, x in zip(labels, pc, strict=True)}
+        row["summary"] = _share_summary(spec, labels, pb, pc, rate)
+        if group is None:
+            self.distributions[spec.name] = {
+                "type": "categories",
+                "categories": labels,
+                "baseline": [float(x) for x in pb],
+                "current": [float(x) for x in pc],
+            }
 
     # -- numeric and shares from merged partials ----------------------------------------
     def _numeric_binned(self, spec: FeatureSpec, v: np.ndarray) -> list[dict[str, Any]]:
@@ -388,19 +402,7 @@ class _Context:
             )
             if n[BASE] >= 1 and n[CUR] >= 1:
                 sb, sc = st[BASE], st[CUR]
-                res = TESTS[BY_KIND[spec.kind if not rate else "rate"]](sb, sc, rate=rate)
-                _fill(row, res)
-                pb, pc = sb.shares, sc.shares
-                row["baseline"] = {lab: float(x) for lab, x in zip(labels, pb, strict=True)}
-                row["current"] = {lab: float(x) for lab, x in zip(labels, pc, strict=True)}
-                row["summary"] = _share_summary(spec, labels, pb, pc, rate)
-                if group is None:
-                    self.distributions[spec.name] = {
-                        "type": "categories",
-                        "categories": labels,
-                        "baseline": [float(x) for x in pb],
-                        "current": [float(x) for x in pc],
-                    }
+                self._share_test(row, spec, group, labels, sb, sc, rate)
             rows.append(row)
         return rows
 

@@ -249,12 +249,25 @@ def ks_test(
         # Distinct ids per window: a session cut by the window boundary is two clusters.
         cl = np.concatenate([c1 * 2, c2 * 2 + 1])[order]
     scale = null_scale(xs, a, b, rng, replicates, cl)
-    # A zero scale means a degenerate (constant) pooled sample.
-    p = float(stats.kstwobign.sf(d / scale)) if scale > 0 else (1.0 if d <= 1e-12 else 0.0)
     m1, sd1 = _wmean_std(xs, a)
     m2, _ = _wmean_std(xs, b)
     med1, med2 = _wmedian(xs, a), _wmedian(xs, b)
-    w1d = wasserstein(xd, diff)
+    return ks_result(d, scale, wasserstein(xd, diff), sd1, (med1, med2), (m1, m2))
+
+
+def ks_result(
+    d: float,
+    scale: float,
+    w1d: float,
+    sd_baseline: float,
+    medians: tuple[float, float],
+    means: tuple[float, float],
+) -> TestResult:
+    """The KS outcome from its parts: ``D``, the null scale, the Wasserstein distance, the
+    baseline's spread and both windows' medians and means (rows or merged buckets)."""
+    # A zero scale means a degenerate (constant) pooled sample.
+    p = float(stats.kstwobign.sf(d / scale)) if scale > 0 else (1.0 if d <= 1e-12 else 0.0)
+    med1, med2 = medians
     return TestResult(
         test="ks",
         statistic=d,
@@ -262,12 +275,12 @@ def ks_test(
         effect_size=d,
         effect_name="ks_d",
         extras={
-            "wasserstein_norm": (w1d / sd1) if sd1 and sd1 > 0 else None,
+            "wasserstein_norm": (w1d / sd_baseline) if sd_baseline and sd_baseline > 0 else None,
             "median_baseline": med1,
             "median_current": med2,
             "median_ratio": (med2 / med1) if med1 not in (0.0,) and med1 == med1 else None,
-            "mean_baseline": m1,
-            "mean_current": m2,
+            "mean_baseline": means[0],
+            "mean_current": means[1],
             "n_eff_design": (1.0 / scale**2) if scale > 0 else None,
         },
     )
