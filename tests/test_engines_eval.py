@@ -4,29 +4,13 @@ engine whose extra is installed (CI installs both)."""
 
 from __future__ import annotations
 
-import importlib.util
 import json
 from pathlib import Path
-from typing import Any
 
 import pytest
 
+from test_engines import ENGINES, ROOT, _walk
 from test_eval_support import run_cli
-
-ROOT = Path(__file__).resolve().parents[1]
-HAS = {
-    "spark": importlib.util.find_spec("pyspark") is not None,
-    "ray": importlib.util.find_spec("ray") is not None,
-}
-ENGINES = [
-    pytest.param(
-        e,
-        marks=pytest.mark.skipif(
-            not HAS[e], reason=f'the {e} extra is not installed (pip install "llmobs[{e}]")'
-        ),
-    )
-    for e in ("spark", "ray")
-]
 
 
 @pytest.fixture(scope="module")
@@ -51,24 +35,6 @@ def lake(tmp_path_factory: pytest.TempPathFactory) -> Path:
     r = run_cli("convert", str(src), "-o", str(out), "--partition-by", "date")
     assert r.returncode == 0, r.stderr
     return out
-
-
-def _walk(a: Any, b: Any, path: str = "") -> list[str]:
-    """Every difference between two JSON documents (numbers at 1e-9 relative)."""
-    if isinstance(a, dict) and isinstance(b, dict):
-        if a.keys() != b.keys():
-            return [f"{path}: keys {sorted(a)} != {sorted(b)}"]
-        return [d for k in a for d in _walk(a[k], b[k], f"{path}/{k}")]
-    if isinstance(a, list) and isinstance(b, list):
-        if len(a) != len(b):
-            return [f"{path}: {len(a)} != {len(b)} items"]
-        pairs = enumerate(zip(a, b, strict=True))
-        return [d for i, (x, y) in pairs for d in _walk(x, y, f"{path}[{i}]")]
-    if isinstance(a, float) or isinstance(b, float):
-        if a is None or b is None or abs(float(a) - float(b)) > 1e-9 * max(1.0, abs(float(a))):
-            return [f"{path}: {a} != {b}"]
-        return []
-    return [] if a == b else [f"{path}: {a!r} != {b!r}"]
 
 
 @pytest.mark.parametrize("engine", ENGINES)

@@ -41,16 +41,20 @@ class FeatureSpec:
     description: str = ""
 
 
-def _user_text() -> pl.Expr:
-    """The user's input: ``prompt``, else the last user turn of ``messages``."""
-    last_user = (
+def last_user_turn() -> pl.Expr:
+    """The content of the last user turn of ``messages``."""
+    return (
         pl.col("messages")
         .list.eval(
             pl.element().filter(pl.element().struct.field("role") == "user").struct.field("content")
         )
         .list.last()
     )
-    return pl.coalesce(pl.col("prompt"), last_user)
+
+
+def _user_text() -> pl.Expr:
+    """The user's input: ``prompt``, else the last user turn of ``messages``."""
+    return pl.coalesce(pl.col("prompt"), last_user_turn())
 
 
 def _scores() -> pl.Expr:

@@ -28,7 +28,14 @@ from typing import Any, NamedTuple
 
 import polars as pl
 
-from llmobs_cli.core.drift.features import FITTED, STANDARD, FeatureSpec, _user_text, custom_spec
+from llmobs_cli.core.drift.features import (
+    FITTED,
+    STANDARD,
+    FeatureSpec,
+    _user_text,
+    custom_spec,
+    last_user_turn,
+)
 from llmobs_cli.core.drift.result import BASE, CUR, WIN
 from llmobs_cli.core.partials.sketch import ALPHA, bin_expr
 from llmobs_cli.core.record.fields import base_column, field_expr
@@ -336,7 +343,7 @@ def _text(frame: pl.DataFrame, plan: DriftPlan) -> pl.DataFrame:
         elif "prompt" in frame.columns:
             user = pl.col("prompt")
         elif "messages" in frame.columns:
-            user = _user_text_messages_only()
+            user = last_user_turn()
         else:
             user = pl.lit(None, pl.String)
         cols.append(user.cast(pl.String).str.slice(0, TEXT_CHARS).alias("user_text"))
@@ -358,16 +365,6 @@ def _text(frame: pl.DataFrame, plan: DriftPlan) -> pl.DataFrame:
                 .alias("embedding")
             )
     return frame.select(cols)
-
-
-def _user_text_messages_only() -> pl.Expr:
-    return (
-        pl.col("messages")
-        .list.eval(
-            pl.element().filter(pl.element().struct.field("role") == "user").struct.field("content")
-        )
-        .list.last()
-    )
 
 
 _DAY = "_day"

@@ -30,7 +30,7 @@ from typing import Any, Literal
 from urllib.parse import unquote, urlsplit, urlunsplit
 
 from llmobs_cli.core.export import http
-from llmobs_cli.core.export.otlp import SendResult
+from llmobs_cli.core.export.otlp import SendResult, post_batches
 from llmobs_cli.errors import InputError, UsageError
 
 Kind = Literal["report", "eval", "drift"]
@@ -468,41 +468,31 @@ def send(
     if protocol not in ("protobuf", "json"):
         raise UsageError(f"protocol: {protocol!r} is not one of protobuf, json")
     svc = _proto()[0]
-    result = SendResult()
-    hdrs = dict(headers or {})
-    hdrs["Content-Type"] = (
-        "application/x-protobuf" if protocol == "protobuf" else "application/json"
+    batches = (
+        (
+            req,
+            sum(
+                len(m.gauge.data_points)
+                for rm in req.resource_metrics
+                for sm in rm.scope_metrics
+                for m in sm.metrics
+            ),
+        )
+        for req in requests(pts, resource=resource, version=version)
     )
-    for req in requests(pts, resource=resource, version=version):
-        n = sum(
-            len(m.gauge.data_points)
-            for rm in req.resource_metrics
-            for sm in rm.scope_metrics
-            for m in sm.metrics
-        )
-        payload = (
-            req.SerializeToString() if protocol == "protobuf" else json.dumps(to_json(req)).encode()
-        )
-        out = http.post(
-            url,
-            payload,
-            headers=hdrs,
-            policy=policy,
-            compress=compress,
-            client=client,
-            on_wait=on_progress,
-        )
-        result.requests += 1
-        if not out.ok:
-            result.failed += n
-            result.errors.append(out.error or "failed")
-            continue
-        rejected = _rejected(svc, out.body, protocol)
-        result.rejected += rejected
-        result.sent += n - rejected
-        if on_progress is not None:
-            on_progress(f"sent {result.sent} metric point(s)")
-    return result
+    return post_batches(
+        batches,
+        url,
+        encode=to_json,
+        rejected=lambda body: _rejected(svc, body, protocol),
+        unit="metric point(s)",
+        protocol=protocol,
+        headers=headers,
+        policy=policy,
+        compress=compress,
+        client=client,
+        on_progress=on_progress,
+    )
 
 
 def _rejected(svc: Any, body: bytes, protocol: str) -> int:

@@ -213,15 +213,51 @@ def send(
     if protocol not in ("protobuf", "json"):
         raise UsageError(f"protocol: {protocol!r} is not one of protobuf, json")
     svc = _proto()[0]
+    batches = (
+        (req, sum(len(sl.log_records) for rl in req.resource_logs for sl in rl.scope_logs))
+        for req in requests(events, version=version, resource=resource)
+    )
+    return post_batches(
+        batches,
+        url,
+        encode=to_json,
+        rejected=lambda body: _rejected(svc, body, protocol),
+        unit="evaluation event(s)",
+        protocol=protocol,
+        headers=headers,
+        policy=policy,
+        compress=compress,
+        client=client,
+        on_progress=on_progress,
+    )
+
+
+def post_batches(
+    batches: Iterable[tuple[Any, int]],
+    url: str,
+    *,
+    encode: Callable[[Any], Any],
+    rejected: Callable[[bytes], int],
+    unit: str,
+    protocol: str,
+    headers: Mapping[str, str] | None,
+    policy: http.RetryPolicy,
+    compress: bool,
+    client: Any,
+    on_progress: Callable[[str], None] | None,
+) -> SendResult:
+    """POST each (export request, records in it) with retries; count what the receiver
+    accepted, rejected (its partial success, read by ``rejected``) or never got. Shared
+    by the logs (judgments) and metrics exporters. ``encode`` gives a request's OTLP/JSON
+    document for ``protocol="json"``."""
     result = SendResult()
     hdrs = dict(headers or {})
     hdrs["Content-Type"] = (
         "application/x-protobuf" if protocol == "protobuf" else "application/json"
     )
-    for req in requests(events, version=version, resource=resource):
-        n = sum(len(sl.log_records) for rl in req.resource_logs for sl in rl.scope_logs)
+    for req, n in batches:
         payload = (
-            req.SerializeToString() if protocol == "protobuf" else json.dumps(to_json(req)).encode()
+            req.SerializeToString() if protocol == "protobuf" else json.dumps(encode(req)).encode()
         )
         out = http.post(
             url,
@@ -237,11 +273,11 @@ def send(
             result.failed += n
             result.errors.append(out.error or "failed")
             continue
-        rejected = _rejected(svc, out.body, protocol)
-        result.rejected += rejected
-        result.sent += n - rejected
+        refused = rejected(out.body)
+        result.rejected += refused
+        result.sent += n - refused
         if on_progress is not None:
-            on_progress(f"sent {result.sent} evaluation event(s)")
+            on_progress(f"sent {result.sent} {unit}")
     return result
 
 
