@@ -113,6 +113,9 @@ def test_foreign_folder_other_settings_and_part_day_windows(
     run_drift([first], now=NOW, features=FEATS, state=state)
     other = run_drift([first], now=NOW, features=["latency_ms"], state=state)
     assert any("rebuilt from every row" in n for n in other.notes)
+    (state / "sample.parquet").write_bytes(b"not parquet")
+    with pytest.raises(UsageError, match=r"sample\.parquet is unreadable"):
+        run_drift([first], now=NOW, features=["latency_ms"], state=state)
     with pytest.raises(UsageError, match="whole UTC days"):
         run_drift([first], now=NOW, current="36h", features=FEATS, state=state)
 

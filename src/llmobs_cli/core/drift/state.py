@@ -102,7 +102,9 @@ class DriftState:
         try:
             doc = json.loads(mark.read_text())
         except (OSError, ValueError) as exc:
-            raise UsageError(f"--state {root}: {MANIFEST} is unreadable ({exc})") from exc
+            raise UsageError(
+                f"--state {root}: {MANIFEST} is unreadable ({exc})", param="state"
+            ) from exc
         if doc.get("tool") != "llmobs" or doc.get("kind") != "drift":
             raise UsageError(f"--state {root}: {MANIFEST} is not an llmobs drift state")
         if doc.get("version") != VERSION or doc.get("key") != key:
@@ -114,7 +116,13 @@ class DriftState:
         state.tau_text = int(doc.get("tau_text", _MAX))
         for name in _FILES:
             p = root / name
-            frame = pl.read_parquet(p) if p.exists() else None
+            try:
+                frame = pl.read_parquet(p) if p.exists() else None
+            except Exception as exc:  # polars raises several kinds for a damaged file
+                raise UsageError(
+                    f"--state {root}: {name} is unreadable ({exc}); give a new folder",
+                    param="state",
+                ) from exc
             setattr(state, name.split(".")[0], frame)
         return state
 
