@@ -1,0 +1,54 @@
+"""HashSpill: rows land in one partition per hash value, come back whole, leave no files."""
+
+from __future__ import annotations
+
+import numpy as np
+import polars as pl
+import pytest
+
+from llmobs_cli.core.spill import HashSpill
+
+
+def _frame(rng: np.random.Generator, n: int) -> pl.DataFrame:
+    keys = rng.integers(0, 2**64 - 1, size=max(1, n // 3), dtype=np.uint64)
+    h = rng.choice(keys, size=n)
+    return pl.DataFrame({"h": pl.Series(h, dtype=pl.UInt64), "v": rng.normal(size=n)})
+
+
+def test_partitions_hold_every_row_once_and_each_key_in_one_partition() -> None:
+    rng = np.random.default_rng(3)
+    frames = [_frame(rng, 5000) for _ in range(4)]
+    frames.append(pl.DataFrame({"h": pl.Series([None, None], dtype=pl.UInt64), "v": [1.0, 2.0]}))
+    with HashSpill("h", parts=8) as spill:
+        for f in frames:
+            spill.add(f)
+        parts = list(spill.partitions())
+        directory = spill.directory
+        assert spill.rows == sum(f.height for f in frames)
+    assert not directory.exists()
+    assert 1 < len(parts) <= 8
+    both = pl.concat(parts)
+    expected = pl.concat(frames)
+    assert both.height == expected.height
+    assert both.sort("h", "v").equals(expected.sort("h", "v"))
+    owners: dict[object, int] = {}
+    for i, p in enumerate(parts):
+        for h in p.get_column("h").unique().to_list():
+            assert owners.setdefault(h, i) == i, "a key spread over two partitions"
+
+
+def test_single_partition_and_dropping() -> None:
+    rng = np.random.default_rng(4)
+    with HashSpill("h", parts=1) as spill:
+        spill.add(_frame(rng, 100))
+        spill.add(pl.DataFrame({"h": pl.Series([], dtype=pl.UInt64), "v": []}))
+        assert [p.height for p in spill.partitions()] == [100]
+        spill.drop_partition(0)
+        assert list(spill.partitions()) == []
+
+
+def test_rejects_bad_arguments() -> None:
+    with pytest.raises(ValueError, match="power of two"):
+        HashSpill("h", parts=6)
+    with HashSpill("h") as spill, pytest.raises(ValueError, match="hash column"):
+        spill.add(pl.DataFrame({"x": [1]}))
