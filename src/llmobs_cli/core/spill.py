@@ -70,7 +70,9 @@ class HashSpill:
         h = pl.col(self.column).cast(pl.UInt64)
         if self._bits == 0:
             return pl.lit(0, pl.UInt32).alias(_P)
-        return (h >> (64 - self._bits)).fill_null(0).cast(pl.UInt32).alias(_P)
+        # The top bits (Polars has no shift operator; floor division by 2^k is one).
+        top = h // pl.lit(1 << (64 - self._bits), pl.UInt64)
+        return top.fill_null(0).cast(pl.UInt32).alias(_P)
 
     def add(self, frame: pl.DataFrame) -> None:
         """Write ``frame``'s rows to their partitions."""
@@ -92,7 +94,7 @@ class HashSpill:
         files = self._files[p]
         if not files:
             return None
-        frames = [pl.read_ipc(f, memory_map=False) for f in files]
+        frames = [_read(f) for f in files]
         return frames[0] if len(frames) == 1 else pl.concat(frames, how="vertical_relaxed")
 
     def partitions(self) -> Iterator[pl.DataFrame]:
@@ -107,3 +109,14 @@ class HashSpill:
         for f in self._files[p]:
             f.unlink(missing_ok=True)
         self._files[p] = []
+
+
+def _read(path: Path) -> pl.DataFrame:
+    """One spill file, read through a plain file handle (never memory-mapped)."""
+    import pyarrow as pa
+
+    with pa.OSFile(str(path)) as src:
+        table = pa.ipc.open_file(src).read_all()
+    frame = pl.from_arrow(table)
+    assert isinstance(frame, pl.DataFrame)
+    return frame
