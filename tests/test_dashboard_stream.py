@@ -136,6 +136,38 @@ def test_small_batches_give_the_figures_of_one_batch(generated: Path) -> None:
     assert not diffs, diffs[:10]
 
 
+def test_sessions_spilled_to_disk_draw_the_same_figures(
+    generated: Path, monkeypatch: pytest.MonkeyPatch, tmp_path: Path
+) -> None:
+    """Session rows (route and dimension sessions, release first calls) forced to disk
+    after a few hundred rows and reduced partition by partition: the figures are those of
+    the whole-frame path, every spilled part really spilled, and no spill file is left."""
+    import importlib
+    import tempfile
+
+    merge_mod = importlib.import_module("llmobs_cli.core.partials.merge")
+    monkeypatch.setattr(merge_mod, "SPILL_ROWS", 300)
+    # Batches of 2,000 rows: enough merges for the parts to pass the spill size.
+    monkeypatch.setattr("llmobs_cli.core.ingest.readers.stream.MIN_BATCH", 2000)
+    monkeypatch.setattr(tempfile, "tempdir", str(tmp_path))
+    spilled: set[str] = set()
+    real = merge_mod.Merger._to_disk
+
+    def counting(self: Any, part: str) -> None:
+        spilled.add(part)
+        real(self, part)
+
+    monkeypatch.setattr(merge_mod.Merger, "_to_disk", counting)
+    old = ref.build([generated], ref.DashboardOptions(drift=False, bucket="day")).as_dict()
+    new = dash.build(
+        [generated], dash.DashboardOptions(drift=False, bucket="day", memory=1)
+    ).as_dict()
+    assert spilled == {"sess", "first"}
+    assert list(tmp_path.iterdir()) == []
+    diffs = _diffs(old, new)
+    assert not diffs, diffs[:10]
+
+
 def test_empty_window_is_exit_2_naming_the_data(generated: Path) -> None:
     from llmobs_cli.errors import UsageError
 

@@ -65,13 +65,16 @@ class _KeyIds:
     is re-grouped several times, and grouping by two string columns cost ~40 % more than
     by one integer. Exact by construction (a dictionary, not a hash)."""
 
-    def __init__(self) -> None:
+    def __init__(self, exclude: Iterable[str] = ()) -> None:
         self.fields: list[str] | None = None
         self.table: pl.DataFrame | None = None
+        # Per-unit hash columns (spilled by) are not numbered: the table would grow with
+        # the units, and the spill partitions by their values.
+        self._skip = _STRUCTURAL | frozenset(exclude)
 
     def encode(self, rows: pl.DataFrame) -> pl.DataFrame:
         if self.fields is None:
-            self.fields = [c for c in rows.columns if c.startswith("k:") and c not in _STRUCTURAL]
+            self.fields = [c for c in rows.columns if c.startswith("k:") and c not in self._skip]
         fields = self.fields
         if not fields:
             return rows
@@ -129,7 +132,7 @@ class Merger:
         spill_dir: str | None = None,
     ) -> None:
         self.pending = pending
-        self._keys = _KeyIds()
+        self._keys = _KeyIds(exclude=(spill or {}).values())
         self._frames: dict[str, list[pl.DataFrame]] = {}
         self._runs: dict[str, list[pl.DataFrame]] = {}
         self._columns: list[str] | None = None
