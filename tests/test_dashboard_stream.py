@@ -254,3 +254,34 @@ def test_engines_draw_the_local_figures(engine: str, tmp_path: Path) -> None:
     assert a["releases"]["comparisons"], "the dump has release changes (second pass ran)"
     diffs = _diffs(a, b, sketched=False)
     assert not diffs, diffs[:10]
+
+
+def test_release_sessions_folded_by_hour_count_the_same_units(generated: Path) -> None:
+    """Folding each session of the release partials into the hour of its first call, on
+    disjoint halves of the sessions, gives the units per (route, value, hour) of the
+    unfolded partials (sessions counted once, calls without a session by their calls)."""
+    from llmobs_cli.core.dashboard import views
+    from llmobs_cli.core.dashboard.partials import (
+        UNIT,
+        first_by_hour,
+        plan_dashboard,
+        release_partials,
+    )
+    from llmobs_cli.core.partials import merge
+    from llmobs_cli.core.partials.compute import key
+    from llmobs_cli.core.report import pricing
+
+    plan = plan_dashboard(
+        bucket="day", table=pricing.build_price_table(), refusal_patterns=None, rules=[]
+    )
+    frame = pl.read_parquet(generated)
+    raw = merge([release_partials(frame.slice(i, 5000), plan) for i in range(0, 40_000, 5000)])
+    odd = pl.col(key(UNIT)).is_not_null() & (pl.col(key(UNIT)) % 2 == 1)
+    halves = [first_by_hour(raw.filter(odd)), first_by_hour(raw.filter(~odd | odd.is_null()))]
+    folded = merge(halves)
+    assert folded[key(UNIT)].null_count() == folded.height
+    for i, kind in enumerate(plan.kinds):
+        want = views.hourly_units(raw, i, kind)
+        got = views.hourly_units(folded, i, kind)
+        cols = ["route", kind, "_h"]
+        assert want.height and want.sort(cols).equals(got.sort(cols))
