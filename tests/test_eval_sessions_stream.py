@@ -38,7 +38,7 @@ def _sessions_frame(seed: int) -> pl.DataFrame:
     session id (one-call sessions keyed by trace id), mixed storage rates inside sessions,
     and calls sharing their session's first timestamp (ties broken by input order)."""
     rng = np.random.default_rng(seed)
-    f = generate(9_000, seed=seed, days=20)
+    f = generate(6_000, seed=seed, days=20)
     n = f.height
     no_sid = rng.random(n) < 0.15
     half_rate = rng.random(n) < 0.1
@@ -116,6 +116,30 @@ def test_dry_run_equals_whole_frame_on_the_sample(name: str) -> None:
         whole = _run_loaded(paths, EvalOptions(dry_run=True, unit="session", **case))
         streamed = run_eval(paths, EvalOptions(dry_run=True, unit="session", **case))
         _same(whole, streamed)
+
+
+@pytest.mark.parametrize("answers", ["given", "empty"])
+def test_dumps_without_session_ids_or_anything_to_judge(tmp_path: Path, answers: str) -> None:
+    """No ``session_id`` column at all (every call its own session), and a dump whose
+    answers are all empty (no session can be judged: an empty selection, not a crash)."""
+    from test_eval_support import records
+
+    recs = records(3, per_route=40)
+    if answers == "empty":
+        for r in recs:
+            r["response"] = ""
+    path = tmp_path / "t.parquet"
+    pl.DataFrame(recs).write_parquet(path)
+    assert "session_id" not in pl.read_parquet(path).columns
+    opts = {"dry_run": True, "unit": "session", "budget": 10}
+    whole = _run_loaded([path], EvalOptions(**opts))
+    streamed = run_eval([path], EvalOptions(**opts))
+    assert streamed.summary.plan == whole.summary.plan
+    assert [s["sessions_sampled"] for s in streamed.summary.sessions] == [40, 40, 40]
+    for p, q in zip(whole.plans, streamed.plans, strict=True):
+        assert p.selection.equals(q.selection)
+        judged = sum(s.selected_traces for s in q.strata)
+        assert q.selection.height == judged and (judged == 0) == (answers == "empty")
 
 
 def test_heuristics_match_an_independent_computation(dump: list[Path]) -> None:
@@ -221,7 +245,7 @@ def test_pass_one_spills_no_text_and_pass_two_reads_only_selected_sessions(
     monkeypatch.setattr(spill_mod.HashSpill, "add", add)
     monkeypatch.setattr(session_passes, "session_rows", rows)
     run = run_eval(dump, EvalOptions(dry_run=True, unit="session", budget=5))
-    assert len(spilled) > 10  # many batches
+    assert len(spilled) >= 8  # many batches
     for frame in spilled:
         assert not {"prompt", "response", "messages", "_user", "_answer"} & set(frame.columns)
         longest = frame.select(pl.col("_cmp").str.len_chars().max()).item()

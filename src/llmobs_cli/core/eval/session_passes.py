@@ -187,7 +187,10 @@ def spill_parts(paths: Sequence[str | Path]) -> int:
     from llmobs_cli.core.ingest.readers import expand_paths
     from llmobs_cli.core.ingest.readers.stream import _size
 
-    total = sum(_size(p) for p in expand_paths(paths))
+    try:
+        total = sum(_size(p) for p in expand_paths(paths))
+    except InputError:
+        return PARTS  # the reader names the missing input, as on the other paths
     parts = PARTS
     while parts < MAX_PARTS and parts * INPUT_PER_PART < total:
         parts *= 2

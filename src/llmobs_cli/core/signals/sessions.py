@@ -216,7 +216,7 @@ def fold_sessions(
     calls = calls.with_columns(
         pl.Series("_repeat", rep),
         # the next user turn repeats this one: this answer did not satisfy
-        pl.Series("_repeated_next", np.r_[rep[1:], False]),
+        pl.Series("_repeated_next", np.r_[rep[1:], False][: rep.size]),
     )
     # Newest-first cumulative tokens: keep turns while they fit (the newest always kept).
     calls = calls.with_columns(
