@@ -11,8 +11,8 @@ from collections.abc import Callable, Iterable, Mapping
 
 import polars as pl
 
-#: Rows of one spillable part held in memory before they go to disk (~40 bytes each).
-SPILL_ROWS = 3_000_000
+#: Rows of one spillable part held in memory before they go to disk (~32 bytes each).
+SPILL_ROWS = 1_500_000
 
 #: Turns every merged row of some keys of a part (all of a session's rows, say) into rows
 #: that merge by plain sums (or min/max) with the other partitions' results; the output
@@ -54,8 +54,10 @@ _UNUSED: dict[str, tuple[str, ...]] = {
 }
 
 
-#: Partial columns that are not a grouping field's value.
-_STRUCTURAL = frozenset({"k:part", "k:level", "k:metric", "k:bin", "k:sid"})
+#: Partial columns never numbered: the level and the sketch bin are already small integers,
+#: and the part is constant within a merge. The metric name is numbered with the fields
+#: (a string on every row of the largest parts, the sketches: ~16 bytes a row).
+_STRUCTURAL = frozenset({"k:part", "k:level", "k:bin", "k:sid"})
 _GID = "k:_group"
 
 
@@ -132,7 +134,9 @@ class Merger:
         spill_dir: str | None = None,
     ) -> None:
         self.pending = pending
-        self._keys = _KeyIds(exclude=(spill or {}).values())
+        # One numbering per part: parts keep different key columns (sessions no metric).
+        self._exclude = tuple((spill or {}).values())
+        self._keys: dict[str, _KeyIds] = {}
         self._frames: dict[str, list[pl.DataFrame]] = {}
         self._runs: dict[str, list[pl.DataFrame]] = {}
         self._columns: list[str] | None = None
@@ -155,7 +159,10 @@ class Merger:
             drop = [c for c in ("k:part", *_UNUSED.get(name, ())) if c in rows.columns]
             rows = rows.drop(drop)
             pending = self._frames.setdefault(name, [])
-            pending.append(self._keys.encode(rows))
+            ids = self._keys.get(name)
+            if ids is None:
+                ids = self._keys[name] = _KeyIds(exclude=self._exclude)
+            pending.append(ids.encode(rows))
             if len(pending) >= self.pending:
                 self._flush(name)
                 if name in self._spill_cols and self._held(name) > self._spill_rows:
@@ -205,7 +212,7 @@ class Merger:
 
         spill = self._spills.get(part)
         if spill is None:
-            return reduce(self._keys.decode(self._fold(part)))
+            return reduce(self._keys[part].decode(self._fold(part)))
         assert isinstance(spill, HashSpill)
         try:
             if self._held(part):
@@ -217,7 +224,7 @@ class Merger:
                 if rows is None:
                     continue
                 spill.drop_partition(p)
-                out = reduce(self._keys.decode(merge([rows])))
+                out = reduce(self._keys[part].decode(merge([rows])))
                 if out.height:
                     outs.append(out)
             return merge(outs) if outs else None
@@ -243,7 +250,7 @@ class Merger:
                 if out is not None and out.height:
                     merged[part] = out
             else:
-                merged[part] = self._keys.decode(self._fold(part))
+                merged[part] = self._keys[part].decode(self._fold(part))
         if not merged:
             return None
         schema = self._schema
