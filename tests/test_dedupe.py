@@ -84,6 +84,7 @@ def tiny(monkeypatch: pytest.MonkeyPatch, tmp_path: Path) -> Path:
     temporary directory of the test's own (returned)."""
     monkeypatch.setattr(seen, "EXACT_KEYS", 500)
     monkeypatch.setattr(seen, "BLOOM_BITS", 1 << 17)
+    monkeypatch.setattr(seen, "_HELD_ROWS", 300)  # many held-row files
     spill = tmp_path / "spill"
     spill.mkdir()
     monkeypatch.setattr(tempfile, "tempdir", str(spill))
@@ -310,7 +311,8 @@ def test_deduper_equals_unique_keep_first(
         given_ = pl.col("span_id").is_not_null() & (pl.col("span_id") != pl.col("trace_id"))
         frames.append(df.with_columns(given_.alias(seen.GIVEN)))
     whole = pl.concat(frames, how="vertical_relaxed").drop(seen.GIVEN)
-    with tempfile.TemporaryDirectory() as d:
+    with tempfile.TemporaryDirectory() as d, pytest.MonkeyPatch.context() as mp:
+        mp.setattr(seen, "_HELD_ROWS", 50)
         with Deduper(exact_keys=exact_keys, bloom_bits=bloom_bits, bloom_k=2, directory=d) as dd:
             out = [dd.new_rows(f) for f in frames]
             out += list(dd.held(batch_rows=97))

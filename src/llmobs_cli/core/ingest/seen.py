@@ -338,8 +338,10 @@ class Deduper:
 
     def held(self, batch_rows: int = 131_072) -> Iterator[pl.DataFrame]:
         """The held rows that are first copies (in input order among themselves), in
-        frames of at most ``batch_rows`` rows; counts the others in :attr:`duplicates`.
-        Call once, after the last :meth:`new_rows`."""
+        frames of at most ``batch_rows`` rows; counts the others in :attr:`duplicates`
+        (exact once this is exhausted). Call once, after the last :meth:`new_rows`.
+        Memory: the sorted distinct held keys (8 bytes each, 8 per held row while they
+        are sorted) and one spill file's rows."""
         if self._dir is None or not self.held_rows:
             return
         self._flush()
@@ -347,31 +349,44 @@ class Deduper:
         self._keys_out.close()
         self._held_keys_out.close()
         self._bloom = None  # its memory is not needed any more
-        held = np.fromfile(self._dir / "held.u64", dtype=np.uint64)
-        cand, first = np.unique(held, return_index=True)
-        counted = _members(cand, self._dir / "keys.u64")
-        keep = np.zeros(len(held), dtype=bool)
-        keep[first[~counted]] = True
-        del held, cand, first
-        kept = int(keep.sum())
-        self.duplicates += self.held_rows - kept
-        self.false_positives = kept
+        # The distinct held keys, sorted (8 bytes per held row for the sort, then per
+        # distinct held key); the held keys themselves are then re-read file by file.
+        cand = np.fromfile(self._dir / "held.u64", dtype=np.uint64)
+        cand.sort()
+        if len(cand) > 1:
+            distinct = np.empty(len(cand), dtype=bool)
+            distinct[0] = True
+            np.not_equal(cand[1:], cand[:-1], out=distinct[1:])
+            cand = cand[distinct]
+            del distinct
+        # A key passed on before: all its held rows are repeats. Any other key: its first
+        # held row (in input order) is the first copy; "taken" marks keys settled so far.
+        taken = _members(cand, self._dir / "keys.u64")
+        self.false_positives = 0
         out: list[pl.DataFrame] = []
         n_out = 0
-        offset = 0
-        for path, n in self._held_files:
-            mask = keep[offset : offset + n]
-            offset += n
-            if mask.any():
-                rows = _read_ipc(path).filter(pl.Series(mask))
-                out.append(rows)
-                n_out += rows.height
-            path.unlink(missing_ok=True)
-            while n_out >= batch_rows:
-                both = pl.concat(out, how="diagonal_relaxed")
-                yield both.slice(0, batch_rows)
-                rest = both.slice(batch_rows)
-                out, n_out = ([rest] if rest.height else []), rest.height
+        with open(self._dir / "held.u64", "rb") as keys_in:
+            for path, n in self._held_files:
+                keys = np.fromfile(keys_in, dtype=np.uint64, count=n)
+                at = np.searchsorted(cand, keys)
+                slots, first = np.unique(at, return_index=True)
+                fresh = ~taken[slots]
+                taken[slots] = True
+                mask = np.zeros(n, dtype=bool)
+                mask[first[fresh]] = True
+                kept = int(fresh.sum())
+                self.false_positives += kept
+                self.duplicates += n - kept
+                if kept:
+                    rows = _read_ipc(path).filter(pl.Series(mask))
+                    out.append(rows)
+                    n_out += rows.height
+                path.unlink(missing_ok=True)
+                while n_out >= batch_rows:
+                    both = pl.concat(out, how="diagonal_relaxed")
+                    yield both.slice(0, batch_rows)
+                    rest = both.slice(batch_rows)
+                    out, n_out = ([rest] if rest.height else []), rest.height
         if n_out:
             yield pl.concat(out, how="diagonal_relaxed")
 
