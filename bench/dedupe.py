@@ -68,6 +68,8 @@ def _frames(rows: int, repeat: float):  # type: ignore[no-untyped-def]
 
 
 def run_deduper(rows: int, repeat: float, exact: bool) -> None:
+    import resource
+
     from llmobs_cli.core.ingest.seen import Deduper
 
     kept = 0
@@ -76,11 +78,13 @@ def run_deduper(rows: int, repeat: float, exact: bool) -> None:
         for frame in _frames(rows, repeat):
             kept += dd.new_rows(frame).height
         streamed = time.perf_counter() - t0
+        rss_stream = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
         for frame in dd.held(BATCH):
             kept += frame.height
         print(
             f"distinct={kept} duplicates={dd.duplicates} held={dd.held_rows} "
             f"false_positives={dd.false_positives} stream_s={streamed:.1f} "
+            f"peak_mb_by_the_end_of_input={rss_stream:.0f} "
             f"end_s={time.perf_counter() - t0 - streamed:.1f}"
         )
 
