@@ -136,6 +136,38 @@ def test_small_batches_give_the_figures_of_one_batch(generated: Path) -> None:
     assert not diffs, diffs[:10]
 
 
+def test_sessions_spilled_to_disk_draw_the_same_figures(
+    generated: Path, monkeypatch: pytest.MonkeyPatch, tmp_path: Path
+) -> None:
+    """Session rows (route and dimension sessions, release first calls) forced to disk
+    after a few hundred rows and reduced partition by partition: the figures are those of
+    the whole-frame path, every spilled part really spilled, and no spill file is left."""
+    import importlib
+    import tempfile
+
+    merge_mod = importlib.import_module("llmobs_cli.core.partials.merge")
+    monkeypatch.setattr(merge_mod, "SPILL_ROWS", 300)
+    # Batches of 2,000 rows: enough merges for the parts to pass the spill size.
+    monkeypatch.setattr("llmobs_cli.core.ingest.readers.stream.MIN_BATCH", 2000)
+    monkeypatch.setattr(tempfile, "tempdir", str(tmp_path))
+    spilled: set[str] = set()
+    real = merge_mod.Merger._to_disk
+
+    def counting(self: Any, part: str) -> None:
+        spilled.add(part)
+        real(self, part)
+
+    monkeypatch.setattr(merge_mod.Merger, "_to_disk", counting)
+    old = ref.build([generated], ref.DashboardOptions(drift=False, bucket="day")).as_dict()
+    new = dash.build(
+        [generated], dash.DashboardOptions(drift=False, bucket="day", memory=1)
+    ).as_dict()
+    assert spilled == {"sess", "first"}
+    assert list(tmp_path.iterdir()) == []
+    diffs = _diffs(old, new)
+    assert not diffs, diffs[:10]
+
+
 def test_empty_window_is_exit_2_naming_the_data(generated: Path) -> None:
     from llmobs_cli.errors import UsageError
 
@@ -222,3 +254,34 @@ def test_engines_draw_the_local_figures(engine: str, tmp_path: Path) -> None:
     assert a["releases"]["comparisons"], "the dump has release changes (second pass ran)"
     diffs = _diffs(a, b, sketched=False)
     assert not diffs, diffs[:10]
+
+
+def test_release_sessions_folded_by_hour_count_the_same_units(generated: Path) -> None:
+    """Folding each session of the release partials into the hour of its first call, on
+    disjoint halves of the sessions, gives the units per (route, value, hour) of the
+    unfolded partials (sessions counted once, calls without a session by their calls)."""
+    from llmobs_cli.core.dashboard import views
+    from llmobs_cli.core.dashboard.partials import (
+        UNIT,
+        first_by_hour,
+        plan_dashboard,
+        release_partials,
+    )
+    from llmobs_cli.core.partials import merge
+    from llmobs_cli.core.partials.compute import key
+    from llmobs_cli.core.report import pricing
+
+    plan = plan_dashboard(
+        bucket="day", table=pricing.build_price_table(), refusal_patterns=None, rules=[]
+    )
+    frame = pl.read_parquet(generated)
+    raw = merge([release_partials(frame.slice(i, 5000), plan) for i in range(0, 40_000, 5000)])
+    odd = pl.col(key(UNIT)).is_not_null() & (pl.col(key(UNIT)) % 2 == 1)
+    halves = [first_by_hour(raw.filter(odd)), first_by_hour(raw.filter(~odd | odd.is_null()))]
+    folded = merge(halves)
+    assert folded[key(UNIT)].null_count() == folded.height
+    for i, kind in enumerate(plan.kinds):
+        want = views.hourly_units(raw, i, kind)
+        got = views.hourly_units(folded, i, kind)
+        cols = ["route", kind, "_h"]
+        assert want.height and want.sort(cols).equals(got.sort(cols))

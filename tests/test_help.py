@@ -47,3 +47,12 @@ def test_eval_summarize_help_is_its_own() -> None:
     out = run_cli("eval", "summarize", "x.parquet", "--help", env={"COLUMNS": "100"}).stdout
     assert "Usage: llmobs eval summarize [OPTIONS] EVALS..." in out
     assert "--budget" not in out and "--min-drop" in out
+
+
+@pytest.mark.parametrize("command", ["report", "drift", "dashboard", "sample"])
+def test_engine_help_names_the_extras_with_their_brackets(command: str) -> None:
+    """Square brackets in help text are Rich markup unless escaped: the extras' names
+    (``llmobs[spark]``) must reach the reader whole."""
+    res = run_cli(command, "--help", env={"COLUMNS": "250"})
+    text = " ".join(res.stdout.split())
+    assert 'pip install "llmobs[spark]" / "llmobs[ray]"' in text

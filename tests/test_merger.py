@@ -130,3 +130,62 @@ def test_merger_takes_the_supertype_of_a_key_typed_differently_in_a_batch() -> N
     assert got is not None
     assert got.schema["k:g"] == pl.String
     assert sorted(got.select("k:g", "sum:v").rows(), key=str) == [("a", 2.0), (None, 5.0)]
+
+
+def _hashed(batches: list[pl.DataFrame]) -> list[pl.DataFrame]:
+    """The batches with session ids spread over the whole 64-bit range (as hashes are)."""
+    return [b.with_columns(pl.col("sid").hash(seed=3)) for b in batches]
+
+
+@pytest.mark.parametrize("derive", [False, True])
+def test_spilled_sessions_equal_the_in_memory_sessions(derive: bool, tmp_path) -> None:
+    """Session rows sent to disk in hash partitions and reduced partition by partition give
+    the same per-group sessions as one merge of everything, and the other parts are
+    untouched; the spill directory is gone afterwards."""
+    from dataclasses import replace
+    from functools import partial as bind
+
+    from llmobs_cli.core.partials.finalize import level_sessions, session_totals
+
+    spec = replace(SPEC, derive_sessions=derive)
+    batches = _hashed(_batches(40, seed=9))
+    parts = [partials(b, spec) for b in batches]
+    want = merge(parts)
+    merger = Merger(pending=2, spill={"sess": "k:sid"}, spill_rows=300, spill_dir=str(tmp_path))
+    for p in parts:
+        merger.add(p)
+    assert merger.spilled_rows > 0
+    got = merger.result(reduce={"sess": bind(session_totals, spec=spec)})
+    assert got is not None
+    assert list(tmp_path.iterdir()) == []
+    assert set(got["k:part"].unique()) == {"sum", "q", "sessn"}
+    for level, keys in enumerate(spec.levels):
+        a = level_sessions(want, spec, level)
+        b = level_sessions(got, spec, level)
+        if keys:
+            a, b = a.sort(list(keys), nulls_last=True), b.sort(list(keys), nulls_last=True)
+            assert a.select(keys).equals(b.select(keys))
+        assert a["sessions_sampled"].to_list() == b["sessions_sampled"].to_list()
+        np.testing.assert_allclose(b["sessions"].to_numpy(), a["sessions"].to_numpy(), rtol=1e-12)
+    # Independently: overall sessions = Σ over sessions of their rows' mean weight.
+    rows = pl.concat(batches)
+    sid, w = rows["sid"].to_numpy(), rows["w"].to_numpy()
+    uniq, inv = np.unique(sid, return_inverse=True)
+    mean_w = np.bincount(inv, weights=w) / np.bincount(inv)
+    overall = level_sessions(got, spec, 0)
+    assert overall["sessions_sampled"].item() == len(uniq)
+    assert overall["sessions"].item() == pytest.approx(mean_w.sum(), rel=1e-12)
+    same = got.filter(pl.col("k:part") != "sessn").drop("k:sid")
+    base = want.filter(pl.col("k:part") != "sess").drop("k:sid")
+    assert same.height == base.height
+    g, b2 = _sorted(same), _sorted(base)
+    np.testing.assert_allclose(g["sum:v"].to_numpy(), b2["sum:v"].to_numpy(), rtol=1e-12)
+
+
+def test_a_spilled_part_needs_a_reducer(tmp_path) -> None:
+    merger = Merger(pending=1, spill={"sess": "k:sid"}, spill_rows=10, spill_dir=str(tmp_path))
+    for b in _hashed(_batches(6, seed=2)):
+        merger.add(partials(b, SPEC))
+    assert merger.spilled_rows > 0
+    with pytest.raises(ValueError, match="need a reducer"):
+        merger.result()

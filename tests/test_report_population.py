@@ -179,3 +179,59 @@ def test_unweighted_figures_would_fail_the_bar(dumps: tuple) -> None:
     lo, hi = _quantile_band(pop["latency_ms"].to_numpy(), 0.5, w.sum() ** 2 / (w**2).sum())
     assert not (lo <= raw_p50 <= hi)
     assert abs(sample.height - pop.height) > 10 * math.sqrt(pop.height)
+
+
+def test_sessions_spilled_to_disk_give_the_same_report(monkeypatch, tmp_path) -> None:
+    """With the session rows forced to disk after a few hundred (the path a dump with tens
+    of millions of sessions takes), the report equals the all-in-memory one, sessions
+    included, and no spill file is left behind."""
+    import importlib
+    import json
+
+    # The package exports a function named ``merge``: fetch the module itself.
+    merge_mod = importlib.import_module("llmobs_cli.core.partials.merge")
+
+    sample = Path(__file__).parent.parent / "sample_traces" / "traces.parquet"
+
+    from llmobs_cli.core.report.engine import build_report
+
+    frame = pl.read_parquet(sample)
+
+    def run(batch_rows: int = 1 << 20) -> dict:
+        r = build_report(frame, by=("route", "model"), bucket="day", batch_rows=batch_rows)
+        return json.loads(json.dumps(r.as_dict(), default=str))
+
+    want = run()
+    monkeypatch.setattr(merge_mod, "SPILL_ROWS", 200)
+    monkeypatch.setenv("TMPDIR", str(tmp_path))
+    import tempfile
+
+    monkeypatch.setattr(tempfile, "tempdir", None)
+    spilled: list[int] = []
+    real_to_disk = merge_mod.Merger._to_disk
+
+    def counting(self, part):  # type: ignore[no-untyped-def]
+        spilled.append(self._held(part))
+        return real_to_disk(self, part)
+
+    monkeypatch.setattr(merge_mod.Merger, "_to_disk", counting)
+    got = run(batch_rows=40)
+    assert spilled, "the session rows never went to disk"
+    assert list(tmp_path.iterdir()) == []
+    assert got["overall"]["sessions"] == pytest.approx(want["overall"]["sessions"], rel=1e-12)
+    assert _close(got, want)
+
+
+def _close(a, b) -> bool:  # type: ignore[no-untyped-def]
+    """Equal JSON documents, floats to 1e-9 relative."""
+    if isinstance(a, dict):
+        assert a.keys() == b.keys()
+        return all(_close(a[k], b[k]) for k in a)
+    if isinstance(a, list):
+        assert len(a) == len(b)
+        return all(_close(x, y) for x, y in zip(a, b, strict=True))
+    if isinstance(a, float) and isinstance(b, float):
+        assert a == pytest.approx(b, rel=1e-9, nan_ok=True)
+        return True
+    assert a == b
+    return True

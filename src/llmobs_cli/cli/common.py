@@ -489,7 +489,7 @@ EngineOpt = Annotated[
     typer.Option(
         "--engine",
         help="Where the aggregation runs: local (default), spark or ray (Parquet inputs; "
-        'pip install "llmobs[spark]" / "llmobs[ray]"). Same figures on every engine.',
+        'pip install "llmobs\\[spark]" / "llmobs\\[ray]"). Same figures on every engine.',
         show_default=False,
         rich_help_panel="Engine",
     ),

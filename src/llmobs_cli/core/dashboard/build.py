@@ -24,7 +24,7 @@ problems are typed errors (exit 2) and, for optional parts that cannot run on th
 
 from __future__ import annotations
 
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 from functools import partial
@@ -40,7 +40,9 @@ from llmobs_cli.core.dashboard.partials import (
     DIMENSIONS,
     LATENCY_DIMENSIONS,
     SIDE_COLUMNS,
+    SPILLED,
     block_functions,
+    block_reducers,
     plan_dashboard,
     plan_sides,
     side_partials,
@@ -48,7 +50,7 @@ from llmobs_cli.core.dashboard.partials import (
     unstack,
 )
 from llmobs_cli.core.ingest.readers import ReadOptions
-from llmobs_cli.core.partials.merge import Merger
+from llmobs_cli.core.partials.merge import Merger, Reducer
 from llmobs_cli.core.record.config import Config
 from llmobs_cli.core.record.fields import base_column
 from llmobs_cli.core.record.windows import Window, after, is_duration, resolve_bound, resolve_now
@@ -200,9 +202,13 @@ def _run_pass(
     start: datetime | None,
     end: datetime | None,
     say: Progress,
+    spills: Sequence[Mapping[str, str]] | None = None,
+    reducers: Sequence[Mapping[str, Reducer]] | None = None,
 ) -> _Pass:
     """Each of ``fns``' partials over the rows of ``[start, end)``, merged on its own
-    (locally, batch by batch, or on the configured engine)."""
+    (locally, batch by batch, or on the configured engine). Locally, ``spills[i]`` names
+    the parts of ``fns[i]`` that go to disk past a size, and ``reducers[i]`` reduces
+    them (:class:`~llmobs_cli.core.partials.merge.Merger`)."""
     if not _is_local(opts.engine):
         from llmobs_cli.core.engines.run import merged_partials
         from llmobs_cli.core.ingest.readers import _with_dependencies
@@ -241,11 +247,13 @@ def _run_pass(
         memory=default_memory() if opts.memory is None else opts.memory,
         on_progress=tell,
     )
-    mergers = [Merger() for _ in fns]
+    spills = list(spills) if spills is not None else [{} for _ in fns]
+    reducers = list(reducers) if reducers is not None else [{} for _ in fns]
+    mergers = [Merger(spill=sp) for sp in spills]
     for batch in stream:
         for fn, merger in zip(fns, mergers, strict=True):
             merger.add(fn(batch))
-    merged = [m.result() for m in mergers]
+    merged = [m.result(reduce=r) for m, r in zip(mergers, reducers, strict=True)]
     return _Pass(merged, stream.sources, stream.skipped, dict(stream.skipped_reasons))
 
 
@@ -278,6 +286,8 @@ def build(
         start,
         end,
         say,
+        spills=[SPILLED[b] for b in BLOCKS],
+        reducers=block_reducers(plan),
     )
     say("finalizing")
     blocks = dict(zip(BLOCKS, first.merged, strict=True))

@@ -178,6 +178,48 @@ def release_partials(batch: pl.DataFrame, plan: DashboardPlan) -> pl.DataFrame:
     return out.select(pl.col(k).cast(t) for k, t in _REL_COLUMNS.items())
 
 
+def first_by_hour(rows: pl.DataFrame) -> pl.DataFrame:
+    """Release partials of whole sessions (every row of the sessions present: all of them,
+    or one hash partition) → the same partials with each session folded into the hour of
+    its first call: ``k:_unit`` null, ``k:_hour`` that hour, ``sum:n`` 1. Calls without a
+    session are kept as they are. The output of disjoint sets of sessions merges by sum
+    (``sum:n``) and min (``min:v``); :func:`~llmobs_cli.core.dashboard.views.hourly_units`
+    reads it as it reads the unfolded partials."""
+    unit = pl.col(key(UNIT))
+    first = pl.from_epoch(pl.col(MIN).cast(pl.Int64), time_unit="us").dt.replace_time_zone("UTC")
+    folded = rows.with_columns(
+        pl.when(unit.is_not_null())
+        .then(first.dt.truncate("1h"))
+        .otherwise(pl.col(key(HOUR)))
+        .cast(rows.schema[key(HOUR)])
+        .alias(key(HOUR)),
+        pl.when(unit.is_not_null()).then(1).otherwise(pl.col(N)).cast(pl.Int64).alias(N),
+        pl.lit(None, pl.UInt64).alias(key(UNIT)),
+    )
+    keys = [c for c in folded.columns if c.startswith("k:")]
+    return (
+        folded.group_by(keys)
+        .agg(pl.col(N).sum(), pl.col(MIN).min())
+        .with_columns(pl.lit(FIRST).alias(PART))
+    )
+
+
+#: Per block, the part whose rows grow with the sessions and its session-hash column
+#: (merged on disk in hash partitions past a size; see :func:`block_reducers`).
+SPILLED = {"route": {"sess": "k:sid"}, "dims": {"sess": "k:sid"}, "releases": {FIRST: key(UNIT)}}
+
+
+def block_reducers(plan: DashboardPlan) -> list[dict[str, Callable[[pl.DataFrame], pl.DataFrame]]]:
+    """Per block (in :data:`BLOCKS` order), the reducer of its spilled part."""
+    from llmobs_cli.core.partials.finalize import session_totals
+
+    return [
+        {"sess": partial(session_totals, spec=plan.route.spec)},
+        {"sess": partial(session_totals, spec=plan.dims.spec)},
+        {FIRST: first_by_hour},
+    ]
+
+
 BLOCKS = ("route", "dims", "releases")
 _FNS = {"route": route_partials, "dims": dims_partials, "releases": release_partials}
 BLOCK = "k:block"

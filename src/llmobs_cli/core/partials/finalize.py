@@ -95,10 +95,53 @@ def level_quantiles(
     return res.drop(_ONE)
 
 
+#: The part holding each session level's totals (:func:`session_totals`).
+SESSIONS = "sessn"
+
+
+def session_totals(sess: pl.DataFrame, spec: PartialSpec) -> pl.DataFrame:
+    """Part ``sess`` rows (per group and session hash: Σw, rows) → part ``sessn`` rows,
+    one per group of every session level: ``sum:v`` = Σ over its sessions of their rows'
+    mean weight, ``sum:n`` = its sessions. ``sess`` must hold every row of the sessions it
+    has (all of them, or one hash partition); the output of disjoint sets of sessions
+    adds up (:class:`~llmobs_cli.core.partials.merge.Merger` reduces partition by
+    partition when the sessions went to disk)."""
+    out = []
+    for i in spec.session_levels:
+        keys = [key(f) for f in spec.levels[i]]
+        src = spec.session_source(i)
+        df = sess.filter((pl.col(LEVEL) == src) & pl.col(SID).is_not_null())
+        if not df.height:
+            continue
+        if src != i:
+            # Sessions kept for a finer level: regroup by this level's keys (sums of sums).
+            df = df.group_by([*keys, SID]).agg(pl.col(SUM).sum(), pl.col(N).sum())
+        stats = [
+            (pl.col(SUM) / pl.col(N)).sum().alias(SUM),
+            pl.len().cast(pl.Int64).alias(N),
+        ]
+        g = df.group_by(keys).agg(stats) if keys else df.select(stats)
+        out.append(g.with_columns(pl.lit(i, pl.Int32).alias(LEVEL)))
+    if not out:
+        return pl.DataFrame(
+            {PART: [], LEVEL: [], SUM: [], N: []},
+            schema={PART: pl.String, LEVEL: pl.Int32, SUM: pl.Float64, N: pl.Int64},
+        )
+    return pl.concat(out, how="diagonal_relaxed").with_columns(pl.lit(SESSIONS).alias(PART))
+
+
 def level_sessions(merged: pl.DataFrame, spec: PartialSpec, i: int) -> pl.DataFrame:
     """Per group of level ``i``: ``sessions`` = Σ over sessions of their rows' mean weight,
-    ``sessions_sampled`` = sessions seen."""
+    ``sessions_sampled`` = sessions seen. Read from the ``sessn`` totals when the merge
+    reduced the sessions (:func:`session_totals`), else from the session rows."""
     keys = list(spec.levels[i])
+    if merged.filter(pl.col(PART) == SESSIONS).height:
+        df = _level(merged, SESSIONS, i, keys)
+        stats = [
+            pl.col(SUM).sum().alias("sessions"),
+            pl.col(N).sum().cast(pl.Int64).alias("sessions_sampled"),
+        ]
+        return df.group_by(keys).agg(stats) if keys else df.select(stats)
     src = spec.session_source(i)
     df = _level(merged, "sess", src, keys).filter(pl.col(SID).is_not_null())
     if src != i:
@@ -106,7 +149,7 @@ def level_sessions(merged: pl.DataFrame, spec: PartialSpec, i: int) -> pl.DataFr
         df = df.group_by([*keys, SID]).agg(pl.col(SUM).sum(), pl.col(N).sum())
     stats = [
         (pl.col(SUM) / pl.col(N)).sum().alias("sessions"),
-        pl.len().alias("sessions_sampled"),
+        pl.len().cast(pl.Int64).alias("sessions_sampled"),
     ]
     return df.group_by(keys).agg(stats) if keys else df.select(stats)
 

@@ -7,9 +7,17 @@ batches, files, processes or cluster workers merge into the same totals.
 
 from __future__ import annotations
 
-from collections.abc import Iterable
+from collections.abc import Callable, Iterable, Mapping
 
 import polars as pl
+
+#: Rows of one spillable part held in memory before they go to disk (~40 bytes each).
+SPILL_ROWS = 3_000_000
+
+#: Turns every merged row of some keys of a part (all of a session's rows, say) into rows
+#: that merge by plain sums (or min/max) with the other partitions' results; the output
+#: carries its own ``k:part``.
+Reducer = Callable[[pl.DataFrame], pl.DataFrame]
 
 
 def merge_aggs(columns: Iterable[str]) -> list[pl.Expr]:
@@ -57,13 +65,16 @@ class _KeyIds:
     is re-grouped several times, and grouping by two string columns cost ~40 % more than
     by one integer. Exact by construction (a dictionary, not a hash)."""
 
-    def __init__(self) -> None:
+    def __init__(self, exclude: Iterable[str] = ()) -> None:
         self.fields: list[str] | None = None
         self.table: pl.DataFrame | None = None
+        # Per-unit hash columns (spilled by) are not numbered: the table would grow with
+        # the units, and the spill partitions by their values.
+        self._skip = _STRUCTURAL | frozenset(exclude)
 
     def encode(self, rows: pl.DataFrame) -> pl.DataFrame:
         if self.fields is None:
-            self.fields = [c for c in rows.columns if c.startswith("k:") and c not in _STRUCTURAL]
+            self.fields = [c for c in rows.columns if c.startswith("k:") and c not in self._skip]
         fields = self.fields
         if not fields:
             return rows
@@ -103,15 +114,35 @@ class Merger:
     counter), so a row is re-grouped O(log batches) times in all. Folding every few batches into one
     growing total instead re-groups the whole total each time: quadratic in the batches
     for the session part, whose size grows with the input (measured: a third of the
-    report's time at 2M rows)."""
+    report's time at 2M rows).
 
-    def __init__(self, pending: int = 4) -> None:
+    ``spill`` names parts whose merged size grows with the input (one row per session)
+    and the 64-bit hash column that identifies their unit (``{"sess": "k:sid"}``): once
+    such a part holds more than ``spill_rows`` rows, they are merged and written to disk
+    in hash partitions (:class:`~llmobs_cli.core.spill.HashSpill`), so memory stays
+    bounded however many sessions there are. Such a part must be given a reducer in
+    :meth:`result`, which then sees one partition (every row of its units) at a time."""
+
+    def __init__(
+        self,
+        pending: int = 4,
+        *,
+        spill: Mapping[str, str] | None = None,
+        spill_rows: int | None = None,
+        spill_dir: str | None = None,
+    ) -> None:
         self.pending = pending
-        self._keys = _KeyIds()
+        self._keys = _KeyIds(exclude=(spill or {}).values())
         self._frames: dict[str, list[pl.DataFrame]] = {}
         self._runs: dict[str, list[pl.DataFrame]] = {}
         self._columns: list[str] | None = None
         self._schema: pl.Schema | None = None
+        self._spill_cols = dict(spill or {})
+        # Read at construction (not bound at definition), so a test can lower it.
+        self._spill_rows = SPILL_ROWS if spill_rows is None else spill_rows
+        self._spill_dir = spill_dir
+        self._spills: dict[str, object] = {}
+        self.spilled_rows = 0
 
     def add(self, frame: pl.DataFrame) -> None:
         if not frame.height:
@@ -127,6 +158,28 @@ class Merger:
             pending.append(self._keys.encode(rows))
             if len(pending) >= self.pending:
                 self._flush(name)
+                if name in self._spill_cols and self._held(name) > self._spill_rows:
+                    self._to_disk(name)
+
+    def _held(self, part: str) -> int:
+        return sum(f.height for f in self._runs.get(part, [])) + sum(
+            f.height for f in self._frames.get(part, [])
+        )
+
+    def _to_disk(self, part: str) -> None:
+        """Merge the part's rows in memory and write them to its hash partitions."""
+        from llmobs_cli.core.spill import HashSpill
+
+        folded = self._fold(part)
+        spill = self._spills.get(part)
+        if spill is None:
+            spill = self._spills[part] = HashSpill(
+                self._spill_cols[part], directory=self._spill_dir
+            )
+        assert isinstance(spill, HashSpill)
+        spill.add(folded)
+        self.spilled_rows += folded.height
+        self._runs[part] = []
 
     def _flush(self, part: str) -> None:
         frames = self._frames.pop(part, [])
@@ -145,24 +198,70 @@ class Merger:
             runs[:] = [merge(runs)]
         return runs[0]
 
-    def result(self) -> pl.DataFrame | None:
-        """The merged partials, every column back (None when nothing was added)."""
+    def _reduced(self, part: str, reduce: Reducer) -> pl.DataFrame | None:
+        """The reducer's rows for ``part``: over the merged part, or partition by partition
+        when it went to disk (their results merged)."""
+        from llmobs_cli.core.spill import HashSpill
+
+        spill = self._spills.get(part)
+        if spill is None:
+            return reduce(self._keys.decode(self._fold(part)))
+        assert isinstance(spill, HashSpill)
+        try:
+            if self._held(part):
+                spill.add(self._fold(part))
+                self._runs[part] = []
+            outs = []
+            for p in range(spill.parts):
+                rows = spill.partition(p)
+                if rows is None:
+                    continue
+                spill.drop_partition(p)
+                out = reduce(self._keys.decode(merge([rows])))
+                if out.height:
+                    outs.append(out)
+            return merge(outs) if outs else None
+        finally:
+            spill.close()
+            del self._spills[part]
+
+    def result(self, reduce: Mapping[str, Reducer] | None = None) -> pl.DataFrame | None:
+        """The merged partials, every column back (None when nothing was added).
+
+        ``reduce`` maps a part to its reducer: that part's merged rows are replaced by the
+        reducer's output (its own ``k:part``); a spilled part needs one."""
         if self._columns is None or self._schema is None:
             return None
-        merged = {
-            part: self._keys.decode(self._fold(part)) for part in [*self._runs, *self._frames]
-        }
+        reduce = dict(reduce or {})
+        missing = [p for p in self._spills if p not in reduce]
+        if missing:
+            raise ValueError(f"spilled part(s) {missing} need a reducer")
+        merged: dict[str, pl.DataFrame] = {}
+        for part in dict.fromkeys([*self._runs, *self._frames]):
+            if part in reduce:
+                out = self._reduced(part, reduce[part])
+                if out is not None and out.height:
+                    merged[part] = out
+            else:
+                merged[part] = self._keys.decode(self._fold(part))
+        if not merged:
+            return None
         schema = self._schema
+        columns = list(self._columns)
+        for f in merged.values():
+            columns += [c for c in f.columns if c not in columns]
+        tagged = [
+            f if "k:part" in f.columns else f.with_columns(pl.lit(part).alias("k:part"))
+            for part, f in merged.items()
+        ]
         return pl.concat(
             [
-                f.with_columns(pl.lit(part).alias("k:part"))
-                .with_columns(
-                    pl.lit(None, schema[c]).alias(c)
-                    for c in self._columns
-                    if c not in f.columns and c != "k:part"
-                )
-                .select(self._columns)
-                for part, f in merged.items()
+                f.with_columns(
+                    pl.lit(None, schema.get(c, pl.Float64())).alias(c)
+                    for c in columns
+                    if c not in f.columns
+                ).select(columns)
+                for f in tagged
             ],
             how="vertical_relaxed",
         )

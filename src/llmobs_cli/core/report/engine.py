@@ -28,6 +28,7 @@ buckets × groups); the per-level aggregates are tiny and turned into dicts in P
 
 from __future__ import annotations
 
+import functools
 import math
 from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass, field
@@ -37,8 +38,13 @@ from typing import Any, Literal
 
 import polars as pl
 
-from llmobs_cli.core.partials.compute import PartialSpec, partials
-from llmobs_cli.core.partials.finalize import level_quantiles, level_sessions, level_sums
+from llmobs_cli.core.partials.compute import SID, PartialSpec, partials
+from llmobs_cli.core.partials.finalize import (
+    level_quantiles,
+    level_sessions,
+    level_sums,
+    session_totals,
+)
 from llmobs_cli.core.partials.merge import Merger
 from llmobs_cli.core.partials.sketch import ALPHA, bin_expr, bin_value
 from llmobs_cli.core.record.fields import base_column, field_expr
@@ -688,10 +694,22 @@ def build_report(
         rules=rules,
     )
     say("aggregating")
-    merger = Merger()
+    merger = report_merger()
     for start in range(0, df.height, batch_rows):
         merger.add(batch_partials(df.slice(start, batch_rows), plan))
-    return finalize_report(merger.result(), plan, window=window, rules=rules)
+    return finalize_report(merged_result(merger, plan), plan, window=window, rules=rules)
+
+
+def report_merger(spill_rows: int | None = None) -> Merger:
+    """A merger for report partials whose session rows (one per session and group, the
+    state that grows with the input) go to disk in hash partitions past ``spill_rows``."""
+    return Merger(spill={"sess": SID}, spill_rows=spill_rows)
+
+
+def merged_result(merger: Merger, plan: ReportPlan) -> pl.DataFrame | None:
+    """The merged partials with the sessions reduced to per-group totals (partition by
+    partition when they were spilled)."""
+    return merger.result(reduce={"sess": functools.partial(session_totals, spec=plan.spec)})
 
 
 # --- from files ----------------------------------------------------------------------
@@ -790,7 +808,7 @@ def run_report(
         )
         merger = _merge_pipelined(stream, plan)
         say("finalizing")
-        merged = merger.result()
+        merged = merged_result(merger, plan)
     _check_selection(
         _key_frame(merged, plan), stream, window, by, rules, paths, since, until, fmt, options
     )
@@ -822,7 +840,7 @@ def _merge_pipelined(batches: Iterable[pl.DataFrame], plan: ReportPlan) -> Merge
     and an error from either side surfaces as it would without the thread."""
     from concurrent.futures import Future, ThreadPoolExecutor
 
-    merger = Merger()
+    merger = report_merger()
     with ThreadPoolExecutor(max_workers=1, thread_name_prefix="llmobs-partials") as pool:
         pending: Future[pl.DataFrame] | None = None
         for batch in batches:
