@@ -323,3 +323,21 @@ def test_deduper_equals_unique_keep_first(
     got = pl.concat(out, how="vertical_relaxed").get_column("latency_ms").to_list()
     assert sorted(got) == kept
     assert dd.duplicates == dups
+
+
+@pytest.mark.parametrize("n_cand", [1000, 1_200_000])  # small; past the bitmap's size
+def test_members_equals_isin(tmp_path: Path, monkeypatch: pytest.MonkeyPatch, n_cand: int) -> None:
+    rng = np.random.default_rng(n_cand)
+    keys = rng.integers(0, 2**64 - 1, 2 * n_cand, dtype=np.uint64)
+    keys[:3] = [0, 2**64 - 1, 2**63]  # the extremes too
+    cand = np.unique(
+        np.concatenate(
+            [rng.choice(keys, n_cand // 2), rng.integers(0, 2**64 - 1, n_cand, dtype=np.uint64)]
+        )
+    )
+    path = tmp_path / "keys.u64"
+    keys.tofile(path)
+    monkeypatch.setattr(seen, "_CHUNK", 300_001)
+    got = seen._members(cand, path)
+    assert got.tolist() == np.isin(cand, keys).tolist()
+    assert 0.2 < got.mean() < 0.5

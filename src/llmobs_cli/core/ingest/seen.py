@@ -368,7 +368,10 @@ class Deduper:
         with open(self._dir / "held.u64", "rb") as keys_in:
             for path, n in self._held_files:
                 keys = np.fromfile(keys_in, dtype=np.uint64, count=n)
-                at = np.searchsorted(cand, keys)
+                # Sorted needles walk ``cand`` in order (unsorted: ~4x slower at 15M).
+                order = np.argsort(keys)
+                at = np.empty(n, dtype=np.intp)
+                at[order] = np.searchsorted(cand, keys[order])
                 slots, first = np.unique(at, return_index=True)
                 fresh = ~taken[slots]
                 taken[slots] = True
@@ -393,18 +396,35 @@ class Deduper:
 
 def _members(cand: np.ndarray, keys_file: Path) -> np.ndarray:
     """For each of the sorted distinct ``cand``, whether it is in the file of raw uint64
-    keys (read in chunks of :data:`_CHUNK`)."""
+    keys (read in chunks of :data:`_CHUNK`).
+
+    When ``cand`` is large (more than a cache can hold), a 16 MB bitmap of its keys' top
+    27 bits first discards most of a chunk's keys, and the rest are sorted before their
+    binary searches (measured on 14M candidates and chunks of 8M: 0.18 s a chunk, where
+    sorting whole chunks took 0.49 s)."""
     found = np.zeros(len(cand), dtype=bool)
     if not len(cand):
         return found
+    top_bits = 27
+    shift = np.uint64(64 - top_bits)
+    low6 = np.uint64(63)
+    bitmap = None
+    if len(cand) > 1 << 20:
+        bitmap = np.zeros(1 << (top_bits - 6), dtype=np.uint64)
+        for s in range(0, len(cand), _CHUNK):
+            top = cand[s : s + _CHUNK] >> shift  # sorted, since cand is
+            word = (top >> np.uint64(6)).astype(np.intp)
+            starts = np.flatnonzero(np.r_[True, word[1:] != word[:-1]])
+            bitmap[word[starts]] |= np.bitwise_or.reduceat(np.uint64(1) << (top & low6), starts)
     with open(keys_file, "rb") as f:
         while True:
             chunk = np.fromfile(f, dtype=np.uint64, count=_CHUNK)
             if not len(chunk):
                 break
-            if len(cand) > 1 << 20:
-                # Sorted needles walk a large ``cand`` in order (fewer cache misses).
-                chunk.sort()
+            if bitmap is not None:
+                top = chunk >> shift
+                hit = (bitmap[(top >> np.uint64(6)).astype(np.intp)] >> (top & low6)) & np.uint64(1)
+                chunk = np.sort(chunk[hit.astype(bool)])
             i = np.searchsorted(cand, chunk)
             i[i == len(cand)] = 0
             found[i[cand[i] == chunk]] = True
