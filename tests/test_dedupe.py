@@ -341,3 +341,19 @@ def test_members_equals_isin(tmp_path: Path, monkeypatch: pytest.MonkeyPatch, n_
     got = seen._members(cand, path)
     assert got.tolist() == np.isin(cand, keys).tolist()
     assert 0.2 < got.mean() < 0.5
+
+
+def test_filter_size_follows_the_known_row_count(tmp_path: Path) -> None:
+    assert seen.bloom_bits_for(None) == seen.BLOOM_BITS
+    assert seen.bloom_bits_for(10) == seen.MIN_BLOOM_BITS
+    assert seen.bloom_bits_for(10_000_000) == 1 << 28  # 24 bits a key, rounded up
+    assert seen.bloom_bits_for(10**12) == seen.BLOOM_BITS
+    paths = _parquet_files(tmp_path, [300, 200], distinct=400, seed=10)
+    folder = tmp_path / "tree" / "date=2026-03-01"
+    folder.mkdir(parents=True)
+    (tmp_path / "part0.parquet").rename(folder / "a.parquet")
+    assert seen.parquet_rows([tmp_path / "tree", paths[1]], ["parquet", "parquet"]) == 500
+    assert seen.parquet_rows([paths[1]], ["jsonl"]) is None
+    broken = tmp_path / "broken.parquet"
+    broken.write_bytes(b"nope")
+    assert seen.parquet_rows([broken], ["parquet"]) is None

@@ -53,7 +53,7 @@ from llmobs_cli.core.ingest.readers.base import RawRead, row_locator
 from llmobs_cli.core.ingest.readers.formats import READERS, detect_format
 from llmobs_cli.core.ingest.readers.jsonl import read_jsonl_lines
 from llmobs_cli.core.ingest.readers.parquet import source_columns
-from llmobs_cli.core.ingest.seen import Deduper
+from llmobs_cli.core.ingest.seen import Deduper, parquet_rows
 from llmobs_cli.core.progress import Progress, ProgressFn, no_progress
 from llmobs_cli.core.record.schema import FIELDS, ROW
 from llmobs_cli.errors import InputError, InputWarning, UsageError
@@ -240,7 +240,13 @@ def iter_batches(
     if empty:
         raise InputError(empty)
     stats.total_bytes = input_bytes(files)
-    dedupe = None if keep else Deduper()
+    dedupe = None
+    if not keep:
+        try:
+            known = parquet_rows(files, [fmt or detect_format(p) for p in files])
+        except Exception:  # reported by the read itself
+            known = None
+        dedupe = Deduper(expected_keys=known)
     try:
         yield from _batches(
             files, fmt, opts, asked, on_error, dedupe, stats, chunk_bytes, progress, stage

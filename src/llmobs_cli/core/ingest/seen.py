@@ -31,7 +31,7 @@ from __future__ import annotations
 import shutil
 import tempfile
 import weakref
-from collections.abc import Iterator
+from collections.abc import Iterator, Sequence
 from pathlib import Path
 from typing import BinaryIO
 
@@ -50,6 +50,12 @@ EXACT_KEYS = 8_000_000
 #: Bits of the filter past the threshold (256 MB). See docs/scale.md for the measured
 #: false-positive rates.
 BLOOM_BITS = 1 << 31
+#: Bits of the filter per key expected (when the input's row count is known in advance,
+#: as for Parquet): a smaller filter for a smaller input, at most :data:`BLOOM_BITS`, at
+#: least :data:`MIN_BLOOM_BITS`. 24 bits a key end at the false-positive rate the full
+#: filter has at ~90M keys (~0.2 %).
+BITS_PER_KEY = 24
+MIN_BLOOM_BITS = 1 << 27
 #: Bits set per key inside its 64-bit word.
 BLOOM_K = 4
 #: Keys handled at a time at the switch and read back at a time at the end (32 MB; a few
@@ -57,6 +63,33 @@ BLOOM_K = 4
 _CHUNK = 4_000_000
 #: Held rows buffered in memory before they are written out.
 _HELD_ROWS = 65_536
+
+
+def bloom_bits_for(expected_keys: int | None) -> int:
+    """The filter's size for at most ``expected_keys`` keys (None: unknown):
+    :data:`BITS_PER_KEY` per key rounded up to a power of two, between
+    :data:`MIN_BLOOM_BITS` and :data:`BLOOM_BITS` (never above the latter)."""
+    if expected_keys is None:
+        return BLOOM_BITS
+    want = max(1, expected_keys) * BITS_PER_KEY
+    return min(BLOOM_BITS, max(MIN_BLOOM_BITS, 1 << (want - 1).bit_length()))
+
+
+def parquet_rows(files: Sequence[Path], kinds: Sequence[str]) -> int | None:
+    """The rows of ``files`` from their Parquet footers (a folder: its ``*.parquet``
+    files), or None when one is not Parquet or cannot be read (its read will say why)."""
+    import pyarrow.parquet as pq
+
+    total = 0
+    try:
+        for path, kind in zip(files, kinds, strict=True):
+            if kind != "parquet":
+                return None
+            for f in sorted(path.rglob("*.parquet")) if path.is_dir() else [path]:
+                total += pq.ParquetFile(f, memory_map=False).metadata.num_rows
+    except Exception:  # a damaged file: the read itself reports it
+        return None
+    return total
 
 
 def key_expr() -> pl.Expr:
@@ -203,7 +236,8 @@ class Deduper:
     rows dropped — exact once :meth:`held` is exhausted. ``exact_keys``, ``bloom_bits`` and
     ``bloom_k`` are the threshold and the filter's shape (default: :data:`EXACT_KEYS`,
     :data:`BLOOM_BITS`, :data:`BLOOM_K`, read when the object is made, so tests can shrink
-    them for a whole command)."""
+    them for a whole command). ``expected_keys`` (an upper bound on the keys, e.g. the
+    input's row count when known) sizes a smaller filter: :func:`bloom_bits_for`."""
 
     def __init__(
         self,
@@ -212,10 +246,11 @@ class Deduper:
         bloom_bits: int | None = None,
         bloom_k: int | None = None,
         directory: str | Path | None = None,
+        expected_keys: int | None = None,
     ) -> None:
         # Defaults looked up when called, so that a test can shrink them module-wide.
         self.exact_keys = EXACT_KEYS if exact_keys is None else exact_keys
-        bloom_bits = BLOOM_BITS if bloom_bits is None else bloom_bits
+        bloom_bits = bloom_bits_for(expected_keys) if bloom_bits is None else bloom_bits
         bloom_k = BLOOM_K if bloom_k is None else bloom_k
         self.duplicates = 0
         #: Rows held aside (repeats or false positives) and false positives among them.

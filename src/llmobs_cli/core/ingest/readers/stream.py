@@ -44,7 +44,7 @@ from llmobs_cli.core.ingest.readers import (
 )
 from llmobs_cli.core.ingest.readers.base import Locate, row_locator
 from llmobs_cli.core.ingest.readers.formats import READERS, ReadOptions, detect_format
-from llmobs_cli.core.ingest.seen import Deduper
+from llmobs_cli.core.ingest.seen import Deduper, parquet_rows
 from llmobs_cli.core.record.schema import ALIASES, REQUIRED, ROW, SCHEMA, normalize
 from llmobs_cli.errors import InputError, InputWarning, UsageError
 
@@ -159,11 +159,18 @@ class Stream:
             if asked is None
             else tuple(f for f in (*REQUIRED, "latency_ms") if f in asked)
         )
-        dedupe = Deduper()
+        dedupe = Deduper(expected_keys=None if keep else self._known_rows())
         try:
             yield from self._batches(opts, required, keep, dedupe)
         finally:
             dedupe.close()
+
+    def _known_rows(self) -> int | None:
+        try:
+            kinds = [self.fmt or detect_format(p) for p in self._files]
+        except Exception:  # reported by the read itself
+            return None
+        return parquet_rows(self._files, kinds)
 
     def _window(self, frame: pl.DataFrame) -> pl.DataFrame:
         if self.since is not None:
