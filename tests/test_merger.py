@@ -189,3 +189,29 @@ def test_a_spilled_part_needs_a_reducer(tmp_path) -> None:
     assert merger.spilled_rows > 0
     with pytest.raises(ValueError, match="need a reducer"):
         merger.result()
+
+
+def test_key_hash_spill_gives_the_one_merge(tmp_path) -> None:
+    """Parts spilled by a hash of their keys (no reducer) come back as the merge of every
+    batch: each key in one partition, partitions concatenated."""
+    parts = [partials(b, SPEC) for b in _hashed(_batches(30, seed=12))]
+    want = merge(parts).filter(pl.col("k:part") != "sess").drop("k:sid")
+    merger = Merger(
+        pending=2,
+        spill={"sum": None, "q": None},
+        spill_rows=200,
+        spill_dir=str(tmp_path),
+    )
+    for p in parts:
+        merger.add(p)
+    assert merger.spilled_rows > 0
+    got = merger.result()
+    assert got is not None
+    assert list(tmp_path.iterdir()) == []
+    got = got.filter(pl.col("k:part") != "sess").drop("k:sid").select(want.columns)
+    got, want = _sorted(got), _sorted(want)
+    keys = [c for c in got.columns if c.startswith("k:")]
+    assert got.select(keys).equals(want.select(keys))
+    for c in ("sum:n", "min:v", "max:v"):
+        assert got[c].equals(want[c])
+    np.testing.assert_allclose(got["sum:v"].to_numpy(), want["sum:v"].to_numpy(), rtol=1e-12)

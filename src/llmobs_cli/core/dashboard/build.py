@@ -202,7 +202,7 @@ def _run_pass(
     start: datetime | None,
     end: datetime | None,
     say: Progress,
-    spills: Sequence[Mapping[str, str]] | None = None,
+    spills: Sequence[Mapping[str, str | None]] | None = None,
     reducers: Sequence[Mapping[str, Reducer]] | None = None,
 ) -> _Pass:
     """Each of ``fns``' partials over the rows of ``[start, end)``, merged on its own

@@ -204,9 +204,14 @@ def first_by_hour(rows: pl.DataFrame) -> pl.DataFrame:
     )
 
 
-#: Per block, the part whose rows grow with the sessions and its session-hash column
-#: (merged on disk in hash partitions past a size; see :func:`block_reducers`).
-SPILLED = {"route": {"sess": "k:sid"}, "dims": {"sess": "k:sid"}, "releases": {FIRST: key(UNIT)}}
+#: Per block, the parts whose rows grow with the sessions (by their session-hash column,
+#: reduced by :func:`block_reducers`) or with the time buckets (the sketch bins, by a
+#: hash of their keys), merged on disk in hash partitions past a size.
+SPILLED: dict[str, dict[str, str | None]] = {
+    "route": {"sess": "k:sid", "q": None},
+    "dims": {"sess": "k:sid", "q": None},
+    "releases": {FIRST: key(UNIT)},
+}
 
 
 def block_reducers(plan: DashboardPlan) -> list[dict[str, Callable[[pl.DataFrame], pl.DataFrame]]]:

@@ -277,8 +277,9 @@ def run_eval(
     quarter of RAM) and the selection, not by the rows read. ``engine`` (Spark or Ray
     :class:`~llmobs_cli.core.engines.EngineSettings`) runs the counting pass there; the
     selecting pass always streams locally. ``status`` hears which pass is running.
-    Sessions (``unit="session"``) fold every call of a session into its conversation, so
-    they still read the whole window into memory. ``state`` (a folder) makes the run
+    Sessions (``unit="session"``) stream too (:mod:`core.eval.session_passes`): light
+    per-call rows spilled to disk by session, folded a partition at a time, then the text
+    of the selected sessions only. ``state`` (a folder) makes the run
     incremental: :mod:`core.eval.incremental`."""
     if state is not None:
         if engine is not None and getattr(engine, "name", "local") != "local":
@@ -302,13 +303,17 @@ def run_eval(
     if opts.unit == "session":
         if engine is not None and getattr(engine, "name", "local") != "local":
             raise UsageError(
-                "--engine: --unit session folds whole conversations in memory and runs "
-                "locally; leave out --engine (or use --unit call)",
+                "--engine: --unit session folds whole conversations on this machine "
+                "(spilled to disk) and runs locally; leave out --engine (or use --unit call)",
                 param="engine",
             )
-        return _run_loaded(
+        from llmobs_cli.core.eval.session_passes import evaluate_session_files
+
+        return evaluate_session_files(
             paths,
             opts,
+            trace_columns=trace_columns(opts.by),
+            judge=judge_plans,
             cache_dir=cache_dir,
             progress=progress,
             on_error=on_error,
@@ -316,6 +321,8 @@ def run_eval(
             read_options=read_options,
             client_factory=client_factory,
             notice=notice,
+            memory=memory,
+            say=status or (lambda _m: None),
         )
     from llmobs_cli.core.eval.passes import plan_streaming
 
@@ -367,8 +374,8 @@ def _run_loaded(
     client_factory: Callable[[ClientSettings], Any] = make_client,
     notice: Notice | None = None,
 ) -> EvalRun:
-    """The whole-window path: load every row, then :func:`evaluate_frame` (sessions; and
-    the reference the streaming path is tested against)."""
+    """The whole-window path: load every row, then :func:`evaluate_frame` (the reference
+    the streaming paths, calls and sessions, are tested against)."""
     from llmobs_cli.core.ingest.readers import load
 
     cols = set(trace_columns(opts.by))

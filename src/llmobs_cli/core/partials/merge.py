@@ -11,8 +11,11 @@ from collections.abc import Callable, Iterable, Mapping
 
 import polars as pl
 
-#: Rows of one spillable part held in memory before they go to disk (~40 bytes each).
-SPILL_ROWS = 3_000_000
+#: Rows of one spillable part held in memory before they go to disk (~32 bytes each).
+SPILL_ROWS = 1_500_000
+
+#: The column a key-hash spill partitions by (dropped when the rows are read back).
+_KEY_HASH = "_spill_key"
 
 #: Turns every merged row of some keys of a part (all of a session's rows, say) into rows
 #: that merge by plain sums (or min/max) with the other partitions' results; the output
@@ -54,8 +57,10 @@ _UNUSED: dict[str, tuple[str, ...]] = {
 }
 
 
-#: Partial columns that are not a grouping field's value.
-_STRUCTURAL = frozenset({"k:part", "k:level", "k:metric", "k:bin", "k:sid"})
+#: Partial columns never numbered: the level and the sketch bin are already small integers,
+#: and the part is constant within a merge. The metric name is numbered with the fields
+#: (a string on every row of the largest parts, the sketches: ~16 bytes a row).
+_STRUCTURAL = frozenset({"k:part", "k:level", "k:bin", "k:sid"})
 _GID = "k:_group"
 
 
@@ -116,23 +121,28 @@ class Merger:
     for the session part, whose size grows with the input (measured: a third of the
     report's time at 2M rows).
 
-    ``spill`` names parts whose merged size grows with the input (one row per session)
-    and the 64-bit hash column that identifies their unit (``{"sess": "k:sid"}``): once
-    such a part holds more than ``spill_rows`` rows, they are merged and written to disk
-    in hash partitions (:class:`~llmobs_cli.core.spill.HashSpill`), so memory stays
-    bounded however many sessions there are. Such a part must be given a reducer in
-    :meth:`result`, which then sees one partition (every row of its units) at a time."""
+    ``spill`` names parts whose merged size grows with the input and how they are split
+    on disk: once such a part holds more than ``spill_rows`` rows, they are merged and
+    written to disk in hash partitions (:class:`~llmobs_cli.core.spill.HashSpill`), so
+    memory stays bounded during the pass. ``{"sess": "k:sid"}`` splits by the 64-bit
+    hash column of a unit (one row per session): such a part needs a reducer in
+    :meth:`result`, which sees one partition (every row of its units) at a time.
+    ``{"q": None}`` splits by a hash of every key column (the sketch bins of many time
+    buckets, say): :meth:`result` merges each partition on its own and concatenates them
+    (equal keys share a partition), the part's full size only at the end, decoded once."""
 
     def __init__(
         self,
         pending: int = 4,
         *,
-        spill: Mapping[str, str] | None = None,
+        spill: Mapping[str, str | None] | None = None,
         spill_rows: int | None = None,
         spill_dir: str | None = None,
     ) -> None:
         self.pending = pending
-        self._keys = _KeyIds(exclude=(spill or {}).values())
+        # One numbering per part: parts keep different key columns (sessions no metric).
+        self._exclude = tuple(c for c in (spill or {}).values() if c is not None)
+        self._keys: dict[str, _KeyIds] = {}
         self._frames: dict[str, list[pl.DataFrame]] = {}
         self._runs: dict[str, list[pl.DataFrame]] = {}
         self._columns: list[str] | None = None
@@ -155,7 +165,10 @@ class Merger:
             drop = [c for c in ("k:part", *_UNUSED.get(name, ())) if c in rows.columns]
             rows = rows.drop(drop)
             pending = self._frames.setdefault(name, [])
-            pending.append(self._keys.encode(rows))
+            ids = self._keys.get(name)
+            if ids is None:
+                ids = self._keys[name] = _KeyIds(exclude=self._exclude)
+            pending.append(ids.encode(rows))
             if len(pending) >= self.pending:
                 self._flush(name)
                 if name in self._spill_cols and self._held(name) > self._spill_rows:
@@ -173,13 +186,19 @@ class Merger:
         folded = self._fold(part)
         spill = self._spills.get(part)
         if spill is None:
-            spill = self._spills[part] = HashSpill(
-                self._spill_cols[part], directory=self._spill_dir
-            )
+            col = self._spill_cols[part] or _KEY_HASH
+            spill = self._spills[part] = HashSpill(col, directory=self._spill_dir)
         assert isinstance(spill, HashSpill)
-        spill.add(folded)
+        spill.add(self._hashed(part, folded))
         self.spilled_rows += folded.height
         self._runs[part] = []
+
+    def _hashed(self, part: str, rows: pl.DataFrame) -> pl.DataFrame:
+        """``rows`` with the column a key-hash spill partitions by (others as they are)."""
+        if self._spill_cols[part] is not None:
+            return rows
+        keys = [c for c in rows.columns if c.startswith("k:")]
+        return rows.with_columns(pl.struct(keys).hash(seed=0x5B1).alias(_KEY_HASH))
 
     def _flush(self, part: str) -> None:
         frames = self._frames.pop(part, [])
@@ -198,18 +217,21 @@ class Merger:
             runs[:] = [merge(runs)]
         return runs[0]
 
-    def _reduced(self, part: str, reduce: Reducer) -> pl.DataFrame | None:
-        """The reducer's rows for ``part``: over the merged part, or partition by partition
-        when it went to disk (their results merged)."""
+    def _reduced(self, part: str, reduce: Reducer | None) -> pl.DataFrame | None:
+        """The part's merged rows (``reduce`` None) or the reducer's rows over them: in
+        memory, or partition by partition when the part went to disk (the reducer's
+        results merged; a key-hash spill's partitions, disjoint in keys, concatenated)."""
         from llmobs_cli.core.spill import HashSpill
 
+        ids = self._keys[part]
         spill = self._spills.get(part)
         if spill is None:
-            return reduce(self._keys.decode(self._fold(part)))
+            rows = ids.decode(self._fold(part))
+            return rows if reduce is None else reduce(rows)
         assert isinstance(spill, HashSpill)
         try:
             if self._held(part):
-                spill.add(self._fold(part))
+                spill.add(self._hashed(part, self._fold(part)))
                 self._runs[part] = []
             outs = []
             for p in range(spill.parts):
@@ -217,10 +239,16 @@ class Merger:
                 if rows is None:
                     continue
                 spill.drop_partition(p)
-                out = reduce(self._keys.decode(merge([rows])))
+                out = ids.decode(merge([rows.drop(_KEY_HASH, strict=False)]))
+                if reduce is not None:
+                    out = reduce(out)
                 if out.height:
                     outs.append(out)
-            return merge(outs) if outs else None
+            if not outs:
+                return None
+            if reduce is None:
+                return pl.concat(outs, how="vertical_relaxed")
+            return merge(outs)
         finally:
             spill.close()
             del self._spills[part]
@@ -233,17 +261,14 @@ class Merger:
         if self._columns is None or self._schema is None:
             return None
         reduce = dict(reduce or {})
-        missing = [p for p in self._spills if p not in reduce]
+        missing = [p for p in self._spills if self._spill_cols[p] is not None and p not in reduce]
         if missing:
             raise ValueError(f"spilled part(s) {missing} need a reducer")
         merged: dict[str, pl.DataFrame] = {}
         for part in dict.fromkeys([*self._runs, *self._frames]):
-            if part in reduce:
-                out = self._reduced(part, reduce[part])
-                if out is not None and out.height:
-                    merged[part] = out
-            else:
-                merged[part] = self._keys.decode(self._fold(part))
+            out = self._reduced(part, reduce.get(part))
+            if out is not None and out.height:
+                merged[part] = out
         if not merged:
             return None
         schema = self._schema

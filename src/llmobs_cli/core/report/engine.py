@@ -702,8 +702,9 @@ def build_report(
 
 def report_merger(spill_rows: int | None = None) -> Merger:
     """A merger for report partials whose session rows (one per session and group, the
-    state that grows with the input) go to disk in hash partitions past ``spill_rows``."""
-    return Merger(spill={"sess": SID}, spill_rows=spill_rows)
+    state that grows with the input) and sketch bins (per group, time bucket and bin: many
+    with ``--bucket``) go to disk in hash partitions past ``spill_rows``."""
+    return Merger(spill={"sess": SID, "q": None}, spill_rows=spill_rows)
 
 
 def merged_result(merger: Merger, plan: ReportPlan) -> pl.DataFrame | None:

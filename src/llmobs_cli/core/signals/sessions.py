@@ -31,6 +31,7 @@ did not refuse, and was not followed by a repeat of the question (null: never re
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from dataclasses import dataclass
 
 import numpy as np
@@ -93,29 +94,81 @@ def _ensure(frame: pl.DataFrame) -> pl.DataFrame:
     )
 
 
-def _repeats(users: pl.Series, same: np.ndarray) -> np.ndarray:
-    """Whether each user turn is a near-duplicate of the previous one in its session."""
+#: Per-call columns a session keeps from its first call (more: the ``--by`` base columns).
+FIRST: tuple[str, ...] = ("route", "model", "release", "timestamp")
+_SESSION_TYPE = pl.List(pl.Struct({"role": pl.String, "content": pl.String}))
+#: What a light session row has in place of its judged answer: a non-empty stand-in when
+#: the last answer is non-empty (so the plan finds the same eligible sessions), else "".
+LIGHT_ANSWER = "\u2026"
+
+
+#: Columns a session row computes itself (never taken from its first call).
+OWN: frozenset[str] = frozenset(
+    {
+        "sample_rate",
+        "turns",
+        "repeated_question_rate",
+        "abandoned",
+        "turns_to_resolution",
+        "response",
+        "dropped_turns",
+        "trace_id",
+        "span_id",
+        "session_id",
+        "messages",
+        "prompt",
+        "system",
+        "status",
+        "retrieved",
+        "reference",
+    }
+)
+
+
+def carried(by: Sequence[str]) -> list[str]:
+    """The columns a session takes from its first call for the ``--by`` fields, beyond
+    :data:`FIRST` (``metadata`` for ``metadata.KEY``: strata by the first call's value)."""
+    from llmobs_cli.core.record.fields import base_column
+
+    cols = (base_column(f) for f in by)
+    return [c for c in dict.fromkeys(cols) if c not in FIRST and c not in OWN]
+
+
+def session_key() -> pl.Expr:
+    """The session a call belongs to: its ``session_id``, else its ``trace_id``."""
+    return pl.coalesce(pl.col("session_id"), pl.col("trace_id")).alias("_session")
+
+
+def _repeats(compare: pl.Series, same: np.ndarray) -> np.ndarray:
+    """Whether each user turn (``compare``: its lowercased head) is a near-duplicate of the
+    previous one in its session (``same``: the previous row is of the same session)."""
     from rapidfuzz import fuzz
     from rapidfuzz.process import cpdist
 
-    n = users.len()
+    n = compare.len()
     out = np.zeros(n, dtype=bool)
     if n < 2:
         return out
-    text = users.str.slice(0, _COMPARE_CHARS).str.to_lowercase().to_list()
+    text = compare.to_list()
     score = cpdist(text[1:], text[:-1], scorer=fuzz.token_set_ratio, workers=1)
     out[1:] = (np.asarray(score) >= REPEAT_SIMILARITY) & same[1:]
     return out
 
 
-def session_rows(
+def call_rows(
     frame: pl.DataFrame,
-    budget_tokens: int = DEFAULT_BUDGET_TOKENS,
+    *,
+    text: bool = True,
+    carry: Sequence[str] = (),
     refusal_patterns: list[str] | None = None,
-) -> SessionRows:
-    """One row per session (see the module docstring)."""
+) -> pl.DataFrame:
+    """Per call, what the fold needs (each value depends on its own row only, so batches
+    give the rows of the whole frame): ``_session``, the :data:`FIRST` and ``carry``
+    columns, ``sample_rate``, ``_good`` (ok and no refusal), ``_tok`` (estimated tokens of
+    the turn), ``_answered`` (the answer is non-empty) and ``_cmp`` (the lowercased head of
+    the user turn the repeat test compares). With ``text`` also the turn itself (``_user``,
+    ``_answer``); without, no column longer than :data:`_COMPARE_CHARS` characters."""
     f = _ensure(frame)
-    key = pl.coalesce(pl.col("session_id"), pl.col("trace_id")).alias("_session")
     ok = pl.col("status").fill_null("ok") == "ok"
     refused = refusal_expr(pl.col("response"), refusal_patterns, pl.col("finish_reason"))
     answer = (
@@ -123,26 +176,47 @@ def session_rows(
         .then(pl.col("response").fill_null(""))
         .otherwise(pl.lit("[error: ") + pl.col("error").fill_null("failed") + pl.lit("]"))
     )
-    calls = (
-        f.with_columns(key)
-        .sort(["_session", "timestamp"])
-        .with_columns(
-            _user_turn().alias("_user"),
-            answer.alias("_answer"),
-            (ok & ~refused.fill_null(False)).alias("_good"),
-        )
-    )
-    sid = calls["_session"].to_numpy()
-    same = np.r_[False, sid[1:] == sid[:-1]]
-    rep = _repeats(calls["_user"], same)
-    calls = calls.with_columns(
-        pl.Series("_repeat", rep),
-        # the next user turn repeats this one: this answer did not satisfy
-        pl.Series("_repeated_next", np.r_[rep[1:], False]),
+    extra = [c for c in dict.fromkeys(carry) if c in f.columns and c not in OWN and c not in FIRST]
+    keep = [*FIRST, *extra]
+    calls = f.select(
+        session_key(),
+        *[pl.col(c) for c in keep],
+        pl.col("sample_rate"),
+        _user_turn().alias("_user"),
+        answer.alias("_answer"),
+        (ok & ~refused.fill_null(False)).alias("_good"),
+    ).with_columns(
         (
             (pl.col("_user").str.len_chars() + pl.col("_answer").str.len_chars()) // CHARS_PER_TOKEN
             + 1
         ).alias("_tok"),
+        (pl.col("_answer").str.len_chars() > 0).alias("_answered"),
+        pl.col("_user").str.slice(0, _COMPARE_CHARS).str.to_lowercase().alias("_cmp"),
+    )
+    return calls if text else calls.drop("_user", "_answer")
+
+
+def fold_sessions(
+    calls: pl.DataFrame, budget_tokens: int = DEFAULT_BUDGET_TOKENS
+) -> tuple[pl.DataFrame, pl.DataFrame | None]:
+    """:func:`call_rows` rows → one row per session, sorted by session key, and (when the
+    calls carry text) each session's kept turns (``_session``, ``_conv``).
+
+    Every call of a session must be in ``calls``; other sessions may or may not be: a
+    session's row depends only on its own calls, in timestamp order (ties in input
+    order), so folding hash partitions of the calls one at a time gives the rows folding
+    all of them at once gives."""
+    text = "_answer" in calls.columns
+    calls = calls.sort(["_session", "timestamp"], maintain_order=True)
+    same = calls.select(pl.col("_session").eq_missing(pl.col("_session").shift(1)))
+    same_np = np.array(same.to_series().to_numpy(), dtype=bool)
+    if same_np.size:
+        same_np[0] = False
+    rep = _repeats(calls["_cmp"], same_np)
+    calls = calls.with_columns(
+        pl.Series("_repeat", rep),
+        # the next user turn repeats this one: this answer did not satisfy
+        pl.Series("_repeated_next", np.r_[rep[1:], False][: rep.size]),
     )
     # Newest-first cumulative tokens: keep turns while they fit (the newest always kept).
     calls = calls.with_columns(
@@ -155,20 +229,16 @@ def session_rows(
         ).alias("_keep")
     )
     resolved = (pl.col("_good") & ~pl.col("_repeated_next")).arg_true().first()
-    turns_msgs = pl.concat_list(
-        pl.struct(pl.lit("user").alias("role"), pl.col("_user").alias("content")),
-        pl.struct(pl.lit("assistant").alias("role"), pl.col("_answer").alias("content")),
-    )
-    kept = calls.filter(pl.col("_keep"))
-    conv = kept.group_by("_session", maintain_order=True).agg(
-        turns_msgs.list.explode(keep_nulls=False, empty_as_null=False).alias("_conv"),
-        pl.len().alias("_kept"),
+    first = [c for c in calls.columns if c in FIRST] + [
+        c for c in calls.columns if c not in FIRST and not c.startswith("_") and c != "sample_rate"
+    ]
+    last = (
+        pl.col("_answer").last()
+        if text
+        else pl.when(pl.col("_answered").last()).then(pl.lit(LIGHT_ANSWER)).otherwise(pl.lit(""))
     )
     per = calls.group_by("_session", maintain_order=True).agg(
-        pl.col("route").first(),
-        pl.col("model").first(),
-        pl.col("release").first(),
-        pl.col("timestamp").first(),
+        *[pl.col(c).first() for c in first],
         (1.0 / (1.0 / pl.col("sample_rate").fill_null(1.0)).mean()).alias("sample_rate"),
         pl.len().alias("turns"),
         # null for one-turn sessions: no pair to compare
@@ -178,17 +248,43 @@ def session_rows(
         .alias("repeated_question_rate"),
         (~pl.col("_good").last()).alias("abandoned"),
         (resolved + 1).cast(pl.Int64).alias("turns_to_resolution"),
-        pl.col("_answer").last().alias("response"),
+        last.alias("response"),
+        pl.col("_keep").sum().cast(pl.get_index_type()).alias("_kept"),
     )
-    out = per.join(conv, on="_session", how="left").with_columns(
-        (pl.col("turns") - pl.col("_kept")).alias("dropped_turns")
+    if not text:
+        return per, None
+    turns_msgs = pl.concat_list(
+        pl.struct(pl.lit("user").alias("role"), pl.col("_user").alias("content")),
+        pl.struct(pl.lit("assistant").alias("role"), pl.col("_answer").alias("content")),
     )
+    conv = (
+        calls.filter(pl.col("_keep"))
+        .group_by("_session", maintain_order=True)
+        .agg(turns_msgs.list.explode(keep_nulls=False, empty_as_null=False).alias("_conv"))
+    )
+    return per, conv
+
+
+def finish_sessions(
+    per: pl.DataFrame, conv: pl.DataFrame | None, budget_tokens: int = DEFAULT_BUDGET_TOKENS
+) -> SessionRows:
+    """Folded sessions (:func:`fold_sessions`) as canonical-shaped rows. Without ``conv``
+    (light rows: no text was read) ``messages`` is null and ``response`` is
+    :data:`LIGHT_ANSWER` or "" — enough to plan and to summarize the heuristics, not to
+    judge."""
+    if conv is not None:
+        out = per.join(conv, on="_session", how="left", maintain_order="left")
+        messages = pl.col("_conv").list.head(pl.col("_conv").list.len() - 1)
+    else:
+        out = per.with_columns(pl.lit(None, _SESSION_TYPE).alias("_conv"))
+        messages = pl.col("_conv")
+    out = out.with_columns((pl.col("turns") - pl.col("_kept")).alias("dropped_turns"))
     out = out.with_columns(
         pl.col("_session").alias("trace_id"),
         pl.col("_session").alias("span_id"),
         pl.col("_session").alias("session_id"),
         # the judged answer is the last turn's: the conversation shown ends before it
-        pl.col("_conv").list.head(pl.col("_conv").list.len() - 1).alias("messages"),
+        messages.alias("messages"),
         pl.lit(None, pl.String).alias("prompt"),
         pl.when(pl.col("dropped_turns") > 0)
         .then(
@@ -213,6 +309,20 @@ def session_rows(
             "their oldest turns were dropped (the judge is told how many)"
         )
     return SessionRows(out, truncated, notes)
+
+
+def session_rows(
+    frame: pl.DataFrame,
+    budget_tokens: int = DEFAULT_BUDGET_TOKENS,
+    refusal_patterns: list[str] | None = None,
+    carry: Sequence[str] = (),
+) -> SessionRows:
+    """One row per session (see the module docstring), sorted by session key. ``carry``
+    names more columns a session takes from its first call (the ``--by`` fields'
+    columns)."""
+    calls = call_rows(frame, carry=carry, refusal_patterns=refusal_patterns)
+    per, conv = fold_sessions(calls, budget_tokens)
+    return finish_sessions(per, conv, budget_tokens)
 
 
 def heuristics_summary(sessions: pl.DataFrame, by: list[str]) -> list[dict[str, object]]:
