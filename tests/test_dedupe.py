@@ -357,27 +357,3 @@ def test_filter_size_follows_the_known_row_count(tmp_path: Path) -> None:
     broken = tmp_path / "broken.parquet"
     broken.write_bytes(b"nope")
     assert seen.parquet_rows([broken], ["parquet"]) is None
-
-
-def test_a_held_row_does_not_keep_its_batch_alive(tmp_path: Path) -> None:
-    """A row held aside is copied out of its batch: the buffer's size is the row's, not
-    the batch's (string views into a batch's buffers kept every batch's texts in memory
-    until the held rows were written)."""
-    rng = np.random.default_rng(12)
-    given_ = pl.col("span_id").is_not_null() & (pl.col("span_id") != pl.col("trace_id"))
-    first = _calls(rng, 50, 50, 0).with_columns(given_.alias(seen.GIVEN))
-    first = first.sort(seen.GIVEN, descending=True)  # the repeated row below is given
-    batch = _calls(rng, 1000, 10**6, 50).with_columns(
-        given_.alias(seen.GIVEN),
-        pl.concat_str(pl.lit("x" * 10_000), pl.col("route")).alias("response"),
-    )
-    batch = pl.concat([first.head(1), batch], how="diagonal_relaxed")  # one repeat
-    with Deduper(exact_keys=10, bloom_bits=1 << 20, directory=tmp_path) as dd:
-        dd.new_rows(first)
-        assert dd.spilling
-        assert dd.new_rows(batch).height > 900
-        assert dd.held_rows == 1
-        assert 0 < dd._held_buf_bytes < 50_000 < batch.estimated_size() // 100
-        assert list(dd.held()) == []  # the held row was a repeat
-    whole = pl.concat([first, batch], how="diagonal_relaxed").drop(seen.GIVEN)
-    assert dd.duplicates == _exact(whole)[1]
