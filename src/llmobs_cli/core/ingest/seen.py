@@ -269,7 +269,7 @@ class Deduper:
         self._seen: SeenSet | None = SeenSet()
         self._bloom: BlockedBloom | None = None
         self._dir: Path | None = None
-        self._cleanup: weakref.finalize | None = None
+        self._cleanup: Any = None  # a weakref.finalize once the directory exists
         self._keys_out: BinaryIO | None = None
         self._held_keys_out: BinaryIO | None = None
         self._held_buf: list[Any] = []  # pyarrow tables

@@ -172,7 +172,8 @@ class Stream:
             return None
         return parquet_rows(self._files, kinds)
 
-    def _window(self, frame: pl.DataFrame) -> pl.DataFrame:
+    def _in_window(self, frame: pl.DataFrame) -> pl.DataFrame:
+        """The rows of a canonical frame inside ``since``/``until``."""
         if self.since is not None:
             frame = frame.filter(pl.col("timestamp") >= self.since)
         if self.until is not None:
@@ -209,7 +210,7 @@ class Stream:
                 info.calls += frame.height
                 frame = frame.drop(_GIVEN, strict=False) if keep else dedupe.new_rows(frame)
                 self.duplicates = dedupe.duplicates
-                frame = self._window(frame)
+                frame = self._in_window(frame)
                 self.progress.rows += raw.height
                 self.progress.bytes += nbytes
                 if self.on_progress is not None:
@@ -228,7 +229,7 @@ class Stream:
         # Rows held aside by the duplicate finder past its in-memory threshold: settled
         # only now that every key is known (nothing is yielded once a problem is found).
         for frame in dedupe.held(batch_rows):
-            frame = self._window(frame)
+            frame = self._in_window(frame)
             if frame.height:
                 yield frame
         self.duplicates = dedupe.duplicates
