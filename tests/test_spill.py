@@ -52,3 +52,19 @@ def test_rejects_bad_arguments() -> None:
         HashSpill("h", parts=6)
     with HashSpill("h") as spill, pytest.raises(ValueError, match="hash column"):
         spill.add(pl.DataFrame({"x": [1]}))
+
+
+def test_adds_append_to_one_file_per_partition_and_a_new_schema_starts_another() -> None:
+    rng = np.random.default_rng(5)
+    with HashSpill("h", parts=4) as spill:
+        for _ in range(20):
+            spill.add(_frame(rng, 200))
+        files = sorted(spill.directory.iterdir())
+        assert len(files) == 4
+        # A column typed differently (all-null) opens a second file for its partitions.
+        spill.add(pl.DataFrame({"h": pl.Series([1, 2**63], dtype=pl.UInt64), "v": [None, None]}))
+        assert len(list(spill.directory.iterdir())) == 6
+        parts = list(spill.partitions())
+        assert sum(p.height for p in parts) == 20 * 200 + 2
+        assert all(p.schema["v"] == pl.Float64 for p in parts)
+        assert spill.bytes > 0

@@ -8,8 +8,11 @@ column, so every row with one key value lands in one partition, and a consumer t
 needs all rows of a key (to count a session once, say) finalizes partition by partition,
 holding about ``1/parts`` of the state at a time.
 
-Files are Arrow IPC with LZ4 (a few GB/s each way), read back without memory-mapping (a
-mapped file's pages would count as the process's resident memory). They live in a fresh
+Each partition is one Arrow IPC stream file with LZ4 (a few GB/s each way), appended to
+by every :meth:`HashSpill.add` (a writer stays open per partition, so the number of files
+does not grow with the adds) and read back without memory-mapping (a mapped file's pages
+would count as the process's resident memory). A frame whose schema differs from the
+partition's open stream starts a new file for that partition. Files live in a fresh
 temporary directory (``directory`` or the system's temporary directory, which honours
 ``TMPDIR``) that :meth:`HashSpill.close` removes; nothing else is touched.
 """
@@ -21,6 +24,7 @@ import tempfile
 import weakref
 from collections.abc import Iterator
 from pathlib import Path
+from typing import Any
 
 import polars as pl
 
@@ -48,9 +52,10 @@ class HashSpill:
         self._dir = Path(tempfile.mkdtemp(prefix="llmobs-spill-", dir=directory))
         self._cleanup = weakref.finalize(self, shutil.rmtree, str(self._dir), True)
         self._files: list[list[Path]] = [[] for _ in range(parts)]
+        # Per partition: its open stream writer, the file under it, and the stream's schema.
+        self._writers: dict[int, tuple[Any, Any, Any]] = {}
         self._seq = 0
         self.rows = 0
-        self.bytes = 0
 
     @property
     def directory(self) -> Path:
@@ -62,9 +67,42 @@ class HashSpill:
     def __exit__(self, *exc: object) -> None:
         self.close()
 
+    @property
+    def bytes(self) -> int:
+        """Bytes on disk so far."""
+        return sum(f.stat().st_size for fs in self._files for f in fs if f.exists())
+
     def close(self) -> None:
         """Remove the spill directory and everything in it (idempotent)."""
+        for p in list(self._writers):
+            self._close_writer(p)
         self._cleanup()
+
+    def _close_writer(self, p: int) -> None:
+        writer, sink, _ = self._writers.pop(p)
+        try:
+            writer.close()
+        finally:
+            sink.close()
+
+    def _write(self, p: int, rows: pl.DataFrame) -> None:
+        import pyarrow as pa
+
+        table = rows.to_arrow()
+        open_ = self._writers.get(p)
+        if open_ is not None and not open_[2].equals(table.schema):
+            self._close_writer(p)
+            open_ = None
+        if open_ is None:
+            self._seq += 1
+            path = self._dir / f"p{p:04d}-{self._seq:06d}.arrow"
+            sink = pa.OSFile(str(path), "wb")
+            options = pa.ipc.IpcWriteOptions(compression="lz4")
+            writer = pa.ipc.new_stream(sink, table.schema, options=options)
+            open_ = (writer, sink, table.schema)
+            self._writers[p] = open_
+            self._files[p].append(path)
+        open_[0].write_table(table)
 
     def _part_expr(self) -> pl.Expr:
         h = pl.col(self.column).cast(pl.UInt64)
@@ -80,17 +118,15 @@ class HashSpill:
             return
         if self.column not in frame.columns:
             raise ValueError(f"spilled frames need the hash column '{self.column}'")
-        self._seq += 1
         tagged = frame.with_columns(self._part_expr())
         for (p,), rows in tagged.partition_by(_P, as_dict=True).items():
-            path = self._dir / f"p{int(p):04d}-{self._seq:06d}.arrow"
-            rows.drop(_P).write_ipc(path, compression="lz4")
-            self._files[int(p)].append(path)
-            self.bytes += path.stat().st_size
+            self._write(int(p), rows.drop(_P))
         self.rows += frame.height
 
     def partition(self, p: int) -> pl.DataFrame | None:
         """Partition ``p``'s rows (None when nothing was written to it)."""
+        if p in self._writers:
+            self._close_writer(p)
         files = self._files[p]
         if not files:
             return None
@@ -106,6 +142,8 @@ class HashSpill:
 
     def drop_partition(self, p: int) -> None:
         """Delete partition ``p``'s files (once it is consumed), freeing their disk."""
+        if p in self._writers:
+            self._close_writer(p)
         for f in self._files[p]:
             f.unlink(missing_ok=True)
         self._files[p] = []
@@ -116,7 +154,7 @@ def _read(path: Path) -> pl.DataFrame:
     import pyarrow as pa
 
     with pa.OSFile(str(path)) as src:
-        table = pa.ipc.open_file(src).read_all()
+        table = pa.ipc.open_stream(src).read_all()
     frame = pl.from_arrow(table)
     assert isinstance(frame, pl.DataFrame)
     return frame

@@ -12,7 +12,7 @@ from collections.abc import Callable, Iterable, Mapping
 import polars as pl
 
 #: Rows of one spillable part held in memory before they go to disk (~32 bytes each).
-SPILL_ROWS = 1_500_000
+SPILL_ROWS = 500_000
 
 #: The column a key-hash spill partitions by (dropped when the rows are read back).
 _KEY_HASH = "_spill_key"
