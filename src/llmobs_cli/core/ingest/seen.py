@@ -9,7 +9,8 @@ is bounded:
 * Up to ``exact_keys`` distinct keys (8M by default, 64 MB) it keeps every key in a
   :class:`SeenSet` and decides each row at once: rows come out in input order.
 * Past that it switches to a fixed-size *blocked Bloom filter* (:class:`BlockedBloom`,
-  256 MB by default, allocated at the switch) plus two files on disk. A row whose key the
+  256 MB, or smaller when the input's row count is known: :func:`bloom_bits_for`;
+  allocated at the switch) plus two files on disk. A row whose key the
   filter has never seen is new for sure: it is passed on and its key appended to a keys
   file (8 bytes a row, sequential writes). A row the filter may have seen (a true repeat
   or a false positive) is held aside: written with all its columns to a spill file, its
@@ -19,9 +20,11 @@ is bounded:
   then passed on, after all the others — so past the threshold the order of rows differs
   from the input's for those rows only.
 
-Memory past the threshold: the filter, one batch of held rows before it is written, and
-at the end 8 bytes per held row (plus a sort of their distinct keys). Disk: 8 bytes per
-row passed on after the switch, plus the held rows (LZ4 Arrow IPC). The files live in a
+Memory past the threshold: the filter, a buffer of held rows (copied out of their batch,
+at most 65,536 rows or 16 MB) before it is written, and at the end the sorted distinct
+held keys (8 bytes per held row while sorting) and one record batch of held rows at a
+time. Disk: 8 bytes per row passed on after the switch, plus the held rows (LZ4 Arrow
+IPC). The files live in a
 fresh directory under the system's temporary directory (``TMPDIR``) that
 :meth:`Deduper.close` removes — also when the object is collected.
 """
