@@ -20,9 +20,10 @@ batch, so a streaming command never publishes an empty output as a success.
 
 Duplicates follow :func:`load`'s rule: a row whose given ``(trace_id, span_id)`` and start
 time were already read is dropped (the first copy wins) and counted, unless
-``ReadOptions(keep_duplicates=True)``. Finding them across batches keeps a sorted array
-of one 64-bit key per row with a given span id (8 bytes a row) — the one part of memory
-that grows with the input.
+``ReadOptions(keep_duplicates=True)``. :class:`~llmobs_cli.core.ingest.seen.Deduper`
+finds them in bounded memory; past its in-memory threshold (8M distinct calls) the rows
+it holds aside as possible repeats come out after all the others, so the output's row
+order differs from the input's for those rows only.
 """
 
 from __future__ import annotations
@@ -39,7 +40,6 @@ import polars as pl
 import pyarrow.parquet as pq
 
 from llmobs_cli.core.ingest.readers import (
-    _GIVEN,
     MAX_PROBLEMS,
     OnError,
     ReadOptions,
@@ -53,7 +53,7 @@ from llmobs_cli.core.ingest.readers.base import RawRead, row_locator
 from llmobs_cli.core.ingest.readers.formats import READERS, detect_format
 from llmobs_cli.core.ingest.readers.jsonl import read_jsonl_lines
 from llmobs_cli.core.ingest.readers.parquet import source_columns
-from llmobs_cli.core.ingest.seen import SeenSet
+from llmobs_cli.core.ingest.seen import Deduper, parquet_rows
 from llmobs_cli.core.progress import Progress, ProgressFn, no_progress
 from llmobs_cli.core.record.schema import FIELDS, ROW
 from llmobs_cli.errors import InputError, InputWarning, UsageError
@@ -79,35 +79,6 @@ class BatchStats:
     problem_count: int = 0
     duplicates: int = 0
     warnings: list[str] = field(default_factory=list)
-
-
-class _SeenSpans:
-    """Keys of the calls already read (rows with a given span id), across batches."""
-
-    def __init__(self) -> None:
-        # Log-structured sorted runs: np.union1d per batch re-sorted every key seen so far.
-        self.keys = SeenSet()
-
-    def drop_repeats(self, frame: pl.DataFrame) -> tuple[pl.DataFrame, int]:
-        """``frame`` without the rows read before (in this batch or an earlier one)."""
-        if _GIVEN not in frame.columns:
-            return frame, 0
-        given = frame.get_column(_GIVEN)
-        if frame.height == 0 or not given.any():
-            return frame.drop(_GIVEN), 0
-        key = pl.struct(
-            pl.col("trace_id").fill_null(""), pl.col("span_id"), pl.col("timestamp")
-        ).hash(seed=0x11F3)
-        keyed = frame.with_columns(key.alias("_key"))
-        keys = keyed.get_column("_key").to_numpy()
-        mask = given.to_numpy()
-        first = keyed.select(pl.col("_key").is_first_distinct()).to_series().to_numpy()
-        old = self.keys.contains(keys)
-        repeat = mask & (old | ~first)
-        n = int(repeat.sum())
-        self.keys.add(keys[mask & ~repeat])
-        out = keyed.filter(pl.Series(~repeat)) if n else keyed
-        return out.drop("_key", _GIVEN), n
 
 
 def input_bytes(files: Sequence[Path]) -> int:
@@ -256,8 +227,8 @@ def iter_batches(
     stats = stats if stats is not None else BatchStats()
     asked = None if columns is None else _with_dependencies(columns)
     base = options or ReadOptions()
-    dedupe = not base.keep_duplicates
-    wanted = asked if asked is None or not dedupe else asked | {"trace_id", "span_id"}
+    keep = base.keep_duplicates
+    wanted = asked if asked is None or keep else asked | {"trace_id", "span_id"}
     opts = ReadOptions(
         columns=wanted,
         route_from=base.route_from,
@@ -269,7 +240,34 @@ def iter_batches(
     if empty:
         raise InputError(empty)
     stats.total_bytes = input_bytes(files)
-    seen = _SeenSpans()
+    dedupe = None
+    if not keep:
+        try:
+            known = parquet_rows(files, [fmt or detect_format(p) for p in files])
+        except Exception:  # reported by the read itself
+            known = None
+        dedupe = Deduper(expected_keys=known)
+    try:
+        yield from _batches(
+            files, fmt, opts, asked, on_error, dedupe, stats, chunk_bytes, progress, stage
+        )
+    finally:
+        if dedupe is not None:
+            dedupe.close()
+
+
+def _batches(
+    files: Sequence[Path],
+    fmt: str | None,
+    opts: ReadOptions,
+    asked: set[str] | None,
+    on_error: OnError,
+    dedupe: Deduper | None,
+    stats: BatchStats,
+    chunk_bytes: int,
+    progress: ProgressFn,
+    stage: str,
+) -> Iterator[pl.DataFrame]:
     failed = False
     for path in files:
         kind = fmt or detect_format(path)
@@ -287,15 +285,24 @@ def iter_batches(
             if failed:
                 continue
             frame = part.frame
-            if dedupe:
-                frame, dropped = seen.drop_repeats(frame)
-                stats.duplicates += dropped
+            if dedupe is not None:
+                frame = dedupe.new_rows(frame)
+                stats.duplicates = dedupe.duplicates
             frame = frame.select(FIELDS)
             stats.rows += frame.height
             progress(Progress(stats.rows, stats.bytes_read, None, stats.total_bytes, stage))
             yield frame
     if failed:
         raise InputError(stats.problems, total=stats.problem_count)
+    if dedupe is not None:
+        # Rows held aside past the duplicate finder's in-memory threshold, settled now
+        # that every key has been read (after the input's own rows: see core/ingest/seen).
+        for frame in dedupe.held(PARQUET_ROWS):
+            frame = frame.select(FIELDS)
+            stats.rows += frame.height
+            progress(Progress(stats.rows, stats.bytes_read, None, stats.total_bytes, stage))
+            yield frame
+        stats.duplicates = dedupe.duplicates
     if stats.rows == 0:
         names = ", ".join(stats.sources)
         if stats.skipped:

@@ -44,7 +44,7 @@ from llmobs_cli.core.ingest.readers import (
 )
 from llmobs_cli.core.ingest.readers.base import Locate, row_locator
 from llmobs_cli.core.ingest.readers.formats import READERS, ReadOptions, detect_format
-from llmobs_cli.core.ingest.seen import SeenSet
+from llmobs_cli.core.ingest.seen import Deduper, parquet_rows
 from llmobs_cli.core.record.schema import ALIASES, REQUIRED, ROW, SCHEMA, normalize
 from llmobs_cli.errors import InputError, InputWarning, UsageError
 
@@ -159,8 +159,32 @@ class Stream:
             if asked is None
             else tuple(f for f in (*REQUIRED, "latency_ms") if f in asked)
         )
-        seen = SeenSet()
+        dedupe = Deduper(expected_keys=None if keep else self._known_rows())
+        try:
+            yield from self._batches(opts, required, keep, dedupe)
+        finally:
+            dedupe.close()
+
+    def _known_rows(self) -> int | None:
+        try:
+            kinds = [self.fmt or detect_format(p) for p in self._files]
+        except Exception:  # reported by the read itself
+            return None
+        return parquet_rows(self._files, kinds)
+
+    def _in_window(self, frame: pl.DataFrame) -> pl.DataFrame:
+        """The rows of a canonical frame inside ``since``/``until``."""
+        if self.since is not None:
+            frame = frame.filter(pl.col("timestamp") >= self.since)
+        if self.until is not None:
+            frame = frame.filter(pl.col("timestamp") < self.until)
+        return frame
+
+    def _batches(
+        self, opts: ReadOptions, required: tuple[str, ...], keep: bool, dedupe: Deduper
+    ) -> Iterator[pl.DataFrame]:
         empty_inputs: list[str] = []
+        batch_rows = MIN_BATCH  # the held rows come out in batches as large as the read's
         for path in self._files:
             kind = self.fmt or detect_format(path)
             if kind not in READERS:
@@ -181,13 +205,12 @@ class Stream:
             for raw, locate, parse_problems, nbytes in raws:
                 raw_rows += raw.height
                 raw_problems += len(parse_problems)
+                batch_rows = max(batch_rows, raw.height)
                 frame = self._check(raw, locate, parse_problems, required, info, reasons)
                 info.calls += frame.height
-                frame = frame.drop(_GIVEN, strict=False) if keep else self._dedup(frame, seen)
-                if self.since is not None:
-                    frame = frame.filter(pl.col("timestamp") >= self.since)
-                if self.until is not None:
-                    frame = frame.filter(pl.col("timestamp") < self.until)
+                frame = frame.drop(_GIVEN, strict=False) if keep else dedupe.new_rows(frame)
+                self.duplicates = dedupe.duplicates
+                frame = self._in_window(frame)
                 self.progress.rows += raw.height
                 self.progress.bytes += nbytes
                 if self.on_progress is not None:
@@ -203,6 +226,13 @@ class Stream:
             raise InputError(empty_inputs)
         if self.problem_count and self.on_error == "fail":
             raise InputError(self.problems, total=self.problem_count)
+        # Rows held aside by the duplicate finder past its in-memory threshold: settled
+        # only now that every key is known (nothing is yielded once a problem is found).
+        for frame in dedupe.held(batch_rows):
+            frame = self._in_window(frame)
+            if frame.height:
+                yield frame
+        self.duplicates = dedupe.duplicates
         nothing = [f for f in self.files if f.calls == 0 and f.skipped == 0 and f.note]
         if self.files and all(f.calls == 0 for f in self.files):
             if any(f.skipped for f in self.files):
@@ -222,27 +252,6 @@ class Stream:
             )
         for line in self.warnings:
             warnings.warn(line, InputWarning, stacklevel=2)
-
-    def _dedup(self, frame: pl.DataFrame, seen: SeenSet) -> pl.DataFrame:
-        """Drop rows whose given ``(trace_id, span_id, timestamp)`` was already read (in
-        this batch or an earlier one); the first copy in input order wins, as in ``load``."""
-        if _GIVEN not in frame.columns:
-            return frame
-        if frame.height == 0 or not frame.get_column(_GIVEN).any():
-            return frame.drop(_GIVEN)
-        # The same key as load's duplicate check: (trace_id, span_id, start time).
-        h = pl.struct(
-            pl.col("trace_id").fill_null(""), pl.col("span_id"), pl.col("timestamp")
-        ).hash(7)
-        hashes = frame.select(pl.when(pl.col(_GIVEN)).then(h).alias("h")).get_column("h")
-        first = hashes.is_first_distinct() | hashes.is_null()
-        known = seen.contains(hashes.fill_null(0).to_numpy()) & hashes.is_not_null().to_numpy()
-        keep = first.to_numpy() & ~known
-        dropped = int((~keep).sum())
-        seen.add(hashes.filter(first & hashes.is_not_null()).to_numpy())
-        self.duplicates += dropped
-        frame = frame.drop(_GIVEN)
-        return frame.filter(pl.Series(keep)) if dropped else frame
 
     # --- sources ----------------------------------------------------------------------
 
