@@ -11,6 +11,8 @@ from collections.abc import Callable, Iterable, Mapping
 
 import polars as pl
 
+from llmobs_cli.core.spill import HashSpill
+
 #: Rows of one spillable part held in memory before they go to disk (~32 bytes each).
 SPILL_ROWS = 500_000
 
@@ -151,7 +153,7 @@ class Merger:
         # Read at construction (not bound at definition), so a test can lower it.
         self._spill_rows = SPILL_ROWS if spill_rows is None else spill_rows
         self._spill_dir = spill_dir
-        self._spills: dict[str, object] = {}
+        self._spills: dict[str, HashSpill] = {}
         self.spilled_rows = 0
 
     def add(self, frame: pl.DataFrame) -> None:
@@ -181,14 +183,11 @@ class Merger:
 
     def _to_disk(self, part: str) -> None:
         """Merge the part's rows in memory and write them to its hash partitions."""
-        from llmobs_cli.core.spill import HashSpill
-
         folded = self._fold(part)
         spill = self._spills.get(part)
         if spill is None:
             col = self._spill_cols[part] or _KEY_HASH
             spill = self._spills[part] = HashSpill(col, directory=self._spill_dir)
-        assert isinstance(spill, HashSpill)
         spill.add(self._hashed(part, folded))
         self.spilled_rows += folded.height
         self._runs[part] = []
@@ -221,25 +220,22 @@ class Merger:
         """The part's merged rows (``reduce`` None) or the reducer's rows over them: in
         memory, or partition by partition when the part went to disk (the reducer's
         results merged; a key-hash spill's partitions, disjoint in keys, concatenated)."""
-        from llmobs_cli.core.spill import HashSpill
-
         ids = self._keys[part]
         spill = self._spills.get(part)
         if spill is None:
             rows = ids.decode(self._fold(part))
             return rows if reduce is None else reduce(rows)
-        assert isinstance(spill, HashSpill)
         try:
             if self._held(part):
                 spill.add(self._hashed(part, self._fold(part)))
                 self._runs[part] = []
             outs = []
             for p in range(spill.parts):
-                rows = spill.partition(p)
-                if rows is None:
+                stored = spill.partition(p)
+                if stored is None:
                     continue
                 spill.drop_partition(p)
-                out = ids.decode(merge([rows.drop(_KEY_HASH, strict=False)]))
+                out = ids.decode(merge([stored.drop(_KEY_HASH, strict=False)]))
                 if reduce is not None:
                     out = reduce(out)
                 if out.height:
