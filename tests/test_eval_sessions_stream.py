@@ -19,8 +19,8 @@ from llmobs_cli.core.eval.review import build_queue
 from llmobs_cli.core.eval.run import _run_loaded, run_eval
 from llmobs_cli.core.ingest.readers import stream as stream_mod
 from llmobs_cli.core.synth.generate import generate
-from llmobs_cli.errors import InputError, UsageError
 from openai_stub import Reply
+from test_eval_stream import ERROR_CASES, error_of
 from test_eval_support import judged_response
 
 ROOT = Path(__file__).resolve().parents[1]
@@ -274,29 +274,12 @@ def _close(a: Any, b: Any, path: str = "") -> list[str]:
     return [] if a == b else [f"{path}: {a!r} != {b!r}"]
 
 
-def _error(fn: Any) -> str:
-    try:
-        fn()
-    except (InputError, UsageError) as exc:
-        return str(exc)
-    raise AssertionError("no error")
-
-
-@pytest.mark.parametrize(
-    "case",
-    [
-        {"since": "2031-01-01"},
-        {"current": "2031-01-01..2031-02-01"},
-        {"current": "last_week", "baseline": "2020-01-01..2020-02-01"},
-        {"by": ["metadata.nope"]},
-        {"until": "2020-01-01"},
-    ],
-)
+@pytest.mark.parametrize("case", ERROR_CASES)
 def test_errors_are_the_whole_frame_errors(case: dict[str, Any]) -> None:
     paths = [SAMPLE / "traces.parquet"]
     opts = {"dry_run": True, "unit": "session", **case}
-    whole = _error(lambda: _run_loaded(paths, EvalOptions(**opts)))
-    streamed = _error(lambda: run_eval(paths, EvalOptions(**opts)))
+    whole = error_of(lambda: _run_loaded(paths, EvalOptions(**opts)))
+    streamed = error_of(lambda: run_eval(paths, EvalOptions(**opts)))
     if "fields with values there" in whole:
         # Streaming lists every field the dump fills, not only the columns eval loaded.
         head = whole.split("fields with values there")[0]
@@ -315,8 +298,8 @@ def test_bad_rows_follow_on_error_as_before(tmp_path: Path, on_error: str) -> No
     path.write_text("\n".join(lines) + "\n")
     opts = {"dry_run": True, "unit": "session", "budget": 30}
     if on_error == "fail":
-        whole = _error(lambda: _run_loaded([path], EvalOptions(**opts)))
-        streamed = _error(lambda: run_eval([path], EvalOptions(**opts)))
+        whole = error_of(lambda: _run_loaded([path], EvalOptions(**opts)))
+        streamed = error_of(lambda: run_eval([path], EvalOptions(**opts)))
         assert streamed == whole and "bad.jsonl:8" in streamed and "sample_rate" in streamed
         return
     a = _run_loaded([path], EvalOptions(**opts), on_error="skip")

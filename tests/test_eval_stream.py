@@ -128,7 +128,8 @@ def test_judgments_equal_whole_frame_through_the_stub(openai_stub, tmp_path: Pat
     assert streamed.summary.regressions == whole.summary.regressions
 
 
-def _error(fn: Any) -> str:
+def error_of(fn: Any) -> str:
+    """The message of the input or usage error ``fn`` raises (it must raise one)."""
     try:
         fn()
     except (InputError, UsageError) as exc:
@@ -136,20 +137,22 @@ def _error(fn: Any) -> str:
     raise AssertionError("no error")
 
 
-@pytest.mark.parametrize(
-    "case",
-    [
-        {"since": "2031-01-01"},
-        {"current": "2031-01-01..2031-02-01"},
-        {"current": "last_week", "baseline": "2020-01-01..2020-02-01"},
-        {"by": ["metadata.nope"]},
-        {"until": "2020-01-01"},
-    ],
-)
+#: Selections that are errors (a window with no row, an unknown --by field), the same on
+#: every path.
+ERROR_CASES = [
+    {"since": "2031-01-01"},
+    {"current": "2031-01-01..2031-02-01"},
+    {"current": "last_week", "baseline": "2020-01-01..2020-02-01"},
+    {"by": ["metadata.nope"]},
+    {"until": "2020-01-01"},
+]
+
+
+@pytest.mark.parametrize("case", ERROR_CASES)
 def test_errors_are_the_whole_frame_errors(case: dict[str, Any]) -> None:
     paths = [SAMPLE / "traces.parquet"]
-    whole = _error(lambda: _run_loaded(paths, EvalOptions(dry_run=True, **case)))
-    streamed = _error(lambda: run_eval(paths, EvalOptions(dry_run=True, **case)))
+    whole = error_of(lambda: _run_loaded(paths, EvalOptions(dry_run=True, **case)))
+    streamed = error_of(lambda: run_eval(paths, EvalOptions(dry_run=True, **case)))
     if "fields with values there" in whole:
         # The streaming path lists every field the dump fills (as report does), not only
         # the columns eval happened to load; the rest of the message is the same.
@@ -230,8 +233,8 @@ def test_bad_rows_follow_on_error_as_before(tmp_path: Path, on_error: str) -> No
     path.write_text("\n".join(lines) + "\n")
     opts = {"current": "last_week", "baseline": "last_month", "budget": 30}
     if on_error == "fail":
-        whole = _error(lambda: _run_loaded([path], EvalOptions(dry_run=True, **opts)))
-        streamed = _error(lambda: run_eval([path], EvalOptions(dry_run=True, **opts)))
+        whole = error_of(lambda: _run_loaded([path], EvalOptions(dry_run=True, **opts)))
+        streamed = error_of(lambda: run_eval([path], EvalOptions(dry_run=True, **opts)))
         assert streamed == whole and "bad.jsonl:8" in streamed and "sample_rate" in streamed
         return
     a = _run_loaded([path], EvalOptions(dry_run=True, **opts), on_error="skip")

@@ -78,6 +78,27 @@ def _in(w: Window) -> pl.Expr:
     return e
 
 
+def read_bounds(
+    paths: Sequence[str | Path],
+    opts: EvalOptions,
+    read: dict[str, Any],
+    say: Callable[[str], None],
+) -> tuple[datetime | None, datetime | None]:
+    """``opts.since`` / ``opts.until`` as instants (None when not given): relative to
+    ``opts.now``, else to the data's latest timestamp (one pass over that column, with the
+    ``read`` arguments of :func:`latest_timestamp`)."""
+    from llmobs_cli.core.record.windows import resolve_bound, resolve_now
+
+    if not (opts.since or opts.until):
+        return None, None
+    latest = None
+    if not opts.now:
+        say("finding the latest timestamp")
+        latest = latest_timestamp(paths, since=None, until=None, **read)
+    ref = resolve_now(opts.now, latest)
+    return resolve_bound(opts.since, ref, "since"), resolve_bound(opts.until, ref, "until")
+
+
 def latest_timestamp(
     paths: Sequence[str | Path],
     *,
@@ -149,22 +170,12 @@ def plan_streaming(
     from llmobs_cli.core.record.names import dump_name, require_fields
     from llmobs_cli.core.record.windows import (
         require_rows,
-        resolve_bound,
-        resolve_now,
         window_option,
     )
 
     budget = default_memory() if memory is None else memory
     read = {"fmt": fmt, "options": options, "memory": budget}
-    lo = hi = None
-    if opts.since or opts.until:
-        latest = None
-        if not opts.now:
-            say("finding the latest timestamp")
-            latest = latest_timestamp(paths, since=None, until=None, **read)
-        ref = resolve_now(opts.now, latest)
-        lo = resolve_bound(opts.since, ref, "since")
-        hi = resolve_bound(opts.until, ref, "until")
+    lo, hi = read_bounds(paths, opts, read, say)
     latest_in = None
     if (opts.current or opts.baseline) and not opts.now:
         latest_in = latest_timestamp(paths, since=lo, until=hi, **read)

@@ -98,7 +98,7 @@ def evaluate_session_files(
     :func:`core.eval.run.judge_plans`. Errors and their order are the whole-frame path's:
     an empty ``--since/--until`` range, nothing read, a ``--by`` field the data lacks, an
     empty ``--current``/``--baseline``."""
-    from llmobs_cli.core.eval.passes import latest_timestamp
+    from llmobs_cli.core.eval.passes import read_bounds
     from llmobs_cli.core.eval.run import plan_windows
     from llmobs_cli.core.ingest.readers.stream import default_memory
     from llmobs_cli.core.ingest.span import data_sample, data_span
@@ -106,23 +106,13 @@ def evaluate_session_files(
     from llmobs_cli.core.record.windows import (
         Window,
         require_rows,
-        resolve_bound,
-        resolve_now,
         window_option,
     )
     from llmobs_cli.core.spill import HashSpill
 
     budget = default_memory() if memory is None else memory
     read = {"fmt": fmt, "options": read_options, "memory": budget}
-    lo = hi = None
-    if opts.since or opts.until:
-        latest = None
-        if not opts.now:
-            say("finding the latest timestamp")
-            latest = latest_timestamp(paths, since=None, until=None, **read)
-        ref = resolve_now(opts.now, latest)
-        lo = resolve_bound(opts.since, ref, "since")
-        hi = resolve_bound(opts.until, ref, "until")
+    lo, hi = read_bounds(paths, opts, read, say)
     carry = carried(opts.by)
     full = list(dict.fromkeys([*trace_columns, *carry]))
     # With --on-error skip pass 1 reads what pass 2 reads, so both drop the same rows.
