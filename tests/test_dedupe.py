@@ -9,7 +9,6 @@ Polars' ``unique(keep="first")`` over the whole input, for the report's reader
 from __future__ import annotations
 
 import json
-import math
 import tempfile
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
@@ -21,6 +20,7 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from cli_runner import run_cli
+from json_diff import json_diffs
 from llmobs_cli.core.ingest import seen
 from llmobs_cli.core.ingest.batches import BatchStats, iter_batches
 from llmobs_cli.core.ingest.readers import _GIVEN
@@ -209,22 +209,6 @@ def test_keep_duplicates_keeps_every_row(tmp_path: Path, tiny: Path) -> None:
     assert pl.concat(list(stream)).height == 7000 and stream.duplicates == 0
 
 
-def _close(a: object, b: object, path: str = "") -> None:
-    """Equal JSON, floats within 1e-9 relative (sums taken in another order)."""
-    if isinstance(a, dict) and isinstance(b, dict):
-        assert a.keys() == b.keys(), path
-        for k in a:
-            _close(a[k], b[k], f"{path}.{k}")
-    elif isinstance(a, list) and isinstance(b, list):
-        assert len(a) == len(b), path
-        for i, (x, y) in enumerate(zip(a, b, strict=True)):
-            _close(x, y, f"{path}[{i}]")
-    elif isinstance(a, float) and isinstance(b, float):
-        assert math.isclose(a, b, rel_tol=1e-9, abs_tol=1e-12), (path, a, b)
-    else:
-        assert a == b, path
-
-
 def test_report_json_is_the_same_past_the_threshold(
     tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
@@ -241,7 +225,7 @@ def test_report_json_is_the_same_past_the_threshold(
     code, spilled_out, err2 = run_cli(*args)
     assert code == 0, err2
     assert err2 == err  # the same duplicate count in the same warning
-    _close(json.loads(spilled_out), json.loads(exact_out))
+    assert json_diffs(json.loads(spilled_out), json.loads(exact_out), abs_tol=1e-12) == []
     assert list(spill.iterdir()) == []
 
 

@@ -13,6 +13,7 @@ import numpy as np
 import polars as pl
 import pytest
 
+from json_diff import json_diffs
 from llmobs_cli.core.eval.judges.client import ClientSettings
 from llmobs_cli.core.eval.options import EvalOptions
 from llmobs_cli.core.eval.review import build_queue
@@ -215,7 +216,7 @@ def test_judge_requests_and_summary_equal_whole_frame_through_the_stub(
     # means, intervals, n, tests, regressions, plan, sessions, notes: equal, floats to the
     # last bits ``summarize`` itself reproduces (its sums run in parallel: run twice on one
     # frame, they differ around 1e-16)
-    assert _close(a, b) == []
+    assert json_diffs(a, b, rel=1e-12, abs_tol=1e-15) == []
     assert a["plan"] == b["plan"] and a["sessions"] == b["sessions"]
     if "baseline" in case:
         assert a["tests"]
@@ -256,22 +257,6 @@ def test_pass_one_spills_no_text_and_pass_two_reads_only_selected_sessions(
     assert set(keys.to_list()) == set(selected.to_list())
     total = sum(f.height for f in spilled)
     assert calls.height < total / 10
-
-
-def _close(a: Any, b: Any, path: str = "") -> list[str]:
-    """Every difference between two JSON-like documents (floats at 1e-12 relative)."""
-    if isinstance(a, dict) and isinstance(b, dict):
-        if set(a) != set(b):
-            return [f"{path}: keys {sorted(set(a) ^ set(b))}"]
-        return [d for k in a for d in _close(a[k], b[k], f"{path}.{k}")]
-    if isinstance(a, list) and isinstance(b, list):
-        if len(a) != len(b):
-            return [f"{path}: {len(a)} != {len(b)} items"]
-        pairs = enumerate(zip(a, b, strict=True))
-        return [d for i, (x, y) in pairs for d in _close(x, y, f"{path}[{i}]")]
-    if isinstance(a, float) and isinstance(b, float):
-        return [] if b == pytest.approx(a, rel=1e-12, abs=1e-15) else [f"{path}: {a} != {b}"]
-    return [] if a == b else [f"{path}: {a!r} != {b!r}"]
 
 
 @pytest.mark.parametrize("case", ERROR_CASES)

@@ -12,6 +12,7 @@ from typing import Any
 import polars as pl
 import pytest
 
+from json_diff import json_diffs
 from test_eval_support import marker_judge, records, run_cli, write_jsonl
 
 ENV = {"OPENAI_API_KEY": "sk-state-test-000000"}
@@ -40,21 +41,6 @@ def _eval(stub: Any, path: Path, cache: Path, *extra: str) -> dict[str, Any]:
     )
     assert r.returncode in (0, 1), r.stderr
     return json.loads(r.stdout)
-
-
-def _close(a: Any, b: Any, path: str = "") -> list[str]:
-    if isinstance(a, dict) and isinstance(b, dict):
-        if set(a) != set(b):
-            return [f"{path}: keys {sorted(set(a) ^ set(b))}"]
-        return [d for k in a for d in _close(a[k], b[k], f"{path}.{k}")]
-    if isinstance(a, list) and isinstance(b, list):
-        if len(a) != len(b):
-            return [f"{path}: {len(a)} != {len(b)} items"]
-        pairs = enumerate(zip(a, b, strict=True))
-        return [d for i, (x, y) in pairs for d in _close(x, y, f"{path}[{i}]")]
-    if isinstance(a, float) and isinstance(b, (int, float)):
-        return [] if b == pytest.approx(a, rel=1e-9, abs=1e-12) else [f"{path}: {a} != {b}"]
-    return [] if a == b else [f"{path}: {a!r} != {b!r}"]
 
 
 def _split(recs: list[dict[str, Any]], at: datetime) -> tuple[list[Any], list[Any]]:
@@ -99,14 +85,14 @@ def test_growing_dump_two_runs_equal_one_run(openai_stub, tmp_path: Path, how: s
     whole_dump = write_jsonl(tmp_path / "whole.jsonl", recs)
     whole = _eval(openai_stub, whole_dump, tmp_path / "c2")
     for key in ("groups", "regressions", "windows"):
-        assert _close(whole[key], second[key]) == [], key
+        assert json_diffs(whole[key], second[key], abs_tol=1e-12) == [], key
     assert first["groups"] != second["groups"]  # the new day did change the figures
 
     # nothing new: no judge call, the same summary
     before = openai_stub.calls
     third = _eval(openai_stub, dump, tmp_path / "c1", "--state", str(state))
     assert openai_stub.calls == before
-    assert _close(second["groups"], third["groups"]) == []
+    assert json_diffs(second["groups"], third["groups"], abs_tol=1e-12) == []
     assert any("no new rows" in n for n in third["notes"])
 
 

@@ -10,6 +10,7 @@ from typing import Any
 import polars as pl
 import pytest
 
+from json_diff import json_diffs
 from llmobs_cli.core.eval.counts import ALL, CountSpec, EvalMerger, stratum_partials
 from llmobs_cli.core.eval.judges.client import ClientSettings
 from llmobs_cli.core.eval.options import EvalOptions
@@ -162,22 +163,6 @@ def test_errors_are_the_whole_frame_errors(case: dict[str, Any]) -> None:
         assert streamed == whole
 
 
-def _close(a: Any, b: Any, path: str = "") -> list[str]:
-    """Every difference between two JSON-like documents (numbers at 1e-9 relative)."""
-    if isinstance(a, dict) and isinstance(b, dict):
-        if set(a) != set(b):
-            return [f"{path}: keys {sorted(set(a) ^ set(b))}"]
-        return [d for k in a for d in _close(a[k], b[k], f"{path}.{k}")]
-    if isinstance(a, list) and isinstance(b, list):
-        if len(a) != len(b):
-            return [f"{path}: {len(a)} != {len(b)} items"]
-        pairs = enumerate(zip(a, b, strict=True))
-        return [d for i, (x, y) in pairs for d in _close(x, y, f"{path}[{i}]")]
-    if isinstance(a, float) and isinstance(b, (int, float)):
-        return [] if b == pytest.approx(a, rel=1e-9) else [f"{path}: {a} != {b}"]
-    return [] if a == b else [f"{path}: {a!r} != {b!r}"]
-
-
 def test_plan_streams_to_the_whole_frame_figures(dump: Path) -> None:
     """``llmobs plan`` over batches gives the whole frame's plan, and its traffic matches
     an independent computation on the rows."""
@@ -189,7 +174,7 @@ def test_plan_streams_to_the_whole_frame_figures(dump: Path) -> None:
     whole = plan_rates(traffic, PlanOptions(), {}, facts)
     streamed, read = plan_from_paths([dump], PlanOptions(), memory=SMALL)
     assert read.sources == [str(dump)]
-    assert _close(whole.as_dict(), streamed.as_dict()) == []
+    assert json_diffs(whole.as_dict(), streamed.as_dict()) == []
     # independent: Horvitz–Thompson calls and traces per day of the judgeable calls
     w = 1.0 / frame["sample_rate"].to_numpy()
     ok = (frame["status"].fill_null("ok") == "ok") & (

@@ -18,6 +18,7 @@ import numpy as np
 import polars as pl
 import pytest
 
+from json_diff import json_diffs
 from llmobs_cli.core.ingest.convert import output_format, write_frame
 from llmobs_cli.core.record.schema import SCHEMA
 from llmobs_cli.core.report.engine import run_report
@@ -219,19 +220,4 @@ def test_sessions_spilled_to_disk_give_the_same_report(monkeypatch, tmp_path) ->
     assert spilled, "the session rows never went to disk"
     assert list(tmp_path.iterdir()) == []
     assert got["overall"]["sessions"] == pytest.approx(want["overall"]["sessions"], rel=1e-12)
-    assert _close(got, want)
-
-
-def _close(a, b) -> bool:  # type: ignore[no-untyped-def]
-    """Equal JSON documents, floats to 1e-9 relative."""
-    if isinstance(a, dict):
-        assert a.keys() == b.keys()
-        return all(_close(a[k], b[k]) for k in a)
-    if isinstance(a, list):
-        assert len(a) == len(b)
-        return all(_close(x, y) for x, y in zip(a, b, strict=True))
-    if isinstance(a, float) and isinstance(b, float):
-        assert a == pytest.approx(b, rel=1e-9, nan_ok=True)
-        return True
-    assert a == b
-    return True
+    assert json_diffs(got, want) == []
