@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from pathlib import Path
+
 import numpy as np
 import polars as pl
 import pytest
@@ -68,3 +70,36 @@ def test_adds_append_to_one_file_per_partition_and_a_new_schema_starts_another()
         assert sum(p.height for p in parts) == 20 * 200 + 2
         assert all(p.schema["v"] == pl.Float64 for p in parts)
         assert spill.bytes > 0
+
+
+def test_a_full_disk_while_spilling_is_one_line_exit_2(tmp_path, monkeypatch) -> None:
+    """A spill that cannot be written (no space left under TMPDIR) ends the command with
+    exit 2 and one line naming the file and saying what to do; no traceback, no
+    internal error, no spill directory left behind."""
+    import errno
+    import importlib
+    import tempfile
+
+    import llmobs_cli.core.spill as spill_mod
+    from cli_runner import run_cli
+
+    merge_mod = importlib.import_module("llmobs_cli.core.partials.merge")
+    monkeypatch.setattr(merge_mod, "SPILL_ROWS", 50)
+    monkeypatch.setattr("llmobs_cli.core.ingest.readers.stream.MIN_BATCH", 300)
+    monkeypatch.setattr(tempfile, "tempdir", str(tmp_path))
+
+    def full(self, p, rows):  # type: ignore[no-untyped-def]
+        raise OSError(errno.ENOSPC, "No space left on device", str(self.directory / "p0000"))
+
+    monkeypatch.setattr(spill_mod.HashSpill, "_write", full)
+    sample = Path(__file__).parent.parent / "sample_traces" / "traces.parquet"
+    code, out, err = run_cli(
+        "report", str(sample), "--by", "route,model", "--memory", "1", "--format", "json"
+    )
+    assert code == 2, err
+    assert out == ""
+    lines = err.strip().splitlines()
+    assert len(lines) == 1 and lines[0].startswith("llmobs: ")
+    assert "No space left on device" in lines[0] and "TMPDIR" in lines[0]
+    assert "internal error" not in err and "Traceback" not in err
+    assert [p for p in tmp_path.iterdir() if p.name.startswith("llmobs-spill-")] == []

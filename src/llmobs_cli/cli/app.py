@@ -142,6 +142,20 @@ def _print_input_warnings() -> None:
     warnings.showwarning = show
 
 
+def _os_error_line(exc: OSError) -> str:
+    """``FILE: reason`` of an operating-system error, with what to do when a disk is full."""
+    import errno
+
+    where = f"{exc.filename}: " if exc.filename else ""
+    reason = exc.strerror or str(exc) or type(exc).__name__
+    if exc.errno in (errno.ENOSPC, getattr(errno, "EDQUOT", errno.ENOSPC)):
+        reason += (
+            " (large inputs keep temporary files under TMPDIR, removed at the end: point "
+            "TMPDIR at a disk with room)"
+        )
+    return where + reason
+
+
 def main(argv: list[str] | None = None) -> None:
     """Console-script entry point with the single error boundary."""
     args = list(sys.argv[1:] if argv is None else argv)
@@ -188,6 +202,13 @@ def main(argv: list[str] | None = None) -> None:
         # Output piped into `head` and closed early: not an error of ours.
         sys.stderr.close()
         sys.exit(0)
+    except OSError as exc:
+        # The machine said no (a full disk under TMPDIR while spilling, a file that cannot
+        # be written): one line naming the file and the reason, not an internal error.
+        if debug:
+            traceback.print_exc()
+        sys.stderr.write(f"llmobs: {_os_error_line(exc)}\n")
+        sys.exit(2)
     except Exception as exc:
         if debug:
             traceback.print_exc()
