@@ -29,6 +29,7 @@ import polars as pl
 
 from llmobs_cli.core.eval.plan import STRATUM, keyed, strata_fields
 from llmobs_cli.core.partials.merge import Merger
+from llmobs_cli.core.record.windows import Window
 
 #: The pseudo-window holding every row of the pass (the ``--since/--until`` range).
 ALL = "_all"
@@ -60,15 +61,6 @@ class CountSpec:
         return len(strata_fields(self.by))
 
 
-def _in(start: datetime | None, end: datetime | None) -> pl.Expr:
-    e = pl.lit(True)
-    if start is not None:
-        e = e & (pl.col("timestamp") >= start)
-    if end is not None:
-        e = e & (pl.col("timestamp") < end)
-    return e
-
-
 def _group_hash(window: str) -> pl.Expr:
     return pl.concat_str([pl.lit(window + "\x1f"), pl.col(STRATUM)]).hash(_SEED)
 
@@ -86,7 +78,7 @@ def stratum_partials(batch: pl.DataFrame, spec: CountSpec) -> pl.DataFrame:
     )
     out: list[pl.DataFrame] = []
     for name, start, end in spec.windows:
-        part = rows.filter(_in(start, end))
+        part = rows.filter(Window(start, end).contains())
         elig = pl.col("_eligible")
         st = part.group_by(STRATUM, *kcols).agg(
             pl.len().cast(pl.Int64).alias(N),

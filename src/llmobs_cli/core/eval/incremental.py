@@ -47,7 +47,6 @@ from llmobs_cli.core.eval.state import (
     read_judgments,
     save_state,
 )
-from llmobs_cli.core.record.windows import Window
 from llmobs_cli.errors import UsageError
 
 _KEY = ["trace_id", "span_id", "evaluator"]
@@ -62,15 +61,6 @@ def comparability(opts: EvalOptions) -> dict[str, Any]:
         "unit": opts.unit,
         "self_consistency": bool(opts.self_consistency),
     }
-
-
-def _in(w: Window) -> pl.Expr:
-    e = pl.lit(True)
-    if w.start is not None:
-        e = e & (pl.col("timestamp") >= w.start)
-    if w.end is not None:
-        e = e & (pl.col("timestamp") < w.end)
-    return e
 
 
 def run_incremental(
@@ -185,12 +175,12 @@ def run_incremental(
     if old.height and new.height:
         new = new.join(old.select(_KEY).unique(), on=_KEY, how="anti", maintain_order="left")
     every = pl.concat([old, new], how="diagonal_relaxed") if old.height else new
-    label: pl.Expr = pl.when(_in(current)).then(pl.lit("current"))
+    label: pl.Expr = pl.when(current.contains()).then(pl.lit("current"))
     if baseline is not None:
         label = (
-            pl.when(_in(current))
+            pl.when(current.contains())
             .then(pl.lit("current"))
-            .when(_in(baseline))
+            .when(baseline.contains())
             .then(pl.lit("baseline"))
         )
     framed = every.with_columns(label.alias("window"))

@@ -69,15 +69,6 @@ class Planned:
     last: datetime | None = None  # the latest timestamp read (the --state watermark)
 
 
-def _in(w: Window) -> pl.Expr:
-    e = pl.lit(True)
-    if w.start is not None:
-        e = e & (pl.col("timestamp") >= w.start)
-    if w.end is not None:
-        e = e & (pl.col("timestamp") < w.end)
-    return e
-
-
 def read_bounds(
     paths: Sequence[str | Path],
     opts: EvalOptions,
@@ -369,7 +360,7 @@ def _pass2(
     for batch in stream:
         batch = prepare(delta.rows(batch, stream))
         for i, (_, w) in enumerate(named):
-            rows, kcols = keyed(batch.filter(_in(w)), by)
+            rows, kcols = keyed(batch.filter(w.contains()), by)
             got = select_rows(rows, kcols, rates[i])
             if got.height or not kept[i]:
                 kept[i].append(_compact(got))

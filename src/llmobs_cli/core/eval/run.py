@@ -150,15 +150,6 @@ def _require_rows(
     require_rows(rows, option, window, lambda: span_of(frame), sources)
 
 
-def _in_window(w: Window) -> pl.Expr:
-    e = pl.lit(True)
-    if w.start is not None:
-        e = e & (pl.col("timestamp") >= w.start)
-    if w.end is not None:
-        e = e & (pl.col("timestamp") < w.end)
-    return e
-
-
 # --- text for the judge ---------------------------------------------------------------------
 
 
@@ -220,15 +211,15 @@ def plan_windows(
     current, baseline = resolve_windows(opts, latest)  # type: ignore[arg-type]
     cur_text = opts.current or ("last_week" if opts.baseline is not None else None)
     if cur_text is not None:
-        n = frame.select(_in_window(current).sum()).item()
+        n = frame.select(current.contains().sum()).item()
         _require_rows(n, f"current {cur_text}", current, frame, sources)
     if baseline is not None:
-        n = frame.select(_in_window(baseline).sum()).item()
+        n = frame.select(baseline.contains().sum()).item()
         _require_rows(n, f"baseline {opts.baseline}", baseline, frame, sources)
     windows = {"current": current.as_dict()}
     plans = [
         make_plan(
-            frame.filter(_in_window(current)),
+            frame.filter(current.contains()),
             by=opts.by,
             budget=opts.budget,
             route_budgets=opts.route_budgets,
@@ -241,7 +232,7 @@ def plan_windows(
         windows["baseline"] = baseline.as_dict()
         plans.append(
             make_plan(
-                frame.filter(_in_window(baseline)),
+                frame.filter(baseline.contains()),
                 by=opts.by,
                 budget=opts.budget,
                 route_budgets=opts.route_budgets,

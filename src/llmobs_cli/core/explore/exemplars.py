@@ -29,6 +29,7 @@ from typing import Any
 import polars as pl
 
 from llmobs_cli.core.record.fields import field_expr
+from llmobs_cli.core.record.windows import Window
 
 K = 3
 EXCERPT = 120
@@ -80,15 +81,6 @@ def _excerpt() -> pl.Expr:
         .then(flat.str.slice(0, EXCERPT - 1) + pl.lit("…"))
         .otherwise(flat)
     )
-
-
-def _in_window(start: datetime | None, end: datetime | None) -> pl.Expr:
-    cond = pl.lit(True)
-    if start is not None:
-        cond = cond & (pl.col("timestamp") >= start)
-    if end is not None:
-        cond = cond & (pl.col("timestamp") < end)
-    return cond
 
 
 def _in_group(key: Mapping[str, Any] | None) -> pl.Expr:
@@ -174,7 +166,7 @@ def drift_exemplars(
     or ``category`` giving a boolean.
     """
     name = str(feature.get("feature"))
-    where = _in_window(*current) & _in_group(feature.get("group"))
+    where = Window(*current).contains() & _in_group(feature.get("group"))
     base, cur = feature.get("baseline") or {}, feature.get("current") or {}
     if name in _NUMERIC or feature.get("kind") == "numeric":
         value = _NUMERIC.get(name, field_expr(name).cast(pl.Float64, strict=False))
@@ -272,7 +264,7 @@ def report_exemplars(
     ``error_rate`` …). ``calls`` needs ``cost_usd`` filled (priced) for cost metrics and a
     ``_refusal`` column for ``refusal_rate``."""
     base = metric.split(".", 1)[0]
-    where = _in_window(*window) & _in_group(key)
+    where = Window(*window).contains() & _in_group(key)
     recent = pl.col("timestamp").dt.epoch("us")
     if base == "refusal_rate":
         return top_calls(
@@ -473,7 +465,7 @@ def _candidates(
 
     if row["feature"] == "language":
         return compact(
-            lf.filter(_in_window(*current) & _in_group(row.get("group")))
+            lf.filter(Window(*current).contains() & _in_group(row.get("group")))
             .top_k(LANGUAGE_SAMPLE, by="timestamp")
             .collect()
         )
@@ -537,7 +529,7 @@ def _language_exemplars(
         pl.element().filter(pl.element().struct.field("role") == "user").struct.field("content")
     )
     recent = (
-        lf.filter(_in_window(*current) & _in_group(row.get("group")))
+        lf.filter(Window(*current).contains() & _in_group(row.get("group")))
         .top_k(LANGUAGE_SAMPLE, by="timestamp")
         .collect()
     )

@@ -39,6 +39,16 @@ class Window:
     end: datetime | None
     name: str | None = None
 
+    def contains(self, column: str = "timestamp") -> pl.Expr:
+        """True for the rows whose ``column`` lies in ``[start, end)`` (an open side holds
+        every row; a null time is in no window that has a bound)."""
+        e = pl.lit(True)
+        if self.start is not None:
+            e = e & (pl.col(column) >= self.start)
+        if self.end is not None:
+            e = e & (pl.col(column) < self.end)
+        return e
+
     def as_dict(self) -> dict[str, str | None]:
         return {
             "start": self.start.isoformat() if self.start else None,
