@@ -99,15 +99,17 @@ def level_quantiles(
 SESSIONS = "sessn"
 
 
-def session_totals(sess: pl.DataFrame, spec: PartialSpec) -> pl.DataFrame:
+def session_totals(
+    sess: pl.DataFrame, spec: PartialSpec, levels: Sequence[int] | None = None
+) -> pl.DataFrame:
     """Part ``sess`` rows (per group and session hash: Σw, rows) → part ``sessn`` rows,
     one per group of every session level: ``sum:v`` = Σ over its sessions of their rows'
     mean weight, ``sum:n`` = its sessions. ``sess`` must hold every row of the sessions it
     has (all of them, or one hash partition); the output of disjoint sets of sessions
     adds up (:class:`~llmobs_cli.core.partials.merge.Merger` reduces partition by
-    partition when the sessions went to disk)."""
+    partition when the sessions went to disk). ``levels`` limits it to those levels."""
     out = []
-    for i in spec.session_levels:
+    for i in spec.session_levels if levels is None else levels:
         keys = [key(f) for f in spec.levels[i]]
         src = spec.session_source(i)
         df = sess.filter((pl.col(LEVEL) == src) & pl.col(SID).is_not_null())
@@ -133,23 +135,18 @@ def session_totals(sess: pl.DataFrame, spec: PartialSpec) -> pl.DataFrame:
 def level_sessions(merged: pl.DataFrame, spec: PartialSpec, i: int) -> pl.DataFrame:
     """Per group of level ``i``: ``sessions`` = Σ over sessions of their rows' mean weight,
     ``sessions_sampled`` = sessions seen. Read from the ``sessn`` totals when the merge
-    reduced the sessions (:func:`session_totals`), else from the session rows."""
+    reduced the sessions (:func:`session_totals`), else reduced here from the session rows
+    (an engine's merge keeps them)."""
     keys = list(spec.levels[i])
-    if merged.filter(pl.col(PART) == SESSIONS).height:
-        df = _level(merged, SESSIONS, i, keys)
-        stats = [
-            pl.col(SUM).sum().alias("sessions"),
-            pl.col(N).sum().cast(pl.Int64).alias("sessions_sampled"),
-        ]
-        return df.group_by(keys).agg(stats) if keys else df.select(stats)
-    src = spec.session_source(i)
-    df = _level(merged, "sess", src, keys).filter(pl.col(SID).is_not_null())
-    if src != i:
-        # Sessions kept for a finer level: regroup by this level's keys (sums of sums).
-        df = df.group_by([*keys, SID]).agg(pl.col(SUM).sum(), pl.col(N).sum())
+    totals = merged.filter(pl.col(PART) == SESSIONS)
+    if not totals.height:
+        totals = session_totals(merged.filter(pl.col(PART) == "sess"), spec, levels=[i])
+        # Every key column, even when there were no sessions (then no rows).
+        totals = pl.concat([merged.head(0), totals], how="diagonal_relaxed")
+    df = _level(totals, SESSIONS, i, keys)
     stats = [
-        (pl.col(SUM) / pl.col(N)).sum().alias("sessions"),
-        pl.len().cast(pl.Int64).alias("sessions_sampled"),
+        pl.col(SUM).sum().alias("sessions"),
+        pl.col(N).sum().cast(pl.Int64).alias("sessions_sampled"),
     ]
     return df.group_by(keys).agg(stats) if keys else df.select(stats)
 
