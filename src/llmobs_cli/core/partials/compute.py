@@ -95,18 +95,61 @@ def _as_number(col: str, dtype: pl.DataType) -> pl.Expr:
     return c.cast(pl.Float64)
 
 
+def _roots(levels: list[tuple[str, ...]]) -> list[tuple[str, ...]]:
+    """The distinct key sets of ``levels`` that no other one strictly contains."""
+    sets = list(dict.fromkeys(levels))
+    return [ks for ks in sets if not any(set(ks) < set(other) for other in sets)]
+
+
+def _source(keys: tuple[str, ...], roots: list[tuple[str, ...]]) -> tuple[str, ...]:
+    """The root grouping a level is regrouped from: the smallest that contains its keys."""
+    return min((r for r in roots if set(keys) <= set(r)), key=len)
+
+
+def _sum_aggs(spec: PartialSpec, schema: pl.Schema) -> list[pl.Expr]:
+    aggs = [pl.len().alias("_n")]
+    aggs += [pl.col(t).cast(pl.Float64).sum().alias(t) for t in spec.sums]
+    for c in spec.extrema:
+        num = _as_number(c, schema[c])
+        aggs += [num.min().alias(f"_min_{c}"), num.max().alias(f"_max_{c}")]
+    return aggs
+
+
+def _resum_aggs(spec: PartialSpec) -> list[pl.Expr]:
+    """The same totals regrouped from a finer grouping's (sums add, extrema min/max)."""
+    aggs = [pl.col("_n").sum()] + [pl.col(t).sum() for t in spec.sums]
+    for c in spec.extrema:
+        aggs += [pl.col(f"_min_{c}").min(), pl.col(f"_max_{c}").max()]
+    return aggs
+
+
+def _regroup(
+    frame: pl.LazyFrame, keys: tuple[str, ...], source: tuple[str, ...], aggs: list[pl.Expr]
+) -> pl.LazyFrame:
+    if set(keys) == set(source):
+        return frame
+    return frame.group_by(list(keys)).agg(aggs) if keys else frame.select(aggs)
+
+
 def partial_queries(frame: pl.LazyFrame, spec: PartialSpec) -> list[pl.LazyFrame]:
-    """The lazy queries whose union is the batch's partials (one per part and level)."""
+    """The lazy queries whose union is the batch's partials (one per part and level).
+
+    The rows are grouped once per *root* key set (a level no other level refines); every
+    other level regroups its root's small result (sums of sums, min of mins: exact up to
+    float summation order), so a batch costs one pass over its rows per root and part
+    rather than one per level. Sketch bins are regrouped the same way."""
     schema = frame.collect_schema()
+    levels = list(spec.levels)
     out: list[pl.LazyFrame] = []
-    for i, keys in enumerate(spec.levels):
+    aggs = _sum_aggs(spec, schema)
+    roots = {
+        r: (frame.group_by(list(r)).agg(aggs) if r else frame.select(aggs)).cache()
+        for r in _roots(levels)
+    }
+    for i, keys in enumerate(levels):
         ks = list(keys)
-        aggs = [pl.len().alias("_n")]
-        aggs += [pl.col(t).cast(pl.Float64).sum().alias(t) for t in spec.sums]
-        for c in spec.extrema:
-            num = _as_number(c, schema[c])
-            aggs += [num.min().alias(f"_min_{c}"), num.max().alias(f"_max_{c}")]
-        grouped = frame.group_by(ks).agg(aggs) if ks else frame.select(aggs)
+        src = _source(keys, list(roots))
+        grouped = _regroup(roots[src], keys, src, _resum_aggs(spec))
         sums = grouped.unpivot(index=[*ks, "_n"], on=list(spec.sums), variable_name=METRIC)
         sums = sums.select(
             *ks, METRIC, pl.col("value").alias(SUM), pl.col("_n").cast(pl.Int64).alias(N)
@@ -125,21 +168,33 @@ def partial_queries(frame: pl.LazyFrame, spec: PartialSpec) -> list[pl.LazyFrame
             )
             sums = pl.concat([sums, ext], how="diagonal")
         out.append(_tag(sums, "sum", i, keys))
-        if spec.sketch_levels is None or i in spec.sketch_levels:
-            for value, weight in spec.sketches:
-                q = (
-                    frame.filter(pl.col(value).is_not_null())
-                    .with_columns(bin_expr(pl.col(value).cast(pl.Float64), spec.alpha).alias(BIN))
-                    .group_by([*ks, BIN])
-                    .agg(pl.col(weight).sum().alias(SUM), pl.len().cast(pl.Int64).alias(N))
-                    .with_columns(pl.lit(value).alias(METRIC))
-                )
-                out.append(_tag(q, "q", i, keys))
+    sketched = [
+        i for i in range(len(levels)) if spec.sketch_levels is None or i in spec.sketch_levels
+    ]
+    q_roots = _roots([levels[i] for i in sketched])
+    for value, weight in spec.sketches:
+        binned = frame.filter(pl.col(value).is_not_null()).with_columns(
+            bin_expr(pl.col(value).cast(pl.Float64), spec.alpha).alias(BIN)
+        )
+        bins = {
+            r: binned.group_by([*r, BIN])
+            .agg(pl.col(weight).sum().alias(SUM), pl.len().cast(pl.Int64).alias(N))
+            .cache()
+            for r in q_roots
+        }
+        for i in sketched:
+            keys = levels[i]
+            src = _source(keys, q_roots)
+            q = bins[src]
+            if set(keys) != set(src):
+                q = q.group_by([*keys, BIN]).agg(pl.col(SUM).sum(), pl.col(N).sum())
+            out.append(_tag(q.with_columns(pl.lit(value).alias(METRIC)), "q", i, keys))
+    for i, keys in enumerate(levels):
         if spec.session is not None and i in spec.session_levels and spec.session_source(i) == i:
             sid, weight = spec.session
             s = (
                 frame.filter(pl.col(sid).is_not_null())
-                .group_by([*ks, sid])
+                .group_by([*keys, sid])
                 .agg(pl.col(weight).sum().alias(SUM), pl.len().cast(pl.Int64).alias(N))
                 .rename({sid: SID})
                 .with_columns(pl.lit("session").alias(METRIC))
@@ -148,10 +203,27 @@ def partial_queries(frame: pl.LazyFrame, spec: PartialSpec) -> list[pl.LazyFrame
     return out
 
 
+def coded_keys(frame: pl.DataFrame, fields: list[str]) -> pl.DataFrame:
+    """``frame`` with its string key fields cast to an Enum of the batch's own values.
+
+    Grouping by small integers instead of strings roughly halves the cost of the group-bys
+    of a batch (measured: sessions by route, model and session hash 0.23 → 0.10 s per
+    million rows). The Enum's categories are this batch's values (not a process-wide
+    category list, which would grow with the distinct values of a key field over the
+    whole input); :func:`conform` casts the keys back."""
+    coded = [
+        pl.col(f).cast(pl.Enum(frame.get_column(f).drop_nulls().unique().sort()))
+        for f in fields
+        if frame.schema[f] == pl.String
+    ]
+    return frame.with_columns(coded) if coded else frame
+
+
 def partials(frame: pl.DataFrame | pl.LazyFrame, spec: PartialSpec) -> pl.DataFrame:
     """One batch's partials (see the module docstring for the columns)."""
-    parts = pl.collect_all(partial_queries(frame.lazy(), spec))
-    return conform(pl.concat(parts, how="diagonal_relaxed"), spec, frame.lazy())
+    df = frame.collect() if isinstance(frame, pl.LazyFrame) else frame
+    parts = pl.collect_all(partial_queries(coded_keys(df, spec.fields).lazy(), spec))
+    return conform(pl.concat(parts, how="diagonal_relaxed"), spec, df.lazy())
 
 
 def conform(df: pl.DataFrame, spec: PartialSpec, frame: pl.LazyFrame) -> pl.DataFrame:
