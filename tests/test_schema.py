@@ -240,3 +240,33 @@ def test_anthropic_usage_object_counts_cache_inside_input(tmp_path: Path) -> Non
     assert row["cached_tokens"] == 900
     assert row["cache_write_tokens"] == 88
     assert row["output_tokens"] == 40
+
+
+def test_status_spellings_and_every_rule_problem_in_one_batch() -> None:
+    """Statuses spelled as a key map directly, others after stripping and lower-casing;
+    every failing rule of a batch is reported (the rules are checked together), in row
+    order, and a clean batch reports none."""
+    raw = pl.DataFrame(
+        {
+            "trace_id": ["a", "b", "c", "d", " ", "f"],
+            "timestamp": ["2026-01-01T00:00:00Z"] * 6,
+            "model": ["m"] * 6,
+            "latency_ms": [1.0, 2.0, -3.0, 4.0, 5.0, float("nan")],
+            "status": ["ok", " Success ", "FAILED", "bogus", None, "error"],
+            "cached_tokens": [5, None, None, None, None, None],
+            "input_tokens": [1, None, None, None, None, None],
+        }
+    )
+    got = normalize(raw)
+    assert got.frame["status"].to_list() == ["ok", "ok", "error", None, "ok", "error"]
+    problems = [(r["_row"], r["field"], r["message"]) for r in got.problems.to_dicts()]
+    assert problems == [
+        (0, "cached_tokens", "greater than input_tokens (5 > 1)"),
+        (2, "latency_ms", "must be >= 0, got -3.0"),
+        (3, "status", "expected 'ok' or 'error', got ('bogus')"),
+        (4, "trace_id", "missing"),
+        (5, "latency_ms", "must be a finite number, got NaN"),
+    ]
+    clean = normalize(raw.slice(1, 2).with_columns(pl.lit(1.0).alias("latency_ms")))
+    assert clean.problems.height == 0
+    assert clean.frame["status"].to_list() == ["ok", "error"]
