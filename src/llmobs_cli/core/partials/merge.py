@@ -94,6 +94,12 @@ class _KeyIds:
             ).schema
             self.table = self.table.with_columns(pl.col(f).cast(common[f]) for f in fields)
             rows = rows.with_columns(pl.col(f).cast(common[f]) for f in fields)
+        if self.table is not None:
+            # Usually every key tuple of a batch was seen before: one join numbers the rows
+            # (a unique over the rows, then the join, cost two passes of string hashing).
+            out = rows.join(self.table, on=fields, how="left", nulls_equal=True)
+            if not out.get_column(_GID).has_nulls():
+                return out.drop(fields)
         seen = rows.select(fields).unique()
         if self.table is None:
             self.table = seen.with_row_index(_GID)
