@@ -236,3 +236,55 @@ def test_directory_reads_only_trace_files(tmp_path: Path) -> None:
     (d / "b.ndjson").unlink()
     with pytest.raises(InputError, match="directory holds no trace files"):
         expand_paths([d])
+
+
+def test_stream_batches_follow_row_groups_window_and_row_numbers(tmp_path: Path) -> None:
+    """The streaming Parquet read (row slices decoded by Polars, row groups outside the
+    window skipped by their statistics, batches smaller and larger than a row group, two
+    files of a hive directory) gives the whole read's rows, and a bad value deep in a
+    later row group is named by its row number in its file."""
+    from datetime import UTC, datetime, timedelta
+
+    import pyarrow.parquet as pq
+
+    from llmobs_cli.core.ingest.readers.stream import MIN_BATCH, Stream
+
+    t0 = datetime(2026, 1, 1, tzinfo=UTC)
+    n = 3 * MIN_BATCH + 123  # rows per file; row groups of 5,000 rows
+    for k in (0, 1):
+        d = tmp_path / "lake" / f"part={k}"
+        d.mkdir(parents=True)
+        frame = pl.DataFrame(
+            {
+                "trace_id": [f"{k}-{i}" for i in range(n)],
+                "timestamp": [t0 + timedelta(minutes=i + k * n) for i in range(n)],
+                "model": ["m"] * n,
+                "latency_ms": [float(i % 97) for i in range(n)],
+            }
+        )
+        pq.write_table(frame.to_arrow(), d / "data.parquet", row_group_size=5000)
+    lake = tmp_path / "lake"
+    since, until = t0 + timedelta(minutes=12_000), t0 + timedelta(minutes=n + 7_000)
+    whole = load([lake], since=since, until=until).frame
+    stream = Stream([lake], columns=["latency_ms"], memory=1, since=since, until=until)
+    batches = list(stream)
+    assert len(batches) > 2 and max(b.height for b in batches) <= MIN_BATCH
+    got = pl.concat(batches)
+    assert got.height == whole.height == n + 7_000 - 12_000
+    assert sorted(got["trace_id"]) == sorted(whole["trace_id"])
+    assert got.sort("trace_id")["latency_ms"].equals(whole.sort("trace_id")["latency_ms"])
+    assert stream.progress.rows >= got.height
+
+    bad = tmp_path / "bad.parquet"
+    rows = pl.DataFrame(
+        {
+            "trace_id": [f"t{i}" for i in range(12_000)],
+            "timestamp": [t0] * 12_000,
+            "model": ["m"] * 12_000,
+            "latency_ms": [-1.0 if i == 11_000 else 1.0 for i in range(12_000)],
+        }
+    )
+    pq.write_table(rows.to_arrow(), bad, row_group_size=5000)
+    with pytest.raises(InputError) as exc:
+        list(Stream([bad], columns=["latency_ms"], memory=1))
+    assert exc.value.lines()[0] == f"{bad}: row 11001: latency_ms: must be >= 0, got -1.0"
