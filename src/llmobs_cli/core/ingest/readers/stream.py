@@ -6,9 +6,10 @@ across all batches, ``skip`` drops bad rows, ``fail`` raises one
 :class:`~llmobs_cli.errors.InputError` (first :data:`MAX_PROBLEMS` problems and the total)
 when the stream ends, so no figure is ever computed from a file with problems.
 
-Parquet (files, directories, hive partitions) is read with pyarrow, consecutive row groups
-at a time (``iter_batches``, no memory-mapping; row groups outside the window skipped by
-their statistics), so only the projected columns of one batch are in memory. Other
+Parquet (files, directories, hive partitions) is read a row slice at a time by Polars' own
+reader (consecutive row groups together up to the batch size; row groups outside the
+window skipped by their statistics, read from the footer with pyarrow), so only the
+projected columns of one batch are in memory. Other
 formats are parsed one file at a time by their reader and validated in batches: their
 memory is bounded by the largest file, which is why JSONL is converted to Parquet once
 (``llmobs convert``) for production volumes.
@@ -256,10 +257,10 @@ class Stream:
     # --- sources ----------------------------------------------------------------------
 
     def _parquet(self, path: Path) -> Iterator[tuple[pl.DataFrame, Locate, list[str], int]]:
-        """Row groups (or slices of a large one) of each Parquet file, read with pyarrow
-        without memory-mapping (a mapped file's pages would count as resident memory and
-        grow with the file); row groups outside the window are skipped by their
-        statistics."""
+        """Row groups (or slices of a large one) of each Parquet file, each batch one row
+        slice decoded by Polars (the file is opened per batch: no mapping of the whole file
+        stays open, whose pages would count as resident memory and grow with the file);
+        row groups outside the window are skipped by their statistics."""
         import pyarrow.parquet as pq
 
         from llmobs_cli.core.ingest.readers.parquet import source_columns
