@@ -215,3 +215,45 @@ def test_key_hash_spill_gives_the_one_merge(tmp_path) -> None:
     for c in ("sum:n", "min:v", "max:v"):
         assert got[c].equals(want[c])
     np.testing.assert_allclose(got["sum:v"].to_numpy(), want["sum:v"].to_numpy(), rtol=1e-12)
+
+
+def test_large_merge_on_the_streaming_engine_equals_the_in_memory_group_by() -> None:
+    """Past the streaming threshold merge() gives the in-memory group-by's rows: sums add,
+    extrema take min/max, null keys form their own group."""
+    from llmobs_cli.core.partials.merge import _STREAMING_ROWS
+
+    rng = np.random.default_rng(5)
+    n = _STREAMING_ROWS + 1000
+    frames = [
+        pl.DataFrame(
+            {
+                "k:level": pl.Series(rng.integers(0, 2, n), dtype=pl.Int32),
+                "k:g": pl.Series(list(rng.choice(["a", "b", None], n)), dtype=pl.String),
+                "k:sid": pl.Series(rng.integers(0, 30_000, n), dtype=pl.UInt64),
+                "sum:v": rng.random(n),
+                "sum:n": pl.Series(rng.integers(1, 5, n), dtype=pl.Int64),
+                "min:v": rng.random(n),
+                "max:v": rng.random(n),
+            }
+        )
+        for _ in range(2)
+    ]
+    got = merge(frames)
+    keys = ["k:level", "k:g", "k:sid"]
+    want = (
+        pl.concat(frames)
+        .group_by(keys)
+        .agg(
+            pl.col("sum:v").sum(),
+            pl.col("sum:n").sum(),
+            pl.col("min:v").min(),
+            pl.col("max:v").max(),
+        )
+    )
+    assert got.columns == frames[0].columns
+    both = got.join(want, on=keys, how="full", nulls_equal=True, suffix="_w")
+    assert both.height == got.height == want.height
+    assert both["k:g"].null_count() > 0
+    assert (both["sum:v"] - both["sum:v_w"]).abs().max() <= 1e-9
+    for c in ("sum:n", "min:v", "max:v"):
+        assert both[c].equals(both[f"{c}_w"], check_names=False)
