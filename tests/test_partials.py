@@ -237,3 +237,94 @@ def test_stream_fail_policy_counts_problems_across_batches(tmp_path) -> None:
         run_report([path], by=["route"], prices=PriceTable([]), memory=1)
     assert err.value.total == 3  # the three bad rows, all in the last batch
     assert f"row {df.height - 2}: sample_rate" in err.value.problems[0]
+
+
+LEVELED = PartialSpec(
+    levels=((), ("g", "h"), ("h",), ("b", "g", "h"), ("b",)),
+    sums=("w", "wx"),
+    extrema=("x",),
+    sketches=(("x", "w"),),
+    sketch_levels=(0, 1, 2, 4),
+    session=("sid", "w"),
+    session_levels=(0, 1, 2, 3),
+)
+
+
+def _leveled(kind: str) -> pl.DataFrame:
+    rng = np.random.default_rng(9)
+    n = {"single": 1}.get(kind, 500)
+    g = list(rng.choice(["a", "b", None], n))
+    h = list(rng.choice(["x", None], n))
+    if kind == "all_null_keys":
+        g, h = [None] * n, [None] * n
+    sid = rng.integers(0, 40, n) if kind != "one_session" else np.zeros(n, dtype=np.int64)
+    w = rng.choice([1.0, 10.0, 4.0], n) if kind != "unsampled" else np.ones(n)
+    x = np.round(rng.lognormal(3, 1, n), 2)
+    x[: n // 10] = 0.0
+    return pl.DataFrame(
+        {
+            "x": pl.Series(x, dtype=pl.Float64),
+            "w": pl.Series(w, dtype=pl.Float64),
+            "g": pl.Series(g, dtype=pl.String),
+            "h": pl.Series(h, dtype=pl.String),
+            "b": pl.Series(rng.integers(0, 3, n), dtype=pl.Int64),
+            "sid": pl.Series(sid, dtype=pl.UInt64),
+        }
+    ).with_columns((pl.col("w") * pl.col("x")).alias("wx"))
+
+
+@pytest.mark.parametrize("kind", ["mixed", "single", "all_null_keys", "one_session", "unsampled"])
+def test_derived_levels_equal_each_level_grouped_on_its_own(kind: str) -> None:
+    """Levels regrouped from a root grouping (and keys coded as the batch's Enum) give what
+    grouping the rows by each level's own keys gives: totals, extrema, sketch bins and
+    sessions, with null keys, one row, one session and unit weights."""
+    rows = _leveled(kind)
+    merged = partials(rows, LEVELED)
+    for i, keys in enumerate(LEVELED.levels):
+        ks = list(keys)
+        aggs = [
+            pl.len().alias("sampled"),
+            pl.col("w").sum(),
+            pl.col("wx").sum(),
+            pl.col("x").min().alias("_min_x"),
+            pl.col("x").max().alias("_max_x"),
+        ]
+        want = rows.group_by(ks).agg(aggs) if ks else rows.select(aggs)
+        got = level_sums(merged, LEVELED, i)
+        assert got.height == want.height
+        joined = (
+            got.join(want, on=ks, how="full", nulls_equal=True, suffix="_w")
+            if ks
+            else pl.concat([got, want.rename(lambda c: c + "_w")], how="horizontal")
+        )
+        assert joined.height == want.height
+        for c in ("sampled", "w", "wx", "_min_x", "_max_x"):
+            a, b = joined[c].cast(pl.Float64), joined[f"{c}_w"].cast(pl.Float64)
+            assert ((a - b).abs() <= 1e-9 * b.abs()).all(), (kind, i, c)
+        if i in LEVELED.sketch_levels:
+            bins = (
+                rows.with_columns(bin_expr(pl.col("x")).alias("k:bin"))
+                .group_by([*ks, "k:bin"])
+                .agg(pl.col("w").sum().alias("want"))
+            )
+            q = (
+                merged.filter((pl.col("k:part") == "q") & (pl.col("k:level") == i))
+                .rename({f"k:{f}": f for f in ks})
+                .select(*ks, "k:bin", pl.col("sum:v"))
+            )
+            both = q.join(bins, on=[*ks, "k:bin"], how="full", nulls_equal=True)
+            assert both.height == bins.height == q.height
+            assert ((both["sum:v"] - both["want"]).abs() <= 1e-9 * both["want"]).all()
+        if i in LEVELED.session_levels:
+            per = rows.group_by([*ks, "sid"]).agg((pl.col("w").sum() / pl.len()).alias("m"))
+            stats = [pl.col("m").sum().alias("s_w"), pl.len().alias("n_w")]
+            want_s = per.group_by(ks).agg(stats) if ks else per.select(stats)
+            got_s = level_sessions(merged, LEVELED, i)
+            js = (
+                got_s.join(want_s, on=ks, how="full", nulls_equal=True)
+                if ks
+                else pl.concat([got_s, want_s], how="horizontal")
+            )
+            assert js.height == want_s.height
+            assert ((js["sessions"] - js["s_w"]).abs() <= 1e-9 * js["s_w"]).all()
+            assert (js["sessions_sampled"] == js["n_w"]).all()
