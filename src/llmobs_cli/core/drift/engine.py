@@ -32,6 +32,8 @@ from typing import Any, cast
 
 import polars as pl
 
+from llmobs_cli.core.drift import language as lang_mod
+from llmobs_cli.core.drift import textpass
 from llmobs_cli.core.drift.context import Merged, _Context, choose_groups
 from llmobs_cli.core.drift.features import (
     DEFAULT_FEATURES,
@@ -342,10 +344,15 @@ def run_drift(
         share = f" ({100 * p.bytes / p.total_bytes:.0f} %)" if p.total_bytes else ""
         say(f"{p.rows:,} rows, {p.bytes / 1e6:,.0f} of {p.total_bytes / 1e6:,.0f} MB read{share}")
 
-    def stream(src: Sequence[str | Path], lo: datetime | None, hi: datetime | None) -> Stream:
+    def stream(
+        src: Sequence[str | Path],
+        lo: datetime | None,
+        hi: datetime | None,
+        columns: list[str] | None = None,
+    ) -> Stream:
         return Stream(
             src,
-            columns=cols,
+            columns=cols if columns is None else columns,
             on_error=on_error,  # type: ignore[arg-type]
             fmt=fmt,
             since=lo,
@@ -462,9 +469,8 @@ def run_drift(
     exact = sample.complete
     if not exact:
         notes.append(
-            f"tests from merged partials of all {nb + nc:,} rows; clustering effects and "
-            f"fitted text features from a sample of whole sessions ({rows_frame.height:,} "  # type: ignore[union-attr]
-            "rows)"
+            f"tests from merged partials of all {nb + nc:,} rows; clustering effects "
+            f"from a sample of whole sessions ({rows_frame.height:,} rows)"  # type: ignore[union-attr]
         )
     ctx = _Context(
         rows_frame if rows_frame is not None else pl.DataFrame(),
@@ -482,6 +488,53 @@ def run_drift(
     if fitted:
         tframe = texts.result()
         tctx = _Context(tframe if tframe is not None else pl.DataFrame(), cfg, notes, groups, say)
+        if not texts.complete and tctx.both.height:
+            if st is not None or distributed:
+                where = "--state" if st is not None else f"--engine {engine.name}"
+                notes.append(
+                    f"{', '.join(fitted)}: fitted and tested on the text sample "
+                    f"({tctx.both.height:,} rows of whole sessions; with {where} the text "
+                    "features are not applied to every row)"
+                )
+            else:
+                limits = textpass.language_limits({BASE: nb, CUR: nc}, cfg.language_rows)
+                models = tctx.text_models(fitted, limits)
+                if models.features:
+                    say("applying the text features to every row")
+                    tmerger = Merger()
+                    cache = lang_mod.Cache()
+                    tseq = 0
+
+                    def apply(batches: Iterable[pl.DataFrame], fixed: int | None) -> None:
+                        nonlocal tseq
+                        for batch in batches:
+                            tmerger.add(
+                                textpass.text_parts(
+                                    batch,
+                                    plan,
+                                    models,
+                                    seq=tseq,
+                                    fixed_window=fixed,
+                                    cache=cache,
+                                )
+                            )
+                            tseq += 1
+
+                    tcols = textpass.pass_columns(cols, plan)
+                    # The first pass already reported skipped rows and duplicates.
+                    with warnings.catch_warnings():
+                        warnings.simplefilter("ignore")
+                        if frame is not None:
+                            apply(frame.iter_slices(BATCH_ROWS), None)
+                        else:
+                            apply(stream(paths, since, until, tcols), None)
+                        if baseline_is_path:
+                            apply(stream([baseline], None, None, tcols), BASE)
+                    tmerged = tmerger.result()
+                    tctx.merged = Merged(tmerged if tmerged is not None else _empty(plan), plan)
+                    notes.extend(
+                        textpass.describe(tctx.merged, models, {BASE: nb, CUR: nc}, tctx.both)
+                    )
     with single_thread_blas():
         rows: list[dict[str, Any]] = []
         for name in names:

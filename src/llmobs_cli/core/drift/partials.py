@@ -245,21 +245,7 @@ def batch_parts(
     text_limits: dict[int, int] | None = None,
 ) -> BatchParts:
     """One batch's partials and samples (see the module docstring)."""
-    lf = batch.lazy()
-    schema = lf.collect_schema()
-    lf = lf.with_columns(
-        _window(plan, fixed_window).alias(WIN),
-        (1.0 / pl.col("sample_rate").fill_null(1.0)).cast(pl.Float64).alias(W),
-        (pl.int_range(pl.len(), dtype=pl.Int64) + (seq << 32)).alias(SEQ),
-    )
-    lf = lf.with_columns(_cluster(schema))
-    groups = []
-    for g in plan.group_fields:
-        if base_column(g) in schema:
-            groups.append(field_expr(g).cast(pl.String).alias(gcol(g)))
-        else:
-            groups.append(pl.lit(None, pl.String).alias(gcol(g)))
-    lf = lf.with_columns(groups) if groups else lf
+    lf = tag_rows(batch, plan, seq=seq, fixed_window=fixed_window)
     tagged = lf
     lf, extra = _values(lf, plan)
     if plan.by_day:
@@ -299,6 +285,28 @@ def batch_parts(
         )
         text = _text(lean.collect(), plan)
     return BatchParts(parts, sample, text, frame.height, sample_cut, text_cut)
+
+
+def tag_rows(
+    batch: pl.DataFrame | pl.LazyFrame, plan: DriftPlan, *, seq: int, fixed_window: int | None
+) -> pl.LazyFrame:
+    """The batch with each row's window (null outside both), weight, input order, cluster
+    hash and group values: the columns every drift pass keys its partials by."""
+    lf = batch.lazy()
+    schema = lf.collect_schema()
+    lf = lf.with_columns(
+        _window(plan, fixed_window).alias(WIN),
+        (1.0 / pl.col("sample_rate").fill_null(1.0)).cast(pl.Float64).alias(W),
+        (pl.int_range(pl.len(), dtype=pl.Int64) + (seq << 32)).alias(SEQ),
+    )
+    lf = lf.with_columns(_cluster(schema))
+    groups = []
+    for g in plan.group_fields:
+        if base_column(g) in schema:
+            groups.append(field_expr(g).cast(pl.String).alias(gcol(g)))
+        else:
+            groups.append(pl.lit(None, pl.String).alias(gcol(g)))
+    return lf.with_columns(groups) if groups else lf
 
 
 def bottom_k(

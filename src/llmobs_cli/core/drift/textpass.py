@@ -1,0 +1,409 @@
+"""The fitted text features over every row: drift's second, text-only pass.
+
+Language, topics and the response vocabulary need a fit or a model, which the first pass
+cannot apply while it streams: the topics and the vocabulary are fitted on the text
+sample (a seeded, bounded sample of whole sessions of both windows, pooled; rows keep
+their weights ``1/sample_rate``). Once fitted, :func:`text_parts` applies the fits to one
+batch of rows and reduces the labels to additive partials, so a second pass over only the
+columns these features read (the text, the window and weight columns, the groups) gives
+exact totals over every row of both windows, merged by the same group-by-sum as the first
+pass (:class:`llmobs_cli.core.partials.Merger`):
+
+* part ``cat`` (feature ``language``, ``topic``, ``response_topic``): per window, level,
+  group and category the rows, Σw and Σw² — the shape the categorical features have, so
+  the same merged-partials test reads them (:meth:`.context._Context._shares_binned`);
+  a topic's category is its index in the fit;
+* part ``voc`` (``response_vocabulary``): per window, level and group, with ``e`` a
+  response's vector of counts (each top word, the other words, all words): Σw·eᵢ in
+  ``sum:w`` (``k:bin`` = -1) and Σw²·eᵢ·eⱼ in ``sum:w2`` (``k:bin`` = j), ``k:cat`` = i;
+  and ``k:cat`` = ``n``: the rows with words, their Σw and Σw². These are the sufficient
+  statistics of the share test (:class:`.stats.wald_shares.ShareStats`).
+
+Language detection is a Python call per distinct text (~60 µs), so it is the one cost
+that grows with distinct texts rather than with columnar work: a run remembers the texts
+it detected (:class:`.language.Cache`), and above ``drift.language_rows`` rows in a
+window, only the rows of the sessions whose hash falls below ``language_rows / rows`` of
+the hash range are detected — an equal-probability sample of whole sessions, whose rows
+keep their weights (shares are ratios of weighted sums, so the common inclusion
+probability cancels) — see :func:`language_limits`.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from dataclasses import dataclass, field
+from typing import Any
+
+import numpy as np
+import polars as pl
+
+from llmobs_cli.core.drift import language as lang_mod
+from llmobs_cli.core.drift import topics as topic_mod
+from llmobs_cli.core.drift.partials import (
+    CL,
+    TEXT_CHARS,
+    DriftPlan,
+    _text,
+    conform,
+    gcol,
+    kcol,
+    tag_rows,
+)
+from llmobs_cli.core.drift.result import BASE, CUR, WIN
+from llmobs_cli.core.drift.stats import single_thread_blas
+from llmobs_cli.core.record.weights import W
+
+_MAX = (1 << 64) - 1
+#: The share features whose labels become ``cat`` partials.
+SHARES = ("language", "topic", "response_topic")
+VOCAB = "response_vocabulary"
+#: Characters of a response its words are counted in (as the fit does).
+VOCAB_CHARS = TEXT_CHARS
+_WORD = r"[^\W\d_]+"
+
+
+@dataclass
+class TextModels:
+    """What the second pass applies (plain data: numpy arrays, strings, ints).
+
+    ``topics`` maps ``topic``/``response_topic`` to its fit; ``vocabulary`` is the top
+    words of the responses (the categories of ``response_vocabulary``, the rest folding
+    into "(other)"); ``language_limits`` the cluster-hash threshold per window above which
+    a row's language is not detected (absent: every row)."""
+
+    features: tuple[str, ...]
+    topics: dict[str, topic_mod.TopicModel] = field(default_factory=dict)
+    vocabulary: tuple[str, ...] = ()
+    language_limits: dict[int, int] = field(default_factory=dict)
+
+
+def language_limits(rows: dict[int, int], cap: int) -> dict[int, int]:
+    """Per window with more than ``cap`` rows, the cluster-hash threshold keeping about
+    ``cap`` of them (every session whose hash is at most ``cap / rows`` of the range)."""
+    out = {}
+    for side, n in rows.items():
+        if n > cap:
+            out[side] = int(_MAX * (cap / n))
+    return out
+
+
+def pass_columns(columns: Sequence[str], plan: DriftPlan) -> list[str]:
+    """The columns the text pass reads: of the first pass's, the window, weight and
+    cluster columns, the group fields, the text and (topics) an embedding."""
+    from llmobs_cli.core.record.fields import base_column
+
+    wanted = {"timestamp", "sample_rate", "session_id", "trace_id"}
+    wanted |= {base_column(f) for f in plan.group_fields}
+    if "user" in plan.text:
+        wanted |= {"prompt", "messages"}
+    if "response" in plan.text:
+        wanted.add("response")
+    if plan.embedding:
+        wanted |= {"embedding", "metadata"}
+    return [c for c in columns if c in wanted]
+
+
+def vocab_counts(texts: pl.Series, words: Sequence[str]) -> tuple[np.ndarray, np.ndarray]:
+    """Per text: the count of each of ``words`` and of the other words (n × (K+1)), and
+    all words (n), over its first :data:`VOCAB_CHARS` characters, lower-cased letter
+    runs — computed once per distinct text."""
+    u_cnt, u_tot, inv = _distinct_counts(texts, words)
+    counts = np.zeros((inv.size, len(words) + 1))
+    totals = np.zeros(inv.size)
+    ok = inv >= 0
+    counts[ok] = u_cnt[inv[ok]]
+    totals[ok] = u_tot[inv[ok]]
+    return counts, totals
+
+
+def _distinct_counts(
+    texts: pl.Series, words: Sequence[str]
+) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """:func:`vocab_counts` of each distinct text, and each row's distinct text (-1 for
+    null)."""
+    k = len(words)
+    text = texts.cast(pl.String).str.slice(0, VOCAB_CHARS)
+    uniq = text.drop_nulls().unique()
+    u_tot = np.zeros(uniq.len())
+    u_cnt = np.zeros((uniq.len(), k + 1))
+    toks = (
+        pl.DataFrame({"t": uniq})
+        .with_row_index("doc")
+        .select("doc", pl.col("t").str.to_lowercase().str.extract_all(_WORD).alias("tok"))
+        .explode("tok")
+        .drop_nulls("tok")
+    )
+    if toks.height:
+        tot = toks.group_by("doc").agg(pl.len().alias("n"))
+        u_tot[tot["doc"].to_numpy()] = tot["n"].to_numpy()
+        lookup = pl.DataFrame(
+            {"tok": list(words), "k": np.arange(k, dtype=np.int64)},
+            schema={"tok": pl.String, "k": pl.Int64},
+        )
+        hits = toks.join(lookup, on="tok").group_by("doc", "k").agg(pl.len().alias("n"))
+        u_cnt[hits["doc"].to_numpy(), hits["k"].to_numpy()] = hits["n"].to_numpy()
+        u_cnt[:, k] = u_tot - u_cnt[:, :k].sum(axis=1)
+    inv = (
+        pl.DataFrame({"t": text})
+        .join(
+            pl.DataFrame({"t": uniq}).with_row_index("u"), on="t", how="left", maintain_order="left"
+        )["u"]
+        .cast(pl.Int64)
+        .fill_null(-1)
+        .to_numpy()
+    )
+    return u_cnt, u_tot, inv
+
+
+def embedding_matrix(col: pl.Series, dim: int) -> np.ndarray:
+    """Rows of an embedding list column as an (n × dim) array; NaN rows where the length
+    is not ``dim``."""
+    arr = np.full((col.len(), dim), np.nan)
+    good = (col.list.len() == dim).fill_null(False)
+    ok = good.to_numpy()
+    if ok.any():
+        arr[ok] = np.vstack(col.filter(good).to_list())
+    return arr
+
+
+def labels(
+    frame: pl.DataFrame, models: TextModels, cache: lang_mod.Cache | None = None
+) -> dict[str, pl.Series]:
+    """Each share feature's label per row of ``frame`` (a text frame: window, cluster hash,
+    ``user_text``/``response``/``embedding``), null where it has none."""
+    out: dict[str, pl.Series] = {}
+    if "language" in models.features and "user_text" in frame.columns:
+        text = frame["user_text"]
+        if models.language_limits:
+            cond = pl.lit(True)
+            for side, lim in models.language_limits.items():
+                cond = cond & ~((pl.col(WIN) == side) & (pl.col(CL) > lim))
+            text = frame.select(pl.when(cond).then(pl.col("user_text")).alias("t"))["t"]
+        out["language"] = lang_mod.detect(text, cache=cache).alias("language")
+    for name, model in models.topics.items():
+        if name not in models.features:
+            continue
+        if model.embedding:
+            if "embedding" not in frame.columns or not isinstance(
+                frame.schema["embedding"], pl.List
+            ):
+                lab = np.full(frame.height, -1, dtype=np.int64)
+            else:
+                emb = embedding_matrix(frame["embedding"], model.dim)
+                lab = topic_mod.apply_embeddings(model, emb)
+        else:
+            col = "response" if name == "response_topic" else "user_text"
+            if col not in frame.columns:
+                continue
+            lab = topic_mod.apply_topics(model, frame[col])
+        s = pl.Series(name, lab)
+        out[name] = pl.select(pl.when(s >= 0).then(s.cast(pl.String)).alias(name)).to_series()
+    return out
+
+
+def text_parts(
+    batch: pl.DataFrame,
+    plan: DriftPlan,
+    models: TextModels,
+    *,
+    seq: int = 0,
+    fixed_window: int | None = None,
+    cache: lang_mod.Cache | None = None,
+) -> pl.DataFrame:
+    """One batch's partials of the fitted text features (module docstring)."""
+    tagged = tag_rows(batch, plan, seq=seq, fixed_window=fixed_window)
+    frame = _text(tagged.filter(pl.col(WIN).is_not_null()).collect(), plan)
+    if not frame.height:
+        return conform(pl.DataFrame({"k:part": ["cat"]}).head(0), plan)
+    frames: list[pl.DataFrame] = []
+    labs = labels(frame, models, cache)
+    if labs:
+        frames.append(_share_parts(frame.select(WIN, W, *_gcols(plan)).with_columns(**labs), plan))
+    if VOCAB in models.features and "response" in frame.columns:
+        frames.append(_vocab_parts(frame, plan, models.vocabulary))
+    frames = [f for f in frames if f.height]
+    if not frames:
+        return conform(pl.DataFrame({"k:part": ["cat"]}).head(0), plan)
+    return conform(pl.concat(frames, how="diagonal_relaxed"), plan)
+
+
+def _gcols(plan: DriftPlan) -> list[str]:
+    return [gcol(f) for f in plan.group_fields]
+
+
+def _aggs() -> list[pl.Expr]:
+    w = pl.col(W)
+    return [
+        pl.len().cast(pl.Int64).alias("sum:n"),
+        w.sum().alias("sum:w"),
+        (w * w).sum().alias("sum:w2"),
+    ]
+
+
+def _share_parts(frame: pl.DataFrame, plan: DriftPlan) -> pl.DataFrame:
+    lf = frame.lazy()
+    queries = []
+    for li, level in enumerate(plan.levels):
+        keys = [WIN, *(gcol(f) for f in level)]
+        names = {WIN: "k:win", **{gcol(f): kcol(f) for f in level}}
+        for feat in SHARES:
+            if feat not in frame.columns:
+                continue
+            q = (
+                lf.filter(pl.col(feat).is_not_null())
+                .group_by([*keys, feat])
+                .agg(_aggs())
+                .rename({**names, feat: "k:cat"})
+                .with_columns(
+                    pl.lit("cat").alias("k:part"),
+                    pl.lit(feat).alias("k:feat"),
+                    pl.lit(li, pl.Int32).alias("k:level"),
+                )
+            )
+            queries.append(q)
+    if not queries:
+        return pl.DataFrame()
+    return pl.concat(pl.collect_all(queries), how="diagonal_relaxed")
+
+
+def _vocab_parts(frame: pl.DataFrame, plan: DriftPlan, words: Sequence[str]) -> pl.DataFrame:
+    u_cnt, u_tot, inv = _distinct_counts(frame["response"], words)
+    # e per distinct response: the counts of each category, then all words.
+    e = np.column_stack([u_cnt, u_tot])
+    d = e.shape[1]
+    rows = frame.select(WIN, W, *_gcols(plan)).with_columns(pl.Series("_u", inv))
+    rows = rows.filter(pl.col("_u") >= 0)
+    rows = rows.filter(pl.Series(u_tot[rows["_u"].to_numpy()] > 0))
+    if not rows.height:
+        return pl.DataFrame()
+    ii, jj = np.meshgrid(np.arange(d), np.arange(d), indexing="ij")
+    cats = [*(str(i) for i in ii.ravel()), *(str(i) for i in range(d)), "n"]
+    bins = [*jj.ravel().tolist(), *([-1] * d), -1]
+    out = []
+    for li, level in enumerate(plan.levels):
+        keys = [WIN, *(gcol(f) for f in level)]
+        # Rows of one distinct response in one group add up before the products.
+        per = (
+            rows.group_by([*keys, "_u"])
+            .agg(_aggs())
+            .group_by(keys, maintain_order=True)
+            .agg(pl.col("_u"), pl.col("sum:n"), pl.col("sum:w"), pl.col("sum:w2"))
+        )
+        for row in per.iter_rows(named=True):
+            u = np.asarray(row["_u"], dtype=np.int64)
+            sw = np.asarray(row["sum:w"], dtype=np.float64)
+            sw2 = np.asarray(row["sum:w2"], dtype=np.float64)
+            eu = e[u]
+            s = sw @ eu
+            with single_thread_blas():
+                m = eu.T @ (eu * sw2[:, None])
+            part = pl.DataFrame(
+                {
+                    "k:cat": cats,
+                    "k:bin": bins,
+                    "sum:n": [*([None] * (d * d + d)), int(sum(row["sum:n"]))],
+                    "sum:w": [*([None] * (d * d)), *s.tolist(), float(sw.sum())],
+                    "sum:w2": [*m.ravel().tolist(), *([None] * d), float(sw2.sum())],
+                },
+                schema={
+                    "k:cat": pl.String,
+                    "k:bin": pl.Int64,
+                    "sum:n": pl.Int64,
+                    "sum:w": pl.Float64,
+                    "sum:w2": pl.Float64,
+                },
+            ).with_columns(
+                pl.lit("voc").alias("k:part"),
+                pl.lit(VOCAB).alias("k:feat"),
+                pl.lit(int(row[WIN]), pl.Int8).alias("k:win"),
+                pl.lit(li, pl.Int32).alias("k:level"),
+                *(pl.lit(row[gcol(f)], pl.String).alias(kcol(f)) for f in level),
+            )
+            out.append(part)
+    return pl.concat(out, how="diagonal_relaxed")
+
+
+def vocab_stats(
+    frame: pl.DataFrame, k: int
+) -> dict[int, tuple[np.ndarray, np.ndarray, dict[str, float]]]:
+    """From one scope's merged ``voc`` rows: per window Σw·e (K+2), Σw²·e·eᵀ and the rows'
+    n, Σw, Σw² (``k`` = the categories, top words and "(other)")."""
+    d = k + 1
+    out: dict[int, Any] = {}
+    for side in (BASE, CUR):
+        part = frame.filter(pl.col("k:win") == side)
+        s = np.zeros(d)
+        m = np.zeros((d, d))
+        sums = {"n": 0.0, "w": 0.0, "w2": 0.0}
+        if part.height:
+            first = part.filter((pl.col("k:bin") == -1) & (pl.col("k:cat") != "n"))
+            ci = first["k:cat"].cast(pl.Int64).to_numpy()
+            np.add.at(s, ci, first["sum:w"].fill_null(0.0).to_numpy())
+            second = part.filter(pl.col("k:bin") >= 0)
+            np.add.at(
+                m,
+                (second["k:cat"].cast(pl.Int64).to_numpy(), second["k:bin"].to_numpy()),
+                second["sum:w2"].fill_null(0.0).to_numpy(),
+            )
+            nrow = part.filter(pl.col("k:cat") == "n")
+            sums = {
+                "n": float(nrow["sum:n"].sum()),
+                "w": float(nrow["sum:w"].sum()),
+                "w2": float(nrow["sum:w2"].sum()),
+            }
+        out[side] = (s, m, sums)
+    return out
+
+
+def describe(
+    merged: Any, models: TextModels, rows: dict[int, int], sample: pl.DataFrame
+) -> list[str]:
+    """One note per text feature saying which rows fed its test (``merged``: the text
+    pass's :class:`~.context.Merged` partials; ``rows``: each window's rows)."""
+    n_sample = sample.height
+    fit = f"the text sample ({n_sample:,} rows of whole sessions, both windows pooled)"
+    out = []
+    for name in models.features:
+        if name == VOCAB:
+            part = merged.scope("voc", name, None).filter(pl.col("k:cat") == "n")
+        else:
+            part = merged.scope("cat", name, None)
+        got = {
+            side: int(part.filter(pl.col("k:win") == side)["sum:n"].sum()) for side in (BASE, CUR)
+        }
+        counted = f"{got[BASE]:,} baseline and {got[CUR]:,} current rows"
+        if name == "language":
+            if not models.language_limits:
+                out.append(
+                    f"language: detected on every row of both windows ({counted} with a "
+                    "language); clustering design effect from the text sample"
+                )
+                continue
+            parts = []
+            for side, label in ((BASE, "baseline"), (CUR, "current")):
+                lim = models.language_limits.get(side)
+                if lim is None:
+                    parts.append(f"every {label} row ({rows[side]:,})")
+                else:
+                    share = 100.0 * lim / _MAX
+                    parts.append(
+                        f"the {label} rows of the sessions whose hash falls in the lowest "
+                        f"{share:.2f} % of its range ({rows[side]:,} rows in the window)"
+                    )
+            out.append(
+                f"language: detected on {' and on '.join(parts)}: {counted} with a language "
+                "(an equal-probability sample of sessions per window, rows keep their "
+                "weights; drift.language_rows caps the rows per window); clustering design "
+                "effect from the text sample"
+            )
+        elif name == VOCAB:
+            out.append(
+                f"{name}: the {len(models.vocabulary)} commonest words fitted on {fit}, "
+                f"then counted in every response of both windows ({counted} with words)"
+            )
+        else:
+            out.append(
+                f"{name}: topics fitted on {fit}, then every row of both windows assigned "
+                f"to its nearest topic ({counted} with text)"
+            )
+    return out
