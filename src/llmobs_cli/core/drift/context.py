@@ -474,6 +474,8 @@ class _Context:
             per_doc.join(weights, on="doc")
             .group_by("tok")
             .agg((pl.col("n") * pl.col("w")).sum().alias("s"))
+            # Words of equal weight tie whatever order the parallel sums took.
+            .with_columns(pl.col("s").round_sig_figs(12))
             .sort(["s", "tok"], descending=[True, False])
             .head(VOCAB_TOKENS)["tok"]
             .to_list()

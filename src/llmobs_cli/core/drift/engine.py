@@ -32,7 +32,6 @@ from typing import Any, cast
 
 import polars as pl
 
-from llmobs_cli.core.drift import language as lang_mod
 from llmobs_cli.core.drift import textpass
 from llmobs_cli.core.drift.context import Merged, _Context, choose_groups
 from llmobs_cli.core.drift.features import (
@@ -502,7 +501,7 @@ def run_drift(
                 if models.features:
                     say("applying the text features to every row")
                     tmerger = Merger()
-                    cache = lang_mod.Cache()
+                    memos: dict[str, textpass.Memo] = {}
                     tseq = 0
 
                     def apply(batches: Iterable[pl.DataFrame], fixed: int | None) -> None:
@@ -515,7 +514,7 @@ def run_drift(
                                     models,
                                     seq=tseq,
                                     fixed_window=fixed,
-                                    cache=cache,
+                                    memos=memos,
                                 )
                             )
                             tseq += 1

@@ -47,6 +47,7 @@ CL = "_cl"
 SEQ = "_seq"
 #: Characters of text kept per row for the fitted text features.
 TEXT_CHARS = 4000
+_MAX = (1 << 64) - 1
 #: Polars hash seed of the cluster key (the same as the whole-frame path used).
 _HASH_SEED = 11
 
@@ -267,7 +268,11 @@ def batch_parts(
         bottom_k(frame, plan.sample_rows, per_window=False, limits=limits)
     )
     sample_cut: dict[int, int] = {}
-    if 0 < sample.height < frame.height:
+    # A threshold is reached only when the cap left out rows below the thresholds already
+    # reached (rows above them were never candidates: cutting at the largest hash kept
+    # would drop other batches' clusters in between).
+    under = frame.filter(pl.col(CL) <= (limits or {}).get(-1, _MAX)).height
+    if 0 < sample.height < under:
         sample_cut[-1] = int(sample[CL].max())  # type: ignore[arg-type]
     text = None
     text_cut: dict[int, int] = {}
@@ -276,7 +281,8 @@ def batch_parts(
             bottom_k(frame, plan.text_rows, per_window=True, limits=text_limits)
         )
         for side in (BASE, CUR):
-            n_all = frame.filter(pl.col(WIN) == side).height
+            lim = (text_limits or {}).get(side, _MAX)
+            n_all = frame.filter((pl.col(WIN) == side) & (pl.col(CL) <= lim)).height
             mine = kept.filter(pl.col(WIN) == side)
             if mine.height < n_all and mine.height:
                 text_cut[side] = int(mine[CL].max())  # type: ignore[arg-type]

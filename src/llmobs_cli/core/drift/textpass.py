@@ -21,16 +21,16 @@ pass (:class:`llmobs_cli.core.partials.Merger`):
 
 Language detection is a Python call per distinct text (~60 µs), so it is the one cost
 that grows with distinct texts rather than with columnar work: a run remembers the texts
-it detected (:class:`.language.Cache`), and above ``drift.language_rows`` rows in a
-window, only the rows of the sessions whose hash falls below ``language_rows / rows`` of
-the hash range are detected — an equal-probability sample of whole sessions, whose rows
-keep their weights (shares are ratios of weighted sums, so the common inclusion
-probability cancels) — see :func:`language_limits`.
+it detected (:class:`Memo`, as it does topics and word counts), and above
+``drift.language_rows`` rows in a window, only the rows of the sessions whose hash falls
+below ``language_rows / rows`` of the hash range are detected — an equal-probability
+sample of whole sessions, whose rows keep their weights (shares are ratios of weighted
+sums, so the common inclusion probability cancels) — see :func:`language_limits`.
 """
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -59,6 +59,10 @@ SHARES = ("language", "topic", "response_topic")
 VOCAB = "response_vocabulary"
 #: Characters of a response its words are counted in (as the fit does).
 VOCAB_CHARS = TEXT_CHARS
+#: Characters of a user text its language is detected on, and of a text its topic is
+#: computed on (as the fits do).
+LANG_CHARS = 300
+TOPIC_CHARS = 2000
 _WORD = r"[^\W\d_]+"
 
 
@@ -75,6 +79,52 @@ class TextModels:
     topics: dict[str, topic_mod.TopicModel] = field(default_factory=dict)
     vocabulary: tuple[str, ...] = ()
     language_limits: dict[int, int] = field(default_factory=dict)
+
+
+#: Distinct texts a :class:`Memo` remembers per feature (bounded memory: 64-bit hashes
+#: and small results, ~30 MB for the vocabulary's 33 counts).
+MEMO_TEXTS = 100_000
+_MEMO_SEED = 29
+
+
+class Memo:
+    """Per-text results remembered across the batches of a run, keyed by a 64-bit hash of
+    the text, so a text seen again (templates, retries, FAQs) is not detected, tokenised
+    or projected again. Bounded: past :data:`MEMO_TEXTS` texts it keeps only the current
+    batch's. ``computed`` counts the texts it had to compute."""
+
+    def __init__(self, limit: int = MEMO_TEXTS) -> None:
+        self.limit = limit
+        self.frame: pl.DataFrame | None = None
+        self.computed = 0
+
+    def lookup(self, text: pl.Series, compute: Callable[[pl.Series], pl.DataFrame]) -> pl.DataFrame:
+        """``compute``'s columns for each row of ``text`` (null rows null) and the text's
+        hash ``_h``; ``compute`` maps distinct texts to one row each."""
+        rows = pl.DataFrame({"t": text.cast(pl.String)}).with_columns(
+            pl.col("t").hash(_MEMO_SEED).alias("_h")
+        )
+        uniq = rows.drop_nulls("t").unique("_h", keep="first", maintain_order=True)
+        new = uniq if self.frame is None else uniq.join(self.frame, on="_h", how="anti")
+        if new.height:
+            got = compute(new["t"])
+            self.computed += new.height
+            add = pl.concat([new.select("_h"), got], how="horizontal")
+            if self.frame is None:
+                self.frame = add
+            elif self.frame.height + add.height > self.limit:
+                keep = self.frame.join(uniq.select("_h"), on="_h", how="semi")
+                self.frame = pl.concat([keep, add])
+            else:
+                self.frame = pl.concat([self.frame, add])
+        assert self.frame is not None or not uniq.height
+        if self.frame is None:
+            return rows.select("_h")
+        out = rows.join(self.frame, on="_h", how="left", maintain_order="left")
+        values = [c for c in self.frame.columns if c != "_h"]
+        return out.select(
+            "_h", *(pl.when(pl.col("t").is_not_null()).then(pl.col(c)).alias(c) for c in values)
+        )
 
 
 def language_limits(rows: dict[int, int], cap: int) -> dict[int, int]:
@@ -167,19 +217,23 @@ def embedding_matrix(col: pl.Series, dim: int) -> np.ndarray:
 
 
 def labels(
-    frame: pl.DataFrame, models: TextModels, cache: lang_mod.Cache | None = None
+    frame: pl.DataFrame, models: TextModels, memos: dict[str, Memo] | None = None
 ) -> dict[str, pl.Series]:
     """Each share feature's label per row of ``frame`` (a text frame: window, cluster hash,
-    ``user_text``/``response``/``embedding``), null where it has none."""
+    ``user_text``/``response``/``embedding``), null where it has none. ``memos`` (one per
+    feature) remember the texts of earlier batches."""
+    memos = {} if memos is None else memos
     out: dict[str, pl.Series] = {}
     if "language" in models.features and "user_text" in frame.columns:
-        text = frame["user_text"]
+        text = frame["user_text"].str.slice(0, LANG_CHARS)
         if models.language_limits:
             cond = pl.lit(True)
             for side, lim in models.language_limits.items():
                 cond = cond & ~((pl.col(WIN) == side) & (pl.col(CL) > lim))
-            text = frame.select(pl.when(cond).then(pl.col("user_text")).alias("t"))["t"]
-        out["language"] = lang_mod.detect(text, cache=cache).alias("language")
+            text = frame.select(pl.when(cond).then(text).alias("t"))["t"]
+        memo = memos.setdefault("language", Memo())
+        got = memo.lookup(text, lambda t: pl.DataFrame({"v": lang_mod.detect(t, LANG_CHARS)}))
+        out["language"] = got["v"].alias("language") if "v" in got.columns else _nulls(frame)
     for name, model in models.topics.items():
         if name not in models.features:
             continue
@@ -187,18 +241,30 @@ def labels(
             if "embedding" not in frame.columns or not isinstance(
                 frame.schema["embedding"], pl.List
             ):
-                lab = np.full(frame.height, -1, dtype=np.int64)
+                lab = pl.Series(name, np.full(frame.height, -1, dtype=np.int64))
             else:
                 emb = embedding_matrix(frame["embedding"], model.dim)
-                lab = topic_mod.apply_embeddings(model, emb)
+                lab = pl.Series(name, topic_mod.apply_embeddings(model, emb))
         else:
             col = "response" if name == "response_topic" else "user_text"
             if col not in frame.columns:
                 continue
-            lab = topic_mod.apply_topics(model, frame[col])
-        s = pl.Series(name, lab)
-        out[name] = pl.select(pl.when(s >= 0).then(s.cast(pl.String)).alias(name)).to_series()
+            memo = memos.setdefault(name, Memo())
+            got = memo.lookup(
+                frame[col].str.slice(0, TOPIC_CHARS),
+                lambda t, m=model: pl.DataFrame({"v": topic_mod.apply_topics(m, t)}),
+            )
+            lab = got["v"].fill_null(-1) if "v" in got.columns else _nulls(frame).fill_null(-1)
+        out[name] = (
+            pl.select(pl.when(lab >= 0).then(lab.cast(pl.String)).alias(name))
+            .to_series()
+            .alias(name)
+        )
     return out
+
+
+def _nulls(frame: pl.DataFrame) -> pl.Series:
+    return pl.Series("v", [None] * frame.height, dtype=pl.String)
 
 
 def text_parts(
@@ -208,19 +274,22 @@ def text_parts(
     *,
     seq: int = 0,
     fixed_window: int | None = None,
-    cache: lang_mod.Cache | None = None,
+    memos: dict[str, Memo] | None = None,
 ) -> pl.DataFrame:
-    """One batch's partials of the fitted text features (module docstring)."""
+    """One batch's partials of the fitted text features (module docstring); ``memos``
+    remember per-text results across a run's batches (:class:`Memo`)."""
+    memos = {} if memos is None else memos
     tagged = tag_rows(batch, plan, seq=seq, fixed_window=fixed_window)
     frame = _text(tagged.filter(pl.col(WIN).is_not_null()).collect(), plan)
     if not frame.height:
         return conform(pl.DataFrame({"k:part": ["cat"]}).head(0), plan)
     frames: list[pl.DataFrame] = []
-    labs = labels(frame, models, cache)
+    labs = labels(frame, models, memos)
     if labs:
         frames.append(_share_parts(frame.select(WIN, W, *_gcols(plan)).with_columns(**labs), plan))
     if VOCAB in models.features and "response" in frame.columns:
-        frames.append(_vocab_parts(frame, plan, models.vocabulary))
+        memo = memos.setdefault(VOCAB, Memo())
+        frames.append(_vocab_parts(frame, plan, models.vocabulary, memo))
     frames = [f for f in frames if f.height]
     if not frames:
         return conform(pl.DataFrame({"k:part": ["cat"]}).head(0), plan)
@@ -266,14 +335,23 @@ def _share_parts(frame: pl.DataFrame, plan: DriftPlan) -> pl.DataFrame:
     return pl.concat(pl.collect_all(queries), how="diagonal_relaxed")
 
 
-def _vocab_parts(frame: pl.DataFrame, plan: DriftPlan, words: Sequence[str]) -> pl.DataFrame:
-    u_cnt, u_tot, inv = _distinct_counts(frame["response"], words)
-    # e per distinct response: the counts of each category, then all words.
-    e = np.column_stack([u_cnt, u_tot])
-    d = e.shape[1]
-    rows = frame.select(WIN, W, *_gcols(plan)).with_columns(pl.Series("_u", inv))
-    rows = rows.filter(pl.col("_u") >= 0)
-    rows = rows.filter(pl.Series(u_tot[rows["_u"].to_numpy()] > 0))
+def _vocab_parts(
+    frame: pl.DataFrame, plan: DriftPlan, words: Sequence[str], memo: Memo
+) -> pl.DataFrame:
+    d = len(words) + 2
+    ecols = [f"e{i}" for i in range(d)]
+
+    def vectors(texts: pl.Series) -> pl.DataFrame:
+        # e per distinct response: the counts of each category, then all words.
+        cnt, tot = vocab_counts(texts, words)
+        e = np.column_stack([cnt, tot])
+        return pl.DataFrame({c: e[:, i] for i, c in enumerate(ecols)})
+
+    got = memo.lookup(frame["response"].str.slice(0, VOCAB_CHARS), vectors)
+    if ecols[-1] not in got.columns:
+        return pl.DataFrame()
+    rows = pl.concat([frame.select(WIN, W, *_gcols(plan)), got], how="horizontal")
+    rows = rows.filter(pl.col(ecols[-1]) > 0)
     if not rows.height:
         return pl.DataFrame()
     ii, jj = np.meshgrid(np.arange(d), np.arange(d), indexing="ij")
@@ -283,25 +361,20 @@ def _vocab_parts(frame: pl.DataFrame, plan: DriftPlan, words: Sequence[str]) -> 
     for li, level in enumerate(plan.levels):
         keys = [WIN, *(gcol(f) for f in level)]
         # Rows of one distinct response in one group add up before the products.
-        per = (
-            rows.group_by([*keys, "_u"])
-            .agg(_aggs())
-            .group_by(keys, maintain_order=True)
-            .agg(pl.col("_u"), pl.col("sum:n"), pl.col("sum:w"), pl.col("sum:w2"))
-        )
-        for row in per.iter_rows(named=True):
-            u = np.asarray(row["_u"], dtype=np.int64)
-            sw = np.asarray(row["sum:w"], dtype=np.float64)
-            sw2 = np.asarray(row["sum:w2"], dtype=np.float64)
-            eu = e[u]
+        per = rows.group_by([*keys, "_h"]).agg(*_aggs(), pl.col(ecols).first())
+        for key, part_rows in per.partition_by(keys, as_dict=True, maintain_order=True).items():
+            eu = part_rows.select(ecols).to_numpy()
+            sw = part_rows["sum:w"].to_numpy()
+            sw2 = part_rows["sum:w2"].to_numpy()
             s = sw @ eu
             with single_thread_blas():
                 m = eu.T @ (eu * sw2[:, None])
+            values = dict(zip(keys, key, strict=True))
             part = pl.DataFrame(
                 {
                     "k:cat": cats,
                     "k:bin": bins,
-                    "sum:n": [*([None] * (d * d + d)), int(sum(row["sum:n"]))],
+                    "sum:n": [*([None] * (d * d + d)), int(part_rows["sum:n"].sum())],
                     "sum:w": [*([None] * (d * d)), *s.tolist(), float(sw.sum())],
                     "sum:w2": [*m.ravel().tolist(), *([None] * d), float(sw2.sum())],
                 },
@@ -315,9 +388,9 @@ def _vocab_parts(frame: pl.DataFrame, plan: DriftPlan, words: Sequence[str]) -> 
             ).with_columns(
                 pl.lit("voc").alias("k:part"),
                 pl.lit(VOCAB).alias("k:feat"),
-                pl.lit(int(row[WIN]), pl.Int8).alias("k:win"),
+                pl.lit(int(values[WIN]), pl.Int8).alias("k:win"),
                 pl.lit(li, pl.Int32).alias("k:level"),
-                *(pl.lit(row[gcol(f)], pl.String).alias(kcol(f)) for f in level),
+                *(pl.lit(values[gcol(f)], pl.String).alias(kcol(f)) for f in level),
             )
             out.append(part)
     return pl.concat(out, how="diagonal_relaxed")
