@@ -286,3 +286,48 @@ def test_interrupted_text_pass_leaves_no_files(tmp_path, monkeypatch: pytest.Mon
     assert calls["n"] == 2
     assert list(scratch.iterdir()) == []
     assert sorted(p.name for p in tmp_path.iterdir()) == ["t.parquet", "tmp"]
+
+
+def test_engine_path_computes_the_same_text_partials(
+    tmp_path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """``--engine spark|ray`` runs the text pass as a job of the same batch function; with
+    a stand-in engine (local batches, the engines' group-by merge) it equals the local run."""
+    from llmobs_cli.core.engines import EngineSettings
+    from llmobs_cli.core.engines import run as run_mod
+    from llmobs_cli.core.ingest.readers.formats import ReadOptions
+    from llmobs_cli.core.ingest.readers.stream import Stream
+    from llmobs_cli.core.partials import merge
+
+    def fake(settings, paths, columns, fn, *, since, until, required=(), **kw):
+        frames = [
+            fn(b)
+            for b in Stream(
+                paths,
+                columns=columns,
+                since=since,
+                until=until,
+                options=ReadOptions(keep_duplicates=kw.get("keep_duplicates", False)),
+            )
+        ]
+        frames = [f.drop("k:metric") for f in frames if f.height]
+        merged = merge(frames).with_columns(pl.lit(None, pl.String).alias("k:metric"))
+        return run_mod.EngineRun(merged)
+
+    path = tmp_path / "t.parquet"
+    _frame(1500, 700, es_cur=0.2).write_parquet(path)
+    kwargs = {
+        "now": NOW,
+        "config": DriftConfig(language_sample=100),
+        "features": ["language", "topic", "response_vocabulary"],
+        "slices": "none",
+    }
+    local = run_drift([path], **kwargs)
+    monkeypatch.setattr(run_mod, "merged_partials", fake)
+    eng = run_drift([path], engine=EngineSettings(name="spark"), **kwargs)
+    assert any("every row of both windows" in n for n in eng.notes)
+    for a, b in zip(local.features, eng.features, strict=True):
+        assert (a["feature"], a["group"]) == (b["feature"], b["group"])
+        assert a["sampled_baseline"] == b["sampled_baseline"] == 1500
+        assert a["statistic"] == pytest.approx(b["statistic"], rel=1e-9)
+        assert a["current"] == pytest.approx(b["current"], rel=1e-9)

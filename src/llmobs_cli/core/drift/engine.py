@@ -488,13 +488,35 @@ def run_drift(
         tframe = texts.result()
         tctx = _Context(tframe if tframe is not None else pl.DataFrame(), cfg, notes, groups, say)
         if not texts.complete and tctx.both.height:
-            if st is not None or distributed:
-                where = "--state" if st is not None else f"--engine {engine.name}"
+            if st is not None:
                 notes.append(
                     f"{', '.join(fitted)}: fitted and tested on the text sample "
-                    f"({tctx.both.height:,} rows of whole sessions; with {where} the text "
-                    "features are not applied to every row)"
+                    f"({tctx.both.height:,} rows of whole sessions; with --state the text "
+                    "features are not applied to every row: the fits change with the windows)"
                 )
+            elif distributed:
+                from llmobs_cli.core.drift.distributed import text_on_engine
+
+                limits = textpass.language_limits({BASE: nb, CUR: nc}, cfg.language_rows)
+                models = tctx.text_models(fitted, limits)
+                if models.features:
+                    tmerged = text_on_engine(
+                        engine,
+                        paths,
+                        str(baseline) if baseline_is_path else None,
+                        textpass.pass_columns(cols, plan),
+                        plan,
+                        models,
+                        since,
+                        until,
+                        on_error=on_error,
+                        keep_duplicates=keep_duplicates,
+                        say=say,
+                    )
+                    tctx.merged = Merged(tmerged if tmerged is not None else _empty(plan), plan)
+                    notes.extend(
+                        textpass.describe(tctx.merged, models, {BASE: nb, CUR: nc}, tctx.both)
+                    )
             else:
                 limits = textpass.language_limits({BASE: nb, CUR: nc}, cfg.language_rows)
                 models = tctx.text_models(fitted, limits)
