@@ -169,6 +169,46 @@ def test_sessions_spilled_to_disk_draw_the_same_figures(
     assert not diffs, diffs[:10]
 
 
+def test_many_models_spilled_fold_their_percentiles_into_other(
+    generated: Path, monkeypatch: pytest.MonkeyPatch, tmp_path: Path
+) -> None:
+    """Twenty models (a dimension whose latency percentiles are drawn per bucket) with the
+    sketch bins forced to disk: each bucket's partition is reduced to quantiles after the
+    models past the top 12 are merged into ``(other)``, and every figure — the
+    ``(other)`` series' percentiles included — is the whole-frame path's."""
+    import importlib
+    import tempfile
+
+    path = tmp_path / "many_models.parquet"
+    df = pl.read_parquet(generated)
+    # Spread unevenly, so the top 12 by cost are well defined.
+    pick = (pl.int_range(pl.len()) * 7919 % 211) % 20
+    df = df.with_columns(
+        pl.concat_str(pl.lit("model-"), pick.cast(pl.String).str.zfill(2)).alias("model")
+    )
+    df.write_parquet(path)
+    merge_mod = importlib.import_module("llmobs_cli.core.partials.merge")
+    monkeypatch.setattr(merge_mod, "SPILL_ROWS", 300)
+    monkeypatch.setattr("llmobs_cli.core.ingest.readers.stream.MIN_BATCH", 2000)
+    spill_dir = tmp_path / "spill"
+    spill_dir.mkdir()
+    monkeypatch.setattr(tempfile, "tempdir", str(spill_dir))
+    old = ref.build([path], ref.DashboardOptions(drift=False, bucket="day")).as_dict()
+    new = dash.build([path], dash.DashboardOptions(drift=False, bucket="day", memory=1)).as_dict()
+    assert list(spill_dir.iterdir()) == []
+    model = next(r["report"] for r in new["reports"] if r["id"] == "model")
+    assert model["folded_into_other"] == 8
+    other = [
+        g
+        for b in model["buckets"]
+        for g in b["groups"]
+        if g["key"]["model"] == dash.OTHER and g["latency_ms"]["p95"] is not None
+    ]
+    assert len(other) == len(model["buckets"])
+    diffs = _diffs(old, new)
+    assert not diffs, diffs[:10]
+
+
 def test_empty_window_is_exit_2_naming_the_data(generated: Path) -> None:
     from llmobs_cli.errors import UsageError
 

@@ -2,12 +2,14 @@
 
 from __future__ import annotations
 
+from typing import Any
+
 import numpy as np
 import polars as pl
 import pytest
 
 from llmobs_cli.core.partials import PartialSpec, merge, partials
-from llmobs_cli.core.partials.merge import Merger
+from llmobs_cli.core.partials.merge import ByKeys, Deferred, Merger
 
 SPEC = PartialSpec(
     levels=((), ("g", "h"), ("h",)),
@@ -215,3 +217,75 @@ def test_key_hash_spill_gives_the_one_merge(tmp_path) -> None:
     for c in ("sum:n", "min:v", "max:v"):
         assert got[c].equals(want[c])
     np.testing.assert_allclose(got["sum:v"].to_numpy(), want["sum:v"].to_numpy(), rtol=1e-12)
+
+
+@pytest.mark.parametrize(
+    "by",
+    [ByKeys(exclude=("k:bin",)), ByKeys(only=("k:level", "k:metric", "k:h"))],
+    ids=["per-group", "per-level-metric-h"],
+)
+def test_key_subset_spill_reduces_whole_groups_to_their_quantiles(by: ByKeys, tmp_path) -> None:
+    """Sketch bins spilled by a hash of some of their keys (each group's bins, or every
+    group of a (level, metric, h), in one partition) and reduced partition by partition to
+    quantiles give the quantiles of the bins of one merge of everything; the reducer sees
+    every bin of each key it is handed."""
+    from llmobs_cli.core.partials.finalize import level_quantiles, sketch_values
+
+    qs = (0.5, 0.9, 0.99)
+    parts = [partials(b, SPEC) for b in _batches(30, seed=21)]
+    want = merge(parts)
+    full_bins = want.filter(pl.col("k:part") == "q")
+    seen: list[pl.DataFrame] = []
+
+    def reducer(bins: pl.DataFrame) -> pl.DataFrame:
+        seen.append(bins)
+        return sketch_values(bins, SPEC, qs)
+
+    merger = Merger(pending=2, spill={"q": by}, spill_rows=200, spill_dir=str(tmp_path))
+    for p in parts:
+        merger.add(p)
+    assert merger.spilled_rows > 0
+    got = merger.result(reduce={"q": reducer})
+    assert got is not None
+    assert list(tmp_path.iterdir()) == []
+    assert len(seen) > 1  # partition by partition
+    for bins in seen:  # every bin of each hashed key handed over is there
+        hashed = [c for c in bins.columns if c.startswith("k:") and by.chooses(c)]
+        keys = bins.select(hashed).unique()
+        whole = full_bins.join(keys, on=hashed, how="semi", nulls_equal=True)
+        assert whole.height == bins.height
+    assert "q" not in set(got["k:part"])
+    for level in range(len(SPEC.levels)):
+        a = level_quantiles(want, SPEC, level, "x", qs)
+        b = level_quantiles(got, SPEC, level, "x", qs)
+        keys = list(SPEC.levels[level])
+        if keys:
+            a, b = a.sort(keys, nulls_last=True), b.sort(keys, nulls_last=True)
+        assert a.equals(b)
+    # Other quantiles than the ones kept cannot be read from the reduced rows.
+    with pytest.raises(ValueError, match="other quantiles"):
+        level_quantiles(got, SPEC, 1, "x", (0.5, 0.75))
+
+
+def test_deferred_reducer_is_made_from_the_other_parts(tmp_path) -> None:
+    """A Deferred reducer is built once every other part is merged (their result, without
+    its own part) and then reduces its part; the result holds both."""
+    from llmobs_cli.core.partials.finalize import sketch_values
+
+    parts = [partials(b, SPEC) for b in _batches(12, seed=5)]
+    seen: list[set[str]] = []
+
+    def make(others: pl.DataFrame | None) -> Any:
+        assert others is not None
+        seen.append(set(others["k:part"]))
+        return lambda bins: sketch_values(bins, SPEC, (0.5,))
+
+    merger = Merger(
+        spill={"q": ByKeys(exclude=("k:bin",))}, spill_rows=100, spill_dir=str(tmp_path)
+    )
+    for p in parts:
+        merger.add(p)
+    got = merger.result(reduce={"q": Deferred(make)})
+    assert seen == [{"sum", "sess"}]
+    assert got is not None
+    assert set(got["k:part"]) == {"sum", "sess", "qv"}

@@ -50,7 +50,7 @@ from llmobs_cli.core.dashboard.partials import (
     unstack,
 )
 from llmobs_cli.core.ingest.readers import ReadOptions
-from llmobs_cli.core.partials.merge import Merger, Reducer
+from llmobs_cli.core.partials.merge import Deferred, Merger, Reducer, Spill
 from llmobs_cli.core.record.config import Config
 from llmobs_cli.core.record.fields import base_column
 from llmobs_cli.core.record.windows import Window, after, is_duration, resolve_bound, resolve_now
@@ -202,8 +202,8 @@ def _run_pass(
     start: datetime | None,
     end: datetime | None,
     say: Progress,
-    spills: Sequence[Mapping[str, str | None]] | None = None,
-    reducers: Sequence[Mapping[str, Reducer]] | None = None,
+    spills: Sequence[Mapping[str, Spill]] | None = None,
+    reducers: Sequence[Mapping[str, Reducer | Deferred]] | None = None,
 ) -> _Pass:
     """Each of ``fns``' partials over the rows of ``[start, end)``, merged on its own
     (locally, batch by batch, or on the configured engine). Locally, ``spills[i]`` names

@@ -33,7 +33,18 @@ from functools import partial
 
 import polars as pl
 
-from llmobs_cli.core.partials.compute import LEVEL, MIN, PART, N, PartialSpec, key, partials
+from llmobs_cli.core.partials.compute import (
+    BIN,
+    LEVEL,
+    METRIC,
+    MIN,
+    PART,
+    N,
+    PartialSpec,
+    key,
+    partials,
+)
+from llmobs_cli.core.partials.merge import ByKeys, Deferred, Reducer, Spill
 from llmobs_cli.core.record.weights import W
 from llmobs_cli.core.report import engine as rc
 from llmobs_cli.core.report import pricing, releases
@@ -205,22 +216,34 @@ def first_by_hour(rows: pl.DataFrame) -> pl.DataFrame:
 
 
 #: Per block, the parts whose rows grow with the sessions (by their session-hash column,
-#: reduced by :func:`block_reducers`) or with the time buckets (the sketch bins, by a
-#: hash of their keys), merged on disk in hash partitions past a size.
-SPILLED: dict[str, dict[str, str | None]] = {
-    "route": {"sess": "k:sid", "q": None},
-    "dims": {"sess": "k:sid", "q": None},
+#: reduced by :func:`block_reducers`) or with the time buckets (the sketch bins: the
+#: route's by group, the dimensions' by (level, metric, bucket), so that a partition holds
+#: every group of its buckets and the groups past the top ones can be merged into
+#: ``(other)`` there), merged on disk in hash partitions past a size.
+SPILLED: dict[str, dict[str, Spill]] = {
+    "route": {"sess": "k:sid", "q": ByKeys(exclude=(BIN,))},
+    "dims": {"sess": "k:sid", "q": ByKeys(only=(LEVEL, METRIC, key(rc._BUCKET)))},
     "releases": {FIRST: key(UNIT)},
 }
 
 
-def block_reducers(plan: DashboardPlan) -> list[dict[str, Callable[[pl.DataFrame], pl.DataFrame]]]:
-    """Per block (in :data:`BLOCKS` order), the reducer of its spilled part."""
-    from llmobs_cli.core.partials.finalize import session_totals
+def block_reducers(plan: DashboardPlan) -> list[dict[str, Reducer | Deferred]]:
+    """Per block (in :data:`BLOCKS` order), the reducers of its spilled parts: sessions to
+    per-group totals, sketch bins to quantiles (the dimensions' once their top groups are
+    known from the merged totals), release sessions to the hour of their first call."""
+    from llmobs_cli.core.dashboard import views
+    from llmobs_cli.core.partials.finalize import session_totals, sketch_values
 
+    def dims_quantiles(merged: pl.DataFrame | None) -> Reducer:
+        return partial(views.folded_quantiles, plan=plan, top=views.folds(merged, plan))
+
+    route = plan.route
     return [
-        {"sess": partial(session_totals, spec=plan.route.spec)},
-        {"sess": partial(session_totals, spec=plan.dims.spec)},
+        {
+            "sess": partial(session_totals, spec=route.spec),
+            "q": partial(sketch_values, spec=route.spec, qs=route.quantiles),
+        },
+        {"sess": partial(session_totals, spec=plan.dims.spec), "q": Deferred(dims_quantiles)},
         {FIRST: first_by_hour},
     ]
 

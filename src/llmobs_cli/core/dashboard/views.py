@@ -23,7 +23,7 @@ from llmobs_cli.core.dashboard.partials import (
     SidePlan,
 )
 from llmobs_cli.core.partials.compute import LEVEL, MIN, N, key
-from llmobs_cli.core.partials.finalize import level_quantiles, level_sums
+from llmobs_cli.core.partials.finalize import level_quantiles, level_sums, sketch_values
 from llmobs_cli.core.partials.merge import merge
 from llmobs_cli.core.record.windows import Window
 from llmobs_cli.core.report import engine as rc
@@ -52,25 +52,82 @@ def _epoch(col: str) -> pl.Expr:
     return pl.from_epoch(pl.col(col).cast(pl.Int64), time_unit="us").dt.replace_time_zone("UTC")
 
 
-def _fold(
-    merged: pl.DataFrame, level: int, fields: tuple[str, ...], top: pl.DataFrame
-) -> pl.DataFrame:
-    """Level ``level`` of ``merged`` with every key outside ``top`` renamed ``(other)`` and
-    merged again: sums add, sketch bins add, extrema take min/max — so ``(other)``'s
-    figures, percentiles included, are those of its own rows."""
-    lv = merged.filter(pl.col(LEVEL) == level)
+def _relabel(lv: pl.DataFrame, fields: tuple[str, ...], top: pl.DataFrame) -> pl.DataFrame:
+    """Rows of one level with every key outside ``top`` renamed ``(other)`` (not merged)."""
     ks = [key(f) for f in fields]
     flag = top.select(
         *(pl.col(f).alias(k) for f, k in zip(fields, ks, strict=True)),
         pl.lit(True).alias("_top"),
     )
     lv = lv.join(flag, on=ks, how="left", nulls_equal=True)
-    lv = lv.with_columns(
+    return lv.with_columns(
         pl.when(pl.col("_top")).then(pl.col(k).cast(pl.String)).otherwise(pl.lit(OTHER)).alias(k)
         for k in ks
     ).drop("_top")
+
+
+def _fold(
+    merged: pl.DataFrame, level: int, fields: tuple[str, ...], top: pl.DataFrame
+) -> pl.DataFrame:
+    """Level ``level`` of ``merged`` with every key outside ``top`` renamed ``(other)`` and
+    merged again: sums add, sketch bins add, extrema take min/max — so ``(other)``'s
+    figures, percentiles included, are those of its own rows. Quantiles already reduced
+    (part ``qv``, folded by :func:`folded_quantiles`) pass through unchanged."""
     # A level's extrema rows carry no counts: merge them with their own aggregation.
-    return merge([lv])
+    return merge([_relabel(merged.filter(pl.col(LEVEL) == level), fields, top)])
+
+
+def _groups(merged: pl.DataFrame, plan: DashboardPlan, j: int) -> list[dict[str, Any]]:
+    """The groups of dimension ``j`` (every sampled one), most expensive first."""
+    _, _, fs = plan.dimensions[j]
+    rows = rc._level_rows(merged, plan.dims, 2 * j)
+    groups = [
+        {"key": {f: rc._key_value(r[f]) for f in fs}, **rm.to_metrics(r, plan.dims.quantiles, None)}
+        for r, _ in rows
+        if r.get("sampled")
+    ]
+    return rc._sort_groups(groups)
+
+
+def _top(merged: pl.DataFrame, groups: list[dict[str, Any]], fs: tuple[str, ...]) -> pl.DataFrame:
+    return pl.DataFrame(
+        [g["key"] for g in groups[:TOP_KEYS]],
+        schema={f: merged.schema[key(f)] for f in fs},
+        orient="row",
+    )
+
+
+def folds(merged: pl.DataFrame | None, plan: DashboardPlan) -> dict[int, pl.DataFrame]:
+    """Per time-bucket level of a dimension with more than :data:`TOP_KEYS` groups, the
+    groups drawn on their own (the rest become ``(other)``), from the merged totals."""
+    out: dict[int, pl.DataFrame] = {}
+    if merged is None:
+        return out
+    for j in present(merged, plan):
+        groups = _groups(merged, plan, j)
+        if len(groups) > TOP_KEYS:
+            out[2 * j + 1] = _top(merged, groups, plan.dimensions[j][2])
+    return out
+
+
+def folded_quantiles(
+    bins: pl.DataFrame, plan: DashboardPlan, top: dict[int, pl.DataFrame]
+) -> pl.DataFrame:
+    """The dimensions' sketch bins (every group of each level and bucket they hold) →
+    their quantiles (part ``qv``), with the groups outside ``top`` of a level merged into
+    one ``(other)`` group first, as :func:`dimension_reports` draws them."""
+    fields = {2 * j + 1: fs for j, (_, _, fs) in enumerate(plan.dimensions)}
+    parts = []
+    for (level,), rows in bins.partition_by(LEVEL, as_dict=True).items():
+        lv = int(level)
+        if lv in top:
+            rows = merge([_relabel(rows, fields[lv], top[lv])])
+        parts.append(rows)
+    if not parts:
+        return sketch_values(bins, plan.dims.spec, plan.dims.quantiles)
+    return sketch_values(
+        pl.concat(parts, how="vertical_relaxed"), plan.dims.spec, plan.dims.quantiles
+    )
 
 
 def dimension_reports(
@@ -88,23 +145,12 @@ def dimension_reports(
     out = []
     for j in which:
         dim_id, label, fs = plan.dimensions[j]
-        gi, bi = 2 * j, 2 * j + 1
-        rows = rc._level_rows(dims_merged, plan.dims, gi)
-        groups = [
-            {"key": {f: rc._key_value(r[f]) for f in fs}, **rm.to_metrics(r, qs, None)}
-            for r, _ in rows
-            if r.get("sampled")
-        ]
-        groups = rc._sort_groups(groups)
+        bi = 2 * j + 1
+        groups = _groups(dims_merged, plan, j)
         per_bucket = dims_merged
         folded = 0
         if len(groups) > TOP_KEYS:
-            top = pl.DataFrame(
-                [g["key"] for g in groups[:TOP_KEYS]],
-                schema={f: dims_merged.schema[key(f)] for f in fs},
-                orient="row",
-            )
-            per_bucket = _fold(dims_merged, bi, fs, top)
+            per_bucket = _fold(dims_merged, bi, fs, _top(dims_merged, groups, fs))
             folded = len(groups) - TOP_KEYS
         by_start: dict[Any, list[dict[str, Any]]] = {}
         for r, _ in rc._level_rows(per_bucket, plan.dims, bi):

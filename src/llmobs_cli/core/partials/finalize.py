@@ -56,24 +56,61 @@ def level_sums(merged: pl.DataFrame, spec: PartialSpec, i: int) -> pl.DataFrame:
     return out.drop(_ONE)
 
 
+#: The part holding each group's quantiles once its sketch bins are reduced
+#: (:func:`sketch_values`): key ``k:q`` the quantile, value ``q:v``.
+QV, Q_AT, Q_VALUE = "qv", "k:q", "q:v"
+
+
+def sketch_values(bins: pl.DataFrame, spec: PartialSpec, qs: Sequence[float]) -> pl.DataFrame:
+    """Part ``q`` rows (sketch bins; every bin of each group they hold) → part ``qv``: per
+    (level, group, metric), one row per quantile in ``qs`` (``k:q``) with its value
+    (``q:v``), unclamped. The same rule as :func:`level_quantiles` on the bins, so a report
+    finalized from these rows equals one finalized from the bins; it lets a merge keep a
+    few values per group instead of hundreds of bins (the reducer of a part spilled by
+    ``ByKeys(exclude=("k:bin",))``)."""
+    keys = [c for c in bins.columns if c.startswith("k:") and c not in (BIN, PART)]
+    at = pl.lit(pl.Series([float(q) for q in qs], dtype=pl.Float64)).implode()
+    return (
+        sketch_quantiles(bins, keys, qs, bin_col=BIN, weight_col=SUM, out=Q_VALUE, alpha=spec.alpha)
+        .with_columns(at.alias(Q_AT))
+        .explode([Q_VALUE, Q_AT])
+        .with_columns(pl.col(Q_VALUE).cast(pl.Float64), pl.lit(QV).alias(PART))
+        .collect()
+    )
+
+
 def level_quantiles(
     merged: pl.DataFrame, spec: PartialSpec, i: int, value: str, qs: Sequence[float]
 ) -> pl.DataFrame:
     """Per group of level ``i``: ``<value>__q``, the list of weighted quantiles at ``qs``
-    (clamped to the group's min/max when ``value`` is an extrema column)."""
+    (clamped to the group's min/max when ``value`` is an extrema column). Read from the
+    ``qv`` rows when the merge reduced the sketch bins (:func:`sketch_values`), else from
+    the bins (an engine's merge keeps them)."""
     keys = list(spec.levels[i])
-    bins = _level(merged, "q", i, keys).filter(pl.col(METRIC) == value)
     out = f"{value}__q"
-    lf = sketch_quantiles(
-        bins.with_columns(pl.lit(1).alias(_ONE)),
-        [*keys, _ONE],
-        qs,
-        bin_col=BIN,
-        weight_col=SUM,
-        out=out,
-        alpha=spec.alpha,
-    )
-    res = lf.collect()
+    index = [*keys, _ONE]
+    if Q_AT in merged.columns and merged.filter(pl.col(PART) == QV).height:
+        reduced = _level(merged, QV, i, keys).filter(pl.col(METRIC) == value)
+        order = pl.DataFrame({Q_AT: [float(q) for q in qs], "_i": range(len(qs))})
+        got = reduced.join(order, on=Q_AT, how="inner")
+        if reduced.height and got.select(pl.col(Q_AT).n_unique()).item() < len(set(qs)):
+            raise ValueError(f"{value}: the merge kept other quantiles than {list(qs)}")
+        res = (
+            got.with_columns(pl.lit(1).alias(_ONE))
+            .group_by(index)
+            .agg(pl.col(Q_VALUE).sort_by("_i").alias(out))
+        )
+    else:
+        bins = _level(merged, "q", i, keys).filter(pl.col(METRIC) == value)
+        res = sketch_quantiles(
+            bins.with_columns(pl.lit(1).alias(_ONE)),
+            index,
+            qs,
+            bin_col=BIN,
+            weight_col=SUM,
+            out=out,
+            alpha=spec.alpha,
+        ).collect()
     if value in spec.extrema:
         ext = (
             _level(merged, "sum", i, keys)
@@ -82,14 +119,14 @@ def level_quantiles(
             .with_columns(pl.lit(1).alias(_ONE))
         )
         res = (
-            res.join(ext, on=[*keys, _ONE], how="left", nulls_equal=True)
+            res.join(ext, on=index, how="left", nulls_equal=True)
             .explode(out)
             .with_columns(
                 pl.col(out)
                 .cast(pl.Float64)
                 .clip(pl.col("_lo").cast(pl.Float64), pl.col("_hi").cast(pl.Float64))
             )
-            .group_by([*keys, _ONE], maintain_order=True)
+            .group_by(index, maintain_order=True)
             .agg(pl.col(out))
         )
     return res.drop(_ONE)

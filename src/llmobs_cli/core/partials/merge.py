@@ -8,6 +8,7 @@ batches, files, processes or cluster workers merge into the same totals.
 from __future__ import annotations
 
 from collections.abc import Callable, Iterable, Mapping
+from dataclasses import dataclass
 
 import polars as pl
 
@@ -25,6 +26,34 @@ _KEY_HASH = "_spill_key"
 Reducer = Callable[[pl.DataFrame], pl.DataFrame]
 
 
+@dataclass(frozen=True)
+class ByKeys:
+    """How a part goes to disk: by a hash of some of its key columns, so every row of a
+    key (of those columns) lands in one partition. ``only`` names the columns hashed;
+    without it every key column but ``exclude``'s is. ``ByKeys(exclude=("k:bin",))``
+    puts every sketch bin of a group in one partition; ``ByKeys()`` (the same as ``None``
+    in ``Merger(spill=...)``) splits by the whole key."""
+
+    only: tuple[str, ...] = ()
+    exclude: tuple[str, ...] = ()
+
+    def chooses(self, column: str) -> bool:
+        return column in self.only if self.only else column not in self.exclude
+
+
+@dataclass(frozen=True)
+class Deferred:
+    """A reducer that needs the other parts first: ``make`` receives the merged result of
+    every other part (the frame :meth:`Merger.result` would return without this one, or
+    None) and returns the reducer (the groups to keep apart, chosen by their totals, say)."""
+
+    make: Callable[[pl.DataFrame | None], Reducer]
+
+
+#: How a spilled part is partitioned: a unit's hash column, or a hash of key columns.
+Spill = str | ByKeys | None
+
+
 def merge_aggs(columns: Iterable[str]) -> list[pl.Expr]:
     """The aggregation of each non-key partial column, named for how it merges."""
     out = []
@@ -35,6 +64,9 @@ def merge_aggs(columns: Iterable[str]) -> list[pl.Expr]:
             out.append(pl.col(c).min())
         elif c.startswith("max:"):
             out.append(pl.col(c).max())
+        elif c.startswith("q:"):
+            # A finalized value (a quantile of one group): never two to combine.
+            out.append(pl.col(c).first())
         else:
             out.append(pl.col(c).sum())
     return out
@@ -128,22 +160,24 @@ class Merger:
     written to disk in hash partitions (:class:`~llmobs_cli.core.spill.HashSpill`), so
     memory stays bounded during the pass. ``{"sess": "k:sid"}`` splits by the 64-bit
     hash column of a unit (one row per session): such a part needs a reducer in
-    :meth:`result`, which sees one partition (every row of its units) at a time.
-    ``{"q": None}`` splits by a hash of every key column (the sketch bins of many time
-    buckets, say): :meth:`result` merges each partition on its own and concatenates them
-    (equal keys share a partition), the part's full size only at the end, decoded once."""
+    :meth:`result`, which sees one partition (every row of its units) at a time, and the
+    reducers' outputs are merged. ``{"q": ByKeys(...)}`` (or ``None``: every key column)
+    splits by a hash of key columns: :meth:`result` merges each partition on its own and
+    reduces it when given a reducer (which must keep the hashed keys apart: the sketch
+    bins of each group → that group's quantiles), and concatenates the partitions, which
+    share no hashed key."""
 
     def __init__(
         self,
         pending: int = 4,
         *,
-        spill: Mapping[str, str | None] | None = None,
+        spill: Mapping[str, Spill] | None = None,
         spill_rows: int | None = None,
         spill_dir: str | None = None,
     ) -> None:
         self.pending = pending
         # One numbering per part: parts keep different key columns (sessions no metric).
-        self._exclude = tuple(c for c in (spill or {}).values() if c is not None)
+        self._exclude = tuple(c for c in (spill or {}).values() if isinstance(c, str))
         self._keys: dict[str, _KeyIds] = {}
         self._frames: dict[str, list[pl.DataFrame]] = {}
         self._runs: dict[str, list[pl.DataFrame]] = {}
@@ -186,18 +220,38 @@ class Merger:
         folded = self._fold(part)
         spill = self._spills.get(part)
         if spill is None:
-            col = self._spill_cols[part] or _KEY_HASH
+            how = self._spill_cols[part]
+            col = how if isinstance(how, str) else _KEY_HASH
             spill = self._spills[part] = HashSpill(col, directory=self._spill_dir)
         spill.add(self._hashed(part, folded))
         self.spilled_rows += folded.height
         self._runs[part] = []
 
     def _hashed(self, part: str, rows: pl.DataFrame) -> pl.DataFrame:
-        """``rows`` with the column a key-hash spill partitions by (others as they are)."""
-        if self._spill_cols[part] is not None:
+        """``rows`` with the column a key-hash spill partitions by (others as they are).
+
+        Grouping fields are numbered (``k:_group``): when the hash covers all of them the
+        number stands for them (the numbering is one-to-one and fixed for the merger);
+        when it covers some, their values are looked up to hash."""
+        how = self._spill_cols[part]
+        if isinstance(how, str):
             return rows
-        keys = [c for c in rows.columns if c.startswith("k:")]
-        return rows.with_columns(pl.struct(keys).hash(seed=0x5B1).alias(_KEY_HASH))
+        by = how or ByKeys()
+        ids = self._keys[part]
+        numbered = ids.fields or []
+        direct = [c for c in rows.columns if c.startswith("k:") and c != _GID and by.chooses(c)]
+        looked_up = [f for f in numbered if by.chooses(f)]
+        if looked_up and len(looked_up) == len(numbered):
+            direct, looked_up = [*direct, _GID], []
+        frame = rows
+        if looked_up:
+            assert ids.table is not None
+            frame = rows.join(ids.table.select(_GID, *looked_up), on=_GID, how="left")
+        hashed = [*direct, *looked_up]
+        if not hashed:  # nothing to tell rows apart: one partition
+            return frame.with_columns(pl.lit(0, pl.UInt64).alias(_KEY_HASH))
+        frame = frame.with_columns(pl.struct(hashed).hash(seed=0x5B1).alias(_KEY_HASH))
+        return frame.drop(looked_up)
 
     def _flush(self, part: str) -> None:
         frames = self._frames.pop(part, [])
@@ -218,8 +272,9 @@ class Merger:
 
     def _reduced(self, part: str, reduce: Reducer | None) -> pl.DataFrame | None:
         """The part's merged rows (``reduce`` None) or the reducer's rows over them: in
-        memory, or partition by partition when the part went to disk (the reducer's
-        results merged; a key-hash spill's partitions, disjoint in keys, concatenated)."""
+        memory, or partition by partition when the part went to disk (a unit-hash spill's
+        reducer outputs merged; a key-hash spill's partitions, disjoint in the hashed keys,
+        concatenated)."""
         ids = self._keys[part]
         spill = self._spills.get(part)
         if spill is None:
@@ -242,30 +297,50 @@ class Merger:
                     outs.append(out)
             if not outs:
                 return None
-            if reduce is None:
+            if not isinstance(self._spill_cols[part], str):
                 return pl.concat(outs, how="vertical_relaxed")
             return merge(outs)
         finally:
             spill.close()
             del self._spills[part]
 
-    def result(self, reduce: Mapping[str, Reducer] | None = None) -> pl.DataFrame | None:
+    def result(self, reduce: Mapping[str, Reducer | Deferred] | None = None) -> pl.DataFrame | None:
         """The merged partials, every column back (None when nothing was added).
 
         ``reduce`` maps a part to its reducer: that part's merged rows are replaced by the
-        reducer's output (its own ``k:part``); a spilled part needs one."""
+        reducer's output (its own ``k:part``); a part spilled by a unit's hash needs one.
+        A :class:`Deferred` reducer is made once every other part is merged, from their
+        result."""
         if self._columns is None or self._schema is None:
             return None
         reduce = dict(reduce or {})
-        missing = [p for p in self._spills if self._spill_cols[p] is not None and p not in reduce]
+        by_unit = [p for p in self._spills if isinstance(self._spill_cols[p], str)]
+        missing = [p for p in by_unit if p not in reduce]
         if missing:
             raise ValueError(f"spilled part(s) {missing} need a reducer")
+        parts = list(dict.fromkeys([*self._runs, *self._frames]))
+        later = [p for p in parts if isinstance(reduce.get(p), Deferred)]
         merged: dict[str, pl.DataFrame] = {}
-        for part in dict.fromkeys([*self._runs, *self._frames]):
-            out = self._reduced(part, reduce.get(part))
-            if out is not None and out.height:
-                merged[part] = out
-        if not merged:
+        for part in parts:
+            if part not in later:
+                how = reduce.get(part)
+                assert not isinstance(how, Deferred)
+                self._keep(merged, part, self._reduced(part, how))
+        for part in later:
+            deferred = reduce[part]
+            assert isinstance(deferred, Deferred)
+            made = deferred.make(self._assemble(merged))
+            self._keep(merged, part, self._reduced(part, made))
+        return self._assemble(merged)
+
+    @staticmethod
+    def _keep(merged: dict[str, pl.DataFrame], part: str, out: pl.DataFrame | None) -> None:
+        if out is not None and out.height:
+            merged[part] = out
+
+    def _assemble(self, merged: Mapping[str, pl.DataFrame]) -> pl.DataFrame | None:
+        """The parts in one frame: every column of every part, null where a part has none."""
+        if not merged or self._schema is None or self._columns is None:
             return None
         schema = self._schema
         columns = list(self._columns)

@@ -38,14 +38,15 @@ from typing import Any, Literal
 
 import polars as pl
 
-from llmobs_cli.core.partials.compute import SID, PartialSpec, partials
+from llmobs_cli.core.partials.compute import BIN, SID, PartialSpec, partials
 from llmobs_cli.core.partials.finalize import (
     level_quantiles,
     level_sessions,
     level_sums,
     session_totals,
+    sketch_values,
 )
-from llmobs_cli.core.partials.merge import Merger
+from llmobs_cli.core.partials.merge import ByKeys, Merger
 from llmobs_cli.core.partials.sketch import ALPHA, bin_expr, bin_value
 from llmobs_cli.core.record.fields import base_column, field_expr
 from llmobs_cli.core.record.jsonable import clean
@@ -703,14 +704,21 @@ def build_report(
 def report_merger(spill_rows: int | None = None) -> Merger:
     """A merger for report partials whose session rows (one per session and group, the
     state that grows with the input) and sketch bins (per group, time bucket and bin: many
-    with ``--bucket``) go to disk in hash partitions past ``spill_rows``."""
-    return Merger(spill={"sess": SID, "q": None}, spill_rows=spill_rows)
+    with ``--bucket``) go to disk in hash partitions past ``spill_rows``: the sessions by
+    their hash, the bins by their group's (every bin of a group in one partition)."""
+    return Merger(spill={"sess": SID, "q": ByKeys(exclude=(BIN,))}, spill_rows=spill_rows)
 
 
 def merged_result(merger: Merger, plan: ReportPlan) -> pl.DataFrame | None:
-    """The merged partials with the sessions reduced to per-group totals (partition by
-    partition when they were spilled)."""
-    return merger.result(reduce={"sess": functools.partial(session_totals, spec=plan.spec)})
+    """The merged partials with the sessions reduced to per-group totals and the sketch
+    bins to each group's quantiles (partition by partition when they were spilled), so
+    that finalizing never holds every bin of every group and bucket."""
+    return merger.result(
+        reduce={
+            "sess": functools.partial(session_totals, spec=plan.spec),
+            "q": functools.partial(sketch_values, spec=plan.spec, qs=plan.quantiles),
+        }
+    )
 
 
 # --- from files ----------------------------------------------------------------------
