@@ -6,11 +6,12 @@
 2. resolves the windows (``--current`` default ``last_week``; ``--baseline`` default
    ``last_month`` = the 30 days before the current window; ``START..END``; or a path to
    another dump, whose rows are all baseline);
-3. computes every feature over both windows in one Polars pass (text features that need
-   a fit — language, topics, vocabulary — on a seeded subsample of at most
-   ``language_sample`` rows per window: a simple random sample of rows keeps every row's
-   weight, so weighted shares stay unbiased and their variance is computed on the rows
-   actually used);
+3. computes every feature over both windows as partials of one streamed pass; the text
+   features that need a fit (topics, vocabulary) are fitted on a seeded sample of whole
+   sessions (at most ``language_sample`` rows per window, both windows pooled, weights
+   kept) and, when that sample is not every row, applied to every row by a second pass
+   over the text columns only (:mod:`.textpass`; language up to ``language_rows`` rows
+   per window, a hash sample of sessions beyond);
 4. runs each feature's registered test overall and per ``--by`` group;
 5. adjusts all p-values together (Benjamini–Hochberg) and flags drift only when
    ``p_adjusted < alpha`` **and** the effect size reaches its floor **and** both windows

@@ -32,6 +32,7 @@ from __future__ import annotations
 
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
+from functools import partial
 from typing import Any
 
 import numpy as np
@@ -250,10 +251,7 @@ def labels(
             if col not in frame.columns:
                 continue
             memo = memos.setdefault(name, Memo())
-            got = memo.lookup(
-                frame[col].str.slice(0, TOPIC_CHARS),
-                lambda t, m=model: pl.DataFrame({"v": topic_mod.apply_topics(m, t)}),
-            )
+            got = memo.lookup(frame[col].str.slice(0, TOPIC_CHARS), partial(_topics_of, model))
             lab = got["v"].fill_null(-1) if "v" in got.columns else _nulls(frame).fill_null(-1)
         out[name] = (
             pl.select(pl.when(lab >= 0).then(lab.cast(pl.String)).alias(name))
@@ -261,6 +259,10 @@ def labels(
             .alias(name)
         )
     return out
+
+
+def _topics_of(model: topic_mod.TopicModel, texts: pl.Series) -> pl.DataFrame:
+    return pl.DataFrame({"v": topic_mod.apply_topics(model, texts)})
 
 
 def _nulls(frame: pl.DataFrame) -> pl.Series:
