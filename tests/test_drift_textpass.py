@@ -230,7 +230,7 @@ def test_shift_outside_the_text_sample_is_now_detected() -> None:
     assert row["current"]["es"] > row["baseline"]["es"] + 0.3
 
 
-def test_language_cap_detects_a_hash_sample_of_sessions_and_says_so() -> None:
+def test_caps_label_a_hash_sample_of_sessions_and_say_so() -> None:
     frame = _frame(3000, 1000, es_cur=0.4)
     res = _run(frame, language_rows=1000)
     row = _overall(res, "language")
@@ -242,6 +242,15 @@ def test_language_cap_detects_a_hash_sample_of_sessions_and_says_so() -> None:
     assert row["drifted"]
     # Topics and vocabulary still read every row.
     assert _overall(res, "topic")["sampled_baseline"] == 3000
+    # Their own cap: the same hash sample of sessions (nested in the language's).
+    res = _run(frame, language_rows=500, text_rows=1000)
+    for name in ("topic", "response_vocabulary"):
+        assert 800 <= _overall(res, name)["sampled_baseline"] <= 1200
+        assert _overall(res, name)["sampled_current"] == 1000
+    assert 350 <= _overall(res, "language")["sampled_baseline"] <= 650
+    assert 350 <= _overall(res, "language")["sampled_current"] <= 650
+    assert any("past drift.text_rows" in n for n in res.notes)
+    assert _overall(res, "language")["drifted"]
 
 
 def test_small_input_keeps_the_sample_path() -> None:

@@ -484,7 +484,7 @@ class _Context:
         return list(top)
 
     def text_models(
-        self, names: list[str], limits: dict[int, int] | None = None
+        self, names: list[str], limits: dict[str, dict[int, int]] | None = None
     ) -> textpass.TextModels:
         """The fits the text pass applies to every row (features without text left out;
         their notes come with their rows)."""

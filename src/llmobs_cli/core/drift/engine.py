@@ -498,7 +498,7 @@ def run_drift(
             elif distributed:
                 from llmobs_cli.core.drift.distributed import text_on_engine
 
-                limits = textpass.language_limits({BASE: nb, CUR: nc}, cfg.language_rows)
+                limits = _text_limits(fitted, {BASE: nb, CUR: nc}, cfg)
                 models = tctx.text_models(fitted, limits)
                 if models.features:
                     tmerged = text_on_engine(
@@ -519,7 +519,7 @@ def run_drift(
                         textpass.describe(tctx.merged, models, {BASE: nb, CUR: nc}, tctx.both)
                     )
             else:
-                limits = textpass.language_limits({BASE: nb, CUR: nc}, cfg.language_rows)
+                limits = _text_limits(fitted, {BASE: nb, CUR: nc}, cfg)
                 models = tctx.text_models(fitted, limits)
                 if models.features:
                     say("applying the text features to every row")
@@ -577,6 +577,15 @@ def run_drift(
     result.slices = [d for d in slice_dims if any(d in g for g in slice_groups)]
     result.where = where_ranking(rows)
     return result
+
+
+def _text_limits(
+    fitted: list[str], rows: dict[int, int], cfg: DriftConfig
+) -> dict[str, dict[int, int]]:
+    """Per text feature, the hash thresholds of the windows past its row cap."""
+    lang = textpass.hash_limits(rows, cfg.language_rows)
+    other = textpass.hash_limits(rows, cfg.text_rows)
+    return {n: lang if n == "language" else other for n in fitted}
 
 
 def _complete(frame: pl.DataFrame, cols: list[str]) -> pl.DataFrame:

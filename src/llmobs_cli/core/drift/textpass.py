@@ -25,7 +25,9 @@ it detected (:class:`Memo`, as it does topics and word counts), and above
 ``drift.language_rows`` rows in a window, only the rows of the sessions whose hash falls
 below ``language_rows / rows`` of the hash range are detected — an equal-probability
 sample of whole sessions, whose rows keep their weights (shares are ratios of weighted
-sums, so the common inclusion probability cancels) — see :func:`language_limits`.
+sums, so the common inclusion probability cancels) — see :func:`hash_limits`. Topics and
+the vocabulary cost ~10–40 µs a distinct text (tokens, hashing, projection), so they are
+capped the same way at ``drift.text_rows`` rows per window.
 """
 
 from __future__ import annotations
@@ -73,13 +75,13 @@ class TextModels:
 
     ``topics`` maps ``topic``/``response_topic`` to its fit; ``vocabulary`` is the top
     words of the responses (the categories of ``response_vocabulary``, the rest folding
-    into "(other)"); ``language_limits`` the cluster-hash threshold per window above which
-    a row's language is not detected (absent: every row)."""
+    into "(other)"); ``limits`` per feature the cluster-hash threshold per window above
+    which a row is not labelled (absent: every row)."""
 
     features: tuple[str, ...]
     topics: dict[str, topic_mod.TopicModel] = field(default_factory=dict)
     vocabulary: tuple[str, ...] = ()
-    language_limits: dict[int, int] = field(default_factory=dict)
+    limits: dict[str, dict[int, int]] = field(default_factory=dict)
 
 
 #: Distinct texts a :class:`Memo` remembers per feature (bounded memory: 64-bit hashes
@@ -128,7 +130,7 @@ class Memo:
         )
 
 
-def language_limits(rows: dict[int, int], cap: int) -> dict[int, int]:
+def hash_limits(rows: dict[int, int], cap: int) -> dict[int, int]:
     """Per window with more than ``cap`` rows, the cluster-hash threshold keeping about
     ``cap`` of them (every session whose hash is at most ``cap / rows`` of the range)."""
     out = {}
@@ -226,12 +228,7 @@ def labels(
     memos = {} if memos is None else memos
     out: dict[str, pl.Series] = {}
     if "language" in models.features and "user_text" in frame.columns:
-        text = frame["user_text"].str.slice(0, LANG_CHARS)
-        if models.language_limits:
-            cond = pl.lit(True)
-            for side, lim in models.language_limits.items():
-                cond = cond & ~((pl.col(WIN) == side) & (pl.col(CL) > lim))
-            text = frame.select(pl.when(cond).then(text).alias("t"))["t"]
+        text = _within(frame, frame["user_text"].str.slice(0, LANG_CHARS), models, "language")
         memo = memos.setdefault("language", Memo())
         got = memo.lookup(text, lambda t: pl.DataFrame({"v": lang_mod.detect(t, LANG_CHARS)}))
         out["language"] = got["v"].alias("language") if "v" in got.columns else _nulls(frame)
@@ -251,7 +248,8 @@ def labels(
             if col not in frame.columns:
                 continue
             memo = memos.setdefault(name, Memo())
-            got = memo.lookup(frame[col].str.slice(0, TOPIC_CHARS), partial(_topics_of, model))
+            text = _within(frame, frame[col].str.slice(0, TOPIC_CHARS), models, name)
+            got = memo.lookup(text, partial(_topics_of, model))
             lab = got["v"].fill_null(-1) if "v" in got.columns else _nulls(frame).fill_null(-1)
         out[name] = (
             pl.select(pl.when(lab >= 0).then(lab.cast(pl.String)).alias(name))
@@ -259,6 +257,17 @@ def labels(
             .alias(name)
         )
     return out
+
+
+def _within(frame: pl.DataFrame, text: pl.Series, models: TextModels, name: str) -> pl.Series:
+    """``text`` with the rows above ``name``'s hash thresholds set to null (not labelled)."""
+    limits = models.limits.get(name)
+    if not limits:
+        return text
+    cond = pl.lit(True)
+    for side, lim in limits.items():
+        cond = cond & ~((pl.col(WIN) == side) & (pl.col(CL) > lim))
+    return frame.select(pl.when(cond).then(text).alias("t"))["t"]
 
 
 def _topics_of(model: topic_mod.TopicModel, texts: pl.Series) -> pl.DataFrame:
@@ -291,7 +300,8 @@ def text_parts(
         frames.append(_share_parts(frame.select(WIN, W, *_gcols(plan)).with_columns(**labs), plan))
     if VOCAB in models.features and "response" in frame.columns:
         memo = memos.setdefault(VOCAB, Memo())
-        frames.append(_vocab_parts(frame, plan, models.vocabulary, memo))
+        text = _within(frame, frame["response"].str.slice(0, VOCAB_CHARS), models, VOCAB)
+        frames.append(_vocab_parts(frame, text, plan, models.vocabulary, memo))
     frames = [f for f in frames if f.height]
     if not frames:
         return conform(pl.DataFrame({"k:part": ["cat"]}).head(0), plan)
@@ -338,7 +348,7 @@ def _share_parts(frame: pl.DataFrame, plan: DriftPlan) -> pl.DataFrame:
 
 
 def _vocab_parts(
-    frame: pl.DataFrame, plan: DriftPlan, words: Sequence[str], memo: Memo
+    frame: pl.DataFrame, text: pl.Series, plan: DriftPlan, words: Sequence[str], memo: Memo
 ) -> pl.DataFrame:
     d = len(words) + 2
     ecols = [f"e{i}" for i in range(d)]
@@ -349,7 +359,7 @@ def _vocab_parts(
         e = np.column_stack([cnt, tot])
         return pl.DataFrame({c: e[:, i] for i, c in enumerate(ecols)})
 
-    got = memo.lookup(frame["response"].str.slice(0, VOCAB_CHARS), vectors)
+    got = memo.lookup(text, vectors)
     if ecols[-1] not in got.columns:
         return pl.DataFrame()
     rows = pl.concat([frame.select(WIN, W, *_gcols(plan)), got], how="horizontal")
@@ -435,8 +445,7 @@ def describe(
 ) -> list[str]:
     """One note per text feature saying which rows fed its test (``merged``: the text
     pass's :class:`~.context.Merged` partials; ``rows``: each window's rows)."""
-    n_sample = sample.height
-    fit = f"the text sample ({n_sample:,} rows of whole sessions, both windows pooled)"
+    fit = f"the text sample ({sample.height:,} rows of whole sessions, both windows pooled)"
     out = []
     for name in models.features:
         if name == VOCAB:
@@ -446,39 +455,40 @@ def describe(
         got = {
             side: int(part.filter(pl.col("k:win") == side)["sum:n"].sum()) for side in (BASE, CUR)
         }
-        counted = f"{got[BASE]:,} baseline and {got[CUR]:,} current rows"
-        if name == "language":
-            if not models.language_limits:
-                out.append(
-                    f"language: detected on every row of both windows ({counted} with a "
-                    "language); clustering design effect from the text sample"
-                )
-                continue
+        what = {"language": "a language", VOCAB: "words"}.get(name, "text")
+        counted = f"{got[BASE]:,} baseline and {got[CUR]:,} current rows with {what}"
+        limits = models.limits.get(name) or {}
+        knob = "drift.language_rows" if name == "language" else "drift.text_rows"
+        if not limits:
+            rows_used = "every row of both windows"
+        else:
             parts = []
             for side, label in ((BASE, "baseline"), (CUR, "current")):
-                lim = models.language_limits.get(side)
+                lim = limits.get(side)
                 if lim is None:
                     parts.append(f"every {label} row ({rows[side]:,})")
                 else:
-                    share = 100.0 * lim / _MAX
                     parts.append(
                         f"the {label} rows of the sessions whose hash falls in the lowest "
-                        f"{share:.2f} % of its range ({rows[side]:,} rows in the window)"
+                        f"{100.0 * lim / _MAX:.2f} % of its range (of {rows[side]:,} rows)"
                     )
+            rows_used = (
+                " and ".join(parts) + f" (an equal-probability sample of sessions per window "
+                f"past {knob}; rows keep their weights)"
+            )
+        if name == "language":
             out.append(
-                f"language: detected on {' and on '.join(parts)}: {counted} with a language "
-                "(an equal-probability sample of sessions per window, rows keep their "
-                "weights; drift.language_rows caps the rows per window); clustering design "
-                "effect from the text sample"
+                f"language: detected on {rows_used}: {counted}; clustering design effect "
+                "from the text sample"
             )
         elif name == VOCAB:
             out.append(
                 f"{name}: the {len(models.vocabulary)} commonest words fitted on {fit}, "
-                f"then counted in every response of both windows ({counted} with words)"
+                f"then counted in the responses of {rows_used}: {counted}"
             )
         else:
             out.append(
-                f"{name}: topics fitted on {fit}, then every row of both windows assigned "
-                f"to its nearest topic ({counted} with text)"
+                f"{name}: topics fitted on {fit}, then the rows of {rows_used} assigned "
+                f"to their nearest topic: {counted}"
             )
     return out

@@ -134,7 +134,8 @@ class DriftConfig(Section):
     reaches the floor (``thresholds.FEATURE.effect``, else the kind's default) AND both
     windows have ``n_eff >= min_n_eff``. ``language_sample`` rows per window (whole
     sessions) fit the text features (topics, vocabulary), which are then applied to every
-    row; the language is detected on up to ``language_rows`` rows per window.
+    row up to ``text_rows`` rows per window (the language: ``language_rows``; past the
+    cap, an equal-probability hash sample of sessions).
     ``bootstrap`` replicates fix the KS null scale. Windows of up to ``sample_rows`` rows
     in all are tested row by row; larger ones from merged partials, with clustering
     effects measured on a sample of that many rows of whole sessions."""
@@ -148,6 +149,8 @@ class DriftConfig(Section):
     language_sample: int = Field(default=10000, ge=100)
     #: Rows per window whose language is detected (above: a hash sample of sessions).
     language_rows: int = Field(default=250_000, ge=100)
+    #: Rows per window given their topics and word counts (above: a hash sample).
+    text_rows: int = Field(default=500_000, ge=100)
     topics: int = Field(default=8, ge=2, le=64)
     bootstrap: int = Field(default=200, ge=20)
     seed: int = 0
