@@ -235,7 +235,7 @@ def test_caps_label_a_hash_sample_of_sessions_and_say_so() -> None:
     res = _run(frame, language_rows=1000)
     row = _overall(res, "language")
     note = next(n for n in res.notes if n.startswith("language: detected on"))
-    assert "hash falls in the lowest" in note and "every current row (1,000)" in note
+    assert "hash falls in the lowest" in note and "all 1,000 current rows" in note
     # About a third of the baseline's 3,000 sessions (a hash threshold, not an exact count).
     assert 800 <= row["sampled_baseline"] <= 1200
     assert row["sampled_current"] == 1000

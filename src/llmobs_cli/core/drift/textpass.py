@@ -466,7 +466,7 @@ def describe(
             for side, label in ((BASE, "baseline"), (CUR, "current")):
                 lim = limits.get(side)
                 if lim is None:
-                    parts.append(f"every {label} row ({rows[side]:,})")
+                    parts.append(f"all {rows[side]:,} {label} rows")
                 else:
                     parts.append(
                         f"the {label} rows of the sessions whose hash falls in the lowest "
@@ -484,11 +484,10 @@ def describe(
         elif name == VOCAB:
             out.append(
                 f"{name}: the {len(models.vocabulary)} commonest words fitted on {fit}, "
-                f"then counted in the responses of {rows_used}: {counted}"
+                f"then counted in {rows_used}: {counted}"
             )
         else:
             out.append(
-                f"{name}: topics fitted on {fit}, then the rows of {rows_used} assigned "
-                f"to their nearest topic: {counted}"
+                f"{name}: topics fitted on {fit}; the nearest topic given to {rows_used}: {counted}"
             )
     return out
