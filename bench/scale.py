@@ -22,7 +22,9 @@ shared machine the CPU ratio is the steadier one). ``--baseline-src DIR`` also r
 report from another checkout's ``src/`` (before/after in one run).
 
 Usage: ``python bench/scale.py --rows 10000000 [30000000 100000000] [--runs 3]
-[--commands report]`` (``--only-generate`` writes the dumps and stops).
+[--commands report]`` (``--only-generate`` writes the dumps and stops); ``--dump PATH``
+runs on an existing canonical dump instead (``llmobs generate --rows 20000000``'s, say:
+span ids, customers and features, the duplicate check on).
 """
 
 from __future__ import annotations
@@ -263,12 +265,27 @@ def measure(cmd: Sequence[str], env: dict[str, str] | None = None) -> Run:
     return Run(wall, usage.ru_utime + usage.ru_stime, usage.ru_maxrss / 1024)
 
 
+def _rows_of(path: Path) -> int:
+    """Rows of an existing dump (Parquet metadata only)."""
+    files = [path] if path.is_file() else sorted(path.rglob("*.parquet"))
+    if not files:
+        raise SystemExit(f"{path}: no Parquet files")
+    return sum(pq.ParquetFile(f).metadata.num_rows for f in files)
+
+
 def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__)
     ap.add_argument("--rows", type=int, nargs="+", default=[10_000_000])
     ap.add_argument("--runs", type=int, default=1, help="runs of each command (medians)")
     ap.add_argument("--text", type=float, default=0.2, help="share of rows with long texts")
     ap.add_argument("--only-generate", action="store_true")
+    ap.add_argument(
+        "--dump",
+        type=Path,
+        nargs="+",
+        help="run on these existing canonical dumps (files or hive trees: `llmobs generate` "
+        "or `llmobs convert` output, say) instead of generating; --rows is then ignored",
+    )
     ap.add_argument(
         "--commands",
         nargs="+",
@@ -289,13 +306,15 @@ def main() -> None:
         " load |"
     )
     print("|---|---|---|---|---|---|---|---|")
-    for rows in args.rows:
-        t0 = time.perf_counter()
-        path = dump(rows, args.text)
-        sys.stderr.write(f"{path}: {time.perf_counter() - t0:.0f} s to generate\n")
+    given = [(_rows_of(p), p) for p in args.dump or []]
+    for rows, path in given or [(n, None) for n in args.rows]:
+        if path is None:
+            t0 = time.perf_counter()
+            path = dump(rows, args.text)
+            sys.stderr.write(f"{path}: {time.perf_counter() - t0:.0f} s to generate\n")
         if args.only_generate:
             continue
-        sql = DATA / f"scale_{rows}.sql"
+        sql = DATA / f"scale_{path.stem}.sql"
         sql.write_text(duckdb_sql(path, None))
         report = [*llmobs, "report", str(path), "--by", "route,model", "-f", "json"]
         cmds: dict[str, tuple[list[str], dict[str, str] | None]] = {
