@@ -340,3 +340,23 @@ def test_engine_path_computes_the_same_text_partials(
         assert a["sampled_baseline"] == b["sampled_baseline"] == 1500
         assert a["statistic"] == pytest.approx(b["statistic"], rel=1e-9)
         assert a["current"] == pytest.approx(b["current"], rel=1e-9)
+
+
+def test_text_pass_drops_duplicates_as_the_first_pass(tmp_path) -> None:
+    """A call read twice is counted once by the text pass too (the same Stream rules)."""
+    frame = _frame(1500, 700, es_cur=0.2).with_columns(
+        pl.format("sp{}", pl.int_range(pl.len())).alias("span_id")
+    )
+    path = tmp_path / "dup.parquet"
+    pl.concat([frame, frame.head(300)]).write_parquet(path)
+    res = run_drift(
+        [path],
+        now=NOW,
+        config=DriftConfig(language_sample=100),
+        features=["language", "topic", "response_vocabulary"],
+        slices="none",
+    )
+    assert res.baseline.sampled + res.current.sampled == 2200
+    for name in ("language", "topic", "response_vocabulary"):
+        row = _overall(res, name)
+        assert (row["sampled_baseline"], row["sampled_current"]) == (1500, 700), name
