@@ -29,7 +29,7 @@ import polars as pl
 
 from llmobs_cli.core.drift.stats import TestResult
 from llmobs_cli.core.drift.stats.ks import BINS, ks_result, null_scale_binned
-from llmobs_cli.core.drift.stats.wald_shares import ShareStats, from_codes
+from llmobs_cli.core.drift.stats.wald_shares import ShareStats, from_codes, from_counts
 from llmobs_cli.core.partials.sketch import bin_value_np
 
 
@@ -169,4 +169,17 @@ def shares_deff(codes: np.ndarray, w: np.ndarray, k: int, clusters: np.ndarray |
         return 1.0
     den = _share_var(from_codes(codes, w, k))
     num = _share_var(from_codes(codes, w, k, clusters))
+    return max(num / den, 1.0) if den > 0 else 1.0
+
+
+def counts_deff(
+    counts: np.ndarray, w: np.ndarray, totals: np.ndarray, clusters: np.ndarray | None
+) -> float:
+    """:func:`shares_deff` of per-row unit counts (the response vocabulary)."""
+    if clusters is None or totals.size < 2:
+        return 1.0
+    if np.unique(clusters).size == totals.size:
+        return 1.0
+    den = _share_var(from_counts(counts, w, totals))
+    num = _share_var(from_counts(counts, w, totals, clusters))
     return max(num / den, 1.0) if den > 0 else 1.0

@@ -13,11 +13,11 @@ from typing import Any
 import numpy as np
 import polars as pl
 
-from llmobs_cli.core.drift import binned
+from llmobs_cli.core.drift import binned, textpass
 from llmobs_cli.core.drift import language as lang_mod
 from llmobs_cli.core.drift import topics as topic_mod
 from llmobs_cli.core.drift.binned import Bins
-from llmobs_cli.core.drift.features import FITTED, FeatureSpec
+from llmobs_cli.core.drift.features import FITTED, STANDARD, FeatureSpec
 from llmobs_cli.core.drift.partials import CL, SEQ, DriftPlan, gcol, kcol, ncol, vcol
 from llmobs_cli.core.drift.result import BASE, CUR, MAX_CATEGORIES, OTHER, VOCAB_TOKENS, WIN
 from llmobs_cli.core.drift.rows import (
@@ -123,6 +123,9 @@ class _Context:
         self.cl = self._clusters()
         self.groups = [(g, self._mask(g)) for g in groups]
         self.distributions: dict[str, dict[str, Any]] = {}
+        # Fits of the text features on ``both`` (the text sample), made once.
+        self._fits: dict[str, topic_mod.Topics] = {}
+        self._vocab: list[str] | None = None
 
     # -- clusters ----------------------------------------------------------------------
     def _clusters(self) -> np.ndarray | None:
@@ -350,11 +353,21 @@ class _Context:
         return rows
 
     def _shares_binned(
-        self, spec: FeatureSpec, values: pl.Series, *, rate: bool
+        self,
+        spec: FeatureSpec,
+        values: pl.Series,
+        *,
+        rate: bool,
+        categories: tuple[list[str], list[str]] | None = None,
     ) -> list[dict[str, Any]]:
+        """Shares from the merged ``cat`` partials of ``spec``; ``values`` are the sample's
+        categories (for the clustering design effect). ``categories`` fixes the keys and
+        their labels (a fit's topics) instead of the top categories by weight."""
         assert self.merged is not None
         overall = self.merged.scope("cat", spec.name, None)
-        if rate:
+        if categories is not None:
+            keys, labels = list(categories[0]), list(categories[1])
+        elif rate:
             labels, keys = ["no", "yes"], ["0", "1"]
         else:
             top = (
@@ -372,6 +385,8 @@ class _Context:
         if rate:
             v = values.cast(pl.Float64).to_numpy()
             sample_codes = np.where(np.isnan(v), -1, (v > 0).astype(np.int64))
+        elif categories is not None:
+            sample_codes = self._codes(values, keys)
         else:
             sample_codes = self._codes(values, labels)
         rows = []
@@ -407,19 +422,99 @@ class _Context:
         return rows
 
     # -- fitted text features ------------------------------------------------------------
-    def _fitted(self, spec: FeatureSpec) -> list[dict[str, Any]]:
-        """Language, topics and vocabulary on the text sample (``both`` holds at most
-        ``language_sample`` rows of each window, whole clusters chosen by hash)."""
+    def _text_of(self, spec: FeatureSpec, *, quiet: bool = False) -> pl.Series | None:
+        """The sample's text a fitted feature reads (None when absent: a note says so,
+        unless ``quiet``)."""
         source = "response" if spec.name.startswith("response_") else "user"
         col = "response" if source == "response" else "user_text"
+        note = None
         if col not in self.both.columns:
             what = "response" if source == "response" else "prompt or messages"
-            self.notes.append(f"{spec.name}: skipped, the data has no {what} field")
+            note = f"{spec.name}: skipped, the data has no {what} field"
+        elif self.both[col].null_count() == self.both.height:
+            note = f"{spec.name}: skipped, no text in either window"
+        if note is not None:
+            if not quiet:
+                self.notes.append(note)
+            return None
+        return self.both[col]
+
+    def topic_fit(self, spec: FeatureSpec, text: pl.Series) -> topic_mod.Topics:
+        """The topics of ``spec`` fitted on the text sample (both windows pooled), once."""
+        fits = self._fits
+        if spec.name not in fits:
+            self.say(f"{spec.name}: fitting {self.cfg.topics} topics on {text.len()} rows")
+            source = "response" if spec.name.startswith("response_") else "user"
+            emb = self._embedding(self.both) if source == "user" else None
+            if emb is not None:
+                fit = topic_mod.fit_embeddings(emb, self.cfg.topics, self.cfg.seed)
+                self.notes.append(f"{spec.name}: clusters of the precomputed embedding column")
+            else:
+                fit = topic_mod.fit_topics(text, self.cfg.topics, self.cfg.seed)
+            fits[spec.name] = fit
+        return fits[spec.name]
+
+    def vocab_top(self, text: pl.Series) -> list[str]:
+        """The :data:`VOCAB_TOKENS` commonest response words of the text sample, by weight
+        (ties by the word), fitted once."""
+        if self._vocab is not None:
+            return list(self._vocab)
+        toks = (
+            pl.DataFrame({"t": text.str.slice(0, 4000)})
+            .with_row_index("doc")
+            .select(
+                "doc", pl.col("t").str.to_lowercase().str.extract_all(r"[^\W\d_]+").alias("tok")
+            )
+            .explode("tok")
+            .drop_nulls("tok")
+        )
+        per_doc = toks.group_by("doc", "tok").agg(pl.len().alias("n"))
+        weights = pl.DataFrame({"doc": np.arange(text.len(), dtype=np.uint32), "w": self.w})
+        top = (
+            per_doc.join(weights, on="doc")
+            .group_by("tok")
+            .agg((pl.col("n") * pl.col("w")).sum().alias("s"))
+            # Words of equal weight tie whatever order the parallel sums took.
+            .with_columns(pl.col("s").round_sig_figs(12))
+            .sort(["s", "tok"], descending=[True, False])
+            .head(VOCAB_TOKENS)["tok"]
+            .to_list()
+        )
+        self._vocab = top
+        return list(top)
+
+    def text_models(
+        self, names: list[str], limits: dict[str, dict[int, int]] | None = None
+    ) -> textpass.TextModels:
+        """The fits the text pass applies to every row (features without text left out;
+        their notes come with their rows)."""
+        topics: dict[str, topic_mod.TopicModel] = {}
+        vocabulary: tuple[str, ...] = ()
+        use = []
+        for name in names:
+            spec = STANDARD[name]
+            text = self._text_of(spec, quiet=True)
+            if text is None:
+                continue
+            use.append(name)
+            if spec.kind == "topic":
+                fit = self.topic_fit(spec, text)
+                assert fit.model is not None
+                topics[name] = fit.model
+            elif spec.kind == "vocabulary":
+                vocabulary = tuple(self.vocab_top(text))
+        return textpass.TextModels(tuple(use), topics, vocabulary, dict(limits or {}))
+
+    def _fitted(self, spec: FeatureSpec) -> list[dict[str, Any]]:
+        """Language, topics and vocabulary: fitted on the text sample (``both`` holds at
+        most ``language_sample`` rows of each window, whole clusters chosen by hash) and
+        tested there, or — with ``merged`` text partials of every row (:mod:`.textpass`) —
+        tested on those, with the clustering design effect from the sample."""
+        text = self._text_of(spec)
+        if text is None:
             return []
-        text = self.both[col]
-        if text.null_count() == text.len():
-            self.notes.append(f"{spec.name}: skipped, no text in either window")
-            return []
+        if self.merged is not None:
+            return self._fitted_binned(spec, text)
         sub = np.arange(self.both.height)
         full_codes = np.full(self.both.height, -1, dtype=np.int64)
         if spec.name == "language":
@@ -430,15 +525,48 @@ class _Context:
             return self._shares(spec, full_codes, labels)
         if spec.name == "response_vocabulary":
             return self._vocabulary(spec, text, sub)
-        self.say(f"{spec.name}: fitting {self.cfg.topics} topics on {text.len()} rows")
-        emb = self._embedding(self.both) if source == "user" else None
-        if emb is not None:
-            fit = topic_mod.fit_embeddings(emb, self.cfg.topics, self.cfg.seed)
-            self.notes.append(f"{spec.name}: clusters of the precomputed embedding column")
-        else:
-            fit = topic_mod.fit_topics(text, self.cfg.topics, self.cfg.seed)
+        fit = self.topic_fit(spec, text)
         full_codes[sub] = fit.labels
         return self._shares(spec, full_codes, fit.names)
+
+    def _fitted_binned(self, spec: FeatureSpec, text: pl.Series) -> list[dict[str, Any]]:
+        if spec.name == "language":
+            return self._shares_binned(spec, lang_mod.detect(text), rate=False)
+        if spec.kind == "vocabulary":
+            return self._vocabulary_binned(spec, text)
+        fit = self.topic_fit(spec, text)
+        assert fit.model is not None
+        models = textpass.TextModels((spec.name,), {spec.name: fit.model})
+        values = textpass.labels(self.both, models)[spec.name]
+        keys = [str(i) for i in range(len(fit.names))]
+        return self._shares_binned(spec, values, rate=False, categories=(keys, fit.names))
+
+    def _vocabulary_binned(self, spec: FeatureSpec, text: pl.Series) -> list[dict[str, Any]]:
+        assert self.merged is not None
+        top = self.vocab_top(text)
+        k = len(top) + 1
+        labels = [*top, OTHER]
+        counts, totals = textpass.vocab_counts(text, top)
+        has = totals > 0
+        rows = []
+        for group, mask in self._scopes():
+            stats = textpass.vocab_stats(self.merged.scope("voc", spec.name, group), k)
+            st: dict[int, ShareStats] = {}
+            for side in (BASE, CUR):
+                s, m, _sums = stats[side]
+                sel = has & (self.win == side)
+                if mask is not None:
+                    sel &= mask
+                deff = binned.counts_deff(counts[sel], self.w[sel], totals[sel], self._cl(sel))
+                st[side] = ShareStats(
+                    s[:k], float(s[k]), m[:k, :k] * deff, m[:k, k] * deff, float(m[k, k] * deff)
+                )
+            sb, sc = stats[BASE][2], stats[CUR][2]
+            row = _row_sums(spec, group, "wald_chi2", sb, sc)
+            if sb["n"] >= 1 and sc["n"] >= 1:
+                self._share_test(row, spec, group, labels, st[BASE], st[CUR], False)
+            rows.append(row)
+        return rows
 
     def _embedding(self, part: pl.DataFrame) -> np.ndarray | None:
         if "embedding" not in part.columns or not isinstance(part.schema["embedding"], pl.List):
@@ -474,17 +602,8 @@ class _Context:
         if toks.height == 0:
             self.notes.append(f"{spec.name}: skipped, no words in the responses")
             return []
-        wsub = self.w[sub]
         per_doc = toks.group_by("doc", "tok").agg(pl.len().alias("n"))
-        weights = pl.DataFrame({"doc": np.arange(sub.size, dtype=np.uint32), "w": wsub})
-        top = (
-            per_doc.join(weights, on="doc")
-            .group_by("tok")
-            .agg((pl.col("n") * pl.col("w")).sum().alias("s"))
-            .sort(["s", "tok"], descending=[True, False])
-            .head(VOCAB_TOKENS)["tok"]
-            .to_list()
-        )
+        top = self.vocab_top(text)
         lookup = pl.DataFrame({"tok": top, "k": np.arange(len(top))})
         hits = per_doc.join(lookup, on="tok")
         totals = np.zeros(sub.size)

@@ -188,3 +188,60 @@ def _threshold(cap: int, rows: int, factor: float) -> int:
         return _MAX
     share = min(1.0, factor * cap / rows)
     return _MAX if share >= 1.0 else int(share * _MAX)
+
+
+def _text_only(
+    batch: pl.DataFrame, plan: DriftPlan, models: Any, fixed: int | None
+) -> pl.DataFrame:
+    from llmobs_cli.core.drift.textpass import text_parts
+
+    return _with_metric(text_parts(batch, plan, models, fixed_window=fixed))
+
+
+def text_on_engine(
+    engine: Any,
+    paths: Sequence[str | Path],
+    baseline: str | None,
+    columns: list[str],
+    plan: DriftPlan,
+    models: Any,
+    since: datetime | None,
+    until: datetime | None,
+    *,
+    on_error: str,
+    keep_duplicates: bool,
+    say: Callable[[str], None],
+) -> pl.DataFrame | None:
+    """The text pass (:mod:`.textpass`) as a third job: the fitted models travel with the
+    batch function (plain arrays), each batch's labels become the same partials, merged by
+    the engine's group-by. Texts repeat across batches on executors without a shared memo:
+    each batch computes its own distinct texts."""
+    from llmobs_cli.core.engines.run import merged_partials
+    from llmobs_cli.core.ingest.readers import _with_dependencies
+    from llmobs_cli.core.partials import merge
+    from llmobs_cli.core.record.schema import REQUIRED
+
+    wanted = sorted(_with_dependencies(columns) | {"trace_id", "span_id"})
+    required = tuple(f for f in REQUIRED if f in wanted)
+    jobs: list[tuple[list[Any], int | None, datetime | None, datetime | None]] = [
+        (list(paths), None, since, until)
+    ]
+    if baseline is not None:
+        jobs.append(([baseline], BASE, None, None))
+    say(f"running on {engine.name}: the text features over every row")
+    frames = []
+    for src, fixed, lo, hi in jobs:
+        res = merged_partials(
+            engine,
+            src,
+            wanted,
+            partial(_text_only, plan=plan, models=models, fixed=fixed),
+            since=lo,
+            until=hi,
+            required=required,
+            on_error=on_error,
+            keep_duplicates=keep_duplicates,
+        )
+        if res.merged is not None and res.merged.height:
+            frames.append(res.merged.drop("k:metric", strict=False))
+    return merge(frames) if frames else None

@@ -6,11 +6,12 @@
 2. resolves the windows (``--current`` default ``last_week``; ``--baseline`` default
    ``last_month`` = the 30 days before the current window; ``START..END``; or a path to
    another dump, whose rows are all baseline);
-3. computes every feature over both windows in one Polars pass (text features that need
-   a fit — language, topics, vocabulary — on a seeded subsample of at most
-   ``language_sample`` rows per window: a simple random sample of rows keeps every row's
-   weight, so weighted shares stay unbiased and their variance is computed on the rows
-   actually used);
+3. computes every feature over both windows as partials of one streamed pass; the text
+   features that need a fit (topics, vocabulary) are fitted on a seeded sample of whole
+   sessions (at most ``language_sample`` rows per window, both windows pooled, weights
+   kept) and, when that sample is not every row, applied to every row by a second pass
+   over the text columns only (:mod:`.textpass`; language up to ``language_rows`` rows
+   per window, a hash sample of sessions beyond);
 4. runs each feature's registered test overall and per ``--by`` group;
 5. adjusts all p-values together (Benjamini–Hochberg) and flags drift only when
    ``p_adjusted < alpha`` **and** the effect size reaches its floor **and** both windows
@@ -32,6 +33,7 @@ from typing import Any, cast
 
 import polars as pl
 
+from llmobs_cli.core.drift import textpass
 from llmobs_cli.core.drift.context import Merged, _Context, choose_groups
 from llmobs_cli.core.drift.features import (
     DEFAULT_FEATURES,
@@ -342,10 +344,15 @@ def run_drift(
         share = f" ({100 * p.bytes / p.total_bytes:.0f} %)" if p.total_bytes else ""
         say(f"{p.rows:,} rows, {p.bytes / 1e6:,.0f} of {p.total_bytes / 1e6:,.0f} MB read{share}")
 
-    def stream(src: Sequence[str | Path], lo: datetime | None, hi: datetime | None) -> Stream:
+    def stream(
+        src: Sequence[str | Path],
+        lo: datetime | None,
+        hi: datetime | None,
+        columns: list[str] | None = None,
+    ) -> Stream:
         return Stream(
             src,
-            columns=cols,
+            columns=cols if columns is None else columns,
             on_error=on_error,  # type: ignore[arg-type]
             fmt=fmt,
             since=lo,
@@ -462,9 +469,8 @@ def run_drift(
     exact = sample.complete
     if not exact:
         notes.append(
-            f"tests from merged partials of all {nb + nc:,} rows; clustering effects and "
-            f"fitted text features from a sample of whole sessions ({rows_frame.height:,} "  # type: ignore[union-attr]
-            "rows)"
+            f"tests from merged partials of all {nb + nc:,} rows; clustering effects "
+            f"from a sample of whole sessions ({rows_frame.height:,} rows)"  # type: ignore[union-attr]
         )
     ctx = _Context(
         rows_frame if rows_frame is not None else pl.DataFrame(),
@@ -482,6 +488,75 @@ def run_drift(
     if fitted:
         tframe = texts.result()
         tctx = _Context(tframe if tframe is not None else pl.DataFrame(), cfg, notes, groups, say)
+        if not texts.complete and tctx.both.height:
+            if st is not None:
+                notes.append(
+                    f"{', '.join(fitted)}: fitted and tested on the text sample "
+                    f"({tctx.both.height:,} rows of whole sessions; with --state the text "
+                    "features are not applied to every row: the fits change with the windows)"
+                )
+            elif distributed:
+                from llmobs_cli.core.drift.distributed import text_on_engine
+
+                limits = _text_limits(fitted, {BASE: nb, CUR: nc}, cfg)
+                models = tctx.text_models(fitted, limits)
+                if models.features:
+                    tmerged = text_on_engine(
+                        engine,
+                        paths,
+                        str(baseline) if baseline_is_path else None,
+                        textpass.pass_columns(cols, plan),
+                        plan,
+                        models,
+                        since,
+                        until,
+                        on_error=on_error,
+                        keep_duplicates=keep_duplicates,
+                        say=say,
+                    )
+                    tctx.merged = Merged(tmerged if tmerged is not None else _empty(plan), plan)
+                    notes.extend(
+                        textpass.describe(tctx.merged, models, {BASE: nb, CUR: nc}, tctx.both)
+                    )
+            else:
+                limits = _text_limits(fitted, {BASE: nb, CUR: nc}, cfg)
+                models = tctx.text_models(fitted, limits)
+                if models.features:
+                    say("applying the text features to every row")
+                    tmerger = Merger()
+                    memos: dict[str, textpass.Memo] = {}
+                    tseq = 0
+
+                    def apply(batches: Iterable[pl.DataFrame], fixed: int | None) -> None:
+                        nonlocal tseq
+                        for batch in batches:
+                            tmerger.add(
+                                textpass.text_parts(
+                                    batch,
+                                    plan,
+                                    models,
+                                    seq=tseq,
+                                    fixed_window=fixed,
+                                    memos=memos,
+                                )
+                            )
+                            tseq += 1
+
+                    tcols = textpass.pass_columns(cols, plan)
+                    # The first pass already reported skipped rows and duplicates.
+                    with warnings.catch_warnings():
+                        warnings.simplefilter("ignore")
+                        if frame is not None:
+                            apply(frame.iter_slices(BATCH_ROWS), None)
+                        else:
+                            apply(stream(paths, since, until, tcols), None)
+                        if baseline_is_path:
+                            apply(stream([baseline], None, None, tcols), BASE)
+                    tmerged = tmerger.result()
+                    tctx.merged = Merged(tmerged if tmerged is not None else _empty(plan), plan)
+                    notes.extend(
+                        textpass.describe(tctx.merged, models, {BASE: nb, CUR: nc}, tctx.both)
+                    )
     with single_thread_blas():
         rows: list[dict[str, Any]] = []
         for name in names:
@@ -502,6 +577,15 @@ def run_drift(
     result.slices = [d for d in slice_dims if any(d in g for g in slice_groups)]
     result.where = where_ranking(rows)
     return result
+
+
+def _text_limits(
+    fitted: list[str], rows: dict[int, int], cfg: DriftConfig
+) -> dict[str, dict[int, int]]:
+    """Per text feature, the hash thresholds of the windows past its row cap."""
+    lang = textpass.hash_limits(rows, cfg.language_rows)
+    other = textpass.hash_limits(rows, cfg.text_rows)
+    return {n: lang if n == "language" else other for n in fitted}
 
 
 def _complete(frame: pl.DataFrame, cols: list[str]) -> pl.DataFrame:

@@ -5,8 +5,8 @@ A feature is a :class:`FeatureSpec`: a name, a *kind* that picks the test
 weighted shares; ``calibration`` → Wald test of a slope), the canonical columns it reads
 (so the loader projects only those) and, for columnar features, one Polars expression
 evaluated over both windows at once. Text features that need a model or a fit
-(``language``, ``topic``, ``response_topic``, ``response_vocabulary``) are computed by the
-orchestration on a seeded subsample.
+(``language``, ``topic``, ``response_topic``, ``response_vocabulary``) are fitted on the
+text sample and applied to every row by the text pass (:mod:`.textpass`).
 
 Any record field or ``metadata.KEY`` is also a feature (``--features``): numbers are
 compared as distributions, booleans as rates, everything else as categories.
@@ -203,7 +203,7 @@ STANDARD: dict[str, FeatureSpec] = {
 
 #: The default feature list, in display order.
 DEFAULT_FEATURES: tuple[str, ...] = tuple(STANDARD)
-#: Text features fitted on a subsample rather than evaluated per row.
+#: Text features fitted on the text sample, then applied to every row by the text pass.
 FITTED = ("language", "topic", "response_topic", "response_vocabulary")
 
 

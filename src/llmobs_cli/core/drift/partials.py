@@ -47,6 +47,7 @@ CL = "_cl"
 SEQ = "_seq"
 #: Characters of text kept per row for the fitted text features.
 TEXT_CHARS = 4000
+_MAX = (1 << 64) - 1
 #: Polars hash seed of the cluster key (the same as the whole-frame path used).
 _HASH_SEED = 11
 
@@ -245,21 +246,7 @@ def batch_parts(
     text_limits: dict[int, int] | None = None,
 ) -> BatchParts:
     """One batch's partials and samples (see the module docstring)."""
-    lf = batch.lazy()
-    schema = lf.collect_schema()
-    lf = lf.with_columns(
-        _window(plan, fixed_window).alias(WIN),
-        (1.0 / pl.col("sample_rate").fill_null(1.0)).cast(pl.Float64).alias(W),
-        (pl.int_range(pl.len(), dtype=pl.Int64) + (seq << 32)).alias(SEQ),
-    )
-    lf = lf.with_columns(_cluster(schema))
-    groups = []
-    for g in plan.group_fields:
-        if base_column(g) in schema:
-            groups.append(field_expr(g).cast(pl.String).alias(gcol(g)))
-        else:
-            groups.append(pl.lit(None, pl.String).alias(gcol(g)))
-    lf = lf.with_columns(groups) if groups else lf
+    lf = tag_rows(batch, plan, seq=seq, fixed_window=fixed_window)
     tagged = lf
     lf, extra = _values(lf, plan)
     if plan.by_day:
@@ -281,7 +268,11 @@ def batch_parts(
         bottom_k(frame, plan.sample_rows, per_window=False, limits=limits)
     )
     sample_cut: dict[int, int] = {}
-    if 0 < sample.height < frame.height:
+    # A threshold is reached only when the cap left out rows below the thresholds already
+    # reached (rows above them were never candidates: cutting at the largest hash kept
+    # would drop other batches' clusters in between).
+    under = frame.filter(pl.col(CL) <= (limits or {}).get(-1, _MAX)).height
+    if 0 < sample.height < under:
         sample_cut[-1] = int(sample[CL].max())  # type: ignore[arg-type]
     text = None
     text_cut: dict[int, int] = {}
@@ -290,7 +281,8 @@ def batch_parts(
             bottom_k(frame, plan.text_rows, per_window=True, limits=text_limits)
         )
         for side in (BASE, CUR):
-            n_all = frame.filter(pl.col(WIN) == side).height
+            lim = (text_limits or {}).get(side, _MAX)
+            n_all = frame.filter((pl.col(WIN) == side) & (pl.col(CL) <= lim)).height
             mine = kept.filter(pl.col(WIN) == side)
             if mine.height < n_all and mine.height:
                 text_cut[side] = int(mine[CL].max())  # type: ignore[arg-type]
@@ -299,6 +291,28 @@ def batch_parts(
         )
         text = _text(lean.collect(), plan)
     return BatchParts(parts, sample, text, frame.height, sample_cut, text_cut)
+
+
+def tag_rows(
+    batch: pl.DataFrame | pl.LazyFrame, plan: DriftPlan, *, seq: int, fixed_window: int | None
+) -> pl.LazyFrame:
+    """The batch with each row's window (null outside both), weight, input order, cluster
+    hash and group values: the columns every drift pass keys its partials by."""
+    lf = batch.lazy()
+    schema = lf.collect_schema()
+    lf = lf.with_columns(
+        _window(plan, fixed_window).alias(WIN),
+        (1.0 / pl.col("sample_rate").fill_null(1.0)).cast(pl.Float64).alias(W),
+        (pl.int_range(pl.len(), dtype=pl.Int64) + (seq << 32)).alias(SEQ),
+    )
+    lf = lf.with_columns(_cluster(schema))
+    groups = []
+    for g in plan.group_fields:
+        if base_column(g) in schema:
+            groups.append(field_expr(g).cast(pl.String).alias(gcol(g)))
+        else:
+            groups.append(pl.lit(None, pl.String).alias(gcol(g)))
+    return lf.with_columns(groups) if groups else lf
 
 
 def bottom_k(

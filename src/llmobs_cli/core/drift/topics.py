@@ -202,11 +202,27 @@ _TOKEN = r"[^\W\d_]{2,}"
 
 
 @dataclass
+class TopicModel:
+    """A fit that labels new texts (picklable plain arrays): the kept hash buckets with
+    their IDF, the projection onto the fitted dimensions and the clusters' centroids in the
+    projected, normalised space (in the fit's label order). ``embedding`` models cluster a
+    precomputed embedding instead (``buckets``/``idf``/``projection`` empty)."""
+
+    buckets: np.ndarray  # sorted kept bucket ids
+    idf: np.ndarray  # per kept bucket
+    projection: np.ndarray  # (kept buckets, dims)
+    centroids: np.ndarray  # (topics, dims)
+    embedding: bool = False
+    dim: int = 0  # the embedding's length (embedding models)
+
+
+@dataclass
 class Topics:
-    """Cluster label per input row and a readable name per cluster."""
+    """Cluster label per input row, a readable name per cluster and the fitted model."""
 
     labels: np.ndarray  # int per row (-1 for null/empty text)
     names: list[str]
+    model: TopicModel | None = None
 
 
 def _tokens(texts: pl.Series) -> pl.DataFrame:
@@ -225,14 +241,24 @@ def _tokens(texts: pl.Series) -> pl.DataFrame:
     return toks
 
 
-def _embed(toks: pl.DataFrame, n_docs: int, dims: int, rng: np.random.Generator) -> np.ndarray:
-    counts = (
+def _counts(toks: pl.DataFrame) -> pl.DataFrame:
+    """Tokens per (doc, hash bucket)."""
+    return (
         toks.with_columns((pl.col("token").hash(7) % HASH_DIM).cast(pl.Int64).alias("h"))
         .group_by("doc", "h")
         .agg(pl.len().alias("c"))
     )
+
+
+def _embed(
+    toks: pl.DataFrame, n_docs: int, dims: int, rng: np.random.Generator
+) -> tuple[np.ndarray, tuple[np.ndarray, np.ndarray, np.ndarray]]:
+    """The documents' projection and the ``(buckets, idf, projection)`` that maps a new
+    document's kept buckets into the same space (``x @ Vᵀ``, the out-of-sample extension
+    of the randomized SVD)."""
+    counts = _counts(toks)
     if counts.height == 0:
-        return np.zeros((n_docs, 1))
+        return np.zeros((n_docs, 1)), (np.zeros(0, np.int64), np.zeros(0), np.zeros((0, 1)))
     doc = counts["doc"].to_numpy().astype(np.int64)
     col = counts["h"].to_numpy()
     tf = 1.0 + np.log(counts["c"].to_numpy().astype(np.float64))
@@ -256,9 +282,9 @@ def _embed(toks: pl.DataFrame, n_docs: int, dims: int, rng: np.random.Generator)
         y = x @ (x.T @ y)
     q, _r = np.linalg.qr(y)
     b = (x.T @ q).T
-    ub, s, _vt = np.linalg.svd(b, full_matrices=False)
+    ub, s, vt = np.linalg.svd(b, full_matrices=False)
     emb = (q @ ub[:, :k]) * s[:k]
-    return emb
+    return emb, (_ucol[keep_cols], idf[keep_cols], vt[:k].T.copy())
 
 
 def _normalise(emb: np.ndarray) -> np.ndarray:
@@ -266,17 +292,18 @@ def _normalise(emb: np.ndarray) -> np.ndarray:
     return emb / np.maximum(n, 1e-12)
 
 
-def _kmeans(emb: np.ndarray, k: int, seed: int) -> np.ndarray:
+def _kmeans(emb: np.ndarray, k: int, seed: int) -> tuple[np.ndarray, np.ndarray]:
+    """Labels (renumbered by size, largest first) and the centroids in that order."""
     k = max(1, min(k, emb.shape[0]))
     if k == 1:
-        return np.zeros(emb.shape[0], dtype=np.int64)
-    _c, lab = kmeans2(emb, k, minit="++", seed=seed, iter=15)
+        return np.zeros(emb.shape[0], dtype=np.int64), emb.mean(axis=0, keepdims=True)
+    cen, lab = kmeans2(emb, k, minit="++", seed=seed, iter=15)
     # Renumber by size (largest first) so names are stable across runs.
     sizes = np.bincount(lab, minlength=k)
     order = np.argsort(-sizes, kind="stable")
     rank = np.empty(k, dtype=np.int64)
     rank[order] = np.arange(k)
-    return rank[lab]
+    return rank[lab], cen[order]
 
 
 def _names(toks: pl.DataFrame, doc_label: np.ndarray, k: int) -> list[str]:
@@ -334,17 +361,20 @@ def _fit_topics(texts: pl.Series, k: int, seed: int, dims: int) -> Topics:
     )["u"].to_numpy()
     toks = _tokens(uniq)
     rng = np.random.default_rng(seed)
-    emb = _normalise(_embed(toks, uniq.len(), dims, rng))
+    raw, (buckets, idf, proj) = _embed(toks, uniq.len(), dims, rng)
+    emb = _normalise(raw)
     has_tokens = np.zeros(uniq.len(), dtype=bool)
     has_tokens[toks["doc"].unique().to_numpy()] = True
     lab_u = np.full(uniq.len(), -1, dtype=np.int64)
+    centroids = np.zeros((0, emb.shape[1]))
     if has_tokens.sum() >= 2:
-        lab_u[has_tokens] = _kmeans(emb[has_tokens], k, seed)
+        lab_u[has_tokens], centroids = _kmeans(emb[has_tokens], k, seed)
     k_eff = int(lab_u.max()) + 1 if (lab_u >= 0).any() else 0
     names = _names(toks, lab_u, k_eff)
     labels = lab_u[inv]
     labels[text.is_null().to_numpy()] = -1
-    return Topics(labels=labels, names=names)
+    model = TopicModel(buckets, idf, proj, centroids[:k_eff])
+    return Topics(labels=labels, names=names, model=model)
 
 
 def fit_embeddings(emb: np.ndarray, k: int, seed: int = 0) -> Topics:
@@ -356,7 +386,80 @@ def fit_embeddings(emb: np.ndarray, k: int, seed: int = 0) -> Topics:
 def _fit_embeddings(emb: np.ndarray, k: int, seed: int) -> Topics:
     ok = np.isfinite(emb).all(axis=1) & (np.abs(emb).sum(axis=1) > 0)
     labels = np.full(emb.shape[0], -1, dtype=np.int64)
+    centroids = np.zeros((0, emb.shape[1]))
     if ok.sum() >= 2:
-        labels[ok] = _kmeans(_normalise(emb[ok]), k, seed)
+        labels[ok], centroids = _kmeans(_normalise(emb[ok]), k, seed)
     k_eff = int(labels.max()) + 1 if (labels >= 0).any() else 0
-    return Topics(labels=labels, names=[f"cluster {i + 1}" for i in range(k_eff)])
+    model = TopicModel(
+        np.zeros(0, np.int64),
+        np.zeros(0),
+        np.zeros((0, emb.shape[1])),
+        centroids[:k_eff],
+        embedding=True,
+        dim=emb.shape[1],
+    )
+    return Topics(labels=labels, names=[f"cluster {i + 1}" for i in range(k_eff)], model=model)
+
+
+def _nearest(emb: np.ndarray, centroids: np.ndarray) -> np.ndarray:
+    """Index of the nearest centroid per row (squared Euclidean distance)."""
+    d = (emb * emb).sum(axis=1, keepdims=True) - 2 * emb @ centroids.T
+    d += (centroids * centroids).sum(axis=1)
+    return np.argmin(d, axis=1).astype(np.int64)
+
+
+def apply_topics(model: TopicModel, texts: pl.Series) -> np.ndarray:
+    """The fitted topic of each text (-1 for null, empty or wordless text), computed once
+    per distinct text: tokens hashed into the fitted buckets, weighted by the fitted IDF,
+    projected and assigned to the nearest centroid."""
+    with single_thread_blas():
+        return _apply_topics(model, texts)
+
+
+def _apply_topics(model: TopicModel, texts: pl.Series) -> np.ndarray:
+    text = texts.cast(pl.String).str.slice(0, 2000)
+    out = np.full(text.len(), -1, dtype=np.int64)
+    if not model.centroids.shape[0] or not text.len():
+        return out
+    frame = pl.DataFrame({"t": text}).with_columns(pl.col("t").fill_null(""))
+    uniq = frame["t"].unique(maintain_order=True)
+    inv = frame.join(
+        pl.DataFrame({"t": uniq}).with_row_index("u"), on="t", how="left", maintain_order="left"
+    )["u"].to_numpy()
+    toks = _tokens(uniq)
+    lab_u = np.full(uniq.len(), -1, dtype=np.int64)
+    has_tokens = np.zeros(uniq.len(), dtype=bool)
+    has_tokens[toks["doc"].unique().to_numpy()] = True
+    counts = _counts(toks)
+    dims = model.projection.shape[1]
+    emb = np.zeros((uniq.len(), dims))
+    if counts.height and model.buckets.size:
+        h = counts["h"].to_numpy()
+        pos = np.clip(np.searchsorted(model.buckets, h), 0, model.buckets.size - 1)
+        kept = model.buckets[pos] == h
+        doc = counts["doc"].to_numpy().astype(np.int64)[kept]
+        vals = (1.0 + np.log(counts["c"].to_numpy()[kept].astype(np.float64))) * model.idf[
+            pos[kept]
+        ]
+        x = sparse.csr_matrix((vals, (doc, pos[kept])), shape=(uniq.len(), model.buckets.size))
+        norms = np.sqrt(np.asarray(x.multiply(x).sum(axis=1)).ravel())
+        x = sparse.diags(1.0 / np.maximum(norms, 1e-12)) @ x
+        emb = np.asarray(x @ model.projection)
+    emb = _normalise(emb)
+    lab_u[has_tokens] = _nearest(emb[has_tokens], model.centroids)
+    out = lab_u[inv]
+    out[text.is_null().to_numpy()] = -1
+    return out
+
+
+def apply_embeddings(model: TopicModel, emb: np.ndarray) -> np.ndarray:
+    """The nearest fitted cluster of each embedding row (-1 for NaN or zero rows)."""
+    emb = np.asarray(emb, dtype=np.float64)
+    labels = np.full(emb.shape[0], -1, dtype=np.int64)
+    if not model.centroids.shape[0] or not emb.shape[0]:
+        return labels
+    ok = np.isfinite(emb).all(axis=1) & (np.abs(emb).sum(axis=1) > 0)
+    if ok.any():
+        with single_thread_blas():
+            labels[ok] = _nearest(_normalise(emb[ok]), model.centroids)
+    return labels

@@ -132,10 +132,13 @@ class FeatureThreshold(Section):
 class DriftConfig(Section):
     """``llmobs drift``: a feature drifts when its BH-adjusted p < ``alpha`` AND its effect
     reaches the floor (``thresholds.FEATURE.effect``, else the kind's default) AND both
-    windows have ``n_eff >= min_n_eff``. ``language_sample`` rows per window feed the text
-    features; ``bootstrap`` replicates fix the KS null scale. Windows of up to
-    ``sample_rows`` rows in all are tested row by row; larger ones from merged partials,
-    with clustering effects measured on a sample of that many rows of whole sessions."""
+    windows have ``n_eff >= min_n_eff``. ``language_sample`` rows per window (whole
+    sessions) fit the text features (topics, vocabulary), which are then applied to every
+    row up to ``text_rows`` rows per window (the language: ``language_rows``; past the
+    cap, an equal-probability hash sample of sessions).
+    ``bootstrap`` replicates fix the KS null scale. Windows of up to ``sample_rows`` rows
+    in all are tested row by row; larger ones from merged partials, with clustering
+    effects measured on a sample of that many rows of whole sessions."""
 
     alpha: float = Field(default=0.01, gt=0, lt=1)
     min_n_eff: float = Field(default=100.0, ge=1)
@@ -144,6 +147,10 @@ class DriftConfig(Section):
     slices: list[str] | None = None
     thresholds: dict[str, FeatureThreshold] = Field(default_factory=dict)
     language_sample: int = Field(default=10000, ge=100)
+    #: Rows per window whose language is detected (above: a hash sample of sessions).
+    language_rows: int = Field(default=250_000, ge=100)
+    #: Rows per window given their topics and word counts (above: a hash sample).
+    text_rows: int = Field(default=500_000, ge=100)
     topics: int = Field(default=8, ge=2, le=64)
     bootstrap: int = Field(default=200, ge=20)
     seed: int = 0
