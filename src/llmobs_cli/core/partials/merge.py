@@ -17,6 +17,9 @@ from llmobs_cli.core.spill import HashSpill
 #: Rows of one spillable part held in memory before they go to disk (~32 bytes each).
 SPILL_ROWS = 500_000
 
+#: Reducer outputs of a unit-hash spill held before they are merged into one.
+_FOLD_OUTPUTS = 8
+
 #: The column a key-hash spill partitions by (dropped when the rows are read back).
 _KEY_HASH = "_spill_key"
 
@@ -291,6 +294,7 @@ class Merger:
         concatenated)."""
         ids = self._keys[part]
         spill = self._spills.get(part)
+        by_unit = isinstance(self._spill_cols.get(part), str)
         if spill is None:
             rows = ids.decode(self._fold(part))
             return rows if reduce is None else reduce(rows)
@@ -309,9 +313,14 @@ class Merger:
                     out = reduce(out)
                 if out.height:
                     outs.append(out)
+                if by_unit and len(outs) >= _FOLD_OUTPUTS:
+                    # Each partition's output covers every group of its units (all hours
+                    # of a release, say): folded as they come, so that the outputs held
+                    # are those of one merged total, not of every partition.
+                    outs = [merge(outs)]
             if not outs:
                 return None
-            if not isinstance(self._spill_cols[part], str):
+            if not by_unit:
                 return pl.concat(outs, how="vertical_relaxed")
             return merge(outs)
         finally:
