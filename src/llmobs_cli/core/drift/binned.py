@@ -22,6 +22,7 @@ enter the sample with equal probability whatever their rows hold.
 from __future__ import annotations
 
 import math
+from collections.abc import Callable
 from typing import Any
 
 import numpy as np
@@ -160,26 +161,24 @@ def _share_var(st: ShareStats) -> float:
     return float(np.sum(np.clip(var, 0.0, None)))
 
 
+def _deff(rows: int, clusters: np.ndarray | None, var: Callable[[Any], float]) -> float:
+    """Design effect ``var(clusters) / var(None)`` (≥ 1; 1 without clusters, with fewer
+    than two rows, or when every row is its own cluster)."""
+    if clusters is None or rows < 2 or np.unique(clusters).size == rows:
+        return 1.0
+    den = var(None)
+    num = var(clusters)
+    return max(num / den, 1.0) if den > 0 else 1.0
+
+
 def shares_deff(codes: np.ndarray, w: np.ndarray, k: int, clusters: np.ndarray | None) -> float:
     """Clustering design effect of one window's shares on the sample: the summed variance
     of the shares with rows summed per cluster over the same without (≥ 1)."""
-    if clusters is None or codes.size < 2:
-        return 1.0
-    if np.unique(clusters).size == codes.size:
-        return 1.0
-    den = _share_var(from_codes(codes, w, k))
-    num = _share_var(from_codes(codes, w, k, clusters))
-    return max(num / den, 1.0) if den > 0 else 1.0
+    return _deff(codes.size, clusters, lambda c: _share_var(from_codes(codes, w, k, c)))
 
 
 def counts_deff(
     counts: np.ndarray, w: np.ndarray, totals: np.ndarray, clusters: np.ndarray | None
 ) -> float:
     """:func:`shares_deff` of per-row unit counts (the response vocabulary)."""
-    if clusters is None or totals.size < 2:
-        return 1.0
-    if np.unique(clusters).size == totals.size:
-        return 1.0
-    den = _share_var(from_counts(counts, w, totals))
-    num = _share_var(from_counts(counts, w, totals, clusters))
-    return max(num / den, 1.0) if den > 0 else 1.0
+    return _deff(totals.size, clusters, lambda c: _share_var(from_counts(counts, w, totals, c)))

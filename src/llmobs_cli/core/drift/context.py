@@ -86,6 +86,19 @@ class Merged:
 NONE = "(none)"
 
 
+def response_words(text: pl.Series) -> pl.DataFrame:
+    """One row per word occurrence of each text (``doc``: its position, ``tok``: the word,
+    lowercased letters only) in its first 4,000 characters: what the response vocabulary
+    counts, for the fit and for the test alike."""
+    return (
+        pl.DataFrame({"t": text.str.slice(0, 4000)})
+        .with_row_index("doc")
+        .select("doc", pl.col("t").str.to_lowercase().str.extract_all(r"[^\W\d_]+").alias("tok"))
+        .explode("tok")
+        .drop_nulls("tok")
+    )
+
+
 class _Context:
     """Tests of every feature over both windows.
 
@@ -459,15 +472,7 @@ class _Context:
         (ties by the word), fitted once."""
         if self._vocab is not None:
             return list(self._vocab)
-        toks = (
-            pl.DataFrame({"t": text.str.slice(0, 4000)})
-            .with_row_index("doc")
-            .select(
-                "doc", pl.col("t").str.to_lowercase().str.extract_all(r"[^\W\d_]+").alias("tok")
-            )
-            .explode("tok")
-            .drop_nulls("tok")
-        )
+        toks = response_words(text)
         per_doc = toks.group_by("doc", "tok").agg(pl.len().alias("n"))
         weights = pl.DataFrame({"doc": np.arange(text.len(), dtype=np.uint32), "w": self.w})
         top = (
@@ -590,15 +595,7 @@ class _Context:
     ) -> list[dict[str, Any]]:
         from scipy import sparse
 
-        toks = (
-            pl.DataFrame({"t": text.str.slice(0, 4000)})
-            .with_row_index("doc")
-            .select(
-                "doc", pl.col("t").str.to_lowercase().str.extract_all(r"[^\W\d_]+").alias("tok")
-            )
-            .explode("tok")
-            .drop_nulls("tok")
-        )
+        toks = response_words(text)
         if toks.height == 0:
             self.notes.append(f"{spec.name}: skipped, no words in the responses")
             return []

@@ -352,13 +352,21 @@ def fit_topics(texts: pl.Series, k: int, seed: int = 0, dims: int = 24) -> Topic
         return _fit_topics(texts, k, seed, dims)
 
 
-def _fit_topics(texts: pl.Series, k: int, seed: int, dims: int) -> Topics:
+def _distinct(texts: pl.Series) -> tuple[pl.Series, np.ndarray]:
+    """The distinct texts (first 2,000 characters, null as empty) in order of first
+    appearance, and each input text's index among them: the work is done once per
+    distinct text."""
     text = texts.cast(pl.String).str.slice(0, 2000)
     frame = pl.DataFrame({"t": text}).with_columns(pl.col("t").fill_null(""))
     uniq = frame["t"].unique(maintain_order=True)
     inv = frame.join(
         pl.DataFrame({"t": uniq}).with_row_index("u"), on="t", how="left", maintain_order="left"
     )["u"].to_numpy()
+    return uniq, inv
+
+
+def _fit_topics(texts: pl.Series, k: int, seed: int, dims: int) -> Topics:
+    uniq, inv = _distinct(texts)
     toks = _tokens(uniq)
     rng = np.random.default_rng(seed)
     raw, (buckets, idf, proj) = _embed(toks, uniq.len(), dims, rng)
@@ -372,7 +380,7 @@ def _fit_topics(texts: pl.Series, k: int, seed: int, dims: int) -> Topics:
     k_eff = int(lab_u.max()) + 1 if (lab_u >= 0).any() else 0
     names = _names(toks, lab_u, k_eff)
     labels = lab_u[inv]
-    labels[text.is_null().to_numpy()] = -1
+    labels[texts.is_null().to_numpy()] = -1
     model = TopicModel(buckets, idf, proj, centroids[:k_eff])
     return Topics(labels=labels, names=names, model=model)
 
@@ -417,15 +425,10 @@ def apply_topics(model: TopicModel, texts: pl.Series) -> np.ndarray:
 
 
 def _apply_topics(model: TopicModel, texts: pl.Series) -> np.ndarray:
-    text = texts.cast(pl.String).str.slice(0, 2000)
-    out = np.full(text.len(), -1, dtype=np.int64)
-    if not model.centroids.shape[0] or not text.len():
+    out = np.full(texts.len(), -1, dtype=np.int64)
+    if not model.centroids.shape[0] or not texts.len():
         return out
-    frame = pl.DataFrame({"t": text}).with_columns(pl.col("t").fill_null(""))
-    uniq = frame["t"].unique(maintain_order=True)
-    inv = frame.join(
-        pl.DataFrame({"t": uniq}).with_row_index("u"), on="t", how="left", maintain_order="left"
-    )["u"].to_numpy()
+    uniq, inv = _distinct(texts)
     toks = _tokens(uniq)
     lab_u = np.full(uniq.len(), -1, dtype=np.int64)
     has_tokens = np.zeros(uniq.len(), dtype=bool)
@@ -448,7 +451,7 @@ def _apply_topics(model: TopicModel, texts: pl.Series) -> np.ndarray:
     emb = _normalise(emb)
     lab_u[has_tokens] = _nearest(emb[has_tokens], model.centroids)
     out = lab_u[inv]
-    out[text.is_null().to_numpy()] = -1
+    out[texts.is_null().to_numpy()] = -1
     return out
 
 
