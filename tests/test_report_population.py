@@ -221,3 +221,90 @@ def test_sessions_spilled_to_disk_give_the_same_report(monkeypatch, tmp_path) ->
     assert list(tmp_path.iterdir()) == []
     assert got["overall"]["sessions"] == pytest.approx(want["overall"]["sessions"], rel=1e-12)
     assert json_diffs(got, want) == []
+
+
+def test_report_cli_with_sketch_bins_spilled_equals_in_memory(monkeypatch, tmp_path) -> None:
+    """``llmobs report`` with the sketch bins and sessions forced to disk (bins reduced to
+    each group's quantiles partition by partition) prints the JSON of the all-in-memory
+    run, on a dump with null customers (their own group) and null routes (read as
+    ``default``), a route of one call, and a route whose calls carry no TTFT: grouped,
+    bucketed, and with p95 alert rules scoped to routes."""
+    import importlib
+    import json
+
+    from cli_runner import run_cli
+
+    merge_mod = importlib.import_module("llmobs_cli.core.partials.merge")
+    stream_mod = importlib.import_module("llmobs_cli.core.ingest.readers.stream")
+    sample = Path(__file__).parent.parent / "sample_traces" / "traces.parquet"
+    i = pl.int_range(pl.len())
+    df = pl.read_parquet(sample).with_columns(
+        pl.when(i == 5)
+        .then(pl.lit("solo"))
+        .when(i % 41 == 1)
+        .then(pl.lit("nottft"))
+        .when(i % 37 == 0)
+        .then(None)
+        .otherwise(pl.col("route"))
+        .alias("route"),
+        pl.when(i % 53 == 0).then(None).otherwise(pl.col("customer_id")).alias("customer_id"),
+    )
+    df = df.with_columns(
+        pl.when(pl.col("route") == "nottft")
+        .then(None)
+        .otherwise(pl.col("ttft_ms"))
+        .alias("ttft_ms")
+    )
+    path = tmp_path / "edge.parquet"
+    df.write_parquet(path)
+    config = tmp_path / "alerts.yaml"
+    config.write_text(
+        "alerts:\n  - rule: 'route=chat:latency_ms.p95 > 1'\n"
+        "  - rule: 'route=solo:latency_ms.p50 > 0'\n"
+    )
+    spill_dir = tmp_path / "spill"
+    spill_dir.mkdir()
+    import tempfile
+
+    monkeypatch.setattr(tempfile, "tempdir", str(spill_dir))
+    spilled: list[str] = []
+    real_to_disk = merge_mod.Merger._to_disk
+
+    def counting(self, part):  # type: ignore[no-untyped-def]
+        spilled.append(part)
+        return real_to_disk(self, part)
+
+    monkeypatch.setattr(merge_mod.Merger, "_to_disk", counting)
+    cases = [
+        ["--by", "route,model", "--bucket", "day"],
+        ["--by", "customer_id"],
+        ["--by", "model", "--config", str(config), "--fail-on", "route=nottft:ttft_ms.p95 > 0"],
+    ]
+    for args in cases:
+        monkeypatch.setattr(merge_mod, "SPILL_ROWS", 500_000)
+        want_code, want, err = run_cli("report", str(path), *args, "-f", "json")
+        assert want_code in (0, 1), err
+        spilled.clear()
+        monkeypatch.setattr(merge_mod, "SPILL_ROWS", 300)
+        monkeypatch.setattr(stream_mod, "MIN_BATCH", 200)
+        code, got, err = run_cli("report", str(path), *args, "-f", "json", "--memory", "1MB")
+        assert code == want_code, err
+        assert {"q", "sess"} <= set(spilled), args
+        assert list(spill_dir.iterdir()) == []
+        a, b = json.loads(want), json.loads(got)
+        assert json_diffs(a, b) == [], args
+        if args[1] == "customer_id":  # a null key is a group of its own
+            assert None in {g["key"]["customer_id"] for g in b["groups"]}
+    # The figures themselves: the route of one call has that call's latency as every
+    # percentile (clamped to its min/max), the route without TTFT none, and the alerts
+    # scoped to routes fire on the reduced quantiles.
+    row = df.filter(pl.col("route") == "solo").row(0, named=True)
+    code, out, _ = run_cli("report", str(path), "--by", "route", "-f", "json", "--memory", "1MB")
+    assert code == 0 and spilled
+    groups = {g["key"]["route"]: g for g in json.loads(out)["groups"]}
+    assert set(groups["solo"]["latency_ms"].values()) >= {row["latency_ms"]}
+    assert groups["solo"]["latency_ms"]["p95"] == pytest.approx(row["latency_ms"], rel=1e-12)
+    assert groups["nottft"]["ttft_ms"]["p50"] is None
+    assert groups["nottft"]["latency_ms"]["p50"] is not None
+    alerts = json.loads(got)["alerts"]
+    assert {a["key"].get("route") for a in alerts} >= {"chat", "solo"}
