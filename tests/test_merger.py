@@ -331,3 +331,64 @@ def test_deferred_reducer_is_made_from_the_other_parts(tmp_path) -> None:
     assert seen == [{"sum", "sess"}]
     assert got is not None
     assert set(got["k:part"]) == {"sum", "sess", "qv"}
+
+
+@pytest.mark.parametrize("spill_rows", [100, None], ids=["spilled", "in-memory"])
+def test_reduced_quantiles_on_levels_without_bins_and_groups_without_values(
+    spill_rows: int | None, tmp_path
+) -> None:
+    """Sketch bins reduced to quantiles (on disk or in memory) where only one level is
+    sketched, one group has rows but no value (no bins), another one row: each level's
+    quantiles are those of the bins of one merge of everything — none for the levels
+    without bins and for the group without values, though its sums are there — and the
+    one-row group's every quantile is its value (clamped to its min/max)."""
+    from llmobs_cli.core.partials.finalize import level_quantiles, level_sums, sketch_values
+
+    spec = PartialSpec(
+        levels=((), ("g", "h"), ("h",)),
+        sums=("w", "wx"),
+        extrema=("x",),
+        sketches=(("x", "w"),),
+        sketch_levels=(1,),
+    )
+    qs = (0.5, 0.95)
+    batches = _batches(24, seed=8)
+    empty = pl.DataFrame(
+        {"x": [None, None], "w": [2.0, 3.0], "g": ["nothing", "nothing"], "h": ["x", "x"]},
+        schema_overrides={"x": pl.Float64},
+    )
+    one = pl.DataFrame({"x": [7.25], "w": [4.0], "g": ["one"], "h": [None]})
+    extra = [
+        f.with_columns(
+            (pl.col("w") * pl.col("x")).alias("wx"), pl.lit(0, pl.UInt64).alias("sid")
+        ).select(batches[0].columns)
+        for f in (empty, one)
+    ]
+    parts = [partials(b, spec) for b in [*batches[:12], *extra, *batches[12:]]]
+    want = merge(parts)
+    merger = Merger(
+        pending=2,
+        spill={"q": ByKeys(exclude=("k:bin",))},
+        spill_rows=spill_rows,
+        spill_dir=str(tmp_path),
+    )
+    for p in parts:
+        merger.add(p)
+    assert (merger.spilled_rows > 0) == (spill_rows is not None)
+    got = merger.result(reduce={"q": lambda bins: sketch_values(bins, spec, qs)})
+    assert got is not None
+    assert set(got["k:part"]) == {"sum", "qv"}
+    assert list(tmp_path.iterdir()) == []
+    for level, keys in enumerate(spec.levels):
+        a = level_quantiles(want, spec, level, "x", qs)
+        b = level_quantiles(got, spec, level, "x", qs)
+        if level != 1:
+            assert a.height == b.height == 0
+            continue
+        a, b = a.sort(list(keys), nulls_last=True), b.sort(list(keys), nulls_last=True)
+        assert a.equals(b)
+        assert b.filter(pl.col("g") == "nothing").height == 0
+        assert b.filter(pl.col("g") == "one")["x__q"].to_list() == [[7.25, 7.25]]
+    sums = level_sums(got, spec, 1).filter(pl.col("g") == "nothing")
+    assert sums["sampled"].to_list() == [2]
+    assert sums["w"].to_list() == [5.0]
