@@ -326,3 +326,66 @@ def test_release_sessions_folded_by_hour_count_the_same_units(generated: Path) -
         got = views.hourly_units(folded, i, kind)
         cols = ["route", kind, "_h"]
         assert want.height and want.sort(cols).equals(got.sort(cols))
+
+
+def test_reduced_percentiles_equal_the_bins_with_ties_and_a_model_named_other(
+    monkeypatch: pytest.MonkeyPatch, tmp_path: Path
+) -> None:
+    """Twenty models with equal calls (unit weights) and no price (the top 12 chosen by
+    the tie-break on the key alone), one of them literally named ``(other)``: the
+    dashboard whose sketch bins go to disk and are reduced to quantiles partition by
+    partition (the models past the top 12 merged into ``(other)`` first) equals the one
+    that keeps every bin to the end and folds them there (what a run on an engine
+    does), the percentiles included."""
+    import importlib
+    import tempfile
+
+    from llmobs_cli.core.dashboard import partials as dash_partials
+
+    sample = Path(__file__).parent.parent / "sample_traces" / "traces.parquet"
+    i = pl.int_range(pl.len())
+    name = pl.concat_str(pl.lit("model-"), (i % 20).cast(pl.String).str.zfill(2))
+    df = pl.read_parquet(sample).with_columns(
+        pl.when(i % 20 == 0).then(pl.lit(dash.OTHER)).otherwise(name).alias("model"),
+        pl.lit(None, pl.Float64).alias("cost_usd"),
+        pl.lit(1.0).alias("sample_rate"),
+    )
+    path = tmp_path / "ties.parquet"
+    df.write_parquet(path)
+
+    def keep_bins(plan: Any) -> list[dict[str, Any]]:
+        return [{k: v for k, v in r.items() if k != "q"} for r in real_reducers(plan)]
+
+    real_reducers = dash_partials.block_reducers
+    monkeypatch.setattr(dash, "block_reducers", keep_bins)
+    opts = dash.DashboardOptions(drift=False, bucket="day")
+    bins = dash.build([path], opts).as_dict()
+    monkeypatch.setattr(dash, "block_reducers", real_reducers)
+    merge_mod = importlib.import_module("llmobs_cli.core.partials.merge")
+    monkeypatch.setattr(merge_mod, "SPILL_ROWS", 300)
+    monkeypatch.setattr("llmobs_cli.core.ingest.readers.stream.MIN_BATCH", 200)
+    spill_dir = tmp_path / "spill"
+    spill_dir.mkdir()
+    monkeypatch.setattr(tempfile, "tempdir", str(spill_dir))
+    spilled: list[str] = []
+    real_to_disk = merge_mod.Merger._to_disk
+
+    def counting(self: Any, part: str) -> None:
+        spilled.append(part)
+        real_to_disk(self, part)
+
+    monkeypatch.setattr(merge_mod.Merger, "_to_disk", counting)
+    reduced = dash.build([path], dash.DashboardOptions(drift=False, bucket="day", memory=1))
+    doc = reduced.as_dict()
+    assert "q" in spilled
+    assert list(spill_dir.iterdir()) == []
+    model = next(r["report"] for r in doc["reports"] if r["id"] == "model")
+    assert model["folded_into_other"] == 8
+    # Equal calls: the top 12 are the first keys in order, "(other)" sorting first.
+    assert [g["key"]["model"] for g in model["groups"][:13]] == [
+        dash.OTHER,
+        *(f"model-{k:02d}" for k in range(1, 13)),
+    ]
+    assert all(g["latency_ms"]["p95"] is not None for b in model["buckets"] for g in b["groups"])
+    diffs = _diffs(bins, doc, sketched=False)
+    assert not diffs, diffs[:10]
