@@ -127,3 +127,21 @@ def test_config_alerts_are_named_and_errors_name_the_key() -> None:
     assert [a["name"] for a in rep.alerts] == [None, "errors"]
     with pytest.raises(ConfigError, match=r"^my.yaml: alerts\[1\]: unknown metric 'nope'"):
         parse_rules([], ["calls > 1", "nope > 1"], "my.yaml")
+
+
+def test_wildcard_alerts_on_fields_outside_by_come_in_the_groups_order() -> None:
+    """A wildcard rule on a field the report is not grouped by fires in the order the
+    report would list those groups (most expensive first, then most calls, then key), the
+    same on every run: the JSON of one input does not depend on a group-by's order."""
+    from pathlib import Path
+
+    import polars as pl
+
+    sample = Path(__file__).parent.parent / "sample_traces" / "traces.parquet"
+    df = pl.read_parquet(sample)
+    rules = parse_rules(["model=*:latency_ms.p50 > 0"])
+    want = [g["key"] for g in build_report(df, by=("model",)).groups]
+    assert len(want) > 3
+    for _ in range(4):
+        got = [a["key"] for a in build_report(df, by=("route",), rules=rules).alerts]
+        assert got == want

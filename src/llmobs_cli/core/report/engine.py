@@ -595,7 +595,9 @@ def finalize_report(
         li += 1
     extra_groups: dict[frozenset[str], list[dict[str, Any]]] = {}
     for ks in plan.rule_keysets:
-        extra_groups[frozenset(ks)] = [g for _, g in grouped(li, list(ks))]
+        # Sorted as the --by groups are: the alerts they fire come in this order, which
+        # would otherwise follow the group-by's (a different one on every run).
+        extra_groups[frozenset(ks)] = _sort_groups([g for _, g in grouped(li, list(ks))])
         li += 1
 
     buckets: list[dict[str, Any]] = []
