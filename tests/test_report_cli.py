@@ -229,6 +229,13 @@ def test_since_until_now_window(dump: Path, capsys: pytest.CaptureFixture[str]) 
         ),
         (["--fail-on", "speed > 3"], "llmobs: --fail-on: unknown metric 'speed' in 'speed > 3'"),
         (["--by", "colour"], "llmobs: --by: unknown field 'colour'"),
+        # A field the report also totals was an internal error (a duplicate column).
+        (["--by", "route,output_tokens"], "llmobs: --by: 'output_tokens' is a figure the"),
+        (["--by", "cost_usd"], "llmobs: --by: 'cost_usd' is a figure the report totals"),
+        (
+            ["--fail-on", "input_tokens=*:latency_ms.p99 > 5000"],
+            "llmobs: --fail-on: 'input_tokens' is a figure the report totals",
+        ),
         (["-o", "x.xlsx"], "llmobs: --output: unknown extension of 'x.xlsx'"),
         (
             ["--since", "yesterday"],

@@ -62,6 +62,7 @@ from llmobs_cli.core.report.metrics import (
 from llmobs_cli.core.report.metrics import metric_paths as metric_paths  # re-exported
 from llmobs_cli.core.report.metrics import metric_value as metric_value  # re-exported
 from llmobs_cli.core.report.refusals import refusal_expr
+from llmobs_cli.errors import UsageError
 
 Bucket = Literal["hour", "day", "week"]
 BUCKET_EVERY: dict[str, str] = {"hour": "1h", "day": "1d", "week": "1w"}
@@ -462,8 +463,21 @@ def plan_report(
     rules: Sequence[Any] = (),
     alpha: float = ALPHA,
 ) -> ReportPlan:
-    """The report's levels (overall, groups, rule scopes, buckets, unpriced by model)."""
+    """The report's levels (overall, groups, rule scopes, buckets, unpriced by model).
+
+    A field the report totals (``output_tokens``, ``cost_usd``, ...) cannot also be a group
+    key: UsageError (exit 2) naming it."""
     keys = tuple(by)
+    totals = {*_row_terms(), "sampled", "sessions", "sessions_sampled"}
+    for option, fields in (("by", keys), ("fail_on", [k for r in rules for k in r.scope_keys])):
+        clash = [f for f in fields if f in totals]
+        if clash:
+            raise UsageError(
+                f"{option}: '{clash[0]}' is a figure the report totals per group, not a label "
+                "to group by (group by route, model, customer_id, feature, release, "
+                "status, ... or metadata.KEY)",
+                param=option,
+            )
     rule_keysets = tuple(
         tuple(ks) for ks in gates.scope_keysets(rules) if frozenset(ks) != frozenset(keys)
     )
@@ -778,8 +792,6 @@ def run_report(
     start = resolve_bound(since, ref_now, "since")
     end = resolve_bound(until, ref_now, "until")
     if start is not None and end is not None and end <= start:
-        from llmobs_cli.errors import UsageError
-
         raise UsageError(
             f"until: the window ends before it starts ({end.isoformat()} <= {start.isoformat()})",
             param="until",
