@@ -360,3 +360,29 @@ def test_text_pass_drops_duplicates_as_the_first_pass(tmp_path) -> None:
     for name in ("language", "topic", "response_vocabulary"):
         row = _overall(res, name)
         assert (row["sampled_baseline"], row["sampled_current"]) == (1500, 700), name
+
+
+def test_rows_past_every_cap_are_not_prepared_and_change_nothing(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    """Past every feature's hash threshold a row gets no label, so the text pass drops it
+    before preparing its text; the figures equal those of preparing every row."""
+    frame = _frame(3000, 1000, es_cur=0.4)
+    cut = _run(frame, language_rows=500, text_rows=1000)
+    seen: list[int] = []
+    real_text = textpass._text
+
+    def counting(rows: pl.DataFrame, plan: object) -> pl.DataFrame:
+        seen.append(rows.height)
+        return real_text(rows, plan)
+
+    monkeypatch.setattr(textpass, "_text", counting)
+    _run(frame, language_rows=500, text_rows=1000)
+    assert 0 < sum(seen) < 3000 + 1000  # rows past both caps were dropped first
+    seen.clear()
+    monkeypatch.setattr(textpass, "_labelled", lambda models: pl.lit(True))
+    every = _run(frame, language_rows=500, text_rows=1000)
+    assert sum(seen) == 4000
+    for name in ("language", "topic", "response_vocabulary"):
+        a, b = _overall(cut, name), _overall(every, name)
+        assert a == b, name

@@ -291,7 +291,7 @@ def text_parts(
     remember per-text results across a run's batches (:class:`Memo`)."""
     memos = {} if memos is None else memos
     tagged = tag_rows(batch, plan, seq=seq, fixed_window=fixed_window)
-    frame = _text(tagged.filter(pl.col(WIN).is_not_null()).collect(), plan)
+    frame = _text(tagged.filter(pl.col(WIN).is_not_null() & _labelled(models)).collect(), plan)
     if not frame.height:
         return conform(pl.DataFrame({"k:part": ["cat"]}).head(0), plan)
     frames: list[pl.DataFrame] = []
@@ -306,6 +306,21 @@ def text_parts(
     if not frames:
         return conform(pl.DataFrame({"k:part": ["cat"]}).head(0), plan)
     return conform(pl.concat(frames, how="diagonal_relaxed"), plan)
+
+
+def _labelled(models: TextModels) -> pl.Expr:
+    """True for the rows some feature labels: a row above every feature's hash threshold
+    in its window gets no label (:func:`_within`) and adds nothing to any partial, so its
+    text is never prepared (past the caps, most rows of a large window)."""
+    keep = pl.lit(True)
+    if any(m.embedding for n, m in models.topics.items() if n in models.features):
+        return keep  # embedding topics label every row
+    for side in (BASE, CUR):
+        lims = [models.limits.get(f, {}).get(side) for f in models.features]
+        if lims and all(lim is not None for lim in lims):
+            top = max(lim for lim in lims if lim is not None)
+            keep = keep & ~((pl.col(WIN) == side) & (pl.col(CL) > top))
+    return keep
 
 
 def _gcols(plan: DriftPlan) -> list[str]:
