@@ -219,6 +219,46 @@ def test_key_hash_spill_gives_the_one_merge(tmp_path) -> None:
     np.testing.assert_allclose(got["sum:v"].to_numpy(), want["sum:v"].to_numpy(), rtol=1e-12)
 
 
+def test_key_numbering_grows_with_each_fields_values_not_their_combinations(tmp_path) -> None:
+    """Customers by the hour: 150 customers × 400 hours × 3 metrics make ~180,000 key
+    tuples. The merger numbers each field's values on its own (a dictionary of ~550
+    values, not one of every tuple joined with every batch: 6 GB at 2M rows), merges to
+    the one merge of every batch, and a frame of more rows than the part may hold is
+    merged and spilled at once, not after ``pending`` frames."""
+    rng = np.random.default_rng(5)
+    frames = []
+    for _ in range(6):
+        n = 60_000
+        frames.append(
+            pl.DataFrame(
+                {
+                    "k:part": ["sum"] * n,
+                    "k:level": np.full(n, 1, np.int32),
+                    "k:customer": [f"c{i}" for i in rng.integers(0, 150, n)],
+                    "k:hour": (rng.integers(0, 400, n) * 3_600_000_000).astype("datetime64[us]"),
+                    "k:metric": rng.choice(["calls", "cost", "tokens"], n),
+                    "sum:v": rng.random(n),
+                    "sum:n": np.ones(n, np.int64),
+                }
+            )
+        )
+    merger = Merger(pending=4, spill={"sum": None}, spill_rows=50_000, spill_dir=str(tmp_path))
+    merger.add(frames[0])
+    assert merger.spilled_rows > 0  # one frame past the size: on disk already
+    for f in frames[1:]:
+        merger.add(f)
+    assert sum(v.len() for v in merger._keys["sum"].values.values()) <= 150 + 400 + 3 + 3
+    got = merger.result()
+    assert got is not None
+    want = merge(frames)
+    assert want.height > 100_000
+    got, want = _sorted(got.select(want.columns)), _sorted(want)
+    keys = [c for c in want.columns if c.startswith("k:")]
+    assert got.select(keys).equals(want.select(keys))
+    assert got["sum:n"].equals(want["sum:n"])
+    np.testing.assert_allclose(got["sum:v"].to_numpy(), want["sum:v"].to_numpy(), rtol=1e-12)
+
+
 def test_large_merge_on_the_streaming_engine_equals_the_in_memory_group_by() -> None:
     """Past the streaming threshold merge() gives the in-memory group-by's rows: sums add,
     extrema take min/max, null keys form their own group."""

@@ -325,6 +325,19 @@ def test_groups_sorted_by_cost() -> None:
     assert costs == sorted(costs, reverse=True)
 
 
+def test_groups_of_equal_cost_up_to_float_noise_sort_by_calls() -> None:
+    """Two groups of the same cost, summed in different orders (0.1641 and
+    0.16409999999999997): the one with more calls comes first, whatever the last bits
+    (the dashboard's per-bucket groups reordered between batchings otherwise)."""
+    from llmobs_cli.core.report.engine import _sort_groups
+
+    a = {"key": {"route": "support"}, "cost_usd": 0.1641, "calls": 38.0}
+    b = {"key": {"route": "search"}, "cost_usd": 0.16409999999999997, "calls": 70.0}
+    c = {"key": {"route": "chat"}, "cost_usd": 0.1642, "calls": 1.0}
+    assert [g["key"]["route"] for g in _sort_groups([a, b, c])] == ["chat", "search", "support"]
+    assert [g["key"]["route"] for g in _sort_groups([b, a, c])] == ["chat", "search", "support"]
+
+
 def test_sessions_exact_when_whole_sessions_are_sampled() -> None:
     # 40 sessions of 3 calls each; whole sessions kept at rate 0.5 or 1.0.
     rng = np.random.default_rng(10)

@@ -41,6 +41,7 @@ from llmobs_cli.core.dashboard.partials import (
     LATENCY_DIMENSIONS,
     SIDE_COLUMNS,
     SPILLED,
+    as_sums,
     block_functions,
     block_reducers,
     plan_dashboard,
@@ -291,7 +292,8 @@ def build(
     )
     say("finalizing")
     blocks = dict(zip(BLOCKS, first.merged, strict=True))
-    route_merged, dims_merged, rel_merged = blocks["route"], blocks["dims"], blocks["releases"]
+    route_merged, rel_merged = blocks["route"], blocks["releases"]
+    dims_merged = as_sums(blocks["dims"])
     window = _window(route_merged, plan, start, end, paths, opts, first.sources)
     check_scopes(rules, rc._key_frame(route_merged, plan.route), first.sources)
 

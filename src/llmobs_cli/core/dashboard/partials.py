@@ -141,7 +141,29 @@ def dims_partials(batch: pl.DataFrame, plan: DashboardPlan) -> pl.DataFrame:
     )
     needed = list(dict.fromkeys([*fields, rc._BUCKET, W, "timestamp", "latency_ms", "ttft_ms"]))
     rows = lf.select(*needed, *rc.row_terms()).collect()
-    return partials(rows, plan.dims.spec)
+    out = partials(rows, plan.dims.spec)
+    bucketed = [2 * j + 1 for j in range(len(plan.dimensions))]
+    return out.with_columns(
+        pl.when((pl.col(PART) == "sum") & pl.col(LEVEL).is_in(bucketed))
+        .then(pl.lit(BUCKET_SUMS))
+        .otherwise(pl.col(PART))
+        .alias(PART)
+    )
+
+
+#: The part of the dimensions' per-bucket sums (group × bucket × metric: millions of rows
+#: for customers by the hour over months). Kept apart from the groups' totals so that it
+#: can go to disk by bucket and be folded to the top groups there; :func:`as_sums` (or
+#: the fold) names it ``sum`` again.
+BUCKET_SUMS = "bsum"
+
+
+def as_sums(merged: pl.DataFrame | None) -> pl.DataFrame | None:
+    """The dimensions' merged partials with the per-bucket sums named ``sum`` again (the
+    engines merge them without the local fold; folding later gives the same figures)."""
+    if merged is None:
+        return None
+    return merged.with_columns(pl.col(PART).replace(BUCKET_SUMS, "sum"))
 
 
 #: Part name and columns of the release partials.
@@ -217,25 +239,33 @@ def first_by_hour(rows: pl.DataFrame) -> pl.DataFrame:
 
 #: Per block, the parts whose rows grow with the sessions (by their session-hash column,
 #: reduced by :func:`block_reducers`) or with the time buckets (the sketch bins: the
-#: route's by group, the dimensions' by (level, metric, bucket), so that a partition holds
-#: every group of its buckets and the groups past the top ones can be merged into
-#: ``(other)`` there), merged on disk in hash partitions past a size.
+#: route's by group; the dimensions' bins and per-bucket sums by (level, metric, bucket),
+#: so that a partition holds every group of its buckets and the groups past the top ones
+#: can be merged into ``(other)`` there), merged on disk in hash partitions past a size.
 SPILLED: dict[str, dict[str, Spill]] = {
     "route": {"sess": "k:sid", "q": ByKeys(exclude=(BIN,))},
-    "dims": {"sess": "k:sid", "q": ByKeys(only=(LEVEL, METRIC, key(rc._BUCKET)))},
+    "dims": {
+        "sess": "k:sid",
+        "q": ByKeys(only=(LEVEL, METRIC, key(rc._BUCKET))),
+        BUCKET_SUMS: ByKeys(only=(LEVEL, METRIC, key(rc._BUCKET))),
+    },
     "releases": {FIRST: key(UNIT)},
 }
 
 
 def block_reducers(plan: DashboardPlan) -> list[dict[str, Reducer | Deferred]]:
     """Per block (in :data:`BLOCKS` order), the reducers of its spilled parts: sessions to
-    per-group totals, sketch bins to quantiles (the dimensions' once their top groups are
-    known from the merged totals), release sessions to the hour of their first call."""
+    per-group totals, sketch bins to quantiles and per-bucket sums folded to the top
+    groups (the dimensions', once their top groups are known from the merged totals),
+    release sessions to the hour of their first call."""
     from llmobs_cli.core.dashboard import views
     from llmobs_cli.core.partials.finalize import session_totals, sketch_values
 
     def dims_quantiles(merged: pl.DataFrame | None) -> Reducer:
         return partial(views.folded_quantiles, plan=plan, top=views.folds(merged, plan))
+
+    def dims_sums(merged: pl.DataFrame | None) -> Reducer:
+        return partial(views.folded_sums, plan=plan, top=views.folds(merged, plan))
 
     route = plan.route
     return [
@@ -243,7 +273,11 @@ def block_reducers(plan: DashboardPlan) -> list[dict[str, Reducer | Deferred]]:
             "sess": partial(session_totals, spec=route.spec),
             "q": partial(sketch_values, spec=route.spec, qs=route.quantiles),
         },
-        {"sess": partial(session_totals, spec=plan.dims.spec), "q": Deferred(dims_quantiles)},
+        {
+            "sess": partial(session_totals, spec=plan.dims.spec),
+            "q": Deferred(dims_quantiles),
+            BUCKET_SUMS: Deferred(dims_sums),
+        },
         {FIRST: first_by_hour},
     ]
 

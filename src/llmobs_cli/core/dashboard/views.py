@@ -22,7 +22,7 @@ from llmobs_cli.core.dashboard.partials import (
     DashboardPlan,
     SidePlan,
 )
-from llmobs_cli.core.partials.compute import LEVEL, MIN, N, key
+from llmobs_cli.core.partials.compute import LEVEL, MIN, PART, N, key
 from llmobs_cli.core.partials.finalize import level_quantiles, level_sums, sketch_values
 from llmobs_cli.core.partials.merge import merge
 from llmobs_cli.core.record.windows import Window
@@ -110,24 +110,37 @@ def folds(merged: pl.DataFrame | None, plan: DashboardPlan) -> dict[int, pl.Data
     return out
 
 
+def _folded_levels(
+    rows: pl.DataFrame, plan: DashboardPlan, top: dict[int, pl.DataFrame]
+) -> pl.DataFrame:
+    """``rows`` (partials of the dimensions' time-bucket levels) with the groups outside
+    ``top`` of a level merged into one ``(other)`` group, as :func:`dimension_reports`
+    draws them."""
+    fields = {2 * j + 1: fs for j, (_, _, fs) in enumerate(plan.dimensions)}
+    parts = []
+    for (level,), lv_rows in rows.partition_by(LEVEL, as_dict=True).items():
+        lv = int(level)
+        if lv in top:
+            lv_rows = merge([_relabel(lv_rows, fields[lv], top[lv])])
+        parts.append(lv_rows)
+    return pl.concat(parts, how="vertical_relaxed") if parts else rows
+
+
+def folded_sums(
+    sums: pl.DataFrame, plan: DashboardPlan, top: dict[int, pl.DataFrame]
+) -> pl.DataFrame:
+    """The dimensions' per-bucket sums (part ``bsum``: every group of the levels and
+    buckets they hold) folded to the top groups and ``(other)``, as part ``sum``."""
+    return _folded_levels(sums, plan, top).with_columns(pl.lit("sum").alias(PART))
+
+
 def folded_quantiles(
     bins: pl.DataFrame, plan: DashboardPlan, top: dict[int, pl.DataFrame]
 ) -> pl.DataFrame:
     """The dimensions' sketch bins (every group of each level and bucket they hold) →
     their quantiles (part ``qv``), with the groups outside ``top`` of a level merged into
     one ``(other)`` group first, as :func:`dimension_reports` draws them."""
-    fields = {2 * j + 1: fs for j, (_, _, fs) in enumerate(plan.dimensions)}
-    parts = []
-    for (level,), rows in bins.partition_by(LEVEL, as_dict=True).items():
-        lv = int(level)
-        if lv in top:
-            rows = merge([_relabel(rows, fields[lv], top[lv])])
-        parts.append(rows)
-    if not parts:
-        return sketch_values(bins, plan.dims.spec, plan.dims.quantiles)
-    return sketch_values(
-        pl.concat(parts, how="vertical_relaxed"), plan.dims.spec, plan.dims.quantiles
-    )
+    return sketch_values(_folded_levels(bins, plan, top), plan.dims.spec, plan.dims.quantiles)
 
 
 def dimension_reports(

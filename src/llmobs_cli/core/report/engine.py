@@ -419,13 +419,20 @@ def _key_value(v: Any) -> Any:
     return v.isoformat() if isinstance(v, datetime) else v
 
 
+def _rounded(x: float | None) -> float:
+    return float(f"{x or 0.0:.12g}")
+
+
 def _sort_groups(groups: list[dict[str, Any]]) -> list[dict[str, Any]]:
-    """Most expensive first, then most calls, then key (the order people read)."""
+    """Most expensive first, then most calls, then key (the order people read). Costs
+    and calls are compared to 12 significant digits: sums of the same rows in another
+    order (other batches, spills, engines) differ in the last bits, and must not reorder
+    groups of equal cost."""
     return sorted(
         groups,
         key=lambda g: (
-            -(g.get("cost_usd") or 0.0),
-            -(g.get("calls") or 0.0),
+            -_rounded(g.get("cost_usd")),
+            -_rounded(g.get("calls")),
             str(list(g["key"].values())),
         ),
     )
