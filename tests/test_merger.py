@@ -242,7 +242,7 @@ def test_key_numbering_grows_with_each_fields_values_not_their_combinations(tmp_
                 }
             )
         )
-    merger = Merger(pending=4, spill={"sum": None}, spill_rows=50_000, spill_dir=str(tmp_path))
+    merger = Merger(pending=4, spill={"sum": None}, spill_rows=25_000, spill_dir=str(tmp_path))
     merger.add(frames[0])
     assert merger.spilled_rows > 0  # one frame past the size: on disk already
     for f in frames[1:]:
