@@ -136,6 +136,21 @@ def test_small_batches_give_the_figures_of_one_batch(generated: Path) -> None:
     assert not diffs, diffs[:10]
 
 
+def _spill_early(monkeypatch: pytest.MonkeyPatch, tmp_path: Path, batch_rows: int) -> Path:
+    """Spill parts past 300 rows, read batches of ``batch_rows``, and put the spill files
+    in a fresh directory (returned) so a test can check that none is left."""
+    import importlib
+    import tempfile
+
+    merge_mod = importlib.import_module("llmobs_cli.core.partials.merge")
+    monkeypatch.setattr(merge_mod, "SPILL_ROWS", 300)
+    monkeypatch.setattr("llmobs_cli.core.ingest.readers.stream.MIN_BATCH", batch_rows)
+    spill_dir = tmp_path / "spill"
+    spill_dir.mkdir()
+    monkeypatch.setattr(tempfile, "tempdir", str(spill_dir))
+    return spill_dir
+
+
 def test_sessions_spilled_to_disk_draw_the_same_figures(
     generated: Path, monkeypatch: pytest.MonkeyPatch, tmp_path: Path
 ) -> None:
@@ -176,8 +191,6 @@ def test_many_models_spilled_fold_their_percentiles_into_other(
     sketch bins forced to disk: each bucket's partition is reduced to quantiles after the
     models past the top 12 are merged into ``(other)``, and every figure — the
     ``(other)`` series' percentiles included — is the whole-frame path's."""
-    import importlib
-    import tempfile
 
     path = tmp_path / "many_models.parquet"
     df = pl.read_parquet(generated)
@@ -187,12 +200,7 @@ def test_many_models_spilled_fold_their_percentiles_into_other(
         pl.concat_str(pl.lit("model-"), pick.cast(pl.String).str.zfill(2)).alias("model")
     )
     df.write_parquet(path)
-    merge_mod = importlib.import_module("llmobs_cli.core.partials.merge")
-    monkeypatch.setattr(merge_mod, "SPILL_ROWS", 300)
-    monkeypatch.setattr("llmobs_cli.core.ingest.readers.stream.MIN_BATCH", 2000)
-    spill_dir = tmp_path / "spill"
-    spill_dir.mkdir()
-    monkeypatch.setattr(tempfile, "tempdir", str(spill_dir))
+    spill_dir = _spill_early(monkeypatch, tmp_path, batch_rows=2000)
     old = ref.build([path], ref.DashboardOptions(drift=False, bucket="day")).as_dict()
     new = dash.build([path], dash.DashboardOptions(drift=False, bucket="day", memory=1)).as_dict()
     assert list(spill_dir.iterdir()) == []
@@ -338,7 +346,6 @@ def test_reduced_percentiles_equal_the_bins_with_ties_and_a_model_named_other(
     that keeps every bin to the end and folds them there (what a run on an engine
     does), the percentiles included."""
     import importlib
-    import tempfile
 
     from llmobs_cli.core.dashboard import partials as dash_partials
 
@@ -361,12 +368,8 @@ def test_reduced_percentiles_equal_the_bins_with_ties_and_a_model_named_other(
     opts = dash.DashboardOptions(drift=False, bucket="day")
     bins = dash.build([path], opts).as_dict()
     monkeypatch.setattr(dash, "block_reducers", real_reducers)
+    spill_dir = _spill_early(monkeypatch, tmp_path, batch_rows=200)
     merge_mod = importlib.import_module("llmobs_cli.core.partials.merge")
-    monkeypatch.setattr(merge_mod, "SPILL_ROWS", 300)
-    monkeypatch.setattr("llmobs_cli.core.ingest.readers.stream.MIN_BATCH", 200)
-    spill_dir = tmp_path / "spill"
-    spill_dir.mkdir()
-    monkeypatch.setattr(tempfile, "tempdir", str(spill_dir))
     spilled: list[str] = []
     real_to_disk = merge_mod.Merger._to_disk
 
