@@ -222,19 +222,31 @@ def coded_keys(frame: pl.DataFrame, fields: list[str]) -> pl.DataFrame:
 def partials(frame: pl.DataFrame | pl.LazyFrame, spec: PartialSpec) -> pl.DataFrame:
     """One batch's partials (see the module docstring for the columns)."""
     df = frame.collect() if isinstance(frame, pl.LazyFrame) else frame
-    parts = pl.collect_all(partial_queries(coded_keys(df, spec.fields).lazy(), spec))
-    return conform(pl.concat(parts, how="diagonal_relaxed"), spec, df.lazy())
+    queries = partial_queries(coded_keys(df, spec.fields).lazy(), spec)
+    # Each query conformed on its own and the results appended in one query: the long
+    # parts (groups × hours × metrics can outnumber the batch's rows) are built once,
+    # not once by a diagonal concatenation and again by a conforming select.
+    cols = _columns(spec, df.schema)
+    return pl.concat([_conformed(q, cols) for q in queries], how="vertical").collect()
 
 
-def conform(df: pl.DataFrame, spec: PartialSpec, frame: pl.LazyFrame) -> pl.DataFrame:
-    """Every partial column present, in one order and one type (so batches concatenate)."""
-    schema = frame.collect_schema()
+def _columns(spec: PartialSpec, schema: pl.Schema) -> dict[str, pl.DataType]:
+    """The partial columns and their types (key fields typed as in the batch)."""
     cols: dict[str, pl.DataType] = {PART: pl.String(), LEVEL: pl.Int32()}
     for f in spec.fields:
         cols[key(f)] = schema[f]
     cols |= {METRIC: pl.String(), BIN: pl.Int64(), SID: pl.UInt64()}
     cols |= {SUM: pl.Float64(), N: pl.Int64(), MIN: pl.Float64(), MAX: pl.Float64()}
-    return df.select(
-        (pl.col(c).cast(t) if c in df.columns else pl.lit(None, t).alias(c))
-        for c, t in cols.items()
+    return cols
+
+
+def _conformed(lf: pl.LazyFrame, cols: dict[str, pl.DataType]) -> pl.LazyFrame:
+    have = lf.collect_schema().names()
+    return lf.select(
+        (pl.col(c).cast(t) if c in have else pl.lit(None, t).alias(c)) for c, t in cols.items()
     )
+
+
+def conform(df: pl.DataFrame, spec: PartialSpec, frame: pl.LazyFrame) -> pl.DataFrame:
+    """Every partial column present, in one order and one type (so batches concatenate)."""
+    return _conformed(df.lazy(), _columns(spec, frame.collect_schema())).collect()
