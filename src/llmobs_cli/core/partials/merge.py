@@ -260,8 +260,8 @@ class Merger:
             pending.append(ids.encode(rows))
             # A batch's partials can outnumber its rows (groups × time buckets × metrics:
             # customers by the hour), so a part is also merged once its waiting frames
-            # hold twice the rows it may keep in memory (at once, the sketch bins of a
-            # daily dashboard were merged every batch: 5-10 % more CPU).
+            # hold twice the rows it may keep in memory. (At once the size itself, the
+            # sketch bins of a daily dashboard were merged every batch: 5-10 % more CPU.)
             waiting = sum(f.height for f in pending)
             if len(pending) >= self.pending or waiting > 2 * self._spill_rows:
                 self._flush(name)
