@@ -80,6 +80,16 @@ class DashboardPlan:
     kinds: tuple[str, ...] = releases.KINDS
 
 
+def group_level(j: int) -> int:
+    """The dimensions' plan level of dimension ``j``'s groups (:func:`plan_dashboard`)."""
+    return 2 * j
+
+
+def bucket_level(j: int) -> int:
+    """The dimensions' plan level of dimension ``j``'s groups per time bucket."""
+    return 2 * j + 1
+
+
 def plan_dashboard(
     *,
     bucket: str,
@@ -142,7 +152,7 @@ def dims_partials(batch: pl.DataFrame, plan: DashboardPlan) -> pl.DataFrame:
     needed = list(dict.fromkeys([*fields, rc._BUCKET, W, "timestamp", "latency_ms", "ttft_ms"]))
     rows = lf.select(*needed, *rc.row_terms()).collect()
     out = partials(rows, plan.dims.spec)
-    bucketed = [2 * j + 1 for j in range(len(plan.dimensions))]
+    bucketed = [bucket_level(j) for j in range(len(plan.dimensions))]
     return out.with_columns(
         pl.when((pl.col(PART) == "sum") & pl.col(LEVEL).is_in(bucketed))
         .then(pl.lit(BUCKET_SUMS))
@@ -242,12 +252,13 @@ def first_by_hour(rows: pl.DataFrame) -> pl.DataFrame:
 #: route's by group; the dimensions' bins and per-bucket sums by (level, metric, bucket),
 #: so that a partition holds every group of its buckets and the groups past the top ones
 #: can be merged into ``(other)`` there), merged on disk in hash partitions past a size.
+_BY_BUCKET = ByKeys(only=(LEVEL, METRIC, key(rc._BUCKET)))
 SPILLED: dict[str, dict[str, Spill]] = {
     "route": {"sess": "k:sid", "q": ByKeys(exclude=(BIN,))},
     "dims": {
         "sess": "k:sid",
-        "q": ByKeys(only=(LEVEL, METRIC, key(rc._BUCKET))),
-        BUCKET_SUMS: ByKeys(only=(LEVEL, METRIC, key(rc._BUCKET))),
+        "q": _BY_BUCKET,
+        BUCKET_SUMS: _BY_BUCKET,
     },
     "releases": {FIRST: key(UNIT)},
 }

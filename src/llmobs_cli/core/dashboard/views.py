@@ -21,6 +21,8 @@ from llmobs_cli.core.dashboard.partials import (
     VALUE,
     DashboardPlan,
     SidePlan,
+    bucket_level,
+    group_level,
 )
 from llmobs_cli.core.partials.compute import LEVEL, MIN, PART, N, key
 from llmobs_cli.core.partials.finalize import level_quantiles, level_sums, sketch_values
@@ -42,7 +44,7 @@ def present(dims_merged: pl.DataFrame | None, plan: DashboardPlan) -> list[int]:
         return []
     out = []
     for j, (_, _, fs) in enumerate(plan.dimensions):
-        groups = level_sums(dims_merged, plan.dims.spec, 2 * j)
+        groups = level_sums(dims_merged, plan.dims.spec, group_level(j))
         if groups.height and all(groups[f].null_count() < groups.height for f in fs):
             out.append(j)
     return out
@@ -80,7 +82,7 @@ def _fold(
 def _groups(merged: pl.DataFrame, plan: DashboardPlan, j: int) -> list[dict[str, Any]]:
     """The groups of dimension ``j`` (every sampled one), most expensive first."""
     _, _, fs = plan.dimensions[j]
-    rows = rc._level_rows(merged, plan.dims, 2 * j)
+    rows = rc._level_rows(merged, plan.dims, group_level(j))
     groups = [
         {"key": {f: rc._key_value(r[f]) for f in fs}, **rm.to_metrics(r, plan.dims.quantiles, None)}
         for r, _ in rows
@@ -106,7 +108,7 @@ def folds(merged: pl.DataFrame | None, plan: DashboardPlan) -> dict[int, pl.Data
     for j in present(merged, plan):
         groups = _groups(merged, plan, j)
         if len(groups) > TOP_KEYS:
-            out[2 * j + 1] = _top(merged, groups, plan.dimensions[j][2])
+            out[bucket_level(j)] = _top(merged, groups, plan.dimensions[j][2])
     return out
 
 
@@ -116,7 +118,7 @@ def _folded_levels(
     """``rows`` (partials of the dimensions' time-bucket levels) with the groups outside
     ``top`` of a level merged into one ``(other)`` group, as :func:`dimension_reports`
     draws them."""
-    fields = {2 * j + 1: fs for j, (_, _, fs) in enumerate(plan.dimensions)}
+    fields = {bucket_level(j): fs for j, (_, _, fs) in enumerate(plan.dimensions)}
     parts = []
     for (level,), lv_rows in rows.partition_by(LEVEL, as_dict=True).items():
         lv = int(level)
@@ -158,7 +160,7 @@ def dimension_reports(
     out = []
     for j in which:
         dim_id, label, fs = plan.dimensions[j]
-        bi = 2 * j + 1
+        bi = bucket_level(j)
         groups = _groups(dims_merged, plan, j)
         per_bucket = dims_merged
         folded = 0

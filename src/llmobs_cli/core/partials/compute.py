@@ -210,7 +210,7 @@ def coded_keys(frame: pl.DataFrame, fields: list[str]) -> pl.DataFrame:
     of a batch (measured: sessions by route, model and session hash 0.23 → 0.10 s per
     million rows). The Enum's categories are this batch's values (not a process-wide
     category list, which would grow with the distinct values of a key field over the
-    whole input); :func:`conform` casts the keys back."""
+    whole input); :func:`partials` casts the keys back."""
     coded = [
         pl.col(f).cast(pl.Enum(frame.get_column(f).drop_nulls().unique().sort()))
         for f in fields
@@ -241,12 +241,8 @@ def _columns(spec: PartialSpec, schema: pl.Schema) -> dict[str, pl.DataType]:
 
 
 def _conformed(lf: pl.LazyFrame, cols: dict[str, pl.DataType]) -> pl.LazyFrame:
+    """Every partial column present, in one order and one type (so batches concatenate)."""
     have = lf.collect_schema().names()
     return lf.select(
         (pl.col(c).cast(t) if c in have else pl.lit(None, t).alias(c)) for c, t in cols.items()
     )
-
-
-def conform(df: pl.DataFrame, spec: PartialSpec, frame: pl.LazyFrame) -> pl.DataFrame:
-    """Every partial column present, in one order and one type (so batches concatenate)."""
-    return _conformed(df.lazy(), _columns(spec, frame.collect_schema())).collect()
